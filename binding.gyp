@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "maio",
+      "sources": [
+        "native/addon.c",
+        "native/napi_util.c",
+        "native/syscall.c",
+        "native/probe.c",
+        "native/ring.c",
+        "native/pool.c"
+      ],
+      "include_dirs": ["native"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,176 @@
+/*
+ * maio native core: the one header shared by every native file.
+ *
+ * The native core only reaches the kernel: it probes io_uring, owns the ring's
+ * shared memory, maps the I/O page pool, and turns operation descriptors that
+ * JavaScript wrote into a shared Int32Array into submission queue entries.
+ * Everything else (op tables, ownership, sockets, policy) is TypeScript.
+ *
+ * Conventions (after liburing): functions are maio_<object>_<verb>, return 0
+ * or a count on success and -errno on failure, and never print.
+ */
+#ifndef MAIO_H
+#define MAIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/io_uring.h>
+
+/* ---- io_uring constants newer than the installed 6.1 UAPI headers ------- */
+
+#ifndef IORING_SETUP_NO_MMAP
+#define IORING_SETUP_NO_MMAP (1U << 14)
+#endif
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4) /* 6.10 */
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4) /* 6.12: incremental buffer not used up */
+#endif
+#ifndef IOU_PBUF_RING_MMAP
+#define IOU_PBUF_RING_MMAP 1
+#endif
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2 /* 6.12 */
+#endif
+#ifndef IORING_FEAT_REG_REG_RING
+#define IORING_FEAT_REG_REG_RING (1U << 13)
+#endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
+#endif
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
+/* Opcodes after IORING_OP_SEND_ZC (47), numbered as in the kernel. */
+#define MAIO_IORING_OP_SENDMSG_ZC 48
+#define MAIO_IORING_OP_READ_MULTISHOT 49
+#define MAIO_IORING_OP_WAITID 50
+#define MAIO_IORING_OP_FUTEX_WAIT 51
+#define MAIO_IORING_OP_FUTEX_WAKE 52
+#define MAIO_IORING_OP_FUTEX_WAITV 53
+#define MAIO_IORING_OP_FIXED_FD_INSTALL 54
+#define MAIO_IORING_OP_FTRUNCATE 55
+#define MAIO_IORING_OP_BIND 56
+#define MAIO_IORING_OP_LISTEN 57
+#define MAIO_IORING_OP_RECV_ZC 58
+
+/* ---- Operation descriptors: JS -> native ---------------------------------
+ *
+ * JS writes one descriptor per operation into a shared Int32Array (the
+ * "submit array") and calls maio_ring_submit once per event-loop turn with
+ * the count. Native validates each descriptor, fills one SQE for it and makes
+ * a single io_uring_enter for the batch. Field indexes, in int32 units: */
+#define MAIO_DESC_INTS 16 /* 64 bytes per descriptor */
+enum maio_desc_field {
+	MAIO_D_OP = 0,        /* enum maio_op */
+	MAIO_D_FD = 1,        /* file descriptor, or -1 */
+	MAIO_D_USER_DATA = 2, /* op id chosen by JS, echoed in the completion */
+	MAIO_D_LEN = 3,       /* byte count */
+	MAIO_D_POOL = 4,      /* pool id of the buffer (ring's fixed-buffer index), or -1 */
+	MAIO_D_BUF_OFF = 5,   /* byte offset of the buffer within its pool */
+	MAIO_D_MSG_FLAGS = 6, /* MSG_* flags for send/recv, accept4 flags for accept */
+	MAIO_D_IOPRIO = 7,    /* op-specific io_uring flags carried in sqe->ioprio */
+	MAIO_D_BUF_GROUP = 8, /* provided-buffer group id (recv with buffer select) */
+	MAIO_D_AUX_OFF = 9,   /* byte offset into the aux array (sockaddr etc.), or -1 */
+	MAIO_D_AUX_LEN = 10,  /* byte length of the aux data */
+	MAIO_D_OFF_LO = 11,   /* 64-bit file offset, low half */
+	MAIO_D_OFF_HI = 12,   /* 64-bit file offset, high half */
+	MAIO_D_SQE_FLAGS = 13, /* IOSQE_* flags JS may set (IO_LINK, ...) */
+	MAIO_D_RESERVED0 = 14,
+	MAIO_D_RESERVED1 = 15,
+};
+
+/* The operations JS may ask for. Only these are ever put on the ring. */
+enum maio_op {
+	MAIO_OP_NOP = 0,
+	MAIO_OP_SEND = 1,       /* plain send from a pool buffer */
+	MAIO_OP_SEND_ZC = 2,    /* zero-copy send from a registered pool buffer */
+	MAIO_OP_RECV = 3,       /* recv into a pool buffer */
+	MAIO_OP_RECV_MULTI = 4, /* multishot recv with provided buffers (buf group) */
+	MAIO_OP_ACCEPT = 5,     /* accept; IOPRIO may carry IORING_ACCEPT_MULTISHOT */
+	MAIO_OP_CONNECT = 6,    /* connect to the sockaddr in aux */
+	MAIO_OP_CLOSE = 7,
+	MAIO_OP_SHUTDOWN = 8,   /* LEN carries how (SHUT_WR, ...) */
+	MAIO_OP_CANCEL = 9,     /* cancel the op whose user_data is in LEN */
+	MAIO_OP_SPLICE = 10,    /* reserved for the file/forwarding paths */
+	MAIO_OP_COUNT
+};
+
+/* ---- Completions: native -> JS -------------------------------------------
+ * Native copies CQEs into a shared Int32Array (the "completion array"),
+ * MAIO_CQE_INTS int32 each, then calls the JS completion handler once with the
+ * count. */
+#define MAIO_CQE_INTS 4
+enum maio_cqe_field {
+	MAIO_C_USER_DATA = 0,
+	MAIO_C_RES = 1,
+	MAIO_C_FLAGS = 2,
+	MAIO_C_RESERVED = 3,
+};
+
+/* ---- Ring statistics, a shared Float64Array written by native ----------- */
+enum maio_ring_stat {
+	MAIO_RS_ENTERS = 0,        /* io_uring_enter calls */
+	MAIO_RS_SUBMITTED = 1,     /* SQEs the kernel consumed */
+	MAIO_RS_COMPLETED = 2,     /* CQEs reaped */
+	MAIO_RS_SUBMIT_CALLS = 3,  /* maio_ring_submit calls from JS */
+	MAIO_RS_REAP_BATCHES = 4,  /* JS completion handler invocations */
+	MAIO_RS_INFLIGHT = 5,      /* submitted ops whose final CQE has not arrived */
+	MAIO_RS_CQ_OVERFLOW = 6,   /* kernel's CQ overflow counter */
+	MAIO_RS_SQ_FULL = 7,       /* times submission had to wait for SQ space */
+	MAIO_RS_COUNT = 16
+};
+
+/* Limits. */
+#define MAIO_MAX_POOLS 64 /* fixed-buffer table slots, one per pool */
+
+/* ---- Probe ------------------------------------------------------------ */
+struct maio_probe {
+	bool uring_usable;    /* a ring could be set up and used */
+	int setup_errno;      /* why not, if not */
+	uint32_t features;    /* IORING_FEAT_* from setup */
+	uint32_t setup_flags; /* flags the ring will be set up with */
+	uint8_t ops[256];     /* ops[n] != 0: opcode n supported */
+	int last_op;
+	bool defer_taskrun;
+	bool pbuf_ring;       /* IORING_REGISTER_PBUF_RING works */
+	bool pbuf_ring_inc;   /* IOU_PBUF_RING_INC works */
+	bool sparse_buffers;  /* IORING_RSRC_REGISTER_SPARSE works */
+	int io_uring_disabled; /* /proc/sys/kernel/io_uring_disabled, -1 if unknown */
+};
+
+int maio_probe_run(struct maio_probe *out);
+
+/* ---- The I/O page pool's region (pool.c) --------------------------------
+ * One mmap'd region. It is unmapped only when the last reference goes: the
+ * pool handle, the region ArrayBuffer, each strict-mode view, and each ring
+ * registration hold one, so the kernel and JS never see freed memory. */
+struct maio_pool {
+	uint8_t *base;
+	size_t size;
+	int refs;
+	bool closed;     /* maio_napi_pool_close was called */
+	bool locked;     /* mlock succeeded */
+	int lock_errno;  /* why not */
+	bool hugepages;  /* MADV_HUGEPAGE accepted */
+	bool dontfork;   /* MADV_DONTFORK accepted */
+};
+void maio_pool_ref(struct maio_pool *pool);
+void maio_pool_unref(struct maio_pool *pool);
+
+/* ---- Raw system calls (syscall.c), one wrapper each ------------------- */
+int maio_sys_io_uring_setup(unsigned entries, struct io_uring_params *p);
+int maio_sys_io_uring_enter(int fd, unsigned to_submit, unsigned min_complete,
+			    unsigned flags, void *arg, size_t argsz);
+int maio_sys_io_uring_register(int fd, unsigned opcode, const void *arg,
+			       unsigned nr_args);
+
+#endif /* MAIO_H */

@@ -1,0 +1,166 @@
+/**
+ * The typed binding to the native core (native/*.c). Nothing outside src/ring
+ * and src/pool should call it directly.
+ *
+ * Layout constants mirror native/maio.h; test/core/native.test.ts checks that
+ * they agree with what the addon reports.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NativeLoadError } from './errors';
+
+/** Opaque handles: externals that native code type-tags. */
+export type RingHandle = { readonly __brand: 'maio.ring' };
+export type PoolHandle = { readonly __brand: 'maio.pool' };
+
+export interface NativeProbe {
+  uringUsable: boolean;
+  /** errno name when io_uring_setup failed ('EPERM', 'ENOSYS', ...), else '' */
+  setupError: string;
+  ioUringDisabled: number;
+  kernel: string;
+  features: number;
+  setupFlags: number;
+  deferTaskrun: boolean;
+  lastOp: number;
+  /** supported IORING_OP_* numbers */
+  ops: number[];
+  pbufRing: boolean;
+  pbufRingInc: boolean;
+  sparseBuffers: boolean;
+}
+
+export interface RingCreateOptions {
+  entries: number;
+  /** MAIO_DESC_INTS int32 per descriptor */
+  submit: Int32Array;
+  /** MAIO_CQE_INTS int32 per completion */
+  completions: Int32Array;
+  /** sockaddrs and other per-op side data, addressed by MAIO_D_AUX_OFF */
+  aux: Uint8Array;
+  /** MAIO_RS_COUNT doubles */
+  stats: Float64Array;
+  /** called once per batch of reaped completions with their count */
+  onCompletions: (count: number) => void;
+}
+
+export interface PoolCreateOptions {
+  size: number;
+  hugePages?: boolean;
+  lock?: boolean;
+}
+
+export interface PoolCreateResult {
+  handle: PoolHandle;
+  region: ArrayBuffer;
+  /** start address as a hex string, to find the mapping in /proc/self/smaps */
+  address: string;
+  size: number;
+  locked: boolean;
+  /** errno name when mlock failed, else '' */
+  lockError: string;
+  hugePages: boolean;
+  dontFork: boolean;
+}
+
+export interface NativeBinding {
+  probe(): NativeProbe;
+  ringCreate(options: RingCreateOptions): RingHandle;
+  /** Submits `count` descriptors from the submit array; returns the number the kernel took. */
+  ringSubmit(ring: RingHandle, count: number): number;
+  ringRegisterPool(ring: RingHandle, pool: PoolHandle, index: number): void;
+  ringUnregisterPool(ring: RingHandle, index: number): void;
+  ringClose(ring: RingHandle): void;
+  poolCreate(options: PoolCreateOptions): PoolCreateResult;
+  /** A separate external ArrayBuffer over [offset, offset+length) of the pool. */
+  poolStrictView(pool: PoolHandle, offset: number, length: number): ArrayBuffer;
+  poolDetachView(view: ArrayBuffer): void;
+  poolClose(pool: PoolHandle): void;
+}
+
+// Must match native/maio.h.
+export const DESC_INTS = 16;
+export const enum Desc {
+  Op = 0,
+  Fd = 1,
+  UserData = 2,
+  Len = 3,
+  Pool = 4,
+  BufOff = 5,
+  MsgFlags = 6,
+  Ioprio = 7,
+  BufGroup = 8,
+  AuxOff = 9,
+  AuxLen = 10,
+  OffLo = 11,
+  OffHi = 12,
+  SqeFlags = 13,
+}
+export const enum Op {
+  Nop = 0,
+  Send = 1,
+  SendZc = 2,
+  Recv = 3,
+  RecvMulti = 4,
+  Accept = 5,
+  Connect = 6,
+  Close = 7,
+  Shutdown = 8,
+  Cancel = 9,
+  Splice = 10,
+}
+export const CQE_INTS = 4;
+export const enum Cqe {
+  UserData = 0,
+  Res = 1,
+  Flags = 2,
+}
+export const RING_STATS = 16;
+export const enum RingStat {
+  Enters = 0,
+  Submitted = 1,
+  Completed = 2,
+  SubmitCalls = 3,
+  ReapBatches = 4,
+  Inflight = 5,
+  CqOverflow = 6,
+  SqFull = 7,
+}
+export const MAX_POOLS = 64;
+
+// io_uring CQE flags.
+export const CQE_F_BUFFER = 1 << 0;
+export const CQE_F_MORE = 1 << 1;
+export const CQE_F_SOCK_NONEMPTY = 1 << 2;
+export const CQE_F_NOTIF = 1 << 3;
+export const CQE_F_BUF_MORE = 1 << 4;
+export const NOTIF_USAGE_ZC_COPIED = 1 << 31;
+
+let cached: NativeBinding | undefined;
+
+/** Finds build/Release/maio.node above this file (works from src/ and dist/src/). */
+function locate(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    for (const kind of ['Release', 'Debug']) {
+      const candidate = path.join(dir, 'build', kind, 'maio.node');
+      if (fs.existsSync(candidate)) return candidate;
+    }
+    dir = path.dirname(dir);
+  }
+  throw new NativeLoadError(
+    `maio.node not found above ${__dirname}; run \`npm install\` (or \`npm run build:native\`) to build the addon`,
+  );
+}
+
+export function native(): NativeBinding {
+  if (!cached) {
+    const file = locate();
+    try {
+      cached = require(file) as NativeBinding;
+    } catch (cause) {
+      throw new NativeLoadError(`could not load ${file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+  return cached;
+}

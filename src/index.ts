@@ -1,0 +1,7 @@
+/**
+ * maio: zero-copy networking for Node.js.
+ *
+ * Loading this module does not touch the native addon; the first call that
+ * needs it (backend(), createPool(), ...) loads it and probes the kernel.
+ */
+export * from './core/errors';
