@@ -162,6 +162,7 @@ struct maio_pool {
 	int lock_errno;  /* why not */
 	bool hugepages;  /* MADV_HUGEPAGE accepted */
 	bool dontfork;   /* MADV_DONTFORK accepted */
+	bool handle_alive; /* the JS handle still points here: keep the struct (not the mapping) */
 };
 void maio_pool_ref(struct maio_pool *pool);
 void maio_pool_unref(struct maio_pool *pool);

@@ -1,0 +1,293 @@
+/*
+ * The I/O page pool's region: one anonymous mapping used only for network
+ * buffers, mapped once, 2 MiB aligned so transparent huge pages can back it,
+ * never inherited by children, locked when the limits allow, prefaulted.
+ *
+ * Ownership of the bytes inside (size classes, slots, lending) is TypeScript's
+ * job (src/pool/). This file only keeps the memory alive while anything can
+ * still reach it: the handle, the region ArrayBuffer, every strict-mode view
+ * and every ring registration hold a reference; the last one unmaps.
+ *
+ * All references change on the JS thread that created the pool: Node-API
+ * finalizers (also those of external ArrayBuffers) run there, and ring.c
+ * registers from the same thread. Handles cannot cross threads (externals are
+ * not cloneable), so plain integers suffice.
+ */
+#define _GNU_SOURCE
+#include "maio.h"
+#include "napi_exports.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* 5.14 */
+#endif
+
+#define MAIO_POOL_ALIGN (2u << 20) /* PMD size: what a transparent huge page needs */
+#define MAIO_POOL_MIN (64u << 10)
+#define MAIO_POOL_MAX (1u << 30)
+#define MAIO_PAGE 4096u
+
+/* Marks the ArrayBuffers poolStrictView made, so poolDetachView detaches
+ * nothing else (not the region, not a user's buffer). */
+static const napi_type_tag maio_pool_view_tag = {0x6d61696f76696577ULL, 0x2f81c4a09e5b7d33ULL};
+
+void maio_pool_ref(struct maio_pool *pool)
+{
+	pool->refs++;
+}
+
+void maio_pool_unref(struct maio_pool *pool)
+{
+	if (--pool->refs > 0)
+		return;
+	if (pool->base) {
+		munmap(pool->base, pool->size);
+		pool->base = NULL;
+	}
+	/* The handle external points at the struct itself; keep it until the
+	 * handle is finalized so a closed handle still reads `closed`. */
+	if (!pool->handle_alive)
+		free(pool);
+}
+
+/* Maps `size` bytes at a 2 MiB boundary: over-map by the alignment, trim. */
+static void *pool_map_aligned(size_t size, int *err)
+{
+	size_t span = size + MAIO_POOL_ALIGN;
+	uint8_t *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED) {
+		*err = -errno;
+		return NULL;
+	}
+	uintptr_t start = ((uintptr_t)raw + MAIO_POOL_ALIGN - 1) & ~(uintptr_t)(MAIO_POOL_ALIGN - 1);
+	size_t head = start - (uintptr_t)raw;
+	size_t tail = span - head - size;
+	if (head)
+		munmap(raw, head);
+	if (tail)
+		munmap((uint8_t *)start + size, tail);
+	return (void *)start;
+}
+
+/* Faults every page in now so the first I/O does not. mlock already did. */
+static void pool_prefault(uint8_t *base, size_t size)
+{
+	if (madvise(base, size, MADV_POPULATE_WRITE) == 0)
+		return;
+	for (size_t off = 0; off < size; off += MAIO_PAGE)
+		((volatile uint8_t *)base)[off] = 0;
+}
+
+/* Sets up a pool in *pool; returns 0 or -errno (nothing mapped then). */
+static int maio_pool_map(struct maio_pool *pool, size_t size, bool hugepages, bool lock)
+{
+	int err = 0;
+	uint8_t *base = pool_map_aligned(size, &err);
+	if (!base)
+		return err;
+	pool->base = base;
+	pool->size = size;
+	/* Advise before the first touch, so the faults allocate huge pages. */
+	pool->hugepages = hugepages && madvise(base, size, MADV_HUGEPAGE) == 0;
+	/* A forked child must never share or copy network buffers the kernel
+	 * may still be reading. */
+	pool->dontfork = madvise(base, size, MADV_DONTFORK) == 0;
+	pool->locked = false;
+	pool->lock_errno = 0;
+	if (lock) {
+		if (mlock(base, size) == 0) {
+			pool->locked = true;
+		} else {
+			pool->lock_errno = errno;
+			/* mlock may have locked a prefix before failing. */
+			munlock(base, size);
+		}
+	}
+	if (!pool->locked)
+		pool_prefault(base, size);
+	return 0;
+}
+
+static void pool_handle_finalize(napi_env env, void *data, void *hint)
+{
+	struct maio_pool *pool = data;
+	pool->handle_alive = false;
+	if (!pool->closed) {
+		pool->closed = true;
+		maio_pool_unref(pool); /* may free: refs reached 0 and no handle */
+	} else if (pool->refs == 0) {
+		free(pool);
+	}
+}
+
+static void pool_buffer_finalize(napi_env env, void *data, void *hint)
+{
+	maio_pool_unref(hint);
+}
+
+/* An external ArrayBuffer over [off, off+len) holding one pool reference. */
+static napi_value pool_arraybuffer(napi_env env, struct maio_pool *pool, size_t off, size_t len)
+{
+	napi_value ab;
+	maio_pool_ref(pool);
+	if (napi_create_external_arraybuffer(env, pool->base + off, len, pool_buffer_finalize,
+					     pool, &ab) != napi_ok) {
+		maio_pool_unref(pool);
+		return NULL;
+	}
+	return ab;
+}
+
+/* poolCreate({ size, hugePages = true, lock = true }) -> PoolCreateResult */
+MAIO_EXPORT(maio_napi_pool_create)
+{
+	napi_value argv[1];
+	if (!maio_args(env, info, 1, argv, NULL))
+		return NULL;
+	napi_valuetype t;
+	napi_typeof(env, argv[0], &t);
+	if (t != napi_object)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
+	bool has_size = false;
+	napi_has_named_property(env, argv[0], "size", &has_size);
+	if (!has_size)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.size is required");
+	int64_t size = -1;
+	bool hugepages = true, lock = true;
+	if (!maio_opt_int64(env, argv[0], "size", MAIO_POOL_MIN, MAIO_POOL_MAX, &size) ||
+	    !maio_opt_bool(env, argv[0], "hugePages", &hugepages) ||
+	    !maio_opt_bool(env, argv[0], "lock", &lock))
+		return NULL;
+	if (size < 0)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.size is required");
+	if (size % MAIO_PAGE)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					"size must be a multiple of %u, got %lld", MAIO_PAGE,
+					(long long)size);
+
+	struct maio_pool *pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return maio_throw_errno(env, ENOMEM, "calloc");
+	int err = maio_pool_map(pool, (size_t)size, hugepages, lock);
+	if (err < 0) {
+		free(pool);
+		return maio_throw_errno(env, err, "mmap");
+	}
+	pool->refs = 1; /* the handle's */
+	pool->handle_alive = true;
+	napi_value handle = maio_wrap_handle(env, pool, &maio_pool_tag, pool_handle_finalize, NULL);
+	if (!handle) {
+		munmap(pool->base, pool->size);
+		free(pool);
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not create the pool handle");
+	}
+	/* From here the handle owns the pool: failures below leave cleanup to GC. */
+	napi_value region = pool_arraybuffer(env, pool, 0, pool->size);
+	if (!region)
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not create the region ArrayBuffer");
+
+	char addr[32];
+	snprintf(addr, sizeof(addr), "%lx", (unsigned long)(uintptr_t)pool->base);
+	napi_value out;
+	napi_create_object(env, &out);
+	maio_set_value(env, out, "handle", handle);
+	maio_set_value(env, out, "region", region);
+	maio_set_string(env, out, "address", addr);
+	maio_set_int(env, out, "size", (int64_t)pool->size);
+	maio_set_bool(env, out, "locked", pool->locked);
+	maio_set_string(env, out, "lockError", pool->lock_errno ? maio_errno_name(pool->lock_errno) : "");
+	maio_set_bool(env, out, "hugePages", pool->hugepages);
+	maio_set_bool(env, out, "dontFork", pool->dontfork);
+	return out;
+}
+
+/* A handle that is ours and not closed, or NULL after throwing. */
+static struct maio_pool *pool_arg_open(napi_env env, napi_value v)
+{
+	void *p;
+	if (!maio_arg_handle(env, v, "pool", &maio_pool_tag, &p))
+		return NULL;
+	struct maio_pool *pool = p;
+	if (pool->closed) {
+		maio_throw_plain(env, MAIO_ERR_CLOSED, "the pool is closed");
+		return NULL;
+	}
+	return pool;
+}
+
+/*
+ * poolStrictView(pool, offset, length) -> ArrayBuffer over part of the region.
+ *
+ * Overlapping external ArrayBuffers (this one and the region's, with the same
+ * start pointer at offset 0) are safe on Node 20: the external path wraps the
+ * memory in a node::Buffer backing store and V8 registers only shared/wasm
+ * backing stores by pointer, so the old "duplicate backing store" abort cannot
+ * happen. test/pool/strict.test.ts checks offset 0 and overlapping views
+ * (tests run with --expose-gc to exercise the finalizers).
+ */
+MAIO_EXPORT(maio_napi_pool_strict_view)
+{
+	napi_value argv[3];
+	if (!maio_args(env, info, 3, argv, NULL))
+		return NULL;
+	struct maio_pool *pool = pool_arg_open(env, argv[0]);
+	if (!pool)
+		return NULL;
+	int64_t off, len;
+	if (!maio_arg_int64(env, argv[1], "offset", 0, (int64_t)pool->size - 1, &off) ||
+	    !maio_arg_int64(env, argv[2], "length", 1, (int64_t)pool->size, &len))
+		return NULL;
+	if (off + len > (int64_t)pool->size)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					"offset + length (%lld) exceeds the pool size %zu",
+					(long long)(off + len), pool->size);
+	napi_value ab = pool_arraybuffer(env, pool, (size_t)off, (size_t)len);
+	if (!ab)
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not create the view");
+	napi_type_tag_object(env, ab, &maio_pool_view_tag);
+	return ab;
+}
+
+/* poolDetachView(view): detaches a strict view; its old typed arrays read
+ * length 0. Detaching twice is a no-op. */
+MAIO_EXPORT(maio_napi_pool_detach_view)
+{
+	napi_value argv[1];
+	if (!maio_args(env, info, 1, argv, NULL))
+		return NULL;
+	bool is_ab = false, ours = false;
+	napi_is_arraybuffer(env, argv[0], &is_ab);
+	if (is_ab)
+		napi_check_object_type_tag(env, argv[0], &maio_pool_view_tag, &ours);
+	if (!ours)
+		return maio_throw_type(env, MAIO_ERR_INVALID_HANDLE,
+				       "view is not an ArrayBuffer made by poolStrictView");
+	bool detached = false;
+	napi_is_detached_arraybuffer(env, argv[0], &detached);
+	if (!detached && napi_detach_arraybuffer(env, argv[0]) != napi_ok)
+		return maio_throw_type(env, MAIO_ERR_INVALID_HANDLE, "view could not be detached");
+	return NULL;
+}
+
+/* poolClose(pool): later calls with the handle throw ERR_MAIO_CLOSED; the
+ * memory stays mapped while any ArrayBuffer or registration still holds it. */
+MAIO_EXPORT(maio_napi_pool_close)
+{
+	napi_value argv[1];
+	if (!maio_args(env, info, 1, argv, NULL))
+		return NULL;
+	void *p;
+	if (!maio_arg_handle(env, argv[0], "pool", &maio_pool_tag, &p))
+		return NULL;
+	struct maio_pool *pool = p;
+	if (!pool->closed) {
+		pool->closed = true;
+		maio_pool_unref(pool); /* handle_alive keeps the struct */
+	}
+	return NULL;
+}
