@@ -8,7 +8,8 @@
         "native/syscall.c",
         "native/probe.c",
         "native/ring.c",
-        "native/pool.c"
+        "native/pool.c",
+        "native/sock.c"
       ],
       "include_dirs": ["native"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

@@ -19,6 +19,19 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("poolStrictView", maio_napi_pool_strict_view),
 		FN("poolDetachView", maio_napi_pool_detach_view),
 		FN("poolClose", maio_napi_pool_close),
+		FN("sockOpen", maio_napi_sock_open),
+		FN("sockBind", maio_napi_sock_bind),
+		FN("sockListen", maio_napi_sock_listen),
+		FN("sockConnectSync", maio_napi_sock_connect_sync),
+		FN("sockAccept", maio_napi_sock_accept),
+		FN("sockShutdown", maio_napi_sock_shutdown),
+		FN("sockClose", maio_napi_sock_close),
+		FN("sockSetInt", maio_napi_sock_set_int),
+		FN("sockGetInt", maio_napi_sock_get_int),
+		FN("sockSetBytes", maio_napi_sock_set_bytes),
+		FN("sockGetBytes", maio_napi_sock_get_bytes),
+		FN("sockName", maio_napi_sock_name),
+		FN("sockError", maio_napi_sock_error),
 #undef FN
 	};
 	napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);

@@ -26,4 +26,19 @@ MAIO_EXPORT(maio_napi_pool_strict_view);
 MAIO_EXPORT(maio_napi_pool_detach_view);
 MAIO_EXPORT(maio_napi_pool_close);
 
+/* sock.c */
+MAIO_EXPORT(maio_napi_sock_open);
+MAIO_EXPORT(maio_napi_sock_bind);
+MAIO_EXPORT(maio_napi_sock_listen);
+MAIO_EXPORT(maio_napi_sock_connect_sync);
+MAIO_EXPORT(maio_napi_sock_accept);
+MAIO_EXPORT(maio_napi_sock_shutdown);
+MAIO_EXPORT(maio_napi_sock_close);
+MAIO_EXPORT(maio_napi_sock_set_int);
+MAIO_EXPORT(maio_napi_sock_get_int);
+MAIO_EXPORT(maio_napi_sock_set_bytes);
+MAIO_EXPORT(maio_napi_sock_get_bytes);
+MAIO_EXPORT(maio_napi_sock_name);
+MAIO_EXPORT(maio_napi_sock_error);
+
 #endif
