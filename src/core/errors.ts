@@ -73,6 +73,10 @@ export class AbortError extends define('ABORT_ERR', 'the operation was aborted')
 export class BackendUnavailableError extends define('ERR_MAIO_BACKEND_UNAVAILABLE', 'io_uring is not available') {}
 /** The native addon could not be loaded. */
 export class NativeLoadError extends define('ERR_MAIO_NATIVE_LOAD', 'the maio native addon could not be loaded') {}
+/** A port that is not an integer in 0..65535 (a number or a decimal string). */
+export class InvalidPortError extends define('ERR_MAIO_BAD_PORT', 'port must be an integer in 0..65535') {}
+/** A host that is not a valid IPv4/IPv6 literal (or, for name lookups, not a valid name). */
+export class InvalidAddressError extends define('ERR_MAIO_INVALID_ADDRESS', 'invalid address') {}
 
 export const errorClasses = [
   InvalidArgumentError,
@@ -89,6 +93,8 @@ export const errorClasses = [
   AbortError,
   BackendUnavailableError,
   NativeLoadError,
+  InvalidPortError,
+  InvalidAddressError,
 ] as const;
 
 const byCode = new Map<string, new (message?: string, options?: { cause?: unknown }) => MaioError>(
