@@ -126,6 +126,7 @@ enum maio_ring_stat {
 	MAIO_RS_INFLIGHT = 5,      /* submitted ops whose final CQE has not arrived */
 	MAIO_RS_CQ_OVERFLOW = 6,   /* kernel's CQ overflow counter */
 	MAIO_RS_SQ_FULL = 7,       /* times submission had to wait for SQ space */
+	MAIO_RS_CQ_FLUSHES = 8,    /* times the CQ overflowed into the kernel backlog and was flushed */
 	MAIO_RS_COUNT = 16
 };
 

@@ -1,0 +1,970 @@
+/*
+ * The ring: one io_uring per JS thread, its shared memory, and the two hot
+ * paths between it and JavaScript.
+ *
+ *  submit: JS writes operation descriptors into the shared submit array and
+ *          calls ringSubmit(ring, count) once per event-loop turn. Every
+ *          descriptor is copied and validated before any SQE is filled, then
+ *          the batch goes to the kernel in one io_uring_enter.
+ *  reap:   libuv polls the ring fd; when it is readable the CQEs are copied
+ *          into the shared completion array and JS's onCompletions(count) runs
+ *          once per batch (through napi_make_callback, so microtasks follow).
+ *
+ * Lifetime: the struct lives until both the JS handle is finalized and the
+ * uv poll handle is closed. ringClose, the handle's finalizer and the env's
+ * cleanup hook all funnel into ring_shutdown, which runs once.
+ */
+#define _GNU_SOURCE
+#include "maio.h"
+#include "napi_exports.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MAIO_UD_INTERNAL (1ULL << 32) /* never a JS op id (those are uint32) */
+#define MAIO_REG_BUF_MAX (1ULL << 30) /* the kernel's cap on one registered buffer */
+#define MAIO_AUX_ADDR_MAX 128         /* sizeof(struct sockaddr_storage) */
+#define MAIO_ENTER_RETRIES 4
+#define MAIO_QUIESCE_ROUNDS 20 /* x 50 ms: how long close waits for cancellations */
+
+struct maio_ring {
+	napi_env env;
+	int fd;
+	uint32_t setup_flags;
+	bool defer_taskrun;
+	bool fixed_table; /* the sparse fixed-buffer table was registered */
+
+	/* mmap'd rings */
+	void *sq_map, *cq_map;
+	size_t sq_map_len, cq_map_len;
+	struct io_uring_sqe *sqes;
+	size_t sqes_len;
+	unsigned *sq_head, *sq_tail, *sq_flags, *sq_array;
+	unsigned sq_mask, sq_entries;
+	unsigned *cq_head, *cq_tail, *cq_overflow;
+	unsigned cq_mask;
+	struct io_uring_cqe *cqes;
+
+	/* JS side: references keep the arrays and the callback alive. */
+	napi_ref submit_ref, comp_ref, aux_ref, stats_ref, cb_ref;
+	napi_async_context async_ctx;
+	int32_t *submit, *comp;
+	uint8_t *aux;
+	double *stats;
+	size_t submit_cap, comp_cap, aux_len; /* descriptors, completions, bytes */
+	int32_t *scratch;                     /* private copy of a batch (see submit) */
+
+	struct maio_pool *pools[MAIO_MAX_POOLS];
+	bool registered[MAIO_MAX_POOLS];
+
+	uv_poll_t *poll;
+	bool poll_ref;
+	napi_async_cleanup_hook_handle cleanup;
+	int64_t inflight;
+	double overflows;
+	bool closed;
+	bool finalized;
+};
+
+/* ---- shared-memory access ------------------------------------------- */
+
+static inline unsigned load_acquire(const unsigned *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void store_release(unsigned *p, unsigned v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Typed arrays can be detached (transferred) between calls: look them up
+ * again through their references before every batch. */
+static bool ring_arrays(struct maio_ring *r)
+{
+	napi_env env = r->env;
+	napi_value v;
+	napi_typedarray_type t;
+	size_t len;
+	void *data;
+
+	napi_get_reference_value(env, r->submit_ref, &v);
+	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
+	r->submit = data;
+	r->submit_cap = data ? len / MAIO_DESC_INTS : 0;
+
+	napi_get_reference_value(env, r->comp_ref, &v);
+	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
+	r->comp = data;
+	r->comp_cap = data ? len / MAIO_CQE_INTS : 0;
+
+	napi_get_reference_value(env, r->aux_ref, &v);
+	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
+	r->aux = data;
+	r->aux_len = data ? len : 0;
+
+	napi_get_reference_value(env, r->stats_ref, &v);
+	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
+	r->stats = len >= MAIO_RS_COUNT ? data : NULL;
+
+	return r->submit_cap && r->comp_cap && r->stats;
+}
+
+static inline void stat_add(struct maio_ring *r, int which, double n)
+{
+	if (r->stats)
+		r->stats[which] += n;
+}
+
+/* An idle ring must not keep the process alive: the poll handle is
+ * referenced only while operations are in flight. */
+static void ring_update_ref(struct maio_ring *r)
+{
+	if (r->stats)
+		r->stats[MAIO_RS_INFLIGHT] = (double)r->inflight;
+	if (!r->poll)
+		return;
+	if (r->inflight > 0 && !r->poll_ref) {
+		uv_ref((uv_handle_t *)r->poll);
+		r->poll_ref = true;
+	} else if (r->inflight <= 0 && r->poll_ref) {
+		uv_unref((uv_handle_t *)r->poll);
+		r->poll_ref = false;
+	}
+}
+
+static int ring_enter(struct maio_ring *r, unsigned to_submit, unsigned min_complete,
+		      unsigned flags)
+{
+	int ret;
+	do
+		ret = maio_sys_io_uring_enter(r->fd, to_submit, min_complete, flags, NULL, 0);
+	while (ret == -EINTR);
+	stat_add(r, MAIO_RS_ENTERS, 1);
+	return ret;
+}
+
+/* Runs deferred task work and flushes overflowed CQEs into the CQ ring. */
+static void ring_get_events(struct maio_ring *r)
+{
+	unsigned f = load_acquire(r->sq_flags);
+	if (f & IORING_SQ_CQ_OVERFLOW)
+		r->overflows++;
+	if (r->defer_taskrun || (f & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
+		ring_enter(r, 0, 0, IORING_ENTER_GETEVENTS);
+}
+
+/* Counts a CQE against the in-flight total: an operation is done at its
+ * first CQE without F_MORE (SEND_ZC's result has F_MORE, its notification
+ * does not; a multishot op ends on a CQE without F_MORE). */
+static inline void ring_account(struct maio_ring *r, const struct io_uring_cqe *cqe)
+{
+	if (cqe->user_data & MAIO_UD_INTERNAL)
+		return;
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		r->inflight--;
+}
+
+/* Copies up to comp_cap CQEs into the completion array; returns the count. */
+static unsigned ring_reap(struct maio_ring *r)
+{
+	unsigned head = *r->cq_head;
+	unsigned tail = load_acquire(r->cq_tail);
+	unsigned n = 0;
+	while (head != tail && n < r->comp_cap) {
+		const struct io_uring_cqe *cqe = &r->cqes[head & r->cq_mask];
+		head++;
+		ring_account(r, cqe);
+		if (cqe->user_data & MAIO_UD_INTERNAL)
+			continue;
+		int32_t *c = r->comp + (size_t)n * MAIO_CQE_INTS;
+		c[MAIO_C_USER_DATA] = (int32_t)(uint32_t)cqe->user_data;
+		c[MAIO_C_RES] = cqe->res;
+		c[MAIO_C_FLAGS] = (int32_t)cqe->flags;
+		c[MAIO_C_RESERVED] = 0;
+		n++;
+	}
+	store_release(r->cq_head, head);
+	if (r->stats) {
+		r->stats[MAIO_RS_COMPLETED] += n;
+		r->stats[MAIO_RS_CQ_OVERFLOW] = (double)load_acquire(r->cq_overflow);
+		r->stats[MAIO_RS_CQ_FLUSHES] = r->overflows;
+	}
+	return n;
+}
+
+/* Discards every CQE (used only when closing). */
+static void ring_drain(struct maio_ring *r)
+{
+	unsigned head = *r->cq_head;
+	unsigned tail = load_acquire(r->cq_tail);
+	for (; head != tail; head++)
+		ring_account(r, &r->cqes[head & r->cq_mask]);
+	store_release(r->cq_head, head);
+}
+
+/* ---- the reap path: uv poll -> JS ----------------------------------- */
+
+static void ring_call_js(struct maio_ring *r, unsigned n)
+{
+	napi_env env = r->env;
+	napi_value cb, recv, argv[1], result;
+	napi_get_reference_value(env, r->cb_ref, &cb);
+	napi_get_global(env, &recv); /* napi_make_callback wants an object receiver */
+	napi_create_uint32(env, n, &argv[0]);
+	napi_status st = napi_make_callback(env, r->async_ctx, recv, cb, 1, argv, &result);
+	if (st == napi_pending_exception) {
+		/* No JS frame to return to: report it like any callback's throw. */
+		napi_value err;
+		napi_get_and_clear_last_exception(env, &err);
+		napi_fatal_exception(env, err);
+	}
+}
+
+static void ring_on_poll(uv_poll_t *handle, int status, int events)
+{
+	struct maio_ring *r = handle->data;
+	if (r->closed)
+		return;
+	ring_get_events(r);
+	for (;;) {
+		if (r->closed)
+			break;
+		napi_handle_scope scope;
+		if (napi_open_handle_scope(r->env, &scope) != napi_ok)
+			break;
+		unsigned n = 0;
+		if (ring_arrays(r)) {
+			if (load_acquire(r->sq_flags) & IORING_SQ_CQ_OVERFLOW)
+				ring_get_events(r);
+			n = ring_reap(r);
+			ring_update_ref(r);
+			if (n) {
+				stat_add(r, MAIO_RS_REAP_BATCHES, 1);
+				ring_call_js(r, n);
+			}
+		} else {
+			napi_value err = NULL;
+			napi_create_string_utf8(r->env, "maio ring: a shared array was detached",
+						NAPI_AUTO_LENGTH, &err);
+			napi_create_error(r->env, NULL, err, &err);
+			napi_fatal_exception(r->env, err);
+		}
+		napi_close_handle_scope(r->env, scope);
+		if (!n)
+			break;
+	}
+	if (!r->closed)
+		ring_update_ref(r);
+}
+
+/* ---- shutdown --------------------------------------------------------- */
+
+static void ring_free(struct maio_ring *r)
+{
+	free(r->scratch);
+	free(r);
+}
+
+static void ring_on_poll_closed(uv_handle_t *handle)
+{
+	struct maio_ring *r = handle->data;
+	free(handle);
+	r->poll = NULL;
+	if (r->cleanup) {
+		napi_remove_async_cleanup_hook(r->cleanup);
+		r->cleanup = NULL;
+	}
+	if (r->finalized)
+		ring_free(r);
+}
+
+/* Cancels whatever is still in flight and waits (bounded) for the kernel to
+ * finish with it, so no pool memory is unmapped under a running op. */
+static void ring_quiesce(struct maio_ring *r)
+{
+	ring_drain(r);
+	if (r->inflight <= 0)
+		return;
+	unsigned tail = *r->sq_tail;
+	if (tail - load_acquire(r->sq_head) < r->sq_entries) {
+		struct io_uring_sqe *sqe = &r->sqes[tail & r->sq_mask];
+		memset(sqe, 0, sizeof(*sqe));
+		sqe->opcode = IORING_OP_ASYNC_CANCEL;
+		sqe->fd = -1;
+		sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY;
+		sqe->user_data = MAIO_UD_INTERNAL;
+		store_release(r->sq_tail, tail + 1);
+		ring_enter(r, 1, 0, IORING_ENTER_GETEVENTS);
+	}
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
+	struct io_uring_getevents_arg arg;
+	memset(&arg, 0, sizeof(arg));
+	arg.ts = (uint64_t)(uintptr_t)&ts;
+	for (int i = 0; i < MAIO_QUIESCE_ROUNDS && r->inflight > 0; i++) {
+		maio_sys_io_uring_enter(r->fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+					&arg, sizeof(arg));
+		ring_drain(r);
+	}
+}
+
+static void ring_shutdown(struct maio_ring *r)
+{
+	if (r->closed)
+		return;
+	r->closed = true;
+	napi_env env = r->env;
+
+	if (r->poll) {
+		uv_poll_stop(r->poll);
+		uv_close((uv_handle_t *)r->poll, ring_on_poll_closed);
+	}
+	/* The stats array may be gone already (finalizer); count nothing now. */
+	r->stats = NULL;
+	ring_quiesce(r);
+	close(r->fd);
+	r->fd = -1;
+	if (r->sqes)
+		munmap(r->sqes, r->sqes_len);
+	if (r->cq_map && r->cq_map != r->sq_map)
+		munmap(r->cq_map, r->cq_map_len);
+	if (r->sq_map)
+		munmap(r->sq_map, r->sq_map_len);
+	r->sqes = NULL;
+	r->sq_map = r->cq_map = NULL;
+	for (int i = 0; i < MAIO_MAX_POOLS; i++) {
+		if (r->pools[i])
+			maio_pool_unref(r->pools[i]);
+		r->pools[i] = NULL;
+		r->registered[i] = false;
+	}
+	napi_ref *refs[] = {&r->submit_ref, &r->comp_ref, &r->aux_ref, &r->stats_ref, &r->cb_ref};
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		if (*refs[i])
+			napi_delete_reference(env, *refs[i]);
+		*refs[i] = NULL;
+	}
+	if (r->async_ctx)
+		napi_async_destroy(env, r->async_ctx);
+	r->async_ctx = NULL;
+	r->inflight = 0;
+}
+
+static void ring_finalize(napi_env env, void *data, void *hint)
+{
+	struct maio_ring *r = data;
+	r->finalized = true;
+	ring_shutdown(r);
+	if (!r->poll)
+		ring_free(r);
+}
+
+/* A worker thread that exits with its ring open: close it, then let the env
+ * finish once the poll handle's close callback has run. */
+static void ring_cleanup_hook(napi_async_cleanup_hook_handle handle, void *arg)
+{
+	struct maio_ring *r = arg;
+	ring_shutdown(r);
+}
+
+/* ---- ringCreate ------------------------------------------------------- */
+
+static bool get_prop(napi_env env, napi_value obj, const char *key, napi_value *out)
+{
+	bool has = false;
+	napi_has_named_property(env, obj, key, &has);
+	if (!has) {
+		maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.%s is required", key);
+		return false;
+	}
+	napi_get_named_property(env, obj, key, out);
+	return true;
+}
+
+static bool get_array(napi_env env, napi_value obj, const char *key,
+		      napi_typedarray_type type, size_t min, size_t multiple,
+		      napi_value *val, size_t *len)
+{
+	void *data;
+	char what[64];
+	snprintf(what, sizeof(what), "options.%s", key);
+	if (!get_prop(env, obj, key, val) || !maio_arg_typedarray(env, *val, what, type, &data, len))
+		return false;
+	if (*len < min || *len % multiple) {
+		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+				 "%s must have at least %zu elements and a multiple of %zu, got %zu",
+				 what, min, multiple, *len);
+		return false;
+	}
+	return true;
+}
+
+static int ring_map(struct maio_ring *r, struct io_uring_params *p)
+{
+	r->sq_map_len = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+	r->cq_map_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+	bool single = p->features & IORING_FEAT_SINGLE_MMAP;
+	if (single && r->cq_map_len > r->sq_map_len)
+		r->sq_map_len = r->cq_map_len;
+	r->sq_map = mmap(NULL, r->sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+			 r->fd, IORING_OFF_SQ_RING);
+	if (r->sq_map == MAP_FAILED) {
+		r->sq_map = NULL;
+		return -errno;
+	}
+	if (single) {
+		r->cq_map = r->sq_map;
+	} else {
+		r->cq_map = mmap(NULL, r->cq_map_len, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+		if (r->cq_map == MAP_FAILED) {
+			r->cq_map = NULL;
+			return -errno;
+		}
+	}
+	r->sqes_len = p->sq_entries * sizeof(struct io_uring_sqe);
+	r->sqes = mmap(NULL, r->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
+		       IORING_OFF_SQES);
+	if (r->sqes == MAP_FAILED) {
+		r->sqes = NULL;
+		return -errno;
+	}
+	uint8_t *sq = r->sq_map, *cq = r->cq_map;
+	r->sq_head = (unsigned *)(sq + p->sq_off.head);
+	r->sq_tail = (unsigned *)(sq + p->sq_off.tail);
+	r->sq_flags = (unsigned *)(sq + p->sq_off.flags);
+	r->sq_array = (unsigned *)(sq + p->sq_off.array);
+	r->sq_mask = *(unsigned *)(sq + p->sq_off.ring_mask);
+	r->sq_entries = *(unsigned *)(sq + p->sq_off.ring_entries);
+	r->cq_head = (unsigned *)(cq + p->cq_off.head);
+	r->cq_tail = (unsigned *)(cq + p->cq_off.tail);
+	r->cq_overflow = (unsigned *)(cq + p->cq_off.overflow);
+	r->cq_mask = *(unsigned *)(cq + p->cq_off.ring_mask);
+	r->cqes = (struct io_uring_cqe *)(cq + p->cq_off.cqes);
+	/* SQE i always sits in slot i: fill the indirection array once. */
+	for (unsigned i = 0; i < r->sq_entries; i++)
+		r->sq_array[i] = i;
+	return 0;
+}
+
+/* Undoes a partial ringCreate (no JS state exists yet). */
+static void ring_destroy_early(napi_env env, struct maio_ring *r)
+{
+	if (r->sqes)
+		munmap(r->sqes, r->sqes_len);
+	if (r->cq_map && r->cq_map != r->sq_map)
+		munmap(r->cq_map, r->cq_map_len);
+	if (r->sq_map)
+		munmap(r->sq_map, r->sq_map_len);
+	if (r->fd >= 0)
+		close(r->fd);
+	napi_ref *refs[] = {&r->submit_ref, &r->comp_ref, &r->aux_ref, &r->stats_ref, &r->cb_ref};
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+		if (*refs[i])
+			napi_delete_reference(env, *refs[i]);
+	if (r->async_ctx)
+		napi_async_destroy(env, r->async_ctx);
+	ring_free(r);
+}
+
+/*
+ * ringCreate({entries, submit, completions, aux, stats, onCompletions}) -> handle
+ */
+MAIO_EXPORT(maio_napi_ring_create)
+{
+	napi_value argv[1];
+	if (!maio_args(env, info, 1, argv, NULL))
+		return NULL;
+	napi_value opts = argv[0];
+	napi_valuetype t;
+	napi_typeof(env, opts, &t);
+	if (t != napi_object)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
+
+	napi_value v_entries, v_submit, v_comp, v_aux, v_stats, v_cb;
+	int32_t entries;
+	size_t len;
+	if (!get_prop(env, opts, "entries", &v_entries) ||
+	    !maio_arg_int32(env, v_entries, "options.entries", 8, 32768, &entries))
+		return NULL;
+	if (entries & (entries - 1))
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					"options.entries must be a power of two, got %d", entries);
+	if (!get_array(env, opts, "submit", napi_int32_array, MAIO_DESC_INTS, MAIO_DESC_INTS,
+		       &v_submit, &len) ||
+	    !get_array(env, opts, "completions", napi_int32_array, MAIO_CQE_INTS, MAIO_CQE_INTS,
+		       &v_comp, &len) ||
+	    !get_array(env, opts, "aux", napi_uint8_array, MAIO_AUX_ADDR_MAX, 1, &v_aux, &len) ||
+	    !get_array(env, opts, "stats", napi_float64_array, MAIO_RS_COUNT, 1, &v_stats, &len))
+		return NULL;
+	if (!get_prop(env, opts, "onCompletions", &v_cb) ||
+	    !maio_arg_function(env, v_cb, "options.onCompletions"))
+		return NULL;
+
+	struct maio_probe pr;
+	int err = maio_probe_run(&pr);
+	if (err < 0)
+		return maio_throw_errno(env, err, "io_uring_setup");
+
+	struct maio_ring *r = calloc(1, sizeof(*r));
+	if (!r)
+		return maio_throw_errno(env, -ENOMEM, "ringCreate");
+	r->env = env;
+	r->fd = -1;
+
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	/* A CQ four times the SQ: multishot ops post many CQEs per SQE. */
+	p.flags = pr.setup_flags | IORING_SETUP_CQSIZE;
+	p.cq_entries = (unsigned)entries * 4;
+	r->fd = maio_sys_io_uring_setup((unsigned)entries, &p);
+	if (r->fd < 0) {
+		err = r->fd;
+		ring_destroy_early(env, r);
+		return maio_throw_errno(env, err, "io_uring_setup");
+	}
+	r->setup_flags = pr.setup_flags;
+	r->defer_taskrun = pr.defer_taskrun;
+	err = ring_map(r, &p);
+	if (err < 0) {
+		ring_destroy_early(env, r);
+		return maio_throw_errno(env, err, "mmap");
+	}
+
+	/* An empty table of MAIO_MAX_POOLS slots; pools fill slots later. */
+	if (pr.sparse_buffers) {
+		struct io_uring_rsrc_register rr;
+		memset(&rr, 0, sizeof(rr));
+		rr.nr = MAIO_MAX_POOLS;
+		rr.flags = IORING_RSRC_REGISTER_SPARSE;
+		r->fixed_table = maio_sys_io_uring_register(r->fd, IORING_REGISTER_BUFFERS2, &rr,
+							    sizeof(rr)) == 0;
+	}
+
+	if (napi_create_reference(env, v_submit, 1, &r->submit_ref) != napi_ok ||
+	    napi_create_reference(env, v_comp, 1, &r->comp_ref) != napi_ok ||
+	    napi_create_reference(env, v_aux, 1, &r->aux_ref) != napi_ok ||
+	    napi_create_reference(env, v_stats, 1, &r->stats_ref) != napi_ok ||
+	    napi_create_reference(env, v_cb, 1, &r->cb_ref) != napi_ok) {
+		ring_destroy_early(env, r);
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not reference the arrays");
+	}
+	ring_arrays(r);
+	r->scratch = malloc(r->submit_cap * MAIO_DESC_INTS * sizeof(int32_t));
+	napi_value resource, name;
+	napi_create_object(env, &resource);
+	napi_create_string_utf8(env, "maio.ring", NAPI_AUTO_LENGTH, &name);
+	if (!r->scratch || napi_async_init(env, resource, name, &r->async_ctx) != napi_ok) {
+		ring_destroy_early(env, r);
+		return maio_throw_errno(env, -ENOMEM, "ringCreate");
+	}
+
+	uv_loop_t *loop;
+	if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+		ring_destroy_early(env, r);
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "no event loop");
+	}
+	r->poll = malloc(sizeof(*r->poll));
+	if (!r->poll || (err = uv_poll_init(loop, r->poll, r->fd)) != 0) {
+		free(r->poll);
+		r->poll = NULL;
+		ring_destroy_early(env, r);
+		return maio_throw_errno(env, err ? err : -ENOMEM, "uv_poll_init");
+	}
+	r->poll->data = r;
+	uv_poll_start(r->poll, UV_READABLE, ring_on_poll);
+	uv_unref((uv_handle_t *)r->poll);
+
+	napi_value handle = maio_wrap_handle(env, r, &maio_ring_tag, ring_finalize, NULL);
+	if (!handle) {
+		/* No handle: shut down by hand; the close callback frees. */
+		r->finalized = true;
+		ring_shutdown(r);
+		return maio_throw_errno(env, -ENOMEM, "ringCreate");
+	}
+	napi_add_async_cleanup_hook(env, ring_cleanup_hook, r, &r->cleanup);
+	for (int i = 0; i < MAIO_RS_COUNT; i++)
+		r->stats[i] = 0;
+	return handle;
+}
+
+/* A ring handle that is not closed, or NULL after throwing. */
+static struct maio_ring *ring_arg_open(napi_env env, napi_value v)
+{
+	void *p;
+	if (!maio_arg_handle(env, v, "ring", &maio_ring_tag, &p))
+		return NULL;
+	struct maio_ring *r = p;
+	if (r->closed) {
+		maio_throw_plain(env, MAIO_ERR_CLOSED, "the ring is closed");
+		return NULL;
+	}
+	return r;
+}
+
+/* ---- ringSubmit ------------------------------------------------------- */
+
+/* Throws ERR_MAIO_INVALID_DESCRIPTOR with `index` and `field` properties. */
+static napi_value throw_desc(napi_env env, uint32_t index, const char *field, const char *fmt,
+			     long long val)
+{
+	char msg[256], detail[160];
+	snprintf(detail, sizeof(detail), fmt, val);
+	snprintf(msg, sizeof(msg), "descriptor %u: %s %s", index, field, detail);
+	napi_value code, jmsg, err;
+	napi_create_string_utf8(env, MAIO_ERR_INVALID_DESCRIPTOR, NAPI_AUTO_LENGTH, &code);
+	napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
+	napi_create_range_error(env, code, jmsg, &err);
+	maio_set_int(env, err, "index", index);
+	maio_set_string(env, err, "field", field);
+	napi_throw(env, err);
+	return NULL;
+}
+
+static const uint32_t ioprio_allowed[MAIO_OP_COUNT] = {
+	[MAIO_OP_SEND] = IORING_RECVSEND_POLL_FIRST,
+	[MAIO_OP_SEND_ZC] = IORING_RECVSEND_POLL_FIRST,
+	[MAIO_OP_RECV] = IORING_RECVSEND_POLL_FIRST,
+	[MAIO_OP_RECV_MULTI] = IORING_RECVSEND_POLL_FIRST | IORING_RECVSEND_BUNDLE,
+	[MAIO_OP_ACCEPT] = IORING_ACCEPT_MULTISHOT,
+};
+
+/* Checks one descriptor against the ring; returns NULL after throwing. */
+static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint32_t i)
+{
+	int32_t op = d[MAIO_D_OP];
+	if (op < 0 || op >= MAIO_OP_COUNT || op == MAIO_OP_SPLICE)
+		return throw_desc(env, i, "op", "%lld is not a supported operation", op), false;
+	bool needs_fd = op != MAIO_OP_NOP && op != MAIO_OP_CANCEL;
+	if (needs_fd && d[MAIO_D_FD] < 0)
+		return throw_desc(env, i, "fd", "%lld is not a file descriptor", d[MAIO_D_FD]), false;
+	if (d[MAIO_D_SQE_FLAGS] & ~IOSQE_IO_LINK)
+		return throw_desc(env, i, "sqeFlags", "0x%llx: only IOSQE_IO_LINK is allowed",
+				  (uint32_t)d[MAIO_D_SQE_FLAGS]), false;
+	if ((uint32_t)d[MAIO_D_IOPRIO] & ~ioprio_allowed[op])
+		return throw_desc(env, i, "ioprio", "0x%llx is not allowed for this op",
+				  (uint32_t)d[MAIO_D_IOPRIO]), false;
+
+	switch (op) {
+	case MAIO_OP_SEND:
+	case MAIO_OP_SEND_ZC:
+	case MAIO_OP_RECV: {
+		int32_t pool = d[MAIO_D_POOL];
+		if (pool < 0 || pool >= MAIO_MAX_POOLS || !r->pools[pool] || !r->pools[pool]->base)
+			return throw_desc(env, i, "pool", "%lld is not attached to this ring", pool),
+			       false;
+		int64_t off = d[MAIO_D_BUF_OFF], len = d[MAIO_D_LEN];
+		if (off < 0 || len < 0 || (uint64_t)(off + len) > r->pools[pool]->size)
+			return throw_desc(env, i, "bufOff", "%lld + len lies outside the pool",
+					  off), false;
+		break;
+	}
+	case MAIO_OP_RECV_MULTI:
+		if (d[MAIO_D_BUF_GROUP] < 0 || d[MAIO_D_BUF_GROUP] > 0xffff)
+			return throw_desc(env, i, "bufGroup", "%lld is not a buffer group id",
+					  d[MAIO_D_BUF_GROUP]), false;
+		if (d[MAIO_D_LEN] < 0)
+			return throw_desc(env, i, "len", "%lld is negative", d[MAIO_D_LEN]), false;
+		break;
+	case MAIO_OP_CONNECT: {
+		int64_t off = d[MAIO_D_AUX_OFF], len = d[MAIO_D_AUX_LEN];
+		if (len < 1 || len > MAIO_AUX_ADDR_MAX)
+			return throw_desc(env, i, "auxLen", "%lld is not a sockaddr length", len),
+			       false;
+		if (off < 0 || (uint64_t)(off + len) > r->aux_len)
+			return throw_desc(env, i, "auxOff", "%lld + auxLen lies outside aux", off),
+			       false;
+		break;
+	}
+	case MAIO_OP_SHUTDOWN:
+		if (d[MAIO_D_LEN] < SHUT_RD || d[MAIO_D_LEN] > SHUT_RDWR)
+			return throw_desc(env, i, "len", "%lld is not a shutdown `how`",
+					  d[MAIO_D_LEN]), false;
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32_t *d)
+{
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->fd = d[MAIO_D_FD];
+	sqe->user_data = (uint32_t)d[MAIO_D_USER_DATA];
+	sqe->flags = (uint8_t)d[MAIO_D_SQE_FLAGS];
+	sqe->ioprio = (uint16_t)d[MAIO_D_IOPRIO];
+	int32_t pool = d[MAIO_D_POOL];
+	uint8_t *buf = NULL;
+	if (pool >= 0 && pool < MAIO_MAX_POOLS && r->pools[pool])
+		buf = r->pools[pool]->base + d[MAIO_D_BUF_OFF];
+
+	switch (d[MAIO_D_OP]) {
+	case MAIO_OP_NOP:
+		sqe->opcode = IORING_OP_NOP;
+		sqe->fd = -1;
+		break;
+	case MAIO_OP_SEND:
+		sqe->opcode = IORING_OP_SEND;
+		sqe->addr = (uintptr_t)buf;
+		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		break;
+	case MAIO_OP_SEND_ZC:
+		sqe->opcode = IORING_OP_SEND_ZC;
+		sqe->addr = (uintptr_t)buf;
+		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+		if (r->registered[pool]) {
+			sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+			sqe->buf_index = (uint16_t)pool;
+		}
+		break;
+	case MAIO_OP_RECV:
+		sqe->opcode = IORING_OP_RECV;
+		sqe->addr = (uintptr_t)buf;
+		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		break;
+	case MAIO_OP_RECV_MULTI:
+		sqe->opcode = IORING_OP_RECV;
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = (uint16_t)d[MAIO_D_BUF_GROUP];
+		sqe->ioprio |= IORING_RECV_MULTISHOT;
+		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		break;
+	case MAIO_OP_ACCEPT:
+		sqe->opcode = IORING_OP_ACCEPT;
+		sqe->accept_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		break;
+	case MAIO_OP_CONNECT:
+		/* The kernel copies the sockaddr while preparing the SQE, i.e.
+		 * inside this enter; the aux slot need not outlive the submit. */
+		sqe->opcode = IORING_OP_CONNECT;
+		sqe->addr = (uintptr_t)(r->aux + d[MAIO_D_AUX_OFF]);
+		sqe->off = (uint32_t)d[MAIO_D_AUX_LEN];
+		break;
+	case MAIO_OP_CLOSE:
+		sqe->opcode = IORING_OP_CLOSE;
+		break;
+	case MAIO_OP_SHUTDOWN:
+		sqe->opcode = IORING_OP_SHUTDOWN;
+		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		break;
+	case MAIO_OP_CANCEL:
+		sqe->opcode = IORING_OP_ASYNC_CANCEL;
+		sqe->fd = -1;
+		sqe->addr = (uint32_t)d[MAIO_D_LEN];
+		break;
+	}
+}
+
+/* Hands `n` filled SQEs to the kernel; returns how many it took or -errno. */
+static int ring_flush(struct maio_ring *r, unsigned n)
+{
+	unsigned flags = r->defer_taskrun ? IORING_ENTER_GETEVENTS : 0;
+	int ret = 0;
+	for (int attempt = 0; attempt < MAIO_ENTER_RETRIES; attempt++) {
+		ret = ring_enter(r, n, 0, flags);
+		if (ret != -EAGAIN && ret != -EBUSY)
+			break;
+		/* Out of request memory or a CQ backlog: let completions drain. */
+		ring_get_events(r);
+		ring_enter(r, 0, 0, IORING_ENTER_GETEVENTS);
+	}
+	if (ret > 0) {
+		r->inflight += ret;
+		stat_add(r, MAIO_RS_SUBMITTED, ret);
+	}
+	if (ret >= 0 && (unsigned)ret < n) {
+		/* The kernel stopped early: take back what it did not consume so
+		 * nothing is submitted later behind JS's back. */
+		store_release(r->sq_tail, *r->sq_tail - (n - (unsigned)ret));
+	} else if (ret < 0) {
+		store_release(r->sq_tail, *r->sq_tail - n);
+	}
+	return ret;
+}
+
+/*
+ * ringSubmit(ring, count) -> number of descriptors the kernel took, from the
+ * start of the batch. Throws (and submits nothing) on a bad descriptor.
+ */
+MAIO_EXPORT(maio_napi_ring_submit)
+{
+	napi_value argv[2];
+	if (!maio_args(env, info, 2, argv, NULL))
+		return NULL;
+	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	if (!r)
+		return NULL;
+	if (!ring_arrays(r))
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
+	int32_t count;
+	if (!maio_arg_int32(env, argv[1], "count", 0, (int32_t)r->submit_cap, &count))
+		return NULL;
+	stat_add(r, MAIO_RS_SUBMIT_CALLS, 1);
+
+	/* Validate a private copy: the submit array may be shared with another
+	 * thread, and what is checked must be what is submitted. */
+	size_t bytes = (size_t)count * MAIO_DESC_INTS * sizeof(int32_t);
+	memcpy(r->scratch, r->submit, bytes);
+	for (int32_t i = 0; i < count; i++)
+		if (!desc_check(env, r, r->scratch + (size_t)i * MAIO_DESC_INTS, (uint32_t)i))
+			return NULL;
+
+	int32_t done = 0;    /* descriptors the kernel took */
+	unsigned pending = 0; /* filled, not yet entered */
+	int err = 0;
+	for (int32_t i = 0; i < count; i++) {
+		unsigned tail = *r->sq_tail;
+		if (tail - load_acquire(r->sq_head) >= r->sq_entries) {
+			stat_add(r, MAIO_RS_SQ_FULL, 1);
+			int ret = ring_flush(r, pending);
+			if (ret < 0) {
+				err = ret;
+				pending = 0;
+				break;
+			}
+			done += ret;
+			if ((unsigned)ret < pending) {
+				pending = 0;
+				break;
+			}
+			pending = 0;
+			tail = *r->sq_tail;
+		}
+		desc_fill(r, &r->sqes[tail & r->sq_mask], r->scratch + (size_t)i * MAIO_DESC_INTS);
+		store_release(r->sq_tail, tail + 1);
+		pending++;
+	}
+	if (pending) {
+		int ret = ring_flush(r, pending);
+		if (ret < 0)
+			err = ret;
+		else
+			done += ret;
+	}
+	ring_update_ref(r);
+	if (err && done == 0)
+		return maio_throw_errno(env, err, "io_uring_enter");
+	napi_value out;
+	napi_create_int32(env, done, &out);
+	return out;
+}
+
+/* ---- pools ------------------------------------------------------------ */
+
+static int ring_update_slot(struct maio_ring *r, int index, void *base, size_t size)
+{
+	struct iovec iov = {.iov_base = base, .iov_len = size};
+	uint64_t tag = 0;
+	struct io_uring_rsrc_update2 up;
+	memset(&up, 0, sizeof(up));
+	up.offset = (uint32_t)index;
+	up.data = (uint64_t)(uintptr_t)&iov;
+	up.tags = (uint64_t)(uintptr_t)&tag;
+	up.nr = 1;
+	int ret = maio_sys_io_uring_register(r->fd, IORING_REGISTER_BUFFERS_UPDATE, &up, sizeof(up));
+	return ret < 0 ? ret : ret == 1 ? 0 : -EIO;
+}
+
+/*
+ * ringRegisterPool(ring, pool, index) -> { registered, error }
+ * The pool is attached (descriptors may use it) even when the kernel refuses
+ * to register it; SEND_ZC then passes plain addresses.
+ */
+MAIO_EXPORT(maio_napi_ring_register_pool)
+{
+	napi_value argv[3];
+	if (!maio_args(env, info, 3, argv, NULL))
+		return NULL;
+	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	if (!r)
+		return NULL;
+	void *p;
+	if (!maio_arg_handle(env, argv[1], "pool", &maio_pool_tag, &p))
+		return NULL;
+	struct maio_pool *pool = p;
+	if (pool->closed || !pool->base)
+		return maio_throw_plain(env, MAIO_ERR_CLOSED, "the pool is closed");
+	int32_t index;
+	if (!maio_arg_int32(env, argv[2], "index", 0, MAIO_MAX_POOLS - 1, &index))
+		return NULL;
+	if (r->pools[index])
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is in use", index);
+
+	maio_pool_ref(pool);
+	r->pools[index] = pool;
+
+	char error[200] = "";
+	if (!r->fixed_table) {
+		snprintf(error, sizeof(error),
+			 "the kernel has no sparse fixed-buffer table (IORING_RSRC_REGISTER_SPARSE)");
+	} else if (pool->size > MAIO_REG_BUF_MAX) {
+		snprintf(error, sizeof(error),
+			 "pool of %zu bytes exceeds the 1 GiB the kernel registers as one buffer",
+			 pool->size);
+	} else {
+		int ret = ring_update_slot(r, index, pool->base, pool->size);
+		if (ret == 0)
+			r->registered[index] = true;
+		else if (ret == -ENOMEM)
+			snprintf(error, sizeof(error),
+				 "ENOMEM: RLIMIT_MEMLOCK is too low to pin %zu bytes (raise "
+				 "`ulimit -l` or grant CAP_IPC_LOCK)",
+				 pool->size);
+		else
+			snprintf(error, sizeof(error), "%s: IORING_REGISTER_BUFFERS_UPDATE failed",
+				 maio_errno_name(-ret));
+	}
+	napi_value out;
+	napi_create_object(env, &out);
+	maio_set_bool(env, out, "registered", r->registered[index]);
+	maio_set_string(env, out, "error", error);
+	return out;
+}
+
+/* ringUnregisterPool(ring, index): empties the slot and drops its reference. */
+MAIO_EXPORT(maio_napi_ring_unregister_pool)
+{
+	napi_value argv[2];
+	if (!maio_args(env, info, 2, argv, NULL))
+		return NULL;
+	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	if (!r)
+		return NULL;
+	int32_t index;
+	if (!maio_arg_int32(env, argv[1], "index", 0, MAIO_MAX_POOLS - 1, &index))
+		return NULL;
+	if (!r->pools[index])
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is empty", index);
+	if (r->registered[index])
+		ring_update_slot(r, index, NULL, 0);
+	r->registered[index] = false;
+	maio_pool_unref(r->pools[index]);
+	r->pools[index] = NULL;
+	return NULL;
+}
+
+/* ringClose(ring): idempotent; later calls on the handle throw ERR_MAIO_CLOSED. */
+MAIO_EXPORT(maio_napi_ring_close)
+{
+	napi_value argv[1];
+	if (!maio_args(env, info, 1, argv, NULL))
+		return NULL;
+	void *p;
+	if (!maio_arg_handle(env, argv[0], "ring", &maio_ring_tag, &p))
+		return NULL;
+	ring_shutdown(p);
+	return NULL;
+}
