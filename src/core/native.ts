@@ -17,6 +17,8 @@ export interface NativeProbe {
   uringUsable: boolean;
   /** errno name when io_uring_setup failed ('EPERM', 'ENOSYS', ...), else '' */
   setupError: string;
+  /** 'io_uring_setup' or 'io_uring_enter' when setupError is set, else '' */
+  failedSyscall: string;
   ioUringDisabled: number;
   kernel: string;
   features: number;
@@ -68,7 +70,8 @@ export interface NativeBinding {
   ringCreate(options: RingCreateOptions): RingHandle;
   /** Submits `count` descriptors from the submit array; returns the number the kernel took. */
   ringSubmit(ring: RingHandle, count: number): number;
-  ringRegisterPool(ring: RingHandle, pool: PoolHandle, index: number): void;
+  /** Attaches the pool at `index`; `registered` says whether the kernel pinned it as a fixed buffer, `error` why not. */
+  ringRegisterPool(ring: RingHandle, pool: PoolHandle, index: number): { registered: boolean; error: string };
   ringUnregisterPool(ring: RingHandle, index: number): void;
   ringClose(ring: RingHandle): void;
   poolCreate(options: PoolCreateOptions): PoolCreateResult;
@@ -125,6 +128,7 @@ export const enum RingStat {
   Inflight = 5,
   CqOverflow = 6,
   SqFull = 7,
+  CqFlushes = 8,
 }
 export const MAX_POOLS = 64;
 
