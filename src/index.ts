@@ -5,3 +5,13 @@
  * needs it (backend(), createPool(), ...) loads it and probes the kernel.
  */
 export * from './core/errors';
+export { createPool, defaultPool, IoPool, IoBuffer, PoolQuota } from './pool/index';
+export type {
+  PoolOptions,
+  SizeClassOption,
+  PoolStats,
+  PoolClassStats,
+  AllocWaitOptions,
+  QuotaOptions,
+  QuotaStats,
+} from './pool/index';

@@ -6,3 +6,17 @@ export const kReturn = Symbol('maio.return');
 /** IoBuffer: slot, generation and pool-relative offset, for the ring. */
 export const kSlot = Symbol('maio.slot');
 export const kPoolId = Symbol('maio.poolId');
+
+/** IoBuffer: the slot generation the handle was made for. */
+export const kGeneration = Symbol('maio.generation');
+/** IoPool: its native PoolHandle (for native calls that address pool memory). */
+export const kPoolHandle = Symbol('maio.poolHandle');
+/** IoPool: (buf) => Uint8Array of the buffer's bytes even while LENT, for a
+ * data path that copies through the syscall (fallback); never for users. */
+export const kUncheckedBytes = Symbol('maio.uncheckedBytes');
+/** IoPool: quota-charged allocation entry points used by PoolQuota. */
+export const kQuotaAlloc = Symbol('maio.quotaAlloc');
+export const kQuotaAllocWait = Symbol('maio.quotaAllocWait');
+/** PoolQuota: the pool charges a buffer's capacity to it / credits it back. */
+export const kQuotaCharge = Symbol('maio.quotaCharge');
+export const kQuotaCredit = Symbol('maio.quotaCredit');
