@@ -79,7 +79,31 @@ export interface NativeBinding {
   poolStrictView(pool: PoolHandle, offset: number, length: number): ArrayBuffer;
   poolDetachView(view: ArrayBuffer): void;
   poolClose(pool: PoolHandle): void;
+  // Socket set-up (native/sock.c). Addresses are encoded sockaddrs (src/net/address.ts).
+  /** A nonblocking, close-on-exec socket; returns its fd. */
+  sockOpen(family: 4 | 6, type: 'tcp' | 'udp' | number): number;
+  sockBind(fd: number, address: Uint8Array): void;
+  sockListen(fd: number, backlog: number): void;
+  /** Fallback path: 0 when connected at once, -EINPROGRESS while the handshake runs. */
+  sockConnectSync(fd: number, address: Uint8Array): number;
+  /** Fallback path: a new nonblocking, close-on-exec fd, or -EAGAIN when none is queued. */
+  sockAccept(fd: number): number;
+  /** how: 0 SHUT_RD, 1 SHUT_WR, 2 SHUT_RDWR */
+  sockShutdown(fd: number, how: number): void;
+  sockClose(fd: number): void;
+  sockSetInt(fd: number, level: number, name: number, value: number): void;
+  sockGetInt(fd: number, level: number, name: number): number;
+  /** value at most SOCKOPT_MAX bytes */
+  sockSetBytes(fd: number, level: number, name: number, value: Uint8Array): void;
+  /** maxLen at most SOCKOPT_MAX; returns as many bytes as the kernel wrote */
+  sockGetBytes(fd: number, level: number, name: number, maxLen: number): Uint8Array;
+  /** getsockname (peer false) or getpeername (peer true), as an encoded sockaddr */
+  sockName(fd: number, peer: boolean): Uint8Array;
+  /** 0 or -errno: SO_ERROR negated, like a completion's res; reading clears it */
+  sockError(fd: number): number;
 }
+/** Largest raw socket option value sockSetBytes/sockGetBytes accept (native/sock.c). */
+export const SOCKOPT_MAX = 4096;
 
 // Must match native/maio.h.
 export const DESC_INTS = 16;
