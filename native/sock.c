@@ -139,11 +139,11 @@ static bool sock_arg_type(napi_env env, napi_value v, int *type)
 		char s[8];
 		size_t n;
 		napi_get_value_string_utf8(env, v, s, sizeof(s), &n);
-		if (strcmp(s, "tcp") == 0) {
+		if (n == 3 && strcmp(s, "tcp") == 0) {
 			*type = SOCK_STREAM;
 			return true;
 		}
-		if (strcmp(s, "udp") == 0) {
+		if (n == 3 && strcmp(s, "udp") == 0) {
 			*type = SOCK_DGRAM;
 			return true;
 		}

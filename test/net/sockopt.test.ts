@@ -361,6 +361,8 @@ test('every native entry point refuses bad arguments with a typed error (table)'
     ['sockOpen("4", tcp)', () => n.sockOpen('4' as unknown as 4, 'tcp'), A],
     ['sockOpen(4, sctp)', () => n.sockOpen(4, 'sctp' as 'tcp'), A],
     ['sockOpen(4, "")', () => n.sockOpen(4, '' as 'tcp'), A],
+    ['sockOpen(4, "tcp\\0")', () => n.sockOpen(4, 'tcp\0' as 'tcp'), A],
+    ['sockOpen(4, "TCP")', () => n.sockOpen(4, 'TCP' as 'tcp'), A],
     ['sockOpen(4, long string)', () => n.sockOpen(4, 'tcpxxxxxxxxxxxxxxxxxxxxxxxxxxx' as 'tcp'), A],
     ['sockOpen(4, 3)', () => n.sockOpen(4, 3), R],
     ['sockOpen(4, 1|SOCK_NONBLOCK)', () => n.sockOpen(4, 1 | 0o4000), R],
