@@ -23,7 +23,7 @@ export class MaioError extends Error {
     return this.constructor.name;
   }
 
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     if (typeof value !== 'object' || value === null) return false;
     const brand = (value as Record<symbol, unknown>)[kBrand];
     if (typeof brand !== 'string') return false;
