@@ -1,0 +1,234 @@
+// One measurement: one contender, one round, in fresh processes that are gone afterwards.
+import * as path from 'node:path';
+import { BenchProcessError, capture, Child, cpuSeconds, freePort, memoryMiB, sleep } from './proc';
+import type { Contender, Env, RunSample, Scenario, Timing } from './types';
+
+const HOST = '127.0.0.1';
+const READY = /^(?:listening(?: on)? (\d+)|ready)\b/i;
+const READY_TIMEOUT_MS = 15000;
+const SERVER_CPU = 1;
+const LOAD_CPU = 0;
+
+/** The contender cannot run here (not an error of the run): skip it for the rest of the scenario. */
+export class SkipContender extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'SkipContender';
+  }
+}
+
+export interface RunContext {
+  env: Env;
+  timing: Timing;
+  scenario: Scenario;
+  round: number;
+}
+
+interface Mark {
+  cpu: number;
+  at: number;
+  rss: number;
+  peak: number;
+}
+
+function spawnOpts(ctx: RunContext, name: string, cpu: number) {
+  return {
+    name,
+    cpu,
+    nofile: ctx.scenario.fdLimit,
+    cwd: ctx.env.root,
+    taskset: ctx.env.taskset,
+    prlimit: ctx.env.prlimit,
+  };
+}
+
+async function startServer(ctx: RunContext, c: Contender, argv: string[], cpu: number): Promise<{ child: Child; port: number }> {
+  const child = new Child(argv, spawnOpts(ctx, `${c.id} (${path.basename(argv[1] ?? argv[0])})`, cpu));
+  try {
+    const m = await child.waitLine(c.ready ?? READY, READY_TIMEOUT_MS);
+    return { child, port: m[1] ? Number(m[1]) : NaN };
+  } catch (err) {
+    const exitedByItself = !child.alive;
+    await child.kill();
+    if (exitedByItself && c.earlyExitReason) throw new SkipContender(`${c.earlyExitReason}: ${child.output().trim().split('\n').pop() ?? ''}`);
+    throw err;
+  }
+}
+
+function loadgenPath(env: Env): string {
+  return path.join(env.buildDir, 'loadgen');
+}
+
+/** Samples the measured process at every "phase <name>" line loadgen prints on stderr. */
+function watchPhases(loadgen: Child, pid: () => number | undefined): Map<string, Mark> {
+  const marks = new Map<string, Mark>();
+  loadgen.onStderrLine((line) => {
+    const m = /^phase (\w+)/.exec(line);
+    const p = pid();
+    if (!m || p === undefined) return;
+    const mem = memoryMiB(p);
+    marks.set(m[1], { cpu: cpuSeconds(p), at: performance.now(), rss: mem.rss, peak: mem.peak });
+  });
+  return marks;
+}
+
+function lastJson(child: Child): Record<string, number> {
+  for (let i = child.stdout.length - 1; i >= 0; i--) {
+    const line = child.stdout[i].trim();
+    if (line.startsWith('{')) return JSON.parse(line) as Record<string, number>;
+  }
+  throw new BenchProcessError('loadgen printed no JSON result', child.output());
+}
+
+function runBudgetMs(ctx: RunContext): number {
+  const t = ctx.timing;
+  return (t.warmup + t.duration + (ctx.scenario.slack ?? 0) + 20) * 1000;
+}
+
+function positive(name: string, v: number, tail: string): number {
+  if (!Number.isFinite(v) || v <= 0) throw new BenchProcessError(`${name} is ${v}, expected a number > 0`, tail);
+  return v;
+}
+
+/** Builds a sample from a window [measure, done] of the measured process. */
+function sampleFrom(ctx: RunContext, value: number, units: number, cpuS: number, peak: number, extra: Partial<RunSample>): RunSample {
+  return {
+    round: ctx.round,
+    value,
+    cpuS,
+    cpuPerUnit: units > 0 ? cpuS / units : undefined,
+    rssPeakMiB: peak,
+    ...extra,
+  };
+}
+
+async function runClient(ctx: RunContext, c: Contender): Promise<RunSample> {
+  const { env, scenario } = ctx;
+  const port = await freePort();
+  const { child: server, port: printed } = await startServer(ctx, c, c.cmd[scenario.role]!(env, { port, host: HOST }), SERVER_CPU);
+  let loadgen: Child | undefined;
+  try {
+    const realPort = Number.isFinite(printed) ? printed : port;
+    loadgen = new Child([loadgenPath(env), ...scenario.loadgen!(ctx.timing), '--port', String(realPort)], spawnOpts(ctx, 'loadgen', LOAD_CPU));
+    const marks = watchPhases(loadgen, () => server.pid);
+    const code = await loadgen.waitExit(runBudgetMs(ctx));
+    if (code !== 0) throw new BenchProcessError(`loadgen exited with code ${code}`, loadgen.output());
+    if (!server.alive) throw new BenchProcessError(`${c.id} server died during the run`, server.output());
+    const r = lastJson(loadgen);
+    const mem = memoryMiB(server.pid);
+    const m0 = marks.get('measure');
+    const m1 = marks.get('done');
+    if (!m0 || !m1) throw new BenchProcessError('loadgen did not mark its measured window', loadgen.output());
+    const cpuS = m1.cpu - m0.cpu;
+    const units = scenario.cpuPer === 'GB' ? (r.bytes ?? 0) / 1e9 : (r.round_trips ?? 0) / 1e6;
+    const value = scenario.metric.key === 'rssPeakMiB' ? mem.peak : Number(r[scenario.metric.key]);
+    positive(scenario.metric.label, value, loadgen.output());
+    return sampleFrom(ctx, value, units, cpuS, mem.peak, {
+      p50: r.p50_us,
+      p99: r.p99_us,
+      p999: r.p999_us,
+      rssIdleMiB: marks.get('warmup')?.rss,
+      raw: r,
+    });
+  } finally {
+    await loadgen?.kill();
+    await server.kill();
+  }
+}
+
+async function runSender(ctx: RunContext, c: Contender): Promise<RunSample> {
+  const { env, scenario } = ctx;
+  const loadgen = new Child([loadgenPath(env), ...scenario.loadgen!(ctx.timing), '--port', '0'], spawnOpts(ctx, 'loadgen recv', LOAD_CPU));
+  let sender: Child | undefined;
+  try {
+    const m = await loadgen.waitLine(/^listening (\d+)/, READY_TIMEOUT_MS);
+    sender = new Child(c.cmd.sender!(env, { port: Number(m[1]), host: HOST }), spawnOpts(ctx, `${c.id} sender`, SERVER_CPU));
+    const s = sender;
+    const marks = watchPhases(loadgen, () => s.pid);
+    const first = await Promise.race([loadgen.exited.then(() => 'loadgen'), s.exited.then(() => 'sender')]);
+    if (first === 'sender' && loadgen.alive && !marks.has('warmup')) {
+      if (c.earlyExitReason) throw new SkipContender(c.earlyExitReason);
+      throw new BenchProcessError(`${c.id} sender exited (code ${s.exitCode}) before sending`, s.output());
+    }
+    const code = await loadgen.waitExit(runBudgetMs(ctx));
+    if (code !== 0) throw new BenchProcessError(`loadgen recv exited with code ${code}`, loadgen.output() + '\n' + s.output());
+    const r = lastJson(loadgen);
+    const m0 = marks.get('measure');
+    const m1 = marks.get('done');
+    if (!m0 || !m1) throw new BenchProcessError('loadgen did not mark its measured window', loadgen.output());
+    // The sender may be gone already (the receiver closed): its peak was sampled at 'done'.
+    const cpuS = m1.cpu - m0.cpu;
+    positive('Gbit/s', r.gbps, loadgen.output());
+    return sampleFrom(ctx, r.gbps, r.bytes / 1e9, cpuS, m1.peak, { raw: r });
+  } finally {
+    await sender?.kill();
+    await loadgen.kill();
+  }
+}
+
+/** Bytes the kernel has delivered to sockets whose local port is `port` (ss -ti bytes_received). */
+async function receivedBytes(port: number): Promise<number> {
+  const out = await capture(['ss', '-tinH', 'state', 'established', `( sport = :${port} )`]);
+  if (out === null) throw new BenchProcessError('ss failed (is iproute2 installed?)', '');
+  let sum = 0;
+  for (const m of out.matchAll(/bytes_received:(\d+)/g)) sum += Number(m[1]);
+  return sum;
+}
+
+async function runPair(ctx: RunContext, c: Contender): Promise<RunSample> {
+  const { env, timing } = ctx;
+  const port = await freePort();
+  const { child: sink, port: printed } = await startServer(ctx, c, c.cmd.sink!(env, { port, host: HOST }), SERVER_CPU);
+  let sender: Child | undefined;
+  try {
+    const realPort = Number.isFinite(printed) ? printed : port;
+    sender = new Child(c.cmd.sender!(env, { port: realPort, host: HOST }), spawnOpts(ctx, `${c.id} sender`, LOAD_CPU));
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while ((await receivedBytes(realPort)) === 0) {
+      if (!sender.alive || !sink.alive) {
+        if (c.earlyExitReason) throw new SkipContender(c.earlyExitReason);
+        throw new BenchProcessError(`${c.id}: a process exited before any byte arrived`, sender.output() + '\n' + sink.output());
+      }
+      if (Date.now() > deadline) throw new BenchProcessError(`${c.id}: no bytes within ${READY_TIMEOUT_MS} ms`, sender.output());
+      await sleep(50);
+    }
+    await sleep(timing.warmup * 1000);
+    const take = async () => {
+      const t0 = performance.now();
+      const bytes = await receivedBytes(realPort);
+      const at = (t0 + performance.now()) / 2;
+      return { bytes, at, cpu: cpuSeconds(sink.pid), senderCpu: cpuSeconds(sender!.pid) };
+    };
+    const a = await take();
+    await sleep(timing.duration * 1000);
+    const b = await take();
+    if (!sink.alive || !sender.alive) throw new BenchProcessError(`${c.id}: a process died during the run`, sender.output() + '\n' + sink.output());
+    const bytes = b.bytes - a.bytes;
+    const gbps = (bytes * 8) / ((b.at - a.at) / 1000) / 1e9;
+    positive('Gbit/s', gbps, sink.output());
+    const mem = memoryMiB(sink.pid);
+    return sampleFrom(ctx, gbps, bytes / 1e9, b.cpu - a.cpu, mem.peak, {
+      senderCpuS: b.senderCpu - a.senderCpu,
+      raw: { bytes, seconds: (b.at - a.at) / 1000, gbps },
+    });
+  } finally {
+    await sender?.kill();
+    await sink.kill();
+  }
+}
+
+export function measureOnce(ctx: RunContext, c: Contender): Promise<RunSample> {
+  switch (ctx.scenario.kind) {
+    case 'client':
+      return runClient(ctx, c);
+    case 'sender':
+      return runSender(ctx, c);
+    case 'pair':
+      return runPair(ctx, c);
+  }
+}
+
+/** The roles a contender needs for a scenario. */
+export function rolesNeeded(s: Scenario): Array<'echo' | 'sink' | 'sender'> {
+  return s.kind === 'pair' ? ['sink', 'sender'] : [s.role];
+}

@@ -1,0 +1,179 @@
+// Shapes shared by the harness, the scenario files and the contender registry.
+
+/** What a contender process is asked to be. */
+export type Role = 'echo' | 'sink' | 'sender';
+
+/**
+ * How a scenario is driven:
+ * - client: the contender is a server (echo or sink); loadgen drives it and reports the figure.
+ * - sender: the contender is a bulk sender into `loadgen recv`, which reports the figure.
+ * - pair: the contender is both ends (its sink and its sender); bytes are counted by the kernel (ss).
+ */
+export type Kind = 'client' | 'sender' | 'pair';
+
+/** Per-run quantity a scenario or goal can look at. */
+export type Field = 'value' | 'p50' | 'p99' | 'cpuPerUnit' | 'rssPeakMiB';
+
+export interface Timing {
+  rounds: number;
+  warmup: number; // seconds
+  duration: number; // seconds
+}
+
+/** Locations and tools found on this machine. */
+export interface Env {
+  root: string;
+  buildDir: string;
+  bun: string | null;
+  iperf3: string | null;
+  maioCli: string;
+  taskset: boolean;
+  prlimit: boolean;
+}
+
+export interface RoleParams {
+  port: number;
+  host: string;
+}
+
+export interface Contender {
+  id: string;
+  label: string;
+  family: 'maio' | 'node' | 'bun' | 'c' | 'iperf3';
+  /** Per-role label when the role changes what is measured (e.g. a read size). */
+  roleLabel?: Partial<Record<Role, string>>;
+  /** A reason to skip this contender on this machine, or null. */
+  unavailable(env: Env): string | null;
+  /** Command line per role. */
+  cmd: Partial<Record<Role, (env: Env, p: RoleParams) => string[]>>;
+  /** Line on stdout that says the server is ready; a captured group is the port. */
+  ready?: RegExp;
+  /** Reason used when the process exits before it is ready (maio: CLI not there yet). */
+  earlyExitReason?: string;
+}
+
+export interface Goal {
+  label: string;
+  field: Field;
+  /** Contender ids; the best of those measured is the reference. */
+  refs: string[];
+  cmp: '>=' | '<=';
+  factor: number;
+}
+
+export interface Metric {
+  key: string; // name in the JSON output
+  label: string;
+  unit: string;
+  higherIsBetter: boolean;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  kind: Kind;
+  /** Role the contenders play (client: echo or sink; sender: sender; pair: sink + sender). */
+  role: Role;
+  contenders: string[];
+  /** Headline ratios are taken against this contender, measured in the same run. */
+  peer: string;
+  /** A/A control: the same program twice. */
+  control: [string, string];
+  metric: Metric;
+  /** What server CPU time is divided by. */
+  cpuPer: 'Mmsg' | 'GB';
+  /** Arguments of loadgen (client: its mode and load; sender: `recv ...`). */
+  loadgen?(t: Timing): string[];
+  /** Extra seconds a run may take besides warm-up and duration (connecting many sockets). */
+  slack?: number;
+  /** File descriptors each process needs. */
+  fdLimit?: number;
+  /** Part of the --short run. */
+  short?: boolean;
+  goals: Goal[];
+}
+
+export interface RunSample {
+  round: number;
+  value: number;
+  p50?: number;
+  p99?: number;
+  p999?: number;
+  cpuS?: number;
+  cpuPerUnit?: number;
+  rssPeakMiB?: number;
+  rssIdleMiB?: number;
+  senderCpuS?: number;
+  raw?: Record<string, unknown>;
+}
+
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface ContenderResult {
+  id: string;
+  label: string;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string;
+  samples: RunSample[];
+  errors: string[];
+  value?: Summary;
+  p50?: number;
+  p99?: number;
+  cpuPerUnit?: number;
+  rssPeakMiB?: number;
+  /** median / peer median, turned so that > 1 is better than the peer. */
+  ratio?: number;
+  ratioMin?: number;
+  ratioMax?: number;
+}
+
+export interface GoalResult {
+  label: string;
+  status: 'pass' | 'fail' | 'maio not measured' | 'no reference measured';
+  ratio?: number;
+  detail: string;
+}
+
+export interface ControlResult {
+  a: string;
+  b: string;
+  /** Per-round b/a of the primary metric. */
+  ratios: number[];
+  spread?: Summary;
+}
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  metric: Metric;
+  cpuPer: 'Mmsg' | 'GB';
+  peer: string;
+  contenders: ContenderResult[];
+  control: ControlResult;
+  goals: GoalResult[];
+  skipped?: string;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  kernel: string;
+  node: string;
+  bun: string | null;
+  iperf3: string | null;
+  pinned: boolean;
+}
+
+export interface BenchResult {
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  mode: 'short' | 'full' | 'custom';
+  timing: Timing;
+  machine: Machine;
+  scenarios: ScenarioResult[];
+}

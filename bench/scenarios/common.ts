@@ -1,0 +1,26 @@
+// Pieces the scenario files share: metrics and the goals from the issue.
+import type { Goal, Metric, Timing } from '../lib/types';
+
+export const RTPS: Metric = { key: 'rtps', label: 'round trips/s', unit: 'rt/s', higherIsBetter: true };
+export const GBPS: Metric = { key: 'gbps', label: 'Gbit/s', unit: 'Gbit/s', higherIsBetter: true };
+export const RSS: Metric = { key: 'rssPeakMiB', label: 'server peak RSS', unit: 'MiB', higherIsBetter: false };
+
+/** Every scenario: maio at least as good as the best of Bun and C. */
+export function beatBunAndC(higherIsBetter: boolean, refs: string[] = ['bun', 'c']): Goal {
+  return { label: 'maio >= best of Bun, C', field: 'value', refs, cmp: higherIsBetter ? '>=' : '<=', factor: 1 };
+}
+
+export const P99_VS_NODE: Goal = { label: 'maio p99 <= node:net p99', field: 'p99', refs: ['node'], cmp: '<=', factor: 1 };
+
+export const CPU_HALF_NODE: Goal = {
+  label: 'maio CPU/GB <= 0.5x node:net',
+  field: 'cpuPerUnit',
+  refs: ['node'],
+  cmp: '<=',
+  factor: 0.5,
+};
+
+/** loadgen arguments common to the request/response modes. */
+export function timingArgs(t: Timing): string[] {
+  return ['--warmup', String(t.warmup), '--duration', String(t.duration)];
+}

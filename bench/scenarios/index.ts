@@ -1,0 +1,12 @@
+// The scenarios, in the order they run. One file per scenario.
+import type { Scenario } from '../lib/types';
+import { scenario as echo1 } from './echo-64b-1c';
+import { scenario as echo64 } from './echo-64b-64c';
+import { scenario as echo1000 } from './echo-64b-1000c';
+import { scenario as reqresp } from './reqresp-1k-256c';
+import { scenario as bulkRecv } from './bulk-recv';
+import { scenario as bulkSend } from './bulk-send';
+import { scenario as bulkE2e } from './bulk-e2e';
+import { scenario as idle } from './idle-10k';
+
+export const scenarios: Scenario[] = [echo1, echo64, echo1000, reqresp, bulkRecv, bulkSend, bulkE2e, idle];
