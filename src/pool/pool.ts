@@ -151,7 +151,7 @@ export class IoPool {
   readonly address: string;
   /** Descriptor pool id: the ring's index for this pool, -1 if not attached. */
   [kPoolId] = -1;
-  readonly #native: PoolCreateResult;
+  readonly #native: Omit<PoolCreateResult, 'region'>;
   readonly #t: SlotTable;
   readonly #host: BufferHost;
   #u8: Uint8Array | null;
@@ -171,7 +171,16 @@ export class IoPool {
     } catch (e) {
       throw fromNative(e);
     }
-    this.#native = created;
+    // Keep no reference to the region here: after close it must be collectable.
+    this.#native = {
+      handle: created.handle,
+      address: created.address,
+      size: created.size,
+      locked: created.locked,
+      lockError: created.lockError,
+      hugePages: created.hugePages,
+      dontFork: created.dontFork,
+    };
     this.size = o.size;
     this.strict = o.strict;
     this.zeroOnRelease = o.zeroOnRelease;
@@ -578,8 +587,9 @@ export function smapsEntry(address: string): string | null {
   }
   const start = text.search(new RegExp(`^0*${address}-`, 'm'));
   if (start < 0) return null;
-  const next = text.slice(start + 1).search(/^[0-9a-f]+-[0-9a-f]+ /m);
-  return next < 0 ? text.slice(start) : text.slice(start, start + 1 + next);
+  const body = text.indexOf('\n', start) + 1;
+  const next = text.slice(body).search(/^[0-9a-f]+-[0-9a-f]+ /m);
+  return next < 0 ? text.slice(start) : text.slice(start, body + next);
 }
 
 let defaultPoolInstance: IoPool | null = null;
