@@ -1,0 +1,121 @@
+// The benchmark harness on a tiny run: real servers, real loadgen, real files. No speed assertions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildCTools, detectEnv, findRoot, runBench } from '../../bench/run';
+import { pidAlive, startedPids } from '../../bench/lib/proc';
+import { markdown, replaceSection, MD_END, MD_START } from '../../bench/lib/report';
+import type { BenchResult, Scenario } from '../../bench/lib/types';
+import { scenario as echo1 } from '../../bench/scenarios/echo-64b-1c';
+
+function hasCc(): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const skip = hasCc() ? false : 'cc not found: the C tools cannot be built';
+const root = findRoot(__dirname);
+const TINY = { rounds: 1, warmup: 0.2, duration: 1 };
+
+async function tinyRun(scenario: Scenario, envPatch: Partial<ReturnType<typeof detectEnv>> = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-test-'));
+  const buildDir = path.join(dir, 'build');
+  buildCTools(root, buildDir);
+  const env = { ...detectEnv(root, buildDir), ...envPatch };
+  const before = startedPids.length;
+  const log: string[] = [];
+  const out = await runBench({
+    scenarios: [scenario],
+    timing: TINY,
+    env,
+    outDir: path.join(dir, 'results'),
+    mode: 'custom',
+    command: 'test',
+    log: (l) => log.push(l),
+  });
+  return { dir, out, log, pids: startedPids.slice(before) };
+}
+
+test('harness: node:net and C echo, measured, written, and nothing left running', { skip, timeout: 60000 }, async () => {
+  const scenario: Scenario = { ...echo1, contenders: ['node', 'c'] };
+  const { dir, out, log, pids } = await tinyRun(scenario);
+  try {
+    // Each contender: one server and one loadgen, all gone now.
+    assert.equal(pids.length, 4, `started pids: ${pids.join(', ')}`);
+    for (const pid of pids) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
+
+    const s = out.result.scenarios[0];
+    assert.deepEqual(s.contenders.map((c) => c.id), ['node', 'c']);
+    for (const c of s.contenders) {
+      assert.equal(c.status, 'ok', `${c.id}: ${c.reason ?? ''} ${c.errors.join('; ')}`);
+      assert.equal(c.samples.length, 1);
+      assert.ok(c.value!.median > 0, `${c.id} round trips/s`);
+      assert.ok(c.p50! > 0 && c.p99! >= c.p50!, `${c.id} latency ${c.p50} / ${c.p99}`);
+      assert.ok(c.rssPeakMiB! > 0, `${c.id} RSS`);
+      assert.ok(Number.isFinite(c.cpuPerUnit) && c.cpuPerUnit! >= 0, `${c.id} CPU`);
+      assert.ok(c.ratio! > 0);
+    }
+    assert.equal(s.contenders[0].ratio, 1, 'the peer is 1.00x of itself');
+    for (const g of s.goals) assert.equal(g.status, 'maio not measured');
+    assert.equal(log.filter((l) => / round 1\/1 /.test(l)).length, 2, log.join('\n'));
+
+    const json = JSON.parse(readFileSync(out.files.json, 'utf8')) as BenchResult;
+    assert.deepEqual(json, JSON.parse(readFileSync(out.files.latest, 'utf8')));
+    assert.equal(json.scenarios[0].contenders[1].value!.median, s.contenders[1].value!.median);
+    assert.ok(json.machine.cores >= 1 && json.machine.kernel.length > 0);
+    const svg = readFileSync(out.files.svg, 'utf8');
+    assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.match(svg, /<\/svg>\n$/);
+    assert.equal((svg.match(/<rect /g) ?? []).length >= 3, true);
+
+    const md = markdown(json, null);
+    assert.match(md, /\| echo 64 B, 1 connection \(rt\/s\) \| C epoll \| [\d,]+ \|/);
+    assert.match(md, /maio not measured/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('harness: a contender that exits at once is skipped with its reason, not failed', { skip, timeout: 30000 }, async () => {
+  const fake = path.join(mkdtempSync(path.join(os.tmpdir(), 'maio-bench-cli-')), 'main.js');
+  writeFileSync(fake, "process.stderr.write('not yet\\n'); process.exit(3);\n");
+  const scenario: Scenario = { ...echo1, contenders: ['maio', 'c'] };
+  const { dir, out, pids } = await tinyRun(scenario, { maioCli: fake });
+  try {
+    const maio = out.result.scenarios[0].contenders.find((c) => c.id === 'maio')!;
+    assert.equal(maio.status, 'skipped');
+    assert.match(maio.reason!, /maio CLI not built yet/);
+    assert.equal(out.result.scenarios[0].goals[0].status, 'maio not measured');
+    for (const pid of pids) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(path.dirname(fake), { recursive: true, force: true });
+  }
+});
+
+test('harness: a missing maio CLI is reported as not built, without starting it', { skip, timeout: 10000 }, async () => {
+  const scenario: Scenario = { ...echo1, contenders: ['maio'] };
+  const { dir, out, pids } = await tinyRun(scenario, { maioCli: path.join(os.tmpdir(), 'no-such-maio-cli.js') });
+  try {
+    assert.equal(pids.length, 0);
+    assert.equal(out.result.scenarios[0].contenders[0].reason, 'maio CLI not built yet');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('BENCHMARKS.md: only the marked section is replaced', () => {
+  const doc = `# B\n\nintro\n\n${MD_START}\nold\n${MD_END}\n\nafter\n`;
+  const next = replaceSection(doc, 'new table');
+  assert.equal(next, `# B\n\nintro\n\n${MD_START}\nnew table\n${MD_END}\n\nafter\n`);
+  assert.equal(replaceSection(next, 'again'), `# B\n\nintro\n\n${MD_START}\nagain\n${MD_END}\n\nafter\n`);
+  assert.ok(replaceSection('# B\n', 'x').endsWith(`${MD_START}\nx\n${MD_END}\n`));
+  assert.ok(existsSync(path.join(root, 'bench', 'c', 'loadgen.c')));
+});
