@@ -50,7 +50,10 @@ async function startServer(ctx: RunContext, c: Contender, argv: string[], cpu: n
   } catch (err) {
     const exitedByItself = !child.alive;
     await child.kill();
-    if (exitedByItself && c.earlyExitReason) throw new SkipContender(`${c.earlyExitReason}: ${child.output().trim().split('\n').pop() ?? ''}`);
+    if (exitedByItself && c.earlyExitReason) {
+      const last = child.output().trim().split('\n').pop();
+      throw new SkipContender(last ? `${c.earlyExitReason}: ${last}` : c.earlyExitReason);
+    }
     throw err;
   }
 }
