@@ -6,9 +6,17 @@
  *          calls ringSubmit(ring, count) once per event-loop turn. Every
  *          descriptor is copied and validated before any SQE is filled, then
  *          the batch goes to the kernel in one io_uring_enter.
- *  reap:   libuv polls the ring fd; when it is readable the CQEs are copied
- *          into the shared completion array and JS's onCompletions(count) runs
- *          once per batch (through napi_make_callback, so microtasks follow).
+ *  reap:   libuv polls an eventfd registered with the ring; when it fires the
+ *          CQEs are copied into the shared completion array and JS's
+ *          onCompletions(count) runs once per batch (through
+ *          napi_make_callback, so microtasks follow).
+ *
+ * Why an eventfd and not the ring fd: with DEFER_TASKRUN, a completion first
+ * becomes task work, and adding task work wakes neither the ring fd's pollers
+ * nor epoll (only a task waiting in io_uring_enter, or a registered eventfd).
+ * Polling the ring fd, the event loop would sleep through completions. The
+ * ring fd still answers a zero-timeout poll() with POLLIN while task work is
+ * pending, which tells us when a wakeup left work behind.
  *
  * Lifetime: the struct lives until both the JS handle is finalized and the
  * uv poll handle is closed. ringClose, the handle's finalizer and the env's
@@ -22,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -33,10 +43,12 @@
 #define MAIO_AUX_ADDR_MAX 128         /* sizeof(struct sockaddr_storage) */
 #define MAIO_ENTER_RETRIES 4
 #define MAIO_QUIESCE_ROUNDS 20 /* x 50 ms: how long close waits for cancellations */
+#define MAIO_REAP_ROUNDS 64    /* kernel entries per wakeup before yielding to the loop */
 
 struct maio_ring {
 	napi_env env;
 	int fd;
+	int efd; /* eventfd registered with the ring: what libuv polls */
 	uint32_t setup_flags;
 	bool defer_taskrun;
 	bool fixed_table; /* the sparse fixed-buffer table was registered */
@@ -228,15 +240,36 @@ static void ring_call_js(struct maio_ring *r, unsigned n)
 	}
 }
 
+/* Pending CQEs, overflowed CQEs or task work (a zero-timeout poll). */
+static bool ring_has_work(struct maio_ring *r)
+{
+	struct pollfd p = {.fd = r->fd, .events = POLLIN};
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
 static void ring_on_poll(uv_poll_t *handle, int status, int events)
 {
 	struct maio_ring *r = handle->data;
 	if (r->closed)
 		return;
-	ring_get_events(r);
-	for (;;) {
+	if (r->efd >= 0) {
+		uint64_t v;
+		if (read(r->efd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: a spurious wakeup; the checks below still run. */
+		}
+	}
+	bool enter = true;
+	for (int round = 0;; round++) {
 		if (r->closed)
 			break;
+		if (enter) {
+			if (round >= MAIO_REAP_ROUNDS) {
+				/* Let the loop breathe; come back on its next turn. */
+				if (r->efd >= 0 && eventfd_write(r->efd, 1) == 0)
+					break;
+			}
+			ring_get_events(r);
+		}
 		napi_handle_scope scope;
 		if (napi_open_handle_scope(r->env, &scope) != napi_ok)
 			break;
@@ -258,8 +291,18 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			napi_fatal_exception(r->env, err);
 		}
 		napi_close_handle_scope(r->env, scope);
-		if (!n)
+		if (r->closed)
 			break;
+		/* After a batch, JS's own submit has run task work: reap again
+		 * before entering. With nothing reaped, enter only if the kernel
+		 * says work is still pending (its task-work runs are capped). */
+		if (n) {
+			enter = false;
+			continue;
+		}
+		if (!ring_has_work(r))
+			break;
+		enter = true;
 	}
 	if (!r->closed)
 		ring_update_ref(r);
@@ -331,6 +374,9 @@ static void ring_shutdown(struct maio_ring *r)
 	ring_quiesce(r);
 	close(r->fd);
 	r->fd = -1;
+	if (r->efd >= 0)
+		close(r->efd);
+	r->efd = -1;
 	if (r->sqes)
 		munmap(r->sqes, r->sqes_len);
 	if (r->cq_map && r->cq_map != r->sq_map)
@@ -465,6 +511,8 @@ static void ring_destroy_early(napi_env env, struct maio_ring *r)
 		munmap(r->sq_map, r->sq_map_len);
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->efd >= 0)
+		close(r->efd);
 	napi_ref *refs[] = {&r->submit_ref, &r->comp_ref, &r->aux_ref, &r->stats_ref, &r->cb_ref};
 	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
 		if (*refs[i])
@@ -518,6 +566,7 @@ MAIO_EXPORT(maio_napi_ring_create)
 		return maio_throw_errno(env, -ENOMEM, "ringCreate");
 	r->env = env;
 	r->fd = -1;
+	r->efd = -1;
 
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
@@ -556,6 +605,18 @@ MAIO_EXPORT(maio_napi_ring_create)
 		ring_destroy_early(env, r);
 		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not reference the arrays");
 	}
+	/* Without an eventfd (registration refused), poll the ring fd: fine
+	 * without DEFER_TASKRUN, where completions are posted without us. */
+	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->efd >= 0 && maio_sys_io_uring_register(r->fd, IORING_REGISTER_EVENTFD, &r->efd, 1) < 0) {
+		close(r->efd);
+		r->efd = -1;
+	}
+	if (r->efd < 0 && r->defer_taskrun) {
+		err = -errno;
+		ring_destroy_early(env, r);
+		return maio_throw_errno(env, err ? err : -EINVAL, "IORING_REGISTER_EVENTFD");
+	}
 	ring_arrays(r);
 	r->scratch = malloc(r->submit_cap * MAIO_DESC_INTS * sizeof(int32_t));
 	napi_value resource, name;
@@ -572,7 +633,7 @@ MAIO_EXPORT(maio_napi_ring_create)
 		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "no event loop");
 	}
 	r->poll = malloc(sizeof(*r->poll));
-	if (!r->poll || (err = uv_poll_init(loop, r->poll, r->fd)) != 0) {
+	if (!r->poll || (err = uv_poll_init(loop, r->poll, r->efd >= 0 ? r->efd : r->fd)) != 0) {
 		free(r->poll);
 		r->poll = NULL;
 		ring_destroy_early(env, r);
