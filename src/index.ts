@@ -15,3 +15,8 @@ export type {
   QuotaOptions,
   QuotaStats,
 } from './pool/index';
+export { backend } from './backend';
+export type { Backend, BackendMode, BackendCapabilities } from './backend';
+// Advanced: this thread's io_uring (null on the epoll backend).
+export { Ring } from './ring/ring';
+export type { CompletionTarget, RingStats, PoolAttachment } from './ring/ring';

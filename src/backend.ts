@@ -1,0 +1,235 @@
+/**
+ * Which I/O backend this process runs on, and why.
+ *
+ * io_uring when the kernel lets us set up a ring and has the operations maio
+ * needs; otherwise the epoll fallback, with the reason in words. The probe
+ * runs once per process (native/probe.c); this wraps it once per thread.
+ *
+ * MAIO_BACKEND=epoll forces the fallback; MAIO_BACKEND=io_uring insists on
+ * io_uring and throws BackendUnavailableError when it cannot be had.
+ */
+import { BackendUnavailableError, InvalidArgumentError } from './core/errors';
+import { native, type NativeProbe } from './core/native';
+
+export type BackendMode = 'io_uring' | 'epoll';
+
+export interface BackendCapabilities {
+  /** IORING_OP_SEND_ZC (6.0) */
+  sendZc: boolean;
+  /** IORING_OP_SENDMSG_ZC (6.1) */
+  sendmsgZc: boolean;
+  /** multishot recv with provided buffers (6.0) */
+  multishotRecv: boolean;
+  /** multishot accept (5.19) */
+  multishotAccept: boolean;
+  /** provided-buffer rings, IORING_REGISTER_PBUF_RING (5.19) */
+  pbufRing: boolean;
+  /** incrementally consumed provided buffers, IOU_PBUF_RING_INC (6.12) */
+  pbufRingInc: boolean;
+  /** recv/send bundles, IORING_RECVSEND_BUNDLE (6.10) */
+  bundle: boolean;
+  /** a sparse fixed-buffer table the pools can be registered into */
+  fixedBuffers: boolean;
+  /** completions run only when the thread enters the kernel */
+  deferTaskrun: boolean;
+  /** IORING_OP_RECV_ZC (6.15); usable only on NICs with header/data split */
+  recvZc: boolean;
+  /** IORING_OP_BIND / IORING_OP_LISTEN (6.11) */
+  bindListen: boolean;
+}
+
+export interface Backend {
+  readonly mode: BackendMode;
+  /** MAIO_BACKEND chose the mode */
+  readonly forced: boolean;
+  /** why the fallback runs, in words; '' on io_uring */
+  readonly reason: string;
+  /** kernel release (uname -r) */
+  readonly kernel: string;
+  /** IORING_SETUP_* flags the ring is set up with */
+  readonly setupFlags: readonly string[];
+  /** IORING_FEAT_* bits the kernel reports */
+  readonly features: readonly string[];
+  /** supported IORING_OP_* names */
+  readonly ops: readonly string[];
+  readonly capabilities: Readonly<BackendCapabilities>;
+  /** kernel.io_uring_disabled, -1 when unknown */
+  readonly ioUringDisabled: number;
+  /** one line for humans */
+  readonly summary: string;
+}
+
+const SETUP_FLAG_NAMES: readonly [number, string][] = [
+  [1 << 0, 'IOPOLL'],
+  [1 << 1, 'SQPOLL'],
+  [1 << 2, 'SQ_AFF'],
+  [1 << 3, 'CQSIZE'],
+  [1 << 4, 'CLAMP'],
+  [1 << 5, 'ATTACH_WQ'],
+  [1 << 6, 'R_DISABLED'],
+  [1 << 7, 'SUBMIT_ALL'],
+  [1 << 8, 'COOP_TASKRUN'],
+  [1 << 9, 'TASKRUN_FLAG'],
+  [1 << 10, 'SQE128'],
+  [1 << 11, 'CQE32'],
+  [1 << 12, 'SINGLE_ISSUER'],
+  [1 << 13, 'DEFER_TASKRUN'],
+];
+
+const FEATURE_NAMES = [
+  'SINGLE_MMAP',
+  'NODROP',
+  'SUBMIT_STABLE',
+  'RW_CUR_POS',
+  'CUR_PERSONALITY',
+  'FAST_POLL',
+  'POLL_32BITS',
+  'SQPOLL_NONFIXED',
+  'EXT_ARG',
+  'NATIVE_WORKERS',
+  'RSRC_TAGS',
+  'CQE_SKIP',
+  'LINKED_FILE',
+  'REG_REG_RING',
+  'RECVSEND_BUNDLE',
+  'MIN_TIMEOUT',
+  'RW_ATTR',
+  'NO_IOWAIT',
+] as const;
+
+/** IORING_OP_* by number, as in include/uapi/linux/io_uring.h. */
+const OP_NAMES = [
+  'NOP', 'READV', 'WRITEV', 'FSYNC', 'READ_FIXED', 'WRITE_FIXED', 'POLL_ADD', 'POLL_REMOVE',
+  'SYNC_FILE_RANGE', 'SENDMSG', 'RECVMSG', 'TIMEOUT', 'TIMEOUT_REMOVE', 'ACCEPT', 'ASYNC_CANCEL',
+  'LINK_TIMEOUT', 'CONNECT', 'FALLOCATE', 'OPENAT', 'CLOSE', 'FILES_UPDATE', 'STATX', 'READ',
+  'WRITE', 'FADVISE', 'MADVISE', 'SEND', 'RECV', 'OPENAT2', 'EPOLL_CTL', 'SPLICE',
+  'PROVIDE_BUFFERS', 'REMOVE_BUFFERS', 'TEE', 'SHUTDOWN', 'RENAMEAT', 'UNLINKAT', 'MKDIRAT',
+  'SYMLINKAT', 'LINKAT', 'MSG_RING', 'FSETXATTR', 'SETXATTR', 'FGETXATTR', 'GETXATTR', 'SOCKET',
+  'URING_CMD', 'SEND_ZC', 'SENDMSG_ZC', 'READ_MULTISHOT', 'WAITID', 'FUTEX_WAIT', 'FUTEX_WAKE',
+  'FUTEX_WAITV', 'FIXED_FD_INSTALL', 'FTRUNCATE', 'BIND', 'LISTEN', 'RECV_ZC', 'EPOLL_WAIT',
+  'READV_FIXED', 'WRITEV_FIXED', 'PIPE',
+] as const;
+
+/** What maio's ring puts on the kernel; without these, io_uring is of no use to us. */
+const REQUIRED_OPS = ['NOP', 'ACCEPT', 'ASYNC_CANCEL', 'CONNECT', 'CLOSE', 'SEND', 'RECV', 'SHUTDOWN'];
+const IORING_FEAT_NODROP = 1 << 1;
+const IORING_FEAT_FAST_POLL = 1 << 5;
+const IORING_FEAT_RECVSEND_BUNDLE = 1 << 14;
+
+function opName(n: number): string {
+  return OP_NAMES[n] ?? `OP_${n}`;
+}
+
+/** Why io_uring_setup (or enter) failed, in words a user can act on. */
+function explainSetupError(p: NativeProbe): string {
+  const call = p.failedSyscall || 'io_uring_setup';
+  const head = `${call} failed with ${p.setupError}`;
+  switch (p.setupError) {
+    case 'EPERM':
+      if (p.ioUringDisabled === 2) return `${head}: kernel.io_uring_disabled=2 disables io_uring for everyone`;
+      if (p.ioUringDisabled === 1) {
+        return `${head}: kernel.io_uring_disabled=1 and this process is neither privileged nor in kernel.io_uring_group`;
+      }
+      return `${head}: blocked by seccomp (container default profile?) or a security module`;
+    case 'ENOSYS':
+      return `${head}: the kernel has no io_uring (too old, or built without CONFIG_IO_URING)`;
+    case 'ENOMEM':
+      return `${head}: not enough locked memory for the ring (RLIMIT_MEMLOCK)`;
+    case 'EMFILE':
+    case 'ENFILE':
+      return `${head}: out of file descriptors`;
+    default:
+      return head;
+  }
+}
+
+function describe(p: NativeProbe, opNames: readonly string[]): string {
+  if (!p.uringUsable) return explainSetupError(p);
+  const missing = REQUIRED_OPS.filter((op) => !opNames.includes(op));
+  if (missing.length) return `the kernel (${p.kernel}) lacks io_uring operations maio needs: ${missing.join(', ')}`;
+  if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_FAST_POLL)) {
+    return `the kernel (${p.kernel}) lacks IORING_FEAT_NODROP or IORING_FEAT_FAST_POLL (needs 5.7 or later)`;
+  }
+  return '';
+}
+
+function build(): Backend {
+  const p = native().probe();
+  const env = process.env.MAIO_BACKEND;
+  if (env !== undefined && env !== '' && env !== 'epoll' && env !== 'io_uring' && env !== 'auto') {
+    throw new InvalidArgumentError(`MAIO_BACKEND must be 'io_uring', 'epoll' or 'auto', got '${env}'`);
+  }
+  const ops = p.ops.map(opName);
+  const has = (name: string): boolean => ops.includes(name);
+  const unusable = describe(p, ops);
+
+  let mode: BackendMode;
+  let forced = false;
+  let reason = '';
+  if (env === 'epoll') {
+    mode = 'epoll';
+    forced = true;
+    reason = 'forced by MAIO_BACKEND=epoll';
+  } else if (unusable) {
+    if (env === 'io_uring') {
+      throw new BackendUnavailableError(`MAIO_BACKEND=io_uring, but io_uring is not usable: ${unusable}`);
+    }
+    mode = 'epoll';
+    reason = unusable;
+  } else {
+    mode = 'io_uring';
+    forced = env === 'io_uring';
+  }
+
+  const usable = p.uringUsable;
+  const capabilities: BackendCapabilities = Object.freeze({
+    sendZc: usable && has('SEND_ZC'),
+    sendmsgZc: usable && has('SENDMSG_ZC'),
+    // No opcode marks these; they arrived with the opcodes tested here.
+    multishotRecv: usable && has('SEND_ZC'),
+    multishotAccept: usable && has('SOCKET'),
+    pbufRing: p.pbufRing,
+    pbufRingInc: p.pbufRingInc,
+    bundle: usable && (p.features & IORING_FEAT_RECVSEND_BUNDLE) !== 0,
+    fixedBuffers: p.sparseBuffers,
+    deferTaskrun: p.deferTaskrun,
+    recvZc: usable && has('RECV_ZC'),
+    bindListen: usable && has('BIND') && has('LISTEN'),
+  });
+  const setupFlags = SETUP_FLAG_NAMES.filter(([bit]) => (p.setupFlags & bit) !== 0).map(([, n]) => n);
+  const features = FEATURE_NAMES.filter((_, i) => (p.features & (1 << i)) !== 0);
+
+  let summary: string;
+  if (mode === 'io_uring') {
+    const parts = [`kernel ${p.kernel}`, setupFlags.filter((f) => f !== 'SUBMIT_ALL').join('|') || 'no setup flags'];
+    if (capabilities.sendZc) parts.push('SEND_ZC');
+    if (capabilities.multishotRecv) parts.push('multishot recv');
+    if (capabilities.pbufRing) parts.push(capabilities.pbufRingInc ? 'provided buffers incremental' : 'provided buffers');
+    if (capabilities.bundle) parts.push('bundles');
+    if (forced) parts.push('forced by MAIO_BACKEND=io_uring');
+    summary = `maio backend: io_uring (${parts.join(', ')})`;
+  } else {
+    summary = `maio backend: epoll (kernel ${p.kernel}, ${forced ? reason : `io_uring unavailable: ${reason}`})`;
+  }
+
+  return Object.freeze({
+    mode,
+    forced,
+    reason,
+    kernel: p.kernel,
+    setupFlags: Object.freeze(setupFlags),
+    features: Object.freeze([...features]),
+    ops: Object.freeze(ops),
+    capabilities,
+    ioUringDisabled: p.ioUringDisabled,
+    summary,
+  });
+}
+
+let cached: Backend | undefined;
+
+/** The backend this thread runs on (computed once; MAIO_BACKEND is read then). */
+export function backend(): Backend {
+  if (!cached) cached = build();
+  return cached;
+}

@@ -1,0 +1,532 @@
+/**
+ * The ring: this thread's io_uring, seen from JavaScript.
+ *
+ * Operations are queued with positional arguments into a shared Int32Array
+ * (one 16-int descriptor each, layout in native/maio.h); the first queue() of
+ * a turn schedules one flush (a microtask), so everything queued in a turn
+ * goes to the kernel in one ringSubmit and, usually, one io_uring_enter.
+ * Completions arrive as one batch per poll wakeup in another shared array;
+ * each is dispatched to the CompletionTarget that queued the op, then
+ * whatever those targets queued is flushed at once.
+ *
+ * Nothing is allocated per operation: op ids are slots from an Int32Array
+ * free list, targets are objects that already exist (sockets, ...), not
+ * closures. An op id carries a generation, so a stale id never reaches the
+ * op that reused its slot; the slot is reused only after the op's final
+ * completion (the first one without IORING_CQE_F_MORE).
+ */
+import { backend } from '../backend';
+import { ClosedError, InvalidArgumentError, OutOfRangeError, fromNative } from '../core/errors';
+import {
+  CQE_F_MORE,
+  CQE_INTS,
+  DESC_INTS,
+  MAX_POOLS,
+  Op,
+  RING_STATS,
+  RingStat,
+  native,
+  type NativeBinding,
+  type PoolHandle,
+  type RingHandle,
+} from '../core/native';
+import { encodeSockaddr } from '../net/address';
+
+/** Receives the completions of the operations it queued. */
+export interface CompletionTarget {
+  /**
+   * `res` is the kernel's result (>= 0, or -errno); `flags` the CQE flags.
+   * Called more than once for one opId while `flags` has IORING_CQE_F_MORE.
+   */
+  onCompletion(opId: number, res: number, flags: number): void;
+}
+
+export interface RingStats {
+  enters: number;
+  submitted: number;
+  completed: number;
+  submitCalls: number;
+  reapBatches: number;
+  inflight: number;
+  /** CQEs the kernel had to drop (should stay 0: IORING_FEAT_NODROP) */
+  cqOverflow: number;
+  /** times the CQ overflowed into the kernel's backlog and was flushed */
+  cqFlushes: number;
+  sqFull: number;
+  submittedPerEnter: number;
+  completionsPerBatch: number;
+}
+
+export interface PoolAttachment {
+  index: number;
+  registered: boolean;
+  error: string;
+}
+
+const ENTRIES = 1024;
+const SUBMIT_CAPACITY = 1024; // descriptors per flush
+const COMPLETION_CAPACITY = 1024; // CQEs per JS call
+const AUX_BYTES = 64 << 10;
+const AUX_SLOT = 128; // sizeof(struct sockaddr_storage)
+
+const SLOT_BITS = 20;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+const GEN_MASK = 0x7ff; // op ids stay positive int32: 11 generation bits + 20 slot bits
+const INITIAL_OPS = 1024;
+const MAX_OPS = 1 << SLOT_BITS;
+const MAX_SUBMIT_RETRIES = 3;
+
+const EINVAL = 22;
+const EAGAIN = 11;
+const ECANCELED = 125;
+const EIO = 5;
+
+const SOCK_CLOEXEC = 0o2000000;
+const IORING_ACCEPT_MULTISHOT = 1;
+
+function rethrow(err: unknown): never {
+  throw err;
+}
+
+/** Swallows the completion of the ASYNC_CANCEL ops cancel() queues. */
+const ignore: CompletionTarget = { onCompletion() {} };
+
+let current: Ring | null = null;
+const constructing = Symbol('maio.ring.construct');
+
+export class Ring {
+  readonly #native: NativeBinding;
+  readonly #handle: RingHandle;
+  readonly #submit = new Int32Array(SUBMIT_CAPACITY * DESC_INTS);
+  readonly #comp = new Int32Array(COMPLETION_CAPACITY * CQE_INTS);
+  readonly #aux = new Uint8Array(AUX_BYTES);
+  readonly #stats = new Float64Array(RING_STATS);
+  #queued = 0;
+  #flushScheduled = false;
+  #closed = false;
+
+  // op table, indexed by slot
+  #targets: (CompletionTarget | undefined)[] = [];
+  #ids = new Int32Array(INITIAL_OPS).fill(-1);
+  #opPool = new Int8Array(INITIAL_OPS).fill(-1);
+  #free = new Int32Array(INITIAL_OPS);
+  #freeTop = 0;
+  #capacity = 0;
+  #live = 0;
+
+  // failures found while flushing, delivered after the flush: (slot, res) pairs
+  readonly #failed = new Int32Array(SUBMIT_CAPACITY * 2);
+  #failedCount = 0;
+
+  // pools
+  readonly #poolAttached = new Uint8Array(MAX_POOLS);
+  readonly #poolDetachPending = new Uint8Array(MAX_POOLS);
+  readonly #poolInflight = new Int32Array(MAX_POOLS);
+
+  // aux slots (sockaddrs)
+  readonly #auxFree = new Int32Array(AUX_BYTES / AUX_SLOT);
+  #auxTop = 0;
+  readonly #auxUsed = new Uint8Array(AUX_BYTES / AUX_SLOT);
+
+  readonly #flushTask = (): void => {
+    if (this.#flushScheduled) this.#flush();
+  };
+
+  readonly #onCompletions = (count: number): void => {
+    const c = this.#comp;
+    for (let i = 0; i < count; i++) {
+      const b = i * CQE_INTS;
+      const opId = c[b];
+      const res = c[b + 1];
+      const flags = c[b + 2];
+      const slot = opId & SLOT_MASK;
+      if (slot >= this.#capacity || this.#ids[slot] !== opId) continue;
+      const target = this.#targets[slot] as CompletionTarget;
+      if ((flags & CQE_F_MORE) === 0) this.#release(slot);
+      try {
+        target.onCompletion(opId, res, flags);
+      } catch (err) {
+        // One target's bug must not lose the other completions of the batch.
+        process.nextTick(rethrow, err);
+      }
+    }
+    this.#flush();
+  };
+
+  /** This thread's ring, created on first use; null when the backend is not io_uring. */
+  static current(): Ring | null {
+    if (current !== null && !current.#closed) return current;
+    if (backend().mode !== 'io_uring') return null;
+    current = new Ring(constructing);
+    return current;
+  }
+
+  /** @internal use Ring.current(): one ring per thread. */
+  constructor(token: symbol) {
+    if (token !== constructing) throw new InvalidArgumentError('use Ring.current(): there is one ring per thread');
+    this.#native = native();
+    try {
+      this.#handle = this.#native.ringCreate({
+        entries: ENTRIES,
+        submit: this.#submit,
+        completions: this.#comp,
+        aux: this.#aux,
+        stats: this.#stats,
+        onCompletions: this.#onCompletions,
+      });
+    } catch (err) {
+      throw fromNative(err);
+    }
+    this.#grow(INITIAL_OPS);
+    for (let i = this.#auxFree.length - 1; i >= 0; i--) this.#auxFree[this.#auxTop++] = i;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Operations queued or in flight. */
+  get pending(): number {
+    return this.#live;
+  }
+
+  // ---- queueing ------------------------------------------------------------
+
+  /**
+   * Queues one operation; returns its op id (a positive int32). The target's
+   * onCompletion receives it with each completion. Arguments after `fd`
+   * follow the descriptor layout in native/maio.h.
+   */
+  queue(
+    target: CompletionTarget,
+    op: Op,
+    fd: number,
+    len = 0,
+    pool = -1,
+    bufOff = 0,
+    msgFlags = 0,
+    ioprio = 0,
+    bufGroup = 0,
+    auxOff = -1,
+    auxLen = 0,
+    sqeFlags = 0,
+  ): number {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    if (this.#queued === SUBMIT_CAPACITY) this.#flush();
+    if (this.#freeTop === 0) this.#grow(this.#capacity * 2);
+    const slot = this.#free[--this.#freeTop];
+    const gen = ((this.#ids[slot] >>> SLOT_BITS) + 1) & GEN_MASK;
+    const opId = (gen << SLOT_BITS) | slot;
+    this.#ids[slot] = opId;
+    this.#targets[slot] = target;
+    this.#live++;
+    const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv) && pool >= 0 && pool < MAX_POOLS;
+    this.#opPool[slot] = usesPool ? pool : -1;
+    if (usesPool) this.#poolInflight[pool]++;
+
+    const s = this.#submit;
+    const b = this.#queued * DESC_INTS;
+    s[b] = op;
+    s[b + 1] = fd;
+    s[b + 2] = opId;
+    s[b + 3] = len;
+    s[b + 4] = pool;
+    s[b + 5] = bufOff;
+    s[b + 6] = msgFlags;
+    s[b + 7] = ioprio;
+    s[b + 8] = bufGroup;
+    s[b + 9] = auxOff;
+    s[b + 10] = auxLen;
+    s[b + 11] = 0;
+    s[b + 12] = 0;
+    s[b + 13] = sqeFlags;
+    this.#queued++;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return opId;
+  }
+
+  nop(target: CompletionTarget): number {
+    return this.queue(target, Op.Nop, -1);
+  }
+
+  send(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags = 0): number {
+    return this.queue(target, Op.Send, fd, len, pool, off, msgFlags);
+  }
+
+  /** Two completions: the result (with F_MORE when it worked), then the notification (F_NOTIF). */
+  sendZc(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags = 0): number {
+    return this.queue(target, Op.SendZc, fd, len, pool, off, msgFlags);
+  }
+
+  recv(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags = 0): number {
+    return this.queue(target, Op.Recv, fd, len, pool, off, msgFlags);
+  }
+
+  /** Multishot recv into provided buffers of group `bufGroup`. */
+  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags = 0): number {
+    return this.queue(target, Op.RecvMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup);
+  }
+
+  accept(target: CompletionTarget, fd: number, multishot = false, flags = SOCK_CLOEXEC): number {
+    return this.queue(target, Op.Accept, fd, 0, -1, 0, flags, multishot ? IORING_ACCEPT_MULTISHOT : 0);
+  }
+
+  /** Connects to the sockaddr at aux[auxOff, auxOff + auxLen) (see allocAux/writeSockaddr). */
+  connect(target: CompletionTarget, fd: number, auxOff: number, auxLen: number): number {
+    return this.queue(target, Op.Connect, fd, 0, -1, 0, 0, 0, 0, auxOff, auxLen);
+  }
+
+  closeFd(target: CompletionTarget, fd: number): number {
+    return this.queue(target, Op.Close, fd);
+  }
+
+  /** how: 0 SHUT_RD, 1 SHUT_WR, 2 SHUT_RDWR */
+  shutdown(target: CompletionTarget, fd: number, how: number): number {
+    return this.queue(target, Op.Shutdown, fd, how);
+  }
+
+  /**
+   * Asks the kernel to cancel an op (its target then sees -ECANCELED, or the
+   * real result if it won the race). False when the op is already done.
+   */
+  cancel(opId: number): boolean {
+    if (this.#closed) return false;
+    const slot = opId & SLOT_MASK;
+    if (!Number.isInteger(opId) || opId < 0 || slot >= this.#capacity || this.#ids[slot] !== opId) return false;
+    if (this.#targets[slot] === undefined) return false;
+    this.queue(ignore, Op.Cancel, -1, opId);
+    return true;
+  }
+
+  /** Submits everything queued now instead of at the end of the turn. */
+  flush(): void {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    this.#flush();
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    let n = this.#queued;
+    if (n === 0 || this.#closed) return;
+    const s = this.#submit;
+    let retries = 0;
+    while (n > 0) {
+      let done: number;
+      try {
+        done = this.#native.ringSubmit(this.#handle, n);
+      } catch (err) {
+        const e = err as { code?: unknown; index?: unknown; errno?: unknown };
+        if (e.code === 'ERR_MAIO_INVALID_DESCRIPTOR' && typeof e.index === 'number') {
+          // The batch went nowhere: fail the bad op alone and try the rest.
+          this.#fail(s[e.index * DESC_INTS + 2], -EINVAL);
+          s.copyWithin(e.index * DESC_INTS, (e.index + 1) * DESC_INTS, n * DESC_INTS);
+          n--;
+          continue;
+        }
+        const res = typeof e.errno === 'number' ? e.errno : -EIO;
+        for (let i = 0; i < n; i++) this.#fail(s[i * DESC_INTS + 2], res);
+        n = 0;
+        break;
+      }
+      if (done === n) break;
+      // The kernel stopped early (out of request memory): retry the rest a few times.
+      s.copyWithin(0, done * DESC_INTS, n * DESC_INTS);
+      n -= done;
+      if (++retries > MAX_SUBMIT_RETRIES) {
+        for (let i = 0; i < n; i++) this.#fail(s[i * DESC_INTS + 2], -EAGAIN);
+        n = 0;
+      }
+    }
+    this.#queued = 0;
+    if (this.#failedCount) this.#deliverFailures();
+  }
+
+  #fail(opId: number, res: number): void {
+    const i = this.#failedCount++ * 2;
+    this.#failed[i] = opId;
+    this.#failed[i + 1] = res;
+  }
+
+  #deliverFailures(): void {
+    const count = this.#failedCount;
+    this.#failedCount = 0;
+    for (let i = 0; i < count; i++) {
+      const opId = this.#failed[i * 2];
+      const res = this.#failed[i * 2 + 1];
+      const slot = opId & SLOT_MASK;
+      if (this.#ids[slot] !== opId) continue;
+      const target = this.#targets[slot] as CompletionTarget;
+      this.#release(slot);
+      try {
+        target.onCompletion(opId, res, 0);
+      } catch (err) {
+        process.nextTick(rethrow, err);
+      }
+    }
+  }
+
+  #release(slot: number): void {
+    this.#targets[slot] = undefined;
+    this.#free[this.#freeTop++] = slot;
+    this.#live--;
+    const pool = this.#opPool[slot];
+    if (pool >= 0) {
+      this.#opPool[slot] = -1;
+      if (--this.#poolInflight[pool] === 0 && this.#poolDetachPending[pool]) this.#unregister(pool);
+    }
+  }
+
+  #grow(capacity: number): void {
+    if (capacity > MAX_OPS) throw new OutOfRangeError(`more than ${MAX_OPS} operations in flight`);
+    const old = this.#capacity;
+    if (old) {
+      const ids = new Int32Array(capacity).fill(-1);
+      ids.set(this.#ids);
+      this.#ids = ids;
+      const opPool = new Int8Array(capacity).fill(-1);
+      opPool.set(this.#opPool);
+      this.#opPool = opPool;
+      const free = new Int32Array(capacity);
+      free.set(this.#free.subarray(0, this.#freeTop));
+      this.#free = free;
+    }
+    // Hand out low slots first.
+    for (let slot = capacity - 1; slot >= old; slot--) this.#free[this.#freeTop++] = slot;
+    for (let slot = old; slot < capacity; slot++) this.#targets.push(undefined);
+    this.#capacity = capacity;
+  }
+
+  // ---- pools ---------------------------------------------------------------
+
+  /**
+   * Gives the pool a slot in this ring (0..63) so descriptors can use its
+   * memory, and tries to register it with the kernel as a fixed buffer.
+   * Called by the pool module when a pool is created on this thread.
+   */
+  attachPool(handle: PoolHandle): PoolAttachment {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    let index = -1;
+    for (let i = 0; i < MAX_POOLS; i++) {
+      if (!this.#poolAttached[i] && !this.#poolDetachPending[i]) {
+        index = i;
+        break;
+      }
+    }
+    if (index < 0) throw new OutOfRangeError(`a ring holds at most ${MAX_POOLS} pools`);
+    let r: { registered: boolean; error: string };
+    try {
+      r = this.#native.ringRegisterPool(this.#handle, handle, index);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    this.#poolAttached[index] = 1;
+    return { index, registered: r.registered, error: r.error };
+  }
+
+  /**
+   * Takes the pool out of its slot. Operations still using its memory keep
+   * it attached until their final completion.
+   */
+  detachPool(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= MAX_POOLS) {
+      throw new OutOfRangeError(`pool index must be in [0, ${MAX_POOLS - 1}], got ${index}`);
+    }
+    if (!this.#poolAttached[index] || this.#poolDetachPending[index]) return;
+    if (this.#poolInflight[index] > 0) this.#poolDetachPending[index] = 1;
+    else this.#unregister(index);
+  }
+
+  #unregister(index: number): void {
+    this.#poolDetachPending[index] = 0;
+    this.#poolAttached[index] = 0;
+    if (this.#closed) return; // the native close dropped every slot
+    try {
+      this.#native.ringUnregisterPool(this.#handle, index);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  // ---- aux slots: sockaddrs and other per-op side data ---------------------
+
+  /** The aux array: write a slot's bytes here. */
+  get aux(): Uint8Array {
+    return this.#aux;
+  }
+
+  /** A free 128-byte aux slot's offset, or -1 when all are in use. */
+  allocAux(): number {
+    if (this.#auxTop === 0) return -1;
+    const i = this.#auxFree[--this.#auxTop];
+    this.#auxUsed[i] = 1;
+    return i * AUX_SLOT;
+  }
+
+  freeAux(offset: number): void {
+    const i = offset / AUX_SLOT;
+    if (!Number.isInteger(i) || i < 0 || i >= this.#auxUsed.length || !this.#auxUsed[i]) {
+      throw new InvalidArgumentError(`${offset} is not an allocated aux slot`);
+    }
+    this.#auxUsed[i] = 0;
+    this.#auxFree[this.#auxTop++] = i;
+  }
+
+  /** Encodes host:port (an IP literal) into the aux slot at `offset`; returns its length. */
+  writeSockaddr(offset: number, host: string, port: number): number {
+    return encodeSockaddr(host, port, this.#aux, offset);
+  }
+
+  // ---- observation and lifecycle -------------------------------------------
+
+  stats(): RingStats {
+    const s = this.#stats;
+    const enters = s[RingStat.Enters];
+    const submitted = s[RingStat.Submitted];
+    const completed = s[RingStat.Completed];
+    const reapBatches = s[RingStat.ReapBatches];
+    return {
+      enters,
+      submitted,
+      completed,
+      submitCalls: s[RingStat.SubmitCalls],
+      reapBatches,
+      inflight: s[RingStat.Inflight],
+      cqOverflow: s[RingStat.CqOverflow],
+      cqFlushes: s[RingStat.CqFlushes],
+      sqFull: s[RingStat.SqFull],
+      submittedPerEnter: enters ? submitted / enters : 0,
+      completionsPerBatch: reapBatches ? completed / reapBatches : 0,
+    };
+  }
+
+  /**
+   * Cancels what is in flight, closes the ring, then completes every op that
+   * had no final completion yet with -ECANCELED. Safe to call twice.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#flushScheduled = false;
+    this.#queued = 0;
+    if (current === this) current = null;
+    try {
+      this.#native.ringClose(this.#handle);
+    } finally {
+      this.#stats[RingStat.Inflight] = 0;
+      for (let slot = 0; slot < this.#capacity; slot++) {
+        const target = this.#targets[slot];
+        if (target === undefined) continue;
+        const opId = this.#ids[slot];
+        this.#release(slot);
+        try {
+          target.onCompletion(opId, -ECANCELED, 0);
+        } catch (err) {
+          process.nextTick(rethrow, err);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,463 @@
+/** The ring on the real kernel: validation, batching, stats, lifetime, threads. */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
+import { backend } from '../../src/backend';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  InvalidDescriptorError,
+  InvalidHandleError,
+  OutOfRangeError,
+  fromNative,
+} from '../../src/core/errors';
+import { CQE_F_MORE, CQE_F_NOTIF, DESC_INTS, native, type RingHandle } from '../../src/core/native';
+import { Ring, type CompletionTarget } from '../../src/ring/ring';
+
+const ringJs = path.join(__dirname, '..', '..', 'src', 'ring', 'ring.js');
+const uring = (() => {
+  try {
+    return backend().mode === 'io_uring';
+  } catch {
+    return false;
+  }
+})();
+const skip = uring ? false : `backend is ${(() => { try { return backend().reason; } catch (e) { return String(e); } })()}`;
+
+/** A ring made directly through the binding, with its own arrays. */
+function rawRing(capacity = 16) {
+  const submit = new Int32Array(capacity * DESC_INTS);
+  const completions = new Int32Array(capacity * 4);
+  const aux = new Uint8Array(256);
+  const stats = new Float64Array(16);
+  const seen: number[] = [];
+  const handle = native().ringCreate({
+    entries: 8,
+    submit,
+    completions,
+    aux,
+    stats,
+    onCompletions(n: number) {
+      for (let i = 0; i < n; i++) seen.push(completions[i * 4]);
+    },
+  });
+  return { handle, submit, stats, seen };
+}
+
+function put(submit: Int32Array, i: number, f: Partial<Record<'op' | 'fd' | 'ud' | 'len' | 'pool' | 'off' | 'msg' | 'ioprio' | 'group' | 'auxOff' | 'auxLen' | 'sqe', number>>) {
+  const b = i * DESC_INTS;
+  submit.fill(0, b, b + DESC_INTS);
+  submit[b] = f.op ?? 0;
+  submit[b + 1] = f.fd ?? -1;
+  submit[b + 2] = f.ud ?? i;
+  submit[b + 3] = f.len ?? 0;
+  submit[b + 4] = f.pool ?? -1;
+  submit[b + 5] = f.off ?? 0;
+  submit[b + 6] = f.msg ?? 0;
+  submit[b + 7] = f.ioprio ?? 0;
+  submit[b + 8] = f.group ?? 0;
+  submit[b + 9] = f.auxOff ?? -1;
+  submit[b + 10] = f.auxLen ?? 0;
+  submit[b + 13] = f.sqe ?? 0;
+}
+
+function throwsNative(fn: () => unknown, cls: Function, re?: RegExp) {
+  assert.throws(
+    () => {
+      try {
+        fn();
+      } catch (e) {
+        throw fromNative(e);
+      }
+    },
+    (e: any) => e instanceof cls && (!re || re.test((e as Error).message)),
+  );
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+async function until(cond: () => boolean, what: string) {
+  for (let i = 0; i < 20000 && !cond(); i++) await new Promise((r) => setTimeout(r, i < 100 ? 0 : 5));
+  assert.ok(cond(), `timed out waiting for ${what}`);
+}
+
+class Collector implements CompletionTarget {
+  events: [number, number, number][] = [];
+  onCompletion(opId: number, res: number, flags: number): void {
+    this.events.push([opId, res, flags]);
+  }
+}
+
+test('ringCreate validates its options with typed errors', { skip }, () => {
+  const n = native();
+  const good = () => ({
+    entries: 8,
+    submit: new Int32Array(DESC_INTS * 4),
+    completions: new Int32Array(16),
+    aux: new Uint8Array(128),
+    stats: new Float64Array(16),
+    onCompletions() {},
+  });
+  const bad = (patch: Record<string, unknown>) => ({ ...good(), ...patch }) as any;
+  throwsNative(() => n.ringCreate(undefined as any), InvalidArgumentError);
+  throwsNative(() => n.ringCreate(42 as any), InvalidArgumentError);
+  const noEntries: any = good();
+  delete noEntries.entries;
+  throwsNative(() => n.ringCreate(noEntries), InvalidArgumentError, /entries/);
+  throwsNative(() => n.ringCreate(bad({ entries: '8' })), InvalidArgumentError, /entries/);
+  throwsNative(() => n.ringCreate(bad({ entries: 8.5 })), InvalidArgumentError);
+  throwsNative(() => n.ringCreate(bad({ entries: 12 })), OutOfRangeError, /power of two/);
+  throwsNative(() => n.ringCreate(bad({ entries: 4 })), OutOfRangeError);
+  throwsNative(() => n.ringCreate(bad({ entries: 65536 })), OutOfRangeError);
+  throwsNative(() => n.ringCreate(bad({ submit: new Uint32Array(64) })), InvalidArgumentError, /submit/);
+  throwsNative(() => n.ringCreate(bad({ submit: [1, 2, 3] })), InvalidArgumentError, /submit/);
+  throwsNative(() => n.ringCreate(bad({ submit: new Int32Array(8) })), OutOfRangeError, /submit/);
+  throwsNative(() => n.ringCreate(bad({ submit: new Int32Array(20) })), OutOfRangeError, /multiple/);
+  throwsNative(() => n.ringCreate(bad({ completions: new Int32Array(3) })), OutOfRangeError, /completions/);
+  throwsNative(() => n.ringCreate(bad({ aux: new Int8Array(256) })), InvalidArgumentError, /aux/);
+  throwsNative(() => n.ringCreate(bad({ aux: new Uint8Array(16) })), OutOfRangeError, /aux/);
+  throwsNative(() => n.ringCreate(bad({ stats: new Float32Array(16) })), InvalidArgumentError, /stats/);
+  throwsNative(() => n.ringCreate(bad({ stats: new Float64Array(4) })), OutOfRangeError, /stats/);
+  throwsNative(() => n.ringCreate(bad({ onCompletions: 'no' })), InvalidArgumentError, /onCompletions/);
+  throwsNative(() => n.ringSubmit({} as any, 0), InvalidHandleError);
+  throwsNative(() => n.ringClose(null as any), InvalidHandleError);
+  assert.throws(() => new (Ring as any)(Symbol('x')), InvalidArgumentError);
+});
+
+test('a bad descriptor throws ERR_MAIO_INVALID_DESCRIPTOR naming it, and nothing is submitted', { skip }, async () => {
+  const n = native();
+  const r = rawRing();
+  try {
+    const cases: [Parameters<typeof put>[2], string][] = [
+      [{ op: 99 }, 'op'],
+      [{ op: -1 }, 'op'],
+      [{ op: 10 }, 'op'], // SPLICE is reserved
+      [{ op: 1, fd: -1, pool: 0, len: 1 }, 'fd'], // SEND
+      [{ op: 1, fd: 0, pool: 0, len: 1 }, 'pool'], // no pool attached
+      [{ op: 3, fd: 0, pool: 70, len: 1 }, 'pool'],
+      [{ op: 0, sqe: 1 << 3 }, 'sqeFlags'], // IOSQE_ASYNC not allowed
+      [{ op: 0, sqe: 1 << 6 }, 'sqeFlags'], // CQE_SKIP_SUCCESS would break in-flight counting
+      [{ op: 1, fd: 0, ioprio: 1 << 2, pool: 0 }, 'ioprio'], // FIXED_BUF is native's to set
+      [{ op: 6, fd: 0, auxOff: 200, auxLen: 100 }, 'auxOff'],
+      [{ op: 6, fd: 0, auxOff: 0, auxLen: 0 }, 'auxLen'],
+      [{ op: 6, fd: 0, auxOff: -1, auxLen: 16 }, 'auxOff'],
+      [{ op: 8, fd: 0, len: 7 }, 'len'],
+      [{ op: 4, fd: 0, group: 70000 }, 'bufGroup'],
+    ];
+    for (const [bad, field] of cases) {
+      put(r.submit, 0, { op: 0 });
+      put(r.submit, 1, { op: 0 });
+      put(r.submit, 2, bad);
+      let err: any = undefined;
+      try {
+        n.ringSubmit(r.handle, 3);
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err, `descriptor ${JSON.stringify(bad)} was accepted`);
+      assert.equal(err.code, 'ERR_MAIO_INVALID_DESCRIPTOR');
+      assert.ok((err as object) instanceof RangeError);
+      assert.equal(err.index, 2);
+      assert.equal(err.field, field, err.message);
+      assert.match(err.message, /descriptor 2/);
+      assert.ok(fromNative(err) instanceof InvalidDescriptorError);
+    }
+    throwsNative(() => n.ringSubmit(r.handle, 17), OutOfRangeError, /count/);
+    throwsNative(() => n.ringSubmit(r.handle, -1), OutOfRangeError);
+    // Property: any op number outside the allow list is refused wherever it sits.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 16 }),
+        fc.nat(),
+        fc.oneof(fc.integer({ min: 10, max: 1 << 30 }), fc.integer({ min: -(1 << 30), max: -1 })),
+        (count, pos, op) => {
+          const at = pos % count;
+          for (let i = 0; i < count; i++) put(r.submit, i, { op: 0 });
+          put(r.submit, at, { op });
+          try {
+            n.ringSubmit(r.handle, count);
+            return false;
+          } catch (e: any) {
+            return e.code === 'ERR_MAIO_INVALID_DESCRIPTOR' && e.index === at && e.field === 'op';
+          }
+        },
+      ),
+    );
+    assert.equal(r.stats[1], 0, 'submitted');
+    assert.equal(r.stats[0], 0, 'no io_uring_enter');
+    await tick();
+    await tick();
+    assert.deepEqual(r.seen, []);
+    // The same ring still works.
+    put(r.submit, 0, { op: 0, ud: 7 });
+    assert.equal(n.ringSubmit(r.handle, 1), 1);
+    await until(() => r.seen.length === 1, 'the NOP');
+    assert.deepEqual(r.seen, [7]);
+    assert.equal(r.stats[5], 0, 'inflight');
+  } finally {
+    n.ringClose(r.handle);
+  }
+});
+
+test('1,000 NOPs queued in one turn: each op id completes exactly once, in few enters', { skip }, async () => {
+  const ring = Ring.current()!;
+  assert.equal(Ring.current(), ring, 'one ring per thread');
+  const before = ring.stats();
+  const ids = new Set<number>();
+  const seen = new Map<number, number>();
+  let finals = 0;
+  const target: CompletionTarget = {
+    onCompletion(opId, res, flags) {
+      seen.set(opId, (seen.get(opId) ?? 0) + 1);
+      assert.equal(res, 0);
+      if (!(flags & CQE_F_MORE)) finals++;
+    },
+  };
+  for (let i = 0; i < 1000; i++) ids.add(ring.nop(target));
+  assert.equal(ids.size, 1000, 'distinct op ids');
+  assert.equal(ring.pending, 1000);
+  await until(() => finals === 1000, '1000 completions');
+  assert.equal(seen.size, 1000);
+  for (const id of ids) assert.equal(seen.get(id), 1, `op ${id} completed once`);
+  const after = ring.stats();
+  const enters = after.enters - before.enters;
+  const submitCalls = after.submitCalls - before.submitCalls;
+  const submitted = after.submitted - before.submitted;
+  assert.equal(submitted, 1000);
+  assert.equal(submitCalls, 1, 'one flush for one turn');
+  // Each flush makes one enter (the SQ holds 1024); the poll wakeup may add
+  // one GETEVENTS enter per batch.
+  const reaps = after.reapBatches - before.reapBatches;
+  assert.ok(enters <= submitCalls + reaps + 1, `enters ${enters}, flushes ${submitCalls}, reaps ${reaps}`);
+  assert.ok(submitted / enters > 1, `submitted per enter ${submitted / enters}`);
+  assert.ok(after.completionsPerBatch > 1);
+  assert.equal(ring.pending, 0);
+});
+
+test('ring stats add up once everything is done', { skip }, async () => {
+  const ring = Ring.current()!;
+  const c = new Collector();
+  // More than the submit array holds: queue() flushes by itself when it is full.
+  for (let i = 0; i < 2500; i++) ring.nop(c);
+  await until(() => c.events.length === 2500, '2500 completions');
+  const s = ring.stats();
+  assert.equal(s.submitted, s.completed);
+  assert.equal(s.inflight, 0);
+  assert.equal(s.cqOverflow, 0);
+  assert.ok(s.reapBatches >= 1 && s.submitCalls >= 3);
+  assert.ok(s.enters >= s.submitCalls);
+  assert.equal(ring.pending, 0);
+  // Op ids are recycled with a new generation: a stale id cannot be cancelled.
+  const stale = c.events[0][0];
+  assert.equal(ring.cancel(stale), false);
+});
+
+test('cancel() ends an op in flight; the slot is reused only after its final completion', { skip }, async () => {
+  const ring = Ring.current()!;
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const fd = (server as any)._handle.fd as number;
+    assert.ok(fd >= 0);
+    const c = new Collector();
+    const before = ring.stats().inflight;
+    const id = ring.accept(c, fd, true);
+    await tick();
+    assert.equal(ring.stats().inflight, before + 1);
+    assert.equal(ring.cancel(id), true);
+    await until(() => c.events.length === 1, 'the cancelled accept');
+    assert.deepEqual(c.events[0], [id, -125, 0]);
+    await until(() => ring.stats().inflight === before, 'inflight back');
+    assert.equal(ring.cancel(id), false);
+  } finally {
+    server.close();
+  }
+});
+
+test('pools: attach, send and receive through the ring, SEND_ZC notification, detach', { skip }, async () => {
+  const ring = Ring.current()!;
+  const n = native();
+  const pool = n.poolCreate({ size: 1 << 20 });
+  const att = ring.attachPool(pool.handle);
+  assert.ok(att.index >= 0 && att.index < 64);
+  if (process.getuid?.() === 0) assert.equal(att.registered, true, att.error);
+  else assert.equal(typeof att.error, 'string');
+  const bytes = new Uint8Array(pool.region);
+  const received: Buffer[] = [];
+  let serverSock: net.Socket | undefined;
+  const server = net.createServer((s) => {
+    serverSock = s;
+    s.on('data', (d) => received.push(d));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((r) => client.once('connect', () => r()));
+  await until(() => serverSock !== undefined, 'the server side');
+  client.pause(); // the ring reads this socket, not node
+  try {
+    const fd = (client as any)._handle.fd as number;
+    bytes.set(Buffer.from('hello'), 4096);
+    const c = new Collector();
+    ring.send(c, fd, att.index, 4096, 5);
+    await until(() => c.events.length === 1, 'send');
+    assert.equal(c.events[0][1], 5);
+    bytes.set(Buffer.from(' world'), 8192);
+    const zc = new Collector();
+    const zid = ring.sendZc(zc, fd, att.index, 8192, 6);
+    await until(() => zc.events.length === 2, 'SEND_ZC result and notification');
+    assert.deepEqual(zc.events.map((e) => e[0]), [zid, zid]);
+    assert.equal(zc.events[0][1], 6);
+    assert.ok(zc.events[0][2] & CQE_F_MORE);
+    assert.ok(zc.events[1][2] & CQE_F_NOTIF);
+    assert.equal(zc.events[1][2] & CQE_F_MORE, 0);
+    await until(() => Buffer.concat(received).toString() === 'hello world', 'data at the server');
+
+    serverSock!.write('ping');
+    const rc = new Collector();
+    ring.recv(rc, fd, att.index, 100, 64);
+    await until(() => rc.events.length === 1, 'recv');
+    assert.equal(rc.events[0][1], 4);
+    assert.equal(Buffer.from(bytes.subarray(100, 104)).toString(), 'ping');
+
+    // Out of the pool's bounds: the ring refuses; the op completes with -EINVAL.
+    const oob = new Collector();
+    ring.send(oob, fd, att.index, (1 << 20) - 2, 5);
+    await until(() => oob.events.length === 1, 'refused send');
+    assert.equal(oob.events[0][1], -22);
+    assert.equal(ring.stats().inflight, 0);
+  } finally {
+    ring.detachPool(att.index);
+    client.destroy();
+    server.close();
+    n.poolClose(pool.handle);
+  }
+  // The slot is free again.
+  const pool2 = n.poolCreate({ size: 1 << 20 });
+  const att2 = ring.attachPool(pool2.handle);
+  assert.equal(att2.index, att.index);
+  ring.detachPool(att2.index);
+  n.poolClose(pool2.handle);
+});
+
+test('an idle ring does not keep the process alive', { skip }, () => {
+  const code = `
+    const { Ring } = require(${JSON.stringify(ringJs)});
+    const ring = Ring.current();
+    ring.nop({ onCompletion(id, res) { console.log('done ' + res); } });`;
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.signal, null, 'the child had to be killed: something kept it alive');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'done 0');
+});
+
+test('an op in flight keeps the process alive until it completes', { skip }, () => {
+  // Only the ring's recv references the loop: node neither reads the client
+  // (paused) nor keeps the server or the timer alive (unref).
+  const code = `
+    const net = require('node:net');
+    const n = require(${JSON.stringify(path.join(__dirname, '..', '..', 'src', 'core', 'native.js'))}).native();
+    const { Ring } = require(${JSON.stringify(ringJs)});
+    const ring = Ring.current();
+    const pool = n.poolCreate({ size: 1 << 20 });
+    const { index } = ring.attachPool(pool.handle);
+    const server = net.createServer((s) => {
+      setTimeout(() => s.end('late'), 100).unref();
+    }).listen(0, '127.0.0.1', () => {
+      const client = net.connect(server.address().port, '127.0.0.1');
+      client.pause();
+      client.on('connect', () => {
+        ring.recv({ onCompletion(id, res) {
+          console.log('received ' + Buffer.from(pool.region, 0, res).toString());
+          client.destroy();
+          server.close();
+        } }, client._handle.fd, index, 0, 64);
+        client.unref();
+        server.unref();
+      });
+    });`;
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.signal, null, 'killed: the child never finished');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'received late');
+});
+
+test('a closed ring throws ERR_MAIO_CLOSED; close cancels what was in flight', { skip }, async () => {
+  const n = native();
+  const raw = rawRing();
+  n.ringClose(raw.handle);
+  n.ringClose(raw.handle); // twice is fine
+  throwsNative(() => n.ringSubmit(raw.handle, 0), ClosedError);
+  throwsNative(() => n.ringUnregisterPool(raw.handle, 0), ClosedError);
+
+  const ring = Ring.current()!;
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const c = new Collector();
+  const id = ring.accept(c, (server as any)._handle.fd, true);
+  await tick();
+  const queuedOnly = new Collector();
+  const qid = ring.nop(queuedOnly); // queued, not yet flushed
+  ring.close();
+  ring.close();
+  server.close();
+  assert.equal(ring.closed, true);
+  assert.deepEqual(c.events, [[id, -125, 0]]);
+  assert.deepEqual(queuedOnly.events, [[qid, -125, 0]]);
+  assert.throws(() => ring.nop(c), ClosedError);
+  assert.throws(() => ring.flush(), ClosedError);
+  assert.equal(ring.cancel(id), false);
+  const next = Ring.current()!;
+  assert.notEqual(next, ring, 'a new ring after close');
+  const c2 = new Collector();
+  next.nop(c2);
+  await until(() => c2.events.length === 1, 'NOP on the new ring');
+});
+
+function runWorker(code: string): Promise<{ exit: number; messages: any[] }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(code, { eval: true });
+    const messages: any[] = [];
+    w.on('message', (m) => messages.push(m));
+    w.on('error', reject);
+    w.on('exit', (exit) => resolve({ exit, messages }));
+  });
+}
+
+test('a worker thread gets its own ring and exits cleanly', { skip }, async () => {
+  const main = Ring.current()!;
+  const { exit, messages } = await runWorker(`
+    const { parentPort } = require('node:worker_threads');
+    const { Ring } = require(${JSON.stringify(ringJs)});
+    const ring = Ring.current();
+    let left = 100;
+    const t = { onCompletion() { if (--left === 0) parentPort.postMessage(ring.stats()); } };
+    for (let i = 0; i < 100; i++) ring.nop(t);`);
+  assert.equal(exit, 0);
+  assert.equal(messages.length, 1);
+  assert.equal(messages[0].submitted, 100, 'the worker counted only its own ops');
+  assert.equal(messages[0].completed, 100);
+  assert.equal(Ring.current(), main);
+});
+
+test('a worker that exits with ops in flight closes its ring (env cleanup)', { skip }, async () => {
+  for (let round = 0; round < 3; round++) {
+    const { exit, messages } = await runWorker(`
+      const { parentPort } = require('node:worker_threads');
+      const net = require('node:net');
+      const { Ring } = require(${JSON.stringify(ringJs)});
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const ring = Ring.current();
+        ring.accept({ onCompletion() {} }, server._handle.fd, true);
+        ring.nop({ onCompletion() { parentPort.postMessage(ring.stats().inflight); process.exit(${round}); } });
+      });`);
+    assert.equal(exit, round);
+    assert.deepEqual(messages, [1]);
+  }
+  // The main thread's ring is unaffected.
+  const c = new Collector();
+  Ring.current()!.nop(c);
+  await until(() => c.events.length === 1, 'main ring still works');
+});
