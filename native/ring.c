@@ -43,7 +43,7 @@
 #define MAIO_AUX_ADDR_MAX 128         /* sizeof(struct sockaddr_storage) */
 #define MAIO_ENTER_RETRIES 4
 #define MAIO_QUIESCE_ROUNDS 20 /* x 50 ms: how long close waits for cancellations */
-#define MAIO_REAP_ROUNDS 64    /* kernel entries per wakeup before yielding to the loop */
+#define MAIO_REAP_ROUNDS 64    /* JS batches per wakeup before yielding to the loop */
 
 struct maio_ring {
 	napi_env env;
@@ -262,14 +262,16 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 	for (int round = 0;; round++) {
 		if (r->closed)
 			break;
-		if (enter) {
-			if (round >= MAIO_REAP_ROUNDS) {
-				/* Let the loop breathe; come back on its next turn. */
-				if (r->efd >= 0 && eventfd_write(r->efd, 1) == 0)
-					break;
-			}
-			ring_get_events(r);
+		if (round >= MAIO_REAP_ROUNDS) {
+			/* JS keeps producing completions (NOPs complete inside the
+			 * submit): let the loop run timers and other I/O, and come
+			 * back on its next turn. The ring fd itself stays readable. */
+			if (r->efd >= 0)
+				eventfd_write(r->efd, 1);
+			break;
 		}
+		if (enter)
+			ring_get_events(r);
 		napi_handle_scope scope;
 		if (napi_open_handle_scope(r->env, &scope) != napi_ok)
 			break;

@@ -255,6 +255,32 @@ test('ring stats add up once everything is done', { skip }, async () => {
   assert.equal(ring.cancel(stale), false);
 });
 
+test('more completions than the CQ holds: overflow is flushed, nothing dropped or repeated', { skip }, async () => {
+  const ring = Ring.current()!;
+  const before = ring.stats();
+  const counts = new Uint8Array(1 << 21);
+  let done = 0;
+  const target: CompletionTarget = {
+    onCompletion(opId) {
+      counts[opId & 0x1fffff]++;
+      done++;
+    },
+  };
+  // 6,000 NOPs in one turn: six submits (the submit array holds 1,024), all
+  // completing inside them, before any reaping: more than the 4,096-entry CQ.
+  const ids: number[] = [];
+  for (let i = 0; i < 6000; i++) ids.push(ring.nop(target));
+  await until(() => done === 6000, '6000 completions');
+  assert.equal(new Set(ids).size, 6000);
+  for (const id of ids) assert.equal(counts[id & 0x1fffff], 1);
+  const after = ring.stats();
+  assert.equal(after.cqOverflow, 0, 'the kernel dropped CQEs');
+  assert.ok(after.cqFlushes > before.cqFlushes, 'the CQ overflowed and was flushed');
+  assert.equal(after.submitted - before.submitted, 6000);
+  assert.equal(after.completed - before.completed, 6000);
+  assert.equal(after.inflight, 0);
+});
+
 test('cancel() ends an op in flight; the slot is reused only after its final completion', { skip }, async () => {
   const ring = Ring.current()!;
   const server = net.createServer();
