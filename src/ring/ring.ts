@@ -141,7 +141,9 @@ export class Ring {
       const flags = c[b + 2];
       const slot = opId & SLOT_MASK;
       if (slot >= this.#capacity || this.#ids[slot] !== opId) continue;
-      const target = this.#targets[slot] as CompletionTarget;
+      const target = this.#targets[slot];
+      // undefined: a target closed the ring mid-batch, which completed the rest.
+      if (target === undefined) continue;
       if ((flags & CQE_F_MORE) === 0) this.#release(slot);
       try {
         target.onCompletion(opId, res, flags);

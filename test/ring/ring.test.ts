@@ -487,3 +487,41 @@ test('a worker that exits with ops in flight closes its ring (env cleanup)', { s
   Ring.current()!.nop(c);
   await until(() => c.events.length === 1, 'main ring still works');
 });
+
+test('worker.terminate() with ops in flight, many times over', { skip }, async () => {
+  for (let i = 0; i < 10; i++) {
+    const w = new Worker(
+      `const net = require('node:net');
+       const { parentPort } = require('node:worker_threads');
+       const { Ring } = require(${JSON.stringify(ringJs)});
+       const server = net.createServer().listen(0, '127.0.0.1', () => {
+         const ring = Ring.current();
+         ring.accept({ onCompletion() {} }, server._handle.fd, true);
+         ring.nop({ onCompletion() { parentPort.postMessage('ready'); } });
+       });`,
+      { eval: true },
+    );
+    await new Promise((r) => w.once('message', r));
+    assert.equal(await w.terminate(), 1);
+  }
+});
+
+test('a target that closes the ring mid-batch: every op still completes exactly once', { skip }, async () => {
+  const ring = Ring.current()!;
+  const seen = new Map<number, number[]>();
+  const t: CompletionTarget = {
+    onCompletion(opId, res) {
+      seen.set(opId, [...(seen.get(opId) ?? []), res]);
+      if (seen.size === 3) ring.close();
+    },
+  };
+  const ids: number[] = [];
+  for (let i = 0; i < 10; i++) ids.push(ring.nop(t));
+  await until(() => seen.size === 10, 'ten completions');
+  await tick();
+  for (const id of ids) assert.equal(seen.get(id)!.length, 1);
+  const results = ids.map((id) => seen.get(id)![0]);
+  assert.deepEqual(results.slice(0, 3), [0, 0, 0]);
+  assert.deepEqual(results.slice(3), Array(7).fill(-125));
+  assert.equal(ring.closed, true);
+});
