@@ -9,7 +9,8 @@
         "native/probe.c",
         "native/ring.c",
         "native/pool.c",
-        "native/sock.c"
+        "native/sock.c",
+        "native/pipe.c"
       ],
       "include_dirs": ["native"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

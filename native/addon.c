@@ -32,6 +32,9 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("sockGetBytes", maio_napi_sock_get_bytes),
 		FN("sockName", maio_napi_sock_name),
 		FN("sockError", maio_napi_sock_error),
+		FN("pipeOpen", maio_napi_pipe_open),
+		FN("fdSetBlocking", maio_napi_fd_set_blocking),
+		FN("sendfileSync", maio_napi_sendfile_sync),
 #undef FN
 	};
 	napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);

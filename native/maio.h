@@ -84,7 +84,7 @@ enum maio_desc_field {
 	MAIO_D_OFF_LO = 11,   /* 64-bit file offset, low half */
 	MAIO_D_OFF_HI = 12,   /* 64-bit file offset, high half */
 	MAIO_D_SQE_FLAGS = 13, /* IOSQE_* flags JS may set (IO_LINK, ...) */
-	MAIO_D_RESERVED0 = 14,
+	MAIO_D_FD_OUT = 14,   /* SPLICE: the output fd (MAIO_D_FD is the input) */
 	MAIO_D_RESERVED1 = 15,
 };
 
@@ -100,7 +100,9 @@ enum maio_op {
 	MAIO_OP_CLOSE = 7,
 	MAIO_OP_SHUTDOWN = 8,   /* LEN carries how (SHUT_WR, ...) */
 	MAIO_OP_CANCEL = 9,     /* cancel the op whose user_data is in LEN */
-	MAIO_OP_SPLICE = 10,    /* reserved for the file/forwarding paths */
+	MAIO_OP_SPLICE = 10,    /* splice FD -> FD_OUT, LEN bytes; MSG_FLAGS carries SPLICE_F_*;
+				 * OFF_LO/HI: offset into FD, or -1 (both halves) for pipes and
+				 * sockets; the output offset is always none (pipe or socket). */
 	MAIO_OP_COUNT
 };
 

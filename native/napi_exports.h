@@ -41,4 +41,9 @@ MAIO_EXPORT(maio_napi_sock_get_bytes);
 MAIO_EXPORT(maio_napi_sock_name);
 MAIO_EXPORT(maio_napi_sock_error);
 
+/* pipe.c */
+MAIO_EXPORT(maio_napi_pipe_open);
+MAIO_EXPORT(maio_napi_fd_set_blocking);
+MAIO_EXPORT(maio_napi_sendfile_sync);
+
 #endif

@@ -27,6 +27,7 @@
 #include "napi_exports.h"
 
 #include <errno.h>
+#include <fcntl.h> /* SPLICE_F_* */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -703,7 +704,7 @@ static const uint32_t ioprio_allowed[MAIO_OP_COUNT] = {
 static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint32_t i)
 {
 	int32_t op = d[MAIO_D_OP];
-	if (op < 0 || op >= MAIO_OP_COUNT || op == MAIO_OP_SPLICE)
+	if (op < 0 || op >= MAIO_OP_COUNT)
 		return throw_desc(env, i, "op", "%lld is not a supported operation", op), false;
 	bool needs_fd = op != MAIO_OP_NOP && op != MAIO_OP_CANCEL;
 	if (needs_fd && d[MAIO_D_FD] < 0)
@@ -744,6 +745,28 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 		if (off < 0 || (uint64_t)(off + len) > r->aux_len)
 			return throw_desc(env, i, "auxOff", "%lld + auxLen lies outside aux", off),
 			       false;
+		break;
+	}
+	case MAIO_OP_SPLICE: {
+		/* In and out are pipes, sockets or (in only) a file at OFF;
+		 * src/paths/ builds file -> pipe -> socket and socket -> pipe ->
+		 * socket from these. No fixed files: SPLICE_F_FD_IN_FIXED is refused. */
+		if (d[MAIO_D_FD_OUT] < 0)
+			return throw_desc(env, i, "fdOut", "%lld is not a file descriptor",
+					  d[MAIO_D_FD_OUT]), false;
+		if (d[MAIO_D_LEN] < 1)
+			return throw_desc(env, i, "len", "%lld: a splice moves at least 1 byte",
+					  d[MAIO_D_LEN]), false;
+		int64_t off = (int64_t)(((uint64_t)(uint32_t)d[MAIO_D_OFF_HI] << 32) |
+					(uint32_t)d[MAIO_D_OFF_LO]);
+		if (off < -1)
+			return throw_desc(env, i, "offset", "%lld is negative (-1 means none)", off),
+			       false;
+		if ((uint32_t)d[MAIO_D_MSG_FLAGS] & ~(uint32_t)(SPLICE_F_MOVE | SPLICE_F_NONBLOCK |
+								   SPLICE_F_MORE))
+			return throw_desc(env, i, "msgFlags",
+					  "0x%llx: only SPLICE_F_MOVE, _NONBLOCK and _MORE are allowed",
+					  (uint32_t)d[MAIO_D_MSG_FLAGS]), false;
 		break;
 	}
 	case MAIO_OP_SHUTDOWN:
@@ -822,6 +845,18 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 	case MAIO_OP_SHUTDOWN:
 		sqe->opcode = IORING_OP_SHUTDOWN;
 		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		break;
+	case MAIO_OP_SPLICE:
+		/* io_uring runs splices in an io-wq worker that blocks on blocking
+		 * fds (and returns -EAGAIN on O_NONBLOCK ones: no poll is armed). */
+		sqe->opcode = IORING_OP_SPLICE;
+		sqe->fd = d[MAIO_D_FD_OUT];
+		sqe->splice_fd_in = d[MAIO_D_FD];
+		sqe->splice_off_in = ((uint64_t)(uint32_t)d[MAIO_D_OFF_HI] << 32) |
+				     (uint32_t)d[MAIO_D_OFF_LO];
+		sqe->off = (uint64_t)-1; /* no output offset: a pipe or a socket */
+		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		sqe->splice_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
 		break;
 	case MAIO_OP_CANCEL:
 		sqe->opcode = IORING_OP_ASYNC_CANCEL;

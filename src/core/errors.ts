@@ -77,6 +77,8 @@ export class NativeLoadError extends define('ERR_MAIO_NATIVE_LOAD', 'the maio na
 export class InvalidPortError extends define('ERR_MAIO_BAD_PORT', 'port must be an integer in 0..65535') {}
 /** A host that is not a valid IPv4/IPv6 literal (or, for name lookups, not a valid name). */
 export class InvalidAddressError extends define('ERR_MAIO_INVALID_ADDRESS', 'invalid address') {}
+/** The file ended before the bytes asked for were read: it shrank during the transfer. */
+export class FileShrunkError extends define('ERR_MAIO_FILE_SHRUNK', 'the file ended before the requested range was sent') {}
 
 export const errorClasses = [
   InvalidArgumentError,
@@ -95,6 +97,7 @@ export const errorClasses = [
   NativeLoadError,
   InvalidPortError,
   InvalidAddressError,
+  FileShrunkError,
 ] as const;
 
 const byCode = new Map<string, new (message?: string, options?: { cause?: unknown }) => MaioError>(

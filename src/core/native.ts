@@ -101,6 +101,13 @@ export interface NativeBinding {
   sockName(fd: number, peer: boolean): Uint8Array;
   /** 0 or -errno: SO_ERROR negated, like a completion's res; reading clears it */
   sockError(fd: number): number;
+  // In-kernel data paths (native/pipe.c).
+  /** A blocking, close-on-exec pipe of `size` bytes (default 1 MiB, capped by fs.pipe-max-size); `size` is what it got. */
+  pipeOpen(size?: number): { readFd: number; writeFd: number; size: number };
+  /** Sets or clears O_NONBLOCK; returns whether the fd was blocking before. */
+  fdSetBlocking(fd: number, blocking: boolean): boolean;
+  /** Plain sendfile(2) from `offset`: bytes sent, or -EAGAIN on a full nonblocking socket. Blocks the thread otherwise. */
+  sendfileSync(outFd: number, inFd: number, offset: number, count: number): number;
 }
 /** Largest raw socket option value sockSetBytes/sockGetBytes accept (native/sock.c). */
 export const SOCKOPT_MAX = 4096;
@@ -122,6 +129,8 @@ export const enum Desc {
   OffLo = 11,
   OffHi = 12,
   SqeFlags = 13,
+  /** SPLICE: the output fd (Fd is the input). */
+  FdOut = 14,
 }
 export const enum Op {
   Nop = 0,
@@ -155,6 +164,10 @@ export const enum RingStat {
   CqFlushes = 8,
 }
 export const MAX_POOLS = 64;
+// splice(2) flags a SPLICE descriptor may carry in MsgFlags.
+export const SPLICE_F_MOVE = 1;
+export const SPLICE_F_NONBLOCK = 2;
+export const SPLICE_F_MORE = 4;
 
 // io_uring CQE flags.
 export const CQE_F_BUFFER = 1 << 0;

@@ -272,6 +272,24 @@ export class Ring {
     return this.queue(target, Op.RecvMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup);
   }
 
+  /**
+   * Splices `len` bytes (>= 1) from `fdIn`, read at `offIn` (a file) or -1 (a
+   * pipe or socket), to `fdOut` (a pipe or socket). `flags`: SPLICE_F_*.
+   * `sqeFlags` IOSQE_IO_LINK chains the next op queued behind this one. The
+   * kernel runs it in a worker that waits on blocking fds (src/paths/).
+   */
+  splice(target: CompletionTarget, fdIn: number, offIn: number, fdOut: number, len: number, flags = 0, sqeFlags = 0): number {
+    if (!Number.isSafeInteger(offIn) || offIn < -1) throw new OutOfRangeError(`splice offset must be an integer >= -1, got ${offIn}`);
+    const opId = this.queue(target, Op.Splice, fdIn, len, -1, 0, flags, 0, 0, -1, 0, sqeFlags);
+    const s = this.#submit;
+    const b = (this.#queued - 1) * DESC_INTS;
+    const hi = Math.floor(offIn / 0x100000000);
+    s[b + 11] = offIn - hi * 0x100000000; // the Int32Array keeps the low 32 bits
+    s[b + 12] = hi;
+    s[b + 14] = fdOut;
+    return opId;
+  }
+
   accept(target: CompletionTarget, fd: number, multishot = false, flags = SOCK_CLOEXEC): number {
     return this.queue(target, Op.Accept, fd, 0, -1, 0, flags, multishot ? IORING_ACCEPT_MULTISHOT : 0);
   }
