@@ -15,6 +15,8 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("ringRegisterPool", maio_napi_ring_register_pool),
 		FN("ringUnregisterPool", maio_napi_ring_unregister_pool),
 		FN("ringClose", maio_napi_ring_close),
+		FN("ringRegisterBufRing", maio_napi_ring_register_buf_ring),
+		FN("ringUnregisterBufRing", maio_napi_ring_unregister_buf_ring),
 		FN("poolCreate", maio_napi_pool_create),
 		FN("poolStrictView", maio_napi_pool_strict_view),
 		FN("poolDetachView", maio_napi_pool_detach_view),

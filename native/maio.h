@@ -103,6 +103,11 @@ enum maio_op {
 	MAIO_OP_SPLICE = 10,    /* splice FD -> FD_OUT, LEN bytes; MSG_FLAGS carries SPLICE_F_*;
 				 * OFF_LO/HI: offset into FD, or -1 (both halves) for pipes and
 				 * sockets; the output offset is always none (pipe or socket). */
+	/* Not an SQE: adds one pool buffer to a provided-buffer ring, inside
+	 * ringSubmit. POOL, BUF_OFF, LEN name the buffer, BUF_GROUP the ring
+	 * (registered with ringRegisterBufRing), USER_DATA the buffer id
+	 * (0..65535) the kernel reports in the recv CQE (flags >> 16). */
+	MAIO_OP_PROVIDE = 11,
 	MAIO_OP_COUNT
 };
 
@@ -134,6 +139,8 @@ enum maio_ring_stat {
 
 /* Limits. */
 #define MAIO_MAX_POOLS 64 /* fixed-buffer table slots, one per pool */
+#define MAIO_MAX_BUF_RINGS 64 /* provided-buffer rings per ring */
+#define MAIO_BUF_RING_MAX_ENTRIES 32768 /* the kernel's limit is < 65536 */
 
 /* ---- Probe ------------------------------------------------------------ */
 struct maio_probe {

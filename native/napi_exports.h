@@ -19,6 +19,8 @@ MAIO_EXPORT(maio_napi_ring_submit);
 MAIO_EXPORT(maio_napi_ring_register_pool);
 MAIO_EXPORT(maio_napi_ring_unregister_pool);
 MAIO_EXPORT(maio_napi_ring_close);
+MAIO_EXPORT(maio_napi_ring_register_buf_ring);
+MAIO_EXPORT(maio_napi_ring_unregister_buf_ring);
 
 /* pool.c */
 MAIO_EXPORT(maio_napi_pool_create);

@@ -46,6 +46,29 @@
 #define MAIO_QUIESCE_ROUNDS 20 /* x 50 ms: how long close waits for cancellations */
 #define MAIO_REAP_ROUNDS 64    /* JS batches per wakeup before yielding to the loop */
 
+/*
+ * A provided-buffer ring (IORING_REGISTER_PBUF_RING) for one buffer group.
+ * Its entries point into attached pools; PROVIDE descriptors fill them and
+ * the tail is published once per ringSubmit. Each pool any entry ever
+ * pointed into stays referenced until the group is unregistered, so the
+ * kernel can never write into unmapped memory, whatever JS detaches.
+ *
+ * No IOU_PBUF_RING_INC: with incremental consumption one pool slot could be
+ * split over several recv completions, i.e. belong to several IoBuffers at
+ * once; maio's ownership model is one owner per slot, so every completion
+ * consumes a whole buffer (and IORING_CQE_F_BUF_MORE never appears).
+ */
+struct maio_bufring {
+	struct io_uring_buf_ring *br; /* page-aligned anonymous mapping */
+	size_t map_len;
+	uint32_t entries;
+	uint16_t bgid;
+	uint16_t tail;   /* local tail; published with a release store */
+	bool dirty;      /* entries added since the last publish */
+	struct maio_pool **held; /* distinct pools referenced, one ref each */
+	int nheld, capheld;
+};
+
 struct maio_ring {
 	napi_env env;
 	int fd;
@@ -76,6 +99,7 @@ struct maio_ring {
 
 	struct maio_pool *pools[MAIO_MAX_POOLS];
 	bool registered[MAIO_MAX_POOLS];
+	struct maio_bufring *bufrings[MAIO_MAX_BUF_RINGS];
 
 	uv_poll_t *poll;
 	bool poll_ref;
@@ -311,6 +335,72 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 		ring_update_ref(r);
 }
 
+/* ---- provided-buffer rings ------------------------------------------- */
+
+static struct maio_bufring *bufring_find(struct maio_ring *r, int32_t bgid)
+{
+	for (int i = 0; i < MAIO_MAX_BUF_RINGS; i++)
+		if (r->bufrings[i] && r->bufrings[i]->bgid == bgid)
+			return r->bufrings[i];
+	return NULL;
+}
+
+/* Frees the user-side state; the kernel side is gone already (unregistered
+ * or the ring fd closed). */
+static void bufring_free(struct maio_bufring *b)
+{
+	for (int i = 0; i < b->nheld; i++)
+		maio_pool_unref(b->held[i]);
+	free(b->held);
+	if (b->br)
+		munmap(b->br, b->map_len);
+	free(b);
+}
+
+/* Takes a reference on `pool` the first time an entry points into it. */
+static int bufring_hold(struct maio_bufring *b, struct maio_pool *pool)
+{
+	for (int i = 0; i < b->nheld; i++)
+		if (b->held[i] == pool)
+			return 0;
+	if (b->nheld == b->capheld) {
+		int cap = b->capheld ? b->capheld * 2 : 4;
+		struct maio_pool **h = realloc(b->held, (size_t)cap * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		b->held = h;
+		b->capheld = cap;
+	}
+	maio_pool_ref(pool);
+	b->held[b->nheld++] = pool;
+	return 0;
+}
+
+/* Adds one validated PROVIDE descriptor's buffer (not yet visible). */
+static void bufring_add(struct maio_ring *r, const int32_t *d)
+{
+	struct maio_bufring *b = bufring_find(r, d[MAIO_D_BUF_GROUP]);
+	struct maio_pool *pool = r->pools[d[MAIO_D_POOL]];
+	struct io_uring_buf *e = &b->br->bufs[b->tail & (b->entries - 1)];
+	e->addr = (uint64_t)(uintptr_t)(pool->base + d[MAIO_D_BUF_OFF]);
+	e->len = (uint32_t)d[MAIO_D_LEN];
+	e->bid = (uint16_t)d[MAIO_D_USER_DATA];
+	b->tail++;
+	b->dirty = true;
+}
+
+/* One release store per ring and batch: the kernel sees whole entries. */
+static void bufring_publish(struct maio_ring *r)
+{
+	for (int i = 0; i < MAIO_MAX_BUF_RINGS; i++) {
+		struct maio_bufring *b = r->bufrings[i];
+		if (b && b->dirty) {
+			__atomic_store_n(&b->br->tail, b->tail, __ATOMIC_RELEASE);
+			b->dirty = false;
+		}
+	}
+}
+
 /* ---- shutdown --------------------------------------------------------- */
 
 static void ring_free(struct maio_ring *r)
@@ -380,6 +470,12 @@ static void ring_shutdown(struct maio_ring *r)
 	if (r->efd >= 0)
 		close(r->efd);
 	r->efd = -1;
+	/* The kernel dropped the groups with the ring; now the pools may go. */
+	for (int i = 0; i < MAIO_MAX_BUF_RINGS; i++) {
+		if (r->bufrings[i])
+			bufring_free(r->bufrings[i]);
+		r->bufrings[i] = NULL;
+	}
 	if (r->sqes)
 		munmap(r->sqes, r->sqes_len);
 	if (r->cq_map && r->cq_map != r->sq_map)
@@ -706,7 +802,7 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 	int32_t op = d[MAIO_D_OP];
 	if (op < 0 || op >= MAIO_OP_COUNT)
 		return throw_desc(env, i, "op", "%lld is not a supported operation", op), false;
-	bool needs_fd = op != MAIO_OP_NOP && op != MAIO_OP_CANCEL;
+	bool needs_fd = op != MAIO_OP_NOP && op != MAIO_OP_CANCEL && op != MAIO_OP_PROVIDE;
 	if (needs_fd && d[MAIO_D_FD] < 0)
 		return throw_desc(env, i, "fd", "%lld is not a file descriptor", d[MAIO_D_FD]), false;
 	if (d[MAIO_D_SQE_FLAGS] & ~IOSQE_IO_LINK)
@@ -745,6 +841,33 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 		if (off < 0 || (uint64_t)(off + len) > r->aux_len)
 			return throw_desc(env, i, "auxOff", "%lld + auxLen lies outside aux", off),
 			       false;
+		break;
+	}
+	case MAIO_OP_PROVIDE: {
+		int32_t pool = d[MAIO_D_POOL];
+		if (pool < 0 || pool >= MAIO_MAX_POOLS || !r->pools[pool] || !r->pools[pool]->base)
+			return throw_desc(env, i, "pool", "%lld is not attached to this ring", pool),
+			       false;
+		int64_t off = d[MAIO_D_BUF_OFF], len = d[MAIO_D_LEN];
+		if (len < 1)
+			return throw_desc(env, i, "len", "%lld: a provided buffer needs a length", len),
+			       false;
+		if (off < 0 || (uint64_t)(off + len) > r->pools[pool]->size)
+			return throw_desc(env, i, "bufOff", "%lld + len lies outside the pool",
+					  off), false;
+		if (d[MAIO_D_USER_DATA] < 0 || d[MAIO_D_USER_DATA] > 0xffff)
+			return throw_desc(env, i, "userData", "%lld is not a buffer id (0..65535)",
+					  d[MAIO_D_USER_DATA]), false;
+		if (d[MAIO_D_SQE_FLAGS])
+			return throw_desc(env, i, "sqeFlags", "0x%llx: a PROVIDE is not an SQE",
+					  (uint32_t)d[MAIO_D_SQE_FLAGS]), false;
+		struct maio_bufring *b = bufring_find(r, d[MAIO_D_BUF_GROUP]);
+		if (d[MAIO_D_BUF_GROUP] < 0 || d[MAIO_D_BUF_GROUP] > 0xffff || !b)
+			return throw_desc(env, i, "bufGroup", "%lld is not a registered buffer group",
+					  d[MAIO_D_BUF_GROUP]), false;
+		/* Reference the pool now, so applying the batch cannot fail. */
+		if (bufring_hold(b, r->pools[pool]) < 0)
+			return throw_desc(env, i, "pool", "%lld: out of memory", pool), false;
 		break;
 	}
 	case MAIO_OP_SPLICE: {
@@ -920,10 +1043,25 @@ MAIO_EXPORT(maio_napi_ring_submit)
 		if (!desc_check(env, r, r->scratch + (size_t)i * MAIO_DESC_INTS, (uint32_t)i))
 			return NULL;
 
-	int32_t done = 0;    /* descriptors the kernel took */
+	/* Buffers first, published before the enter, so a recv armed in this
+	 * batch finds them. A valid batch applies every PROVIDE, whatever
+	 * happens to its SQEs (JS drops them from a retried remainder). */
+	int32_t sqe_count = 0;
+	for (int32_t i = 0; i < count; i++) {
+		const int32_t *d = r->scratch + (size_t)i * MAIO_DESC_INTS;
+		if (d[MAIO_D_OP] == MAIO_OP_PROVIDE)
+			bufring_add(r, d);
+		else
+			sqe_count++;
+	}
+	bufring_publish(r);
+
+	int32_t done = 0;    /* SQEs the kernel took */
 	unsigned pending = 0; /* filled, not yet entered */
 	int err = 0;
 	for (int32_t i = 0; i < count; i++) {
+		if (r->scratch[(size_t)i * MAIO_DESC_INTS + MAIO_D_OP] == MAIO_OP_PROVIDE)
+			continue;
 		unsigned tail = *r->sq_tail;
 		if (tail - load_acquire(r->sq_head) >= r->sq_entries) {
 			stat_add(r, MAIO_RS_SQ_FULL, 1);
@@ -953,10 +1091,23 @@ MAIO_EXPORT(maio_napi_ring_submit)
 			done += ret;
 	}
 	ring_update_ref(r);
-	if (err && done == 0)
+	if (err && done == 0 && sqe_count > 0)
 		return maio_throw_errno(env, err, "io_uring_enter");
+	/* Report descriptors, not SQEs: up to the first SQE not taken. */
+	int32_t taken = count;
+	if (done < sqe_count) {
+		int32_t seen = 0;
+		for (int32_t i = 0; i < count; i++) {
+			if (r->scratch[(size_t)i * MAIO_DESC_INTS + MAIO_D_OP] == MAIO_OP_PROVIDE)
+				continue;
+			if (seen++ == done) {
+				taken = i;
+				break;
+			}
+		}
+	}
 	napi_value out;
-	napi_create_int32(env, done, &out);
+	napi_create_int32(env, taken, &out);
 	return out;
 }
 
@@ -1052,6 +1203,99 @@ MAIO_EXPORT(maio_napi_ring_unregister_pool)
 	maio_pool_unref(r->pools[index]);
 	r->pools[index] = NULL;
 	return NULL;
+}
+
+/*
+ * ringRegisterBufRing(ring, group, entries): a provided-buffer ring for
+ * buffer group `group` (0..65535) with `entries` slots (a power of two, at
+ * most 32768). Empty until PROVIDE descriptors fill it.
+ */
+MAIO_EXPORT(maio_napi_ring_register_buf_ring)
+{
+	napi_value argv[3];
+	if (!maio_args(env, info, 3, argv, NULL))
+		return NULL;
+	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	if (!r)
+		return NULL;
+	int32_t group, entries;
+	if (!maio_arg_int32(env, argv[1], "group", 0, 0xffff, &group) ||
+	    !maio_arg_int32(env, argv[2], "entries", 1, MAIO_BUF_RING_MAX_ENTRIES, &entries))
+		return NULL;
+	if (entries & (entries - 1))
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					"entries must be a power of two, got %d", entries);
+	if (bufring_find(r, group))
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					"buffer group %d is registered already", group);
+	int slot = -1;
+	for (int i = 0; i < MAIO_MAX_BUF_RINGS && slot < 0; i++)
+		if (!r->bufrings[i])
+			slot = i;
+	if (slot < 0)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					"a ring holds at most %d buffer groups", MAIO_MAX_BUF_RINGS);
+
+	struct maio_bufring *b = calloc(1, sizeof(*b));
+	if (!b)
+		return maio_throw_errno(env, -ENOMEM, "ringRegisterBufRing");
+	long page = sysconf(_SC_PAGESIZE);
+	size_t len = (size_t)entries * sizeof(struct io_uring_buf);
+	b->map_len = (len + (size_t)page - 1) & ~((size_t)page - 1);
+	void *mem = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	if (mem == MAP_FAILED) {
+		int e = -errno;
+		free(b);
+		return maio_throw_errno(env, e, "mmap");
+	}
+	b->br = mem;
+	b->entries = (uint32_t)entries;
+	b->bgid = (uint16_t)group;
+
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)mem;
+	reg.ring_entries = (uint32_t)entries;
+	reg.bgid = (uint16_t)group;
+	int ret = maio_sys_io_uring_register(r->fd, IORING_REGISTER_PBUF_RING, &reg, 1);
+	if (ret < 0) {
+		bufring_free(b);
+		return maio_throw_errno(env, ret, "IORING_REGISTER_PBUF_RING");
+	}
+	r->bufrings[slot] = b;
+	return NULL;
+}
+
+/* ringUnregisterBufRing(ring, group): the kernel forgets the group; its
+ * buffers are the caller's again. */
+MAIO_EXPORT(maio_napi_ring_unregister_buf_ring)
+{
+	napi_value argv[2];
+	if (!maio_args(env, info, 2, argv, NULL))
+		return NULL;
+	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	if (!r)
+		return NULL;
+	int32_t group;
+	if (!maio_arg_int32(env, argv[1], "group", 0, 0xffff, &group))
+		return NULL;
+	for (int i = 0; i < MAIO_MAX_BUF_RINGS; i++) {
+		struct maio_bufring *b = r->bufrings[i];
+		if (!b || b->bgid != group)
+			continue;
+		struct io_uring_buf_reg reg;
+		memset(&reg, 0, sizeof(reg));
+		reg.bgid = (uint16_t)group;
+		int ret = maio_sys_io_uring_register(r->fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+		if (ret < 0)
+			return maio_throw_errno(env, ret, "IORING_UNREGISTER_PBUF_RING");
+		r->bufrings[i] = NULL;
+		bufring_free(b);
+		return NULL;
+	}
+	return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "buffer group %d is not registered",
+				group);
 }
 
 /* ringClose(ring): idempotent; later calls on the handle throw ERR_MAIO_CLOSED. */

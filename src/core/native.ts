@@ -74,6 +74,10 @@ export interface NativeBinding {
   ringRegisterPool(ring: RingHandle, pool: PoolHandle, index: number): { registered: boolean; error: string };
   ringUnregisterPool(ring: RingHandle, index: number): void;
   ringClose(ring: RingHandle): void;
+  /** A provided-buffer ring for buffer group `group` (0..65535), `entries` a power of two <= 32768. */
+  ringRegisterBufRing(ring: RingHandle, group: number, entries: number): void;
+  /** The kernel forgets the group; buffers still in it are the caller's again. */
+  ringUnregisterBufRing(ring: RingHandle, group: number): void;
   poolCreate(options: PoolCreateOptions): PoolCreateResult;
   /** A separate external ArrayBuffer over [offset, offset+length) of the pool. */
   poolStrictView(pool: PoolHandle, offset: number, length: number): ArrayBuffer;
@@ -144,6 +148,8 @@ export const enum Op {
   Shutdown = 8,
   Cancel = 9,
   Splice = 10,
+  /** Not an SQE: adds a pool buffer to a provided-buffer ring (user data = buffer id). */
+  Provide = 11,
 }
 export const CQE_INTS = 4;
 export const enum Cqe {
@@ -164,6 +170,11 @@ export const enum RingStat {
   CqFlushes = 8,
 }
 export const MAX_POOLS = 64;
+export const MAX_BUF_RINGS = 64;
+export const BUF_RING_MAX_ENTRIES = 32768;
+/** IORING_CQE_BUFFER_SHIFT: a recv CQE's buffer id is flags >>> 16. */
+export const CQE_BUFFER_SHIFT = 16;
+export const IOSQE_IO_LINK = 1 << 2;
 // splice(2) flags a SPLICE descriptor may carry in MsgFlags.
 export const SPLICE_F_MOVE = 1;
 export const SPLICE_F_NONBLOCK = 2;

@@ -57,6 +57,12 @@ export interface RingStats {
   completionsPerBatch: number;
 }
 
+/** Owns a provided-buffer group: told when the ring refused one of its PROVIDEs. */
+export interface ProvideOwner {
+  /** The buffer `bid` never reached the kernel (res is -errno); it is the owner's again. */
+  onProvideFailed(bid: number, res: number): void;
+}
+
 export interface PoolAttachment {
   index: number;
   registered: boolean;
@@ -127,6 +133,9 @@ export class Ring {
   readonly #auxFree = new Int32Array(AUX_BYTES / AUX_SLOT);
   #auxTop = 0;
   readonly #auxUsed = new Uint8Array(AUX_BYTES / AUX_SLOT);
+
+  // provided-buffer groups
+  readonly #groups = new Map<number, ProvideOwner>();
 
   readonly #flushTask = (): void => {
     if (this.#flushScheduled) this.#flush();
@@ -273,6 +282,58 @@ export class Ring {
   }
 
   /**
+   * Adds a pool buffer to provided-buffer group `group` as buffer id `bid`
+   * (no op id, no completion: the buffer comes back in a recv CQE that names
+   * `bid`). Applied in the next flush, before that flush's SQEs.
+   */
+  provide(pool: number, off: number, len: number, group: number, bid: number): void {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    if (this.#queued === SUBMIT_CAPACITY) this.#flush();
+    const s = this.#submit;
+    const b = this.#queued * DESC_INTS;
+    s.fill(0, b, b + DESC_INTS);
+    s[b] = Op.Provide;
+    s[b + 1] = -1;
+    s[b + 2] = bid;
+    s[b + 3] = len;
+    s[b + 4] = pool;
+    s[b + 5] = off;
+    s[b + 8] = group;
+    s[b + 9] = -1;
+    this.#queued++;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+  }
+
+  /** Registers a provided-buffer ring for `group` (0..65535) with `entries` slots (a power of two). */
+  registerBufRing(group: number, entries: number, owner: ProvideOwner): void {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    try {
+      this.#native.ringRegisterBufRing(this.#handle, group, entries);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    this.#groups.set(group, owner);
+  }
+
+  /**
+   * Unregisters the group: buffers still provided are the owner's again.
+   * Call only when no recv on the group is in flight. No-op once closed.
+   */
+  unregisterBufRing(group: number): void {
+    if (!this.#groups.delete(group) || this.#closed) return;
+    // PROVIDEs still queued for the group would be refused: apply them first.
+    if (this.#queued) this.#flush();
+    try {
+      this.#native.ringUnregisterBufRing(this.#handle, group);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /**
    * Splices `len` bytes (>= 1) from `fdIn`, read at `offIn` (a file) or -1 (a
    * pipe or socket), to `fdOut` (a pipe or socket). `flags`: SPLICE_F_*.
    * `sqeFlags` IOSQE_IO_LINK chains the next op queued behind this one. The
@@ -341,20 +402,29 @@ export class Ring {
         const e = err as { code?: unknown; index?: unknown; errno?: unknown };
         if (e.code === 'ERR_MAIO_INVALID_DESCRIPTOR' && typeof e.index === 'number') {
           // The batch went nowhere: fail the bad op alone and try the rest.
-          this.#fail(s[e.index * DESC_INTS + 2], -EINVAL);
+          const b = e.index * DESC_INTS;
+          if (s[b] === Op.Provide) this.#provideFailed(s[b + 8], s[b + 2], -EINVAL);
+          else this.#fail(s[b + 2], -EINVAL);
           s.copyWithin(e.index * DESC_INTS, (e.index + 1) * DESC_INTS, n * DESC_INTS);
           n--;
           continue;
         }
         const res = typeof e.errno === 'number' ? e.errno : -EIO;
-        for (let i = 0; i < n; i++) this.#fail(s[i * DESC_INTS + 2], res);
+        // A valid batch applied its PROVIDEs even when the enter failed.
+        for (let i = 0; i < n; i++) if (s[i * DESC_INTS] !== Op.Provide) this.#fail(s[i * DESC_INTS + 2], res);
         n = 0;
         break;
       }
       if (done === n) break;
-      // The kernel stopped early (out of request memory): retry the rest a few times.
-      s.copyWithin(0, done * DESC_INTS, n * DESC_INTS);
-      n -= done;
+      // The kernel stopped early (out of request memory): retry the rest a few
+      // times, without the PROVIDEs, which native applied already.
+      let m = 0;
+      for (let i = done; i < n; i++) {
+        if (s[i * DESC_INTS] === Op.Provide) continue;
+        if (m !== i) s.copyWithin(m * DESC_INTS, i * DESC_INTS, (i + 1) * DESC_INTS);
+        m++;
+      }
+      n = m;
       if (++retries > MAX_SUBMIT_RETRIES) {
         for (let i = 0; i < n; i++) this.#fail(s[i * DESC_INTS + 2], -EAGAIN);
         n = 0;
@@ -362,6 +432,16 @@ export class Ring {
     }
     this.#queued = 0;
     if (this.#failedCount) this.#deliverFailures();
+  }
+
+  #provideFailed(group: number, bid: number, res: number): void {
+    const owner = this.#groups.get(group);
+    if (!owner) return;
+    try {
+      owner.onProvideFailed(bid, res);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
   }
 
   #fail(opId: number, res: number): void {
@@ -532,6 +612,7 @@ export class Ring {
     this.#flushScheduled = false;
     this.#queued = 0;
     if (current === this) current = null;
+    this.#groups.clear();
     try {
       this.#native.ringClose(this.#handle);
     } finally {
