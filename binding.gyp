@@ -10,6 +10,7 @@
         "native/ring.c",
         "native/pool.c",
         "native/sock.c",
+        "native/fallback.c",
         "native/pipe.c"
       ],
       "include_dirs": ["native"],

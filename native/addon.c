@@ -4,6 +4,7 @@
 /* Type tags: random 128-bit values that mark our externals. */
 const napi_type_tag maio_ring_tag = {0x6d61696f72696e67ULL, 0x9c3e41f2a7b05d11ULL};
 const napi_type_tag maio_pool_tag = {0x6d61696f706f6f6cULL, 0x4b17e2d9c80a3f65ULL};
+const napi_type_tag maio_fallback_tag = {0x6d61696f65706f6cULL, 0xd3a58e1c7f40b269ULL};
 
 static napi_value init(napi_env env, napi_value exports)
 {
@@ -37,6 +38,23 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("pipeOpen", maio_napi_pipe_open),
 		FN("fdSetBlocking", maio_napi_fd_set_blocking),
 		FN("sendfileSync", maio_napi_sendfile_sync),
+		FN("fallbackCreate", maio_napi_fallback_create),
+		FN("fallbackClose", maio_napi_fallback_close),
+		FN("fallbackAttachPool", maio_napi_fallback_attach_pool),
+		FN("fallbackDetachPool", maio_napi_fallback_detach_pool),
+		FN("fallbackWatch", maio_napi_fallback_watch),
+		FN("fallbackRef", maio_napi_fallback_ref),
+		FN("fallbackWake", maio_napi_fallback_wake),
+		FN("fallbackRecv", maio_napi_fallback_recv),
+		FN("fallbackSend", maio_napi_fallback_send),
+		FN("fallbackSendZc", maio_napi_fallback_send_zc),
+		FN("fallbackZcEnable", maio_napi_fallback_zc_enable),
+		FN("fallbackZcNotes", maio_napi_fallback_zc_notes),
+		FN("fallbackAccept", maio_napi_fallback_accept),
+		FN("fallbackConnect", maio_napi_fallback_connect),
+		FN("fallbackConnectResult", maio_napi_fallback_connect_result),
+		FN("fallbackShutdown", maio_napi_fallback_shutdown),
+		FN("fallbackCloseFd", maio_napi_fallback_close_fd),
 #undef FN
 	};
 	napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);

@@ -9,6 +9,7 @@
 
 extern const napi_type_tag maio_ring_tag;
 extern const napi_type_tag maio_pool_tag;
+extern const napi_type_tag maio_fallback_tag;
 
 /* probe.c */
 MAIO_EXPORT(maio_napi_probe);
@@ -47,5 +48,24 @@ MAIO_EXPORT(maio_napi_sock_error);
 MAIO_EXPORT(maio_napi_pipe_open);
 MAIO_EXPORT(maio_napi_fd_set_blocking);
 MAIO_EXPORT(maio_napi_sendfile_sync);
+
+/* fallback.c */
+MAIO_EXPORT(maio_napi_fallback_create);
+MAIO_EXPORT(maio_napi_fallback_close);
+MAIO_EXPORT(maio_napi_fallback_attach_pool);
+MAIO_EXPORT(maio_napi_fallback_detach_pool);
+MAIO_EXPORT(maio_napi_fallback_watch);
+MAIO_EXPORT(maio_napi_fallback_ref);
+MAIO_EXPORT(maio_napi_fallback_wake);
+MAIO_EXPORT(maio_napi_fallback_recv);
+MAIO_EXPORT(maio_napi_fallback_send);
+MAIO_EXPORT(maio_napi_fallback_send_zc);
+MAIO_EXPORT(maio_napi_fallback_zc_enable);
+MAIO_EXPORT(maio_napi_fallback_zc_notes);
+MAIO_EXPORT(maio_napi_fallback_accept);
+MAIO_EXPORT(maio_napi_fallback_connect);
+MAIO_EXPORT(maio_napi_fallback_connect_result);
+MAIO_EXPORT(maio_napi_fallback_shutdown);
+MAIO_EXPORT(maio_napi_fallback_close_fd);
 
 #endif

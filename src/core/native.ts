@@ -46,6 +46,19 @@ export interface RingCreateOptions {
   onCompletions: (count: number) => void;
 }
 
+export type FallbackHandle = { readonly __brand: 'maio.fallback' };
+
+export interface FallbackCreateOptions {
+  /** (fd, epoll events) pairs, written by native before each onEvents call */
+  events: Int32Array;
+  /** sockaddrs for connect, addressed like the ring's aux array */
+  aux: Uint8Array;
+  /** (lo, hi, copied) triples, written by fallbackZcNotes */
+  notes: Int32Array;
+  /** called once per wakeup with the number of event pairs (0 after a bare wake) */
+  onEvents: (count: number) => void;
+}
+
 export interface PoolCreateOptions {
   size: number;
   hugePages?: boolean;
@@ -105,6 +118,37 @@ export interface NativeBinding {
   sockName(fd: number, peer: boolean): Uint8Array;
   /** 0 or -errno: SO_ERROR negated, like a completion's res; reading clears it */
   sockError(fd: number): number;
+  // The epoll fallback (native/fallback.c). Data calls return a count or -errno and
+  // throw typed errors only for invalid arguments.
+  fallbackCreate(options: FallbackCreateOptions): FallbackHandle;
+  /** Idempotent; later calls on the handle throw ERR_MAIO_CLOSED. Sockets stay open. */
+  fallbackClose(fb: FallbackHandle): void;
+  /** Returns the pool's size in bytes. */
+  fallbackAttachPool(fb: FallbackHandle, pool: PoolHandle, index: number): number;
+  fallbackDetachPool(fb: FallbackHandle, index: number): void;
+  /** on: edge-triggered EPOLLIN | EPOLLOUT | EPOLLRDHUP; off: leave the set. 0 or -errno. */
+  fallbackWatch(fb: FallbackHandle, fd: number, on: boolean): number;
+  /** Reference the event loop (ops live) or not (idle). */
+  fallbackRef(fb: FallbackHandle, on: boolean): void;
+  /** onEvents runs on a coming loop turn even without events. */
+  fallbackWake(fb: FallbackHandle): void;
+  fallbackRecv(fb: FallbackHandle, fd: number, pool: number, off: number, len: number, msgFlags: number): number;
+  fallbackSend(fb: FallbackHandle, fd: number, pool: number, off: number, len: number, msgFlags: number): number;
+  /** send with MSG_ZEROCOPY: each call that sends bytes takes the next value of the socket's counter. */
+  fallbackSendZc(fb: FallbackHandle, fd: number, pool: number, off: number, len: number, msgFlags: number): number;
+  /** setsockopt(SO_ZEROCOPY, 1): 0 or -errno. */
+  fallbackZcEnable(fb: FallbackHandle, fd: number): number;
+  /** Drains the error queue: (lo, hi, copied) triples written to `notes`; returns their count or -errno. */
+  fallbackZcNotes(fb: FallbackHandle, fd: number): number;
+  /** accept4; flags only SOCK_NONBLOCK | SOCK_CLOEXEC. New fd or -errno. */
+  fallbackAccept(fb: FallbackHandle, fd: number, flags: number): number;
+  /** Connects to the sockaddr at aux[auxOff, auxOff + auxLen): 0, -EINPROGRESS or -errno. */
+  fallbackConnect(fb: FallbackHandle, fd: number, auxOff: number, auxLen: number): number;
+  /** After -EINPROGRESS: 0 connected, -EINPROGRESS still running, else -errno (SO_ERROR). */
+  fallbackConnectResult(fb: FallbackHandle, fd: number): number;
+  fallbackShutdown(fb: FallbackHandle, fd: number, how: number): number;
+  /** Leaves the epoll set, then closes: 0 or -errno. */
+  fallbackCloseFd(fb: FallbackHandle, fd: number): number;
   // In-kernel data paths (native/pipe.c).
   /** A blocking, close-on-exec pipe of `size` bytes (default 1 MiB, capped by fs.pipe-max-size); `size` is what it got. */
   pipeOpen(size?: number): { readFd: number; writeFd: number; size: number };
