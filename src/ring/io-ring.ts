@@ -1,0 +1,61 @@
+/**
+ * What the layers above the ring (src/net/, src/paths/, src/pool/) may use:
+ * the one seam between maio and its I/O backends. "Submit an operation,
+ * complete an operation" (not readiness), so the io_uring Ring and the epoll
+ * FallbackRing both implement it and the socket layer runs unchanged on
+ * either. Completions keep io_uring's CQE semantics on both: F_MORE for
+ * multishot results and SEND_ZC's first CQE, F_BUFFER with the buffer id in
+ * flags >>> 16, F_NOTIF for zero-copy notifications.
+ */
+import type { Op, PoolHandle } from '../core/native';
+import type { CompletionTarget, PoolAttachment, ProvideOwner, RingStats } from './ring';
+
+export type { CompletionTarget, PoolAttachment, ProvideOwner, RingStats };
+
+export interface IoRing {
+  readonly closed: boolean;
+  /** Operations queued or in flight. */
+  readonly pending: number;
+
+  queue(
+    target: CompletionTarget,
+    op: Op,
+    fd: number,
+    len?: number,
+    pool?: number,
+    bufOff?: number,
+    msgFlags?: number,
+    ioprio?: number,
+    bufGroup?: number,
+    auxOff?: number,
+    auxLen?: number,
+    sqeFlags?: number,
+  ): number;
+  nop(target: CompletionTarget): number;
+  send(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
+  sendZc(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
+  recv(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
+  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags?: number): number;
+  accept(target: CompletionTarget, fd: number, multishot?: boolean, flags?: number): number;
+  connect(target: CompletionTarget, fd: number, auxOff: number, auxLen: number): number;
+  closeFd(target: CompletionTarget, fd: number): number;
+  shutdown(target: CompletionTarget, fd: number, how: number): number;
+  splice(target: CompletionTarget, fdIn: number, offIn: number, fdOut: number, len: number, flags?: number, sqeFlags?: number): number;
+  cancel(opId: number): boolean;
+  flush(): void;
+
+  provide(pool: number, off: number, len: number, group: number, bid: number): void;
+  registerBufRing(group: number, entries: number, owner: ProvideOwner): void;
+  unregisterBufRing(group: number): void;
+
+  attachPool(handle: PoolHandle): PoolAttachment;
+  detachPool(index: number): void;
+
+  readonly aux: Uint8Array;
+  allocAux(): number;
+  freeAux(offset: number): void;
+  writeSockaddr(offset: number, host: string, port: number): number;
+
+  stats(): RingStats;
+  close(): void;
+}
