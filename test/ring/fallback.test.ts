@@ -15,7 +15,7 @@ import {
 } from '../../src/core/native';
 import { FallbackRing } from '../../src/ring/fallback-ring';
 import type { IoRing } from '../../src/ring/io-ring';
-import type { CompletionTarget } from '../../src/ring/ring';
+import type { CompletionTarget, Ring } from '../../src/ring/ring';
 import {
   Collector,
   ECANCELED,
@@ -49,6 +49,12 @@ function withPool(ring: FallbackRing, size = 1 << 20): { pool: PoolCreateResult;
     },
   };
 }
+
+// Compile-time: both backends offer the whole seam.
+const ringIsIoRing = (r: Ring): IoRing => r;
+const fallbackIsIoRing = (r: FallbackRing): IoRing => r;
+void ringIsIoRing;
+void fallbackIsIoRing;
 
 test('FallbackRing satisfies IoRing and is one per thread', () => {
   const ring: IoRing = FallbackRing.current();
