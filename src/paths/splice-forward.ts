@@ -1,0 +1,267 @@
+/**
+ * Socket -> socket forwarding in the kernel: socket -> pipe -> socket with
+ * SPLICE ops, one pipe per direction. Memory is bounded by the pipe: what
+ * has been read but not yet written sits in it as page references.
+ *
+ * Two ops at most are in flight per direction, a reader (from -> pipe) and a
+ * writer (pipe -> to), in separate io-wq workers, so reading the next bytes
+ * overlaps sending the last ones. Order holds because there is one reader
+ * and one writer on one pipe. They are not linked: a reader returns however
+ * much had arrived, which the kernel would count as a short result and
+ * break the link on. Instead each reader completion queues the writer for
+ * what is in the pipe.
+ *
+ * EOF on `from` (a read of 0) becomes shutdown(SHUT_WR) on `to` once the
+ * pipe is empty; errors (ECONNRESET, EPIPE) end the direction and cancel its
+ * other op. Both fds are switched to blocking mode (see native/pipe.c) and
+ * left so: maio's other socket ops do not depend on O_NONBLOCK.
+ */
+import * as fs from 'node:fs';
+import { AbortError, ClosedError, InvalidArgumentError, errnoError, fromNative } from '../core/errors';
+import { native } from '../core/native';
+import type { CompletionTarget, Ring } from '../ring/ring';
+import { assertFd } from './send-file';
+
+const EAGAIN = 11;
+const SHUT_WR = 1;
+const DEFAULT_PIPE = 1 << 20;
+
+export interface ForwardTarget {
+  /** Called once per direction: err null after EOF was forwarded as a half-close. */
+  onForwardEnd(err: Error | null, bytes: number): void;
+}
+
+export interface ForwardOptions {
+  /** Pipe size in bytes; default 1 MiB, capped by fs.pipe-max-size. */
+  pipeSize?: number;
+  /** Half-close `to` when `from` reaches EOF; default true. */
+  shutdownOnEof?: boolean;
+  target?: ForwardTarget;
+}
+
+/** One direction of forwarding. */
+export class SpliceForward implements CompletionTarget {
+  readonly #ring: Ring;
+  readonly #from: number;
+  readonly #to: number;
+  readonly #shutdownOnEof: boolean;
+  readonly #target: ForwardTarget | undefined;
+  #pipeR = -1;
+  #pipeW = -1;
+  #pipeSize = 0;
+
+  #reader = 0; // op ids in flight, 0 when none
+  #writer = 0;
+  #shutdownOp = 0;
+  #canceled = 0; // reader / writer op ids already asked to cancel
+  #canceled2 = 0;
+  #inPipe = 0;
+  #bytes = 0;
+  #eof = false;
+  #error: Error | null = null;
+  #done = false;
+  #promise: Promise<number> | undefined;
+  #resolve: ((n: number) => void) | undefined;
+  #reject: ((e: Error) => void) | undefined;
+  /** Reader and writer ops submitted, for tests and stats. */
+  splices = 0;
+
+  /** @internal use forwardFd() */
+  constructor(ring: Ring, from: number, to: number, options: ForwardOptions) {
+    this.#ring = ring;
+    this.#from = from;
+    this.#to = to;
+    this.#shutdownOnEof = options.shutdownOnEof ?? true;
+    this.#target = options.target;
+    const n = native();
+    try {
+      const pipe = n.pipeOpen(options.pipeSize ?? DEFAULT_PIPE);
+      this.#pipeR = pipe.readFd;
+      this.#pipeW = pipe.writeFd;
+      this.#pipeSize = pipe.size;
+      n.fdSetBlocking(from, true);
+      n.fdSetBlocking(to, true);
+    } catch (err) {
+      this.#closePipe();
+      throw fromNative(err);
+    }
+    this.#pump();
+  }
+
+  /** Bytes written to `to` so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get pipeSize(): number {
+    return this.#pipeSize;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Resolves with the bytes forwarded once EOF was forwarded; rejects on error. */
+  finished(): Promise<number> {
+    if (!this.#promise) {
+      this.#promise = new Promise<number>((resolve, reject) => {
+        this.#resolve = resolve;
+        this.#reject = reject;
+      });
+      if (this.#done) this.#settlePromise();
+    }
+    return this.#promise;
+  }
+
+  /** Stops forwarding; ends with AbortError once the ops in flight are back. */
+  abort(): void {
+    this.#fail(new AbortError('forwarding was aborted'));
+  }
+
+  #pump(): void {
+    if (this.#error) return this.#stop();
+    const r = this.#ring;
+    if (r.closed) return this.#fail(new ClosedError('the ring was closed during forwarding'));
+    try {
+      if (!this.#eof && this.#reader === 0 && this.#inPipe < this.#pipeSize) {
+        this.#reader = r.splice(this, this.#from, -1, this.#pipeW, this.#pipeSize - this.#inPipe);
+        this.splices++;
+      }
+      if (this.#writer === 0 && this.#inPipe > 0) {
+        this.#writer = r.splice(this, this.#pipeR, -1, this.#to, this.#inPipe);
+        this.splices++;
+      }
+      if (this.#eof && this.#inPipe === 0 && this.#writer === 0 && this.#shutdownOp === 0) {
+        if (this.#shutdownOnEof) this.#shutdownOp = r.shutdown(this, this.#to, SHUT_WR);
+        else this.#finish();
+      }
+    } catch (err) {
+      this.#fail(err as Error);
+    }
+  }
+
+  onCompletion(opId: number, res: number): void {
+    if (opId === this.#reader) {
+      this.#reader = 0;
+      if (res > 0) this.#inPipe += res;
+      else if (res === 0) this.#eof = true;
+      else this.#fail(this.#kernelError(res, 'splice'));
+    } else if (opId === this.#writer) {
+      this.#writer = 0;
+      if (res > 0) {
+        this.#inPipe -= res;
+        this.#bytes += res;
+      } else {
+        this.#fail(this.#kernelError(res === 0 ? -32 /* EPIPE */ : res, 'splice'));
+      }
+    } else if (opId === this.#shutdownOp) {
+      this.#shutdownOp = -1;
+      if (res < 0 && res !== -107 /* ENOTCONN: the peer is gone, nothing to half-close */) {
+        this.#fail(errnoError(res, 'shutdown'));
+      } else {
+        this.#finish();
+      }
+      return;
+    }
+    this.#pump();
+  }
+
+  #kernelError(res: number, syscall: string): Error {
+    const e = errnoError(res, syscall);
+    if (res === -EAGAIN) e.message += ': a socket is nonblocking again (another user set O_NONBLOCK); a splice cannot wait on it';
+    return e;
+  }
+
+  /** Records the first error and cancels what is in flight. */
+  #fail(err: Error): void {
+    if (this.#done) return;
+    // The first error wins: the -ECANCELED of the ops it cancels is not news.
+    if (this.#error === null) this.#error = err;
+    this.#stop();
+  }
+
+  #stop(): void {
+    if (this.#reader !== 0 && this.#canceled !== this.#reader) {
+      this.#canceled = this.#reader;
+      this.#ring.cancel(this.#reader);
+    }
+    if (this.#writer !== 0 && this.#canceled2 !== this.#writer) {
+      this.#canceled2 = this.#writer;
+      this.#ring.cancel(this.#writer);
+    }
+    if (this.#reader === 0 && this.#writer === 0 && this.#shutdownOp <= 0) this.#finish();
+  }
+
+  #closePipe(): void {
+    for (const fd of [this.#pipeR, this.#pipeW]) {
+      if (fd >= 0) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // already gone
+        }
+      }
+    }
+    this.#pipeR = this.#pipeW = -1;
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#closePipe();
+    this.#target?.onForwardEnd(this.#error, this.#bytes);
+    this.#settlePromise();
+  }
+
+  #settlePromise(): void {
+    if (!this.#resolve || !this.#reject) return;
+    if (this.#error) this.#reject(this.#error);
+    else this.#resolve(this.#bytes);
+  }
+}
+
+/**
+ * Forwards everything readable on the stream socket `fromFd` to `toFd`,
+ * through the ring, until EOF (then half-closes `toFd`) or an error.
+ */
+export function forwardFd(ring: Ring, fromFd: number, toFd: number, options: ForwardOptions = {}): SpliceForward {
+  if (ring === null || typeof ring !== 'object' || typeof ring.splice !== 'function') throw new InvalidArgumentError('ring must be a Ring');
+  if (ring.closed) throw new ClosedError('the ring is closed');
+  assertFd(fromFd, 'fromFd');
+  assertFd(toFd, 'toFd');
+  if (fromFd === toFd) throw new InvalidArgumentError('fromFd and toFd must differ');
+  if (options.target !== undefined && typeof options.target?.onForwardEnd !== 'function') {
+    throw new InvalidArgumentError('options.target must have onForwardEnd(err, bytes)');
+  }
+  return new SpliceForward(ring, fromFd, toFd, options);
+}
+
+/**
+ * Both directions between `aFd` and `bFd`. An error in one direction aborts
+ * the other; resolves with [a->b bytes, b->a bytes] when both saw EOF.
+ */
+export function forwardBoth(
+  ring: Ring,
+  aFd: number,
+  bFd: number,
+  options: Omit<ForwardOptions, 'target'> = {},
+): { aToB: SpliceForward; bToA: SpliceForward; finished: Promise<[number, number]> } {
+  const aToB = forwardFd(ring, aFd, bFd, options);
+  let bToA: SpliceForward;
+  try {
+    bToA = forwardFd(ring, bFd, aFd, options);
+  } catch (err) {
+    aToB.abort();
+    aToB.finished().catch(() => {});
+    throw err;
+  }
+  const one = aToB.finished().catch((err: Error) => {
+    bToA.abort();
+    throw err;
+  });
+  const two = bToA.finished().catch((err: Error) => {
+    aToB.abort();
+    throw err;
+  });
+  return { aToB, bToA, finished: Promise.all([one, two]) };
+}
