@@ -20,3 +20,6 @@ export const kQuotaAllocWait = Symbol('maio.quotaAllocWait');
 /** PoolQuota: the pool charges a buffer's capacity to it / credits it back. */
 export const kQuotaCharge = Symbol('maio.quotaCharge');
 export const kQuotaCredit = Symbol('maio.quotaCredit');
+/** IoPool: (buf, recycler | null) makes a slot's release hand it to the recycler
+ * (a provided-buffer group) instead of the free list. */
+export const kSetRecycler = Symbol('maio.setRecycler');

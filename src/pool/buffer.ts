@@ -43,6 +43,7 @@ export class IoBuffer {
   readonly #host: BufferHost;
   #length: number;
   #bytes: Uint8Array | null = null;
+  #retained = false;
 
   /** @internal Use pool.alloc(). */
   constructor(token: symbol, pool: IoPool, host: BufferHost, slot: number, length: number) {
@@ -108,6 +109,22 @@ export class IoBuffer {
     const t = this.#host.table;
     const s = this[kSlot];
     return t.gen[s] === this[kGeneration] && t.state[s] === SlotState.Lent;
+  }
+
+  /**
+   * Keeps a received buffer past the 'data' handler that got it (which
+   * otherwise releases it when the handler returns). The caller then owns it
+   * and must release() it. Throws like `bytes` when not OWNED.
+   */
+  retain(): this {
+    this.#check();
+    this.#retained = true;
+    return this;
+  }
+
+  /** True after retain(). */
+  get retained(): boolean {
+    return this.#retained;
   }
 
   /** Gives the buffer back to its pool. Throws while lent or when already released. */

@@ -41,6 +41,7 @@ import {
   kSlot,
   kUncheckedBytes,
   kGeneration,
+  kSetRecycler,
 } from '../core/symbols';
 import { IoBuffer, makeBuffer, type BufferHost } from './buffer';
 import { resolveOptions, type PoolOptions } from './config';
@@ -52,6 +53,17 @@ import { SlotFlag, SlotState, SlotTable } from './slots';
 export const LEND_TRANSFER = SlotFlag.ReleaseOnReturn;
 /** The kernel writes into the buffer (recv): no other lend while it is out. */
 export const LEND_EXCLUSIVE = SlotFlag.Exclusive;
+
+/**
+ * A slot's provider (the receive path's buffer group): when a buffer of a slot
+ * it claimed is released, the slot is not freed but handed back to it as a
+ * fresh OWNED handle (new generation: the old handle is stale). The recycler
+ * either keeps it (lends it to the kernel again) or lets it go with
+ * pool[kSetRecycler](buf, null) followed by buf.release().
+ */
+export interface SlotRecycler {
+  recycle(buf: IoBuffer): void;
+}
 
 export interface AllocWaitOptions {
   signal?: AbortSignal;
@@ -157,6 +169,7 @@ export class IoPool {
   #u8: Uint8Array | null;
   #quotas: (PoolQuota | null)[] | null = null;
   #waiters: Waiter[] = [];
+  #recyclers: (SlotRecycler | null)[] | null = null;
   #closed = false;
   #finalized = false;
   #ring: RingLike | null = null;
@@ -402,7 +415,15 @@ export class IoPool {
     this.#free(s);
   }
 
-  /** The one place a slot becomes FREE. */
+  /** Ring/socket layer: route the slot's next releases to `recycler` (null: to the free list again). */
+  [kSetRecycler](buf: IoBuffer, recycler: SlotRecycler | null): void {
+    const s = this.#live(buf);
+    if (recycler === null && this.#recyclers === null) return;
+    this.#recyclers ??= new Array<SlotRecycler | null>(this.#t.slotCount).fill(null);
+    this.#recyclers[s] = recycler;
+  }
+
+  /** The one place a slot becomes FREE (or, with a recycler, goes back to it). */
   #free(s: number): void {
     const t = this.#t;
     const cap = t.classes[t.slotClass[s]].size;
@@ -421,6 +442,17 @@ export class IoPool {
         quotas[s] = null;
         q[kQuotaCredit](cap);
       }
+    }
+    const recycler = this.#recyclers?.[s];
+    if (recycler) {
+      // Still in use: a new generation (stale handles stay stale), OWNED by the recycler.
+      t.gen[s] = (t.gen[s] + 1) >>> 0;
+      t.state[s] = SlotState.Owned;
+      t.lends[s] = 0;
+      t.flags[s] = 0;
+      if (views) views[s] = native().poolStrictView(this.#native.handle, t.offset[s], cap);
+      recycler.recycle(makeBuffer(this, this.#host, s, cap));
+      return;
     }
     t.put(s);
     if (this.#waiters.length > 0) this.#serve();

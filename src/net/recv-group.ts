@@ -1,0 +1,330 @@
+/**
+ * RecvGroup: the receive buffers of one (thread ring, pool, buffer size): a
+ * provided-buffer ring whose buffers are pool slots lent to the kernel. Every
+ * socket of the thread that reads from this pool arms its multishot recv on
+ * the same group, so memory follows the data in flight, not the number of
+ * connections: an idle socket holds nothing.
+ *
+ * A slot's life: alloc (group owns it) -> lent to the kernel and PROVIDEd ->
+ * a recv CQE names its buffer id: the kernel returns it, the socket hands it
+ * to the application (OWNED, length = bytes received) -> the application
+ * releases it (or a send that took it completes) -> the pool's recycle hook
+ * gives the slot back here with a new generation -> lent and PROVIDEd again.
+ *
+ * Growth: a multishot recv that ends with -ENOBUFS means the group ran dry.
+ * It grows (doubling, up to `maxBuffers`) from the pool; at the limit, or with
+ * the pool exhausted, the socket waits until a buffer comes back. The group
+ * dissolves when its last socket detaches: the kernel forgets it and every
+ * slot goes back to the pool's free list (buffers the application still holds
+ * go there when released).
+ */
+import type { IoBuffer } from '../pool/buffer';
+import { LEND_EXCLUSIVE, type IoPool, type SlotRecycler } from '../pool/pool';
+import { kLend, kPoolId, kReturn, kSetRecycler, kSlot } from '../core/symbols';
+import { InvalidArgumentError, OutOfRangeError } from '../core/errors';
+import type { ProvideOwner, Ring } from '../ring/ring';
+
+/** What a group calls back on the socket that received a buffer. */
+export interface RecvGroupUser {
+  /** The application gave back a buffer this socket received (`capacity` bytes of memory). */
+  onRecvBufferReleased(capacity: number): void;
+  /** Buffers are available again after this socket's recv ended with ENOBUFS: arm it again. */
+  onRecvBuffersAvailable(): void;
+}
+
+export interface RecvGroupOptions {
+  /** Size of each receive buffer (a pool size class), default 65536. */
+  bufferSize?: number;
+  /** Buffers provided when the group is set up, default 16. */
+  initialBuffers?: number;
+  /** Most buffers the group takes from the pool, default 256 (capped by what the pool has). */
+  maxBuffers?: number;
+}
+
+export interface RecvGroupStats {
+  group: number;
+  bufferSize: number;
+  /** slots the group holds: with the kernel or with the application */
+  buffers: number;
+  /** provided to the kernel, waiting for data */
+  inKernel: number;
+  /** delivered, not yet released by the application */
+  withApplication: number;
+  maxBuffers: number;
+  /** -ENOBUFS ends of multishot recvs */
+  noBufferEvents: number;
+  sockets: number;
+}
+
+const enum Where {
+  None = 0,
+  Kernel = 1,
+  App = 2,
+}
+
+const DEFAULT_BUFFER = 64 * 1024;
+const DEFAULT_INITIAL = 16;
+const DEFAULT_MAX = 256;
+
+/** group ids this thread's groups use: kept away from 0 and from small ids other layers may pick */
+const FIRST_GROUP_ID = 0x4000;
+let nextGroupId = FIRST_GROUP_ID;
+const freeGroupIds: number[] = [];
+
+/** per thread (module state is per thread): pool -> buffer size -> group */
+const registry = new Map<IoPool, Map<number, RecvGroup>>();
+
+function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class RecvGroup implements ProvideOwner, SlotRecycler {
+  readonly ring: Ring;
+  readonly pool: IoPool;
+  readonly bufferSize: number;
+  readonly maxBuffers: number;
+  readonly id: number;
+  readonly #initial: number;
+  /** current handle per buffer id */
+  readonly #bufs: (IoBuffer | null)[] = [];
+  readonly #where: Uint8Array;
+  readonly #holder: (RecvGroupUser | null)[] = [];
+  readonly #bidBySlot = new Map<number, number>();
+  readonly #freeBids: number[] = [];
+  #buffers = 0;
+  #inKernel = 0;
+  #users = 0;
+  #noBufferEvents = 0;
+  #waiting: RecvGroupUser[] = [];
+  #growing = false;
+  #dead = false;
+
+  /** The thread's group for (ring, pool, bufferSize), made on first use. */
+  static acquire(ring: Ring, pool: IoPool, options: RecvGroupOptions = {}): RecvGroup {
+    const size = options.bufferSize ?? DEFAULT_BUFFER;
+    let bySize = registry.get(pool);
+    let g = bySize?.get(size);
+    if (!g || g.#dead || g.ring !== ring) {
+      g = new RecvGroup(ring, pool, size, options);
+      if (!bySize) registry.set(pool, (bySize = new Map()));
+      bySize.set(size, g);
+    }
+    g.#users++;
+    return g;
+  }
+
+  /** Stats of every live group of this thread. */
+  static all(): RecvGroupStats[] {
+    const out: RecvGroupStats[] = [];
+    for (const bySize of registry.values()) for (const g of bySize.values()) out.push(g.stats());
+    return out;
+  }
+
+  private constructor(ring: Ring, pool: IoPool, bufferSize: number, options: RecvGroupOptions) {
+    if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > pool.maxAllocSize) {
+      throw new OutOfRangeError(`receive buffer size must be in [1, ${pool.maxAllocSize}], got ${bufferSize}`);
+    }
+    if (pool[kPoolId] < 0) throw new InvalidArgumentError('the pool is not attached to this thread\'s ring');
+    this.ring = ring;
+    this.pool = pool;
+    this.bufferSize = bufferSize;
+    this.maxBuffers = Math.min(options.maxBuffers ?? DEFAULT_MAX, 32768);
+    if (!Number.isInteger(this.maxBuffers) || this.maxBuffers < 1) throw new OutOfRangeError('maxBuffers must be a positive integer');
+    this.#initial = Math.max(1, Math.min(options.initialBuffers ?? DEFAULT_INITIAL, this.maxBuffers));
+    const entries = pow2AtLeast(this.maxBuffers);
+    this.#where = new Uint8Array(entries);
+    let id = -1;
+    for (let tries = 0; id < 0; tries++) {
+      const cand = freeGroupIds.pop() ?? nextGroupId++;
+      if (cand > 0xffff) throw new OutOfRangeError('no free buffer group id');
+      try {
+        ring.registerBufRing(cand, entries, this);
+        id = cand;
+      } catch (err) {
+        // Taken by another layer: try the next id.
+        if (!(err instanceof OutOfRangeError) || tries > 64) throw err;
+      }
+    }
+    this.id = id;
+    this.#grow(this.#initial);
+  }
+
+  /** Adds up to `n` buffers from the pool; returns how many it got. */
+  #grow(n: number): number {
+    let got = 0;
+    while (got < n && this.#buffers < this.maxBuffers) {
+      const buf = this.pool.tryAlloc(this.bufferSize);
+      if (!buf) break;
+      const bid = this.#freeBids.pop() ?? this.#bufs.length;
+      if (bid === this.#bufs.length) {
+        this.#bufs.push(null);
+        this.#holder.push(null);
+      }
+      this.#bidBySlot.set(buf[kSlot], bid);
+      this.pool[kSetRecycler](buf, this);
+      this.#buffers++;
+      this.#provide(bid, buf);
+      got++;
+    }
+    return got;
+  }
+
+  #provide(bid: number, buf: IoBuffer): void {
+    this.pool[kLend](buf, LEND_EXCLUSIVE);
+    this.#bufs[bid] = buf;
+    this.#where[bid] = Where.Kernel;
+    this.#holder[bid] = null;
+    this.#inKernel++;
+    this.ring.provide(this.pool[kPoolId], buf.offset, buf.capacity, this.id, bid);
+  }
+
+  /** A recv CQE named `bid` with `res` bytes: the buffer, now OWNED by the application. */
+  take(bid: number, res: number, user: RecvGroupUser): IoBuffer {
+    const buf = this.#bufs[bid];
+    if (!buf || this.#where[bid] !== Where.Kernel) throw new InvalidArgumentError(`buffer id ${bid} is not with the kernel`);
+    this.pool[kReturn](buf);
+    this.#where[bid] = Where.App;
+    this.#holder[bid] = user;
+    this.#inKernel--;
+    buf.setLength(res);
+    return buf;
+  }
+
+  /** The pool's recycle hook: a buffer the application had is released. */
+  recycle(buf: IoBuffer): void {
+    const bid = this.#bidBySlot.get(buf[kSlot])!;
+    const holder = this.#holder[bid];
+    this.#holder[bid] = null;
+    this.#where[bid] = Where.None;
+    if (holder) holder.onRecvBufferReleased(buf.capacity);
+    if (this.#dead || this.pool.closed || this.#buffers > this.maxBuffers) {
+      this.#drop(bid, buf);
+      return;
+    }
+    this.#provide(bid, buf);
+    this.#wake();
+  }
+
+  /** Gives a slot back to the pool for good. */
+  #drop(bid: number, buf: IoBuffer): void {
+    this.#bufs[bid] = null;
+    this.#where[bid] = Where.None;
+    this.#bidBySlot.delete(buf[kSlot]);
+    this.#freeBids.push(bid);
+    this.#buffers--;
+    this.pool[kSetRecycler](buf, null);
+    if (!buf.released && !buf.lent) buf.release();
+  }
+
+  /** The ring refused a PROVIDE (a bug, or the pool went away): take the slot back. */
+  onProvideFailed(bid: number): void {
+    const buf = this.#bufs[bid];
+    if (!buf || this.#where[bid] !== Where.Kernel) return;
+    this.#inKernel--;
+    this.pool[kReturn](buf);
+    this.#drop(bid, buf);
+  }
+
+  /**
+   * A socket's multishot recv ended with -ENOBUFS. Returns true when it may
+   * re-arm at once; otherwise its onRecvBuffersAvailable runs later.
+   */
+  noBuffers(user: RecvGroupUser): boolean {
+    this.#noBufferEvents++;
+    if (this.#inKernel > 0) return true;
+    if (this.#grow(Math.max(1, Math.min(this.#buffers, this.maxBuffers - this.#buffers))) > 0) return true;
+    if (!this.#waiting.includes(user)) this.#waiting.push(user);
+    // Nothing with the kernel and nothing to grow from: wait for the pool.
+    if (this.#buffers < this.maxBuffers && !this.#growing) {
+      this.#growing = true;
+      this.pool.allocWait(this.bufferSize).then(
+        (buf) => {
+          this.#growing = false;
+          if (this.#dead) {
+            buf.release();
+            return;
+          }
+          const bid = this.#freeBids.pop() ?? this.#bufs.length;
+          if (bid === this.#bufs.length) {
+            this.#bufs.push(null);
+            this.#holder.push(null);
+          }
+          this.#bidBySlot.set(buf[kSlot], bid);
+          this.pool[kSetRecycler](buf, this);
+          this.#buffers++;
+          this.#provide(bid, buf);
+          this.#wake();
+        },
+        () => {
+          this.#growing = false; // pool closed
+        },
+      );
+    }
+    return false;
+  }
+
+  /** A socket stops waiting (closed). */
+  forget(user: RecvGroupUser): void {
+    const i = this.#waiting.indexOf(user);
+    if (i >= 0) this.#waiting.splice(i, 1);
+  }
+
+  #wake(): void {
+    if (this.#waiting.length === 0) return;
+    const ws = this.#waiting;
+    this.#waiting = [];
+    for (const w of ws) w.onRecvBuffersAvailable();
+  }
+
+  /** A socket is done with the group (its recv has completed for good). */
+  release(): void {
+    if (--this.#users > 0 || this.#dead) return;
+    this.#dead = true;
+    const bySize = registry.get(this.pool);
+    if (bySize?.get(this.bufferSize) === this) {
+      bySize.delete(this.bufferSize);
+      if (bySize.size === 0) registry.delete(this.pool);
+    }
+    try {
+      this.ring.unregisterBufRing(this.id);
+    } catch {
+      // the ring is closed: the kernel dropped the group with it
+    }
+    freeGroupIds.push(this.id);
+    for (let bid = 0; bid < this.#bufs.length; bid++) {
+      const buf = this.#bufs[bid];
+      if (!buf) continue;
+      if (this.#where[bid] === Where.Kernel) {
+        this.#inKernel--;
+        this.pool[kReturn](buf);
+        this.#drop(bid, buf);
+      } else if (this.#where[bid] === Where.App) {
+        // Still with the application: its release goes to the free list.
+        this.#holder[bid] = null;
+        this.#bufs[bid] = null;
+        this.#buffers--;
+        if (!buf.released) this.pool[kSetRecycler](buf, null);
+      }
+    }
+    this.#waiting = [];
+  }
+
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  stats(): RecvGroupStats {
+    return {
+      group: this.id,
+      bufferSize: this.bufferSize,
+      buffers: this.#buffers,
+      inKernel: this.#inKernel,
+      withApplication: this.#buffers - this.#inKernel,
+      maxBuffers: this.maxBuffers,
+      noBufferEvents: this.#noBufferEvents,
+      sockets: this.#users,
+    };
+  }
+}
