@@ -20,3 +20,17 @@ export type { Backend, BackendMode, BackendCapabilities } from './backend';
 // Advanced: this thread's io_uring (null on the epoll backend).
 export { Ring } from './ring/ring';
 export type { CompletionTarget, RingStats, PoolAttachment } from './ring/ring';
+// TCP over the I/O pool (src/net/).
+export { createServer, connect, Server, Socket, stats } from './net/index';
+export type {
+  ServerOptions,
+  ListenOptions,
+  MaioSocketOptions,
+  ConnectOptions,
+  SocketStats,
+  ReadyState,
+  MaioStats,
+  RecvGroupStats,
+  ZeroCopyMode,
+  ZeroCopyStats,
+} from './net/index';

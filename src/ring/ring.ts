@@ -57,6 +57,11 @@ export interface RingStats {
   completionsPerBatch: number;
 }
 
+/** Queues its ops at the start of the next flush (corking: writes of one turn become one op). */
+export interface PreFlush {
+  preFlush(): void;
+}
+
 /** Owns a provided-buffer group: told when the ring refused one of its PROVIDEs. */
 export interface ProvideOwner {
   /** The buffer `bid` never reached the kernel (res is -errno); it is the owner's again. */
@@ -137,6 +142,9 @@ export class Ring {
   // provided-buffer groups
   readonly #groups = new Map<number, ProvideOwner>();
 
+  // objects that queue their ops at the start of the next flush
+  #preFlush: PreFlush[] = [];
+
   readonly #flushTask = (): void => {
     if (this.#flushScheduled) this.#flush();
   };
@@ -194,6 +202,11 @@ export class Ring {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Descriptors the submit array still takes before the ring must flush. */
+  get room(): number {
+    return SUBMIT_CAPACITY - this.#queued;
   }
 
   /** Operations queued or in flight. */
@@ -388,7 +401,37 @@ export class Ring {
     this.#flush();
   }
 
+  /**
+   * Calls `p.preFlush()` once at the start of the next flush, which is
+   * scheduled if need be: whatever it queues goes to the kernel in that
+   * flush. The same object may be scheduled once per flush.
+   */
+  schedule(p: PreFlush): void {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    this.#preFlush.push(p);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+  }
+
+  #runPreFlush(): void {
+    while (this.#preFlush.length > 0) {
+      // A fresh list: a preFlush may flush (a full submit array) and schedule again.
+      const list = this.#preFlush;
+      this.#preFlush = [];
+      for (let i = 0; i < list.length; i++) {
+        try {
+          list[i].preFlush();
+        } catch (err) {
+          process.nextTick(rethrow, err);
+        }
+      }
+    }
+  }
+
   #flush(): void {
+    if (this.#preFlush.length > 0) this.#runPreFlush();
     this.#flushScheduled = false;
     let n = this.#queued;
     if (n === 0 || this.#closed) return;
@@ -613,6 +656,7 @@ export class Ring {
     this.#queued = 0;
     if (current === this) current = null;
     this.#groups.clear();
+    this.#preFlush = [];
     try {
       this.#native.ringClose(this.#handle);
     } finally {

@@ -1,0 +1,304 @@
+/**
+ * Server: a listening TCP socket whose connections arrive through one
+ * multishot accept on the thread's ring (re-armed whenever the kernel ends
+ * it), and connect(): a client socket connected through the ring.
+ *
+ * listen() returns the server and emits 'listening' like node:net;
+ * listenAsync() is the same call as a promise of the bound address.
+ */
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { backend } from '../backend';
+import { BackendUnavailableError, ClosedError, InvalidArgumentError, errnoError, fromNative, type ErrnoError } from '../core/errors';
+import { CQE_F_MORE, native } from '../core/native';
+import { defaultPool } from '../pool/pool';
+import { Ring, type CompletionTarget } from '../ring/ring';
+import { AF_INET6, decodeSockaddr, parseAddress, resolveAddress, sockaddr, validatePort } from './address';
+import { makeSocket, type ConnectOptions, type MaioSocketOptions, type Socket } from './socket';
+import * as sockopt from './sockopt';
+
+const ECANCELED = 125;
+/** accept errors that pass (fd or memory pressure, an aborted handshake): accept again shortly */
+const TRANSIENT_ACCEPT = new Set([24, 23, 105, 12, 103, 11, 4, 71]); // EMFILE ENFILE ENOBUFS ENOMEM ECONNABORTED EAGAIN EINTR EPROTO
+const ACCEPT_RETRY_MS = 50;
+
+export interface ServerOptions extends MaioSocketOptions {
+  /** SO_REUSEPORT on the listening socket (several servers, one port) */
+  reusePort?: boolean;
+}
+
+export interface ListenOptions {
+  port?: number | string;
+  host?: string;
+  backlog?: number;
+  reusePort?: boolean;
+  /** IPV6_V6ONLY on an IPv6 listener (default false: dual stack on '::') */
+  ipv6Only?: boolean;
+}
+
+/** io_uring or nothing, for now. */
+export function requireRing(): Ring {
+  const b = backend();
+  if (b.mode !== 'io_uring') {
+    throw new BackendUnavailableError(
+      `maio's TCP sockets run on io_uring, and this process runs on the ${b.mode} backend (${b.reason || 'forced'}); the fallback data path is not built yet`,
+    );
+  }
+  const ring = Ring.current();
+  if (!ring) throw new BackendUnavailableError('no io_uring ring on this thread');
+  return ring;
+}
+
+export class Server extends EventEmitter implements CompletionTarget {
+  readonly #ring: Ring;
+  readonly #opts: ServerOptions;
+  #fd = -1;
+  #acceptOp = -1;
+  #listening = false;
+  #closing = false;
+  #starting = false;
+  #address: AddressInfo | null = null;
+  #retry: NodeJS.Timeout | null = null;
+  readonly #sockets = new Set<Socket>();
+  readonly #onSocketClose = (s: Socket): void => {
+    this.#sockets.delete(s);
+    this.#maybeEmitClose();
+  };
+
+  constructor(options: ServerOptions = {}, onConnection?: (socket: Socket) => void) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+    this.#ring = requireRing();
+    this.#opts = { ...options };
+    if (onConnection) this.on('connection', onConnection);
+  }
+
+  /** Open connections. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  get listening(): boolean {
+    return this.#listening;
+  }
+
+  /**
+   * listen(port?, host?, backlog?, cb?) or listen({ port, host, backlog, reusePort, ipv6Only }, cb?).
+   * Without a host: '::' (dual stack) where IPv6 works, else '0.0.0.0'.
+   * Returns the server; 'listening' (and cb) follow, or 'error'.
+   */
+  listen(...args: unknown[]): this {
+    const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
+    let o: ListenOptions;
+    if (typeof args[0] === 'object' && args[0] !== null) o = { ...(args[0] as ListenOptions) };
+    else {
+      o = {};
+      if (args[0] !== undefined && args[0] !== null) o.port = args[0] as number;
+      if (typeof args[1] === 'string') o.host = args[1];
+      else if (typeof args[1] === 'number') o.backlog = args[1];
+      if (typeof args[2] === 'number') o.backlog = args[2];
+    }
+    if (this.#listening || this.#starting) throw new InvalidArgumentError('the server is listening already');
+    const port = validatePort(o.port ?? 0);
+    if (cb) this.once('listening', cb);
+    this.#starting = true;
+    const host = o.host;
+    if (host === undefined || parseAddress(host)) {
+      this.#bindListen(host, port, o);
+    } else {
+      resolveAddress(host, port).then(
+        (addr) => this.#bindListen(decodeSockaddr(addr).address, port, o),
+        (err: Error) => {
+          this.#starting = false;
+          this.emit('error', err);
+        },
+      );
+    }
+    return this;
+  }
+
+  /** listen() as a promise of the bound address. */
+  listenAsync(...args: unknown[]): Promise<AddressInfo> {
+    return new Promise<AddressInfo>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.once('error', onError);
+      this.listen(...args, () => {
+        this.off('error', onError);
+        resolve(this.address()!);
+      });
+    });
+  }
+
+  #bindListen(host: string | undefined, port: number, o: ListenOptions): void {
+    const n = native();
+    let fd = -1;
+    let addr: Uint8Array;
+    let dual = false;
+    try {
+      if (host === undefined) {
+        try {
+          fd = n.sockOpen(6, 'tcp');
+          host = '::';
+          dual = !(o.ipv6Only ?? this.#opts.ipv6Only ?? false);
+        } catch {
+          host = '0.0.0.0';
+        }
+      }
+      addr = sockaddr(host, port);
+      const v6 = new DataView(addr.buffer, addr.byteOffset, 2).getUint16(0, true) === AF_INET6;
+      if (fd < 0) fd = n.sockOpen(v6 ? 6 : 4, 'tcp');
+      sockopt.setReuseAddr(fd, true);
+      if (o.reusePort ?? this.#opts.reusePort) sockopt.setReusePort(fd, true);
+      if (v6) sockopt.setV6Only(fd, !dual && (o.ipv6Only ?? this.#opts.ipv6Only ?? host !== '::'));
+      n.sockBind(fd, addr);
+      n.sockListen(fd, o.backlog ?? 511);
+    } catch (err) {
+      if (fd >= 0) n.sockClose(fd);
+      this.#starting = false;
+      const e = fromNative(err) as ErrnoError & { address?: string; port?: number };
+      if (typeof e.errno === 'number') {
+        e.address = host;
+        e.port = port;
+        e.message = `listen ${e.code} ${host}:${port}`;
+      }
+      process.nextTick(() => this.emit('error', e));
+      return;
+    }
+    this.#fd = fd;
+    this.#address = decodeSockaddr(n.sockName(fd, false));
+    this.#starting = false;
+    this.#listening = true;
+    this.#closing = false;
+    this.#armAccept();
+    process.nextTick(() => {
+      if (this.#listening) this.emit('listening');
+    });
+  }
+
+  #armAccept(): void {
+    if (this.#acceptOp >= 0 || !this.#listening || this.#fd < 0) return;
+    this.#acceptOp = this.#ring.accept(this, this.#fd, true);
+  }
+
+  /** @internal */
+  onCompletion(_opId: number, res: number, flags: number): void {
+    const final = (flags & CQE_F_MORE) === 0;
+    if (final) this.#acceptOp = -1;
+    if (res >= 0) {
+      if (!this.#listening) {
+        native().sockClose(res);
+      } else {
+        let socket: Socket;
+        try {
+          socket = makeSocket({ ring: this.#ring, options: { ...this.#opts }, pool: this.#opts.pool ?? defaultPool(), fd: res, onClose: this.#onSocketClose });
+        } catch (err) {
+          native().sockClose(res);
+          this.emit('error', err);
+          return;
+        }
+        this.#sockets.add(socket);
+        this.emit('connection', socket);
+      }
+    } else if (res !== -ECANCELED) {
+      if (TRANSIENT_ACCEPT.has(-res)) {
+        if (final && this.#listening && !this.#retry) {
+          this.#retry = setTimeout(() => {
+            this.#retry = null;
+            this.#armAccept();
+          }, ACCEPT_RETRY_MS);
+        }
+        return;
+      }
+      this.emit('error', errnoError(res, 'accept'));
+    }
+    if (final) {
+      if (this.#listening) this.#armAccept();
+      else this.#closeListener();
+    }
+  }
+
+  address(): AddressInfo | null {
+    return this.#listening ? this.#address : null;
+  }
+
+  /** Stops accepting; open connections go on. 'close' when the last one has closed. */
+  close(cb?: (err?: Error) => void): this {
+    if (!this.#listening) {
+      if (cb) process.nextTick(cb, new ClosedError('the server is not running'));
+      return this;
+    }
+    if (cb) this.once('close', cb);
+    this.#listening = false;
+    this.#closing = true;
+    if (this.#retry) {
+      clearTimeout(this.#retry);
+      this.#retry = null;
+    }
+    if (this.#acceptOp >= 0) this.#ring.cancel(this.#acceptOp);
+    else this.#closeListener();
+    return this;
+  }
+
+  #closeListener(): void {
+    if (this.#fd >= 0) {
+      native().sockClose(this.#fd);
+      this.#fd = -1;
+    }
+    this.#maybeEmitClose();
+  }
+
+  #maybeEmitClose(): void {
+    if (!this.#closing || this.#fd >= 0 || this.#acceptOp >= 0 || this.#sockets.size > 0) return;
+    this.#closing = false;
+    process.nextTick(() => this.emit('close'));
+  }
+
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+}
+
+/** A TCP server on this thread's ring. */
+export function createServer(options?: ServerOptions | ((socket: Socket) => void), onConnection?: (socket: Socket) => void): Server {
+  if (typeof options === 'function') return new Server({}, options);
+  return new Server(options ?? {}, onConnection);
+}
+
+/**
+ * connect(port, host?, cb?) or connect({ port, host, timeout, signal, ...socket options }, cb?).
+ * 'connect' (and cb) when connected; errors are node:net-shaped (ECONNREFUSED,
+ * ETIMEDOUT for `timeout`, ABORT_ERR for `signal`).
+ */
+export function connect(options: ConnectOptions | number | string, host?: string | (() => void), cb?: () => void): Socket {
+  if (typeof host === 'function') {
+    cb = host;
+    host = undefined;
+  }
+  const o: ConnectOptions =
+    typeof options === 'object' && options !== null ? { ...options } : { port: options as number, ...(host !== undefined ? { host } : {}) };
+  const ring = requireRing();
+  const port = validatePort(o.port);
+  const h = o.host ?? 'localhost';
+  if (o.timeout !== undefined && (!Number.isInteger(o.timeout) || o.timeout < 0)) throw new InvalidArgumentError('timeout must be a non-negative integer (ms)');
+  const socket = makeSocket({ ring, options: o, pool: o.pool ?? defaultPool(), fd: -1 });
+  if (cb) socket.once('connect', cb);
+  if (parseAddress(h)) {
+    socket.connectTo(sockaddr(h, port), o.timeout, o.signal);
+  } else {
+    // Connecting from the start: writes queue until the address is known.
+    socket.beginConnect();
+    resolveAddress(h, port, o.family ?? 0).then(
+      (addr) => socket.connectTo(addr, o.timeout, o.signal),
+      (err: Error) => socket.fail(err),
+    );
+  }
+  return socket;
+}
+
+/** @internal */
+export function socketFamily(addr: Uint8Array): 4 | 6 {
+  return new DataView(addr.buffer, addr.byteOffset, 2).getUint16(0, true) === AF_INET6 ? 6 : 4;
+}

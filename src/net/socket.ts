@@ -1,0 +1,1007 @@
+/**
+ * Socket: one TCP connection on this thread's ring, reading into and writing
+ * from the I/O pool.
+ *
+ * Receive: one multishot recv on the thread's receive group for the pool
+ * (recv-group.ts). Each completion is a pool buffer the application owns
+ * ('data' event, or async iteration). A 'data' buffer is released when the
+ * handlers return unless one of them kept it (buf.retain()) or passed it on
+ * (socket.send(buf)). Received bytes not yet released count against the
+ * socket's `readQuota`: above it the socket stops reading until the
+ * application releases enough; other sockets are unaffected.
+ *
+ * Send: send(buf) lends the buffer to the kernel for good (released when the
+ * kernel is done); write(data) copies into pool buffers, coalescing the writes
+ * of one event-loop turn. Both go into one per-socket queue; at the ring's
+ * flush the queue leaves as one chain of linked sends (IOSQE_IO_LINK,
+ * MSG_WAITALL), and only one chain per socket is in flight, so bytes leave in
+ * order. Sends of `zeroCopyMinBytes` or more go as SEND_ZC while the socket's
+ * ZeroCopyPolicy says so; those buffers come back at the notification, whose
+ * "copied" bit feeds the policy.
+ *
+ * Close: destroy() cancels what is in flight and closes the fd only after the
+ * last completion (DESIGN.md rules 7-8); every buffer goes back to the pool;
+ * 'close' comes last.
+ */
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import {
+  AbortError,
+  BufferForeignError,
+  ClosedError,
+  InvalidArgumentError,
+  errnoError,
+  fromNative,
+  type ErrnoError,
+} from '../core/errors';
+import {
+  CQE_F_MORE,
+  CQE_F_NOTIF,
+  IOSQE_IO_LINK,
+  NOTIF_USAGE_ZC_COPIED,
+  Op,
+  native,
+} from '../core/native';
+import { kLend, kPoolId, kReturn } from '../core/symbols';
+import { IoBuffer } from '../pool/buffer';
+import { LEND_TRANSFER, type IoPool } from '../pool/pool';
+import type { CompletionTarget, PreFlush, Ring } from '../ring/ring';
+import { AF_INET6, decodeSockaddr } from './address';
+import { RecvGroup, type RecvGroupUser } from './recv-group';
+import * as sockopt from './sockopt';
+import { totals } from './stats';
+import { ZeroCopyPolicy, type ZeroCopyMode, type ZeroCopyStats } from './zc-policy';
+
+const MSG_WAITALL = 0x100;
+const MSG_NOSIGNAL = 0x4000;
+const SHUT_WR = 1;
+const ECANCELED = 125;
+const ENOBUFS = 105;
+const ETIMEDOUT = 110;
+const ENOTCONN = 107;
+const EPIPE = 32;
+const EAGAIN = 11;
+/** Sends per linked chain: enough to fill a socket buffer, few enough to keep a flush small. */
+const MAX_CHAIN = 32;
+
+export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
+
+/** Options every maio socket (and a server, for its connections) takes. */
+export interface MaioSocketOptions extends sockopt.SocketOptions {
+  /** Pool for receive and write buffers (default: the thread's default pool). */
+  pool?: IoPool;
+  /** 'auto' adapts per socket (default), 'always' / 'never' force. */
+  zeroCopy?: ZeroCopyMode;
+  /** Smallest send that may go zero-copy (default 16 KiB). */
+  zeroCopyMinBytes?: number;
+  /** Receive buffer size, a pool size class (default 65536). */
+  readBufferSize?: number;
+  /** Most receive buffers the thread's group for this pool takes (default 256). */
+  readBuffersMax?: number;
+  /** Bytes of receive buffers (capacity) a socket may hold unreleased before it stops reading (default 1 MiB). */
+  readQuota?: number;
+  /** Pool buffer size writes are copied into (default 65536). */
+  writeBufferSize?: number;
+  /** write()/send() return false above this many queued bytes (default 1 MiB); 'drain' follows. */
+  writableHighWaterMark?: number;
+  /** Keep the writable side open after the peer's FIN (default false: end() follows 'end'). */
+  allowHalfOpen?: boolean;
+}
+
+export interface ConnectOptions extends MaioSocketOptions {
+  port: number | string;
+  /** IP literal or name (default 'localhost') */
+  host?: string;
+  /** 0, 4 or 6: restricts name lookups */
+  family?: 0 | 4 | 6;
+  /** ms: cancel the connect and fail with ETIMEDOUT */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface SocketStats {
+  bytesRead: number;
+  bytesWritten: number;
+  /** bytes queued by write()/send() and not yet completed */
+  queuedBytes: number;
+  /** sends in flight (results or zero-copy notifications outstanding) */
+  sendsInFlight: number;
+  /** received buffers delivered and not released */
+  receiveBuffersHeld: number;
+  receiveBytesHeld: number;
+  /** reading stopped because receiveBytesHeld reached readQuota */
+  readBlocked: boolean;
+  zeroCopy: ZeroCopyStats & { zeroCopyBytesSent: number; copiedBytesReported: number };
+}
+
+type WriteCallback = (err?: Error | null) => void;
+
+class SendItem {
+  buf: IoBuffer;
+  /** bytes to send (writes fill it up to buf.capacity) */
+  len: number;
+  /** a write buffer the socket owns (vs a buffer handed over with send()) */
+  readonly write: boolean;
+  cbs: WriteCallback[] | null = null;
+  opId = -1;
+  zc = false;
+  resultDone = false;
+  constructor(buf: IoBuffer, len: number, write: boolean) {
+    this.buf = buf;
+    this.len = len;
+    this.write = write;
+  }
+}
+
+interface Pending {
+  data: Uint8Array;
+  cb: WriteCallback | null;
+}
+
+/** @internal what a Socket needs from whoever made it */
+export interface SocketInit {
+  ring: Ring;
+  options: MaioSocketOptions;
+  pool: IoPool;
+  /** an accepted fd (connected), or -1 */
+  fd: number;
+  onClose?: (s: Socket) => void;
+}
+
+const kInit = Symbol('maio.socket.init');
+
+function rethrow(err: unknown): never {
+  throw err;
+}
+
+export class Socket extends EventEmitter implements CompletionTarget, PreFlush, RecvGroupUser {
+  /** The pool this socket's buffers come from; send() takes only its buffers. */
+  readonly pool: IoPool;
+  bytesRead = 0;
+  bytesWritten = 0;
+  readonly #ring: Ring;
+  readonly #opts: MaioSocketOptions;
+  readonly #policy: ZeroCopyPolicy;
+  readonly #quota: number;
+  readonly #hwm: number;
+  readonly #writeSize: number;
+  readonly #allowHalfOpen: boolean;
+  #onCloseHook: ((s: Socket) => void) | undefined;
+  #fd: number;
+
+  // connect
+  #connecting = false;
+  #connectOp = -1;
+  #aux = -1;
+  #timer: NodeJS.Timeout | null = null;
+  #timedOut = false;
+  #signal: AbortSignal | null = null;
+  #onAbort: (() => void) | null = null;
+  #remote: AddressInfo | null = null;
+  #local: AddressInfo | null = null;
+
+  // receive
+  #group: RecvGroup | null = null;
+  #recvOp = -1;
+  #recvCancelling = false;
+  #waitingBuffers = false;
+  #paused = false;
+  #readEnded = false;
+  #endEmitted = false;
+  #held = 0;
+  #heldBuffers = 0;
+  #pending: IoBuffer[] = [];
+  #iterating = false;
+  #iterWake: (() => void) | null = null;
+
+  // send
+  #sendQ: SendItem[] = [];
+  #inflight = new Map<number, SendItem>();
+  #chainLeft = 0;
+  #overflow: Pending[] = [];
+  #waitingAlloc = false;
+  #queuedBytes = 0;
+  #needDrain = false;
+  #sendError: Error | null = null;
+  #scheduled = false;
+  #ending = false;
+  #shutdownOp = -1;
+  #writeFinished = false;
+  #zcSentBytes = 0;
+  #zcCopiedBytes = 0;
+
+  // lifecycle
+  #destroyed = false;
+  #closed = false;
+  #error: Error | null = null;
+
+  /** @internal use connect() or a Server. */
+  constructor(token: symbol, init: SocketInit) {
+    super();
+    if (token !== kInit) throw new InvalidArgumentError('use maio.connect() or a Server to make sockets');
+    const o = init.options;
+    this.#ring = init.ring;
+    this.#opts = o;
+    this.pool = init.pool;
+    if (this.pool[kPoolId] < 0) {
+      throw new InvalidArgumentError("the pool is not attached to this thread's ring (created with register: false, or on another thread)");
+    }
+    this.#policy = new ZeroCopyPolicy({ mode: o.zeroCopy ?? 'auto', ...(o.zeroCopyMinBytes !== undefined ? { minBytes: o.zeroCopyMinBytes } : {}) });
+    this.#quota = o.readQuota ?? 1024 * 1024;
+    this.#hwm = o.writableHighWaterMark ?? 1024 * 1024;
+    this.#writeSize = Math.min(o.writeBufferSize ?? 65536, this.pool.maxAllocSize);
+    this.#allowHalfOpen = o.allowHalfOpen ?? false;
+    this.#onCloseHook = init.onClose;
+    this.#fd = init.fd;
+    totals.socketsOpened++;
+    totals.socketsOpen++;
+    this.on('newListener', (event) => {
+      if (event === 'data' && !this.#paused) process.nextTick(() => this.#flushPending());
+    });
+    if (this.#fd >= 0) {
+      this.#applyOptions();
+      this.#armRecv();
+    }
+  }
+
+  /** @internal */
+  static [kInit] = kInit;
+
+  // ---- connect ---------------------------------------------------------
+
+  /** @internal starts connecting to an encoded sockaddr */
+  connectTo(addr: Uint8Array, timeout: number | undefined, signal: AbortSignal | undefined): void {
+    this.#connecting = true;
+    if (this.#destroyed) return;
+    this.#remote = decodeSockaddr(addr);
+    if (signal) {
+      if (signal.aborted) {
+        process.nextTick(() => this.destroy(new AbortError(undefined, { cause: signal.reason })));
+        return;
+      }
+      this.#signal = signal;
+      this.#onAbort = () => this.destroy(new AbortError(undefined, { cause: signal.reason }));
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    if (this.#destroyed) return;
+    const family = new DataView(addr.buffer, addr.byteOffset, 2).getUint16(0, true) === AF_INET6 ? 6 : 4;
+    try {
+      this.#fd = native().sockOpen(family, 'tcp');
+      this.#applyOptions();
+    } catch (err) {
+      process.nextTick(() => this.destroy(fromNative(err) as Error));
+      return;
+    }
+    const aux = this.#ring.allocAux();
+    if (aux < 0) {
+      process.nextTick(() => this.destroy(errnoError(-EAGAIN, 'connect')));
+      return;
+    }
+    this.#aux = aux;
+    this.#ring.aux.set(addr, aux);
+    this.#connectOp = this.#ring.connect(this, this.#fd, aux, addr.length);
+    if (timeout !== undefined && timeout > 0) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        if (this.#connectOp >= 0) {
+          this.#timedOut = true;
+          this.#ring.cancel(this.#connectOp);
+        }
+      }, timeout);
+    }
+  }
+
+  /** @internal connecting from now on (the address is being looked up) */
+  beginConnect(): void {
+    this.#connecting = true;
+  }
+
+  /** @internal failed before connecting (name lookup) */
+  fail(err: Error): void {
+    this.destroy(err);
+  }
+
+  #onConnect(res: number): void {
+    this.#connectOp = -1;
+    if (this.#aux >= 0) {
+      this.#ring.freeAux(this.#aux);
+      this.#aux = -1;
+    }
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    if (this.#destroyed) return this.#maybeClose();
+    if (res < 0) {
+      const errno = res === -ECANCELED && this.#timedOut ? -ETIMEDOUT : res;
+      const err = errnoError(errno, 'connect') as ErrnoError & { address?: string; port?: number };
+      if (this.#remote) {
+        err.address = this.#remote.address;
+        err.port = this.#remote.port;
+        err.message = `connect ${err.code} ${this.#remote.address}:${this.#remote.port}`;
+      }
+      this.destroy(err);
+      return;
+    }
+    this.#connecting = false;
+    this.emit('connect');
+    this.emit('ready');
+    this.#armRecv();
+    this.#scheduleFlush();
+  }
+
+  #applyOptions(): void {
+    const o = this.#opts;
+    const so: sockopt.SocketOptions = {
+      noDelay: o.noDelay ?? true,
+      keepAlive: o.keepAlive,
+      keepAliveInitialDelay: o.keepAliveInitialDelay,
+      keepAliveInterval: o.keepAliveInterval,
+      keepAliveCount: o.keepAliveCount,
+      recvBufferSize: o.recvBufferSize,
+      sendBufferSize: o.sendBufferSize,
+      userTimeout: o.userTimeout,
+      linger: o.linger,
+    };
+    for (const k of Object.keys(so) as (keyof sockopt.SocketOptions)[]) if (so[k] === undefined) delete so[k];
+    sockopt.applySocketOptions(this.#fd, so);
+  }
+
+  // ---- completions -----------------------------------------------------
+
+  /** @internal */
+  onCompletion(opId: number, res: number, flags: number): void {
+    if (opId === this.#recvOp) return this.#onRecv(res, flags);
+    const item = this.#inflight.get(opId);
+    if (item !== undefined) return this.#onSend(item, res, flags);
+    if (opId === this.#connectOp) return this.#onConnect(res);
+    if (opId === this.#shutdownOp) return this.#onShutdown(res);
+  }
+
+  // ---- receive ---------------------------------------------------------
+
+  #canRead(): boolean {
+    return (
+      !this.#destroyed &&
+      !this.#connecting &&
+      this.#fd >= 0 &&
+      !this.#readEnded &&
+      !this.#paused &&
+      !this.#waitingBuffers &&
+      this.#held < this.#quota
+    );
+  }
+
+  #armRecv(): void {
+    if (this.#recvOp >= 0 || !this.#canRead()) return;
+    if (this.#group === null) {
+      this.#group = RecvGroup.acquire(this.#ring, this.pool, {
+        ...(this.#opts.readBufferSize !== undefined ? { bufferSize: this.#opts.readBufferSize } : {}),
+        ...(this.#opts.readBuffersMax !== undefined ? { maxBuffers: this.#opts.readBuffersMax } : {}),
+      });
+    }
+    this.#recvOp = this.#ring.recvMulti(this, this.#fd, this.#group.id);
+  }
+
+  #stopRecv(): void {
+    if (this.#recvOp >= 0 && !this.#recvCancelling) {
+      this.#recvCancelling = true;
+      this.#ring.cancel(this.#recvOp);
+    }
+  }
+
+  #onRecv(res: number, flags: number): void {
+    const final = (flags & CQE_F_MORE) === 0;
+    if (final) {
+      this.#recvOp = -1;
+      this.#recvCancelling = false;
+    }
+    if (res > 0) {
+      const buf = this.#group!.take(flags >>> 16, res, this);
+      this.bytesRead += res;
+      totals.bytesRead += res;
+      totals.recvCompletions++;
+      this.#held += buf.capacity;
+      this.#heldBuffers++;
+      if (this.#destroyed) buf.release();
+      else this.#deliver(buf);
+      if (!final && this.#held >= this.#quota) this.#stopRecv();
+    } else if (res === 0) {
+      this.#readEnded = true;
+      if (this.#pending.length === 0) this.#emitEnd();
+      this.#wakeIterator();
+    } else if (res === -ENOBUFS) {
+      if (!this.#destroyed && !this.#group!.noBuffers(this)) this.#waitingBuffers = true;
+    } else if (res !== -ECANCELED) {
+      this.destroy(errnoError(res, 'read'));
+    }
+    if (final) {
+      if (this.#destroyed) this.#maybeClose();
+      else this.#armRecv();
+    }
+  }
+
+  /** @internal the application released a buffer this socket received */
+  onRecvBufferReleased(capacity: number): void {
+    this.#held -= capacity;
+    this.#heldBuffers--;
+    if (this.#recvOp < 0 && !this.#destroyed) this.#armRecv();
+  }
+
+  /** @internal the receive group has buffers again */
+  onRecvBuffersAvailable(): void {
+    this.#waitingBuffers = false;
+    this.#armRecv();
+  }
+
+  #flowing(): boolean {
+    return !this.#paused && !this.#iterating && this.listenerCount('data') > 0;
+  }
+
+  #deliver(buf: IoBuffer): void {
+    if (this.#pending.length > 0 || !this.#flowing()) {
+      this.#pending.push(buf);
+      this.#wakeIterator();
+      return;
+    }
+    this.#emitData(buf);
+  }
+
+  #emitData(buf: IoBuffer): void {
+    try {
+      this.emit('data', buf);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+    // The lifetime rule: released when the handlers return unless kept or sent.
+    if (!buf.released && !buf.lent && !buf.retained) buf.release();
+  }
+
+  #flushPending(): void {
+    while (this.#pending.length > 0 && this.#flowing() && !this.#destroyed) this.#emitData(this.#pending.shift()!);
+    if (this.#readEnded && this.#pending.length === 0) this.#emitEnd();
+    this.#armRecv();
+  }
+
+  #emitEnd(): void {
+    if (this.#endEmitted || this.#destroyed) return;
+    this.#endEmitted = true;
+    this.emit('end');
+    if (!this.#allowHalfOpen) this.end();
+    this.#maybeAutoDestroy();
+  }
+
+  #wakeIterator(): void {
+    const w = this.#iterWake;
+    if (w) {
+      this.#iterWake = null;
+      w();
+    }
+  }
+
+  /** Stops reading ('data' stops; buffers that arrive meanwhile wait). */
+  pause(): this {
+    this.#paused = true;
+    this.#stopRecv();
+    return this;
+  }
+
+  /** Reads again; waiting buffers are delivered first. */
+  resume(): this {
+    if (!this.#paused) return this;
+    this.#paused = false;
+    process.nextTick(() => this.#flushPending());
+    return this;
+  }
+
+  isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * Received buffers, each owned by the consumer until it releases it.
+   * Ends at the peer's FIN; throws the socket's error; leaving the loop early
+   * destroys the socket.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<IoBuffer, void, undefined> {
+    this.#iterating = true;
+    this.#armRecv();
+    let finished = false;
+    try {
+      for (;;) {
+        const buf = this.#pending.shift();
+        if (buf !== undefined) {
+          if (this.#pending.length === 0) this.#armRecv();
+          yield buf;
+          continue;
+        }
+        if (this.#error) throw this.#error;
+        if (this.#readEnded || this.#destroyed) {
+          finished = true;
+          this.#emitEnd();
+          return;
+        }
+        await new Promise<void>((resolve) => (this.#iterWake = resolve));
+      }
+    } finally {
+      this.#iterating = false;
+      if (!finished) this.destroy();
+    }
+  }
+
+  // ---- send ------------------------------------------------------------
+
+  /**
+   * Sends a buffer of this socket's pool; ownership passes to the kernel (it
+   * is released when the kernel is done). Returns false above the
+   * high-water mark ('drain' follows). `cb` runs once the bytes are handed
+   * to the kernel.
+   */
+  send(buf: IoBuffer, cb?: WriteCallback): boolean {
+    if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('send() takes an IoBuffer; use write() for other data');
+    if (buf.pool !== this.pool) throw new BufferForeignError('the buffer belongs to another pool than this socket\'s');
+    if (this.#destroyed) throw new ClosedError('the socket is destroyed');
+    if (this.#ending) throw new ClosedError('send() after end()');
+    if (this.#overflow.length > 0) {
+      // Writes waiting for pool buffers go first: keep the order (rare: the pool ran dry).
+      const data = Buffer.from(buf.bytes); // throws if lent or released
+      buf.release();
+      this.#overflow.push({ data, cb: cb ?? null });
+      this.#queuedBytes += data.length;
+      return this.#afterQueue();
+    }
+    this.pool[kLend](buf, LEND_TRANSFER); // throws if lent or released
+    const item = new SendItem(buf, buf.length, false);
+    if (cb) item.cbs = [cb];
+    this.#sendQ.push(item);
+    this.#queuedBytes += item.len;
+    return this.#afterQueue();
+  }
+
+  /**
+   * Copies `data` into pool buffers; writes of one event-loop turn coalesce.
+   * Returns false above the high-water mark ('drain' follows). `cb` runs
+   * once the bytes are handed to the kernel.
+   */
+  write(data: Uint8Array | string, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    let bytes: Uint8Array;
+    if (typeof data === 'string') bytes = Buffer.from(data, encoding ?? 'utf8');
+    else if (data instanceof Uint8Array) bytes = data;
+    else throw new InvalidArgumentError('write() takes a Uint8Array, Buffer or string');
+    if (this.#destroyed || this.#ending) {
+      const err = new ClosedError(this.#destroyed ? 'write() after destroy()' : 'write() after end()');
+      if (cb) process.nextTick(cb, err);
+      else process.nextTick(() => this.emit('error', err));
+      return false;
+    }
+    this.#queuedBytes += bytes.length;
+    this.#copyIn(bytes, cb ?? null);
+    return this.#afterQueue();
+  }
+
+  #afterQueue(): boolean {
+    this.#scheduleFlush();
+    if (this.#queuedBytes >= this.#hwm) {
+      this.#needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** The last queued item if it is a write buffer with room. */
+  #tail(): SendItem | null {
+    const q = this.#sendQ;
+    const t = q.length > 0 ? q[q.length - 1] : null;
+    return t !== null && t.write && t.len < t.buf.capacity ? t : null;
+  }
+
+  #copyIn(data: Uint8Array, cb: WriteCallback | null): void {
+    let off = 0;
+    if (this.#overflow.length === 0) {
+      while (off < data.length) {
+        let item = this.#tail();
+        if (item === null) {
+          const buf = this.pool.tryAlloc(this.#writeSize);
+          if (buf === null) break;
+          buf.setLength(buf.capacity);
+          item = new SendItem(buf, 0, true);
+          this.#sendQ.push(item);
+        }
+        const n = Math.min(item.buf.capacity - item.len, data.length - off);
+        item.buf.bytes.set(n === data.length && off === 0 ? data : data.subarray(off, off + n), item.len);
+        item.len += n;
+        off += n;
+      }
+    }
+    if (off < data.length) {
+      this.#overflow.push({ data: off === 0 ? data : data.subarray(off), cb });
+      this.#waitForBuffer();
+      return;
+    }
+    if (cb) {
+      const last = this.#sendQ.length > 0 ? this.#sendQ[this.#sendQ.length - 1] : null;
+      if (last) (last.cbs ??= []).push(cb);
+      else process.nextTick(cb, null);
+    }
+  }
+
+  /** The pool ran out of write buffers: wait for one, then move waiting writes in. */
+  #waitForBuffer(): void {
+    if (this.#waitingAlloc) return;
+    this.#waitingAlloc = true;
+    this.pool.allocWait(this.#writeSize).then(
+      (buf) => {
+        this.#waitingAlloc = false;
+        if (this.#destroyed) {
+          buf.release();
+          return;
+        }
+        buf.setLength(buf.capacity);
+        this.#sendQ.push(new SendItem(buf, 0, true));
+        const waiting = this.#overflow;
+        this.#overflow = [];
+        for (let i = 0; i < waiting.length; i++) {
+          if (this.#overflow.length > 0) this.#overflow.push(waiting[i]);
+          else this.#copyIn(waiting[i].data, waiting[i].cb);
+        }
+        this.#scheduleFlush();
+      },
+      (err: Error) => {
+        this.#waitingAlloc = false;
+        this.destroy(err);
+      },
+    );
+  }
+
+  #scheduleFlush(): void {
+    if (this.#scheduled || this.#destroyed || this.#ring.closed) return;
+    this.#scheduled = true;
+    this.#ring.schedule(this);
+  }
+
+  /** @internal the ring is about to flush: queue the next chain of sends, or the shutdown. */
+  preFlush(): void {
+    this.#scheduled = false;
+    if (this.#destroyed || this.#connecting || this.#fd < 0) return;
+    if (this.#chainLeft === 0 && this.#sendQ.length > 0) this.#submitChain();
+    if (
+      this.#ending &&
+      this.#shutdownOp < 0 &&
+      !this.#writeFinished &&
+      this.#chainLeft === 0 &&
+      this.#sendQ.length === 0 &&
+      this.#overflow.length === 0
+    ) {
+      this.#shutdownOp = this.#ring.shutdown(this, this.#fd, SHUT_WR);
+    }
+  }
+
+  #submitChain(): void {
+    const ring = this.#ring;
+    const n = Math.min(this.#sendQ.length, MAX_CHAIN);
+    // A chain must not straddle two submits: the kernel ends a link at a submit's end.
+    if (ring.room < n + 1) ring.flush();
+    const items = this.#sendQ.splice(0, n);
+    const poolId = this.pool[kPoolId];
+    const flags = MSG_WAITALL | MSG_NOSIGNAL;
+    for (let i = 0; i < n; i++) {
+      const item = items[i];
+      if (item.write) {
+        item.buf.setLength(item.len);
+        this.pool[kLend](item.buf, LEND_TRANSFER);
+      }
+      const zc = item.len > 0 && this.#policy.useZeroCopy(item.len);
+      item.zc = zc;
+      item.opId = ring.queue(this, zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset, flags, 0, 0, -1, 0, i < n - 1 ? IOSQE_IO_LINK : 0);
+      this.#inflight.set(item.opId, item);
+    }
+    totals.sendOps += n;
+    this.#chainLeft = n;
+  }
+
+  #onSend(item: SendItem, res: number, flags: number): void {
+    if (flags & CQE_F_NOTIF) {
+      const copied = (res & NOTIF_USAGE_ZC_COPIED) !== 0;
+      this.#policy.onNotification(item.len, copied);
+      if (copied) {
+        this.#zcCopiedBytes += item.len;
+        totals.zeroCopyCopiedBytes += item.len;
+      }
+      this.#finishItem(item);
+      return;
+    }
+    item.resultDone = true;
+    this.#chainLeft--;
+    this.#queuedBytes -= item.len;
+    let err: Error | null = null;
+    if (res >= 0) {
+      this.bytesWritten += res;
+      totals.bytesWritten += res;
+      if (item.zc) {
+        this.#zcSentBytes += res;
+        totals.zeroCopyBytes += res;
+      }
+      if (res < item.len) err = errnoError(-EPIPE, 'write');
+    } else if (res !== -ECANCELED) {
+      err = errnoError(res, 'write');
+    } else {
+      err = this.#sendError ?? this.#error ?? new ClosedError('the send was cancelled');
+    }
+    if (err && !this.#sendError && (res !== -ECANCELED || !this.#destroyed)) {
+      // The first real error; the rest of the chain ends with ECANCELED.
+      if (res !== -ECANCELED) this.#sendError = err;
+    }
+    if (item.cbs) {
+      for (const cb of item.cbs) {
+        try {
+          cb(err);
+        } catch (e) {
+          process.nextTick(rethrow, e);
+        }
+      }
+      item.cbs = null;
+    }
+    if ((flags & CQE_F_MORE) === 0) this.#finishItem(item);
+    if (this.#chainLeft === 0) {
+      if (this.#sendError && !this.#destroyed) {
+        this.destroy(this.#sendError);
+        return;
+      }
+      if (this.#needDrain && this.#queuedBytes < this.#hwm && !this.#destroyed) {
+        this.#needDrain = false;
+        this.emit('drain');
+      }
+      if (this.#sendQ.length > 0 || this.#ending) this.#scheduleFlush();
+    }
+    if (this.#destroyed) this.#maybeClose();
+  }
+
+  /** The kernel is done with the item's buffer: it goes back (released: ownership went with the send). */
+  #finishItem(item: SendItem): void {
+    this.#inflight.delete(item.opId);
+    this.pool[kReturn](item.buf);
+    if (this.#destroyed) this.#maybeClose();
+  }
+
+  /** Half-closes after everything queued has left (shutdown SHUT_WR through the ring). 'finish' follows. */
+  end(data?: Uint8Array | string | WriteCallback, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): this {
+    if (typeof data === 'function') {
+      cb = data;
+      data = undefined;
+    } else if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    if (data !== undefined && data !== null && !this.#ending && !this.#destroyed) this.write(data, encoding as BufferEncoding | undefined);
+    if (cb) {
+      if (this.#writeFinished) process.nextTick(cb);
+      else this.once('finish', cb);
+    }
+    if (this.#ending || this.#destroyed) return this;
+    this.#ending = true;
+    this.#scheduleFlush();
+    return this;
+  }
+
+  #onShutdown(res: number): void {
+    this.#shutdownOp = -1;
+    if (this.#destroyed) return this.#maybeClose();
+    if (res < 0 && res !== -ENOTCONN && res !== -ECANCELED) {
+      this.destroy(errnoError(res, 'shutdown'));
+      return;
+    }
+    this.#writeFinished = true;
+    this.emit('finish');
+    this.#maybeAutoDestroy();
+  }
+
+  #maybeAutoDestroy(): void {
+    if (this.#endEmitted && this.#writeFinished) this.destroy();
+  }
+
+  // ---- destroy and close -------------------------------------------------
+
+  /**
+   * Cancels everything in flight, returns every buffer, closes the fd after
+   * the last completion; 'error' (with err) then 'close'. Safe twice.
+   */
+  destroy(err?: Error | null): this {
+    if (this.#destroyed) return this;
+    this.#destroyed = true;
+    this.#error = err ?? null;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    const ring = this.#ring;
+    if (this.#recvOp >= 0 && !this.#recvCancelling) {
+      this.#recvCancelling = true;
+      ring.cancel(this.#recvOp);
+    }
+    if (this.#connectOp >= 0) ring.cancel(this.#connectOp);
+    for (const [id, item] of this.#inflight) if (!item.resultDone) ring.cancel(id);
+    const cbErr = err ?? new ClosedError('the socket was destroyed before the bytes were sent');
+    // Queued, never submitted: give the buffers back now.
+    const queued = this.#sendQ;
+    this.#sendQ = [];
+    for (const item of queued) {
+      if (item.write) item.buf.release();
+      else this.pool[kReturn](item.buf);
+      if (item.cbs) for (const cb of item.cbs) process.nextTick(cb, cbErr);
+    }
+    for (const p of this.#overflow) if (p.cb) process.nextTick(p.cb, cbErr);
+    this.#overflow = [];
+    this.#queuedBytes = 0;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const b of pending) if (!b.released) b.release();
+    if (this.#group && this.#waitingBuffers) this.#group.forget(this);
+    this.#wakeIterator();
+    if (err) process.nextTick(() => this.emit('error', err));
+    this.#maybeClose();
+    return this;
+  }
+
+  #maybeClose(): void {
+    if (!this.#destroyed || this.#closed) return;
+    if (this.#recvOp >= 0 || this.#connectOp >= 0 || this.#shutdownOp >= 0 || this.#inflight.size > 0) return;
+    this.#closed = true;
+    if (this.#group) {
+      this.#group.forget(this);
+      this.#group.release();
+      this.#group = null;
+    }
+    if (this.#aux >= 0) {
+      this.#ring.freeAux(this.#aux);
+      this.#aux = -1;
+    }
+    if (this.#fd >= 0) {
+      try {
+        native().sockClose(this.#fd);
+      } catch {
+        // EBADF cannot happen: only this socket closes its fd
+      }
+      this.#fd = -1;
+    }
+    if (this.#signal && this.#onAbort) this.#signal.removeEventListener('abort', this.#onAbort);
+    this.#signal = null;
+    totals.socketsOpen--;
+    const hadError = this.#error !== null;
+    const hook = this.#onCloseHook;
+    this.#onCloseHook = undefined;
+    process.nextTick(() => {
+      hook?.(this);
+      this.emit('close', hadError);
+    });
+  }
+
+  // ---- options and properties ----------------------------------------------
+
+  setNoDelay(noDelay = true): this {
+    this.#opts.noDelay = noDelay;
+    if (this.#fd >= 0) sockopt.setNoDelay(this.#fd, noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.#opts.keepAlive = enable;
+    this.#opts.keepAliveInitialDelay = initialDelay;
+    if (this.#fd >= 0) sockopt.setKeepAlive(this.#fd, enable, initialDelay);
+    return this;
+  }
+
+  /** A named option of src/net/sockopt.ts's SocketOptions (noDelay, keepAlive, recvBufferSize, ...). */
+  setOption<K extends keyof sockopt.SocketOptions>(name: K, value: sockopt.SocketOptions[K]): this {
+    if (this.#fd < 0) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
+    sockopt.applySocketOptions(this.#fd, { [name]: value } as sockopt.SocketOptions);
+    return this;
+  }
+
+  /** Raw setsockopt escape: an int or the option's bytes. */
+  setsockopt(level: number, name: number, value: number | Uint8Array): this {
+    if (this.#fd < 0) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
+    sockopt.setsockopt(this.#fd, level, name, value);
+    return this;
+  }
+
+  getsockopt(level: number, name: number): number {
+    if (this.#fd < 0) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
+    return sockopt.getsockopt(this.#fd, level, name);
+  }
+
+  /** The file descriptor (-1 before connecting and after close). */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  #name(peer: boolean): AddressInfo | null {
+    if (peer && this.#remote && !this.#connecting) return this.#remote;
+    if (!peer && this.#local) return this.#local;
+    if (this.#fd < 0 || this.#connecting) return peer ? this.#remote : null;
+    try {
+      const a = decodeSockaddr(native().sockName(this.#fd, peer));
+      if (peer) this.#remote = a;
+      else this.#local = a;
+      return a;
+    } catch {
+      return null;
+    }
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#name(true)?.address;
+  }
+  get remotePort(): number | undefined {
+    return this.#name(true)?.port;
+  }
+  get remoteFamily(): string | undefined {
+    return this.#name(true)?.family;
+  }
+  get localAddress(): string | undefined {
+    return this.#name(false)?.address;
+  }
+  get localPort(): number | undefined {
+    return this.#name(false)?.port;
+  }
+  address(): AddressInfo | Record<string, never> {
+    return this.#name(false) ?? {};
+  }
+
+  get connecting(): boolean {
+    return this.#connecting;
+  }
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+  get pending(): boolean {
+    return this.#connecting || this.#fd < 0;
+  }
+  get writableLength(): number {
+    return this.#queuedBytes;
+  }
+  get writableNeedDrain(): boolean {
+    return this.#needDrain;
+  }
+  get writableEnded(): boolean {
+    return this.#ending;
+  }
+  get writableFinished(): boolean {
+    return this.#writeFinished;
+  }
+  get readableEnded(): boolean {
+    return this.#endEmitted;
+  }
+
+  get readyState(): ReadyState {
+    if (this.#connecting) return 'opening';
+    if (this.#destroyed) return 'closed';
+    const readable = !this.#endEmitted;
+    const writable = !this.#ending;
+    if (readable && writable) return 'open';
+    if (readable) return 'readOnly';
+    if (writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  stats(): SocketStats {
+    return {
+      bytesRead: this.bytesRead,
+      bytesWritten: this.bytesWritten,
+      queuedBytes: this.#queuedBytes,
+      sendsInFlight: this.#inflight.size,
+      receiveBuffersHeld: this.#heldBuffers,
+      receiveBytesHeld: this.#held,
+      readBlocked: this.#held >= this.#quota,
+      zeroCopy: { ...this.#policy.stats(), zeroCopyBytesSent: this.#zcSentBytes, copiedBytesReported: this.#zcCopiedBytes },
+    };
+  }
+}
+
+/** @internal */
+export function makeSocket(init: SocketInit): Socket {
+  return new Socket(kInit, init);
+}

@@ -1,0 +1,59 @@
+/**
+ * Counters shared by every socket of this thread (module state is per
+ * thread), and maio.stats(), which adds the ring's and the receive groups'.
+ */
+import { Ring, type RingStats } from '../ring/ring';
+import { RecvGroup, type RecvGroupStats } from './recv-group';
+
+export const totals = {
+  socketsOpened: 0,
+  socketsOpen: 0,
+  bytesRead: 0,
+  bytesWritten: 0,
+  /** send ops put on the ring (SEND and SEND_ZC) */
+  sendOps: 0,
+  /** bytes of SEND_ZC sends */
+  zeroCopyBytes: 0,
+  /** of those, bytes the kernel reported as copied (IORING_NOTIF_USAGE_ZC_COPIED) */
+  zeroCopyCopiedBytes: 0,
+  /** recv completions that carried data */
+  recvCompletions: 0,
+};
+
+export interface MaioStats {
+  socketsOpened: number;
+  socketsOpen: number;
+  bytesRead: number;
+  bytesWritten: number;
+  sendOps: number;
+  zeroCopyBytes: number;
+  zeroCopyCopiedBytes: number;
+  recvCompletions: number;
+  /** send ops per io_uring_enter over the thread's ring's life */
+  sendsPerEnter: number;
+  /** receive buffers delivered and not yet released, over all groups */
+  receiveBuffersHeld: number;
+  /** receive buffers provided to the kernel, over all groups */
+  receiveBuffersInKernel: number;
+  recvGroups: RecvGroupStats[];
+  ring: RingStats | null;
+}
+
+/** This thread's network counters, its ring's stats and its receive groups. */
+export function stats(): MaioStats {
+  let ring: RingStats | null = null;
+  try {
+    ring = Ring.current()?.stats() ?? null;
+  } catch {
+    ring = null;
+  }
+  const groups = RecvGroup.all();
+  return {
+    ...totals,
+    sendsPerEnter: ring && ring.enters ? totals.sendOps / ring.enters : 0,
+    receiveBuffersHeld: groups.reduce((a, g) => a + g.withApplication, 0),
+    receiveBuffersInKernel: groups.reduce((a, g) => a + g.inKernel, 0),
+    recvGroups: groups,
+    ring,
+  };
+}
