@@ -1,0 +1,47 @@
+/** A small `--key value` parser for the maio commands; unknown options are errors. */
+import { InvalidArgumentError } from '../core/errors';
+
+export type OptionSpec = Record<string, 'number' | 'string'>;
+
+export function parseArgs<T extends Record<string, number | string | undefined>>(argv: string[], spec: OptionSpec, defaults: T): T {
+  const out: Record<string, number | string | undefined> = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new InvalidArgumentError(`unexpected argument '${arg}'`);
+    const key = m[1]!;
+    const kind = spec[key];
+    if (!kind) throw new InvalidArgumentError(`unknown option --${key}`);
+    const raw = m[2] ?? argv[++i];
+    if (raw === undefined) throw new InvalidArgumentError(`--${key} needs a value`);
+    if (kind === 'number') {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`--${key} must be a non-negative number, got '${raw}'`);
+      out[key] = n;
+    } else {
+      out[key] = raw;
+    }
+  }
+  return out as T;
+}
+
+/** Runs `stop` on SIGINT/SIGTERM, then exits (forced after `graceMs`). */
+export function onSignals(stop: () => void, graceMs = 2000): void {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    setTimeout(() => process.exit(0), graceMs).unref();
+    try {
+      stop();
+    } catch {
+      process.exit(0);
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+export function gbits(bytes: number, seconds: number): string {
+  return seconds > 0 ? ((bytes * 8) / seconds / 1e9).toFixed(2) : '0';
+}

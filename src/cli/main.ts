@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/**
+ * The maio command: `maio echo | sink | blast`. Each prints the backend on
+ * stderr and, when ready, `listening <port>` (servers) or `ready` (blast) on
+ * stdout, as the benchmark harness in bench/ expects. Errors: one line, exit 1.
+ */
+import { backend } from '../backend';
+import * as blast from './blast';
+import * as echo from './echo';
+import * as sink from './sink';
+
+const commands: Record<string, { usage: string; run(argv: string[]): unknown }> = { echo, sink, blast };
+
+const help = `usage: maio <command> [options]
+
+  ${echo.usage}
+      echo server on the zero-copy path: received buffers are sent straight back
+  ${sink.usage}
+      accept connections and discard what arrives
+  ${blast.usage}
+      connect and send pool buffers as fast as the peer takes them
+
+Servers print "listening <port>" on stdout when ready (--port 0 picks a port);
+blast prints "ready" once connected. SIGINT/SIGTERM end gracefully.
+`;
+
+function main(argv: string[]): void {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(help);
+    return;
+  }
+  const c = commands[cmd];
+  if (!c) throw new Error(`unknown command '${cmd}' (try maio --help)`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`usage: ${c.usage}\n`);
+    return;
+  }
+  process.stderr.write(`${backend().summary}\n`);
+  c.run(rest);
+}
+
+try {
+  main(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`maio: ${(err as Error).message}\n`);
+  process.exit(1);
+}

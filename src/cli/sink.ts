@@ -1,0 +1,36 @@
+/** maio sink: accept and discard (each buffer is released when the 'data' handler returns). */
+import { createServer, type Server } from '../net/server';
+import type { Socket } from '../net/socket';
+import { gbits, onSignals, parseArgs } from './args';
+
+export const usage = 'maio sink --port P [--host H]';
+
+export function run(argv: string[]): Server {
+  const o = parseArgs(argv, { port: 'number', host: 'string' }, { port: 0 as number, host: '127.0.0.1' as string });
+  const sockets = new Set<Socket>();
+  let bytes = 0;
+  let first = 0;
+  const server = createServer((s) => {
+    sockets.add(s);
+    if (!first) first = performance.now();
+    s.on('data', (buf) => {
+      bytes += buf.length;
+    });
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('error', (err: Error) => {
+    process.stderr.write(`maio sink: ${err.message}\n`);
+    process.exit(1);
+  });
+  server.listen(o.port, o.host, () => {
+    process.stdout.write(`listening ${server.address()!.port}\n`);
+  });
+  onSignals(() => {
+    const secs = first ? (performance.now() - first) / 1000 : 0;
+    process.stderr.write(`maio sink: ${bytes} bytes in ${secs.toFixed(2)} s (${gbits(bytes, secs)} Gbit/s)\n`);
+    server.close(() => process.exit(0));
+    for (const s of sockets) s.destroy();
+  });
+  return server;
+}
