@@ -1,18 +1,20 @@
 /**
  * Socket -> socket forwarding in the kernel: socket -> pipe -> socket with
- * SPLICE ops, one pipe per direction. Memory is bounded by the pipe: what
- * has been read but not yet written sits in it as page references.
+ * SPLICE ops. What has been read but not yet written sits in pipes as page
+ * references, never in user memory.
  *
  * Two ops at most are in flight per direction, a reader (from -> pipe) and a
- * writer (pipe -> to), in separate io-wq workers, so reading the next bytes
- * overlaps sending the last ones. Order holds because there is one reader
- * and one writer on one pipe. They are not linked: a reader returns however
- * much had arrived, which the kernel would count as a short result and
- * break the link on. Instead each reader completion queues the writer for
- * what is in the pipe.
+ * writer (pipe -> to), in separate io-wq workers, and they use two pipes in
+ * turn. One pipe would serialize them: a splice holds the pipe's mutex while
+ * it waits (the reader for socket data, the writer for socket space), so a
+ * reader waiting on an idle connection would hold back the writer of bytes
+ * already read. Read k goes into pipe k % 2, which must be empty; the writer
+ * drains the reads in order. So memory is bounded by two pipes, and reading
+ * overlaps sending. They are not linked: a reader returns however much had
+ * arrived, which the kernel counts as short and would break the link on.
  *
  * EOF on `from` (a read of 0) becomes shutdown(SHUT_WR) on `to` once the
- * pipe is empty; errors (ECONNRESET, EPIPE) end the direction and cancel its
+ * pipes are empty; errors (ECONNRESET, EPIPE) end the direction and cancel its
  * other op. Both fds are switched to blocking mode (see native/pipe.c) and
  * left so: maio's other socket ops do not depend on O_NONBLOCK.
  */
@@ -32,7 +34,7 @@ export interface ForwardTarget {
 }
 
 export interface ForwardOptions {
-  /** Pipe size in bytes; default 1 MiB, capped by fs.pipe-max-size. */
+  /** Size of each of the two pipes in bytes; default 1 MiB, capped by fs.pipe-max-size. */
   pipeSize?: number;
   /** Half-close `to` when `from` reaches EOF; default true. */
   shutdownOnEof?: boolean;
@@ -46,8 +48,8 @@ export class SpliceForward implements CompletionTarget {
   readonly #to: number;
   readonly #shutdownOnEof: boolean;
   readonly #target: ForwardTarget | undefined;
-  #pipeR = -1;
-  #pipeW = -1;
+  readonly #pipeR = [-1, -1];
+  readonly #pipeW = [-1, -1];
   #pipeSize = 0;
 
   #reader = 0; // op ids in flight, 0 when none
@@ -55,7 +57,9 @@ export class SpliceForward implements CompletionTarget {
   #shutdownOp = 0;
   #canceled = 0; // reader / writer op ids already asked to cancel
   #canceled2 = 0;
-  #inPipe = 0;
+  #readSeq = 0; // reads completed with data; read k went into pipe k % 2
+  #writeSeq = 0; // the first read not yet fully written
+  readonly #fill = [0, 0]; // bytes waiting in each pipe
   #bytes = 0;
   #eof = false;
   #error: Error | null = null;
@@ -75,10 +79,12 @@ export class SpliceForward implements CompletionTarget {
     this.#target = options.target;
     const n = native();
     try {
-      const pipe = n.pipeOpen(options.pipeSize ?? DEFAULT_PIPE);
-      this.#pipeR = pipe.readFd;
-      this.#pipeW = pipe.writeFd;
-      this.#pipeSize = pipe.size;
+      for (let i = 0; i < 2; i++) {
+        const pipe = n.pipeOpen(options.pipeSize ?? DEFAULT_PIPE);
+        this.#pipeR[i] = pipe.readFd;
+        this.#pipeW[i] = pipe.writeFd;
+        this.#pipeSize = pipe.size;
+      }
       n.fdSetBlocking(from, true);
       n.fdSetBlocking(to, true);
     } catch (err) {
@@ -123,15 +129,16 @@ export class SpliceForward implements CompletionTarget {
     const r = this.#ring;
     if (r.closed) return this.#fail(new ClosedError('the ring was closed during forwarding'));
     try {
-      if (!this.#eof && this.#reader === 0 && this.#inPipe < this.#pipeSize) {
-        this.#reader = r.splice(this, this.#from, -1, this.#pipeW, this.#pipeSize - this.#inPipe);
+      if (!this.#eof && this.#reader === 0 && this.#readSeq - this.#writeSeq < 2) {
+        this.#reader = r.splice(this, this.#from, -1, this.#pipeW[this.#readSeq & 1], this.#pipeSize);
         this.splices++;
       }
-      if (this.#writer === 0 && this.#inPipe > 0) {
-        this.#writer = r.splice(this, this.#pipeR, -1, this.#to, this.#inPipe);
+      const w = this.#writeSeq & 1;
+      if (this.#writer === 0 && this.#writeSeq < this.#readSeq && this.#fill[w] > 0) {
+        this.#writer = r.splice(this, this.#pipeR[w], -1, this.#to, this.#fill[w]);
         this.splices++;
       }
-      if (this.#eof && this.#inPipe === 0 && this.#writer === 0 && this.#shutdownOp === 0) {
+      if (this.#eof && this.#writeSeq === this.#readSeq && this.#writer === 0 && this.#shutdownOp === 0) {
         if (this.#shutdownOnEof) this.#shutdownOp = r.shutdown(this, this.#to, SHUT_WR);
         else this.#finish();
       }
@@ -143,14 +150,14 @@ export class SpliceForward implements CompletionTarget {
   onCompletion(opId: number, res: number): void {
     if (opId === this.#reader) {
       this.#reader = 0;
-      if (res > 0) this.#inPipe += res;
+      if (res > 0) this.#fill[this.#readSeq++ & 1] = res;
       else if (res === 0) this.#eof = true;
       else this.#fail(this.#kernelError(res, 'splice'));
     } else if (opId === this.#writer) {
       this.#writer = 0;
       if (res > 0) {
-        this.#inPipe -= res;
         this.#bytes += res;
+        if ((this.#fill[this.#writeSeq & 1] -= res) === 0) this.#writeSeq++;
       } else {
         this.#fail(this.#kernelError(res === 0 ? -32 /* EPIPE */ : res, 'splice'));
       }
@@ -193,7 +200,7 @@ export class SpliceForward implements CompletionTarget {
   }
 
   #closePipe(): void {
-    for (const fd of [this.#pipeR, this.#pipeW]) {
+    for (const fd of [...this.#pipeR, ...this.#pipeW]) {
       if (fd >= 0) {
         try {
           fs.closeSync(fd);
@@ -202,7 +209,8 @@ export class SpliceForward implements CompletionTarget {
         }
       }
     }
-    this.#pipeR = this.#pipeW = -1;
+    this.#pipeR.fill(-1);
+    this.#pipeW.fill(-1);
   }
 
   #finish(): void {

@@ -136,7 +136,7 @@ export function rawListener(): { fd: number; port: number; accept(): Promise<num
     port,
     async accept() {
       let c = -1;
-      await until(() => (c = n.sockAccept(fd)) >= 0, 'accept');
+      await until(() => c >= 0 || (c = n.sockAccept(fd)) >= 0, 'accept');
       return c;
     },
     close() {
