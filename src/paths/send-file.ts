@@ -31,10 +31,11 @@ import {
   errnoError,
   fromNative,
 } from '../core/errors';
-import { IOSQE_IO_LINK, SPLICE_F_MOVE, native } from '../core/native';
+import { SPLICE_F_MOVE, native } from '../core/native';
 import type { CompletionTarget, Ring } from '../ring/ring';
 
 const ECANCELED = 125;
+const IOSQE_IO_LINK = 1 << 2;
 const EAGAIN = 11;
 const DEFAULT_PIPE = 1 << 20;
 const DEFAULT_CHUNKS = 4;
