@@ -24,6 +24,7 @@
  * 'close' comes last.
  */
 import { EventEmitter } from 'node:events';
+import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import {
   AbortError,
@@ -74,6 +75,15 @@ export interface MaioSocketOptions extends sockopt.SocketOptions {
   zeroCopy?: ZeroCopyMode;
   /** Smallest send that may go zero-copy (default 16 KiB). */
   zeroCopyMinBytes?: number;
+  /** Zero-copy sends 'auto' looks at before deciding (default 8, see zc-policy.ts). */
+  zeroCopyProbeSends?: number;
+  /**
+   * 'auto' probes with zero-copy sends even when the peer is on this host
+   * (default false: local delivery always copies, and on Linux 6.18 a
+   * SEND_ZC on loopback stalls the stream for hundreds of ms, so 'auto'
+   * starts in plain mode there and says why).
+   */
+  zeroCopyProbeLocal?: boolean;
   /** Receive buffer size, a pool size class (default 65536). */
   readBufferSize?: number;
   /** Most receive buffers the thread's group for this pool takes (default 256). */
@@ -150,6 +160,18 @@ export interface SocketInit {
 
 const kInit = Symbol('maio.socket.init');
 
+let localAddrs: Set<string> | null = null;
+/** Loopback, or an address of one of this host's interfaces (read once). */
+export function isLocalAddress(addr: string | undefined): boolean {
+  if (!addr) return false;
+  if (addr.startsWith('127.') || addr === '::1' || addr.startsWith('::ffff:127.')) return true;
+  if (!localAddrs) {
+    localAddrs = new Set();
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) localAddrs.add(a.address);
+  }
+  return localAddrs.has(addr.startsWith('::ffff:') ? addr.slice(7) : addr);
+}
+
 function rethrow(err: unknown): never {
   throw err;
 }
@@ -161,7 +183,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   bytesWritten = 0;
   readonly #ring: Ring;
   readonly #opts: MaioSocketOptions;
-  readonly #policy: ZeroCopyPolicy;
+  #policy: ZeroCopyPolicy | null = null;
   readonly #quota: number;
   readonly #hwm: number;
   readonly #writeSize: number;
@@ -226,7 +248,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     if (this.pool[kPoolId] < 0) {
       throw new InvalidArgumentError("the pool is not attached to this thread's ring (created with register: false, or on another thread)");
     }
-    this.#policy = new ZeroCopyPolicy({ mode: o.zeroCopy ?? 'auto', ...(o.zeroCopyMinBytes !== undefined ? { minBytes: o.zeroCopyMinBytes } : {}) });
     this.#quota = o.readQuota ?? 1024 * 1024;
     this.#hwm = o.writableHighWaterMark ?? 1024 * 1024;
     this.#writeSize = Math.min(o.writeBufferSize ?? 65536, this.pool.maxAllocSize);
@@ -328,6 +349,26 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     this.emit('ready');
     this.#armRecv();
     this.#scheduleFlush();
+  }
+
+  /** Made at the first send, when the peer's address is known. */
+  #zc(): ZeroCopyPolicy {
+    if (this.#policy) return this.#policy;
+    const o = this.#opts;
+    const mode = o.zeroCopy ?? 'auto';
+    const local = mode === 'auto' && !o.zeroCopyProbeLocal && isLocalAddress(this.remoteAddress);
+    this.#policy = new ZeroCopyPolicy({
+      mode,
+      ...(o.zeroCopyMinBytes !== undefined ? { minBytes: o.zeroCopyMinBytes } : {}),
+      ...(o.zeroCopyProbeSends !== undefined ? { probeSends: o.zeroCopyProbeSends } : {}),
+      ...(local
+        ? {
+            startPlain: `the peer ${this.remoteAddress} is on this host: local delivery copies zero-copy sends (and SEND_ZC on loopback stalls the stream), so plain sends without probing`,
+            reprobeAfter: Infinity,
+          }
+        : {}),
+    });
+    return this.#policy;
   }
 
   #applyOptions(): void {
@@ -694,7 +735,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
         item.buf.setLength(item.len);
         this.pool[kLend](item.buf, LEND_TRANSFER);
       }
-      const zc = item.len > 0 && this.#policy.useZeroCopy(item.len);
+      const zc = item.len > 0 && this.#zc().useZeroCopy(item.len);
       item.zc = zc;
       item.opId = ring.queue(this, zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset, flags, 0, 0, -1, 0, i < n - 1 ? IOSQE_IO_LINK : 0);
       this.#inflight.set(item.opId, item);
@@ -706,7 +747,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   #onSend(item: SendItem, res: number, flags: number): void {
     if (flags & CQE_F_NOTIF) {
       const copied = (res & NOTIF_USAGE_ZC_COPIED) !== 0;
-      this.#policy.onNotification(item.len, copied);
+      this.#zc().onNotification(item.len, copied);
       if (copied) {
         this.#zcCopiedBytes += item.len;
         totals.zeroCopyCopiedBytes += item.len;
@@ -987,6 +1028,27 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     return 'closed';
   }
 
+  /** @internal state for debugging and tests */
+  [Symbol.for('maio.socket.debug')](): Record<string, unknown> {
+    return {
+      fd: this.#fd,
+      recvOp: this.#recvOp,
+      recvCancelling: this.#recvCancelling,
+      waitingBuffers: this.#waitingBuffers,
+      paused: this.#paused,
+      readEnded: this.#readEnded,
+      pending: this.#pending.length,
+      sendQ: this.#sendQ.length,
+      chainLeft: this.#chainLeft,
+      inflight: [...this.#inflight.values()].map((i) => `${i.zc ? 'zc' : 'plain'}:${i.len}:${i.resultDone ? 'notif' : 'result'}`),
+      overflow: this.#overflow.length,
+      waitingAlloc: this.#waitingAlloc,
+      ending: this.#ending,
+      shutdownOp: this.#shutdownOp,
+      destroyed: this.#destroyed,
+    };
+  }
+
   stats(): SocketStats {
     return {
       bytesRead: this.bytesRead,
@@ -996,7 +1058,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       receiveBuffersHeld: this.#heldBuffers,
       receiveBytesHeld: this.#held,
       readBlocked: this.#held >= this.#quota,
-      zeroCopy: { ...this.#policy.stats(), zeroCopyBytesSent: this.#zcSentBytes, copiedBytesReported: this.#zcCopiedBytes },
+      zeroCopy: { ...this.#zc().stats(), zeroCopyBytesSent: this.#zcSentBytes, copiedBytesReported: this.#zcCopiedBytes },
     };
   }
 }

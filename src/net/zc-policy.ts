@@ -22,6 +22,12 @@ export interface ZeroCopyPolicyOptions {
   probeSends?: number;
   /** In plain mode, eligible sends between two probes. */
   reprobeAfter?: number;
+  /**
+   * 'auto' only: start in plain mode for this reason, without probing (the
+   * socket layer knows the route delivers locally). Infinity reprobeAfter
+   * keeps it there.
+   */
+  startPlain?: string;
 }
 
 export type ZeroCopyState = 'probing' | 'zero-copy' | 'plain' | 'forced-zero-copy' | 'forced-plain';
@@ -79,6 +85,9 @@ export class ZeroCopyPolicy {
     } else if (this.mode === 'never') {
       this.#state = 'forced-plain';
       this.#reason = 'plain sends forced by the zeroCopy option';
+    } else if (options.startPlain) {
+      this.#state = 'plain';
+      this.#reason = options.startPlain;
     } else {
       this.#state = 'probing';
       this.#reason = `probing: the first ${this.#probeSends} sends of ${this.minBytes} bytes or more go zero-copy`;
