@@ -194,7 +194,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   // connect
   #connecting = false;
   #connectOp = -1;
-  #aux = -1;
   #timer: NodeJS.Timeout | null = null;
   #timedOut = false;
   #signal: AbortSignal | null = null;
@@ -293,23 +292,41 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       process.nextTick(() => this.destroy(fromNative(err) as Error));
       return;
     }
-    const aux = this.#ring.allocAux();
-    if (aux < 0) {
-      process.nextTick(() => this.destroy(errnoError(-EAGAIN, 'connect')));
-      return;
-    }
-    this.#aux = aux;
-    this.#ring.aux.set(addr, aux);
-    this.#connectOp = this.#ring.connect(this, this.#fd, aux, addr.length);
+    this.#queueConnect(addr, 0);
     if (timeout !== undefined && timeout > 0) {
       this.#timer = setTimeout(() => {
         this.#timer = null;
         if (this.#connectOp >= 0) {
           this.#timedOut = true;
           this.#ring.cancel(this.#connectOp);
+        } else if (this.#connectOp === -2) {
+          this.destroy(errnoError(-ETIMEDOUT, 'connect'));
         }
       }, timeout);
     }
+  }
+
+  /**
+   * The kernel copies the sockaddr while the flush submits the CONNECT, so
+   * the aux slot is freed right after that flush (a microtask queued after
+   * the ring's). With every slot taken, try again next turn.
+   */
+  #queueConnect(addr: Uint8Array, tries: number): void {
+    if (this.#destroyed) return this.#maybeClose();
+    const ring = this.#ring;
+    const aux = ring.allocAux();
+    if (aux < 0) {
+      if (tries > 1000) {
+        this.destroy(errnoError(-EAGAIN, 'connect'));
+        return;
+      }
+      this.#connectOp = -2; // pending: not in flight, but connecting
+      setImmediate(() => this.#queueConnect(addr, tries + 1));
+      return;
+    }
+    ring.aux.set(addr, aux);
+    this.#connectOp = ring.connect(this, this.#fd, aux, addr.length);
+    queueMicrotask(() => ring.freeAux(aux));
   }
 
   /** @internal connecting from now on (the address is being looked up) */
@@ -324,10 +341,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
 
   #onConnect(res: number): void {
     this.#connectOp = -1;
-    if (this.#aux >= 0) {
-      this.#ring.freeAux(this.#aux);
-      this.#aux = -1;
-    }
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;
@@ -864,6 +877,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       ring.cancel(this.#recvOp);
     }
     if (this.#connectOp >= 0) ring.cancel(this.#connectOp);
+    else if (this.#connectOp === -2) this.#connectOp = -1; // its retry sees #destroyed
     for (const [id, item] of this.#inflight) if (!item.resultDone) ring.cancel(id);
     const cbErr = err ?? new ClosedError('the socket was destroyed before the bytes were sent');
     // Queued, never submitted: give the buffers back now.
@@ -895,10 +909,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       this.#group.forget(this);
       this.#group.release();
       this.#group = null;
-    }
-    if (this.#aux >= 0) {
-      this.#ring.freeAux(this.#aux);
-      this.#aux = -1;
     }
     if (this.#fd >= 0) {
       try {

@@ -150,6 +150,12 @@ export function nodeDrain(sock: net.Socket): Promise<{ hash: string; bytes: numb
   });
 }
 
-export function closed(s: { once(ev: 'close', f: () => void): unknown }): Promise<void> {
-  return new Promise((r) => s.once('close', () => r()));
+/** Resolves with hadError at 'close' (unlike events.once, an 'error' does not reject it). */
+export function closed(s: { once(ev: 'close', f: (hadError?: boolean) => void): unknown }): Promise<boolean> {
+  return new Promise((r) => s.once('close', (hadError?: boolean) => r(hadError === true)));
+}
+
+/** The next 'data' buffer's bytes, copied (the buffer is released when the handler returns). */
+export function nextData(s: { once(ev: 'data', f: (b: { bytes: Uint8Array }) => void): unknown }): Promise<string> {
+  return new Promise((r) => s.once('data', (b) => r(Buffer.from(b.bytes).toString())));
 }
