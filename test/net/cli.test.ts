@@ -1,0 +1,95 @@
+/** The maio command: echo answers a node:net client; sink/blast move bytes; each exits on SIGTERM. */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { uringSkip } from './helpers';
+
+const skip = uringSkip;
+const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+function start(args: string[]): { child: ChildProcess; line: Promise<string>; stderr: () => string } {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const line = new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code} before its ready line: ${err}`)));
+  });
+  return { child, line, stderr: () => err };
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  return code;
+}
+
+test('maio --help, unknown commands and options fail in one line', () => {
+  const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /maio echo --port P/);
+  assert.match(help.stdout, /maio blast/);
+  const bad = spawnSync(process.execPath, [cli, 'nope'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr.trim().split('\n').length, 1);
+  assert.match(bad.stderr, /unknown command 'nope'/);
+  const badOpt = spawnSync(process.execPath, [cli, 'echo', '--bogus', '1'], { encoding: 'utf8' });
+  assert.equal(badOpt.status, 1);
+  assert.match(badOpt.stderr, /unknown option --bogus/);
+});
+
+test('maio echo answers a node:net client and exits on SIGTERM', { skip }, async () => {
+  const { child, line, stderr } = start(['echo', '--port', '0']);
+  const m = /^listening (\d+)$/.exec(await line);
+  assert.ok(m, 'listening <port>');
+  assert.match(stderr(), /io_uring/);
+  const c = net.connect(Number(m[1]), '127.0.0.1');
+  await once(c, 'connect');
+  const payload = Buffer.alloc(300000, 'e');
+  let got = Buffer.alloc(0);
+  c.on('data', (d) => (got = Buffer.concat([got, d])));
+  c.write(payload);
+  while (got.length < payload.length) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(got.equals(payload));
+  c.destroy();
+  assert.equal(await stop(child), 0);
+});
+
+test('maio blast into maio sink moves the bytes; both exit cleanly', { skip }, async () => {
+  const BYTES = 32 << 20;
+  const sink = start(['sink', '--port', '0']);
+  const m = /^listening (\d+)$/.exec(await sink.line);
+  assert.ok(m);
+  const blast = start(['blast', '--port', m[1]!, '--bytes', String(BYTES)]);
+  assert.equal(await blast.line, 'ready');
+  const [code] = (await once(blast.child, 'exit')) as [number];
+  assert.equal(code, 0, blast.stderr());
+  assert.match(blast.stderr(), new RegExp(`maio blast: ${BYTES} bytes`));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await stop(sink.child), 0);
+  const bytes = Number(/maio sink: (\d+) bytes/.exec(sink.stderr())?.[1]);
+  assert.equal(bytes, BYTES);
+});
+
+test('maio blast --duration stops by itself; SIGTERM ends it early too', { skip }, async () => {
+  const sink = start(['sink', '--port', '0']);
+  const port = /^listening (\d+)$/.exec(await sink.line)![1]!;
+  const timed = start(['blast', '--port', port, '--duration', '0.3']);
+  assert.equal(await timed.line, 'ready');
+  const [code] = (await once(timed.child, 'exit')) as [number];
+  assert.equal(code, 0);
+  const endless = start(['blast', '--port', port]);
+  assert.equal(await endless.line, 'ready');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await stop(endless.child), 0);
+  assert.equal(await stop(sink.child), 0);
+});
