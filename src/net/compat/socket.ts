@@ -106,7 +106,12 @@ export class Socket extends Duplex {
     this.#inner = inner;
     this.connecting = connecting;
     inner.on('data', this.#onData);
-    inner.on('end', () => this.push(null));
+    inner.on('end', () => {
+      this.push(null);
+      // As node:net: with nothing buffered, 'end' comes even if nobody reads (so a write-only
+      // user of the socket still sees it close after the peer's FIN).
+      this.read(0);
+    });
     inner.on('error', (err: Error) => {
       this.#innerError = true;
       this.destroy(err);
