@@ -36,6 +36,7 @@ import type { CompletionTarget, Ring } from '../ring/ring';
 
 const ECANCELED = 125;
 const IOSQE_IO_LINK = 1 << 2;
+const NONE = -1; // no op (0 is a valid op id)
 const EAGAIN = 11;
 const DEFAULT_PIPE = 1 << 20;
 const DEFAULT_CHUNKS = 4;
@@ -222,8 +223,8 @@ export class FileSend implements CompletionTarget {
 
   onCompletion(opId: number, res: number): void {
     for (let i = 0; i < this.#count; i++) {
-      if (this.#ids[i] === opId) {
-        this.#ids[i] = 0;
+      if (this.#ids[i] === opId && this.#arrived[i] === 0) {
+        this.#ids[i] = NONE;
         this.#res[i] = res;
         this.#arrived[i] = 1;
         this.#outstanding--;
@@ -283,7 +284,7 @@ export class FileSend implements CompletionTarget {
    * and on a timer until the chain is back.
    */
   #cancelRest(): void {
-    for (let i = 0; i < this.#count; i++) if (this.#ids[i] !== 0) this.#ring.cancel(this.#ids[i]);
+    for (let i = 0; i < this.#count; i++) if (this.#ids[i] !== NONE) this.#ring.cancel(this.#ids[i]);
     if (this.#retry === undefined && this.#outstanding > 0) {
       this.#retry = setInterval(() => {
         if (this.#outstanding > 0 && !this.#ring.closed) this.#cancelRest();

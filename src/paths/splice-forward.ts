@@ -25,6 +25,7 @@ import type { CompletionTarget, Ring } from '../ring/ring';
 import { assertFd } from './send-file';
 
 const EAGAIN = 11;
+const NONE = -1;
 const SHUT_WR = 1;
 const DEFAULT_PIPE = 1 << 20;
 
@@ -52,16 +53,19 @@ export class SpliceForward implements CompletionTarget {
   readonly #pipeW = [-1, -1];
   #pipeSize = 0;
 
-  #reader = 0; // op ids in flight, 0 when none
-  #writer = 0;
-  #shutdownOp = 0;
-  #canceled = 0; // reader / writer op ids already asked to cancel
-  #canceled2 = 0;
+  // Op ids in flight, NONE when none (0 is a valid op id).
+  #reader = NONE;
+  #writer = NONE;
+  #shutdownOp = NONE;
+  #shutdownDone = false;
+  #canceled = NONE; // reader / writer op ids already asked to cancel
+  #canceled2 = NONE;
   #readSeq = 0; // reads completed with data; read k went into pipe k % 2
   #writeSeq = 0; // the first read not yet fully written
   readonly #fill = [0, 0]; // bytes waiting in each pipe
   #bytes = 0;
   #eof = false;
+  #zeroReads = 0;
   #error: Error | null = null;
   #done = false;
   #promise: Promise<number> | undefined;
@@ -125,20 +129,21 @@ export class SpliceForward implements CompletionTarget {
   }
 
   #pump(): void {
+    if (this.#done) return;
     if (this.#error) return this.#stop();
     const r = this.#ring;
     if (r.closed) return this.#fail(new ClosedError('the ring was closed during forwarding'));
     try {
-      if (!this.#eof && this.#reader === 0 && this.#readSeq - this.#writeSeq < 2) {
+      if (!this.#eof && this.#reader === NONE && this.#readSeq - this.#writeSeq < 2) {
         this.#reader = r.splice(this, this.#from, -1, this.#pipeW[this.#readSeq & 1], this.#pipeSize);
         this.splices++;
       }
       const w = this.#writeSeq & 1;
-      if (this.#writer === 0 && this.#writeSeq < this.#readSeq && this.#fill[w] > 0) {
+      if (this.#writer === NONE && this.#writeSeq < this.#readSeq && this.#fill[w] > 0) {
         this.#writer = r.splice(this, this.#pipeR[w], -1, this.#to, this.#fill[w]);
         this.splices++;
       }
-      if (this.#eof && this.#writeSeq === this.#readSeq && this.#writer === 0 && this.#shutdownOp === 0) {
+      if (this.#eof && this.#writeSeq === this.#readSeq && this.#writer === NONE && this.#shutdownOp === NONE && !this.#shutdownDone) {
         if (this.#shutdownOnEof) this.#shutdownOp = r.shutdown(this, this.#to, SHUT_WR);
         else this.#finish();
       }
@@ -149,12 +154,19 @@ export class SpliceForward implements CompletionTarget {
 
   onCompletion(opId: number, res: number): void {
     if (opId === this.#reader) {
-      this.#reader = 0;
-      if (res > 0) this.#fill[this.#readSeq++ & 1] = res;
-      else if (res === 0) this.#eof = true;
+      this.#reader = NONE;
+      if (res > 0) {
+        this.#fill[this.#readSeq++ & 1] = res;
+        this.#zeroReads = 0;
+      } else if (res === 0) {
+        // tcp_splice_read also returns 0 without EOF when it could take
+        // nothing from a non-empty receive queue: EOF only when a second
+        // read in a row says so (a real EOF answers at once).
+        if (++this.#zeroReads >= 2) this.#eof = true;
+      }
       else this.#fail(this.#kernelError(res, 'splice'));
     } else if (opId === this.#writer) {
-      this.#writer = 0;
+      this.#writer = NONE;
       if (res > 0) {
         this.#bytes += res;
         if ((this.#fill[this.#writeSeq & 1] -= res) === 0) this.#writeSeq++;
@@ -162,7 +174,8 @@ export class SpliceForward implements CompletionTarget {
         this.#fail(this.#kernelError(res === 0 ? -32 /* EPIPE */ : res, 'splice'));
       }
     } else if (opId === this.#shutdownOp) {
-      this.#shutdownOp = -1;
+      this.#shutdownOp = NONE;
+      this.#shutdownDone = true;
       if (res < 0 && res !== -107 /* ENOTCONN: the peer is gone, nothing to half-close */) {
         this.#fail(errnoError(res, 'shutdown'));
       } else {
@@ -188,15 +201,15 @@ export class SpliceForward implements CompletionTarget {
   }
 
   #stop(): void {
-    if (this.#reader !== 0 && this.#canceled !== this.#reader) {
+    if (this.#reader !== NONE && this.#canceled !== this.#reader) {
       this.#canceled = this.#reader;
       this.#ring.cancel(this.#reader);
     }
-    if (this.#writer !== 0 && this.#canceled2 !== this.#writer) {
+    if (this.#writer !== NONE && this.#canceled2 !== this.#writer) {
       this.#canceled2 = this.#writer;
       this.#ring.cancel(this.#writer);
     }
-    if (this.#reader === 0 && this.#writer === 0 && this.#shutdownOp <= 0) this.#finish();
+    if (this.#reader === NONE && this.#writer === NONE && this.#shutdownOp === NONE) this.#finish();
   }
 
   #closePipe(): void {
