@@ -1,5 +1,5 @@
 /** The native entry points of the paths (native/pipe.c) and the SPLICE descriptor: typed errors, nothing submitted. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,7 +8,17 @@ import { DESC_INTS, Desc, Op, native } from '../../src/core/native';
 
 const IOSQE_IO_LINK = 1 << 2;
 import { Ring, type CompletionTarget } from '../../src/ring/ring';
-import { closeFd, skip, tmpDir, until } from './helpers';
+import { closeFd, skip, tmpDir as makeTmpDir, until } from './helpers';
+
+const dirs: string[] = [];
+const tmpDir = (): string => {
+  const d = makeTmpDir();
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 function throwsNative(fn: () => unknown, check: (e: any) => boolean, what: string) {
   assert.throws(

@@ -1,5 +1,5 @@
 /** sendFileFd: file -> pipe -> socket with linked SPLICE pairs, checked byte for byte by a node:net receiver. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -23,6 +23,9 @@ import {
 
 const MiB = 1 << 20;
 const dir = skip ? '' : tmpDir();
+after(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 /** One connection: the raw fd sends, a node:net socket receives. */
 async function connection() {
