@@ -52,7 +52,7 @@ import {
 import { encodeSockaddr } from '../net/address';
 import { BufferGroup } from './fallback/buffer-group';
 import { FdState } from './fallback/fd-state';
-import type { CompletionTarget, IoRing, PoolAttachment, ProvideOwner, RingStats } from './io-ring';
+import type { CompletionTarget, IoRing, PoolAttachment, PreFlush, ProvideOwner, RingStats } from './io-ring';
 
 const SUBMIT_CAPACITY = 1024; // ops per flush, as the Ring's submit array
 const EVENT_CAPACITY = 1024; // epoll events per JS call
@@ -192,6 +192,8 @@ export class FallbackRing implements IoRing {
   // provide(): (pool, off, len, group, bid), applied at the start of the flush
   #provides = new Int32Array(5 * 64);
   #provideCount = 0;
+  // objects that queue their ops at the start of the next flush (Ring.schedule)
+  #preFlush: PreFlush[] = [];
 
   // completions posted, not yet dispatched: (op id, res, flags)
   #cq = new Int32Array(1024 * 3);
@@ -279,6 +281,11 @@ export class FallbackRing implements IoRing {
   /** Operations queued or in flight. */
   get pending(): number {
     return this.#live;
+  }
+
+  /** Ops this turn's batch still takes before queue() flushes (a link chain ends with its batch). */
+  get room(): number {
+    return SUBMIT_CAPACITY - this.#queued;
   }
 
   // ---- queueing ------------------------------------------------------------
@@ -410,6 +417,31 @@ export class FallbackRing implements IoRing {
     this.#flush();
   }
 
+  /**
+   * As Ring.schedule: `p.preFlush()` runs once at the start of the next
+   * flush, which is scheduled if need be; what it queues starts in that flush.
+   */
+  schedule(p: PreFlush): void {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    this.#preFlush.push(p);
+    this.#scheduleFlush();
+  }
+
+  #runPreFlush(): void {
+    while (this.#preFlush.length > 0 && !this.#closed) {
+      // A fresh list: a preFlush may flush (a full batch) and schedule again.
+      const list = this.#preFlush;
+      this.#preFlush = [];
+      for (let i = 0; i < list.length; i++) {
+        try {
+          list[i].preFlush();
+        } catch (err) {
+          process.nextTick(rethrow, err);
+        }
+      }
+    }
+  }
+
   #scheduleFlush(): void {
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -418,6 +450,7 @@ export class FallbackRing implements IoRing {
   }
 
   #flush(): void {
+    if (this.#preFlush.length > 0 && !this.#closed) this.#runPreFlush();
     this.#flushScheduled = false;
     if (this.#closed) return;
     if (this.#provideCount) this.#applyProvides();
@@ -1211,6 +1244,7 @@ export class FallbackRing implements IoRing {
     this.#flushScheduled = false;
     this.#queued = 0;
     this.#provideCount = 0;
+    this.#preFlush = [];
     if (current === this) current = null;
     try {
       this.#native.fallbackClose(this.#handle);

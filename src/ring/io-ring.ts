@@ -8,14 +8,16 @@
  * flags >>> 16, F_NOTIF for zero-copy notifications.
  */
 import type { Op, PoolHandle } from '../core/native';
-import type { CompletionTarget, PoolAttachment, ProvideOwner, RingStats } from './ring';
+import type { CompletionTarget, PoolAttachment, PreFlush, ProvideOwner, RingStats } from './ring';
 
-export type { CompletionTarget, PoolAttachment, ProvideOwner, RingStats };
+export type { CompletionTarget, PoolAttachment, PreFlush, ProvideOwner, RingStats };
 
 export interface IoRing {
   readonly closed: boolean;
   /** Operations queued or in flight. */
   readonly pending: number;
+  /** Operations the current batch still takes before queue() must flush (a link must not straddle two). */
+  readonly room: number;
 
   queue(
     target: CompletionTarget,
@@ -43,6 +45,8 @@ export interface IoRing {
   splice(target: CompletionTarget, fdIn: number, offIn: number, fdOut: number, len: number, flags?: number, sqeFlags?: number): number;
   cancel(opId: number): boolean;
   flush(): void;
+  /** Calls `p.preFlush()` once at the start of the next flush (scheduled if need be). */
+  schedule(p: PreFlush): void;
 
   provide(pool: number, off: number, len: number, group: number, bid: number): void;
   registerBufRing(group: number, entries: number, owner: ProvideOwner): void;

@@ -31,6 +31,7 @@ import {
   type RingHandle,
 } from '../core/native';
 import { encodeSockaddr } from '../net/address';
+import type { IoRing } from './io-ring';
 
 /** Receives the completions of the operations it queued. */
 export interface CompletionTarget {
@@ -105,7 +106,7 @@ const ignore: CompletionTarget = { onCompletion() {} };
 let current: Ring | null = null;
 const constructing = Symbol('maio.ring.construct');
 
-export class Ring {
+export class Ring implements IoRing {
   readonly #native: NativeBinding;
   readonly #handle: RingHandle;
   readonly #submit = new Int32Array(SUBMIT_CAPACITY * DESC_INTS);

@@ -91,6 +91,42 @@ test('1,000 NOPs in one turn: each op id completes exactly once, in one flush, n
   assert.equal(ring.pending, 0);
 });
 
+test('schedule(): preFlush runs once at the start of the next flush, its ops go in that flush; room counts down', async () => {
+  const ring = FallbackRing.current();
+  const c = new Collector();
+  await until(() => ring.pending === 0, 'an idle ring');
+  const room = ring.room;
+  assert.equal(room, 1024);
+  ring.nop(c);
+  assert.equal(ring.room, room - 1);
+  let calls = 0;
+  const hook = {
+    preFlush() {
+      calls++;
+      ring.nop(c);
+      ring.nop(c);
+    },
+  };
+  ring.schedule(hook);
+  const before = ring.stats().submitCalls;
+  await tick();
+  assert.equal(calls, 1);
+  assert.equal(ring.stats().submitCalls - before, 1, 'one flush took the NOP and the hook\'s two');
+  assert.equal(ring.room, room);
+  await until(() => c.events.length === 3, '3 completions');
+  // A hook scheduled from a hook runs in the same flush.
+  const order: string[] = [];
+  ring.schedule({ preFlush: () => (order.push('a'), ring.schedule({ preFlush: () => order.push('b') })) });
+  ring.flush();
+  assert.deepEqual(order, ['a', 'b']);
+  // A closed ring refuses, as the Ring does (a fresh ring for the rest of the file).
+  const w = spawnSync(process.execPath, ['-e', `
+    const { FallbackRing } = require(${JSON.stringify(ringJs)});
+    const r = FallbackRing.current(); r.close();
+    try { r.schedule({ preFlush() {} }); console.log('no error'); } catch (e) { console.log(e.code); }`], { encoding: 'utf8' });
+  assert.equal(w.stdout.trim(), 'ERR_MAIO_CLOSED', w.stderr);
+});
+
 test('stats add up with more ops than one flush takes; stale ids cannot be cancelled', async () => {
   const ring = FallbackRing.current();
   const before = ring.stats();
