@@ -13,14 +13,22 @@ import { native, type NativeProbe } from './core/native';
 
 export type BackendMode = 'io_uring' | 'epoll';
 
+/**
+ * What the running backend gives the socket layer. On io_uring: the kernel's
+ * io_uring features (versions in parentheses). On epoll: what the fallback
+ * ring does (src/ring/fallback-ring.ts): zero-copy sends through
+ * MSG_ZEROCOPY, multishot recv and accept emulated over nonblocking calls;
+ * nothing that needs io_uring itself (fixed buffers, kernel buffer rings,
+ * bundles, RECV_ZC, BIND/LISTEN) is there.
+ */
 export interface BackendCapabilities {
-  /** IORING_OP_SEND_ZC (6.0) */
+  /** IORING_OP_SEND_ZC (6.0); on epoll: MSG_ZEROCOPY (SO_ZEROCOPY, 4.14) */
   sendZc: boolean;
   /** IORING_OP_SENDMSG_ZC (6.1) */
   sendmsgZc: boolean;
-  /** multishot recv with provided buffers (6.0) */
+  /** multishot recv with provided buffers (6.0); on epoll: emulated buffer groups */
   multishotRecv: boolean;
-  /** multishot accept (5.19) */
+  /** multishot accept (5.19); on epoll: emulated */
   multishotAccept: boolean;
   /** provided-buffer rings, IORING_REGISTER_PBUF_RING (5.19) */
   pbufRing: boolean;
@@ -153,6 +161,24 @@ function describe(p: NativeProbe, opNames: readonly string[]): string {
   return '';
 }
 
+const SOL_SOCKET = 1;
+const SO_ZEROCOPY = 60;
+
+/** Whether this kernel takes SO_ZEROCOPY on a TCP socket (what MSG_ZEROCOPY sends need). */
+function msgZerocopy(): boolean {
+  const n = native();
+  let fd = -1;
+  try {
+    fd = n.sockOpen(4, 'tcp');
+    n.sockSetInt(fd, SOL_SOCKET, SO_ZEROCOPY, 1);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd >= 0) n.sockClose(fd);
+  }
+}
+
 function build(): Backend {
   const p = native().probe();
   const env = process.env.MAIO_BACKEND;
@@ -182,7 +208,20 @@ function build(): Backend {
   }
 
   const usable = p.uringUsable;
-  const capabilities: BackendCapabilities = Object.freeze({
+  const zcEpoll = mode === 'epoll' && msgZerocopy();
+  const capabilities: BackendCapabilities = Object.freeze(mode === 'epoll' ? {
+    sendZc: zcEpoll,
+    sendmsgZc: false,
+    multishotRecv: true,
+    multishotAccept: true,
+    pbufRing: false,
+    pbufRingInc: false,
+    bundle: false,
+    fixedBuffers: false,
+    deferTaskrun: false,
+    recvZc: false,
+    bindListen: false,
+  } : {
     sendZc: usable && has('SEND_ZC'),
     sendmsgZc: usable && has('SENDMSG_ZC'),
     // No opcode marks these; they arrived with the opcodes tested here.
@@ -209,7 +248,8 @@ function build(): Backend {
     if (forced) parts.push('forced by MAIO_BACKEND=io_uring');
     summary = `maio backend: io_uring (${parts.join(', ')})`;
   } else {
-    summary = `maio backend: epoll (kernel ${p.kernel}, ${forced ? reason : `io_uring unavailable: ${reason}`})`;
+    const zc = capabilities.sendZc ? 'MSG_ZEROCOPY' : 'no MSG_ZEROCOPY';
+    summary = `maio backend: epoll (kernel ${p.kernel}, ${forced ? reason : `io_uring unavailable: ${reason}`}; ${zc}, emulated multishot recv)`;
   }
 
   return Object.freeze({

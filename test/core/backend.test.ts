@@ -9,6 +9,7 @@ import { native } from '../../src/core/native';
 
 const backendJs = path.join(__dirname, '..', '..', 'src', 'backend.js');
 const ringJs = path.join(__dirname, '..', '..', 'src', 'ring', 'ring.js');
+const currentJs = path.join(__dirname, '..', '..', 'src', 'ring', 'current.js');
 const SYSCTL = '/proc/sys/kernel/io_uring_disabled';
 
 function childBackend(env: Record<string, string>): { status: number | null; out: any; stderr: string } {
@@ -16,7 +17,8 @@ function childBackend(env: Record<string, string>): { status: number | null; out
     let r;
     try { const b = require(${JSON.stringify(backendJs)}).backend();
           const ring = require(${JSON.stringify(ringJs)}).Ring.current();
-          r = { ok: true, b, ring: ring !== null }; }
+          const current = require(${JSON.stringify(currentJs)}).currentRing();
+          r = { ok: true, b, ring: ring !== null, current: current.constructor.name }; }
     catch (e) { r = { ok: false, code: e.code, name: e.name, message: e.message }; }
     console.log(JSON.stringify(r));`;
   const res = spawnSync(process.execPath, ['-e', code], { env: { ...process.env, ...env }, encoding: 'utf8' });
@@ -38,7 +40,12 @@ test('backend() agrees with the native probe and is frozen', () => {
     assert.match(b.reason, new RegExp(p.setupError));
     return;
   }
-  if (process.env.MAIO_BACKEND === 'epoll') return;
+  if (process.env.MAIO_BACKEND === 'epoll') {
+    assert.equal(b.mode, 'epoll');
+    assert.equal(b.forced, true);
+    assert.match(b.summary, /^maio backend: epoll \(/);
+    return;
+  }
   assert.equal(b.mode, 'io_uring');
   assert.equal(b.reason, '');
   assert.equal(b.forced, process.env.MAIO_BACKEND === 'io_uring');
@@ -72,6 +79,16 @@ test('MAIO_BACKEND=epoll forces the fallback (child process)', () => {
   assert.match(r.out.b.reason, /MAIO_BACKEND=epoll/);
   assert.match(r.out.b.summary, /^maio backend: epoll/);
   assert.equal(r.out.ring, false, 'Ring.current() is null on epoll');
+  assert.equal(r.out.current, 'FallbackRing', 'currentRing() is the fallback on epoll');
+  // What the fallback gives, not what io_uring would.
+  const c = r.out.b.capabilities;
+  assert.equal(c.multishotRecv, true, 'emulated buffer groups');
+  assert.equal(c.multishotAccept, true);
+  assert.equal(c.sendZc, true, 'MSG_ZEROCOPY (SO_ZEROCOPY since 4.14)');
+  for (const k of ['sendmsgZc', 'pbufRing', 'pbufRingInc', 'bundle', 'fixedBuffers', 'deferTaskrun', 'recvZc', 'bindListen']) {
+    assert.equal(c[k], false, `${k} needs io_uring`);
+  }
+  assert.match(r.out.b.summary, /MSG_ZEROCOPY/);
 });
 
 test('MAIO_BACKEND=io_uring insists on io_uring; a bad value is refused', (t) => {
@@ -81,6 +98,7 @@ test('MAIO_BACKEND=io_uring insists on io_uring; a bad value is refused', (t) =>
     assert.equal(r.out.b.mode, 'io_uring');
     assert.equal(r.out.b.forced, true);
     assert.equal(r.out.ring, true);
+    assert.equal(r.out.current, 'Ring', 'currentRing() is the io_uring Ring');
   } else {
     assert.equal(r.out.code, 'ERR_MAIO_BACKEND_UNAVAILABLE');
   }
