@@ -22,7 +22,7 @@ import type { IoBuffer } from '../pool/buffer';
 import { LEND_EXCLUSIVE, type IoPool, type SlotRecycler } from '../pool/pool';
 import { kLend, kPoolId, kReturn, kSetRecycler, kSlot } from '../core/symbols';
 import { InvalidArgumentError, OutOfRangeError } from '../core/errors';
-import type { ProvideOwner, Ring } from '../ring/ring';
+import type { IoRing, ProvideOwner } from '../ring/io-ring';
 
 /** What a group calls back on the socket that received a buffer. */
 export interface RecvGroupUser {
@@ -81,7 +81,7 @@ function pow2AtLeast(n: number): number {
 }
 
 export class RecvGroup implements ProvideOwner, SlotRecycler {
-  readonly ring: Ring;
+  readonly ring: IoRing;
   readonly pool: IoPool;
   readonly bufferSize: number;
   readonly maxBuffers: number;
@@ -102,7 +102,7 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
   #dead = false;
 
   /** The thread's group for (ring, pool, bufferSize), made on first use. */
-  static acquire(ring: Ring, pool: IoPool, options: RecvGroupOptions = {}): RecvGroup {
+  static acquire(ring: IoRing, pool: IoPool, options: RecvGroupOptions = {}): RecvGroup {
     const size = options.bufferSize ?? DEFAULT_BUFFER;
     let bySize = registry.get(pool);
     let g = bySize?.get(size);
@@ -122,7 +122,7 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
     return out;
   }
 
-  private constructor(ring: Ring, pool: IoPool, bufferSize: number, options: RecvGroupOptions) {
+  private constructor(ring: IoRing, pool: IoPool, bufferSize: number, options: RecvGroupOptions) {
     if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > pool.maxAllocSize) {
       throw new OutOfRangeError(`receive buffer size must be in [1, ${pool.maxAllocSize}], got ${bufferSize}`);
     }

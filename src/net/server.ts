@@ -8,11 +8,11 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { backend } from '../backend';
-import { BackendUnavailableError, ClosedError, InvalidArgumentError, errnoError, fromNative, type ErrnoError } from '../core/errors';
+import { ClosedError, InvalidArgumentError, errnoError, fromNative, type ErrnoError } from '../core/errors';
 import { CQE_F_MORE, native } from '../core/native';
 import { defaultPool } from '../pool/pool';
-import { Ring, type CompletionTarget } from '../ring/ring';
+import { currentRing } from '../ring/current';
+import type { CompletionTarget, IoRing } from '../ring/io-ring';
 import { AF_INET6, decodeSockaddr, parseAddress, resolveAddress, sockaddr, validatePort } from './address';
 import { makeSocket, type ConnectOptions, type MaioSocketOptions, type Socket } from './socket';
 import * as sockopt from './sockopt';
@@ -36,24 +36,22 @@ export interface ListenOptions {
   ipv6Only?: boolean;
 }
 
-/** io_uring or nothing, for now. */
-export function requireRing(): Ring {
-  const b = backend();
-  if (b.mode !== 'io_uring') {
-    throw new BackendUnavailableError(
-      `maio's TCP sockets run on io_uring, and this process runs on the ${b.mode} backend (${b.reason || 'forced'}); the fallback data path is not built yet`,
-    );
-  }
-  const ring = Ring.current();
-  if (!ring) throw new BackendUnavailableError('no io_uring ring on this thread');
-  return ring;
+/**
+ * This thread's ring on whichever backend runs (io_uring, or the epoll
+ * fallback). Throws BackendUnavailableError only for MAIO_BACKEND=io_uring
+ * where io_uring cannot be had.
+ */
+export function requireRing(): IoRing {
+  return currentRing();
 }
 
 export class Server extends EventEmitter implements CompletionTarget {
-  readonly #ring: Ring;
+  readonly #ring: IoRing;
   readonly #opts: ServerOptions;
   #fd = -1;
   #acceptOp = -1;
+  /** the listener's CLOSE, in flight */
+  #closeOp = -1;
   #listening = false;
   #closing = false;
   #starting = false;
@@ -181,7 +179,12 @@ export class Server extends EventEmitter implements CompletionTarget {
   }
 
   /** @internal */
-  onCompletion(_opId: number, res: number, flags: number): void {
+  onCompletion(opId: number, res: number, flags: number): void {
+    if (opId === this.#closeOp) {
+      this.#closeOp = -1;
+      this.#maybeEmitClose();
+      return;
+    }
     const final = (flags & CQE_F_MORE) === 0;
     if (final) this.#acceptOp = -1;
     if (res >= 0) {
@@ -241,14 +244,20 @@ export class Server extends EventEmitter implements CompletionTarget {
 
   #closeListener(): void {
     if (this.#fd >= 0) {
-      native().sockClose(this.#fd);
+      const fd = this.#fd;
       this.#fd = -1;
+      // Through the ring, as sockets: the epoll fallback forgets the descriptor first.
+      try {
+        this.#closeOp = this.#ring.closeFd(this, fd);
+      } catch {
+        native().sockClose(fd); // the ring is closed
+      }
     }
     this.#maybeEmitClose();
   }
 
   #maybeEmitClose(): void {
-    if (!this.#closing || this.#fd >= 0 || this.#acceptOp >= 0 || this.#sockets.size > 0) return;
+    if (!this.#closing || this.#fd >= 0 || this.#acceptOp >= 0 || this.#closeOp >= 0 || this.#sockets.size > 0) return;
     this.#closing = false;
     process.nextTick(() => this.emit('close'));
   }

@@ -26,6 +26,7 @@
 import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { backend } from '../backend';
 import {
   AbortError,
   BufferForeignError,
@@ -46,7 +47,7 @@ import {
 import { kLend, kPoolId, kReturn } from '../core/symbols';
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
-import type { CompletionTarget, PreFlush, Ring } from '../ring/ring';
+import type { CompletionTarget, IoRing, PreFlush } from '../ring/io-ring';
 import { AF_INET6, decodeSockaddr } from './address';
 import { RecvGroup, type RecvGroupUser } from './recv-group';
 import * as sockopt from './sockopt';
@@ -150,7 +151,7 @@ interface Pending {
 
 /** @internal what a Socket needs from whoever made it */
 export interface SocketInit {
-  ring: Ring;
+  ring: IoRing;
   options: MaioSocketOptions;
   pool: IoPool;
   /** an accepted fd (connected), or -1 */
@@ -181,7 +182,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   readonly pool: IoPool;
   bytesRead = 0;
   bytesWritten = 0;
-  readonly #ring: Ring;
+  readonly #ring: IoRing;
   readonly #opts: MaioSocketOptions;
   #policy: ZeroCopyPolicy | null = null;
   readonly #quota: number;
@@ -234,6 +235,8 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   // lifecycle
   #destroyed = false;
   #closed = false;
+  /** the CLOSE of the fd, in flight */
+  #closeOp = -1;
   #error: Error | null = null;
 
   /** @internal use connect() or a Server. */
@@ -376,7 +379,10 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       ...(o.zeroCopyProbeSends !== undefined ? { probeSends: o.zeroCopyProbeSends } : {}),
       ...(local
         ? {
-            startPlain: `the peer ${this.remoteAddress} is on this host: local delivery copies zero-copy sends (and SEND_ZC on loopback stalls the stream), so plain sends without probing`,
+            startPlain:
+              backend().mode === 'io_uring'
+                ? `the peer ${this.remoteAddress} is on this host: local delivery copies zero-copy sends (and SEND_ZC on loopback stalls the stream), so plain sends without probing`
+                : `the peer ${this.remoteAddress} is on this host: local delivery copies zero-copy sends (MSG_ZEROCOPY on the epoll backend), so plain sends without probing`,
             reprobeAfter: Infinity,
           }
         : {}),
@@ -410,6 +416,8 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     if (item !== undefined) return this.#onSend(item, res, flags);
     if (opId === this.#connectOp) return this.#onConnect(res);
     if (opId === this.#shutdownOp) return this.#onShutdown(res);
+    // The fd is gone whatever res says (close(2) releases the number even on EINTR/EIO).
+    if (opId === this.#closeOp) return this.#closeDone();
   }
 
   // ---- receive ---------------------------------------------------------
@@ -911,13 +919,27 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       this.#group = null;
     }
     if (this.#fd >= 0) {
-      try {
-        native().sockClose(this.#fd);
-      } catch {
-        // EBADF cannot happen: only this socket closes its fd
-      }
+      const fd = this.#fd;
       this.#fd = -1;
+      // Through the ring (either backend): the epoll fallback keeps per-descriptor
+      // state (epoll membership, the MSG_ZEROCOPY counter) that must go with the
+      // number before the kernel can hand it out again. 'close' follows the CLOSE.
+      try {
+        this.#closeOp = this.#ring.closeFd(this, fd);
+      } catch {
+        // The ring is closed: nothing of it can act on the fd any more.
+        try {
+          native().sockClose(fd);
+        } catch {
+          // EBADF cannot happen: only this socket closes its fd
+        }
+      }
     }
+    if (this.#closeOp < 0) this.#closeDone();
+  }
+
+  #closeDone(): void {
+    this.#closeOp = -1;
     if (this.#signal && this.#onAbort) this.#signal.removeEventListener('abort', this.#onAbort);
     this.#signal = null;
     totals.socketsOpen--;

@@ -2,7 +2,8 @@
  * Counters shared by every socket of this thread (module state is per
  * thread), and maio.stats(), which adds the ring's and the receive groups'.
  */
-import { Ring, type RingStats } from '../ring/ring';
+import { currentRing } from '../ring/current';
+import type { RingStats } from '../ring/io-ring';
 import { RecvGroup, type RecvGroupStats } from './recv-group';
 
 export const totals = {
@@ -12,9 +13,9 @@ export const totals = {
   bytesWritten: 0,
   /** send ops put on the ring (SEND and SEND_ZC) */
   sendOps: 0,
-  /** bytes of SEND_ZC sends */
+  /** bytes of SEND_ZC sends (MSG_ZEROCOPY sends on epoll) */
   zeroCopyBytes: 0,
-  /** of those, bytes the kernel reported as copied (IORING_NOTIF_USAGE_ZC_COPIED) */
+  /** of those, bytes the kernel reported as copied (IORING_NOTIF_USAGE_ZC_COPIED; on epoll SO_EE_CODE_ZEROCOPY_COPIED) */
   zeroCopyCopiedBytes: 0,
   /** recv completions that carried data */
   recvCompletions: 0,
@@ -29,7 +30,11 @@ export interface MaioStats {
   zeroCopyBytes: number;
   zeroCopyCopiedBytes: number;
   recvCompletions: number;
-  /** send ops per io_uring_enter over the thread's ring's life */
+  /**
+   * send ops per kernel entry over the thread's ring's life: io_uring_enter
+   * calls on io_uring; on epoll, the data path's system calls (epoll_wait,
+   * send, recv, ...), so the two modes' figures do not compare.
+   */
   sendsPerEnter: number;
   /** receive buffers delivered and not yet released, over all groups */
   receiveBuffersHeld: number;
@@ -43,7 +48,7 @@ export interface MaioStats {
 export function stats(): MaioStats {
   let ring: RingStats | null = null;
   try {
-    ring = Ring.current()?.stats() ?? null;
+    ring = currentRing().stats();
   } catch {
     ring = null;
   }

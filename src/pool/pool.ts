@@ -110,22 +110,23 @@ export interface PoolStats {
   closed: boolean;
 }
 
-/** What src/ring/ring.ts offers (coded against its signature; loaded lazily). */
+/** What src/ring/ offers (coded against IoRing's signature; loaded lazily). */
 interface RingLike {
   attachPool(handle: PoolHandle): { index: number; registered: boolean; error: unknown };
   detachPool(index: number): void;
 }
 
+/** This thread's ring on either backend (io_uring Ring or epoll FallbackRing). */
 function currentRing(): RingLike | null {
   let file: string;
   try {
-    file = require.resolve('../ring/ring');
+    file = require.resolve('../ring/current');
   } catch {
     return null; // ring layer not built: no registration
   }
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const mod = require(file) as { Ring?: { current?: () => RingLike | null | undefined } };
-  return typeof mod.Ring?.current === 'function' ? mod.Ring.current() ?? null : null;
+  const mod = require(file) as { currentRing?: () => RingLike | null | undefined };
+  return typeof mod.currentRing === 'function' ? mod.currentRing() ?? null : null;
 }
 
 function errorName(e: unknown): string {
