@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createServer, connect, type Server } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
-import { TEST_BYTES, closed, maioDrain, maioPump, poolGuard, uringSkip, type SendMode } from './helpers';
+import { TEST_BYTES, closed, maioDrain, maioPump, poolGuard, netSkip, type SendMode } from './helpers';
 
-const skip = uringSkip;
+const skip = netSkip;
 
 async function pair(): Promise<{ server: Server; client: Socket; peer: Socket }> {
   let peer: Socket | undefined;

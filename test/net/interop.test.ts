@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { createServer, connect } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
-import { TEST_BYTES, closed, maioDrain, maioPump, nodeDrain, nodePump, poolGuard, uringSkip, until } from './helpers';
+import { TEST_BYTES, closed, maioDrain, maioPump, nodeDrain, nodePump, poolGuard, netSkip, until } from './helpers';
 
-const skip = uringSkip;
+const skip = netSkip;
 const BYTES = Math.min(TEST_BYTES, 64 << 20);
 
 test('maio client -> node:net server and back (node echoes), byte-exact', { skip }, async () => {

@@ -2,11 +2,11 @@
  * Socket and server lifecycles on real loopback sockets: half-close, peer
  * reset mid-send, refused and timed-out connects, abort, server close with
  * open connections, backpressure by read quota, the data-handler buffer
- * lifetime rule, and the epoll backend's refusal.
+ * lifetime rule, and the same API on the epoll fallback (MAIO_BACKEND=epoll).
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -17,9 +17,9 @@ import { createServer, connect } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
 import { createPool, defaultPool } from '../../src/pool/pool';
 import type { IoBuffer } from '../../src/pool/buffer';
-import { closed, nextData, poolGuard, uringSkip, until } from './helpers';
+import { closed, nextData, poolGuard, netSkip, until } from './helpers';
 
-const skip = uringSkip;
+const skip = netSkip;
 
 async function connected(port: number, opts: Record<string, unknown> = {}): Promise<Socket> {
   const c = connect({ port, host: '127.0.0.1', ...opts });
@@ -107,7 +107,8 @@ test('peer reset in the middle of a large send: the error surfaces and every buf
       c.write(Buffer.alloc(65536, i), cb);
     }
     if (c.destroyed) break outer;
-    if (c.writableNeedDrain) await Promise.race([once(c, 'drain'), done]);
+    // Not events.once(c, 'drain'): it rejects on the 'error' this test waits for.
+    if (c.writableNeedDrain) await Promise.race([new Promise((r) => c.once('drain', r)), done]);
     if (c.destroyed) break;
   }
   await done;
@@ -115,7 +116,10 @@ test('peer reset in the middle of a large send: the error surfaces and every buf
   assert.equal(errors.length, 1, `one error, got ${errors.map((e) => e.code)}`);
   assert.ok(['ECONNRESET', 'EPIPE'].includes(errors[0].code), errors[0].code);
   assert.equal(errors[0].syscall, errors[0].code === 'ECONNRESET' && errors[0].syscall === 'read' ? 'read' : errors[0].syscall);
-  assert.ok(c.bytesWritten < sent, 'not everything went out');
+  // A failed write cuts the stream short; a reset seen by the read side may come
+  // just after the last queued chain completed (same completion batch).
+  if (errors[0].syscall === 'write') assert.ok(c.bytesWritten < sent, 'not everything went out');
+  else assert.ok(c.bytesWritten <= sent);
   await new Promise<void>((r) => server.close(() => r()));
   await guard.check();
 });
@@ -364,22 +368,61 @@ test('IPv6 listen and connect; address(), remote and local ports; stats', { skip
   await new Promise<void>((r) => server.close(() => r()));
 });
 
-test('on the epoll backend, createServer and connect throw BackendUnavailableError (fallback not built yet)', () => {
+test('MAIO_BACKEND=epoll (child processes): createServer and connect work on the fallback; backend() and the CLI banner say epoll', async () => {
   const index = path.join(__dirname, '..', '..', 'src', 'index.js');
   const code = `
     const maio = require(${JSON.stringify(index)});
-    const out = [];
-    for (const f of [() => maio.createServer(), () => maio.connect(1, '127.0.0.1')]) {
-      try { f(); out.push('no error'); } catch (e) { out.push(e.code + ' ' + (e instanceof maio.BackendUnavailableError) + ' ' + e.message); }
-    }
-    console.log(JSON.stringify(out));`;
-  const r = spawnSync(process.execPath, ['-e', code], { env: { ...process.env, MAIO_BACKEND: 'epoll' }, encoding: 'utf8' });
+    const server = maio.createServer((s) => s.on('data', (b) => s.send(b)));
+    server.listen(0, '127.0.0.1', () => {
+      const c = maio.connect(server.address().port, '127.0.0.1', () => c.write('ping over epoll'));
+      c.once('data', (b) => {
+        const got = Buffer.from(b.bytes).toString();
+        const st = maio.stats();
+        const pool = maio.defaultPool().stats();
+        c.destroy();
+        c.once('close', () => server.close(() => console.log(JSON.stringify({
+          mode: maio.backend().mode, summary: maio.backend().summary, got,
+          ringNull: maio.Ring.current() === null, submitted: st.ring && st.ring.submitted,
+          poolId: pool.poolId, registered: pool.registered, registerError: pool.registerError,
+        }))));
+      });
+    });`;
+  const r = spawnSync(process.execPath, ['-e', code], { env: { ...process.env, MAIO_BACKEND: 'epoll' }, encoding: 'utf8', timeout: 60000 });
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as string[];
-  for (const line of out) {
-    assert.match(line, /^ERR_MAIO_BACKEND_UNAVAILABLE true /);
-    assert.match(line, /not built yet/);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.mode, 'epoll');
+  assert.match(out.summary, /^maio backend: epoll \(.*forced by MAIO_BACKEND=epoll/);
+  assert.equal(out.got, 'ping over epoll');
+  assert.equal(out.ringNull, true, 'Ring (io_uring) stays null on epoll');
+  assert.ok(out.submitted > 0, 'stats() reports the fallback ring');
+  assert.ok(out.poolId >= 0, 'the default pool is attached to the fallback ring');
+  assert.equal(out.registered, false);
+  assert.match(out.registerError, /epoll/);
+
+  const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+  const child = spawn(process.execPath, [cli, 'echo', '--port', '0'], { env: { ...process.env, MAIO_BACKEND: 'epoll' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  try {
+    await until(() => /listening \d+\n/.test(stdout) || child.exitCode !== null, 'maio echo to listen');
+    const port = Number(/listening (\d+)/.exec(stdout)?.[1]);
+    assert.ok(port > 0, `listening line (stderr: ${stderr})`);
+    const lines = stderr.trim().split('\n');
+    assert.equal(lines.length, 1, 'one banner line');
+    assert.match(lines[0]!, /^maio backend: epoll \(/);
+    const c = net.connect(port, '127.0.0.1');
+    await once(c, 'connect');
+    c.write('hello');
+    assert.equal((await once(c, 'data'))[0].toString(), 'hello');
+    c.destroy();
+  } finally {
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
   }
+  assert.equal(child.exitCode, 0);
 });
 
 void defaultPool;

@@ -14,7 +14,9 @@ const uring = (() => {
     return false;
   }
 })();
-const skip = uring ? false : 'io_uring with provided-buffer rings is not available here';
+const skip = uring
+  ? false
+  : `tests io_uring provided-buffer rings; this run's backend is ${(() => { try { return `${backend().mode} (${backend().reason || 'no IORING_REGISTER_PBUF_RING'})`; } catch (e) { return String(e); } })()}`;
 
 function throwsNative(fn: () => unknown, cls: Function, re?: RegExp) {
   assert.throws(

@@ -26,7 +26,9 @@ const uring = (() => {
     return false;
   }
 })();
-const skip = uring ? false : `backend is ${(() => { try { return backend().reason; } catch (e) { return String(e); } })()}`;
+const skip = uring
+  ? false
+  : `tests the io_uring Ring itself; this run's backend is ${(() => { try { return `${backend().mode} (${backend().reason})`; } catch (e) { return String(e); } })()}`;
 
 /** A ring made directly through the binding, with its own arrays. */
 function rawRing(capacity = 16) {
