@@ -1,0 +1,359 @@
+/**
+ * Forwarding between two maio sockets: what arrives on `a` leaves on `b`.
+ *
+ * 'buffers' (the default here): each pool buffer received on `a` is handed
+ * to b.send() as it is, so no byte is copied in user space (the kernel copies
+ * skb -> pool buffer on receive and pool buffer -> skb on send, the same two
+ * copies as a plain read/write loop, minus JavaScript's own). Memory is
+ * bounded twice: `a` stops reading at its readQuota (a buffer lent to b's send
+ * still counts against a's quota until the kernel is done with it), and `a`
+ * is paused while b's queued bytes are at or above `highWaterMark`.
+ *
+ * 'splice': the bytes go a -> pipe -> b in the kernel (forwardFd in
+ * splice-forward.ts) and never touch the pool. io_uring only; both fds are
+ * switched to blocking mode (see splice-forward.ts).
+ *
+ * 'auto' means 'buffers'. Measured here (bench/micro/forward-modes.ts: a
+ * node:net sender in a child process -> a ==forward==> b -> node:net sink in
+ * the forwarding process, 1 GiB per run, 4 alternating rounds, io_uring,
+ * 2 vCPUs): buffers median 13.5 Gbit/s (11.3-14.5), splice 14.5 (12.7-14.6):
+ * splice is at most a few percent ahead, inside this machine's noise. Not
+ * enough to pay what splice costs per connection: two pipes (2 fds and up to
+ * 2 MiB each) per direction, fds switched to blocking mode, and an io-wq
+ * worker thread parked in every splice that waits, so idle connections cost
+ * threads (a proxy with 1,000 idle connections would hold 2,000). The buffer
+ * path holds nothing while idle (multishot recv on the shared group), works
+ * on the epoll backend too, and keeps memory bounded by readQuota.
+ *
+ * Half-close: a's 'end' becomes b.end() (open both sockets with
+ * allowHalfOpen: true to keep the other direction going). A reset or any
+ * error on one socket destroys the other with that error; the forwarder
+ * emits it once as 'error'.
+ */
+import { EventEmitter } from 'node:events';
+import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
+import type { IoBuffer } from '../pool/buffer';
+import type { Socket } from '../net/socket';
+import { Ring } from '../ring/ring';
+import { forwardFd, type SpliceForward } from './splice-forward';
+
+export type ForwardMode = 'auto' | 'buffers' | 'splice';
+
+export interface SocketForwardOptions {
+  /** 'auto' (= 'buffers', see above), 'buffers' or 'splice' (io_uring only). */
+  mode?: ForwardMode;
+  /** Pause `a` while b's queued bytes are at least this (default 1 MiB). */
+  highWaterMark?: number;
+  /** 'splice': size of each of the two pipes (default 1 MiB). */
+  pipeSize?: number;
+  /** Half-close `b` after a's 'end' (default true). */
+  end?: boolean;
+}
+
+const DEBUG = Symbol.for('maio.socket.debug');
+interface SocketDebug {
+  recvOp: number;
+  recvCancelling: boolean;
+  pending: number;
+  readEnded: boolean;
+}
+const debug = (s: Socket): SocketDebug => (s as unknown as Record<symbol, () => SocketDebug>)[DEBUG]!();
+
+function assertSocket(s: unknown, what: string): asserts s is Socket {
+  if (s === null || typeof s !== 'object' || typeof (s as Socket).send !== 'function' || typeof (s as Socket).pause !== 'function') {
+    throw new InvalidArgumentError(`${what} must be a maio Socket`);
+  }
+}
+
+/** Which mode 'auto' resolves to, and whether splice is possible here. */
+export function resolveMode(mode: ForwardMode = 'auto'): 'buffers' | 'splice' {
+  if (mode !== 'auto' && mode !== 'buffers' && mode !== 'splice') {
+    throw new InvalidArgumentError(`mode must be 'auto', 'buffers' or 'splice', got ${String(mode)}`);
+  }
+  if (mode === 'splice') {
+    if (Ring.current() === null) throw new InvalidArgumentError("mode 'splice' needs the io_uring backend (SPLICE ops); use 'buffers'");
+    return 'splice';
+  }
+  return 'buffers';
+}
+
+/**
+ * One direction a -> b. Events: 'end' (a's EOF was forwarded: b half-closed),
+ * 'error' (err; both sockets are destroyed), 'done' (err | null, bytes): once.
+ */
+export class Forwarder extends EventEmitter {
+  readonly from: Socket;
+  readonly to: Socket;
+  readonly mode: 'buffers' | 'splice';
+  readonly highWaterMark: number;
+  /** times `a` was paused for b's backpressure */
+  pauses = 0;
+  #bytes = 0;
+  #pausedByUs = false;
+  #done = false;
+  #error: Error | null = null;
+  #splice: SpliceForward | null = null;
+  #endB: boolean;
+  #pipeSize: number | undefined;
+  #promise: Promise<number> | null = null;
+  #cleanup: (() => void)[] = [];
+  #sourceEnd = false;
+
+  /** @internal use forward() */
+  constructor(a: Socket, b: Socket, options: SocketForwardOptions) {
+    super();
+    this.from = a;
+    this.to = b;
+    this.mode = resolveMode(options.mode);
+    const hwm = options.highWaterMark ?? 1024 * 1024;
+    if (!Number.isSafeInteger(hwm) || hwm < 1) throw new OutOfRangeError(`highWaterMark must be a positive integer, got ${hwm}`);
+    this.highWaterMark = hwm;
+    this.#endB = options.end ?? true;
+    this.#pipeSize = options.pipeSize;
+    this.#watchErrors();
+    if (this.mode === 'buffers') this.#startBuffers();
+    else void this.#startSplice();
+  }
+
+  /** Bytes handed to b so far. */
+  get bytes(): number {
+    return this.#splice ? this.#bytes + this.#splice.bytes : this.#bytes;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Resolves with the bytes forwarded after a's EOF reached b; rejects with the error. */
+  finished(): Promise<number> {
+    this.#promise ??= new Promise<number>((resolve, reject) => {
+      if (this.#done) return this.#error ? reject(this.#error) : resolve(this.bytes);
+      this.once('done', (err: Error | null, n: number) => (err ? reject(err) : resolve(n)));
+    });
+    return this.#promise;
+  }
+
+  /** Destroys both sockets with `err` (default: an AbortError-like ClosedError). */
+  destroy(err?: Error): void {
+    this.#fail(err ?? new ClosedError('forwarding was stopped'));
+  }
+
+  #on(s: Socket, event: string, fn: (...args: any[]) => void): void {
+    s.on(event, fn);
+    this.#cleanup.push(() => s.off(event, fn));
+  }
+
+  #watchErrors(): void {
+    const a = this.from;
+    const b = this.to;
+    this.#on(a, 'error', (err: Error) => this.#fail(err));
+    this.#on(b, 'error', (err: Error) => this.#fail(err));
+    // Closed without an error we saw (destroy() by someone): stop the other side too.
+    this.#on(a, 'close', () => this.#closed(a));
+    this.#on(b, 'close', () => this.#closed(b));
+  }
+
+  #closed(s: Socket): void {
+    if (this.#done) return;
+    // a closes after its 'end' (seen: our direction is complete or completing); b after our end() finished.
+    if (s === this.from && this.#sourceEnd) return;
+    if (s === this.to && this.to.writableFinished) return;
+    const other = s === this.from ? this.to : this.from;
+    setImmediate(() => {
+      if (this.#done) return;
+      if (!other.destroyed) other.destroy(new ClosedError(`the ${s === this.from ? 'source' : 'destination'} socket was closed`));
+      this.#fail(new ClosedError(`the ${s === this.from ? 'source' : 'destination'} socket closed before the end was forwarded`));
+    });
+  }
+
+  #fail(err: Error): void {
+    if (this.#done) return;
+    if (this.#splice && !this.#splice.done) this.#splice.abort();
+    if (!this.from.destroyed) this.from.destroy(err);
+    if (!this.to.destroyed) this.to.destroy(err);
+    this.#finish(err);
+  }
+
+  #finish(err: Error | null): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#error = err;
+    for (const c of this.#cleanup) c();
+    this.#cleanup = [];
+    // Keep swallowing late 'error's of the sockets we destroyed: they were reported here.
+    this.from.on('error', noop);
+    this.to.on('error', noop);
+    if (err) {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    } else {
+      this.emit('end');
+    }
+    this.emit('done', err, this.bytes);
+  }
+
+  // ---- buffers -------------------------------------------------------------
+
+  #startBuffers(): void {
+    const a = this.from;
+    const b = this.to;
+    const onSent = () => this.#maybeResume();
+    this.#on(a, 'data', (buf: IoBuffer) => {
+      if (b.destroyed || b.writableEnded) return; // released by the lifetime rule
+      const n = buf.length;
+      this.#bytes += n;
+      // Ownership passes to b's send; a's quota still counts it until the kernel is done.
+      const ok = b.send(buf);
+      if (!ok || b.writableLength >= this.highWaterMark) {
+        if (!this.#pausedByUs) {
+          this.#pausedByUs = true;
+          this.pauses++;
+          a.pause();
+          // The bytes queued so far leave in order: when a zero-byte write
+          // queued behind them completes, they are all with the kernel.
+          b.write(EMPTY, onSent);
+        }
+      }
+    });
+    this.#on(b, 'drain', onSent);
+    this.#on(a, 'end', () => this.#sourceEnded());
+    if (a.readableEnded) process.nextTick(() => this.#sourceEnded());
+    else if (a.isPaused()) a.resume();
+  }
+
+  #maybeResume(): void {
+    if (!this.#pausedByUs || this.#done) return;
+    if (this.to.writableLength >= this.highWaterMark) return;
+    this.#pausedByUs = false;
+    this.from.resume();
+  }
+
+  #sourceEnded(): void {
+    if (this.#done || this.#sourceEnd) return;
+    this.#sourceEnd = true;
+    const b = this.to;
+    if (!this.#endB) return this.#finish(null);
+    if (b.destroyed) return this.#fail(new ClosedError('the destination socket was destroyed before the end was forwarded'));
+    b.end();
+    if (b.writableFinished) this.#finish(null);
+    else this.#on(b, 'finish', () => this.#finish(null));
+  }
+
+  // ---- splice --------------------------------------------------------------
+
+  async #startSplice(): Promise<void> {
+    const a = this.from;
+    const b = this.to;
+    const wasPaused = a.isPaused();
+    await Promise.all([a.connecting ? once(a, 'connect') : null, b.connecting ? once(b, 'connect') : null]);
+    if (this.#done) return;
+    if (a.readableEnded) return this.#sourceEnded();
+    a.pause();
+    // Wait until a's multishot recv is back, then move what it had already read.
+    while (!this.#done && debug(a).recvOp >= 0) await new Promise((r) => setImmediate(r));
+    if (this.#done) return;
+    const d = debug(a);
+    // The 'end' may come right after the buffers that were waiting.
+    if (d.readEnded) this.#on(a, 'end', () => this.#sourceEnded());
+    if (d.pending > 0) {
+      await new Promise<void>((resolve) => {
+        const onData = (buf: IoBuffer) => {
+          this.#bytes += buf.length;
+          b.send(buf);
+          // The last buffer waiting: pause again before a's recv is re-armed.
+          if (debug(a).pending === 0) {
+            a.pause();
+            a.off('data', onData);
+            resolve();
+          }
+        };
+        a.on('data', onData);
+        a.resume();
+      });
+    }
+    // Everything queued on b leaves before the first splice writes.
+    while (!this.#done && (b.writableLength > 0 || b.stats().sendsInFlight > 0)) await new Promise((r) => setImmediate(r));
+    if (this.#done) return;
+    if (d.readEnded) {
+      if (!a.readableEnded) a.resume(); // delivers the 'end'
+      return;
+    }
+    const ring = Ring.current()!;
+    const target = {
+      onForwardEnd: (err: Error | null) => {
+        if (err) return this.#fail(err);
+        // a's EOF: let a's own recv see it ('end' follows), and half-close b through b.
+        this.#on(a, 'end', () => undefined);
+        this.#sourceEnded();
+        if (!wasPaused) a.resume();
+      },
+    };
+    try {
+      this.#splice = forwardFd(ring, a.fd, b.fd, {
+        shutdownOnEof: false,
+        target,
+        ...(this.#pipeSize !== undefined ? { pipeSize: this.#pipeSize } : {}),
+      });
+    } catch (err) {
+      this.#fail(err as Error);
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+function noop(): void {}
+function once(s: Socket, event: string): Promise<void> {
+  return new Promise((resolve) => s.once(event, () => resolve()));
+}
+
+/** Forwards a -> b until a's end (then b.end()) or an error (then both are destroyed). */
+export function forward(a: Socket, b: Socket, options: SocketForwardOptions = {}): Forwarder {
+  assertSocket(a, 'a');
+  assertSocket(b, 'b');
+  if (a === b) throw new InvalidArgumentError('a and b must be different sockets');
+  if (a.destroyed || b.destroyed) throw new ClosedError('cannot forward a destroyed socket');
+  return new Forwarder(a, b, options);
+}
+
+/** Both directions; an error on either destroys both sockets. Events: 'error' (once), 'done'. */
+export class Pipe extends EventEmitter {
+  readonly aToB: Forwarder;
+  readonly bToA: Forwarder;
+  readonly finished: Promise<[number, number]>;
+  #failed = false;
+
+  /** @internal use forwardBoth() */
+  constructor(a: Socket, b: Socket, options: SocketForwardOptions) {
+    super();
+    this.aToB = new Forwarder(a, b, options);
+    this.bToA = new Forwarder(b, a, options);
+    const onErr = (err: Error) => {
+      if (this.#failed) return;
+      this.#failed = true;
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    };
+    this.aToB.on('error', onErr);
+    this.bToA.on('error', onErr);
+    this.finished = Promise.all([this.aToB.finished(), this.bToA.finished()]);
+    this.finished.then(
+      (n) => this.emit('done', null, n),
+      (err: Error) => this.emit('done', err),
+    );
+  }
+
+  get bytes(): [number, number] {
+    return [this.aToB.bytes, this.bToA.bytes];
+  }
+
+  destroy(err?: Error): void {
+    this.aToB.destroy(err);
+    this.bToA.destroy(err);
+  }
+}
+
+export function forwardBoth(a: Socket, b: Socket, options: SocketForwardOptions = {}): Pipe {
+  assertSocket(a, 'a');
+  assertSocket(b, 'b');
+  if (a === b) throw new InvalidArgumentError('a and b must be different sockets');
+  if (a.destroyed || b.destroyed) throw new ClosedError('cannot forward a destroyed socket');
+  return new Pipe(a, b, options);
+}
