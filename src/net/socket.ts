@@ -44,7 +44,8 @@ import {
   Op,
   native,
 } from '../core/native';
-import { kLend, kPoolId, kReturn } from '../core/symbols';
+import { kLend, kPoolId, kReturn, kUncheckedBytes } from '../core/symbols';
+import { socketSendFile, type SocketSendFileOptions } from '../paths/socket-file';
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
 import type { CompletionTarget, IoRing, PreFlush } from '../ring/io-ring';
@@ -618,6 +619,33 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     this.#sendQ.push(item);
     this.#queuedBytes += item.len;
     return this.#afterQueue();
+  }
+
+  /**
+   * Sends a buffer that stays the caller's (counted lend, DESIGN.md rule 4):
+   * it is LENT until this send completes, and may be lent to other sockets'
+   * sends meanwhile (fan-out: src/paths/fan-out.ts). Returns like send().
+   */
+  sendShared(buf: IoBuffer, cb?: WriteCallback): boolean {
+    if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('sendShared() takes an IoBuffer');
+    if (buf.pool !== this.pool) throw new BufferForeignError('the buffer belongs to another pool than this socket\'s');
+    if (this.#destroyed) throw new ClosedError('the socket is destroyed');
+    if (this.#ending) throw new ClosedError('send() after end()');
+    if (this.#overflow.length > 0) {
+      // Writes waiting for pool buffers go first: copy (the buffer may be lent already).
+      return this.write(Buffer.from(this.pool[kUncheckedBytes](buf)), cb);
+    }
+    this.pool[kLend](buf, 0);
+    const item = new SendItem(buf, buf.length, false);
+    if (cb) item.cbs = [cb];
+    this.#sendQ.push(item);
+    this.#queuedBytes += item.len;
+    return this.#afterQueue();
+  }
+
+  /** A file range to this socket in the kernel (io_uring only): src/paths/socket-file.ts. */
+  sendFile(file: string | number, options?: SocketSendFileOptions): Promise<number> {
+    return socketSendFile(this, file, options);
   }
 
   /**
