@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 /**
- * The maio command: `maio echo | sink | blast`. Each prints the backend on
+ * The maio command: `maio echo | sink | blast | proxy`. Each prints the backend on
  * stderr and, when ready, `listening <port>` (servers) or `ready` (blast) on
  * stdout, as the benchmark harness in bench/ expects. Errors: one line, exit 1.
  */
 import { backend } from '../backend';
 import * as blast from './blast';
 import * as echo from './echo';
+import * as proxy from './proxy';
 import * as sink from './sink';
 
-const commands: Record<string, { usage: string; run(argv: string[]): unknown }> = { echo, sink, blast };
+const commands: Record<string, { usage: string; run(argv: string[]): unknown }> = { echo, sink, blast, proxy };
 
 const help = `usage: maio <command> [options]
 
@@ -19,6 +20,8 @@ const help = `usage: maio <command> [options]
       accept connections and discard what arrives
   ${blast.usage}
       connect and send pool buffers as fast as the peer takes them
+  ${proxy.usage}
+      TCP proxy: each connection forwarded to an upstream (pool buffers, no copy in JS)
 
 Servers print "listening <port>" on stdout when ready (--port 0 picks a port);
 blast prints "ready" once connected. SIGINT/SIGTERM end gracefully.

@@ -1,0 +1,154 @@
+/**
+ * maio proxy: TCP proxy over maio sockets (logic in src/paths/proxy.ts).
+ * Prints `listening <port>` on stdout when ready; one-line errors on stderr.
+ * SIGTERM/SIGINT: stop accepting, let open connections finish, exit 0 (a
+ * second signal exits at once).
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { InvalidArgumentError } from '../core/errors';
+import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
+
+export const usage =
+  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--config file.json]';
+
+interface Parsed {
+  listen?: string;
+  upstreams: string[];
+  balance?: string;
+  maxConnections?: number;
+  idleTimeout?: number;
+  healthInterval?: number;
+  metrics?: string;
+  mode?: string;
+  config?: string;
+}
+
+const NUM: Record<string, keyof Parsed> = { 'max-connections': 'maxConnections', 'idle-timeout': 'idleTimeout', 'health-interval': 'healthInterval' };
+const STR: Record<string, keyof Parsed> = { listen: 'listen', balance: 'balance', metrics: 'metrics', mode: 'mode', config: 'config' };
+
+function num(key: string, v: unknown): number {
+  const n = typeof v === 'number' ? v : Number(v);
+  if (typeof v === 'boolean' || v === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${key} must be a number >= 0, got '${String(v)}'`);
+  return n;
+}
+
+export function parseProxyArgs(argv: string[]): Parsed {
+  const out: Parsed = { upstreams: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
+    if (!m) throw new InvalidArgumentError(`unexpected argument '${argv[i]}'`);
+    const key = m[1]!;
+    const raw = m[2] ?? argv[++i];
+    if (raw === undefined) throw new InvalidArgumentError(`--${key} needs a value`);
+    if (key === 'upstream') out.upstreams.push(raw);
+    else if (NUM[key]) (out as any)[NUM[key]!] = num(`--${key}`, raw);
+    else if (STR[key]) (out as any)[STR[key]!] = raw;
+    else throw new InvalidArgumentError(`unknown option --${key}`);
+  }
+  return out;
+}
+
+/** Flags over the config file's values (same names: listen, upstreams, balance, maxConnections, idleTimeout, healthInterval, metrics, mode). */
+export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: HostPort | null } {
+  let file: Record<string, unknown> = {};
+  if (p.config !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(p.config, 'utf8');
+    } catch (err) {
+      throw new InvalidArgumentError(`cannot read config ${p.config}: ${(err as Error).message}`);
+    }
+    try {
+      file = JSON.parse(text);
+    } catch (err) {
+      throw new InvalidArgumentError(`config ${p.config} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new InvalidArgumentError(`config ${p.config} must hold a JSON object`);
+    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'metrics', 'mode']);
+    for (const k of Object.keys(file)) if (!known.has(k)) throw new InvalidArgumentError(`config ${p.config}: unknown key '${k}'`);
+    if (file.upstreams !== undefined && !Array.isArray(file.upstreams)) throw new InvalidArgumentError('config: upstreams must be an array of "HOST:PORT"');
+  }
+  const listen = p.listen ?? (file.listen as string | undefined);
+  if (listen === undefined) throw new InvalidArgumentError('--listen HOST:PORT is required');
+  const ups = p.upstreams.length > 0 ? p.upstreams : ((file.upstreams as string[] | undefined) ?? []);
+  if (ups.length === 0) throw new InvalidArgumentError('at least one --upstream HOST:PORT is required');
+  const pick = <T>(a: T | undefined, k: string): T | undefined => (a !== undefined ? a : (file[k] as T | undefined));
+  const balance = pick(p.balance, 'balance') ?? 'round-robin';
+  if (balance !== 'round-robin' && balance !== 'least-connections') throw new InvalidArgumentError(`--balance must be round-robin or least-connections, got '${balance}'`);
+  const mode = pick(p.mode, 'mode') ?? 'auto';
+  if (mode !== 'auto' && mode !== 'buffers' && mode !== 'splice') throw new InvalidArgumentError(`--mode must be auto, buffers or splice, got '${mode}'`);
+  const n = (a: number | undefined, k: string, flag: string) => {
+    const v = pick(a, k);
+    return v === undefined ? undefined : num(flag, v);
+  };
+  const metrics = pick(p.metrics, 'metrics');
+  const options: ProxyOptions = {
+    listen: parseHostPort(listen, '--listen'),
+    upstreams: ups.map((u) => parseHostPort(u, '--upstream')),
+    balance,
+    mode,
+  };
+  const mc = n(p.maxConnections, 'maxConnections', '--max-connections');
+  const it = n(p.idleTimeout, 'idleTimeout', '--idle-timeout');
+  const hi = n(p.healthInterval, 'healthInterval', '--health-interval');
+  if (mc !== undefined) options.maxConnections = mc;
+  if (it !== undefined) options.idleTimeout = it;
+  if (hi !== undefined) options.healthInterval = hi;
+  return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, '--metrics') };
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`maio proxy: ${msg}\n`);
+  process.exit(1);
+}
+
+function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): never {
+  const why = err.code === 'EADDRINUSE' ? 'address in use' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : err.code === 'EACCES' ? 'permission denied' : err.message;
+  fail(`cannot listen on ${at.host}:${at.port} (${what}): ${why}`);
+}
+
+export function run(argv: string[]): void {
+  const { options, metrics } = resolveConfig(parseProxyArgs(argv));
+  const proxy = new Proxy(options);
+  proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
+  proxy.on('upstream', (u: HostPort & { lastError: string }, healthy: boolean) => {
+    process.stderr.write(`maio proxy: upstream ${u.host}:${u.port} is ${healthy ? 'up' : `down (${u.lastError})`}\n`);
+  });
+  proxy.on('connectionError', (err: Error, client: string) => process.stderr.write(`maio proxy: connection from ${client}: ${err.message}\n`));
+  let httpServer: http.Server | null = null;
+  proxy.listen().then(
+    async (addr) => {
+      if (metrics) {
+        httpServer = http.createServer((req, res) => {
+          if (req.url === '/metrics' || req.url === '/') {
+            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+            res.end(proxy.metrics());
+          } else if (req.url === '/connections') {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ stats: proxy.stats(), connections: proxy.connectionStats() }));
+          } else {
+            res.writeHead(404).end();
+          }
+        });
+        httpServer.on('error', (err: NodeJS.ErrnoException) => listenError('metrics', metrics, err));
+        await new Promise<void>((resolve) => httpServer!.listen(metrics.port, metrics.host, resolve));
+        process.stderr.write(`maio proxy: metrics on http://${metrics.host}:${(httpServer.address() as { port: number }).port}/metrics\n`);
+      }
+      const health = await proxy.checkHealth();
+      if (!health.some(Boolean)) process.stderr.write('maio proxy: warning: no upstream is reachable right now\n');
+      process.stdout.write(`listening ${addr.port}\n`);
+    },
+    (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err),
+  );
+  let stopping = false;
+  const stop = () => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    process.stderr.write(`maio proxy: stopping: draining ${proxy.connections} connection(s)\n`);
+    httpServer?.close();
+    void proxy.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,359 @@
+/**
+ * A TCP proxy on maio sockets: each accepted connection is forwarded to one
+ * upstream with forwardBoth() (pool buffers passed on as they are, see
+ * forward.ts). Upstreams are picked round-robin or by least connections among
+ * the healthy ones; a failed connect marks the upstream down and tries the
+ * next (failover); health checks (a TCP connect every `healthInterval` s)
+ * bring it back. close() stops accepting and resolves when every open
+ * connection has ended (graceful drain).
+ */
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
+import { connect, createServer, type Server } from '../net/server';
+import type { Socket } from '../net/socket';
+import { forwardBoth, type ForwardMode, type Pipe } from './forward';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ProxyOptions {
+  listen: HostPort;
+  upstreams: HostPort[];
+  balance?: 'round-robin' | 'least-connections';
+  /** most client connections at once; more are closed at accept (default: unlimited) */
+  maxConnections?: number;
+  /** seconds without a byte in either direction before a connection is closed (0: never) */
+  idleTimeout?: number;
+  /** seconds between health checks (0: none; failed connects still mark an upstream down) */
+  healthInterval?: number;
+  /** ms for an upstream connect (default 3000) */
+  connectTimeout?: number;
+  mode?: ForwardMode;
+}
+
+export interface UpstreamStats extends HostPort {
+  healthy: boolean;
+  active: number;
+  connections: number;
+  connectFailures: number;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+export interface ConnectionStats {
+  id: number;
+  client: string;
+  upstream: string;
+  bytesUp: number;
+  bytesDown: number;
+  since: number;
+}
+
+/** "host:port", "[v6]:port" or ":port" / "port" (host 127.0.0.1). */
+export function parseHostPort(s: unknown, what = 'address'): HostPort {
+  if (typeof s !== 'string' || s.length === 0) throw new InvalidAddressError(`${what} must be HOST:PORT, got ${JSON.stringify(s)}`);
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s) ?? /^()()(\d{1,5})$/.exec(s);
+  if (!m) throw new InvalidAddressError(`${what} must be HOST:PORT, got '${s}'`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new InvalidAddressError(`${what} '${s}': port must be in 0..65535`);
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+const fmt = (h: HostPort) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
+
+class Upstream implements UpstreamStats {
+  healthy = true;
+  active = 0;
+  connections = 0;
+  connectFailures = 0;
+  bytesUp = 0;
+  bytesDown = 0;
+  lastError = '';
+  constructor(
+    readonly host: string,
+    readonly port: number,
+  ) {}
+}
+
+interface Conn {
+  id: number;
+  client: Socket;
+  server: Socket | null;
+  upstream: Upstream | null;
+  pipe: Pipe | null;
+  since: number;
+  lastBytes: number;
+  idleTimer: NodeJS.Timeout | null;
+}
+
+/**
+ * Events: 'listening' (AddressInfo), 'upstream' (upstream, healthy: boolean)
+ * when a health state changes, 'connectionError' (err, client address) when
+ * no upstream took a connection, 'error' (listen errors).
+ */
+export class Proxy extends EventEmitter {
+  readonly upstreams: Upstream[];
+  readonly #o: Required<Omit<ProxyOptions, 'mode'>> & { mode: ForwardMode };
+  #server: Server | null = null;
+  #conns = new Map<number, Conn>();
+  #nextId = 1;
+  #rr = 0;
+  #health: NodeJS.Timeout | null = null;
+  #closing = false;
+  readonly totals = { accepted: 0, rejected: 0, failed: 0, completed: 0, errors: 0, idleClosed: 0, bytesUp: 0, bytesDown: 0 };
+
+  constructor(options: ProxyOptions) {
+    super();
+    if (!options || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    if (!Array.isArray(options.upstreams) || options.upstreams.length === 0) throw new InvalidArgumentError('at least one upstream is needed');
+    const balance = options.balance ?? 'round-robin';
+    if (balance !== 'round-robin' && balance !== 'least-connections') {
+      throw new InvalidArgumentError(`balance must be round-robin or least-connections, got '${String(balance)}'`);
+    }
+    for (const [k, v] of [
+      ['maxConnections', options.maxConnections],
+      ['idleTimeout', options.idleTimeout],
+      ['healthInterval', options.healthInterval],
+      ['connectTimeout', options.connectTimeout],
+    ] as const) {
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`${k} must be a number >= 0, got ${String(v)}`);
+    }
+    this.#o = {
+      listen: options.listen,
+      upstreams: options.upstreams,
+      balance,
+      maxConnections: options.maxConnections || Infinity,
+      idleTimeout: options.idleTimeout ?? 0,
+      healthInterval: options.healthInterval ?? 0,
+      connectTimeout: options.connectTimeout ?? 3000,
+      mode: options.mode ?? 'auto',
+    };
+    this.upstreams = options.upstreams.map((u) => new Upstream(u.host, u.port));
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  async listen(): Promise<AddressInfo> {
+    const server = createServer({ allowHalfOpen: true }, (s) => this.#onConnection(s));
+    this.#server = server;
+    server.on('error', (err: Error) => this.emit('error', err));
+    const addr = await server.listenAsync(this.#o.listen.port, this.#o.listen.host);
+    if (this.#o.healthInterval > 0) {
+      this.#health = setInterval(() => void this.checkHealth(), this.#o.healthInterval * 1000);
+      this.#health.unref();
+    }
+    this.emit('listening', addr);
+    return addr;
+  }
+
+  address(): AddressInfo | null {
+    return this.#server?.address() ?? null;
+  }
+
+  get connections(): number {
+    return this.#conns.size;
+  }
+
+  /** One TCP connect per upstream; updates and returns their health. */
+  async checkHealth(): Promise<boolean[]> {
+    return Promise.all(
+      this.upstreams.map(
+        (u) =>
+          new Promise<boolean>((resolve) => {
+            const s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout });
+            s.on('connect', () => {
+              s.destroy();
+              this.#setHealth(u, true, '');
+              resolve(true);
+            });
+            s.on('error', (err: Error) => {
+              this.#setHealth(u, false, err.message);
+              resolve(false);
+            });
+          }),
+      ),
+    );
+  }
+
+  #setHealth(u: Upstream, healthy: boolean, why: string): void {
+    u.lastError = why;
+    if (u.healthy === healthy) return;
+    u.healthy = healthy;
+    this.emit('upstream', u, healthy);
+  }
+
+  /** Upstreams to try, in order: the balanced pick first, then the other healthy ones, then the rest. */
+  #order(): Upstream[] {
+    const ups = this.upstreams;
+    const healthy = ups.filter((u) => u.healthy);
+    let first: Upstream | undefined;
+    if (healthy.length > 0) {
+      if (this.#o.balance === 'least-connections') first = healthy.reduce((a, b) => (b.active < a.active ? b : a));
+      else first = healthy[this.#rr++ % healthy.length];
+    }
+    const rest = [...healthy.filter((u) => u !== first), ...ups.filter((u) => !u.healthy)];
+    return first ? [first, ...rest] : rest;
+  }
+
+  #onConnection(client: Socket): void {
+    if (this.#closing || this.#conns.size >= this.#o.maxConnections) {
+      this.totals.rejected++;
+      client.on('error', () => {});
+      client.destroy();
+      return;
+    }
+    this.totals.accepted++;
+    const c: Conn = { id: this.#nextId++, client, server: null, upstream: null, pipe: null, since: Date.now(), lastBytes: 0, idleTimer: null };
+    this.#conns.set(c.id, c);
+    // Until the upstream is connected, arriving bytes wait in client's receive buffers (its read quota bounds them).
+    const early = (err: Error) => this.#end(c, err);
+    client.on('error', early);
+    client.on('close', () => {
+      if (!c.pipe) this.#end(c, null);
+    });
+    this.#tryUpstreams(c, this.#order(), [], early);
+  }
+
+  #tryUpstreams(c: Conn, order: Upstream[], errors: string[], early: (err: Error) => void): void {
+    if (c.client.destroyed) return this.#end(c, null);
+    const u = order.shift();
+    if (!u) {
+      this.totals.failed++;
+      const err = new Error(`no upstream reachable (${errors.join('; ')})`);
+      this.emit('connectionError', err, `${c.client.remoteAddress}:${c.client.remotePort}`);
+      c.client.destroy();
+      return this.#end(c, null);
+    }
+    const s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout, allowHalfOpen: true });
+    c.server = s;
+    s.once('connect', () => {
+      s.removeAllListeners('error');
+      this.#setHealth(u, true, '');
+      if (c.client.destroyed) {
+        s.destroy();
+        return this.#end(c, null);
+      }
+      c.client.off('error', early);
+      c.upstream = u;
+      u.active++;
+      u.connections++;
+      this.#start(c, s);
+    });
+    s.on('error', (err: Error) => {
+      u.connectFailures++;
+      this.#setHealth(u, false, err.message);
+      errors.push(`${fmt(u)}: ${(err as { code?: string }).code ?? err.message}`);
+      c.server = null;
+      this.#tryUpstreams(c, order, errors, early);
+    });
+  }
+
+  #start(c: Conn, s: Socket): void {
+    const pipe = forwardBoth(c.client, s, { mode: this.#o.mode });
+    c.pipe = pipe;
+    pipe.on('error', () => {
+      this.totals.errors++;
+    });
+    pipe.on('done', () => this.#end(c, null));
+    if (this.#o.idleTimeout > 0) {
+      const ms = this.#o.idleTimeout * 1000;
+      // Checked at half the timeout: closes after between 1x and 1.5x of it idle.
+      const tick = () => {
+        const [up, down] = pipe.bytes;
+        if (up + down === c.lastBytes) {
+          this.totals.idleClosed++;
+          pipe.destroy(new Error('idle timeout'));
+          return;
+        }
+        c.lastBytes = up + down;
+        c.idleTimer = setTimeout(tick, ms / 2);
+      };
+      c.idleTimer = setTimeout(tick, ms);
+    }
+  }
+
+  #end(c: Conn, _err: Error | null): void {
+    if (!this.#conns.has(c.id)) return;
+    this.#conns.delete(c.id);
+    if (c.idleTimer) clearTimeout(c.idleTimer);
+    if (c.pipe) {
+      const [up, down] = c.pipe.bytes;
+      this.totals.bytesUp += up;
+      this.totals.bytesDown += down;
+      this.totals.completed++;
+      if (c.upstream) {
+        c.upstream.active--;
+        c.upstream.bytesUp += up;
+        c.upstream.bytesDown += down;
+      }
+    }
+    if (!c.client.destroyed && !c.pipe) c.client.destroy();
+    if (this.#closing && this.#conns.size === 0) this.emit('drained');
+  }
+
+  /** Per-connection figures of the open connections. */
+  connectionStats(): ConnectionStats[] {
+    return [...this.#conns.values()].map((c) => ({
+      id: c.id,
+      client: `${c.client.remoteAddress}:${c.client.remotePort}`,
+      upstream: c.upstream ? fmt(c.upstream) : '',
+      bytesUp: c.pipe ? c.pipe.bytes[0] : 0,
+      bytesDown: c.pipe ? c.pipe.bytes[1] : 0,
+      since: c.since,
+    }));
+  }
+
+  stats() {
+    let up = this.totals.bytesUp;
+    let down = this.totals.bytesDown;
+    for (const c of this.#conns.values()) if (c.pipe) [up, down] = [up + c.pipe.bytes[0], down + c.pipe.bytes[1]];
+    return {
+      ...this.totals,
+      bytesUp: up,
+      bytesDown: down,
+      active: this.#conns.size,
+      upstreams: this.upstreams.map((u) => ({ host: u.host, port: u.port, healthy: u.healthy, active: u.active, connections: u.connections, connectFailures: u.connectFailures, bytesUp: u.bytesUp, bytesDown: u.bytesDown })),
+    };
+  }
+
+  /** Prometheus text exposition format (0.0.4). */
+  metrics(): string {
+    const s = this.stats();
+    const out: string[] = [];
+    const metric = (name: string, type: string, help: string, rows: [string, number][]) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
+    };
+    metric('maio_proxy_connections_accepted_total', 'counter', 'Client connections accepted.', [['', s.accepted]]);
+    metric('maio_proxy_connections_rejected_total', 'counter', 'Client connections closed at accept (limit or shutdown).', [['', s.rejected]]);
+    metric('maio_proxy_connections_failed_total', 'counter', 'Client connections no upstream took.', [['', s.failed]]);
+    metric('maio_proxy_connections_completed_total', 'counter', 'Forwarded connections that ended.', [['', s.completed]]);
+    metric('maio_proxy_connection_errors_total', 'counter', 'Forwarded connections that ended with an error.', [['', s.errors]]);
+    metric('maio_proxy_idle_timeouts_total', 'counter', 'Connections closed by the idle timeout.', [['', s.idleClosed]]);
+    metric('maio_proxy_connections_active', 'gauge', 'Open client connections.', [['', s.active]]);
+    metric('maio_proxy_bytes_total', 'counter', 'Bytes forwarded.', [
+      ['{direction="up"}', s.bytesUp],
+      ['{direction="down"}', s.bytesDown],
+    ]);
+    const lab = (u: HostPort) => `{upstream="${fmt(u)}"}`;
+    metric('maio_proxy_upstream_up', 'gauge', 'Upstream health (1 healthy).', s.upstreams.map((u) => [lab(u), u.healthy ? 1 : 0]));
+    metric('maio_proxy_upstream_connections_active', 'gauge', 'Open connections per upstream.', s.upstreams.map((u) => [lab(u), u.active]));
+    metric('maio_proxy_upstream_connections_total', 'counter', 'Connections per upstream.', s.upstreams.map((u) => [lab(u), u.connections]));
+    metric('maio_proxy_upstream_connect_failures_total', 'counter', 'Failed connects per upstream.', s.upstreams.map((u) => [lab(u), u.connectFailures]));
+    return out.join('\n') + '\n';
+  }
+
+  /** Stops accepting; resolves when every open connection has ended. */
+  close(): Promise<void> {
+    this.#closing = true;
+    if (this.#health) clearInterval(this.#health);
+    this.#health = null;
+    const server = this.#server;
+    this.#server = null;
+    const stopped = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    const drained = new Promise<void>((resolve) => (this.#conns.size === 0 ? resolve() : this.once('drained', resolve)));
+    return Promise.all([stopped, drained]).then(() => undefined);
+  }
+}
