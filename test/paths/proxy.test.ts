@@ -217,7 +217,7 @@ test('CLI: bad addresses, a port in use and a bad config are one-line errors wit
       const p = cli(args);
       const [code] = await once(p.child, 'exit');
       assert.equal(code, 1, `${args.join(' ')}: ${p.stderr()}`);
-      const lines = p.stderr().trim().split('\n').filter((l) => l.startsWith('maio'));
+      const lines = p.stderr().trim().split('\n').filter((l) => l.startsWith('maio') && !l.startsWith('maio backend'));
       assert.equal(lines.length, 1, p.stderr());
       assert.match(lines[0]!, re);
     }
