@@ -18,6 +18,26 @@ export const socketSkip: string | false = (() => {
   }
 })();
 
+/** Buffer forwarding and the proxy need sockets only: they run on io_uring and on the epoll fallback. */
+export const bufferSkip: string | false = (() => {
+  try {
+    backend();
+    return false;
+  } catch (e) {
+    return String(e);
+  }
+})();
+
+/** Splice forwarding needs io_uring's SPLICE op (not emulated by the epoll fallback). */
+export const spliceSkip: string | false = (() => {
+  try {
+    const b = backend();
+    return b.mode === 'io_uring' ? false : `splice forwarding needs io_uring (SPLICE ops); backend is ${b.mode} (${b.reason})`;
+  } catch (e) {
+    return String(e);
+  }
+})();
+
 /** A small deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Proxy, parseHostPort } from '../../src/paths/proxy';
 import { listen, receive, until } from './helpers';
-import { sendChunks, socketSkip } from './maio-helpers';
+import { bufferSkip, sendChunks } from './maio-helpers';
 
 const MiB = 1 << 20;
 const CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -36,7 +36,7 @@ function client(port: number): Promise<net.Socket> {
   return once(c, 'connect').then(() => c);
 }
 
-test('bytes go through the proxy unchanged in both directions', { skip: socketSkip }, async () => {
+test('bytes go through the proxy unchanged in both directions', { skip: bufferSkip }, async () => {
   const up = await upstream('u');
   const proxy = new Proxy({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: up.port }] });
   const addr = await proxy.listen();
@@ -61,7 +61,7 @@ test('bytes go through the proxy unchanged in both directions', { skip: socketSk
   up.close();
 });
 
-test('round-robin spreads connections over two upstreams; least-connections picks the idle one', { skip: socketSkip }, async () => {
+test('round-robin spreads connections over two upstreams; least-connections picks the idle one', { skip: bufferSkip }, async () => {
   const a = await upstream('a');
   const b = await upstream('b');
   const ups = [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }];
@@ -94,7 +94,7 @@ test('round-robin spreads connections over two upstreams; least-connections pick
   b.close();
 });
 
-test('failover: a connect failure marks the upstream down and the next one takes the connection', { skip: socketSkip }, async () => {
+test('failover: a connect failure marks the upstream down and the next one takes the connection', { skip: bufferSkip }, async () => {
   const live = await upstream('live');
   const dead = await deadPort();
   const proxy = new Proxy({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: dead }, { host: '127.0.0.1', port: live.port }] });
@@ -158,7 +158,7 @@ function cli(args: string[]): { child: ChildProcess; port: Promise<number>; stde
   return { child, port, stderr: () => err };
 }
 
-test('CLI: SIGTERM stops accepting, drains the open connection, exits 0; metrics endpoint counts', { skip: socketSkip }, async () => {
+test('CLI: SIGTERM stops accepting, drains the open connection, exits 0; metrics endpoint counts', { skip: bufferSkip }, async () => {
   const up = await upstream('u');
   const p = cli(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${up.port}`, '--metrics', '127.0.0.1:0', '--health-interval', '1']);
   try {
@@ -201,7 +201,7 @@ test('CLI: SIGTERM stops accepting, drains the open connection, exits 0; metrics
   }
 });
 
-test('CLI: bad addresses, a port in use and a bad config are one-line errors with exit 1', { skip: socketSkip }, async () => {
+test('CLI: bad addresses, a port in use and a bad config are one-line errors with exit 1', { skip: bufferSkip }, async () => {
   const busy = net.createServer();
   const busyPort = await listen(busy);
   const cases: [string[], RegExp][] = [
