@@ -100,6 +100,13 @@ bool maio_arg_int64(napi_env env, napi_value v, const char *what, int64_t min,
 	}
 	double d;
 	napi_get_value_double(env, v, &d);
+	/* Out of int64's range (Infinity too) is a range error; the cast below
+	 * would be undefined behaviour there. */
+	if (d >= 9223372036854775808.0 || d < -9223372036854775808.0) {
+		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "%s must be in [%lld, %lld], got %g",
+				 what, (long long)min, (long long)max, d);
+		return false;
+	}
 	if (d != d || d != (double)(int64_t)d) {
 		maio_throw_type(env, MAIO_ERR_INVALID_ARG, "%s must be an integer", what);
 		return false;

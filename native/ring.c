@@ -805,6 +805,11 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 	bool needs_fd = op != MAIO_OP_NOP && op != MAIO_OP_CANCEL && op != MAIO_OP_PROVIDE;
 	if (needs_fd && d[MAIO_D_FD] < 0)
 		return throw_desc(env, i, "fd", "%lld is not a file descriptor", d[MAIO_D_FD]), false;
+	/* The ring's own descriptors: a CLOSE of the eventfd would leave libuv
+	 * polling a number the next socket() reuses. */
+	if (needs_fd && (d[MAIO_D_FD] == r->fd || d[MAIO_D_FD] == r->efd))
+		return throw_desc(env, i, "fd", "%lld is the ring's own descriptor", d[MAIO_D_FD]),
+		       false;
 	if (d[MAIO_D_SQE_FLAGS] & ~IOSQE_IO_LINK)
 		return throw_desc(env, i, "sqeFlags", "0x%llx: only IOSQE_IO_LINK is allowed",
 				  (uint32_t)d[MAIO_D_SQE_FLAGS]), false;
@@ -874,8 +879,8 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 		/* In and out are pipes, sockets or (in only) a file at OFF;
 		 * src/paths/ builds file -> pipe -> socket and socket -> pipe ->
 		 * socket from these. No fixed files: SPLICE_F_FD_IN_FIXED is refused. */
-		if (d[MAIO_D_FD_OUT] < 0)
-			return throw_desc(env, i, "fdOut", "%lld is not a file descriptor",
+		if (d[MAIO_D_FD_OUT] < 0 || d[MAIO_D_FD_OUT] == r->fd || d[MAIO_D_FD_OUT] == r->efd)
+			return throw_desc(env, i, "fdOut", "%lld is not a file descriptor of the caller",
 					  d[MAIO_D_FD_OUT]), false;
 		if (d[MAIO_D_LEN] < 1)
 			return throw_desc(env, i, "len", "%lld: a splice moves at least 1 byte",

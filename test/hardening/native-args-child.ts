@@ -1,0 +1,528 @@
+/**
+ * Child process of bad-input-native.test.ts: calls every native entry point
+ * of one group (argv[2]) with bad arguments, one argument position at a time
+ * (wrong types, fractions, NaN, huge and negative numbers, foreign and closed
+ * handles) and with too few arguments. Prints one JSON line per call and a
+ * final "DONE" line; the parent checks the lines and that this process
+ * neither crashed nor died on a signal.
+ *
+ * Not a test file itself (no .test. in the name): a crash here must not take
+ * the test runner with it.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { native, type NativeBinding } from '../../src/core/native';
+import { sockaddr } from '../../src/net/address';
+
+/** What a parameter accepts; `int` carries the native range. */
+export type Param =
+  | { kind: 'int'; min: number; max: number }
+  | { kind: 'bool' }
+  | { kind: 'ring' }
+  | { kind: 'pool' }
+  | { kind: 'fb' }
+  | { kind: 'u8' }
+  | { kind: 'obj' }
+  | { kind: 'view' }
+  | { kind: 'fn' }
+  | { kind: 'tcp' /* 'tcp' | 'udp' | 1 | 2 */ };
+
+export interface CallRecord {
+  fn: string;
+  /** argument position replaced, -1 for an arity test */
+  pos: number;
+  /** label of the bad value */
+  value: string;
+  /** kind of the parameter at `pos` */
+  kind: string;
+  /** must the call have thrown (a value of the wrong type or range for the parameter)? */
+  mustThrow: string[] | null;
+  outcome: 'ok' | 'throw';
+  code?: string;
+  ctor?: string;
+  errno?: number;
+  syscall?: string;
+  message?: string;
+}
+
+const I32 = 2 ** 31 - 1;
+const int = (min: number, max: number): Param => ({ kind: 'int', min, max });
+const fd: Param = int(0, I32);
+const bool: Param = { kind: 'bool' };
+
+/** Bad values: label -> factory (fresh each call). Handles come from the fixtures. */
+function badValues(fx: Fixtures): [string, () => unknown][] {
+  return [
+    ['undefined', () => undefined],
+    ['null', () => null],
+    ['true', () => true],
+    ["'x'", () => 'x'],
+    ["'1'", () => '1'],
+    ['{}', () => ({})],
+    ['[]', () => []],
+    ['[1]', () => [1]],
+    ['function', () => () => 1],
+    ['symbol', () => Symbol('s')],
+    ['bigint', () => 10n],
+    ['-1', () => -1],
+    ['1.5', () => 1.5],
+    ['NaN', () => NaN],
+    ['Infinity', () => Infinity],
+    ['-Infinity', () => -Infinity],
+    ['2**31', () => 2 ** 31],
+    ['2**32', () => 2 ** 32],
+    ['2**53', () => 2 ** 53],
+    ['-(2**63)', () => -(2 ** 63)],
+    ['2**63', () => 2 ** 63],
+    ['1e300', () => 1e300],
+    ['Uint8Array(4)', () => new Uint8Array(4)],
+    ['Int32Array(4)', () => new Int32Array(4)],
+    ['ArrayBuffer(4)', () => new ArrayBuffer(4)],
+    ['ring handle', () => fx.ring],
+    ['pool handle', () => fx.pool],
+    ['fallback handle', () => fx.fb],
+    ['closed ring', () => fx.closedRing],
+    ['closed pool', () => fx.closedPool],
+    ['closed fallback', () => fx.closedFb],
+  ];
+}
+
+/**
+ * Which error codes a bad value must produce at a parameter of this kind,
+ * or null when the value is acceptable there (or its effect depends on the
+ * kernel: any typed error or a return is fine then).
+ */
+export function expected(p: Param, label: string, value: unknown): string[] | null {
+  const INVALID = ['ERR_MAIO_INVALID_ARG'];
+  const RANGE = ['ERR_MAIO_OUT_OF_RANGE'];
+  const HANDLE = ['ERR_MAIO_INVALID_HANDLE'];
+  switch (p.kind) {
+    case 'int': {
+      if (typeof value !== 'number') return INVALID;
+      if (Number.isNaN(value)) return INVALID;
+      if (Number.isFinite(value) && !Number.isInteger(value)) return INVALID;
+      if (value < p.min || value > p.max) return RANGE;
+      return null;
+    }
+    case 'bool':
+      return typeof value === 'boolean' ? null : INVALID;
+    case 'ring':
+    case 'pool':
+    case 'fb': {
+      const own = { ring: 'ring handle', pool: 'pool handle', fb: 'fallback handle' }[p.kind];
+      const closed = { ring: 'closed ring', pool: 'closed pool', fb: 'closed fallback' }[p.kind];
+      if (label === own) return null;
+      if (label === closed) return ['ERR_MAIO_CLOSED'];
+      return HANDLE;
+    }
+    case 'u8':
+      return value instanceof Uint8Array ? null : [...INVALID, ...RANGE];
+    case 'view':
+      return ['ERR_MAIO_INVALID_HANDLE'];
+    case 'fn':
+      return typeof value === 'function' ? null : INVALID;
+    case 'obj':
+      return typeof value === 'object' && value !== null ? ['ERR_MAIO_INVALID_ARG', 'ERR_MAIO_OUT_OF_RANGE'] : INVALID;
+    case 'tcp':
+      if (value === 1 || value === 2 || value === 'tcp' || value === 'udp') return null;
+      if (typeof value !== 'number' || Number.isNaN(value) || (Number.isFinite(value) && !Number.isInteger(value))) return INVALID;
+      return RANGE;
+  }
+}
+
+interface Fixtures {
+  n: NativeBinding;
+  ring: unknown;
+  closedRing: unknown;
+  pool: unknown;
+  closedPool: unknown;
+  fb: unknown;
+  closedFb: unknown;
+  /** a TCP socket (not connected) */
+  sock: number;
+  /** a listening TCP socket on 127.0.0.1 */
+  listen: number;
+  file: number;
+  view: ArrayBuffer;
+}
+
+function ringOptions() {
+  return {
+    entries: 8,
+    submit: new Int32Array(16 * 8),
+    completions: new Int32Array(4 * 32),
+    aux: new Uint8Array(1024),
+    stats: new Float64Array(16),
+    onCompletions() {},
+  };
+}
+
+function fbOptions() {
+  return { events: new Int32Array(64), aux: new Uint8Array(256), notes: new Int32Array(24), onEvents() {} };
+}
+
+function fixtures(): Fixtures {
+  const n = native();
+  let ring: unknown = null;
+  let closedRing: unknown = null;
+  try {
+    ring = n.ringCreate(ringOptions());
+    closedRing = n.ringCreate(ringOptions());
+    n.ringClose(closedRing as never);
+  } catch {
+    // io_uring blocked here: the ring group then checks that ringCreate fails typed
+  }
+  const p = n.poolCreate({ size: 1 << 20, lock: false });
+  const cp = n.poolCreate({ size: 1 << 16, lock: false });
+  n.poolClose(cp.handle);
+  const fb = n.fallbackCreate(fbOptions());
+  const closedFb = n.fallbackCreate(fbOptions());
+  n.fallbackClose(closedFb);
+  if (ring) n.ringRegisterPool(ring as never, p.handle, 0);
+  n.fallbackAttachPool(fb, p.handle, 0);
+  const sock = n.sockOpen(4, 'tcp');
+  const listen = n.sockOpen(4, 'tcp');
+  n.sockBind(listen, sockaddr('127.0.0.1', 0));
+  n.sockListen(listen, 8);
+  const tmp = path.join(os.tmpdir(), `maio-native-args-${process.pid}`);
+  fs.writeFileSync(tmp, 'hello');
+  const file = fs.openSync(tmp, 'r');
+  fs.unlinkSync(tmp);
+  const view = n.poolStrictView(p.handle, 0, 4096);
+  return { n, ring, closedRing, pool: p.handle, closedPool: cp.handle, fb, closedFb, sock, listen, file, view };
+}
+
+interface Spec {
+  fn: keyof NativeBinding;
+  params: Param[];
+  /** valid arguments, fresh per call (a call may consume them, e.g. close) */
+  good: (fx: Fixtures) => unknown[];
+  /** skip bad values at these positions (e.g. an fd position where a small number is a real fd) */
+  group: string;
+}
+
+/** A fresh socket the call may close or change. */
+const fresh = (fx: Fixtures) => fx.n.sockOpen(4, 'tcp');
+
+function specs(): Spec[] {
+  const ring: Param = { kind: 'ring' };
+  const pool: Param = { kind: 'pool' };
+  const fb: Param = { kind: 'fb' };
+  const u8: Param = { kind: 'u8' };
+  const obj: Param = { kind: 'obj' };
+  return [
+    // probe.c
+    { group: 'probe', fn: 'probe', params: [], good: () => [] },
+    // ring.c
+    { group: 'ring', fn: 'ringCreate', params: [obj], good: () => [ringOptions()] },
+    { group: 'ring', fn: 'ringSubmit', params: [ring, int(0, 8)], good: (fx) => [fx.ring, 0] },
+    { group: 'ring', fn: 'ringRegisterPool', params: [ring, pool, int(0, 63)], good: (fx) => [fx.ring, fx.pool, 5] },
+    { group: 'ring', fn: 'ringUnregisterPool', params: [ring, int(0, 63)], good: (fx) => [fx.ring, 7] },
+    { group: 'ring', fn: 'ringRegisterBufRing', params: [ring, int(0, 0xffff), int(1, 32768)], good: (fx) => [fx.ring, 9, 8] },
+    { group: 'ring', fn: 'ringUnregisterBufRing', params: [ring, int(0, 0xffff)], good: (fx) => [fx.ring, 9] },
+    { group: 'ring', fn: 'ringClose', params: [ring], good: (fx) => [fx.closedRing] },
+    // pool.c
+    { group: 'pool', fn: 'poolCreate', params: [obj], good: () => [{ size: 1 << 16, lock: false }] },
+    { group: 'pool', fn: 'poolStrictView', params: [pool, int(0, (1 << 20) - 1), int(1, 1 << 20)], good: (fx) => [fx.pool, 4096, 4096] },
+    { group: 'pool', fn: 'poolDetachView', params: [{ kind: 'view' }], good: (fx) => [fx.view] },
+    { group: 'pool', fn: 'poolClose', params: [pool], good: (fx) => [fx.closedPool] },
+    // sock.c
+    { group: 'sock', fn: 'sockOpen', params: [int(4, 6), { kind: 'tcp' }], good: () => [4, 'tcp'] },
+    { group: 'sock', fn: 'sockBind', params: [fd, u8], good: (fx) => [fresh(fx), sockaddr('127.0.0.1', 0)] },
+    { group: 'sock', fn: 'sockListen', params: [fd, int(0, I32)], good: (fx) => [fresh(fx), 4] },
+    { group: 'sock', fn: 'sockConnectSync', params: [fd, u8], good: (fx) => [fresh(fx), sockaddr('127.0.0.1', 1)] },
+    { group: 'sock', fn: 'sockAccept', params: [fd], good: (fx) => [fx.listen] },
+    { group: 'sock', fn: 'sockShutdown', params: [fd, int(0, 2)], good: (fx) => [fresh(fx), 2] },
+    { group: 'sock', fn: 'sockClose', params: [fd], good: (fx) => [fresh(fx)] },
+    { group: 'sock', fn: 'sockSetInt', params: [fd, int(0, I32), int(0, I32), int(-(2 ** 31), I32)], good: (fx) => [fx.sock, 1, 7, 65536] },
+    { group: 'sock', fn: 'sockGetInt', params: [fd, int(0, I32), int(0, I32)], good: (fx) => [fx.sock, 1, 7] },
+    { group: 'sock', fn: 'sockSetBytes', params: [fd, int(0, I32), int(0, I32), u8], good: (fx) => [fx.sock, 1, 7, new Uint8Array(4)] },
+    { group: 'sock', fn: 'sockGetBytes', params: [fd, int(0, I32), int(0, I32), int(0, 4096)], good: (fx) => [fx.sock, 1, 7, 4] },
+    { group: 'sock', fn: 'sockName', params: [fd, bool], good: (fx) => [fx.sock, false] },
+    { group: 'sock', fn: 'sockError', params: [fd], good: (fx) => [fx.sock] },
+    // pipe.c (pipeOpen's size is optional: undefined is valid there)
+    { group: 'pipe', fn: 'pipeOpen', params: [int(4096, 1 << 30)], good: () => [4096] },
+    { group: 'pipe', fn: 'fdSetBlocking', params: [fd, bool], good: (fx) => [fresh(fx), false] },
+    { group: 'pipe', fn: 'sendfileSync', params: [fd, fd, int(0, 2 ** 63), int(0, I32)], good: (fx) => [fresh(fx), fx.file, 0, 1] },
+    // sendfile.c (present once the nonblocking sendfile path is built)
+    {
+      group: 'pipe',
+      fn: 'sendfileStart' as keyof NativeBinding,
+      params: [fd, fd, int(0, 2 ** 62), int(1, 2 ** 62), int(4096, 2 ** 30), { kind: 'fn' }],
+      good: (fx) => [fresh(fx), fx.file, 0, 1, 4096, () => {}],
+    },
+    { group: 'pipe', fn: 'sendfileAbort' as keyof NativeBinding, params: [{ kind: 'view' }], good: () => [{}] },
+    { group: 'pipe', fn: 'sendfileStats' as keyof NativeBinding, params: [{ kind: 'view' }], good: () => [{}] },
+    // fallback.c
+    { group: 'fallback', fn: 'fallbackCreate', params: [obj], good: () => [fbOptions()] },
+    { group: 'fallback', fn: 'fallbackClose', params: [fb], good: (fx) => [fx.closedFb] },
+    { group: 'fallback', fn: 'fallbackAttachPool', params: [fb, pool, int(0, 63)], good: (fx) => [fx.fb, fx.pool, 5] },
+    { group: 'fallback', fn: 'fallbackDetachPool', params: [fb, int(0, 63)], good: (fx) => [fx.fb, 7] },
+    { group: 'fallback', fn: 'fallbackWatch', params: [fb, fd, bool], good: (fx) => [fx.fb, fresh(fx), false] },
+    { group: 'fallback', fn: 'fallbackRef', params: [fb, bool], good: (fx) => [fx.fb, false] },
+    { group: 'fallback', fn: 'fallbackWake', params: [fb], good: (fx) => [fx.fb] },
+    ...(['fallbackRecv', 'fallbackSend', 'fallbackSendZc'] as const).map(
+      (f): Spec => ({
+        group: 'fallback',
+        fn: f,
+        params: [fb, fd, int(0, 63), int(0, 1 << 20), int(0, 1 << 20), int(-(2 ** 31), I32)],
+        good: (fx) => [fx.fb, fx.sock, 0, 0, 16, 0],
+      }),
+    ),
+    { group: 'fallback', fn: 'fallbackZcEnable', params: [fb, fd], good: (fx) => [fx.fb, fx.sock] },
+    { group: 'fallback', fn: 'fallbackZcNotes', params: [fb, fd], good: (fx) => [fx.fb, fx.sock] },
+    { group: 'fallback', fn: 'fallbackAccept', params: [fb, fd, int(0, 0o2004000)], good: (fx) => [fx.fb, fx.listen, 0] },
+    { group: 'fallback', fn: 'fallbackConnect', params: [fb, fd, int(0, 256 - 16), int(1, 128)], good: (fx) => [fx.fb, fresh(fx), 0, 16] },
+    { group: 'fallback', fn: 'fallbackConnectResult', params: [fb, fd], good: (fx) => [fx.fb, fx.sock] },
+    { group: 'fallback', fn: 'fallbackShutdown', params: [fb, fd, int(0, 2)], good: (fx) => [fx.fb, fresh(fx), 2] },
+    { group: 'fallback', fn: 'fallbackCloseFd', params: [fb, fd], good: (fx) => [fx.fb, fresh(fx)] },
+  ];
+}
+
+export const GROUPS = ['probe', 'ring', 'pool', 'sock', 'pipe', 'fallback', 'descriptors', 'lifetimes'];
+
+function record(fn: string, pos: number, value: string, kind: string, mustThrow: string[] | null, call: () => unknown): CallRecord {
+  const r: CallRecord = { fn, pos, value, kind, mustThrow, outcome: 'ok' };
+  try {
+    call();
+  } catch (e) {
+    const err = e as { code?: unknown; errno?: unknown; syscall?: unknown; message?: unknown; constructor?: { name?: string } };
+    r.outcome = 'throw';
+    r.code = typeof err?.code === 'string' ? err.code : undefined;
+    r.ctor = err?.constructor?.name;
+    r.errno = typeof err?.errno === 'number' ? err.errno : undefined;
+    r.syscall = typeof err?.syscall === 'string' ? err.syscall : undefined;
+    r.message = String(err?.message ?? err);
+  }
+  return r;
+}
+
+function out(r: CallRecord): void {
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+function runMatrix(group: string, fx: Fixtures): void {
+  const n = fx.n as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const bad = badValues(fx);
+  for (const spec of specs().filter((s) => s.group === group)) {
+    const f = n[spec.fn];
+    if (typeof f !== 'function') continue; // an entry point this build does not have
+    // Arity: every shorter argument list must throw ERR_MAIO_INVALID_ARG (pipeOpen's size is optional).
+    for (let k = 0; k < spec.params.length; k++) {
+      if (spec.fn === 'pipeOpen' && k === 0) continue;
+      const args = spec.good(fx).slice(0, k);
+      out(record(spec.fn, -1, `${k} of ${spec.params.length} args`, 'arity', ['ERR_MAIO_INVALID_ARG', 'ERR_MAIO_INVALID_HANDLE'], () => f(...args)));
+    }
+    if (spec.params.length === 0) out(record(spec.fn, -1, 'extra args', 'arity', null, () => f(1, 'x', {})));
+    for (let pos = 0; pos < spec.params.length; pos++) {
+      for (const [label, make] of bad) {
+        const args = spec.good(fx);
+        const v = make();
+        // Handles that this group could not make (no io_uring) are not bad values of interest.
+        if (v === null && label !== 'null') continue;
+        args[pos] = v;
+        let must = expected(spec.params[pos], label, v);
+        if (spec.fn === 'pipeOpen' && label === 'undefined') must = null; // optional
+        if (/Close$/.test(spec.fn) && /^closed /.test(label)) must = null; // idempotent
+        // A close of the group's own open handle would break the calls after it.
+        if (/Close$/.test(spec.fn) && must === null && /handle$/.test(label)) continue;
+        if (spec.fn === 'poolCreate' || spec.fn === 'ringCreate' || spec.fn === 'fallbackCreate') {
+          // The options object: any object is looked into; {} and [] lack required keys.
+          if (Array.isArray(v) || (typeof v === 'object' && v !== null)) must = ['ERR_MAIO_INVALID_ARG', 'ERR_MAIO_INVALID_HANDLE'];
+        }
+        out(record(spec.fn, pos, label, spec.params[pos].kind, must, () => f(...args)));
+      }
+    }
+    // Bad values inside the options objects.
+    if (spec.fn === 'ringCreate' || spec.fn === 'fallbackCreate' || spec.fn === 'poolCreate') {
+      const base = spec.good(fx)[0] as Record<string, unknown>;
+      for (const key of Object.keys(base)) {
+        for (const [label, make] of bad) {
+          const opts: Record<string, unknown> = { ...(spec.good(fx)[0] as object) };
+          opts[key] = make();
+          // poolCreate's lock and hugePages are optional booleans; size must be a number
+          out(record(spec.fn, 0, `options.${key} = ${label}`, 'option', null, () => {
+            const h = f(opts);
+            if (spec.fn === 'ringCreate') n.ringClose(h);
+            else if (spec.fn === 'fallbackCreate') n.fallbackClose(h);
+            else if (spec.fn === 'poolCreate') n.poolClose((h as { handle: unknown }).handle);
+          }));
+        }
+      }
+    }
+  }
+}
+
+/** Submits hand-made descriptors, one bad field at a time. */
+function runDescriptors(fx: Fixtures): void {
+  if (!fx.ring) {
+    out(record('ringCreate', -1, 'io_uring unavailable', 'skip', null, () => undefined));
+    return;
+  }
+  const n = fx.n;
+  // A ring of our own so we hold its submit array.
+  const o = ringOptions();
+  const ring = n.ringCreate(o);
+  n.ringRegisterPool(ring, fx.pool as never, 0);
+  n.ringRegisterBufRing(ring, 3, 8);
+  const fields = ['op', 'fd', 'userData', 'len', 'pool', 'bufOff', 'msgFlags', 'ioprio', 'bufGroup', 'auxOff', 'auxLen', 'offLo', 'offHi', 'sqeFlags', 'fdOut', 'spare'];
+  const vals = [-1, -(2 ** 31), 2 ** 31 - 1, 0x7fff, 0x10000, 1 << 20, (1 << 20) + 1, 99, 64, 12];
+  const sock = fx.n.sockOpen(4, 'tcp');
+  const bad = fx.n.sockOpen(4, 'tcp');
+  fx.n.sockClose(bad); // a closed fd: the kernel answers -EBADF in the CQE
+  // fd fields never take small numbers: a CLOSE of one of node's own descriptors
+  // is like fs.closeSync() on it, not something maio can refuse.
+  const fdVals = [-1, -(2 ** 31), 2 ** 31 - 1, 0x10000, bad];
+  for (let op = 0; op <= 12; op++) {
+    for (let field = 0; field < 16; field++) {
+      for (const v of field === 1 || field === 14 ? fdVals : vals) {
+        o.submit.fill(0);
+        // A plausible descriptor of the op: socket fd (a closed one for CLOSE: the
+        // kernel may close asynchronously), pool 0, 16 bytes, group 3.
+        o.submit.set([op, op === 7 ? bad : sock, 1, 16, 0, 0, 0, 0, 3, 0, 16, 0, 0, 0, bad, 0]);
+        o.aux.set(sockaddr('127.0.0.1', 1));
+        o.submit[field] = v;
+        // PROVIDE with a valid shape would really add a buffer; fine, the group is ours.
+        out(record('ringSubmit', field, `op ${op} ${fields[field]} = ${v}`, 'descriptor', null, () => n.ringSubmit(ring, 1)));
+      }
+    }
+  }
+  // count larger than the array, and the whole array at once
+  out(record('ringSubmit', 1, 'count = submit capacity + 1', 'int', ['ERR_MAIO_OUT_OF_RANGE'], () => n.ringSubmit(ring, 9)));
+  n.ringClose(ring);
+  try {
+    fx.n.sockClose(sock); // a CLOSE descriptor above may have closed it already
+  } catch {
+    // EBADF
+  }
+}
+
+/** Handles used after close, pools closed under a ring, detached arrays. */
+function runLifetimes(fx: Fixtures): void {
+  const n = fx.n;
+  // A pool closed while a ring and a fallback still hold it: the memory stays mapped.
+  const p = n.poolCreate({ size: 1 << 16, lock: false });
+  const fb = n.fallbackCreate(fbOptions());
+  n.fallbackAttachPool(fb, p.handle, 1);
+  n.poolClose(p.handle);
+  out(record('fallbackSend', 2, 'pool closed after attach', 'lifetime', null, () => n.fallbackSend(fb, fx.sock, 1, 0, 16, 0)));
+  out(record('poolStrictView', 0, 'closed pool', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.poolStrictView(p.handle, 0, 16)));
+  out(record('poolClose', 0, 'twice', 'lifetime', null, () => n.poolClose(p.handle)));
+  out(record('fallbackDetachPool', 1, 'after pool close', 'lifetime', null, () => n.fallbackDetachPool(fb, 1)));
+  out(record('fallbackDetachPool', 1, 'twice', 'lifetime', null, () => n.fallbackDetachPool(fb, 1)));
+  out(record('fallbackSend', 2, 'detached pool', 'lifetime', ['ERR_MAIO_OUT_OF_RANGE'], () => n.fallbackSend(fb, fx.sock, 1, 0, 16, 0)));
+  n.fallbackClose(fb);
+  out(record('fallbackClose', 0, 'twice', 'lifetime', null, () => n.fallbackClose(fb)));
+  for (const f of ['fallbackWake', 'fallbackRef', 'fallbackWatch', 'fallbackRecv', 'fallbackAttachPool'] as const) {
+    const args: Record<string, unknown[]> = {
+      fallbackWake: [fb],
+      fallbackRef: [fb, true],
+      fallbackWatch: [fb, fx.sock, true],
+      fallbackRecv: [fb, fx.sock, 0, 0, 16, 0],
+      fallbackAttachPool: [fb, fx.pool, 2],
+    };
+    out(record(f, 0, 'closed fallback', 'lifetime', ['ERR_MAIO_CLOSED'], () => (n[f] as (...a: unknown[]) => unknown)(...args[f])));
+  }
+  // Detached shared arrays: the fallback and the ring must notice.
+  const o = fbOptions();
+  const fb2 = n.fallbackCreate(o);
+  structuredClone(o.aux.buffer, { transfer: [o.aux.buffer] });
+  out(record('fallbackConnect', 0, 'aux detached', 'lifetime', null, () => n.fallbackConnect(fb2, fx.sock, 0, 16)));
+  structuredClone(o.notes.buffer, { transfer: [o.notes.buffer] });
+  out(record('fallbackZcNotes', 0, 'notes detached', 'lifetime', null, () => n.fallbackZcNotes(fb2, fx.sock)));
+  n.fallbackClose(fb2);
+  // A strict view: detach twice, then a view of a closed pool.
+  const p2 = n.poolCreate({ size: 1 << 16, lock: false });
+  const v = n.poolStrictView(p2.handle, 0, 4096);
+  n.poolDetachView(v);
+  out(record('poolDetachView', 0, 'twice', 'lifetime', null, () => n.poolDetachView(v)));
+  n.poolClose(p2.handle);
+  if (fx.ring) {
+    const ro = ringOptions();
+    const r = n.ringCreate(ro);
+    const p3 = n.poolCreate({ size: 1 << 16, lock: false });
+    n.ringRegisterPool(r, p3.handle, 0);
+    n.poolClose(p3.handle);
+    // Pool closed while registered: a send into it still refers to mapped memory.
+    ro.submit.fill(0);
+    ro.submit.set([0 /* NOP */, -1, 1]);
+    out(record('ringSubmit', 0, 'nop after pool close', 'lifetime', null, () => n.ringSubmit(r, 1)));
+    out(record('ringRegisterPool', 1, 'closed pool', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.ringRegisterPool(r, p3.handle, 1)));
+    out(record('ringRegisterPool', 2, 'slot in use', 'lifetime', ['ERR_MAIO_OUT_OF_RANGE'], () => n.ringRegisterPool(r, fx.pool as never, 0)));
+    out(record('ringRegisterBufRing', 2, 'not a power of two', 'lifetime', ['ERR_MAIO_OUT_OF_RANGE'], () => n.ringRegisterBufRing(r, 1, 6)));
+    n.ringRegisterBufRing(r, 1, 8);
+    out(record('ringRegisterBufRing', 1, 'group twice', 'lifetime', ['ERR_MAIO_OUT_OF_RANGE'], () => n.ringRegisterBufRing(r, 1, 8)));
+    out(record('ringUnregisterPool', 1, 'after pool close', 'lifetime', null, () => n.ringUnregisterPool(r, 0)));
+    out(record('ringUnregisterPool', 1, 'twice', 'lifetime', ['ERR_MAIO_OUT_OF_RANGE'], () => n.ringUnregisterPool(r, 0)));
+    structuredClone(ro.submit.buffer, { transfer: [ro.submit.buffer] });
+    out(record('ringSubmit', 0, 'submit detached', 'lifetime', ['ERR_MAIO_INVALID_ARG'], () => n.ringSubmit(r, 0)));
+    n.ringClose(r);
+    out(record('ringClose', 0, 'twice', 'lifetime', null, () => n.ringClose(r)));
+    out(record('ringSubmit', 0, 'closed ring', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.ringSubmit(r, 0)));
+    out(record('ringUnregisterBufRing', 0, 'closed ring', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.ringUnregisterBufRing(r, 1)));
+  }
+  // The ring's own descriptors (io_uring fd, eventfd) are not targets of a descriptor.
+  if (fx.ring) {
+    // fd -> link; a number may be reused (the listing's own directory fd), so compare both.
+    const links = () => {
+      const m = new Map<string, string>();
+      for (const f of fs.readdirSync('/proc/self/fd')) {
+        try {
+          m.set(f, fs.readlinkSync(`/proc/self/fd/${f}`));
+        } catch {
+          // the listing's own fd, gone already
+        }
+      }
+      return m;
+    };
+    const before = links();
+    const ro = ringOptions();
+    const r = n.ringCreate(ro);
+    const own = [...links()]
+      .filter(([f, l]) => l.startsWith('anon_inode:') && before.get(f) !== l)
+      .map(([f]) => Number(f));
+    if (own.length < 2) throw new Error(`expected the ring fd and its eventfd, found ${own}`);
+    for (const ownFd of own) {
+      for (const [op, name] of [[7, 'CLOSE'], [8, 'SHUTDOWN'], [3, 'RECV'], [1, 'SEND'], [10, 'SPLICE']] as const) {
+        ro.submit.fill(0);
+        ro.submit.set([op, ownFd, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ownFd]);
+        let link = '?';
+        try {
+          link = fs.readlinkSync(`/proc/self/fd/${ownFd}`);
+        } catch {
+          // gone
+        }
+        out(record('ringSubmit', 1, `${name} of the ring's own fd ${ownFd} (${link})`, 'lifetime', ['ERR_MAIO_INVALID_DESCRIPTOR'], () => n.ringSubmit(r, 1)));
+      }
+    }
+    n.ringClose(r);
+  }
+  // More than 64 buffer groups, more than 64 pools.
+  if (fx.ring) {
+    const r = n.ringCreate(ringOptions());
+    let last: CallRecord | null = null;
+    for (let g = 0; g < 66; g++) {
+      last = record('ringRegisterBufRing', 1, `group ${g}`, 'lifetime', null, () => n.ringRegisterBufRing(r, 100 + g, 1));
+      if (last.outcome === 'throw') break;
+    }
+    out({ ...last!, value: 'the 65th group', mustThrow: ['ERR_MAIO_OUT_OF_RANGE'] });
+    n.ringClose(r);
+  }
+}
+
+if (require.main === module) {
+  const group = process.argv[2];
+  const fx = fixtures();
+  if (group === 'descriptors') runDescriptors(fx);
+  else if (group === 'lifetimes') runLifetimes(fx);
+  else runMatrix(group, fx);
+  // Force the finalizers: a handle freed twice or a bad refcount shows up here.
+  (globalThis as { gc?: () => void }).gc?.();
+  setImmediate(() => {
+    (globalThis as { gc?: () => void }).gc?.();
+    process.stdout.write('DONE\n');
+    // Closing handles lets the loop end on its own; exit explicitly in case a uv_poll stays referenced.
+    setTimeout(() => process.exit(0), 50);
+  });
+}
