@@ -22,6 +22,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("poolStrictView", maio_napi_pool_strict_view),
 		FN("poolDetachView", maio_napi_pool_detach_view),
 		FN("poolClose", maio_napi_pool_close),
+		FN("poolInfo", maio_napi_pool_info),
 		FN("sockOpen", maio_napi_sock_open),
 		FN("sockBind", maio_napi_sock_bind),
 		FN("sockListen", maio_napi_sock_listen),

@@ -173,9 +173,18 @@ struct maio_pool {
 	bool hugepages;  /* MADV_HUGEPAGE accepted */
 	bool dontfork;   /* MADV_DONTFORK accepted */
 	bool handle_alive; /* the JS handle still points here: keep the struct (not the mapping) */
+	bool eager;      /* faulted in (and locked) at creation */
+	bool want_lock;  /* lazy pools: mlock once the region is pinned */
+	bool want_huge;  /* lazy pools: MADV_HUGEPAGE just before the region is pinned */
+	int pinned;      /* rings holding the region registered as a fixed buffer */
+	int register_errno; /* why the last lazy registration failed, 0 if it did not */
 };
 void maio_pool_ref(struct maio_pool *pool);
 void maio_pool_unref(struct maio_pool *pool);
+/* A ring is about to register (pin) the region / registered it / dropped that registration. */
+void maio_pool_will_pin(struct maio_pool *pool);
+void maio_pool_pinned(struct maio_pool *pool);
+void maio_pool_unpinned(struct maio_pool *pool);
 
 /* ---- Raw system calls (syscall.c), one wrapper each ------------------- */
 int maio_sys_io_uring_setup(unsigned entries, struct io_uring_params *p);

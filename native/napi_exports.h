@@ -28,6 +28,7 @@ MAIO_EXPORT(maio_napi_pool_create);
 MAIO_EXPORT(maio_napi_pool_strict_view);
 MAIO_EXPORT(maio_napi_pool_detach_view);
 MAIO_EXPORT(maio_napi_pool_close);
+MAIO_EXPORT(maio_napi_pool_info);
 
 /* sock.c */
 MAIO_EXPORT(maio_napi_sock_open);

@@ -1,7 +1,18 @@
 /*
  * The I/O page pool's region: one anonymous mapping used only for network
  * buffers, mapped once, 2 MiB aligned so transparent huge pages can back it,
- * never inherited by children, locked when the limits allow, prefaulted.
+ * never inherited by children.
+ *
+ * Residency: an eager pool is locked (when the limits allow) or prefaulted at
+ * creation. A lazy pool (the library's default) is only mapped: pages fault in
+ * as buffers are first written, so a process's RSS follows the bytes it uses.
+ * Only SEND_ZC with a fixed buffer needs the region registered, and
+ * registering pins (faults in) all of it; ring.c does that on the first
+ * SEND_ZC and calls maio_pool_pinned, which locks the then resident region.
+ * A lazy pool is advised for huge pages only then (maio_pool_will_pin): a
+ * huge page makes a sparsely written region resident 2 MiB at a time (128
+ * receive buffers of 64 KiB, each written in its first page: 8 MiB instead
+ * of 0.5 MiB).
  *
  * Ownership of the bytes inside (size classes, slots, lending) is TypeScript's
  * job (src/pool/). This file only keeps the memory alive while anything can
@@ -55,6 +66,35 @@ void maio_pool_unref(struct maio_pool *pool)
 		free(pool);
 }
 
+void maio_pool_will_pin(struct maio_pool *pool)
+{
+	/* Advise before the pin faults the region in, so the faults take huge pages. */
+	if (pool->want_huge && !pool->hugepages && pool->base)
+		pool->hugepages = madvise(pool->base, pool->size, MADV_HUGEPAGE) == 0;
+}
+
+void maio_pool_pinned(struct maio_pool *pool)
+{
+	pool->pinned++;
+	pool->register_errno = 0;
+	/* Pinning faulted every page in: locking now costs no memory. */
+	if (pool->want_lock && !pool->locked && pool->base) {
+		if (mlock(pool->base, pool->size) == 0) {
+			pool->locked = true;
+			pool->lock_errno = 0;
+		} else {
+			pool->lock_errno = errno;
+			munlock(pool->base, pool->size);
+		}
+	}
+}
+
+void maio_pool_unpinned(struct maio_pool *pool)
+{
+	if (pool->pinned > 0)
+		pool->pinned--;
+}
+
 /* Maps `size` bytes at a 2 MiB boundary: over-map by the alignment, trim. */
 static void *pool_map_aligned(size_t size, int *err)
 {
@@ -84,7 +124,8 @@ static void pool_prefault(uint8_t *base, size_t size)
 }
 
 /* Sets up a pool in *pool; returns 0 or -errno (nothing mapped then). */
-static int maio_pool_map(struct maio_pool *pool, size_t size, bool hugepages, bool lock)
+static int maio_pool_map(struct maio_pool *pool, size_t size, bool hugepages, bool lock,
+			 bool eager)
 {
 	int err = 0;
 	uint8_t *base = pool_map_aligned(size, &err);
@@ -93,12 +134,17 @@ static int maio_pool_map(struct maio_pool *pool, size_t size, bool hugepages, bo
 	pool->base = base;
 	pool->size = size;
 	/* Advise before the first touch, so the faults allocate huge pages. */
-	pool->hugepages = hugepages && madvise(base, size, MADV_HUGEPAGE) == 0;
+	pool->want_huge = hugepages;
+	pool->hugepages = hugepages && eager && madvise(base, size, MADV_HUGEPAGE) == 0;
 	/* A forked child must never share or copy network buffers the kernel
 	 * may still be reading. */
 	pool->dontfork = madvise(base, size, MADV_DONTFORK) == 0;
 	pool->locked = false;
 	pool->lock_errno = 0;
+	pool->eager = eager;
+	pool->want_lock = lock;
+	if (!eager)
+		return 0; /* pages fault in on first touch; see maio_pool_pinned */
 	if (lock) {
 		if (mlock(base, size) == 0) {
 			pool->locked = true;
@@ -143,7 +189,8 @@ static napi_value pool_arraybuffer(napi_env env, struct maio_pool *pool, size_t 
 	return ab;
 }
 
-/* poolCreate({ size, hugePages = true, lock = true }) -> PoolCreateResult */
+/* poolCreate({ size, hugePages = true, lock = true, eager = true }) -> PoolCreateResult
+ * eager: lock or prefault now; false: map only (lock when a ring pins it). */
 MAIO_EXPORT(maio_napi_pool_create)
 {
 	napi_value argv[1];
@@ -158,10 +205,11 @@ MAIO_EXPORT(maio_napi_pool_create)
 	if (!has_size)
 		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.size is required");
 	int64_t size = -1;
-	bool hugepages = true, lock = true;
+	bool hugepages = true, lock = true, eager = true;
 	if (!maio_opt_int64(env, argv[0], "size", MAIO_POOL_MIN, MAIO_POOL_MAX, &size) ||
 	    !maio_opt_bool(env, argv[0], "hugePages", &hugepages) ||
-	    !maio_opt_bool(env, argv[0], "lock", &lock))
+	    !maio_opt_bool(env, argv[0], "lock", &lock) ||
+	    !maio_opt_bool(env, argv[0], "eager", &eager))
 		return NULL;
 	if (size < 0)
 		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.size is required");
@@ -173,7 +221,7 @@ MAIO_EXPORT(maio_napi_pool_create)
 	struct maio_pool *pool = calloc(1, sizeof(*pool));
 	if (!pool)
 		return maio_throw_errno(env, ENOMEM, "calloc");
-	int err = maio_pool_map(pool, (size_t)size, hugepages, lock);
+	int err = maio_pool_map(pool, (size_t)size, hugepages, lock, eager);
 	if (err < 0) {
 		free(pool);
 		return maio_throw_errno(env, err, "mmap");
@@ -290,4 +338,51 @@ MAIO_EXPORT(maio_napi_pool_close)
 		maio_pool_unref(pool); /* handle_alive keeps the struct */
 	}
 	return NULL;
+}
+
+/* Bytes of the region resident in memory (mincore), or -errno. */
+static int64_t pool_resident(const struct maio_pool *pool)
+{
+	size_t pages = pool->size / MAIO_PAGE;
+	unsigned char *vec = malloc(pages);
+	if (!vec)
+		return -ENOMEM;
+	int64_t bytes = 0;
+	if (mincore(pool->base, pool->size, vec) < 0) {
+		bytes = -errno;
+	} else {
+		for (size_t i = 0; i < pages; i++)
+			if (vec[i] & 1)
+				bytes += MAIO_PAGE;
+	}
+	free(vec);
+	return bytes;
+}
+
+/*
+ * poolInfo(pool) -> { eager, locked, lockError, hugePages, pinned, registerError, residentBytes }
+ * The pool's memory state now (a lazy pool changes when a ring pins it).
+ */
+MAIO_EXPORT(maio_napi_pool_info)
+{
+	napi_value argv[1];
+	if (!maio_args(env, info, 1, argv, NULL))
+		return NULL;
+	struct maio_pool *pool = pool_arg_open(env, argv[0]);
+	if (!pool)
+		return NULL;
+	int64_t resident = pool->base ? pool_resident(pool) : 0;
+	if (resident < 0)
+		return maio_throw_errno(env, (int)-resident, "mincore");
+	napi_value out;
+	napi_create_object(env, &out);
+	maio_set_bool(env, out, "eager", pool->eager);
+	maio_set_bool(env, out, "locked", pool->locked);
+	maio_set_string(env, out, "lockError", pool->lock_errno ? maio_errno_name(pool->lock_errno) : "");
+	maio_set_bool(env, out, "hugePages", pool->hugepages);
+	maio_set_int(env, out, "pinned", pool->pinned);
+	maio_set_string(env, out, "registerError",
+			pool->register_errno ? maio_errno_name(pool->register_errno) : "");
+	maio_set_int(env, out, "residentBytes", resident);
+	return out;
 }

@@ -99,6 +99,7 @@ struct maio_ring {
 
 	struct maio_pool *pools[MAIO_MAX_POOLS];
 	bool registered[MAIO_MAX_POOLS];
+	bool register_lazy[MAIO_MAX_POOLS]; /* register at the pool's first SEND_ZC */
 	struct maio_bufring *bufrings[MAIO_MAX_BUF_RINGS];
 
 	uv_poll_t *poll;
@@ -485,10 +486,13 @@ static void ring_shutdown(struct maio_ring *r)
 	r->sqes = NULL;
 	r->sq_map = r->cq_map = NULL;
 	for (int i = 0; i < MAIO_MAX_POOLS; i++) {
+		if (r->pools[i] && r->registered[i])
+			maio_pool_unpinned(r->pools[i]);
 		if (r->pools[i])
 			maio_pool_unref(r->pools[i]);
 		r->pools[i] = NULL;
 		r->registered[i] = false;
+		r->register_lazy[i] = false;
 	}
 	napi_ref *refs[] = {&r->submit_ref, &r->comp_ref, &r->aux_ref, &r->stats_ref, &r->cb_ref};
 	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
@@ -908,6 +912,8 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 	return true;
 }
 
+static void ring_pool_pin(struct maio_ring *r, int index);
+
 static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32_t *d)
 {
 	memset(sqe, 0, sizeof(*sqe));
@@ -937,6 +943,8 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 		sqe->len = (uint32_t)d[MAIO_D_LEN];
 		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
 		sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+		if (r->register_lazy[pool])
+			ring_pool_pin(r, pool);
 		if (r->registered[pool]) {
 			sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
 			sqe->buf_index = (uint16_t)pool;
@@ -1133,15 +1141,47 @@ static int ring_update_slot(struct maio_ring *r, int index, void *base, size_t s
 }
 
 /*
- * ringRegisterPool(ring, pool, index) -> { registered, error }
+ * A lazy pool is registered by its first SEND_ZC, the only operation that
+ * uses a fixed buffer: registering pins (faults in) the whole region, which a
+ * server that never sends zero-copy (local peers, small sends) does not need.
+ * Tried once; when the kernel refuses, SEND_ZC passes plain addresses, as for
+ * a pool refused at attach, and the pool records why.
+ */
+static void ring_pool_pin(struct maio_ring *r, int index)
+{
+	struct maio_pool *pool = r->pools[index];
+	r->register_lazy[index] = false;
+	maio_pool_will_pin(pool);
+	int ret = ring_update_slot(r, index, pool->base, pool->size);
+	if (ret < 0) {
+		pool->register_errno = -ret;
+		return;
+	}
+	r->registered[index] = true;
+	maio_pool_pinned(pool);
+}
+
+/*
+ * ringRegisterPool(ring, pool, index, lazy = false) -> { registered, pending, error }
  * The pool is attached (descriptors may use it) even when the kernel refuses
- * to register it; SEND_ZC then passes plain addresses.
+ * to register it; SEND_ZC then passes plain addresses. lazy: register at the
+ * pool's first SEND_ZC instead of now (`pending` says it is still to come).
  */
 MAIO_EXPORT(maio_napi_ring_register_pool)
 {
-	napi_value argv[3];
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
+	napi_value argv[4];
+	size_t argc = 4;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not read arguments");
+	if (argc < 3)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "expected 3 arguments, got %zu", argc);
+	bool lazy = false;
+	if (argc > 3) {
+		napi_valuetype t;
+		napi_typeof(env, argv[3], &t);
+		if (t != napi_undefined && !maio_arg_bool(env, argv[3], "lazy", &lazy))
+			return NULL;
+	}
 	struct maio_ring *r = ring_arg_open(env, argv[0]);
 	if (!r)
 		return NULL;
@@ -1168,11 +1208,14 @@ MAIO_EXPORT(maio_napi_ring_register_pool)
 		snprintf(error, sizeof(error),
 			 "pool of %zu bytes exceeds the 1 GiB the kernel registers as one buffer",
 			 pool->size);
+	} else if (lazy) {
+		r->register_lazy[index] = true;
 	} else {
 		int ret = ring_update_slot(r, index, pool->base, pool->size);
-		if (ret == 0)
+		if (ret == 0) {
 			r->registered[index] = true;
-		else if (ret == -ENOMEM)
+			maio_pool_pinned(pool);
+		} else if (ret == -ENOMEM)
 			snprintf(error, sizeof(error),
 				 "ENOMEM: RLIMIT_MEMLOCK is too low to pin %zu bytes (raise "
 				 "`ulimit -l` or grant CAP_IPC_LOCK)",
@@ -1184,6 +1227,7 @@ MAIO_EXPORT(maio_napi_ring_register_pool)
 	napi_value out;
 	napi_create_object(env, &out);
 	maio_set_bool(env, out, "registered", r->registered[index]);
+	maio_set_bool(env, out, "pending", r->register_lazy[index]);
 	maio_set_string(env, out, "error", error);
 	return out;
 }
@@ -1202,9 +1246,12 @@ MAIO_EXPORT(maio_napi_ring_unregister_pool)
 		return NULL;
 	if (!r->pools[index])
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is empty", index);
-	if (r->registered[index])
+	if (r->registered[index]) {
 		ring_update_slot(r, index, NULL, 0);
+		maio_pool_unpinned(r->pools[index]);
+	}
 	r->registered[index] = false;
+	r->register_lazy[index] = false;
 	maio_pool_unref(r->pools[index]);
 	r->pools[index] = NULL;
 	return NULL;

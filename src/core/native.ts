@@ -63,6 +63,23 @@ export interface PoolCreateOptions {
   size: number;
   hugePages?: boolean;
   lock?: boolean;
+  /** Lock or prefault now (default true); false: map only, lock when a ring pins the region. */
+  eager?: boolean;
+}
+
+/** poolInfo: the region's memory state now. */
+export interface PoolInfo {
+  eager: boolean;
+  locked: boolean;
+  lockError: string;
+  /** MADV_HUGEPAGE given (a lazy pool: once pinned) */
+  hugePages: boolean;
+  /** rings holding the region registered as a fixed buffer */
+  pinned: number;
+  /** errno name of a failed lazy registration, else '' */
+  registerError: string;
+  /** bytes of the region resident in memory (mincore) */
+  residentBytes: number;
 }
 
 export interface PoolCreateResult {
@@ -84,7 +101,7 @@ export interface NativeBinding {
   /** Submits `count` descriptors from the submit array; returns the number the kernel took. */
   ringSubmit(ring: RingHandle, count: number): number;
   /** Attaches the pool at `index`; `registered` says whether the kernel pinned it as a fixed buffer, `error` why not. */
-  ringRegisterPool(ring: RingHandle, pool: PoolHandle, index: number): { registered: boolean; error: string };
+  ringRegisterPool(ring: RingHandle, pool: PoolHandle, index: number, lazy?: boolean): { registered: boolean; pending?: boolean; error: string };
   ringUnregisterPool(ring: RingHandle, index: number): void;
   ringClose(ring: RingHandle): void;
   /** A provided-buffer ring for buffer group `group` (0..65535), `entries` a power of two <= 32768. */
@@ -96,6 +113,7 @@ export interface NativeBinding {
   poolStrictView(pool: PoolHandle, offset: number, length: number): ArrayBuffer;
   poolDetachView(view: ArrayBuffer): void;
   poolClose(pool: PoolHandle): void;
+  poolInfo(pool: PoolHandle): PoolInfo;
   // Socket set-up (native/sock.c). Addresses are encoded sockaddrs (src/net/address.ts).
   /** A nonblocking, close-on-exec socket; returns its fd. */
   sockOpen(family: 4 | 6, type: 'tcp' | 'udp' | number): number;

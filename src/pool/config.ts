@@ -28,16 +28,27 @@ export interface PoolOptions {
   size?: number;
   /** Size classes, smallest first. Default: 2 KiB 25%, 16 KiB 25%, 64 KiB 30%, 256 KiB 20%. */
   classes?: SizeClassOption[];
-  /** madvise(MADV_HUGEPAGE) (default true). */
+  /** madvise(MADV_HUGEPAGE) (default true): at creation when `eager`, else when the first
+   * zero-copy send pins the region (a huge page would make a sparsely written lazy region
+   * resident 2 MiB at a time). */
   hugePages?: boolean;
-  /** mlock the region where the limits allow (default true). */
+  /** mlock the region where the limits allow (default true): at creation when `eager`, else
+   * when the region is pinned (registered) by the first zero-copy send. */
   lock?: boolean;
   /** A separate ArrayBuffer per allocation, detached on release (default false). */
   strict?: boolean;
   /** Zero-fill each buffer on release (default false). */
   zeroOnRelease?: boolean;
-  /** Register with this thread's io_uring ring as a fixed buffer (default true). */
+  /** Attach to this thread's ring and register as a fixed buffer (default true): at creation
+   * when `eager`, else at the pool's first zero-copy send (false: not attached at all). */
   register?: boolean;
+  /**
+   * Make the whole region resident at creation: lock (or prefault) and register it now
+   * (default false). A lazy pool is only mapped: pages fault in as buffers are first written,
+   * so RSS follows the bytes in use; registering for SEND_ZC pins (faults in) every page, so it
+   * waits for the first zero-copy send, and `lock` follows it.
+   */
+  eager?: boolean;
 }
 
 export const DEFAULT_CLASSES: readonly SizeClassOption[] = Object.freeze([
@@ -114,6 +125,7 @@ export interface ResolvedOptions {
   strict: boolean;
   zeroOnRelease: boolean;
   register: boolean;
+  eager: boolean;
 }
 
 export function resolveOptions(options: PoolOptions = {}): ResolvedOptions {
@@ -131,6 +143,7 @@ export function resolveOptions(options: PoolOptions = {}): ResolvedOptions {
     strict: checkBool(options.strict, 'strict', false),
     zeroOnRelease: checkBool(options.zeroOnRelease, 'zeroOnRelease', false),
     register: checkBool(options.register, 'register', true),
+    eager: checkBool(options.eager, 'eager', false),
   };
 }
 

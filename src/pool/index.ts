@@ -1,6 +1,6 @@
 /** The I/O page pool: one region for all network buffers, ownership enforced. */
 export { IoPool, createPool, defaultPool } from './pool';
-export type { AllocWaitOptions, PoolStats, PoolClassStats } from './pool';
+export type { AllocWaitOptions, PoolStats, PoolClassStats, PoolResidency } from './pool';
 export { IoBuffer } from './buffer';
 export { PoolQuota } from './quota';
 export type { QuotaOptions, QuotaStats } from './quota';

@@ -15,7 +15,7 @@
  * refcount), so nothing can ever see unmapped memory.
  */
 import * as fs from 'node:fs';
-import { native, type PoolCreateResult, type PoolHandle } from '../core/native';
+import { native, type PoolCreateResult, type PoolHandle, type PoolInfo } from '../core/native';
 import {
   AbortError,
   BufferForeignError,
@@ -78,6 +78,8 @@ export interface PoolClassStats {
   failedAllocs: number;
 }
 
+export type PoolResidency = 'lazy' | 'resident' | 'registered';
+
 export interface PoolStats {
   /** region bytes */
   capacity: number;
@@ -94,7 +96,19 @@ export interface PoolStats {
   locked: boolean;
   /** errno name when mlock failed ('ENOMEM', 'EPERM'), else '' */
   lockError: string;
-  /** MADV_HUGEPAGE accepted */
+  /** created with `eager: true` (resident from the start) */
+  eager: boolean;
+  /**
+   * 'lazy': mapped, pages fault in on first write, not registered (yet); 'resident': faulted in
+   * (eager) but not registered; 'registered': pinned as the ring's fixed buffer (every page
+   * resident). A lazy pool becomes 'registered' at its first zero-copy send.
+   */
+  residency: PoolResidency;
+  /** Bytes of the region resident in memory now (mincore). */
+  residentBytes: number;
+  /** Registration waits for the first zero-copy send (lazy pool, attached to an io_uring ring). */
+  registerPending: boolean;
+  /** MADV_HUGEPAGE accepted (a lazy pool is advised when it is pinned) */
   hugePages: boolean;
   /** AnonHugePages bytes of the mapping, with stats({ smaps: true }); else null */
   anonHugePages: number | null;
@@ -112,7 +126,7 @@ export interface PoolStats {
 
 /** What src/ring/ offers (coded against IoRing's signature; loaded lazily). */
 interface RingLike {
-  attachPool(handle: PoolHandle): { index: number; registered: boolean; error: unknown };
+  attachPool(handle: PoolHandle, lazy?: boolean): { index: number; registered: boolean; pending?: boolean; error: unknown };
   detachPool(index: number): void;
 }
 
@@ -175,13 +189,17 @@ export class IoPool {
   #finalized = false;
   #ring: RingLike | null = null;
   #registered = false;
+  #registerPending = false;
   #registerError = '';
+  readonly #eager: boolean;
+  /** Native state at finalize (the handle is closed afterwards). */
+  #lastInfo: PoolInfo | null = null;
 
   constructor(options: PoolOptions = {}) {
     const o = resolveOptions(options);
     let created: PoolCreateResult;
     try {
-      created = native().poolCreate({ size: o.size, hugePages: o.hugePages, lock: o.lock });
+      created = native().poolCreate({ size: o.size, hugePages: o.hugePages, lock: o.lock, eager: o.eager });
     } catch (e) {
       throw fromNative(e);
     }
@@ -198,6 +216,7 @@ export class IoPool {
     this.size = o.size;
     this.strict = o.strict;
     this.zeroOnRelease = o.zeroOnRelease;
+    this.#eager = o.eager;
     this.address = created.address;
     this.#t = new SlotTable(o.layout);
     this.#u8 = new Uint8Array(created.region);
@@ -219,9 +238,10 @@ export class IoPool {
     }
     if (!ring) return;
     try {
-      const r = ring.attachPool(this.#native.handle);
+      const r = ring.attachPool(this.#native.handle, !this.#eager);
       this[kPoolId] = r.index;
       this.#registered = r.registered;
+      this.#registerPending = r.pending === true;
       this.#registerError = r.registered ? '' : errorName(r.error);
       if (r.index >= 0) {
         this.#ring = ring;
@@ -560,6 +580,12 @@ export class IoPool {
     }
     this[kPoolId] = -1;
     this.#registered = false;
+    this.#registerPending = false;
+    try {
+      this.#lastInfo = native().poolInfo(this.#native.handle);
+    } catch {
+      this.#lastInfo = null;
+    }
     native().poolClose(this.#native.handle);
     // Let the region ArrayBuffer be collected: its finalizer unmaps.
     this.#host.region = null;
@@ -578,6 +604,15 @@ export class IoPool {
     }));
     const sum = (f: (c: PoolClassStats) => number) => classes.reduce((a, c) => a + f(c), 0);
     const n = this.#native;
+    const info = this.#finalized ? this.#lastInfo : native().poolInfo(n.handle);
+    const attached = this[kPoolId] >= 0;
+    // A lazy pool's registration happens in the ring (first SEND_ZC): read its outcome here.
+    const registered = attached && (this.#registered || (info !== null && info.pinned > 0));
+    let registerError = this.#registerError;
+    if (!registered && info?.registerError) {
+      registerError = `${info.registerError}: the first zero-copy send could not register (pin) the ${this.size}-byte pool`;
+    }
+    const pending = attached && this.#registerPending && !registered && !info?.registerError;
     return {
       capacity: this.size,
       address: this.address,
@@ -588,13 +623,17 @@ export class IoPool {
       bytesInUse: sum((c) => c.inUse * c.size),
       failedAllocs: sum((c) => c.failedAllocs),
       waiting: this.#waiters.length,
-      locked: n.locked,
-      lockError: n.lockError,
-      hugePages: n.hugePages,
+      locked: info ? info.locked : n.locked,
+      lockError: info ? info.lockError : n.lockError,
+      eager: this.#eager,
+      residency: registered ? 'registered' : this.#eager ? 'resident' : 'lazy',
+      residentBytes: info ? info.residentBytes : 0,
+      registerPending: pending,
+      hugePages: info ? info.hugePages : n.hugePages,
       anonHugePages: options?.smaps && !this.#finalized ? smapsField(this.address, 'AnonHugePages') : null,
       dontFork: n.dontFork,
-      registered: this.#registered,
-      registerError: this.#registerError,
+      registered,
+      registerError,
       poolId: this[kPoolId],
       strict: this.strict,
       zeroOnRelease: this.zeroOnRelease,

@@ -52,7 +52,8 @@ export interface IoRing {
   registerBufRing(group: number, entries: number, owner: ProvideOwner): void;
   unregisterBufRing(group: number): void;
 
-  attachPool(handle: PoolHandle): PoolAttachment;
+  /** lazy: register the pool as a fixed buffer at its first zero-copy send, not now (io_uring only). */
+  attachPool(handle: PoolHandle, lazy?: boolean): PoolAttachment;
   detachPool(index: number): void;
 
   readonly aux: Uint8Array;

@@ -72,6 +72,8 @@ export interface ProvideOwner {
 export interface PoolAttachment {
   index: number;
   registered: boolean;
+  /** Registration deferred to the pool's first SEND_ZC (attachPool(handle, true)). */
+  pending?: boolean;
   error: string;
 }
 
@@ -547,10 +549,12 @@ export class Ring implements IoRing {
 
   /**
    * Gives the pool a slot in this ring (0..63) so descriptors can use its
-   * memory, and tries to register it with the kernel as a fixed buffer.
-   * Called by the pool module when a pool is created on this thread.
+   * memory, and tries to register it with the kernel as a fixed buffer:
+   * now, or with `lazy` at the pool's first SEND_ZC (registering pins the
+   * whole region). Called by the pool module when a pool is created on this
+   * thread.
    */
-  attachPool(handle: PoolHandle): PoolAttachment {
+  attachPool(handle: PoolHandle, lazy = false): PoolAttachment {
     if (this.#closed) throw new ClosedError('the ring is closed');
     let index = -1;
     for (let i = 0; i < MAX_POOLS; i++) {
@@ -560,14 +564,14 @@ export class Ring implements IoRing {
       }
     }
     if (index < 0) throw new OutOfRangeError(`a ring holds at most ${MAX_POOLS} pools`);
-    let r: { registered: boolean; error: string };
+    let r: { registered: boolean; pending?: boolean; error: string };
     try {
-      r = this.#native.ringRegisterPool(this.#handle, handle, index);
+      r = this.#native.ringRegisterPool(this.#handle, handle, index, lazy);
     } catch (err) {
       throw fromNative(err);
     }
     this.#poolAttached[index] = 1;
-    return { index, registered: r.registered, error: r.error };
+    return { index, registered: r.registered, pending: r.pending === true, error: r.error };
   }
 
   /**

@@ -227,6 +227,7 @@ function specs(): Spec[] {
     { group: 'pool', fn: 'poolStrictView', params: [pool, int(0, (1 << 20) - 1), int(1, 1 << 20)], good: (fx) => [fx.pool, 4096, 4096] },
     { group: 'pool', fn: 'poolDetachView', params: [{ kind: 'view' }], good: (fx) => [fx.view] },
     { group: 'pool', fn: 'poolClose', params: [pool], good: (fx) => [fx.closedPool] },
+    { group: 'pool', fn: 'poolInfo', params: [pool], good: (fx) => [fx.pool] },
     // sock.c
     { group: 'sock', fn: 'sockOpen', params: [int(4, 6), { kind: 'tcp' }], good: () => [4, 'tcp'] },
     { group: 'sock', fn: 'sockBind', params: [fd, u8], good: (fx) => [fresh(fx), sockaddr('127.0.0.1', 0)] },

@@ -29,8 +29,8 @@ function thpMode(): string {
   }
 }
 
-test('smaps: the region is DONTFORK (dc), huge-page advised (hg), locked as root (lo), 2 MiB aligned', () => {
-  const pool = createPool({ size: 4 * MiB, register: false });
+test('smaps: an eager region is DONTFORK (dc), huge-page advised (hg), locked as root (lo), 2 MiB aligned', () => {
+  const pool = createPool({ size: 4 * MiB, register: false, eager: true });
   const st = pool.stats({ smaps: true });
   assert.equal(BigInt('0x' + pool.address) % BigInt(2 * MiB), 0n, '2 MiB aligned');
   const flags = vmFlags(pool.address);
@@ -46,20 +46,23 @@ test('smaps: the region is DONTFORK (dc), huge-page advised (hg), locked as root
   }
   // Prefaulted: every page is resident before any I/O.
   assert.equal(smapsField(pool.address, 'Rss'), 4 * MiB);
+  assert.equal(st.residentBytes, 4 * MiB);
+  assert.equal(st.residency, 'resident');
+  assert.equal(st.eager, true);
   pool.close();
 });
 
 test('smaps: transparent huge pages back the region when THP is madvise/always', (t) => {
   const mode = thpMode();
   if (mode !== 'madvise' && mode !== 'always') return t.skip(`THP mode is ${mode}`);
-  const pool = createPool({ size: 4 * MiB, register: false, lock: false });
+  const pool = createPool({ size: 4 * MiB, register: false, lock: false, eager: true });
   const huge = pool.stats({ smaps: true }).anonHugePages;
   assert.ok(huge !== null && huge > 0, `AnonHugePages ${huge}`);
   pool.close();
 });
 
-test('smaps: hugePages: false and lock: false leave hg and lo off', () => {
-  const pool = createPool({ size: 4 * MiB, register: false, lock: false, hugePages: false });
+test('smaps: hugePages: false and lock: false leave hg and lo off (eager: prefaulted anyway)', () => {
+  const pool = createPool({ size: 4 * MiB, register: false, lock: false, hugePages: false, eager: true });
   const flags = vmFlags(pool.address);
   assert.ok(!flags.includes('hg'), flags.join(' '));
   assert.ok(!flags.includes('lo'), flags.join(' '));
@@ -69,6 +72,31 @@ test('smaps: hugePages: false and lock: false leave hg and lo off', () => {
   assert.equal(st.lockError, '');
   assert.equal(st.hugePages, false);
   assert.equal(smapsField(pool.address, 'Rss'), 4 * MiB, 'prefaulted without mlock too');
+  pool.close();
+});
+
+test('a lazy pool (the default) is mapped only: nothing resident, locked or huge-page advised until pinned; RSS follows the bytes written', () => {
+  const pool = createPool({ size: 4 * MiB, register: false });
+  const st = pool.stats({ smaps: true });
+  assert.equal(st.eager, false);
+  assert.equal(st.residency, 'lazy');
+  assert.equal(st.registerPending, false, 'not attached: nothing to register later');
+  assert.equal(st.residentBytes, 0);
+  assert.equal(smapsField(pool.address, 'Rss'), 0);
+  assert.equal(st.locked, false);
+  assert.equal(st.lockError, '', 'no mlock was tried');
+  assert.equal(st.hugePages, false, 'advised only when pinned');
+  const flags = vmFlags(pool.address);
+  assert.ok(flags.includes('dc'), `DONTFORK from the start: ${flags.join(' ')}`);
+  assert.ok(!flags.includes('lo') && !flags.includes('hg'), flags.join(' '));
+  // One 64 KiB buffer written in its first byte: one 4 KiB page, not the buffer, not 2 MiB.
+  const buf = pool.alloc(65536);
+  buf.bytes[0] = 1;
+  assert.equal(pool.stats().residentBytes, 4096);
+  assert.equal(smapsField(pool.address, 'Rss'), 4096);
+  buf.bytes.fill(2);
+  assert.equal(pool.stats().residentBytes, 65536);
+  buf.release();
   pool.close();
 });
 
