@@ -40,6 +40,10 @@
 #include <uv.h>
 
 #define MAIO_UD_INTERNAL (1ULL << 32) /* never a JS op id (those are uint32) */
+/* JS op ids keep their op-table slot in the low 20 bits (SLOT_BITS in
+ * src/ring/ring.ts); one bit per slot says the op in it is a SEND_ZC. */
+#define MAIO_SLOT_BITS 20
+#define MAIO_SLOT_MASK ((1u << MAIO_SLOT_BITS) - 1)
 #define MAIO_REG_BUF_MAX (1ULL << 30) /* the kernel's cap on one registered buffer */
 #define MAIO_AUX_ADDR_MAX 128         /* sizeof(struct sockaddr_storage) */
 #define MAIO_ENTER_RETRIES 4
@@ -106,6 +110,7 @@ struct maio_ring {
 	bool poll_ref;
 	napi_async_cleanup_hook_handle cleanup;
 	int64_t inflight;
+	uint8_t zc_slots[(1u << MAIO_SLOT_BITS) / 8]; /* see ring_account */
 	double overflows;
 	bool closed;
 	bool finalized;
@@ -201,13 +206,22 @@ static void ring_get_events(struct maio_ring *r)
 
 /* Counts a CQE against the in-flight total: an operation is done at its
  * first CQE without F_MORE (SEND_ZC's result has F_MORE, its notification
- * does not; a multishot op ends on a CQE without F_MORE). */
+ * does not; a multishot op ends on a CQE without F_MORE). Except: a SEND_ZC
+ * cancelled with its link chain (an earlier send failed) completes with
+ * -ECANCELED and no F_MORE, and its notification still follows (6.18); it
+ * is done at the notification. Counting both let the total go negative: the
+ * loop lost its reference with ops in flight, and close stopped waiting. */
 static inline void ring_account(struct maio_ring *r, const struct io_uring_cqe *cqe)
 {
 	if (cqe->user_data & MAIO_UD_INTERNAL)
 		return;
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		r->inflight--;
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return;
+	uint32_t slot = (uint32_t)cqe->user_data & MAIO_SLOT_MASK;
+	if (cqe->res == -ECANCELED && !(cqe->flags & IORING_CQE_F_NOTIF) &&
+	    (r->zc_slots[slot >> 3] & (1u << (slot & 7))))
+		return;
+	r->inflight--;
 }
 
 /* Copies up to comp_cap CQEs into the completion array; returns the count. */
@@ -920,6 +934,11 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 	sqe->fd = d[MAIO_D_FD];
 	sqe->user_data = (uint32_t)d[MAIO_D_USER_DATA];
 	sqe->flags = (uint8_t)d[MAIO_D_SQE_FLAGS];
+	uint32_t slot = (uint32_t)d[MAIO_D_USER_DATA] & MAIO_SLOT_MASK;
+	if (d[MAIO_D_OP] == MAIO_OP_SEND_ZC)
+		r->zc_slots[slot >> 3] |= (uint8_t)(1u << (slot & 7));
+	else
+		r->zc_slots[slot >> 3] &= (uint8_t)~(1u << (slot & 7));
 	sqe->ioprio = (uint16_t)d[MAIO_D_IOPRIO];
 	int32_t pool = d[MAIO_D_POOL];
 	uint8_t *buf = NULL;
