@@ -11,7 +11,8 @@
         "native/pool.c",
         "native/sock.c",
         "native/fallback.c",
-        "native/pipe.c"
+        "native/pipe.c",
+        "native/sendfile.c"
       ],
       "include_dirs": ["native"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

@@ -50,6 +50,12 @@ MAIO_EXPORT(maio_napi_pipe_open);
 MAIO_EXPORT(maio_napi_fd_set_blocking);
 MAIO_EXPORT(maio_napi_sendfile_sync);
 
+/* sendfile.c */
+extern const napi_type_tag maio_sendfile_tag;
+MAIO_EXPORT(maio_napi_sendfile_start);
+MAIO_EXPORT(maio_napi_sendfile_abort);
+MAIO_EXPORT(maio_napi_sendfile_stats);
+
 /* fallback.c */
 MAIO_EXPORT(maio_napi_fallback_create);
 MAIO_EXPORT(maio_napi_fallback_close);

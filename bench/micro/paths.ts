@@ -3,13 +3,19 @@
  * in rotated order, against a receiver in another process (the C sink from
  * bench/c when built, else the node:net sink):
  *
- *   send file   maio sendFileFd (SPLICE chains) | sendfile(2) on a blocking
- *               socket (synchronous) | node:net createReadStream().pipe(socket)
+ *   send file   maio sendFile, mode 'sendfile' (readiness-driven sendfile(2),
+ *               the default) | mode 'splice' (SPLICE chains) | sendfile(2) on a
+ *               blocking socket (synchronous) | node:net
+ *               createReadStream().pipe(socket)
  *   forward     a node:net sender process -> proxy -> sink, with the proxy
  *               being maio forwardFd | node:net a.pipe(b) | none (direct)
  *
- * The file lives in /dev/shm (tmpfs) so the disk is not measured.
- * Run: `node dist/bench/micro/paths.js` (MAIO_BENCH_BYTES, MAIO_BENCH_ROUNDS).
+ * The file lives in /dev/shm (tmpfs) so the disk is not measured. Besides
+ * Gbit/s, each row has the CPU seconds per GB this process used during the
+ * transfer (process.cpuUsage: all threads, io-wq workers included), which is
+ * steadier than throughput on a busy machine.
+ * Run: `node dist/bench/micro/paths.js` (MAIO_BENCH_BYTES, MAIO_BENCH_ROUNDS,
+ * MAIO_BENCH_ONLY=file|forward, MAIO_BENCH_VERBOSE=1).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,12 +31,16 @@ import { Ring } from '../../src/ring/ring';
 
 const BYTES = Number(process.env.MAIO_BENCH_BYTES ?? 1 << 30);
 const ROUNDS = Number(process.env.MAIO_BENCH_ROUNDS ?? 3);
+/** 'file' or 'forward': only that half. */
+const ONLY = process.env.MAIO_BENCH_ONLY;
 const root = path.resolve(__dirname, '..', '..', '..');
 
 interface Row {
   path: string;
   contender: string;
   gbitPerSec: number;
+  /** this process's CPU s per GB, median over rounds */
+  cpuSPerGB: number;
   /** every round, Gbit/s */
   rounds: string;
 }
@@ -81,12 +91,25 @@ function fileContenders(ring: Ring, file: string, port: number): Contender[] {
   const n = native();
   return [
     [
-      'maio sendFileFd (splice chains)',
+      "maio sendFile, mode 'sendfile' (default)",
       async () => {
         const sock = await rawConnect(port);
         const fd = fs.openSync(file, 'r');
         const t0 = process.hrtime.bigint();
-        await sendFile(ring, sock, fd, { chunksInFlight: 8 });
+        await sendFile(ring, sock, fd, { mode: 'sendfile' });
+        const g = gbit(BYTES, process.hrtime.bigint() - t0);
+        fs.closeSync(fd);
+        fs.closeSync(sock);
+        return g;
+      },
+    ],
+    [
+      "maio sendFile, mode 'splice' (SPLICE chains)",
+      async () => {
+        const sock = await rawConnect(port);
+        const fd = fs.openSync(file, 'r');
+        const t0 = process.hrtime.bigint();
+        await sendFile(ring, sock, fd, { mode: 'splice', chunksInFlight: 8 });
         const g = gbit(BYTES, process.hrtime.bigint() - t0);
         fs.closeSync(fd);
         fs.closeSync(sock);
@@ -196,20 +219,25 @@ function forwardContenders(ring: Ring, sinkPort: number): Contender[] {
 async function measure(pathName: string, contenders: Contender[]): Promise<Row[]> {
   const log = process.env.MAIO_BENCH_VERBOSE ? (s: string) => console.error(s) : () => {};
   const results = contenders.map(() => [] as number[]);
+  const cpu = contenders.map(() => [] as number[]);
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < contenders.length; k++) {
       const i = (k + round) % contenders.length; // rotate the order
       log(`${pathName}: ${contenders[i][0]}...`);
+      const c0 = process.cpuUsage();
       results[i].push(await contenders[i][1]());
-      log(`  ${results[i][results[i].length - 1].toFixed(1)} Gbit/s`);
+      const c = process.cpuUsage(c0);
+      cpu[i].push((c.user + c.system) / 1e6 / (BYTES / 1e9));
+      log(`  ${results[i][results[i].length - 1].toFixed(1)} Gbit/s, ${cpu[i][cpu[i].length - 1].toFixed(3)} CPU s/GB`);
     }
   }
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   return contenders.map(([name], i) => {
-    const sorted = [...results[i]].sort((x, y) => x - y);
     return {
       path: pathName,
       contender: name,
-      gbitPerSec: Number(sorted[Math.floor(sorted.length / 2)].toFixed(1)),
+      gbitPerSec: Number(median(results[i]).toFixed(1)),
+      cpuSPerGB: Number(median(cpu[i]).toFixed(3)),
       rounds: results[i].map((g) => g.toFixed(1)).join(' '),
     };
   });
@@ -223,8 +251,8 @@ export async function benchPaths(): Promise<object> {
   const file = makeFile();
   try {
     const rows = [
-      ...(await measure('file -> socket', fileContenders(ring, file, sink.port))),
-      ...(await measure('socket -> socket', forwardContenders(ring, sink.port))),
+      ...(ONLY === 'forward' ? [] : await measure('file -> socket', fileContenders(ring, file, sink.port))),
+      ...(ONLY === 'file' ? [] : await measure('socket -> socket', forwardContenders(ring, sink.port))),
     ];
     return { name: 'paths', bytes: BYTES, rounds: ROUNDS, receiver: sink.kind, file, rows };
   } finally {

@@ -47,6 +47,7 @@ export interface RingCreateOptions {
 }
 
 export type FallbackHandle = { readonly __brand: 'maio.fallback' };
+export type SendfileHandle = { readonly __brand: 'maio.sendfile' };
 
 export interface FallbackCreateOptions {
   /** (fd, epoll events) pairs, written by native before each onEvents call */
@@ -174,6 +175,16 @@ export interface NativeBinding {
   fdSetBlocking(fd: number, blocking: boolean): boolean;
   /** Plain sendfile(2) from `offset`: bytes sent, or -EAGAIN on a full nonblocking socket. Blocks the thread otherwise. */
   sendfileSync(outFd: number, inFd: number, offset: number, count: number): number;
+  // Readiness-driven sendfile(2) (native/sendfile.c).
+  /**
+   * Sends `length` bytes of `fileFd` from `offset` to `socketFd` (both dup'd; the socket is made
+   * nonblocking) whenever the socket is writable, at most `budget` bytes per wakeup.
+   * cb(status, sent): 0 progress, 1 done, 2 the file ended early, < 0 -errno. Nothing after a final status.
+   */
+  sendfileStart(socketFd: number, fileFd: number, offset: number, length: number, budget: number, cb: (status: number, sent: number) => void): SendfileHandle;
+  /** Stops a transfer at once (no callback follows); true when it was still running. */
+  sendfileAbort(h: SendfileHandle): boolean;
+  sendfileStats(h: SendfileHandle): { wakes: number; calls: number; eagain: number; running: boolean };
 }
 /** Largest raw socket option value sockSetBytes/sockGetBytes accept (native/sock.c). */
 export const SOCKOPT_MAX = 4096;

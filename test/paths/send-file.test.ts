@@ -1,12 +1,18 @@
-/** sendFileFd: file -> pipe -> socket with linked SPLICE pairs, checked byte for byte by a node:net receiver. */
+/**
+ * sendFileFd in both modes, checked byte for byte by a node:net receiver:
+ * 'sendfile' (readiness-driven sendfile(2), the default; both backends) and
+ * 'splice' (file -> pipe -> socket with linked SPLICE pairs; io_uring only).
+ */
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { FileShrunkError, InvalidArgumentError, OutOfRangeError, ClosedError } from '../../src/core/errors';
+import { BackendUnavailableError, FileShrunkError, InvalidArgumentError, OutOfRangeError, ClosedError } from '../../src/core/errors';
 import { Ring } from '../../src/ring/ring';
-import { sendFile, sendFileFd, sendFilePath, type SendFileTarget } from '../../src/paths/send-file';
+import { currentRing } from '../../src/ring/current';
+import { sendFile, sendFileFd, sendFilePath, type SendFileMode, type SendFileTarget } from '../../src/paths/send-file';
+import { bufferSkip } from './maio-helpers';
 import {
   closeFd,
   fileDigest,
@@ -22,7 +28,10 @@ import {
 } from './helpers';
 
 const MiB = 1 << 20;
-const dir = skip ? '' : tmpDir();
+const MODES: SendFileMode[] = ['sendfile', 'splice'];
+/** sendfile needs sockets only; splice needs io_uring's SPLICE. */
+const skipFor = (mode: SendFileMode): string | false => (mode === 'splice' ? skip : bufferSkip);
+const dir = bufferSkip ? '' : tmpDir();
 after(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -48,8 +57,8 @@ async function connection() {
   };
 }
 
-async function roundTrip(file: string, size: number, digest: string, range: { offset?: number; length?: number } = {}) {
-  const ring = Ring.current()!;
+async function roundTrip(mode: SendFileMode, file: string, size: number, digest: string, range: { offset?: number; length?: number } = {}) {
+  const ring = currentRing();
   const c = await connection();
   const ffd = fs.openSync(file, 'r');
   let progress = 0;
@@ -57,6 +66,7 @@ async function roundTrip(file: string, size: number, digest: string, range: { of
   try {
     const sent = await sendFile(ring, c.fd, ffd, {
       ...range,
+      mode,
       onProgress(s, total) {
         assert.ok(s > last && s <= total, `progress ${s} of ${total} after ${last}`);
         last = s;
@@ -74,17 +84,18 @@ async function roundTrip(file: string, size: number, digest: string, range: { of
   return { progress };
 }
 
-test('files of 0, 1, 1,000,003 and 64 MiB bytes arrive intact', { skip }, async () => {
+for (const mode of MODES) {
+test(`${mode}: files of 0, 1, 1,000,003 and 64 MiB bytes arrive intact`, { skip: skipFor(mode) }, async () => {
   for (const size of [0, 1, 1_000_003, 64 * MiB]) {
     const file = path.join(dir, `f${size}`);
     const digest = randomFile(file, size);
-    await roundTrip(file, size, digest);
+    await roundTrip(mode, file, size, digest);
     fs.rmSync(file);
   }
-  assert.equal(Ring.current()!.pending, 0);
+  assert.equal(currentRing().pending, 0);
 });
 
-test('offset/length subranges, including a pipe smaller than a page-aligned chunk', { skip }, async () => {
+test(`${mode}: offset/length subranges, and many small steps (a small pipe or budget)`, { skip: skipFor(mode) }, async () => {
   const file = path.join(dir, 'ranges');
   const size = 3 * MiB + 12345;
   randomFile(file, size);
@@ -98,10 +109,11 @@ test('offset/length subranges, including a pipe smaller than a page-aligned chun
     [0, size],
   ];
   for (const [offset, length] of ranges) {
-    await roundTrip(file, length, fileDigest(file, offset, length), { offset, length });
+    await roundTrip(mode, file, length, fileDigest(file, offset, length), { offset, length });
   }
-  // Small pipe: many chains of several pairs each.
-  const ring = Ring.current()!;
+  // Small pipe (splice): many chains of several pairs each. Small budget
+  // (sendfile): at most 64 KiB per wakeup, so many wakeups.
+  const ring = currentRing();
   const c = await connection();
   const ffd = fs.openSync(file, 'r');
   let stats;
@@ -113,16 +125,26 @@ test('offset/length subranges, including a pipe smaller than a page-aligned chun
         resolve();
       },
     };
-    stats = sendFileFd(ring, c.fd, ffd, 10, size - 10, t, { pipeSize: 64 * 1024, chunksInFlight: 8 }).stats;
+    const send = sendFileFd(ring, c.fd, ffd, 10, size - 10, t, { mode, pipeSize: 64 * 1024, chunksInFlight: 8, budget: 64 * 1024 });
+    t.onSendFileDone = ((done) => (err, sent) => {
+      stats = send.stats;
+      done.call(t, err, sent);
+    })(t.onSendFileDone);
   });
   fs.closeSync(ffd);
   const got = await c.finish();
   assert.equal(got.digest, fileDigest(file, 10, size - 10));
-  assert.equal(stats!.pipeSize, 64 * 1024);
-  assert.ok(stats!.rounds >= Math.ceil((size - 10) / (64 * 1024 * 8)), JSON.stringify(stats));
+  assert.equal(stats!.mode, mode);
+  if (mode === 'splice') {
+    assert.equal(stats!.pipeSize, 64 * 1024);
+    assert.ok(stats!.rounds >= Math.ceil((size - 10) / (64 * 1024 * 8)), JSON.stringify(stats));
+  } else {
+    assert.ok(stats!.rounds >= Math.ceil((size - 10) / (64 * 1024)), JSON.stringify(stats));
+    assert.ok(stats!.splices >= stats!.rounds, JSON.stringify(stats));
+  }
 });
 
-test('a sparse file past 2^31 bytes, and a range past 4 GiB', { skip }, async () => {
+test(`${mode}: a sparse file past 2^31 bytes, and a range past 4 GiB`, { skip: skipFor(mode) }, async () => {
   // Big by hand: MAIO_TEST_SPARSE_BYTES=8589934592 (8 GiB).
   const size = Number(process.env.MAIO_TEST_SPARSE_BYTES ?? 2 ** 31 + 4096 + 1);
   const file = path.join(dir, 'sparse');
@@ -130,10 +152,10 @@ test('a sparse file past 2^31 bytes, and a range past 4 GiB', { skip }, async ()
   fs.ftruncateSync(fd, size);
   fs.closeSync(fd);
   const t0 = Date.now();
-  await roundTrip(file, size, zerosDigest(size));
+  await roundTrip(mode, file, size, zerosDigest(size));
   const secs = (Date.now() - t0) / 1000;
   // Recorded, not asserted: the machine is shared.
-  console.log(`# sparse ${size} bytes in ${secs.toFixed(1)} s`);
+  console.log(`# ${mode}: sparse ${size} bytes in ${secs.toFixed(1)} s`);
 
   // Real bytes at 5 GiB + 7: the offset's high half reaches the kernel.
   const hi = path.join(dir, 'high');
@@ -142,27 +164,27 @@ test('a sparse file past 2^31 bytes, and a range past 4 GiB', { skip }, async ()
   const data = Buffer.from('x'.repeat(1000) + 'the end');
   fs.writeSync(hfd, data, 0, data.length, at);
   fs.closeSync(hfd);
-  await roundTrip(hi, data.length, fileDigest(hi, at, data.length), { offset: at, length: data.length });
-  await roundTrip(hi, 4096, zerosDigest(4096), { offset: 2 ** 32 - 2048, length: 4096 });
+  await roundTrip(mode, hi, data.length, fileDigest(hi, at, data.length), { offset: at, length: data.length });
+  await roundTrip(mode, hi, 4096, zerosDigest(4096), { offset: 2 ** 32 - 2048, length: 4096 });
   fs.rmSync(file);
   fs.rmSync(hi);
 });
 
-test('a missing file is ENOENT in node:fs shape; a directory or a write-only fd is refused', { skip }, async () => {
-  const ring = Ring.current()!;
+test(`${mode}: a missing file is ENOENT in node:fs shape; a directory or a write-only fd is refused`, { skip: skipFor(mode) }, async () => {
+  const ring = currentRing();
   const c = await connection();
-  await assert.rejects(sendFilePath(ring, c.fd, path.join(dir, 'nope')), (e: any) => {
+  await assert.rejects(sendFilePath(ring, c.fd, path.join(dir, 'nope'), { mode }), (e: any) => {
     return e.code === 'ENOENT' && e.errno === -2 && e.syscall === 'open';
   });
   const dfd = fs.openSync(dir, 'r');
-  assert.throws(() => sendFileFd(ring, c.fd, dfd, 0, 1, { onSendFileDone() {} }), InvalidArgumentError);
+  assert.throws(() => sendFileFd(ring, c.fd, dfd, 0, 1, { onSendFileDone() {} }, { mode }), InvalidArgumentError);
   fs.closeSync(dfd);
-  // Write-only: the splice itself fails with EBADF, in node:net's error shape.
+  // Write-only: the splice or sendfile itself fails with EBADF, in node:net's error shape.
   const file = path.join(dir, 'wo');
   randomFile(file, 10000);
   const wfd = fs.openSync(file, 'a');
-  await assert.rejects(sendFile(ring, c.fd, wfd, { offset: 0, length: 10000 }), (e: any) => {
-    return e.code === 'EBADF' && e.errno === -9 && e.syscall === 'splice';
+  await assert.rejects(sendFile(ring, c.fd, wfd, { offset: 0, length: 10000, mode }), (e: any) => {
+    return e.code === 'EBADF' && e.errno === -9 && e.syscall === mode;
   });
   fs.closeSync(wfd);
   const got = await c.finish();
@@ -170,8 +192,8 @@ test('a missing file is ENOENT in node:fs shape; a directory or a write-only fd 
   assert.equal(ring.pending, 0);
 });
 
-test('a file truncated during the transfer ends it with FileShrunkError', { skip }, async () => {
-  const ring = Ring.current()!;
+test(`${mode}: a file truncated during the transfer ends it with FileShrunkError`, { skip: skipFor(mode) }, async () => {
+  const ring = currentRing();
   const c = await connection();
   c.peer.pause(); // the receiver stops reading: the sender fills the socket and the pipe, then waits
   const file = path.join(dir, 'shrinks');
@@ -179,7 +201,7 @@ test('a file truncated during the transfer ends it with FileShrunkError', { skip
   randomFile(file, size);
   const ffd = fs.openSync(file, 'r');
   let sent = 0;
-  const done = sendFile(ring, c.fd, ffd, { onProgress: (s) => (sent = s) });
+  const done = sendFile(ring, c.fd, ffd, { mode, onProgress: (s) => (sent = s) });
   done.catch(() => {});
   await until(() => sent > 0, 'first progress');
   fs.truncateSync(file, 2 * MiB);
@@ -196,7 +218,9 @@ test('a file truncated during the transfer ends it with FileShrunkError', { skip
   assert.equal(ring.pending, 0);
 });
 
-test('a receiver that stops reading: the transfer waits without submitting, then completes', { skip }, async () => {
+}
+
+test('splice: a receiver that stops reading: the transfer waits without submitting, then completes', { skip }, async () => {
   const ring = Ring.current()!;
   const c = await connection();
   c.peer.pause();
@@ -206,7 +230,7 @@ test('a receiver that stops reading: the transfer waits without submitting, then
   const ffd = fs.openSync(file, 'r');
   let sent = 0;
   let finished = false;
-  const done = sendFile(ring, c.fd, ffd, { onProgress: (s) => (sent = s) }).then((n) => {
+  const done = sendFile(ring, c.fd, ffd, { mode: 'splice', onProgress: (s) => (sent = s) }).then((n) => {
     finished = true;
     return n;
   });
@@ -236,8 +260,52 @@ test('a receiver that stops reading: the transfer waits without submitting, then
   fs.rmSync(file);
 });
 
-test('abort() cancels the waiting chain; the target hears AbortError once', { skip }, async () => {
-  const ring = Ring.current()!;
+test('sendfile: a receiver that stops reading: no wakeup and no progress while stalled, then completes', { skip: bufferSkip }, async () => {
+  const ring = currentRing();
+  const c = await connection();
+  c.peer.pause();
+  const file = path.join(dir, 'slow-sf');
+  const size = 48 * MiB;
+  const digest = randomFile(file, size);
+  const ffd = fs.openSync(file, 'r');
+  let progress = 0;
+  let result: [Error | null, number] | undefined;
+  const send = sendFileFd(ring, c.fd, ffd, 0, size, {
+    onSendFileProgress: () => progress++,
+    onSendFileDone: (err, n) => (result = [err, n]),
+  });
+  let seen = -1;
+  for (let stable = 0; stable < 20; ) {
+    await tick(25);
+    if (send.sent === seen) stable++;
+    else {
+      seen = send.sent;
+      stable = 0;
+    }
+  }
+  assert.ok(send.sent < size, 'a paused receiver cannot take 48 MiB');
+  const before = send.stats;
+  const p0 = progress;
+  await tick(300);
+  const after = send.stats;
+  assert.equal(result, undefined);
+  // Level-triggered readiness on a full socket would spin: it must not.
+  assert.equal(after.rounds - before.rounds, 0, `no wakeups while the receiver is stalled (${JSON.stringify(after)})`);
+  assert.equal(after.splices - before.splices, 0, 'no sendfile calls while stalled');
+  assert.equal(progress, p0);
+  assert.ok(after.shortOrCanceled >= 1, 'the socket filled up (EAGAIN)');
+  c.peer.resume();
+  await until(() => result !== undefined, 'the end');
+  assert.deepEqual(result, [null, size]);
+  fs.closeSync(ffd);
+  const got = await c.finish();
+  assert.equal(got.digest, digest);
+  fs.rmSync(file);
+});
+
+for (const mode of MODES) {
+test(`${mode}: abort() stops the waiting transfer; the target hears AbortError once`, { skip: skipFor(mode) }, async () => {
+  const ring = currentRing();
   const c = await connection();
   c.peer.pause();
   const file = path.join(dir, 'abort');
@@ -245,7 +313,7 @@ test('abort() cancels the waiting chain; the target hears AbortError once', { sk
   const ffd = fs.openSync(file, 'r');
   const ac = new AbortController();
   let sent = 0;
-  const done = sendFile(ring, c.fd, ffd, { signal: ac.signal, onProgress: (s) => (sent = s) });
+  const done = sendFile(ring, c.fd, ffd, { mode, signal: ac.signal, onProgress: (s) => (sent = s) });
   done.catch(() => {});
   await until(() => sent > 0, 'progress');
   ac.abort();
@@ -253,11 +321,15 @@ test('abort() cancels the waiting chain; the target hears AbortError once', { sk
   await until(() => ring.pending === 0, 'ops to finish');
   fs.closeSync(ffd);
   c.peer.resume();
-  await c.finish();
+  // The receiver sees the end: the transfer kept no reference to the socket
+  // (sendfile mode holds a dup of it until stopped).
+  const got = await c.finish();
+  assert.ok(got.bytes < 32 * MiB, `${got.bytes}`);
 });
+}
 
-test('arguments are validated with typed errors before anything is submitted', { skip }, async () => {
-  const ring = Ring.current()!;
+test('arguments are validated with typed errors before anything is submitted', { skip: bufferSkip }, async () => {
+  const ring = currentRing();
   const file = path.join(dir, 'args');
   randomFile(file, 1000);
   const ffd = fs.openSync(file, 'r');
@@ -275,12 +347,17 @@ test('arguments are validated with typed errors before anything is submitted', {
     [() => sendFileFd(ring, 5, ffd, 999, 2, t), OutOfRangeError],
     [() => sendFileFd(ring, 5, ffd, 0, 1, {} as any), InvalidArgumentError],
     [() => sendFileFd({} as any, 5, ffd, 0, 1, t), InvalidArgumentError],
-    [() => sendFileFd(ring, 5, ffd, 0, 1, t, { chunksInFlight: 0 }), OutOfRangeError],
+    [() => sendFileFd(ring, 5, ffd, 0, 1, t, { mode: 'splice', chunksInFlight: 0 }), skip ? BackendUnavailableError : OutOfRangeError],
+    [() => sendFileFd(ring, 5, ffd, 0, 1, t, { mode: 'bogus' as any }), InvalidArgumentError],
+    [() => sendFileFd(ring, 5, ffd, 0, 1, t, { budget: 100 }), OutOfRangeError],
+    [() => sendFileFd(ring, 5, ffd, 0, 1, t, { budget: 1.5 }), OutOfRangeError],
   ];
   for (const [fn, cls] of bad) assert.throws(fn, (e: unknown) => e instanceof cls, String(fn));
   // A bad pipe size comes back from native as the typed error.
   const c = await connection();
-  assert.throws(() => sendFileFd(ring, c.fd, ffd, 0, 1, t, { pipeSize: 100 }), OutOfRangeError);
+  if (!skip) assert.throws(() => sendFileFd(ring, c.fd, ffd, 0, 1, t, { mode: 'splice', pipeSize: 100 }), OutOfRangeError);
+  // sendfile into something that is not a socket: refused by the poll set-up.
+  assert.throws(() => sendFileFd(ring, ffd, ffd, 0, 1, t), (e: any) => typeof e.code === 'string' && e.syscall === 'uv_poll_init');
   assert.throws(() => fs.fstatSync(123456), (e: any) => e.code === 'EBADF');
   assert.throws(() => sendFileFd(ring, 5, 123456, 0, 1, t), (e: any) => e.code === 'EBADF');
   await tick();
