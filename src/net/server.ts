@@ -16,6 +16,7 @@ import type { CompletionTarget, IoRing } from '../ring/io-ring';
 import { AF_INET6, decodeSockaddr, parseAddress, resolveAddress, sockaddr, validatePort } from './address';
 import { makeSocket, type ConnectOptions, type MaioSocketOptions, type Socket } from './socket';
 import * as sockopt from './sockopt';
+import { validateSocketOptions } from './options';
 
 const ECANCELED = 125;
 /** accept errors that pass (fd or memory pressure, an aborted handshake): accept again shortly */
@@ -68,6 +69,7 @@ export class Server extends EventEmitter implements CompletionTarget {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     this.#ring = requireRing();
     this.#opts = { ...options };
+    validateSocketOptions(this.#opts);
     if (onConnection) this.on('connection', onConnection);
   }
 
@@ -290,6 +292,7 @@ export function connect(options: ConnectOptions | number | string, host?: string
     typeof options === 'object' && options !== null ? { ...options } : { port: options as number, ...(host !== undefined ? { host } : {}) };
   const ring = requireRing();
   const port = validatePort(o.port);
+  validateSocketOptions(o);
   const h = o.host ?? 'localhost';
   if (o.timeout !== undefined && (!Number.isInteger(o.timeout) || o.timeout < 0)) throw new InvalidArgumentError('timeout must be a non-negative integer (ms)');
   const socket = makeSocket({ ring, options: o, pool: o.pool ?? defaultPool(), fd: -1 });

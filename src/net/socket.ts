@@ -997,20 +997,20 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
 
   /** A named option of src/net/sockopt.ts's SocketOptions (noDelay, keepAlive, recvBufferSize, ...). */
   setOption<K extends keyof sockopt.SocketOptions>(name: K, value: sockopt.SocketOptions[K]): this {
-    if (this.#fd < 0) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
+    if (this.#fd < 0 || this.#destroyed) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
     sockopt.applySocketOptions(this.#fd, { [name]: value } as sockopt.SocketOptions);
     return this;
   }
 
   /** Raw setsockopt escape: an int or the option's bytes. */
   setsockopt(level: number, name: number, value: number | Uint8Array): this {
-    if (this.#fd < 0) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
+    if (this.#fd < 0 || this.#destroyed) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
     sockopt.setsockopt(this.#fd, level, name, value);
     return this;
   }
 
   getsockopt(level: number, name: number): number {
-    if (this.#fd < 0) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
+    if (this.#fd < 0 || this.#destroyed) throw new ClosedError('the socket has no file descriptor (connecting or closed)');
     return sockopt.getsockopt(this.#fd, level, name);
   }
 
@@ -1053,7 +1053,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   }
 
   get connecting(): boolean {
-    return this.#connecting;
+    return this.#connecting && !this.#destroyed;
   }
   get destroyed(): boolean {
     return this.#destroyed;
@@ -1078,8 +1078,9 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   }
 
   get readyState(): ReadyState {
-    if (this.#connecting) return 'opening';
+    // destroyed first: a socket destroyed while connecting (a failed lookup) is closed, not opening
     if (this.#destroyed) return 'closed';
+    if (this.#connecting) return 'opening';
     const readable = !this.#endEmitted;
     const writable = !this.#ending;
     if (readable && writable) return 'open';

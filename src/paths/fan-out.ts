@@ -29,6 +29,9 @@ export interface FanOutResult {
 
 export function fanOut(buf: IoBuffer, sockets: Iterable<Socket>, options: FanOutOptions = {}): FanOutResult {
   if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('fanOut() takes an IoBuffer');
+  if (sockets === null || typeof (sockets as Partial<Iterable<Socket>>)?.[Symbol.iterator] !== 'function') {
+    throw new InvalidArgumentError('fanOut() takes an iterable of maio Sockets');
+  }
   const list = [...sockets];
   for (const s of list) {
     if (s === null || typeof s !== 'object' || typeof (s as Socket).sendShared !== 'function') throw new InvalidArgumentError('fanOut() takes maio Sockets');

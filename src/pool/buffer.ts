@@ -47,7 +47,7 @@ export class IoBuffer {
 
   /** @internal Use pool.alloc(). */
   constructor(token: symbol, pool: IoPool, host: BufferHost, slot: number, length: number) {
-    if (token !== kCreate) throw new TypeError('IoBuffer cannot be constructed directly; use pool.alloc()');
+    if (token !== kCreate) throw new InvalidArgumentError('IoBuffer cannot be constructed directly; use pool.alloc()');
     this.pool = pool;
     this.#host = host;
     this[kSlot] = slot;
