@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
+import { ClosedError, InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { connect, createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
 import { forwardBoth, type ForwardMode, type Pipe } from './forward';
@@ -23,13 +23,13 @@ export interface ProxyOptions {
   listen: HostPort;
   upstreams: HostPort[];
   balance?: 'round-robin' | 'least-connections';
-  /** most client connections at once; more are closed at accept (default: unlimited) */
+  /** most client connections at once (an integer); more are closed at accept (default and 0: unlimited) */
   maxConnections?: number;
   /** seconds without a byte in either direction before a connection is closed (0: never) */
   idleTimeout?: number;
   /** seconds between health checks (0: none; failed connects still mark an upstream down) */
   healthInterval?: number;
-  /** ms for an upstream connect (default 3000) */
+  /** ms for an upstream connect or health check (default 3000; 0: the kernel's own timeout) */
   connectTimeout?: number;
   mode?: ForwardMode;
 }
@@ -81,18 +81,33 @@ class Upstream implements UpstreamStats {
 interface Conn {
   id: number;
   client: Socket;
+  /** the client's address, read at accept (a closed socket has none) */
+  peer: string;
   server: Socket | null;
   upstream: Upstream | null;
   pipe: Pipe | null;
   since: number;
   lastBytes: number;
   idleTimer: NodeJS.Timeout | null;
+  /** closed by the idle timeout (its error is not counted as a connection error) */
+  idle: boolean;
+}
+
+function checkHostPort(h: unknown, what: string, allowZero: boolean): void {
+  const o = h as HostPort;
+  if (o === null || typeof o !== 'object' || typeof o.host !== 'string' || o.host.length === 0) throw new InvalidAddressError(`${what} must be { host, port }`);
+  if (!Number.isInteger(o.port) || o.port < (allowZero ? 0 : 1) || o.port > 65535) {
+    throw new InvalidAddressError(`${what} ${fmt(o)}: port must be in ${allowZero ? 0 : 1}..65535`);
+  }
 }
 
 /**
  * Events: 'listening' (AddressInfo), 'upstream' (upstream, healthy: boolean)
  * when a health state changes, 'connectionError' (err, client address) when
- * no upstream took a connection, 'error' (listen errors).
+ * no upstream took a connection, 'connectionClose' (ConnectionStats, err |
+ * null) when a forwarded connection has ended (err: the reset or error that
+ * ended it, or the idle timeout's ClosedError), 'error' (listen and accept
+ * errors; emitted only if someone listens: listen() rejects anyway).
  */
 export class Proxy extends EventEmitter {
   readonly upstreams: Upstream[];
@@ -103,6 +118,7 @@ export class Proxy extends EventEmitter {
   #rr = 0;
   #health: NodeJS.Timeout | null = null;
   #closing = false;
+  #checking: Promise<boolean[]> | null = null;
   readonly totals = { accepted: 0, rejected: 0, failed: 0, completed: 0, errors: 0, idleClosed: 0, bytesUp: 0, bytesDown: 0 };
 
   constructor(options: ProxyOptions) {
@@ -121,6 +137,11 @@ export class Proxy extends EventEmitter {
     ] as const) {
       if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`${k} must be a number >= 0, got ${String(v)}`);
     }
+    if (options.maxConnections !== undefined && !Number.isInteger(options.maxConnections)) {
+      throw new InvalidArgumentError(`maxConnections must be an integer, got ${options.maxConnections}`);
+    }
+    checkHostPort(options.listen, 'listen', true);
+    options.upstreams.forEach((u, i) => checkHostPort(u, `upstream ${i}`, false));
     this.#o = {
       listen: options.listen,
       upstreams: options.upstreams,
@@ -128,7 +149,8 @@ export class Proxy extends EventEmitter {
       maxConnections: options.maxConnections || Infinity,
       idleTimeout: options.idleTimeout ?? 0,
       healthInterval: options.healthInterval ?? 0,
-      connectTimeout: options.connectTimeout ?? 3000,
+      // connect() takes whole ms
+      connectTimeout: Math.ceil(options.connectTimeout ?? 3000),
       mode: options.mode ?? 'auto',
     };
     this.upstreams = options.upstreams.map((u) => new Upstream(u.host, u.port));
@@ -138,8 +160,17 @@ export class Proxy extends EventEmitter {
   async listen(): Promise<AddressInfo> {
     const server = createServer({ allowHalfOpen: true }, (s) => this.#onConnection(s));
     this.#server = server;
-    server.on('error', (err: Error) => this.emit('error', err));
-    const addr = await server.listenAsync(this.#o.listen.port, this.#o.listen.host);
+    let addr: AddressInfo;
+    try {
+      addr = await server.listenAsync(this.#o.listen.port, this.#o.listen.host);
+    } catch (err) {
+      this.#server = null;
+      throw err;
+    }
+    // Accept errors after that: for whoever listens (an unheard 'error' would throw).
+    server.on('error', (err: Error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
     if (this.#o.healthInterval > 0) {
       this.#health = setInterval(() => void this.checkHealth(), this.#o.healthInterval * 1000);
       this.#health.unref();
@@ -156,13 +187,24 @@ export class Proxy extends EventEmitter {
     return this.#conns.size;
   }
 
-  /** One TCP connect per upstream; updates and returns their health. */
-  async checkHealth(): Promise<boolean[]> {
+  /** One TCP connect per upstream; updates and returns their health. A check in progress is shared, not repeated. */
+  checkHealth(): Promise<boolean[]> {
+    this.#checking ??= this.#checkHealth().finally(() => (this.#checking = null));
+    return this.#checking;
+  }
+
+  #checkHealth(): Promise<boolean[]> {
     return Promise.all(
       this.upstreams.map(
         (u) =>
           new Promise<boolean>((resolve) => {
-            const s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout });
+            let s: Socket;
+            try {
+              s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout });
+            } catch (err) {
+              this.#setHealth(u, false, (err as Error).message);
+              return resolve(false);
+            }
             s.on('connect', () => {
               s.destroy();
               this.#setHealth(u, true, '');
@@ -205,7 +247,7 @@ export class Proxy extends EventEmitter {
       return;
     }
     this.totals.accepted++;
-    const c: Conn = { id: this.#nextId++, client, server: null, upstream: null, pipe: null, since: Date.now(), lastBytes: 0, idleTimer: null };
+    const c: Conn = { id: this.#nextId++, client, peer: `${client.remoteAddress}:${client.remotePort}`, server: null, upstream: null, pipe: null, since: Date.now(), lastBytes: 0, idleTimer: null, idle: false };
     this.#conns.set(c.id, c);
     // Until the upstream is connected, arriving bytes wait in client's receive buffers (its read quota bounds them).
     const early = (err: Error) => this.#end(c, err);
@@ -222,11 +264,19 @@ export class Proxy extends EventEmitter {
     if (!u) {
       this.totals.failed++;
       const err = new Error(`no upstream reachable (${errors.join('; ')})`);
-      this.emit('connectionError', err, `${c.client.remoteAddress}:${c.client.remotePort}`);
+      this.emit('connectionError', err, c.peer);
       c.client.destroy();
       return this.#end(c, null);
     }
-    const s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout, allowHalfOpen: true });
+    let s: Socket;
+    try {
+      s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout, allowHalfOpen: true });
+    } catch (err) {
+      // Not even started (no ring, no fd): this upstream cannot be had now.
+      u.connectFailures++;
+      errors.push(`${fmt(u)}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+      return this.#tryUpstreams(c, order, errors, early);
+    }
     c.server = s;
     s.once('connect', () => {
       s.removeAllListeners('error');
@@ -253,31 +303,43 @@ export class Proxy extends EventEmitter {
   #start(c: Conn, s: Socket): void {
     const pipe = forwardBoth(c.client, s, { mode: this.#o.mode });
     c.pipe = pipe;
-    pipe.on('error', () => {
-      this.totals.errors++;
+    let error: Error | null = null;
+    pipe.on('error', (err: Error) => {
+      error = err;
+      if (!c.idle) this.totals.errors++;
     });
-    pipe.on('done', () => this.#end(c, null));
+    pipe.on('done', () => this.#end(c, error));
     if (this.#o.idleTimeout > 0) {
       const ms = this.#o.idleTimeout * 1000;
-      // Checked at half the timeout: closes after between 1x and 1.5x of it idle.
+      // Polled every half timeout; a byte counts from the poll that sees it (no later than it
+      // came), so a connection is closed after between 1x and 1.5x of the timeout without a
+      // byte either way, never sooner.
+      let activeAt = performance.now();
       const tick = () => {
+        c.idleTimer = null;
+        if (pipe.aToB.done && pipe.bToA.done) return;
         const [up, down] = pipe.bytes;
-        if (up + down === c.lastBytes) {
+        const now = performance.now();
+        if (up + down !== c.lastBytes) {
+          c.lastBytes = up + down;
+          activeAt = now;
+        } else if (now - activeAt >= ms) {
           this.totals.idleClosed++;
-          pipe.destroy(new Error('idle timeout'));
+          c.idle = true;
+          pipe.destroy(new ClosedError(`idle timeout: no byte for ${this.#o.idleTimeout} s`));
           return;
         }
-        c.lastBytes = up + down;
-        c.idleTimer = setTimeout(tick, ms / 2);
+        c.idleTimer = setTimeout(tick, Math.max(1, Math.min(ms / 2, activeAt + ms - now)));
       };
-      c.idleTimer = setTimeout(tick, ms);
+      c.idleTimer = setTimeout(tick, ms / 2);
     }
   }
 
-  #end(c: Conn, _err: Error | null): void {
+  #end(c: Conn, err: Error | null): void {
     if (!this.#conns.has(c.id)) return;
     this.#conns.delete(c.id);
     if (c.idleTimer) clearTimeout(c.idleTimer);
+    const info = c.pipe ? this.#info(c) : null;
     if (c.pipe) {
       const [up, down] = c.pipe.bytes;
       this.totals.bytesUp += up;
@@ -290,19 +352,24 @@ export class Proxy extends EventEmitter {
       }
     }
     if (!c.client.destroyed && !c.pipe) c.client.destroy();
+    if (info) this.emit('connectionClose', info, err);
     if (this.#closing && this.#conns.size === 0) this.emit('drained');
   }
 
-  /** Per-connection figures of the open connections. */
-  connectionStats(): ConnectionStats[] {
-    return [...this.#conns.values()].map((c) => ({
+  #info(c: Conn): ConnectionStats {
+    return {
       id: c.id,
-      client: `${c.client.remoteAddress}:${c.client.remotePort}`,
+      client: c.peer,
       upstream: c.upstream ? fmt(c.upstream) : '',
       bytesUp: c.pipe ? c.pipe.bytes[0] : 0,
       bytesDown: c.pipe ? c.pipe.bytes[1] : 0,
       since: c.since,
-    }));
+    };
+  }
+
+  /** Per-connection figures of the open connections. */
+  connectionStats(): ConnectionStats[] {
+    return [...this.#conns.values()].map((c) => this.#info(c));
   }
 
   stats() {
