@@ -17,6 +17,12 @@ function needTool(...names: string[]) {
   };
 }
 
+/** `maio echo` with heap and GC measurements (servers/maio-steady.js); the steady-state scenario. */
+function maioSteady(env: Env, p: RoleParams): string[] {
+  const dist = path.resolve(path.dirname(env.maioCli), '..');
+  return [process.execPath, '--expose-gc', server(env, 'maio-steady.js'), '--maio', dist, ...port(p)];
+}
+
 function nodeNet(id: string, label: string): Contender {
   return {
     id,
@@ -42,7 +48,16 @@ export const contenders: Contender[] = [
       echo: (env, p) => [process.execPath, env.maioCli, 'echo', '--port', String(p.port)],
       sink: (env, p) => [process.execPath, env.maioCli, 'sink', '--port', String(p.port)],
       sender: (env, p) => [process.execPath, env.maioCli, 'blast', '--port', String(p.port)],
+      steady: maioSteady,
     },
+  },
+  {
+    id: 'maio-b',
+    label: 'maio (A/A copy)',
+    family: 'maio',
+    unavailable: (env) => (existsSync(env.maioCli) ? null : 'maio CLI not built yet'),
+    earlyExitReason: 'maio CLI not built yet (it exits at once)',
+    cmd: { steady: maioSteady },
   },
   nodeNet('node', 'node:net'),
   nodeNet('node-b', 'node:net (A/A copy)'),

@@ -102,7 +102,7 @@ async function fdLimitProblem(s: Scenario, env: Env): Promise<string | null> {
 }
 
 function progressLine(s: Scenario, i: number, n: number, round: number, t: Timing, r: ContenderResult, text: string): string {
-  return `[${i + 1}/${n}] ${s.id.padEnd(16)} round ${round + 1}/${t.rounds}  ${r.label.padEnd(24)} ${text}`;
+  return `[${i + 1}/${n}] ${s.id.padEnd(16)} round ${round + 1}/${Math.min(t.rounds, s.rounds ?? Infinity)}  ${r.label.padEnd(24)} ${text}`;
 }
 
 async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promise<ScenarioResult> {
@@ -131,7 +131,8 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
     log(`[${idx + 1}/${opts.scenarios.length}] ${s.id}: skipped: ${problem}`);
     return { ...base, skipped: problem };
   }
-  for (let round = 0; round < opts.timing.rounds; round++) {
+  const rounds = Math.min(opts.timing.rounds, s.rounds ?? Infinity);
+  for (let round = 0; round < rounds; round++) {
     const runnable = results.filter((r) => r.status !== 'skipped');
     const k = runnable.length ? round % runnable.length : 0;
     const order = [...runnable.slice(k), ...runnable.slice(0, k)];
@@ -141,7 +142,9 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
       try {
         const sample = await measureOnce(ctx, contenderById(r.id));
         r.samples.push(sample);
-        const extra = sample.p99 !== undefined ? `  p99 ${fmt(sample.p99)} us` : '';
+        let extra = sample.p99 !== undefined ? `  p99 ${fmt(sample.p99)} us` : '';
+        const srv = sample.raw?.server as Record<string, number> | undefined;
+        if (srv) extra += `  heap ${fmt(srv.heapWarmMiB)} -> ${fmt(srv.heapEndMiB)} MiB  GC ${fmt(srv.gcMsPerMmsg)} ms/M msg  RSS ${fmt(srv.rssPeakMiB)} MiB`;
         const cpu = sample.cpuPerUnit !== undefined ? `  cpu ${fmt(sample.cpuPerUnit)} s/${s.cpuPer === 'GB' ? 'GB' : 'M msg'}` : '';
         log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `${fmt(sample.value)} ${s.metric.unit}${extra}${cpu}`));
       } catch (err) {

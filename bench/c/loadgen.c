@@ -11,6 +11,7 @@
  *   loadgen idle    --port P [--conns N] [--active-pct P] [--size S] [--hold H] [--duration D] [--warmup W]
  *
  * Common: --host A (127.0.0.1), --batch B (connects in flight at once, 128).
+ * echo/reqresp: --messages M ends the measured window after M round trips (or at --duration).
  * Latency is timed per request with CLOCK_MONOTONIC, from the moment the request
  * is queued to the moment its last response byte is read.
  */
@@ -39,6 +40,7 @@ struct opts {
 	int port, conns, depth, batch;
 	long size, resp, wsize, rsize;
 	double duration, warmup, hold, active_pct;
+	long long messages; /* round trips that end the measured window, 0: none */
 };
 
 struct conn {
@@ -123,12 +125,13 @@ static void parse(int argc, char **argv)
 		else if (!strcmp(k, "--hold")) o.hold = atof(v);
 		else if (!strcmp(k, "--active-pct")) o.active_pct = atof(v);
 		else if (!strcmp(k, "--batch")) o.batch = atoi(v);
+		else if (!strcmp(k, "--messages")) o.messages = atoll(v);
 		else die("unknown option %s", k);
 	}
 	if (o.resp < 0)
 		o.resp = o.size;
 	if (o.conns < 1 || o.depth < 1 || o.batch < 1 || o.size < 1 || o.resp < 1 ||
-	    o.wsize < 1 || o.rsize < 1 || o.duration < 0 || o.warmup < 0)
+	    o.wsize < 1 || o.rsize < 1 || o.duration < 0 || o.warmup < 0 || o.messages < 0)
 		die("invalid option value");
 	if (strcmp(o.mode, "recv") && (o.port <= 0 || o.port > 65535))
 		die("--port is required");
@@ -256,6 +259,8 @@ static uint64_t rr_loop(struct conn *cs, int n, uint64_t from, uint64_t until, i
 	for (;;) {
 		uint64_t now = now_ns();
 		if (now >= until)
+			break;
+		if (o.messages > 0 && done_in_window >= (uint64_t)o.messages)
 			break;
 		int any_inflight = 0;
 		int timeout = (int)((until - now) / 1000000) + 1;

@@ -1,7 +1,7 @@
 // One measurement: one contender, one round, in fresh processes that are gone afterwards.
 import * as path from 'node:path';
 import { BenchProcessError, capture, Child, cpuSeconds, freePort, memoryMiB, sleep } from './proc';
-import type { Contender, Env, RunSample, Scenario, Timing } from './types';
+import type { Contender, Env, Role, RunSample, Scenario, Timing } from './types';
 
 const HOST = '127.0.0.1';
 const READY = /^(?:listening(?: on)? (\d+)|ready)\b/i;
@@ -108,7 +108,8 @@ function sampleFrom(ctx: RunContext, value: number, units: number, cpuS: number,
 async function runClient(ctx: RunContext, c: Contender): Promise<RunSample> {
   const { env, scenario } = ctx;
   const port = await freePort();
-  const { child: server, port: printed } = await startServer(ctx, c, c.cmd[scenario.role]!(env, { port, host: HOST }), SERVER_CPU);
+  const argv = [...c.cmd[scenario.role]!(env, { port, host: HOST }), ...(scenario.serverArgs ?? [])];
+  const { child: server, port: printed } = await startServer(ctx, c, argv, SERVER_CPU);
   let loadgen: Child | undefined;
   try {
     const realPort = Number.isFinite(printed) ? printed : port;
@@ -118,25 +119,35 @@ async function runClient(ctx: RunContext, c: Contender): Promise<RunSample> {
     if (code !== 0) throw new BenchProcessError(`loadgen exited with code ${code}`, loadgen.output());
     if (!server.alive) throw new BenchProcessError(`${c.id} server died during the run`, server.output());
     const r = lastJson(loadgen);
+    const report = scenario.serverReport ? await serverReport(server, c) : undefined;
     const mem = memoryMiB(server.pid);
     const m0 = marks.get('measure');
     const m1 = marks.get('done');
     if (!m0 || !m1) throw new BenchProcessError('loadgen did not mark its measured window', loadgen.output());
     const cpuS = m1.cpu - m0.cpu;
     const units = scenario.cpuPer === 'GB' ? (r.bytes ?? 0) / 1e9 : (r.round_trips ?? 0) / 1e6;
-    const value = scenario.metric.key === 'rssPeakMiB' ? mem.peak : Number(r[scenario.metric.key]);
+    const value =
+      report !== undefined ? Number(report[scenario.metric.key]) : scenario.metric.key === 'rssPeakMiB' ? mem.peak : Number(r[scenario.metric.key]);
     positive(scenario.metric.label, value, loadgen.output());
     return sampleFrom(ctx, value, units, cpuS, mem.peak, {
       p50: r.p50_us,
       p99: r.p99_us,
       p999: r.p999_us,
       rssIdleMiB: marks.get('warmup')?.rss,
-      raw: r,
+      raw: report !== undefined ? { ...r, server: report } : r,
     });
   } finally {
     await loadgen?.kill();
     await server.kill();
   }
+}
+
+/** The `report {json}` line a serverReport contender prints once the load generator is gone. */
+async function serverReport(server: Child, c: Contender): Promise<Record<string, unknown>> {
+  const m = await server.waitLine(/^report (\{.*\})\s*$/, 30000).catch((err: unknown) => {
+    throw new BenchProcessError(`${c.id} printed no report: ${err instanceof Error ? err.message : String(err)}`, server.output());
+  });
+  return JSON.parse(m[1]) as Record<string, unknown>;
 }
 
 async function runSender(ctx: RunContext, c: Contender): Promise<RunSample> {
@@ -232,6 +243,6 @@ export function measureOnce(ctx: RunContext, c: Contender): Promise<RunSample> {
 }
 
 /** The roles a contender needs for a scenario. */
-export function rolesNeeded(s: Scenario): Array<'echo' | 'sink' | 'sender'> {
+export function rolesNeeded(s: Scenario): Role[] {
   return s.kind === 'pair' ? ['sink', 'sender'] : [s.role];
 }

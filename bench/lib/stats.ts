@@ -82,6 +82,10 @@ export function evaluateGoal(goal: Goal, results: ContenderResult[]): GoalResult
   const maio = results.find((r) => r.id === 'maio');
   const mv = maio?.status === 'ok' ? field(maio, goal.field) : undefined;
   if (mv === undefined) return { label: goal.label, status: 'maio not measured', detail: maio?.reason ?? 'maio not in this run' };
+  if (goal.limit !== undefined) {
+    const pass = goal.cmp === '>=' ? mv >= goal.limit : mv <= goal.limit;
+    return { label: goal.label, status: pass ? 'pass' : 'fail', ratio: mv / goal.limit, detail: `maio ${fmt(mv)} vs limit ${fmt(goal.limit)}` };
+  }
   const refs = results
     .filter((r) => goal.refs.includes(r.id) && r.status === 'ok')
     .map((r) => ({ r, v: field(r, goal.field) }))

@@ -1,7 +1,7 @@
 // Shapes shared by the harness, the scenario files and the contender registry.
 
 /** What a contender process is asked to be. */
-export type Role = 'echo' | 'sink' | 'sender';
+export type Role = 'echo' | 'sink' | 'sender' | 'steady';
 
 /**
  * How a scenario is driven:
@@ -59,6 +59,8 @@ export interface Goal {
   refs: string[];
   cmp: '>=' | '<=';
   factor: number;
+  /** An absolute bound instead of a reference: maio's figure against `limit` (refs unused). */
+  limit?: number;
 }
 
 export interface Metric {
@@ -90,6 +92,16 @@ export interface Scenario {
   fdLimit?: number;
   /** Part of the --short run. */
   short?: boolean;
+  /** At most this many rounds, whatever the timing says (long scenarios). */
+  rounds?: number;
+  /**
+   * The server prints one line `report {json}` when the load generator is done (steady state):
+   * the harness waits for it, keeps it in the sample's raw.server, and takes the scenario's
+   * figure (metric.key) from it.
+   */
+  serverReport?: boolean;
+  /** Extra arguments for the measured server (client kind), after the contender's own. */
+  serverArgs?: string[];
   goals: Goal[];
 }
 

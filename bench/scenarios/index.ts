@@ -8,5 +8,6 @@ import { scenario as bulkRecv } from './bulk-recv';
 import { scenario as bulkSend } from './bulk-send';
 import { scenario as bulkE2e } from './bulk-e2e';
 import { scenario as idle } from './idle-10k';
+import { scenario as steady } from './steady-10m';
 
-export const scenarios: Scenario[] = [echo1, echo64, echo1000, reqresp, bulkRecv, bulkSend, bulkE2e, idle];
+export const scenarios: Scenario[] = [echo1, echo64, echo1000, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady];

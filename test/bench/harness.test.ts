@@ -10,6 +10,7 @@ import { pidAlive, startedPids } from '../../bench/lib/proc';
 import { markdown, replaceSection, MD_END, MD_START } from '../../bench/lib/report';
 import type { BenchResult, Scenario } from '../../bench/lib/types';
 import { scenario as echo1 } from '../../bench/scenarios/echo-64b-1c';
+import { scenario as steady } from '../../bench/scenarios/steady-10m';
 
 function hasCc(): boolean {
   try {
@@ -106,6 +107,35 @@ test('harness: a missing maio CLI is reported as not built, without starting it'
   try {
     assert.equal(pids.length, 0);
     assert.equal(out.result.scenarios[0].contenders[0].reason, 'maio CLI not built yet');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('harness: steady state on a tiny run: the maio server reports heap, GC, RSS and pool stats', { skip, timeout: 60000 }, async (t) => {
+  if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) return t.skip('maio is not built');
+  const scenario: Scenario = {
+    ...steady,
+    contenders: ['maio'],
+    loadgen: () => ['echo', '--conns', '4', '--depth', '2', '--size', '64', '--warmup', '0.2', '--duration', '30', '--messages', '20000'],
+    serverArgs: ['--warmup-messages', '2000', '--sample-every', '5000'],
+  };
+  const { dir, out, pids } = await tinyRun(scenario);
+  try {
+    for (const pid of pids) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
+    const maio = out.result.scenarios[0].contenders[0];
+    assert.equal(maio.status, 'ok', `${maio.reason ?? ''} ${maio.errors.join('; ')}`);
+    const sample = maio.samples[0];
+    const r = sample.raw!.server as Record<string, any>;
+    assert.ok(r.measuredMessages > 0 && r.warmupMessages >= 2000, JSON.stringify(r));
+    assert.ok(r.heapWarmMiB > 0 && r.heapEndMiB > 0);
+    assert.equal(sample.value, r.heapRatio, 'the figure is the server\'s heap ratio');
+    assert.ok(r.heapSamples.length >= 2);
+    assert.ok(Number.isInteger(r.gcCount) && r.gcMs >= 0);
+    assert.ok(r.rssPeakMiB > 0);
+    assert.equal(r.pool.residency, 'lazy', 'an echo over loopback never sends zero-copy');
+    assert.ok(['pass', 'fail'].includes(out.result.scenarios[0].goals[0].status));
+    assert.match(out.result.scenarios[0].goals[0].detail, /vs limit 1\.05/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
