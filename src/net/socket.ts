@@ -60,6 +60,7 @@ const MSG_NOSIGNAL = 0x4000;
 const SHUT_WR = 1;
 const ECANCELED = 125;
 const ENOBUFS = 105;
+const ENOMEM = 12;
 const ETIMEDOUT = 110;
 const ENOTCONN = 107;
 const EPIPE = 32;
@@ -138,6 +139,12 @@ class SendItem {
   opId = -1;
   zc = false;
   resultDone = false;
+  /** where the bytes start in buf (a resend of the rest of a short send) */
+  off = 0;
+  /** submit order, to resend cancelled chains in order */
+  seq = 0;
+  /** items sharing buf's one lend (a send and its resend): the last one returns it */
+  share: { n: number } | null = null;
   constructor(buf: IoBuffer, len: number, write: boolean) {
     this.buf = buf;
     this.len = len;
@@ -770,6 +777,12 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     }
   }
 
+  // sends to go again, plain, once the chain in flight is done (#resend);
+  // sends the chain cancelled, decided on at its end
+  #resends: SendItem[] | null = null;
+  #cancelled: SendItem[] | null = null;
+  #seq = 0;
+
   #submitChain(): void {
     const ring = this.#ring;
     const n = Math.min(this.#sendQ.length, MAX_CHAIN);
@@ -786,7 +799,8 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       }
       const zc = item.len > 0 && this.#zc().useZeroCopy(item.len);
       item.zc = zc;
-      item.opId = ring.queue(this, zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset, flags, 0, 0, -1, 0, i < n - 1 ? IOSQE_IO_LINK : 0);
+      item.seq = this.#seq++;
+      item.opId = ring.queue(this, zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset + item.off, flags, 0, 0, -1, 0, i < n - 1 ? IOSQE_IO_LINK : 0);
       this.#inflight.set(item.opId, item);
     }
     totals.sendOps += n;
@@ -808,7 +822,9 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     this.#chainLeft--;
     this.#queuedBytes -= item.len;
     let err: Error | null = null;
-    if (res >= 0) {
+    if (this.#resend(item, res)) {
+      // the bytes go again: no error, the callbacks moved with them
+    } else if (res >= 0) {
       this.bytesWritten += res;
       totals.bytesWritten += res;
       if (item.zc) {
@@ -837,6 +853,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     }
     if ((flags & CQE_F_MORE) === 0) this.#finishItem(item);
     if (this.#chainLeft === 0) {
+      if (this.#cancelled !== null || this.#resends !== null) this.#endResends();
       if (this.#sendError && !this.#destroyed) {
         this.destroy(this.#sendError);
         return;
@@ -853,8 +870,67 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   /** The kernel is done with the item's buffer: it goes back (released: ownership went with the send). */
   #finishItem(item: SendItem): void {
     this.#inflight.delete(item.opId);
-    this.pool[kReturn](item.buf);
+    this.#returnBuf(item);
     if (this.#destroyed) this.#maybeClose();
+  }
+
+  #returnBuf(item: SendItem): void {
+    if (item.share !== null && --item.share.n > 0) return;
+    this.pool[kReturn](item.buf);
+  }
+
+  /**
+   * A zero-copy send the kernel could not pin memory for (ENOMEM at the
+   * memlock limit, ENOBUFS at optmem_max; after some bytes moved, MSG_WAITALL
+   * shows it only as a short count) goes again as a plain send, from the first
+   * byte not sent, and so do the sends its link chain cancelled behind it. The
+   * socket turns to plain sends. A dead socket fails the resend with its
+   * error, which is surfaced as usual. Returns true if the item goes again.
+   */
+  #resend(item: SendItem, res: number): boolean {
+    if (this.#destroyed) return false;
+    const failed = item.zc && (res === -ENOMEM || res === -ENOBUFS || (res >= 0 && res < item.len));
+    // Cancelled by its chain: whether it goes again is known at the chain's
+    // end (the CQE of the send that broke the chain may come after it).
+    if (!failed && res !== -ECANCELED) return false;
+    if (failed) this.#zc().onSendError(res < 0 ? errnoError(res, 'write').code : 'a short send');
+    const done = res > 0 ? res : 0;
+    if (done > 0) {
+      this.bytesWritten += done;
+      totals.bytesWritten += done;
+      this.#zcSentBytes += done;
+      totals.zeroCopyBytes += done;
+    }
+    const again = new SendItem(item.buf, item.len - done, false);
+    again.off = item.off + done;
+    again.seq = item.seq;
+    again.cbs = item.cbs;
+    item.cbs = null;
+    again.share = item.share ??= { n: 1 };
+    again.share.n++;
+    if (failed) (this.#resends ??= []).push(again);
+    else (this.#cancelled ??= []).push(again);
+    return true;
+  }
+
+  /** The chain is done: its failed zero-copy sends and those it cancelled go again, in order; or the cancelled ones fail. */
+  #endResends(): void {
+    const resends = this.#resends;
+    const cancelled = this.#cancelled ?? [];
+    this.#resends = null;
+    this.#cancelled = null;
+    if (resends !== null && !this.#destroyed) {
+      const again = resends.concat(cancelled).sort((a, b) => a.seq - b.seq);
+      for (const it of again) this.#queuedBytes += it.len;
+      this.#sendQ.unshift(...again);
+      return;
+    }
+    for (const it of resends ?? []) cancelled.push(it);
+    const err = this.#sendError ?? this.#error ?? new ClosedError('the send was cancelled');
+    for (const it of cancelled) {
+      this.#returnBuf(it);
+      if (it.cbs) for (const cb of it.cbs) process.nextTick(cb, err);
+    }
   }
 
   /** Half-closes after everything queued has left (shutdown SHUT_WR through the ring). 'finish' follows. */
@@ -919,9 +995,13 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     // Queued, never submitted: give the buffers back now.
     const queued = this.#sendQ;
     this.#sendQ = [];
+    if (this.#resends !== null) queued.unshift(...this.#resends);
+    if (this.#cancelled !== null) queued.unshift(...this.#cancelled);
+    this.#resends = null;
+    this.#cancelled = null;
     for (const item of queued) {
       if (item.write) item.buf.release();
-      else this.pool[kReturn](item.buf);
+      else this.#returnBuf(item);
       if (item.cbs) for (const cb of item.cbs) process.nextTick(cb, cbErr);
     }
     for (const p of this.#overflow) if (p.cb) process.nextTick(p.cb, cbErr);

@@ -162,6 +162,17 @@ export class ZeroCopyPolicy {
     }
   }
 
+  /**
+   * A zero-copy send failed for want of memory to pin (ENOMEM: the memlock
+   * limit; ENOBUFS: optmem_max) or came back short: plain sends from now on
+   * (in every mode: the kernel cannot do it); 'auto' probes again later.
+   */
+  onSendError(what: string): void {
+    if (this.#state === 'plain' || this.#state === 'forced-plain') return;
+    this.#switchTo('plain', `a zero-copy send failed (${what}): plain sends`);
+    this.#plainStreak = 0;
+  }
+
   #startProbe(reason: string): void {
     this.#switchTo('probing', reason);
     this.#windowSeen = 0;

@@ -1,0 +1,105 @@
+/**
+ * Faults: zero-copy sends that the kernel cannot pin memory for. As `nobody`
+ * under a 1 MiB RLIMIT_MEMLOCK, a 16 MiB pool can be neither locked nor
+ * registered, so io_uring's SEND_ZC charges every send's pages to the memlock
+ * limit and fails with ENOMEM once about 1 MiB is in flight; in a namespace
+ * with net.core.optmem_max 0, MSG_ZEROCOPY (epoll backend) runs out of option
+ * memory (ENOBUFS). Either way maio must lose no byte: it resends what did
+ * not leave as plain sends and turns the socket to plain mode (io_uring:
+ * src/net/socket.ts #resend; epoll: the fallback ring copies the rest).
+ *
+ * Existing coverage: test/pool/nobody.test.ts (pools under the memlock limit
+ * as nobody: locked, registered or why not); test/net/zerocopy.test.ts
+ * ('always' and 'auto' on loopback, notifications before close).
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { backend } from '../../src/backend';
+import { netnsSkip } from './helpers';
+
+const ROOT = path.join(__dirname, '..', '..', '..'); // the repo, above dist/
+const NOBODY = 65534;
+const TOTAL = 32 << 20;
+
+function skipReason(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root to run a child as nobody under a chosen memlock limit';
+  for (const tool of ['prlimit', 'setpriv']) if (spawnSync(tool, ['--version']).status !== 0) return `needs ${tool} (util-linux)`;
+  try {
+    backend();
+  } catch (e) {
+    return String(e);
+  }
+  return false;
+}
+const skip = skipReason();
+
+let staged: string | undefined;
+after(() => {
+  if (staged) fs.rmSync(staged, { recursive: true, force: true });
+});
+
+/** What the child needs, in a directory nobody can read. */
+function stage(): string {
+  if (staged) return staged;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maio-zc-memlock-'));
+  fs.cpSync(path.join(ROOT, 'dist', 'src'), path.join(dir, 'dist', 'src'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'dist', 'test', 'hardening', 'fixtures'), { recursive: true });
+  fs.copyFileSync(path.join(__dirname, 'fixtures', 'zc-memlock.js'), path.join(dir, 'dist', 'test', 'hardening', 'fixtures', 'zc-memlock.js'));
+  fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'build', 'Release', 'maio.node'), path.join(dir, 'build', 'Release', 'maio.node'));
+  const open = (p: string): void => {
+    const dirp = fs.statSync(p).isDirectory();
+    fs.chmodSync(p, dirp ? 0o755 : 0o644);
+    if (dirp) for (const e of fs.readdirSync(p)) open(path.join(p, e));
+  };
+  open(dir);
+  staged = dir;
+  return dir;
+}
+
+function runChild(opts: { memlock: number; optmem?: number }): any {
+  const dir = stage();
+  const fixture = path.join(dir, 'dist', 'test', 'hardening', 'fixtures', 'zc-memlock.js');
+  const asNobody = ['prlimit', `--memlock=${opts.memlock}:${opts.memlock}`, 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, fixture, String(TOTAL)];
+  const cmd = opts.optmem === undefined
+    ? asNobody
+    : ['unshare', '-n', 'sh', '-c', `ip link set lo up && sysctl -qw net.core.optmem_max=${opts.optmem} && exec "$@"`, 'sh', ...asNobody];
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', ...(process.env.MAIO_BACKEND ? { MAIO_BACKEND: process.env.MAIO_BACKEND } : {}) } });
+  assert.equal(r.status, 0, `child failed (${r.status ?? r.signal}): ${r.stderr}\n${r.stdout}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+function assertNoLoss(v: any): void {
+  assert.deepEqual(v.errs, [], 'no error surfaced: the sends went again');
+  assert.equal(v.bad, -1, `byte ${v.bad} is wrong`);
+  assert.equal(v.recvd, TOTAL, 'every byte arrived');
+  assert.equal(v.written, TOTAL);
+  assert.equal(v.poolBack, true);
+}
+
+test('as nobody under a 1 MiB memlock limit: zero-copy sends that cannot be pinned go again as plain sends; no byte lost, pool back', { skip }, (t) => {
+  const v = runChild({ memlock: 1 << 20 });
+  t.diagnostic(JSON.stringify(v));
+  assert.equal(v.locked, false);
+  assertNoLoss(v);
+  if (v.backend === 'io_uring') {
+    assert.equal(v.registered, false, 'the pool is too large to register under the limit');
+    assert.equal(v.zeroCopy.state, 'plain', 'SEND_ZC failed, the socket went plain');
+    assert.match(v.zeroCopy.reason, /zero-copy send failed \((ENOMEM|ENOBUFS|a short send)\)/);
+    assert.ok(v.zeroCopy.zcSends > 0 && v.zeroCopy.plainSends > 0);
+  }
+});
+
+test('in a namespace with net.core.optmem_max 0, as nobody: no byte lost, pool back', { skip: skip || netnsSkip() }, (t) => {
+  const v = runChild({ memlock: 1 << 20, optmem: 0 });
+  t.diagnostic(JSON.stringify(v));
+  assertNoLoss(v);
+  // epoll: MSG_ZEROCOPY fails with ENOBUFS (no option memory for its
+  // notification); the fallback ring sends those bytes by copying and reports
+  // the sends copied.
+  if (v.backend === 'epoll') assert.equal(v.zeroCopy.copiedSends, v.zeroCopy.zcSends);
+});
