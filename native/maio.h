@@ -182,7 +182,8 @@ struct maio_pool {
 void maio_pool_ref(struct maio_pool *pool);
 void maio_pool_unref(struct maio_pool *pool);
 /* A ring is about to register (pin) the region / registered it / dropped that registration. */
-void maio_pool_will_pin(struct maio_pool *pool);
+int maio_pool_will_pin(struct maio_pool *pool); /* 0, or -ENOMEM: do not try */
+void maio_pool_pin_failed(struct maio_pool *pool, int err);
 void maio_pool_pinned(struct maio_pool *pool);
 void maio_pool_unpinned(struct maio_pool *pool);
 

@@ -33,6 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* 5.14 */
@@ -66,11 +70,40 @@ void maio_pool_unref(struct maio_pool *pool)
 		free(pool);
 }
 
-void maio_pool_will_pin(struct maio_pool *pool)
+static bool pool_has_ipc_lock(void)
 {
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return d[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32));
+}
+
+/*
+ * Before a ring registers the region: 0, or -ENOMEM when the memlock limit
+ * cannot cover it (the kernel would pin, i.e. fault in, every page before
+ * refusing, leaving a lazy region resident for nothing).
+ */
+int maio_pool_will_pin(struct maio_pool *pool)
+{
+	struct rlimit rl;
+	if (!pool_has_ipc_lock() && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && pool->size > rl.rlim_cur)
+		return -ENOMEM;
 	/* Advise before the pin faults the region in, so the faults take huge pages. */
 	if (pool->want_huge && !pool->hugepages && pool->base)
 		pool->hugepages = madvise(pool->base, pool->size, MADV_HUGEPAGE) == 0;
+	return 0;
+}
+
+/* The registration was refused after all: the region stays lazy, in small pages. */
+void maio_pool_pin_failed(struct maio_pool *pool, int err)
+{
+	pool->register_errno = err;
+	if (!pool->eager && pool->hugepages && pool->base &&
+	    madvise(pool->base, pool->size, MADV_NOHUGEPAGE) == 0)
+		pool->hugepages = false;
 }
 
 void maio_pool_pinned(struct maio_pool *pool)

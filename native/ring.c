@@ -1170,10 +1170,11 @@ static void ring_pool_pin(struct maio_ring *r, int index)
 {
 	struct maio_pool *pool = r->pools[index];
 	r->register_lazy[index] = false;
-	maio_pool_will_pin(pool);
-	int ret = ring_update_slot(r, index, pool->base, pool->size);
+	int ret = maio_pool_will_pin(pool);
+	if (ret == 0)
+		ret = ring_update_slot(r, index, pool->base, pool->size);
 	if (ret < 0) {
-		pool->register_errno = -ret;
+		maio_pool_pin_failed(pool, -ret);
 		return;
 	}
 	r->registered[index] = true;

@@ -110,6 +110,10 @@ test('as nobody: the default pool fits the memlock limit; a 64 MiB pool works un
       assert.equal(out.lazyBig.registerPending, false, 'tried once');
       assert.match(out.lazyBig.registerError, /^E[A-Z]+\b/);
       assert.equal(out.lazyBig.residency, 'lazy');
+      // Refused before the kernel pinned (faulted in) anything: still only the pages written
+      // (the 64 KiB buffer sent), in small pages.
+      assert.ok(out.lazyBig.residentBytes <= 1 << 20, `resident ${out.lazyBig.residentBytes}`);
+      assert.equal(out.lazyBig.hugePages, false);
     } else {
       t.diagnostic(`no io_uring ring in the child (registerError '${out.default.registerError}'): registration not checked`);
     }
