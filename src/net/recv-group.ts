@@ -233,7 +233,17 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
    */
   noBuffers(user: RecvGroupUser): boolean {
     this.#noBufferEvents++;
-    if (this.#inKernel > 0) return true;
+    // The kernel found the ring empty while this socket had data. Buffers
+    // PROVIDEd since (counted in inKernel) do not prove the ring is big
+    // enough: when buffers come back one turn after they went out (echo: at
+    // the send's completion), a group sized for the sockets runs dry every
+    // turn and each recv ends, costing a CQE, a re-arm and a poll per
+    // message. One more buffer per such event, up to maxBuffers, sizes the
+    // group to the data in flight.
+    if (this.#inKernel > 0) {
+      if (this.#buffers < this.maxBuffers) this.#grow(1);
+      return true;
+    }
     if (this.#grow(Math.max(1, Math.min(this.#buffers, this.maxBuffers - this.#buffers))) > 0) return true;
     if (!this.#waiting.includes(user)) this.#waiting.push(user);
     // Nothing with the kernel and nothing to grow from: wait for the pool.
