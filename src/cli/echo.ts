@@ -1,22 +1,34 @@
 /** maio echo: every received buffer is sent straight back (send(): no copy in JS, ownership to the kernel). */
 import { createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
+import type { IoBuffer } from '../pool/buffer';
 import { onSignals, parseArgs } from './args';
 
 export const usage = 'maio echo --port P [--host H]';
 
+// One set of handlers for every connection (`this` is the socket): no closures per connection,
+// which a server holding 10,000 idle ones pays for in heap.
+function onData(this: Socket, buf: IoBuffer): void {
+  // Peer not reading: stop reading until what we sent has gone.
+  if (!this.send(buf)) this.pause();
+}
+function onDrain(this: Socket): void {
+  this.resume();
+}
+function onError(): void {}
+
 export function run(argv: string[]): Server {
   const o = parseArgs(argv, { port: 'number', host: 'string' }, { port: 0 as number, host: '127.0.0.1' as string });
   const sockets = new Set<Socket>();
+  function onClose(this: Socket): void {
+    sockets.delete(this);
+  }
   const server = createServer((s) => {
     sockets.add(s);
-    s.on('data', (buf) => {
-      // Peer not reading: stop reading until what we sent has gone.
-      if (!s.send(buf)) s.pause();
-    });
-    s.on('drain', () => s.resume());
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
+    s.on('data', onData);
+    s.on('drain', onDrain);
+    s.on('error', onError);
+    s.on('close', onClose);
   });
   server.on('error', (err: Error) => {
     process.stderr.write(`maio echo: ${err.message}\n`);
