@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { InvalidArgumentError } from '../core/errors';
+import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 
 export const usage =
-  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--config file.json]';
+  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--config file.json]';
 
 interface Parsed {
   listen?: string;
@@ -19,12 +19,18 @@ interface Parsed {
   maxConnections?: number;
   idleTimeout?: number;
   healthInterval?: number;
+  connectTimeout?: number;
   metrics?: string;
   mode?: string;
   config?: string;
 }
 
-const NUM: Record<string, keyof Parsed> = { 'max-connections': 'maxConnections', 'idle-timeout': 'idleTimeout', 'health-interval': 'healthInterval' };
+const NUM: Record<string, keyof Parsed> = {
+  'max-connections': 'maxConnections',
+  'idle-timeout': 'idleTimeout',
+  'health-interval': 'healthInterval',
+  'connect-timeout': 'connectTimeout',
+};
 const STR: Record<string, keyof Parsed> = { listen: 'listen', balance: 'balance', metrics: 'metrics', mode: 'mode', config: 'config' };
 
 function num(key: string, v: unknown): number {
@@ -49,7 +55,7 @@ export function parseProxyArgs(argv: string[]): Parsed {
   return out;
 }
 
-/** Flags over the config file's values (same names: listen, upstreams, balance, maxConnections, idleTimeout, healthInterval, metrics, mode). */
+/** Flags over the config file's values (same names: listen, upstreams, balance, maxConnections, idleTimeout, healthInterval, connectTimeout, metrics, mode). */
 export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: HostPort | null } {
   let file: Record<string, unknown> = {};
   if (p.config !== undefined) {
@@ -65,13 +71,21 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
       throw new InvalidArgumentError(`config ${p.config} is not valid JSON: ${(err as Error).message}`);
     }
     if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new InvalidArgumentError(`config ${p.config} must hold a JSON object`);
-    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'metrics', 'mode']);
+    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'connectTimeout', 'metrics', 'mode']);
     for (const k of Object.keys(file)) if (!known.has(k)) throw new InvalidArgumentError(`config ${p.config}: unknown key '${k}'`);
-    if (file.upstreams !== undefined && !Array.isArray(file.upstreams)) throw new InvalidArgumentError('config: upstreams must be an array of "HOST:PORT"');
+    if (file.upstreams !== undefined && (!Array.isArray(file.upstreams) || file.upstreams.some((u) => typeof u !== 'string'))) {
+      throw new InvalidArgumentError(`config ${p.config}: upstreams must be an array of "HOST:PORT" strings`);
+    }
+    for (const k of ['listen', 'balance', 'metrics', 'mode']) {
+      if (file[k] !== undefined && typeof file[k] !== 'string') throw new InvalidArgumentError(`config ${p.config}: ${k} must be a string, got ${JSON.stringify(file[k])}`);
+    }
   }
+  // Messages name the flag, or the config key the value came from.
+  const src = (flag: string, given: boolean, key: string) => (given ? flag : `config ${p.config}: ${key}`);
   const listen = p.listen ?? (file.listen as string | undefined);
   if (listen === undefined) throw new InvalidArgumentError('--listen HOST:PORT is required');
-  const ups = p.upstreams.length > 0 ? p.upstreams : ((file.upstreams as string[] | undefined) ?? []);
+  const upsFromFlags = p.upstreams.length > 0;
+  const ups = upsFromFlags ? p.upstreams : ((file.upstreams as string[] | undefined) ?? []);
   if (ups.length === 0) throw new InvalidArgumentError('at least one --upstream HOST:PORT is required');
   const pick = <T>(a: T | undefined, k: string): T | undefined => (a !== undefined ? a : (file[k] as T | undefined));
   const balance = pick(p.balance, 'balance') ?? 'round-robin';
@@ -80,22 +94,33 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   if (mode !== 'auto' && mode !== 'buffers' && mode !== 'splice') throw new InvalidArgumentError(`--mode must be auto, buffers or splice, got '${mode}'`);
   const n = (a: number | undefined, k: string, flag: string) => {
     const v = pick(a, k);
-    return v === undefined ? undefined : num(flag, v);
+    return v === undefined ? undefined : num(src(flag, a !== undefined, k), v);
   };
   const metrics = pick(p.metrics, 'metrics');
+  const upstreams = ups.map((u) => {
+    const what = src('--upstream', upsFromFlags, 'upstreams');
+    const hp = parseHostPort(u, what);
+    if (hp.port === 0) throw new InvalidAddressError(`${what} '${u}': port must be in 1..65535`);
+    return hp;
+  });
   const options: ProxyOptions = {
-    listen: parseHostPort(listen, '--listen'),
-    upstreams: ups.map((u) => parseHostPort(u, '--upstream')),
+    listen: parseHostPort(listen, src('--listen', p.listen !== undefined, 'listen')),
+    upstreams,
     balance,
     mode,
   };
   const mc = n(p.maxConnections, 'maxConnections', '--max-connections');
   const it = n(p.idleTimeout, 'idleTimeout', '--idle-timeout');
   const hi = n(p.healthInterval, 'healthInterval', '--health-interval');
+  const ct = n(p.connectTimeout, 'connectTimeout', '--connect-timeout');
+  if (mc !== undefined && !Number.isInteger(mc)) {
+    throw new InvalidArgumentError(`${src('--max-connections', p.maxConnections !== undefined, 'maxConnections')} must be a whole number, got ${mc}`);
+  }
   if (mc !== undefined) options.maxConnections = mc;
   if (it !== undefined) options.idleTimeout = it;
   if (hi !== undefined) options.healthInterval = hi;
-  return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, '--metrics') };
+  if (ct !== undefined) options.connectTimeout = ct;
+  return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics')) };
 }
 
 function fail(msg: string): never {

@@ -259,7 +259,7 @@ export class Proxy extends EventEmitter {
   }
 
   #tryUpstreams(c: Conn, order: Upstream[], errors: string[], early: (err: Error) => void): void {
-    if (c.client.destroyed) return this.#end(c, null);
+    if (c.client.destroyed || !this.#conns.has(c.id)) return this.#end(c, null);
     const u = order.shift();
     if (!u) {
       this.totals.failed++;
@@ -278,16 +278,18 @@ export class Proxy extends EventEmitter {
       return this.#tryUpstreams(c, order, errors, early);
     }
     c.server = s;
+    // Counted from the attempt: least-connections must see the connects in flight, or a burst
+    // of clients all goes to the same upstream.
+    c.upstream = u;
+    u.active++;
     s.once('connect', () => {
       s.removeAllListeners('error');
       this.#setHealth(u, true, '');
-      if (c.client.destroyed) {
+      if (c.client.destroyed || !this.#conns.has(c.id)) {
         s.destroy();
         return this.#end(c, null);
       }
       c.client.off('error', early);
-      c.upstream = u;
-      u.active++;
       u.connections++;
       this.#start(c, s);
     });
@@ -296,6 +298,10 @@ export class Proxy extends EventEmitter {
       this.#setHealth(u, false, err.message);
       errors.push(`${fmt(u)}: ${(err as { code?: string }).code ?? err.message}`);
       c.server = null;
+      if (c.upstream === u) {
+        c.upstream = null;
+        u.active--;
+      }
       this.#tryUpstreams(c, order, errors, early);
     });
   }
@@ -340,16 +346,20 @@ export class Proxy extends EventEmitter {
     this.#conns.delete(c.id);
     if (c.idleTimer) clearTimeout(c.idleTimer);
     const info = c.pipe ? this.#info(c) : null;
+    const u = c.upstream;
+    c.upstream = null;
+    if (u) u.active--;
     if (c.pipe) {
       const [up, down] = c.pipe.bytes;
       this.totals.bytesUp += up;
       this.totals.bytesDown += down;
       this.totals.completed++;
-      if (c.upstream) {
-        c.upstream.active--;
-        c.upstream.bytesUp += up;
-        c.upstream.bytesDown += down;
+      if (u) {
+        u.bytesUp += up;
+        u.bytesDown += down;
       }
+    } else if (c.server && !c.server.destroyed) {
+      c.server.destroy(); // the client left while its upstream connect was in flight
     }
     if (!c.client.destroyed && !c.pipe) c.client.destroy();
     if (info) this.emit('connectionClose', info, err);

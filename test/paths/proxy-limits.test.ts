@@ -185,3 +185,26 @@ test('health checks: an upstream that goes down is marked down without traffic, 
   await Promise.all([a.close(), b.close()]);
   await proxy.close();
 });
+
+test('least-connections counts connects in flight: a burst of 10 clients is split 5/5', { skip: bufferSkip }, async () => {
+  const a = await upstream('a');
+  const b = await upstream('b');
+  const proxy = new Proxy({ listen: local(0), upstreams: [local(a.port), local(b.port)], balance: 'least-connections' });
+  const addr = await proxy.listen();
+  const cs = await Promise.all(Array.from({ length: 10 }, () => client(addr.port)));
+  cs.forEach((c, i) => c.write(`c${i}`));
+  await until(() => a.busy().length + b.busy().length === 10, 'all ten forwarded');
+  assert.deepEqual([a.busy().length, b.busy().length], [5, 5]);
+  assert.deepEqual(
+    proxy.stats().upstreams.map((u) => u.active),
+    [5, 5],
+  );
+  cs.forEach((c) => c.destroy());
+  await Promise.all([a.close(), b.close()]);
+  await until(() => proxy.connections === 0, 'all closed');
+  assert.deepEqual(
+    proxy.stats().upstreams.map((u) => u.active),
+    [0, 0],
+  );
+  await proxy.close();
+});
