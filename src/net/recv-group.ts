@@ -103,7 +103,8 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
 
   /** The thread's group for (ring, pool, bufferSize), made on first use. */
   static acquire(ring: IoRing, pool: IoPool, options: RecvGroupOptions = {}): RecvGroup {
-    const size = options.bufferSize ?? DEFAULT_BUFFER;
+    // A pool whose largest class is smaller than the default receives in its largest buffers.
+    const size = options.bufferSize ?? Math.min(DEFAULT_BUFFER, pool.maxAllocSize);
     let bySize = registry.get(pool);
     let g = bySize?.get(size);
     if (!g || g.#dead || g.ring !== ring) {

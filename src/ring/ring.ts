@@ -77,8 +77,16 @@ export interface PoolAttachment {
   error: string;
 }
 
-const ENTRIES = 1024;
-const SUBMIT_CAPACITY = 1024; // descriptors per flush
+/**
+ * MAIO_RING_ENTRIES (a power of two, 64..32768; default 1024): SQ entries; the
+ * CQ holds four times as many. Small rings are for tests of a full SQ and an
+ * overflowing CQ. A flush never takes more descriptors than the SQ holds, so
+ * a link chain (at most 32 sends) never straddles two submits.
+ */
+const ENTRIES_ENV = process.env.MAIO_RING_ENTRIES;
+const ENTRIES_OK = ENTRIES_ENV === undefined || ENTRIES_ENV === '' || /^(64|128|256|512|1024|2048|4096|8192|16384|32768)$/.test(ENTRIES_ENV);
+const ENTRIES = ENTRIES_OK && ENTRIES_ENV ? Number(ENTRIES_ENV) : 1024;
+const SUBMIT_CAPACITY = Math.min(1024, ENTRIES); // descriptors per flush
 const COMPLETION_CAPACITY = 1024; // CQEs per JS call
 const AUX_BYTES = 64 << 10;
 const AUX_SLOT = 128; // sizeof(struct sockaddr_storage)
@@ -186,6 +194,7 @@ export class Ring implements IoRing {
   /** @internal use Ring.current(): one ring per thread. */
   constructor(token: symbol) {
     if (token !== constructing) throw new InvalidArgumentError('use Ring.current(): there is one ring per thread');
+    if (!ENTRIES_OK) throw new OutOfRangeError(`MAIO_RING_ENTRIES must be a power of two from 64 to 32768, got '${ENTRIES_ENV}'`);
     this.#native = native();
     try {
       this.#handle = this.#native.ringCreate({
