@@ -96,6 +96,13 @@ static bool probe_sparse_buffers(int fd)
 	return ok;
 }
 
+/* As large as the ring maio makes by default (src/ring/ring.ts: 1024 SQ
+ * entries, 4096 CQEs): ring memory counts against RLIMIT_MEMLOCK, and a probe
+ * that fits where the real ring does not picked io_uring, then failed every
+ * socket with ENOMEM (as non-root under a 64 KiB limit) instead of epoll. */
+#define PROBE_SQ_ENTRIES 1024
+#define PROBE_CQ_ENTRIES 4096
+
 static void probe_run_once(void)
 {
 	struct maio_probe *out = &probe_result;
@@ -107,8 +114,9 @@ static void probe_run_once(void)
 	struct io_uring_params p;
 	for (size_t i = 0; i < sizeof(setup_candidates) / sizeof(setup_candidates[0]); i++) {
 		memset(&p, 0, sizeof(p));
-		p.flags = setup_candidates[i];
-		fd = maio_sys_io_uring_setup(8, &p);
+		p.flags = setup_candidates[i] | IORING_SETUP_CQSIZE;
+		p.cq_entries = PROBE_CQ_ENTRIES;
+		fd = maio_sys_io_uring_setup(PROBE_SQ_ENTRIES, &p);
 		if (fd >= 0) {
 			out->setup_flags = setup_candidates[i];
 			break;

@@ -103,3 +103,11 @@ test('in a namespace with net.core.optmem_max 0, as nobody: no byte lost, pool b
   // the sends copied.
   if (v.backend === 'epoll') assert.equal(v.zeroCopy.copiedSends, v.zeroCopy.zcSends);
 });
+
+test('as nobody under a 64 KiB memlock limit (too little for the ring itself): epoll is chosen and says why; no byte lost, pool back', { skip }, (t) => {
+  const v = runChild({ memlock: 64 << 10 });
+  t.diagnostic(v.summary);
+  assert.equal(v.backend, 'epoll', 'io_uring_setup of a full-size ring fails with ENOMEM here: the probe must see it too');
+  if (!process.env.MAIO_BACKEND) assert.match(v.summary, /io_uring_setup failed with ENOMEM: not enough locked memory for the ring \(RLIMIT_MEMLOCK\)/);
+  assertNoLoss(v);
+});
