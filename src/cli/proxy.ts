@@ -10,7 +10,7 @@ import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 
 export const usage =
-  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--config file.json]';
+  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--config file.json]';
 
 interface Parsed {
   listen?: string;
@@ -20,6 +20,7 @@ interface Parsed {
   idleTimeout?: number;
   healthInterval?: number;
   connectTimeout?: number;
+  retryDown?: number;
   metrics?: string;
   mode?: string;
   config?: string;
@@ -30,6 +31,7 @@ const NUM: Record<string, keyof Parsed> = {
   'idle-timeout': 'idleTimeout',
   'health-interval': 'healthInterval',
   'connect-timeout': 'connectTimeout',
+  'retry-down': 'retryDown',
 };
 const STR: Record<string, keyof Parsed> = { listen: 'listen', balance: 'balance', metrics: 'metrics', mode: 'mode', config: 'config' };
 
@@ -55,7 +57,7 @@ export function parseProxyArgs(argv: string[]): Parsed {
   return out;
 }
 
-/** Flags over the config file's values (same names: listen, upstreams, balance, maxConnections, idleTimeout, healthInterval, connectTimeout, metrics, mode). */
+/** Flags over the config file's values (same names: listen, upstreams, balance, maxConnections, idleTimeout, healthInterval, connectTimeout, retryDown, metrics, mode). */
 export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: HostPort | null } {
   let file: Record<string, unknown> = {};
   if (p.config !== undefined) {
@@ -71,7 +73,7 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
       throw new InvalidArgumentError(`config ${p.config} is not valid JSON: ${(err as Error).message}`);
     }
     if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new InvalidArgumentError(`config ${p.config} must hold a JSON object`);
-    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'connectTimeout', 'metrics', 'mode']);
+    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'connectTimeout', 'retryDown', 'metrics', 'mode']);
     for (const k of Object.keys(file)) if (!known.has(k)) throw new InvalidArgumentError(`config ${p.config}: unknown key '${k}'`);
     if (file.upstreams !== undefined && (!Array.isArray(file.upstreams) || file.upstreams.some((u) => typeof u !== 'string'))) {
       throw new InvalidArgumentError(`config ${p.config}: upstreams must be an array of "HOST:PORT" strings`);
@@ -113,6 +115,7 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   const it = n(p.idleTimeout, 'idleTimeout', '--idle-timeout');
   const hi = n(p.healthInterval, 'healthInterval', '--health-interval');
   const ct = n(p.connectTimeout, 'connectTimeout', '--connect-timeout');
+  const rd = n(p.retryDown, 'retryDown', '--retry-down');
   if (mc !== undefined && !Number.isInteger(mc)) {
     throw new InvalidArgumentError(`${src('--max-connections', p.maxConnections !== undefined, 'maxConnections')} must be a whole number, got ${mc}`);
   }
@@ -120,6 +123,7 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   if (it !== undefined) options.idleTimeout = it;
   if (hi !== undefined) options.healthInterval = hi;
   if (ct !== undefined) options.connectTimeout = ct;
+  if (rd !== undefined) options.retryDown = rd;
   return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics')) };
 }
 

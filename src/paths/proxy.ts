@@ -4,6 +4,8 @@
  * forward.ts). Upstreams are picked round-robin or by least connections among
  * the healthy ones; a failed connect marks the upstream down and tries the
  * next (failover); health checks (a TCP connect every `healthInterval` s)
+ * bring it back, or without them one client connect tried on it again every
+ * `retryDown` s (then it goes first; on failure the client fails over).
  * bring it back. close() stops accepting and resolves when every open
  * connection has ended (graceful drain).
  */
@@ -29,6 +31,8 @@ export interface ProxyOptions {
   idleTimeout?: number;
   /** seconds between health checks (0: none; failed connects still mark an upstream down) */
   healthInterval?: number;
+  /** without health checks: seconds after which a down upstream gets one client connect again (default 5; 0: never) */
+  retryDown?: number;
   /** ms for an upstream connect or health check (default 3000; 0: the kernel's own timeout) */
   connectTimeout?: number;
   mode?: ForwardMode;
@@ -72,6 +76,8 @@ class Upstream implements UpstreamStats {
   bytesUp = 0;
   bytesDown = 0;
   lastError = '';
+  /** when it was marked down, or last retried while down (performance.now() ms) */
+  downAt = 0;
   constructor(
     readonly host: string,
     readonly port: number,
@@ -133,6 +139,7 @@ export class Proxy extends EventEmitter {
       ['maxConnections', options.maxConnections],
       ['idleTimeout', options.idleTimeout],
       ['healthInterval', options.healthInterval],
+      ['retryDown', options.retryDown],
       ['connectTimeout', options.connectTimeout],
     ] as const) {
       if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`${k} must be a number >= 0, got ${String(v)}`);
@@ -149,6 +156,7 @@ export class Proxy extends EventEmitter {
       maxConnections: options.maxConnections || Infinity,
       idleTimeout: options.idleTimeout ?? 0,
       healthInterval: options.healthInterval ?? 0,
+      retryDown: options.retryDown ?? 5,
       // connect() takes whole ms
       connectTimeout: Math.ceil(options.connectTimeout ?? 3000),
       mode: options.mode ?? 'auto',
@@ -221,6 +229,7 @@ export class Proxy extends EventEmitter {
 
   #setHealth(u: Upstream, healthy: boolean, why: string): void {
     u.lastError = why;
+    if (!healthy) u.downAt = performance.now();
     if (u.healthy === healthy) return;
     u.healthy = healthy;
     this.emit('upstream', u, healthy);
@@ -229,6 +238,16 @@ export class Proxy extends EventEmitter {
   /** Upstreams to try, in order: the balanced pick first, then the other healthy ones, then the rest. */
   #order(): Upstream[] {
     const ups = this.upstreams;
+    // No health checks: a down upstream is tried again by one client every retryDown s (it
+    // would otherwise stay down for good while another one works).
+    if (this.#o.healthInterval === 0 && this.#o.retryDown > 0) {
+      const now = performance.now();
+      const due = ups.find((u) => !u.healthy && now - u.downAt >= this.#o.retryDown * 1000);
+      if (due) {
+        due.downAt = now;
+        return [due, ...ups.filter((u) => u !== due && u.healthy), ...ups.filter((u) => u !== due && !u.healthy)];
+      }
+    }
     const healthy = ups.filter((u) => u.healthy);
     let first: Upstream | undefined;
     if (healthy.length > 0) {

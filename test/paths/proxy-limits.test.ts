@@ -208,3 +208,45 @@ test('least-connections counts connects in flight: a burst of 10 clients is spli
   );
   await proxy.close();
 });
+
+test('without health checks, a down upstream gets one client connect again after retryDown, and is used again once it works', { skip: bufferSkip }, async () => {
+  let a = await upstream('a');
+  const b = await upstream('b');
+  const portA = a.port;
+  await a.close();
+  const proxy = new Proxy({ listen: local(0), upstreams: [local(portA), local(b.port)], retryDown: 0.3 });
+  const addr = await proxy.listen();
+  const uA = () => proxy.stats().upstreams[0]!;
+  const cs: net.Socket[] = [];
+  const open = async (tag: string) => {
+    const c = await client(addr.port);
+    c.write(tag);
+    cs.push(c);
+  };
+  // The first client finds a down (marked down, fails over to b); the next ones go to b only.
+  await open('x0');
+  await until(() => b.busy().length === 1, 'x0 on b');
+  assert.equal(uA().healthy, false);
+  assert.equal(uA().connectFailures, 1);
+  for (let i = 1; i < 4; i++) await open(`x${i}`);
+  await until(() => b.busy().length === 4, 'x1..x3 on b');
+  // a comes back; after retryDown one client tries it, and it is healthy again.
+  a = await upstream('a again', portA);
+  const back = upstreamEvent(proxy, portA, true);
+  for (let i = 0; !uA().healthy; i++) {
+    await open(`y${i}`);
+    await until(() => a.busy().length + b.busy().length === 5 + i, 'the connection to reach an upstream');
+  }
+  await back;
+  assert.equal(a.busy().length, 1, 'the retry took a client connection');
+  // Healthy again: round-robin gives it every other connection.
+  const before = a.busy().length + b.busy().length;
+  for (let i = 0; i < 4; i++) {
+    await open(`z${i}`);
+    await until(() => a.busy().length + b.busy().length === before + i + 1, 'the connection to reach an upstream');
+  }
+  assert.equal(a.busy().length, 3);
+  cs.forEach((c) => c.destroy());
+  await Promise.all([a.close(), b.close()]);
+  await proxy.close();
+});
