@@ -1,6 +1,6 @@
 // The contenders, as data: one entry per program, with the command it runs in each role.
 // Servers take `--port P` and print `listening <port>` (or `ready`) on stdout when ready.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Contender, Env, RoleParams } from './lib/types';
 
@@ -33,6 +33,66 @@ function nodeNet(id: string, label: string): Contender {
       echo: (env, p) => [process.execPath, server(env, 'node-echo.js'), ...port(p)],
       sink: (env, p) => [process.execPath, server(env, 'node-sink.js'), ...port(p)],
       sender: (env, p) => [process.execPath, server(env, 'node-send.js'), ...port(p), '--size', String(WRITE_SIZE)],
+      proxy: (env, p) => [process.execPath, server(env, 'node-proxy.js'), ...port(p), '--upstream', String(p.upstream)],
+      file: (env, p) => [process.execPath, server(env, 'node-sendfile.js'), ...port(p), '--file', p.file!],
+    },
+    roleLabel: { proxy: `${label} pipe() proxy`, file: `${label} createReadStream().pipe()` },
+  };
+}
+
+/** `maio proxy` between the iperf3 ends; health checks effectively off (they would be iperf3 clients). */
+function maioProxy(mode: string) {
+  return (env: Env, p: RoleParams): string[] => [
+    process.execPath,
+    env.maioCli,
+    'proxy',
+    '--listen',
+    `${p.host}:${p.port}`,
+    '--upstream',
+    `${p.host}:${p.upstream}`,
+    '--health-interval',
+    '86400',
+    '--mode',
+    mode,
+  ];
+}
+
+/** maio's file sender: socket.sendFile() in a loop (servers/maio-sendfile.js). */
+function maioFile(mode: string) {
+  return (env: Env, p: RoleParams): string[] => [process.execPath, server(env, 'maio-sendfile.js'), ...port(p), '--file', p.file!, '--mode', mode];
+}
+
+/** HAProxy 2.x in TCP mode, one thread, no health checks; `splice` adds splice-auto. */
+function haproxy(id: string, label: string, splice: boolean): Contender {
+  return {
+    id,
+    label,
+    family: 'c',
+    unavailable: (env) => (env.haproxy ? null : 'HAProxy not installed (apt-get install haproxy; scripts/bench-setup.sh does)'),
+    readyByListen: true,
+    cmd: {
+      proxy: (env, p) => {
+        const cfg = path.join(env.buildDir, `${id}.cfg`);
+        const lines = [
+          'global',
+          '  nbthread 1',
+          '  maxconn 1000',
+          'defaults',
+          '  mode tcp',
+          '  timeout connect 5s',
+          '  timeout client 1h',
+          '  timeout server 1h',
+          ...(splice ? ['  option splice-auto'] : []),
+          'frontend f',
+          `  bind ${p.host}:${p.port}`,
+          '  default_backend b',
+          'backend b',
+          `  server s ${p.host}:${p.upstream}`,
+        ];
+        mkdirSync(env.buildDir, { recursive: true });
+        writeFileSync(cfg, lines.join('\n') + '\n');
+        return [env.haproxy!, '-db', '-f', cfg];
+      },
     },
   };
 }
@@ -49,7 +109,19 @@ export const contenders: Contender[] = [
       sink: (env, p) => [process.execPath, env.maioCli, 'sink', '--port', String(p.port)],
       sender: (env, p) => [process.execPath, env.maioCli, 'blast', '--port', String(p.port)],
       steady: maioSteady,
+      proxy: maioProxy('auto'),
+      file: maioFile('sendfile'),
     },
+    roleLabel: { proxy: 'maio proxy', file: "maio socket.sendFile() (mode 'sendfile')" },
+  },
+  {
+    id: 'maio-splice',
+    label: 'maio, splice mode',
+    family: 'maio',
+    unavailable: (env) => (existsSync(env.maioCli) ? null : 'maio CLI not built yet'),
+    earlyExitReason: 'maio CLI not built yet (it exits at once)',
+    cmd: { proxy: maioProxy('splice'), file: maioFile('splice') },
+    roleLabel: { proxy: 'maio proxy --mode splice', file: "maio socket.sendFile() (mode 'splice')" },
   },
   {
     id: 'maio-b',
@@ -61,6 +133,8 @@ export const contenders: Contender[] = [
   },
   nodeNet('node', 'node:net'),
   nodeNet('node-b', 'node:net (A/A copy)'),
+  haproxy('haproxy', 'HAProxy', false),
+  haproxy('haproxy-splice', 'HAProxy, splice-auto', true),
   {
     id: 'bun',
     label: 'Bun',
@@ -102,6 +176,18 @@ export const contenders: Contender[] = [
     cmd: {
       sink: (env, p) => [env.iperf3!, '-s', '-1', '--forceflush', '-B', p.host, '-p', String(p.port)],
       sender: (env, p) => [env.iperf3!, '-c', p.host, '-p', String(p.port), '-t', '86400', '--forceflush'],
+      // sendfile(2) from iperf3's own buffer file, sent over and over
+      file: (env, p) => [env.iperf3!, '-c', p.host, '-p', String(p.port), '-t', '86400', '-Z'],
+    },
+    roleLabel: { proxy: 'iperf3 direct (no proxy)', file: 'iperf3 -Z (sendfile), into iperf3 -s' },
+  },
+  {
+    id: 'c-sendfile',
+    label: 'C sendfile(2), blocking socket',
+    family: 'c',
+    unavailable: needTool('sendfile'),
+    cmd: {
+      file: (env, p) => [tool(env, 'sendfile'), String(p.port), p.file!],
     },
   },
 ];

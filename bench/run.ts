@@ -5,7 +5,7 @@
 //   node dist/bench/run.js [--short] [--rounds N] [--warmup S] [--duration S] [--only a,b]
 //                          [--contenders a,b] [--out DIR] [--write-md] [--list]
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { contenderById } from './contenders';
@@ -18,7 +18,7 @@ import { scenarios as allScenarios } from './scenarios/index';
 
 export const SHORT: Timing = { rounds: 2, warmup: 0.5, duration: 1.5 };
 export const FULL: Timing = { rounds: 5, warmup: 1, duration: 4 };
-export const C_TOOLS = ['loadgen', 'echo_epoll', 'sink'];
+export const C_TOOLS = ['loadgen', 'echo_epoll', 'sink', 'sendfile'];
 
 export interface BenchOptions {
   scenarios: Scenario[];
@@ -64,6 +64,7 @@ export function detectEnv(root: string, buildDir = path.join(root, 'bench', 'bui
     buildDir,
     bun,
     iperf3: which('iperf3'),
+    haproxy: which('haproxy'),
     maioCli: path.join(root, 'dist', 'src', 'cli', 'main.js'),
     taskset: which('taskset') !== null && os.cpus().length >= 2,
     prlimit: which('prlimit') !== null,
@@ -132,39 +133,59 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
     return { ...base, skipped: problem };
   }
   const rounds = Math.min(opts.timing.rounds, s.rounds ?? Infinity);
-  for (let round = 0; round < rounds; round++) {
-    const runnable = results.filter((r) => r.status !== 'skipped');
-    const k = runnable.length ? round % runnable.length : 0;
-    const order = [...runnable.slice(k), ...runnable.slice(0, k)];
-    for (const r of order) {
-      if (r.status === 'skipped') continue;
-      const ctx: RunContext = { env: opts.env, timing: opts.timing, scenario: s, round };
-      try {
-        const sample = await measureOnce(ctx, contenderById(r.id));
-        r.samples.push(sample);
-        let extra = sample.p99 !== undefined ? `  p99 ${fmt(sample.p99)} us` : '';
-        const srv = sample.raw?.server as Record<string, number> | undefined;
-        if (srv) extra += `  heap ${fmt(srv.heapWarmMiB)} -> ${fmt(srv.heapEndMiB)} MiB  GC ${fmt(srv.gcMsPerMmsg)} ms/M msg  RSS ${fmt(srv.rssPeakMiB)} MiB`;
-        const cpu = sample.cpuPerUnit !== undefined ? `  cpu ${fmt(sample.cpuPerUnit)} s/${s.cpuPer === 'GB' ? 'GB' : 'M msg'}` : '';
-        log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `${fmt(sample.value)} ${s.metric.unit}${extra}${cpu}`));
-      } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err);
-        if (err instanceof SkipContender) {
-          r.status = 'skipped';
-          r.reason = msg;
-          log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `skipped: ${msg}`));
-        } else {
-          r.errors.push(msg);
-          log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `FAILED: ${msg}`));
+  const file = s.fileBytes ? makeFile(s.fileBytes) : undefined;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const runnable = results.filter((r) => r.status !== 'skipped');
+      const k = runnable.length ? round % runnable.length : 0;
+      const order = [...runnable.slice(k), ...runnable.slice(0, k)];
+      for (const r of order) {
+        if (r.status === 'skipped') continue;
+        const ctx: RunContext = { env: opts.env, timing: opts.timing, scenario: s, round, file };
+        try {
+          const sample = await measureOnce(ctx, contenderById(r.id));
+          r.samples.push(sample);
+          let extra = sample.p99 !== undefined ? `  p99 ${fmt(sample.p99)} us` : '';
+          const srv = sample.raw?.server as Record<string, number> | undefined;
+          if (srv) extra += `  heap ${fmt(srv.heapWarmMiB)} -> ${fmt(srv.heapEndMiB)} MiB  GC ${fmt(srv.gcMsPerMmsg)} ms/M msg  RSS ${fmt(srv.rssPeakMiB)} MiB`;
+          const cpu = sample.cpuPerUnit !== undefined ? `  cpu ${fmt(sample.cpuPerUnit)} s/${s.cpuPer === 'GB' ? 'GB' : 'M msg'}` : '';
+          log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `${fmt(sample.value)} ${s.metric.unit}${extra}${cpu}`));
+        } catch (err) {
+          const msg = err instanceof Error ? err.message : String(err);
+          if (err instanceof SkipContender) {
+            r.status = 'skipped';
+            r.reason = msg;
+            log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `skipped: ${msg}`));
+          } else {
+            r.errors.push(msg);
+            log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `FAILED: ${msg}`));
+          }
         }
       }
     }
+  } finally {
+    if (file) rmSync(file, { force: true });
   }
   for (const r of results) summarize(r);
   addRatios(results, s);
   const out: ScenarioResult = { ...base, control: control(results, s), goals: s.goals.map((g) => evaluateGoal(g, results)) };
   log(`[${idx + 1}/${opts.scenarios.length}] ${s.id}: ${controlText(out)}`);
   return out;
+}
+
+/** A file of `bytes` pseudo-random bytes in /dev/shm (tmpfs: the disk is not measured), else tmp. */
+function makeFile(bytes: number): string {
+  const dir = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const file = path.join(dir, `maio-bench-file-${process.pid}`);
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 2654435761) >>> 24;
+  const fd = openSync(file, 'w');
+  try {
+    for (let done = 0; done < bytes; done += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - done));
+  } finally {
+    closeSync(fd);
+  }
+  return file;
 }
 
 function stamp(d: Date): string {

@@ -14,7 +14,7 @@ fi
 
 # Reference tools from Debian.
 missing=()
-for pkg in iperf3 sockperf; do
+for pkg in iperf3 sockperf haproxy; do
   command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

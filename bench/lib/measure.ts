@@ -22,6 +22,8 @@ export interface RunContext {
   timing: Timing;
   scenario: Scenario;
   round: number;
+  /** The scenario's file (Scenario.fileBytes), made by the runner. */
+  file?: string;
 }
 
 interface Mark {
@@ -156,7 +158,7 @@ async function runSender(ctx: RunContext, c: Contender): Promise<RunSample> {
   let sender: Child | undefined;
   try {
     const m = await loadgen.waitLine(/^listening (\d+)/, READY_TIMEOUT_MS);
-    sender = new Child(c.cmd.sender!(env, { port: Number(m[1]), host: HOST }), spawnOpts(ctx, `${c.id} sender`, SERVER_CPU));
+    sender = new Child(c.cmd[scenario.role]!(env, { port: Number(m[1]), host: HOST, file: ctx.file }), spawnOpts(ctx, `${c.id} sender`, SERVER_CPU));
     const s = sender;
     const marks = watchPhases(loadgen, () => s.pid);
     const first = await Promise.race([loadgen.exited.then(() => 'loadgen'), s.exited.then(() => 'sender')]);
@@ -231,8 +233,98 @@ async function runPair(ctx: RunContext, c: Contender): Promise<RunSample> {
   }
 }
 
+/** Waits until something listens on `port` (HAProxy prints nothing when ready). */
+async function waitListening(port: number, child: Child, c: Contender): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const out = await capture(['ss', '-ltnH', `( sport = :${port} )`]);
+    if (out !== null && out.trim() !== '') return;
+    if (!child.alive) throw new BenchProcessError(`${c.id} exited (code ${child.exitCode}) before listening`, child.output());
+    if (Date.now() > deadline) throw new BenchProcessError(`${c.id}: not listening on ${port} within ${READY_TIMEOUT_MS} ms`, child.output());
+    await sleep(50);
+  }
+}
+
+/**
+ * iperf3 through a proxy (kind 'proxy'), or an iperf3 client contender (kind 'iperf'):
+ * `iperf3 -s` on the load CPU, bytes counted by the kernel on the server's sockets (ss) over
+ * the measured window, CPU of the measured process (the proxy, or the client) over the same
+ * window. A proxy contender and the iperf3 ends: proxy on the server CPU, both iperf3 ends on
+ * the load CPU; iperf3 direct (no proxy command): client on the server CPU.
+ */
+async function runIperf(ctx: RunContext, c: Contender, kind: 'proxy' | 'iperf'): Promise<RunSample> {
+  const { env, timing, scenario } = ctx;
+  if (!env.iperf3) throw new SkipContender('iperf3 not installed (apt-get install iperf3)');
+  const iperfPort = await freePort();
+  const server = new Child([env.iperf3, '-s', '--forceflush', '-B', HOST, '-p', String(iperfPort)], spawnOpts(ctx, 'iperf3 -s', LOAD_CPU));
+  let proxy: Child | undefined;
+  let client: Child | undefined;
+  try {
+    await server.waitLine(/listening on/i, READY_TIMEOUT_MS);
+    let target = iperfPort;
+    const proxyCmd = kind === 'proxy' ? c.cmd.proxy : undefined;
+    if (proxyCmd) {
+      const p = await freePort();
+      const argv = proxyCmd(env, { port: p, host: HOST, upstream: iperfPort });
+      if (c.readyByListen) {
+        proxy = new Child(argv, spawnOpts(ctx, `${c.id} proxy`, SERVER_CPU));
+        await waitListening(p, proxy, c);
+        target = p;
+      } else {
+        const started = await startServer(ctx, c, argv, SERVER_CPU);
+        proxy = started.child;
+        target = Number.isFinite(started.port) ? started.port : p;
+      }
+    }
+    const clientArgv =
+      kind === 'iperf'
+        ? c.cmd[scenario.role]!(env, { port: iperfPort, host: HOST, file: ctx.file })
+        : [env.iperf3, '-c', HOST, '-p', String(target), '-t', '86400'];
+    client = new Child(clientArgv, spawnOpts(ctx, `iperf3 -c (${c.id})`, proxy ? LOAD_CPU : SERVER_CPU));
+    const measured = kind === 'iperf' ? client : proxy;
+    const cl = client;
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while ((await receivedBytes(iperfPort)) < 65536) {
+      if (!cl.alive || !server.alive || (proxy && !proxy.alive)) {
+        throw new BenchProcessError(`${c.id}: a process exited before any byte arrived`, cl.output() + '\n' + (proxy?.output() ?? ''));
+      }
+      if (Date.now() > deadline) throw new BenchProcessError(`${c.id}: no bytes within ${READY_TIMEOUT_MS} ms`, cl.output());
+      await sleep(50);
+    }
+    await sleep(timing.warmup * 1000);
+    const take = async () => {
+      const t0 = performance.now();
+      const bytes = await receivedBytes(iperfPort);
+      return { bytes, at: (t0 + performance.now()) / 2, cpu: measured ? cpuSeconds(measured.pid) : 0 };
+    };
+    const a = await take();
+    await sleep(timing.duration * 1000);
+    const b = await take();
+    if (!cl.alive || (proxy && !proxy.alive)) throw new BenchProcessError(`${c.id}: a process died during the run`, cl.output() + '\n' + (proxy?.output() ?? ''));
+    const bytes = b.bytes - a.bytes;
+    const gbps = (bytes * 8) / ((b.at - a.at) / 1000) / 1e9;
+    positive('Gbit/s', gbps, cl.output());
+    const sample = sampleFrom(ctx, gbps, bytes / 1e9, b.cpu - a.cpu, measured ? memoryMiB(measured.pid).peak : 0, {
+      raw: { bytes, seconds: (b.at - a.at) / 1000, gbps },
+    });
+    // iperf3 direct: no process in between, so no CPU or RSS of one.
+    if (!measured) {
+      delete sample.cpuS;
+      delete sample.cpuPerUnit;
+      delete sample.rssPeakMiB;
+    }
+    return sample;
+  } finally {
+    await client?.kill();
+    await proxy?.kill();
+    await server.kill();
+  }
+}
+
 export function measureOnce(ctx: RunContext, c: Contender): Promise<RunSample> {
-  switch (ctx.scenario.kind) {
+  const kind = ctx.scenario.kindFor?.[c.id] ?? ctx.scenario.kind;
+  if (kind === 'proxy' || kind === 'iperf') return runIperf(ctx, c, kind);
+  switch (kind) {
     case 'client':
       return runClient(ctx, c);
     case 'sender':
@@ -244,5 +336,6 @@ export function measureOnce(ctx: RunContext, c: Contender): Promise<RunSample> {
 
 /** The roles a contender needs for a scenario. */
 export function rolesNeeded(s: Scenario): Role[] {
+  if (s.kind === 'proxy') return []; // a contender without a proxy command is the direct reference
   return s.kind === 'pair' ? ['sink', 'sender'] : [s.role];
 }

@@ -1,15 +1,18 @@
 // Shapes shared by the harness, the scenario files and the contender registry.
 
 /** What a contender process is asked to be. */
-export type Role = 'echo' | 'sink' | 'sender' | 'steady';
+export type Role = 'echo' | 'sink' | 'sender' | 'steady' | 'proxy' | 'file';
 
 /**
  * How a scenario is driven:
  * - client: the contender is a server (echo or sink); loadgen drives it and reports the figure.
  * - sender: the contender is a bulk sender into `loadgen recv`, which reports the figure.
  * - pair: the contender is both ends (its sink and its sender); bytes are counted by the kernel (ss).
+ * - proxy: iperf3 client -> the contender (role 'proxy') -> iperf3 server; a contender without a
+ *   proxy command is iperf3 direct. iperf3 reports the figure; CPU is the proxy's.
+ * - iperf: the contender's sender is an iperf3 client (e.g. -Z) into `iperf3 -s`; CPU is the client's.
  */
-export type Kind = 'client' | 'sender' | 'pair';
+export type Kind = 'client' | 'sender' | 'pair' | 'proxy' | 'iperf';
 
 /** Per-run quantity a scenario or goal can look at. */
 export type Field = 'value' | 'p50' | 'p99' | 'cpuPerUnit' | 'rssPeakMiB';
@@ -26,6 +29,7 @@ export interface Env {
   buildDir: string;
   bun: string | null;
   iperf3: string | null;
+  haproxy: string | null;
   maioCli: string;
   taskset: boolean;
   prlimit: boolean;
@@ -34,6 +38,10 @@ export interface Env {
 export interface RoleParams {
   port: number;
   host: string;
+  /** proxy role: the port to forward to (on host) */
+  upstream?: number;
+  /** the scenario's file (file-sending scenarios) */
+  file?: string;
 }
 
 export interface Contender {
@@ -50,6 +58,8 @@ export interface Contender {
   ready?: RegExp;
   /** Reason used when the process exits before it is ready (maio: CLI not there yet). */
   earlyExitReason?: string;
+  /** Prints nothing when ready (HAProxy): ready once its port is listening (ss). */
+  readyByListen?: boolean;
 }
 
 export interface Goal {
@@ -92,6 +102,10 @@ export interface Scenario {
   fdLimit?: number;
   /** Part of the --short run. */
   short?: boolean;
+  /** How a contender is driven when it differs from `kind` (the iperf3 reference of a sender scenario). */
+  kindFor?: Record<string, Kind>;
+  /** A file of this many bytes is made (in /dev/shm, else tmp) for the scenario and passed as RoleParams.file. */
+  fileBytes?: number;
   /** At most this many rounds, whatever the timing says (long scenarios). */
   rounds?: number;
   /**

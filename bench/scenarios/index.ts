@@ -9,5 +9,7 @@ import { scenario as bulkSend } from './bulk-send';
 import { scenario as bulkE2e } from './bulk-e2e';
 import { scenario as idle } from './idle-10k';
 import { scenario as steady } from './steady-10m';
+import { scenario as proxy } from './proxy';
+import { scenario as fileSend } from './file-send';
 
-export const scenarios: Scenario[] = [echo1, echo64, echo1000, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady];
+export const scenarios: Scenario[] = [echo1, echo64, echo1000, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, fileSend];

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildCTools, detectEnv, findRoot, runBench } from '../../bench/run';
@@ -11,6 +11,8 @@ import { markdown, replaceSection, MD_END, MD_START } from '../../bench/lib/repo
 import type { BenchResult, Scenario } from '../../bench/lib/types';
 import { scenario as echo1 } from '../../bench/scenarios/echo-64b-1c';
 import { scenario as steady } from '../../bench/scenarios/steady-10m';
+import { scenario as proxyScenario } from '../../bench/scenarios/proxy';
+import { scenario as fileSend } from '../../bench/scenarios/file-send';
 
 function hasCc(): boolean {
   try {
@@ -139,6 +141,37 @@ test('harness: steady state on a tiny run: the maio server reports heap, GC, RSS
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('harness: proxies between iperf3 ends and file senders, measured, and nothing left running', { skip, timeout: 120000 }, async (t) => {
+  const env = detectEnv(root);
+  if (!env.iperf3) return t.skip('iperf3 not installed');
+  const maioBuilt = existsSync(env.maioCli);
+  const proxies = [...(maioBuilt ? ['maio'] : []), 'node', ...(env.haproxy ? ['haproxy'] : []), 'iperf3'];
+  const senders = [...(maioBuilt ? ['maio'] : []), 'node', 'c-sendfile', 'iperf3'];
+  const runs = [
+    { scenario: { ...proxyScenario, contenders: proxies }, ids: proxies },
+    { scenario: { ...fileSend, contenders: senders, fileBytes: 8 << 20 }, ids: senders },
+  ];
+  for (const { scenario, ids } of runs) {
+    const { dir, out, pids } = await tinyRun(scenario);
+    try {
+      assert.ok(pids.length >= ids.length * 2, `started pids: ${pids.join(', ')}`);
+      for (const pid of pids) assert.equal(pidAlive(pid), false, `${scenario.id}: pid ${pid} is still alive`);
+      const s = out.result.scenarios[0];
+      for (const c of s.contenders) {
+        assert.equal(c.status, 'ok', `${scenario.id} ${c.id}: ${c.reason ?? ''} ${c.errors.join('; ')}`);
+        assert.ok(c.value!.median > 0, `${scenario.id} ${c.id} Gbit/s`);
+        // iperf3 direct has no process in between, so no CPU figure.
+        if (!(scenario.id === 'proxy' && c.id === 'iperf3')) assert.ok(c.cpuPerUnit! > 0, `${scenario.id} ${c.id} CPU`);
+      }
+      for (const g of s.goals) assert.notEqual(g.status, maioBuilt ? 'maio not measured' : 'pass', g.label);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  // The scenario's file is gone.
+  assert.deepEqual(readdirSync(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()).filter((f) => f === `maio-bench-file-${process.pid}`), []);
 });
 
 test('BENCHMARKS.md: only the marked section is replaced', () => {
