@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { ClosedError, InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { connect, createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
-import { forwardBoth, type ForwardMode, type Pipe } from './forward';
+import { forwardBoth, resolveMode, type ForwardMode, type Pipe } from './forward';
 
 export interface HostPort {
   host: string;
@@ -147,6 +147,8 @@ export class Proxy extends EventEmitter {
     if (options.maxConnections !== undefined && !Number.isInteger(options.maxConnections)) {
       throw new InvalidArgumentError(`maxConnections must be an integer, got ${options.maxConnections}`);
     }
+    // Here, not at the first connection: 'splice' on the epoll backend throws.
+    resolveMode(options.mode ?? 'auto');
     checkHostPort(options.listen, 'listen', true);
     options.upstreams.forEach((u, i) => checkHostPort(u, `upstream ${i}`, false));
     this.#o = {

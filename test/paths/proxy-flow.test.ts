@@ -16,10 +16,16 @@ import { client, closed, upstream } from './proxy-helpers';
 const MiB = 1 << 20;
 const local = (port: number) => ({ host: '127.0.0.1', port });
 
-for (const first of ['client', 'upstream'] as const) {
-  test(`proxy half-close: after the ${first}'s FIN the other side still sends 8 MiB, all of it arrives, then the connection ends`, { skip: bufferSkip }, async () => {
+for (const [mode, first] of [
+  ['buffers', 'client'],
+  ['buffers', 'upstream'],
+  ['splice', 'client'],
+  ['splice', 'upstream'],
+] as const) {
+  const skip = mode === 'splice' ? spliceSkip : bufferSkip;
+  test(`proxy (${mode}) half-close: after the ${first}'s FIN the other side still sends 8 MiB, all of it arrives, then the connection ends`, { skip }, async () => {
     const up = await upstream('u');
-    const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)] });
+    const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)], mode });
     const ends: (Error | null)[] = [];
     proxy.on('connectionClose', (_info: unknown, err: Error | null) => ends.push(err));
     const addr = await proxy.listen();
@@ -49,9 +55,9 @@ for (const first of ['client', 'upstream'] as const) {
     await proxy.close();
   });
 
-  test(`proxy reset: a reset by the ${first} closes the other side, and the error is surfaced (event, stats)`, { skip: bufferSkip }, async () => {
+  test(`proxy (${mode}) reset: a reset by the ${first} closes the other side, and the error is surfaced (event, stats)`, { skip }, async () => {
     const up = await upstream('u');
-    const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)] });
+    const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)], mode });
     const ends: (Error | null)[] = [];
     proxy.on('connectionClose', (_info: unknown, err: Error | null) => ends.push(err));
     const addr = await proxy.listen();
@@ -76,6 +82,10 @@ for (const first of ['client', 'upstream'] as const) {
     await proxy.close();
   });
 }
+
+test("Proxy mode 'splice' on the epoll backend is refused at construction, not at the first connection", { skip: bufferSkip === false && spliceSkip !== false ? false : 'runs on the epoll backend only' }, () => {
+  assert.throws(() => new Proxy({ listen: local(0), upstreams: [local(1)], mode: 'splice' }), /needs the io_uring backend/);
+});
 
 test('a Proxy without an error listener: a listen failure rejects listen() and does not crash', { skip: bufferSkip }, async () => {
   const busy = net.createServer();
