@@ -41,12 +41,13 @@ async function connected(port: number, opts: Record<string, unknown> = {}): Prom
 async function pumpUntilDead(sock: Socket, how: 'send' | 'write', limit: number): Promise<number> {
   const done = closed(sock);
   let at = 0;
-  while (!sock.destroyed && at < limit) {
+  // The peer's FIN ends this side too (allowHalfOpen false): send() after that throws.
+  while (!sock.destroyed && !sock.writableEnded && at < limit) {
     const n = 65536;
     if (how === 'send') {
       const buf = sock.pool.tryAlloc(n) ?? (await Promise.race([sock.pool.allocWait(n), done.then(() => null)]));
       if (buf === null) break;
-      if (sock.destroyed) {
+      if (sock.destroyed || sock.writableEnded) {
         buf.release();
         break;
       }

@@ -139,6 +139,14 @@ export class NsPair {
     this.addrA = `198.18.${net}.1`;
     this.addrB = `198.18.${net}.2`;
     this.remove();
+    try {
+      this.#setUp();
+    } catch (e) {
+      this.remove(); // nothing half made stays behind
+      throw e;
+    }
+  }
+  #setUp(): void {
     ip('netns', 'add', this.a);
     ip('netns', 'add', this.b);
     ip('-n', this.a, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', this.b);
