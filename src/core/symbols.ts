@@ -23,3 +23,5 @@ export const kQuotaCredit = Symbol('maio.quotaCredit');
 /** IoPool: (buf, recycler | null) makes a slot's release hand it to the recycler
  * (a provided-buffer group) instead of the free list. */
 export const kSetRecycler = Symbol('maio.setRecycler');
+/** Socket: (ms, minBytes, onClosed?) a server's idle timeout that closes the connection (src/net/idle.ts). */
+export const kIdleClose = Symbol('maio.idleClose');

@@ -16,6 +16,7 @@ import type { CompletionTarget, IoRing } from '../ring/io-ring';
 import { AF_INET6, decodeSockaddr, parseAddress, resolveAddress, sockaddr, validatePort } from './address';
 import { makeSocket, type ConnectOptions, type MaioSocketOptions, type Socket } from './socket';
 import * as sockopt from './sockopt';
+import { kIdleClose } from '../core/symbols';
 import { validateSocketOptions } from './options';
 
 const ECANCELED = 125;
@@ -26,6 +27,14 @@ const ACCEPT_RETRY_MS = 50;
 export interface ServerOptions extends MaioSocketOptions {
   /** SO_REUSEPORT on the listening socket (several servers, one port) */
   reusePort?: boolean;
+  /**
+   * ms: a connection that moves fewer than `idleMinBytes` bytes (both
+   * directions, default 1) within this long gets 'timeout' and is destroyed.
+   * One coarse check per thread (src/net/idle.ts). Default 0: off.
+   */
+  idleTimeout?: number;
+  /** with idleTimeout: a trickle below this many bytes per idleTimeout counts as idle (slowloris) */
+  idleMinBytes?: number;
 }
 
 export interface ListenOptions {
@@ -70,8 +79,17 @@ export class Server extends EventEmitter implements CompletionTarget {
     this.#ring = requireRing();
     this.#opts = { ...options };
     validateSocketOptions(this.#opts);
+    for (const k of ['idleTimeout', 'idleMinBytes'] as const) {
+      const v = options[k];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) {
+        throw new InvalidArgumentError(`${k} must be a non-negative integer, got ${String(v)}`);
+      }
+    }
     if (onConnection) this.on('connection', onConnection);
   }
+
+  /** Connections closed by the idleTimeout option. */
+  idleClosed = 0;
 
   /** Open connections. */
   get connections(): number {
@@ -202,6 +220,8 @@ export class Server extends EventEmitter implements CompletionTarget {
           return;
         }
         this.#sockets.add(socket);
+        const idle = this.#opts.idleTimeout ?? 0;
+        if (idle > 0) socket[kIdleClose](idle, Math.max(1, this.#opts.idleMinBytes ?? 1), () => this.idleClosed++);
         this.emit('connection', socket);
       }
     } else if (res !== -ECANCELED) {

@@ -32,6 +32,7 @@ import {
   BufferForeignError,
   ClosedError,
   InvalidArgumentError,
+  OutOfRangeError,
   errnoError,
   fromNative,
   type ErrnoError,
@@ -44,12 +45,13 @@ import {
   Op,
   native,
 } from '../core/native';
-import { kLend, kPoolId, kReturn, kUncheckedBytes } from '../core/symbols';
+import { kIdleClose, kLend, kPoolId, kReturn, kUncheckedBytes } from '../core/symbols';
 import { socketSendFile, type SocketSendFileOptions } from '../paths/socket-file';
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
 import type { CompletionTarget, IoRing, PreFlush } from '../ring/io-ring';
 import { AF_INET6, decodeSockaddr } from './address';
+import { unwatch, watch, type IdleEntry } from './idle';
 import { RecvGroup, type RecvGroupUser } from './recv-group';
 import * as sockopt from './sockopt';
 import { totals } from './stats';
@@ -246,6 +248,10 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   /** the CLOSE of the fd, in flight */
   #closeOp = -1;
   #error: Error | null = null;
+
+  // idle timeouts (idle.ts: one coarse check per thread, nothing on the data path)
+  #idle: IdleEntry | null = null;
+  #idleClose: IdleEntry | null = null;
 
   /** @internal use connect() or a Server. */
   constructor(token: symbol, init: SocketInit) {
@@ -1058,6 +1064,55 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       hook?.(this);
       this.emit('close', hadError);
     });
+  }
+
+  // ---- idle timeout --------------------------------------------------------
+
+  /**
+   * Emits 'timeout' once `ms` pass without bytes moving in either direction
+   * (a receive, or a send completing), like node:net: the socket stays open,
+   * the listener decides. 0 turns it off (and removes `cb`). Checked
+   * coarsely (src/net/idle.ts): fires between ms and ms + ms/4 (at most
+   * +1 s) after the last activity, again only after new activity.
+   */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (typeof ms !== 'number' || Number.isNaN(ms)) throw new InvalidArgumentError(`timeout must be a number of ms, got ${String(ms)}`);
+    if (ms < 0 || ms === Infinity) throw new OutOfRangeError(`timeout must be >= 0 and finite, got ${ms}`);
+    if (cb !== undefined && typeof cb !== 'function') throw new InvalidArgumentError('the callback must be a function');
+    if (ms === 0) {
+      unwatch(this.#idle);
+      this.#idle = null;
+      if (cb) this.removeListener('timeout', cb);
+      return this;
+    }
+    if (cb) this.once('timeout', cb);
+    if (this.#destroyed) return this;
+    this.#idle = watch({ socket: this, ms, minBytes: 1, close: false, onIdle: () => this.emit('timeout') }, this.#idle);
+    return this;
+  }
+
+  /** The idle timeout set by setTimeout() (undefined when off), as node:net's socket.timeout. */
+  get timeout(): number | undefined {
+    return this.#idle?.ms;
+  }
+
+  /** @internal a server's idleTimeout: 'timeout', then destroy(), when fewer than minBytes moved in ms */
+  [kIdleClose](ms: number, minBytes: number, onClosed?: () => void): void {
+    this.#idleClose = watch(
+      {
+        socket: this,
+        ms,
+        minBytes,
+        close: true,
+        onIdle: () => {
+          this.emit('timeout');
+          if (this.#destroyed) return;
+          onClosed?.();
+          this.destroy();
+        },
+      },
+      this.#idleClose,
+    );
   }
 
   // ---- options and properties ----------------------------------------------

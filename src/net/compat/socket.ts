@@ -85,7 +85,6 @@ export class Socket extends Duplex {
   /** writes, end and reads that came before the maio socket existed */
   #waiting: Pending[] = [];
   #finalCb: ((err?: Error | null) => void) | null = null;
-  #timer: NodeJS.Timeout | null = null;
 
   constructor(options: SocketOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
@@ -127,11 +126,12 @@ export class Socket extends Duplex {
       this.#finalCb = null;
       cb?.();
     });
-    inner.on('drain', () => this.#touch());
+    // the idle timeout lives on the maio socket (src/net/idle.ts: one coarse check per thread)
+    inner.on('timeout', () => this.emit('timeout'));
+    if (this.timeout !== undefined) inner.setTimeout(this.timeout);
     if (connecting) {
       inner.once('connect', () => {
         this.connecting = false;
-        this.#touch();
         this.emit('connect');
         this.emit('ready');
       });
@@ -152,7 +152,6 @@ export class Socket extends Duplex {
     const bytes = buf.bytes;
     const chunk = Buffer.allocUnsafe(bytes.length);
     chunk.set(bytes);
-    this.#touch();
     if (!this.push(chunk)) this.#inner!.pause();
   };
 
@@ -168,11 +167,7 @@ export class Socket extends Duplex {
       this.#waiting.push(() => this._write(chunk, _encoding, cb));
       return;
     }
-    this.#touch();
-    inner.write(chunk, (err) => {
-      this.#touch();
-      cb(err);
-    });
+    inner.write(chunk, cb);
   }
 
   override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
@@ -181,13 +176,9 @@ export class Socket extends Duplex {
       this.#waiting.push(() => this._writev(chunks, cb));
       return;
     }
-    this.#touch();
     const last = chunks.length - 1;
     for (let i = 0; i < last; i++) inner.write(chunks[i].chunk);
-    inner.write(chunks[last].chunk, (err) => {
-      this.#touch();
-      cb(err);
-    });
+    inner.write(chunks[last].chunk, cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -202,7 +193,6 @@ export class Socket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.#clearTimer();
     this.connecting = false;
     const inner = this.#inner;
     // 'close' a turn later, like node:net's (after the handle's close callback): 'error' comes first
@@ -346,37 +336,26 @@ export class Socket extends Duplex {
   }
 
   /**
-   * Emits 'timeout' after `ms` without reads or writes (0 turns it off), like
-   * node:net: the socket stays open; the listener decides. The timer is unref'd.
+   * Emits 'timeout' after `ms` without bytes moving in either direction (0
+   * turns it off), like node:net: the socket stays open; the listener
+   * decides. Mapped onto the maio socket's setTimeout() (one coarse check per
+   * thread, unref'd: fires between ms and ms + ms/4 after the last activity);
+   * it starts once the socket has its maio socket (connecting or accepted).
    */
   setTimeout(ms: number, cb?: () => void): this {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`timeout must be a non-negative number, got ${String(ms)}`);
-    this.#clearTimer();
+    const inner = this.#inner;
     if (ms === 0) {
       this.timeout = undefined;
       if (cb) this.removeListener('timeout', cb);
+      if (inner && !inner.destroyed) inner.setTimeout(0);
       return this;
     }
     this.timeout = ms;
     if (cb) this.once('timeout', cb);
     if (this.destroyed) return this;
-    this.#timer = setTimeout(() => {
-      if (!this.destroyed) this.emit('timeout');
-    }, ms);
-    this.#timer.unref();
+    if (inner && !inner.destroyed) inner.setTimeout(ms);
     return this;
-  }
-
-  /** Activity restarts the idle timer (a fired timer starts again, as in node:net). */
-  #touch(): void {
-    this.#timer?.refresh();
-  }
-
-  #clearTimer(): void {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
   }
 
   /** Ends the writable side, then destroys once it has finished (node:net's destroySoon). */
