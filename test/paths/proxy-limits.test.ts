@@ -17,11 +17,12 @@ const local = (port: number) => ({ host: '127.0.0.1', port });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('idle timeout: idle connections are closed on both sides after it; active ones (either direction) are not', { skip: bufferSkip }, async () => {
-  const T = 1000;
+  // 1.2 s: an active connection would be closed only if this process stalled for about a second.
+  const T = 1200;
   const up = await upstream('u');
   const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)], idleTimeout: T / 1000 });
   const addr = await proxy.listen();
-  // idle: never sends. upActive: the client sends every 150 ms. downActive: the upstream does.
+  // idle: never sends. upActive: the client sends every 100 ms. downActive: the upstream does.
   const idle = await client(addr.port);
   await until(() => up.conns.length === 1, 'upstream side of the idle connection');
   const idleU = up.conns[0]!;
@@ -57,18 +58,19 @@ test('idle timeout: idle connections are closed on both sides after it; active o
       upSent++;
       downActiveU.write('d');
       downSent++;
-      await sleep(150);
+      await sleep(100);
     }
   })();
   const t0 = performance.now();
   await Promise.all([closes.idle, closes.idleU]);
   assert.ok(performance.now() - t0 >= T - 20, 'the idle connection lived at least the timeout');
-  // Keep the others busy for 2.5 timeouts in all.
-  while (performance.now() - t0 < 2.5 * T) await sleep(50);
+  // Keep the others busy half a timeout longer: active for 1.5 timeouts at least.
+  const t1 = performance.now();
+  while (performance.now() - t1 < T / 2) await sleep(50);
   stop = true;
   await pinger;
-  assert.equal(upActive.destroyed, false, 'a connection with client bytes every 150 ms stays open');
-  assert.equal(downActive.destroyed, false, 'a connection with upstream bytes every 150 ms stays open');
+  assert.equal(upActive.destroyed, false, 'a connection with client bytes every 100 ms stays open');
+  assert.equal(downActive.destroyed, false, 'a connection with upstream bytes every 100 ms stays open');
   await until(() => upGot === upSent && downGot === downSent, 'every ping forwarded');
   assert.equal(proxy.stats().idleClosed, 1);
   // Now idle too: closed on both sides, and not before a full timeout after the last byte.
