@@ -59,6 +59,9 @@ interface SocketDebug {
 }
 const debug = (s: Socket): SocketDebug => (s as unknown as Record<symbol, () => SocketDebug>)[DEBUG]!();
 
+/** Sources with a running Forwarder. */
+const forwarding = new WeakSet<Socket>();
+
 function assertSocket(s: unknown, what: string): asserts s is Socket {
   if (s === null || typeof s !== 'object' || typeof (s as Socket).send !== 'function' || typeof (s as Socket).pause !== 'function') {
     throw new InvalidArgumentError(`${what} must be a maio Socket`);
@@ -111,6 +114,7 @@ export class Forwarder extends EventEmitter {
     this.#endB = options.end ?? true;
     this.#pipeSize = options.pipeSize;
     this.#watchErrors();
+    forwarding.add(a);
     if (this.mode === 'buffers') this.#startBuffers();
     else void this.#startSplice();
   }
@@ -177,6 +181,7 @@ export class Forwarder extends EventEmitter {
   #finish(err: Error | null): void {
     if (this.#done) return;
     this.#done = true;
+    forwarding.delete(this.from);
     this.#error = err;
     for (const c of this.#cleanup) c();
     this.#cleanup = [];
@@ -202,7 +207,15 @@ export class Forwarder extends EventEmitter {
       const n = buf.length;
       this.#bytes += n;
       // Ownership passes to b's send; a's quota still counts it until the kernel is done.
-      const ok = b.send(buf);
+      let ok: boolean;
+      try {
+        ok = b.send(buf);
+      } catch (err) {
+        // Another 'data' handler gave the buffer away already: an error of this
+        // forwarder, not an exception thrown out of a's event emitter.
+        this.#fail(err as Error);
+        return;
+      }
       if (!ok || b.writableLength >= this.highWaterMark) {
         if (!this.#pausedByUs) {
           this.#pausedByUs = true;
@@ -311,6 +324,8 @@ export function forward(a: Socket, b: Socket, options: SocketForwardOptions = {}
   assertSocket(b, 'b');
   if (a === b) throw new InvalidArgumentError('a and b must be different sockets');
   if (a.destroyed || b.destroyed) throw new ClosedError('cannot forward a destroyed socket');
+  // Two forwarders of one source would both send each received buffer.
+  if (forwarding.has(a)) throw new InvalidArgumentError('a is forwarded already (one forward() per source socket)');
   return new Forwarder(a, b, options);
 }
 

@@ -95,6 +95,10 @@ async function pair(pool: maio.IoPool, opts: maio.MaioSocketOptions = {}) {
   const c = connect({ port: addr.port, host: '127.0.0.1', pool, ...opts });
   await once(c, 'connect');
   const [s] = await accepted;
+  // Peers reset by the tests below emit 'error' (ECONNRESET): expected, like node:net's.
+  const swallow = (e: unknown) => assert.ok(typeof (e as { code?: unknown }).code === 'string', `socket 'error' without a code: ${String(e)}`);
+  c.on('error', swallow);
+  s.on('error', swallow);
   return {
     c,
     s,
@@ -391,6 +395,22 @@ test('forward, forwardBoth and fanOut: bad arguments and closed sockets', { skip
   throwsTyped(() => fanOut(null as never, [p.c]), 'fanOut(null)', ['ERR_MAIO_INVALID_ARG']);
   assert.equal(b.released, false, 'a refused fanOut took the buffer');
   b.release();
+  // One forward() per source: a second would send each received buffer twice.
+  const fw1 = forward(p.s, q.s);
+  throwsTyped(() => forward(p.s, q.c), 'a second forward() of one source', ['ERR_MAIO_INVALID_ARG']);
+  // A 'data' handler that gives the buffer away before the forwarder's: the forwarder
+  // fails with a typed error (it was an uncaught exception out of the socket's 'data').
+  const r1 = await pair(pool);
+  const r2 = await pair(pool);
+  r1.s.on('data', (buf: maio.IoBuffer) => r2.c.send(buf));
+  const fw2 = forward(r1.s, r2.s);
+  const fwErr = new Promise<Error>((resolve) => fw2.on('error', resolve));
+  r1.c.write('x'.repeat(1000));
+  const e2 = await fwErr;
+  assert.ok(typeof (e2 as { code?: unknown }).code === 'string' && /^ERR_MAIO_BUFFER_/.test((e2 as unknown as { code: string }).code), `forwarder error: ${String(e2)}`);
+  await r1.close();
+  await r2.close();
+  void fw1;
   // Closed sockets: forward refuses them (or errors at once), and frees nothing twice.
   p.c.destroy();
   q.c.destroy();
