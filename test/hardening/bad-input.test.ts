@@ -495,3 +495,26 @@ test('maio/net: node:net-shaped errors for bad ports, hosts and writes after end
   c.destroy();
   await new Promise<void>((r) => srv.close(() => r()));
 });
+
+test('Ring (advanced API): non-int32 numbers and bad targets are refused before they reach the submit array', { skip: uringOnly }, async () => {
+  const ring = maio.Ring.current()!;
+  const seen: number[] = [];
+  const target = { onCompletion: (_id: number, res: number) => seen.push(res) };
+  const before = ring.pending;
+  // NaN, 1.5 and 2**32 + 1 would become fd 0, 1 and 1 in an Int32Array.
+  for (const v of [NaN, 1.5, 2 ** 32 + 1, Infinity, '3' as unknown as number, undefined as unknown as number]) {
+    throwsTyped(() => ring.send(target, v, 0, 0, 1), `ring.send(fd ${String(v)})`, ['ERR_MAIO_INVALID_ARG']);
+    throwsTyped(() => ring.shutdown(target, v, 1), `ring.shutdown(fd ${String(v)})`, ['ERR_MAIO_INVALID_ARG']);
+    if (v !== undefined) throwsTyped(() => ring.recv(target, 5, 0, v, 1), `ring.recv(offset ${String(v)})`, ['ERR_MAIO_INVALID_ARG']);
+  }
+  for (const t of [null, {}, { onCompletion: 5 }]) throwsTyped(() => ring.nop(t as never), `ring.nop(${JSON.stringify(t)})`, ['ERR_MAIO_INVALID_ARG']);
+  assert.equal(ring.pending, before, 'a refused op was queued');
+  // Numbers of the right type but wrong meaning reach native validation: the op completes with -EINVAL.
+  ring.send(target, -5, 63, 0, 1);
+  ring.recv(target, 5, 0, -1, 1);
+  await until(() => seen.length === 2, 'the two invalid ops to complete');
+  assert.deepEqual(seen, [-22, -22]);
+  throwsTyped(() => ring.freeAux(3), 'freeAux of a slot never allocated', ['ERR_MAIO_INVALID_ARG']);
+  assert.equal(ring.cancel(12345678), false);
+  assert.equal(ring.cancel(NaN), false);
+});

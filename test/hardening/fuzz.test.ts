@@ -133,7 +133,7 @@ class World {
   /** A thrown or emitted error must carry a stable code. */
   typed(what: string, e: unknown): void {
     const code = (e as { code?: unknown })?.code;
-    tally(`error ${String(code)}`);
+    tally(`error ${String(code)}${typeof code === "string" && /^E[A-Z]/.test(code) ? ` (${what})` : ""}`);
     this.check(`${what}: error without a stable code: ${String(e)}`, typeof code === 'string' && CODE.test(code));
   }
 
