@@ -54,12 +54,13 @@ test('MAIO_RING_ENTRIES that is not a power of two in [64, 32768] is a typed err
 
 test('pool exhaustion: 200 connections on 64 pool buffers; tryAlloc null, allocWait waits, every echo exact, pool back', { skip: netSkip }, (t) => {
   const v = load(['200', String(64 << 10), String(256 << 10)]);
-  t.diagnostic(JSON.stringify({ backend: v.backend, tryAllocNull: v.tryAllocNull, allocWaited: v.allocWaited, ring: v.ring }));
+  t.diagnostic(JSON.stringify({ backend: v.backend, tryAllocNull: v.tryAllocNull, allocWaited: v.allocWaited, noBufferEvents: v.noBufferEvents, ring: v.ring }));
   assert.equal(v.capacity, 256 << 10);
   assert.deepEqual(v.errors, []);
   assert.equal(v.mismatches, 0);
   assert.equal(v.exact, 200);
   assert.ok(v.tryAllocNull > 0, 'the pool ran dry (else the test did not test it)');
   assert.equal(v.allocWaited, v.tryAllocNull, 'every allocWait() was answered');
+  assert.ok(v.noBufferEvents > 0, 'receives found no pool buffer and waited (else the receive side was not exhausted)');
   assert.equal(v.poolAfter, v.poolBefore);
 });
