@@ -486,6 +486,18 @@ test('maio/net: node:net-shaped errors for bad ports, hosts and writes after end
   const port = (srv.address() as { port: number }).port;
   const c = maioNet.connect(port, '127.0.0.1');
   await once(c, 'connect');
+  for (const [what, f] of [
+    ['write(5)', () => c.write(5 as never)],
+    ['write(null)', () => c.write(null as never)],
+    ['write({})', () => c.write({} as never)],
+    ['setTimeout(-1)', () => c.setTimeout(-1)],
+    ["setTimeout('x')", () => c.setTimeout('x' as never)],
+    ['setKeepAlive(true, -5)', () => c.setKeepAlive(true, -5)],
+    ['a second connect()', () => c.connect(1, '127.0.0.1')],
+    ['createServer(5)', () => maioNet.createServer(5 as never)],
+  ] as [string, () => unknown][]) {
+    throwsTyped(f, `net ${what}`);
+  }
   c.end();
   const [werr] = await new Promise<[Error & { code?: string }]>((resolve) => {
     c.on('error', (e) => resolve([e]));
@@ -493,6 +505,9 @@ test('maio/net: node:net-shaped errors for bad ports, hosts and writes after end
   });
   assert.equal(werr.code, 'ERR_STREAM_WRITE_AFTER_END');
   c.destroy();
+  c.destroy();
+  const [derr] = await new Promise<[Error & { code?: string }]>((resolve) => c.write('x', (e) => resolve([e as Error & { code?: string }])));
+  assert.ok(['ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END'].includes(derr.code!), String(derr));
   await new Promise<void>((r) => srv.close(() => r()));
 });
 
