@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -133,8 +134,15 @@ static void sf_on_writable(uv_poll_t *h, int status, int events)
 	if (t->stopped)
 		return;
 	t->n.wakes++;
-	if (status < 0)
+	if (status < 0) {
+		/* libuv reports EPOLLERR as UV_EBADF: the socket's own error
+		 * (ECONNRESET, EPIPE) is what the caller should see. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (status == UV_EBADF && getsockopt(t->sock, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
+			status = err ? -err : -EPIPE;
 		return sf_call_js(t, status);
+	}
 	int64_t budget = t->budget;
 	int64_t before = t->sent;
 	int result = 0;

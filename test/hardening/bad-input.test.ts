@@ -533,3 +533,40 @@ test('Ring (advanced API): non-int32 numbers and bad targets are refused before 
   assert.equal(ring.cancel(12345678), false);
   assert.equal(ring.cancel(NaN), false);
 });
+
+test('sendFile: a peer reset mid-transfer rejects with the socket error (ECONNRESET/EPIPE), never EBADF', { skip: netSkip }, async () => {
+  // libuv reports EPOLLERR on the sendfile poll as UV_EBADF; native/sendfile.c reads SO_ERROR instead.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maio-sf-'));
+  const file = path.join(dir, 'big');
+  fs.writeFileSync(file, Buffer.alloc(4 << 20, 7));
+  const seen = new Map<string, number>();
+  try {
+    for (let i = 0; i < 60; i++) {
+      const srv = createServer();
+      let peer: Socket | undefined;
+      srv.on('connection', (s: Socket) => {
+        peer = s;
+        s.on('error', () => {});
+      });
+      const { port } = await srv.listenAsync(0, '127.0.0.1');
+      const c = connect({ port, host: '127.0.0.1' });
+      c.on('error', () => {});
+      await once(c, 'connect');
+      await until(() => peer !== undefined, 'accepted');
+      const p = c.sendFile(file).then(
+        () => 'ok',
+        (e: Error & { code?: string }) => e.code ?? String(e),
+      );
+      await new Promise((r) => setTimeout(r, i % 3));
+      peer!.destroy();
+      const code = await p;
+      seen.set(code, (seen.get(code) ?? 0) + 1);
+      c.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const codes = [...seen.keys()];
+  assert.ok(codes.every((k) => ['ok', 'ECONNRESET', 'EPIPE', 'ERR_MAIO_CLOSED'].includes(k)), `sendFile outcomes: ${JSON.stringify([...seen])}`);
+});
