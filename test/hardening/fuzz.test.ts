@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import * as maio from '../../src/index';
 import { forward } from '../../src/paths/forward';
+import { fanOut } from '../../src/paths/fan-out';
 import { netSkip } from '../net/helpers';
 
 type Socket = maio.Socket;
@@ -46,6 +47,8 @@ type Op =
   | { t: 'resume'; s: number }
   | { t: 'sendFile'; s: number }
   | { t: 'forward'; s: number; s2: number }
+  | { t: 'sendShared'; s: number; i: number }
+  | { t: 'fanOut'; i: number; mask: number; release: boolean }
   | { t: 'releaseHeld' }
   | { t: 'wait'; ms: number };
 
@@ -66,6 +69,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('resume' as const), s: idx }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('sendFile' as const), s: idx }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('forward' as const), s: idx, s2: idx }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant('sendShared' as const), s: idx, i: idx }), weight: 2 },
+  { arbitrary: fc.record({ t: fc.constant('fanOut' as const), i: idx, mask: fc.nat({ max: 255 }), release: fc.boolean() }), weight: 2 },
   { arbitrary: fc.constant({ t: 'releaseHeld' as const }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('wait' as const), ms: fc.constantFrom(0, 0, 1, 5) }), weight: 2 },
 );
@@ -117,6 +122,8 @@ class World {
   owned: maio.IoBuffer[] = [];
   /** handed to send(): the test may no longer touch them */
   sent: maio.IoBuffer[] = [];
+  /** lent with sendShared() or fanOut(release: false): still the test's, back OWNED when the sends are done */
+  shared: maio.IoBuffer[] = [];
   /** received by the server and kept with retain() */
   held: maio.IoBuffer[] = [];
   readonly problems: string[] = [];
@@ -323,6 +330,39 @@ class World {
         }
         break;
       }
+      case 'sendShared': {
+        const s = this.pick(this.sockets, op.s);
+        const b = this.pick([...this.owned, ...this.shared], op.i);
+        if (!s || !b) break;
+        const dead = s.destroyed || s.writableEnded;
+        try {
+          s.sendShared(b);
+          tally('sendShared accepted');
+          this.check('sendShared on a destroyed or ended socket did not throw', !dead);
+          this.owned = this.owned.filter((x) => x !== b);
+          if (!this.shared.includes(b)) this.shared.push(b);
+        } catch (e) {
+          this.typed('sendShared', e);
+          this.check(`sendShared threw on a live socket: ${String(e)}`, dead);
+        }
+        break;
+      }
+      case 'fanOut': {
+        const b = this.pick(this.owned, op.i);
+        if (!b) break;
+        const targets = this.sockets.filter((_, k) => k < 8 && op.mask & (1 << k));
+        try {
+          const r = fanOut(b, targets, { release: op.release });
+          tally(`fanOut queued ${Math.min(r.queued, 2)}+`);
+          this.owned = this.owned.filter((x) => x !== b);
+          if (op.release) this.sent.push(b);
+          else this.shared.push(b);
+        } catch (e) {
+          this.typed('fanOut', e);
+          this.check('a refused fanOut took the buffer', !b.released && !b.lent);
+        }
+        break;
+      }
       case 'releaseHeld': {
         for (const b of this.held) b.release();
         this.held = [];
@@ -338,6 +378,11 @@ class World {
 
   /** After each step: the buffers the test holds are its alone; the pool's counts add up. */
   invariants(after: string): void {
+    // Shared buffers come back to the test when their last send is done.
+    for (const b of this.shared) this.check(`${after}: a buffer lent with sendShared/fanOut(release: false) was released`, !b.released);
+    const back = this.shared.filter((b) => !b.lent && !b.released);
+    this.shared = this.shared.filter((b) => b.lent);
+    this.owned.push(...back);
     const mine = [...this.owned, ...this.held];
     const offsets = new Set<number>();
     for (const b of mine) {
@@ -359,6 +404,14 @@ class World {
 
   async teardown(): Promise<void> {
     for (const s of this.sockets) s.destroy();
+    // Shared buffers: back with the test once their sends complete (destroy cancels them).
+    const back = await until(() => this.shared.every((b) => !b.lent), 30_000);
+    this.check(`${this.shared.filter((b) => b.lent).length} buffers lent with sendShared/fanOut never came back`, back);
+    for (const b of this.shared) {
+      this.check('a shared buffer was released by someone else', !b.released);
+      if (!b.released && !b.lent) b.release();
+    }
+    this.shared = [];
     for (const [list, name] of [[this.owned, 'allocated'], [this.held, 'retained received']] as const) {
       for (const b of list) {
         // A buffer the application holds stays its own through destroy().
