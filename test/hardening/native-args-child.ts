@@ -281,7 +281,7 @@ function specs(): Spec[] {
   ];
 }
 
-export const GROUPS = ['probe', 'ring', 'pool', 'sock', 'pipe', 'fallback', 'descriptors', 'lifetimes'];
+export const GROUPS = ['probe', 'ring', 'pool', 'sock', 'pipe', 'fallback', 'descriptors', 'lifetimes', 'reentrancy'];
 
 function record(fn: string, pos: number, value: string, kind: string, mustThrow: string[] | null, call: () => unknown): CallRecord {
   const r: CallRecord = { fn, pos, value, kind, mustThrow, outcome: 'ok' };
@@ -512,12 +512,100 @@ function runLifetimes(fx: Fixtures): void {
   }
 }
 
+/** Closing a handle from inside its own callback, and calling it again there. */
+async function runReentrancy(fx: Fixtures): Promise<void> {
+  const n = fx.n;
+  const wait = (cond: () => boolean) =>
+    new Promise<void>((resolve, reject) => {
+      const t0 = Date.now();
+      const poll = () => (cond() ? resolve() : Date.now() - t0 > 10_000 ? reject(new Error('callback never came')) : setTimeout(poll, 5));
+      poll();
+    });
+  if (fx.ring) {
+    // onCompletions closes the ring, then submits and closes again.
+    const o = ringOptions();
+    let calls = 0;
+    let r: unknown;
+    o.onCompletions = () => {
+      calls++;
+      out(record('ringClose', 0, 'inside onCompletions', 'reentrancy', null, () => n.ringClose(r as never)));
+      out(record('ringSubmit', 0, 'inside onCompletions after close', 'reentrancy', ['ERR_MAIO_CLOSED'], () => n.ringSubmit(r as never, 1)));
+      out(record('ringClose', 0, 'twice inside onCompletions', 'reentrancy', null, () => n.ringClose(r as never)));
+    };
+    r = n.ringCreate(o);
+    for (let k = 0; k < 8; k++) o.submit.set([0, -1, k + 1], k * 16); // eight NOPs
+    n.ringSubmit(r as never, 8);
+    await wait(() => calls > 0);
+    await new Promise((res) => setTimeout(res, 20));
+    out(record('onCompletions', 0, 'called once after a close inside it', 'reentrancy', null, () => {
+      if (calls !== 1) throw Object.assign(new Error(`onCompletions ran ${calls} times`), { code: 'TEST_REENTRANT_CALLS' });
+    }));
+  }
+  {
+    // onEvents closes the fallback.
+    const o = fbOptions();
+    let calls = 0;
+    let fb: unknown;
+    o.onEvents = () => {
+      calls++;
+      out(record('fallbackClose', 0, 'inside onEvents', 'reentrancy', null, () => n.fallbackClose(fb as never)));
+      out(record('fallbackWake', 0, 'inside onEvents after close', 'reentrancy', ['ERR_MAIO_CLOSED'], () => n.fallbackWake(fb as never)));
+    };
+    fb = n.fallbackCreate(o);
+    n.fallbackWake(fb as never);
+    n.fallbackWake(fb as never);
+    await wait(() => calls > 0);
+    await new Promise((res) => setTimeout(res, 20));
+    out(record('onEvents', 0, 'called once after a close inside it', 'reentrancy', null, () => {
+      if (calls !== 1) throw Object.assign(new Error(`onEvents ran ${calls} times`), { code: 'TEST_REENTRANT_CALLS' });
+    }));
+  }
+  const sf = (n as unknown as Record<string, (...a: unknown[]) => unknown>).sendfileStart;
+  if (typeof sf === 'function') {
+    // The transfer's callback aborts it and asks for its stats.
+    const nn = n as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const l = n.sockOpen(4, 'tcp');
+    n.sockBind(l, sockaddr('127.0.0.1', 0));
+    n.sockListen(l, 4);
+    const port = (() => {
+      const a = n.sockName(l, false);
+      return (a[2] << 8) | a[3];
+    })();
+    const c = n.sockOpen(4, 'tcp');
+    n.sockConnectSync(c, sockaddr('127.0.0.1', port));
+    let calls = 0;
+    let h: unknown;
+    h = sf(c, fx.file, 0, 5, 4096, () => {
+      calls++;
+      out(record('sendfileAbort', 0, 'inside its callback', 'reentrancy', null, () => nn.sendfileAbort(h)));
+      out(record('sendfileStats', 0, 'inside its callback after abort', 'reentrancy', null, () => nn.sendfileStats(h)));
+    });
+    await wait(() => calls > 0);
+    await new Promise((res) => setTimeout(res, 20));
+    out(record('sendfileAbort', 0, 'after the transfer ended', 'reentrancy', null, () => nn.sendfileAbort(h)));
+    n.sockClose(c);
+    n.sockClose(l);
+  }
+}
+
 if (require.main === module) {
   const group = process.argv[2];
   const fx = fixtures();
   if (group === 'descriptors') runDescriptors(fx);
   else if (group === 'lifetimes') runLifetimes(fx);
-  else runMatrix(group, fx);
+  else if (group === 'reentrancy') {
+    runReentrancy(fx).then(
+      () => finish(),
+      (e) => {
+        process.stderr.write(String(e?.stack ?? e));
+        process.exit(3);
+      },
+    );
+  } else runMatrix(group, fx);
+  if (group !== 'reentrancy') finish();
+}
+
+function finish(): void {
   // Force the finalizers: a handle freed twice or a bad refcount shows up here.
   (globalThis as { gc?: () => void }).gc?.();
   setImmediate(() => {
