@@ -131,12 +131,15 @@ export interface SocketStats {
 
 type WriteCallback = (err?: Error | null) => void;
 
-class SendItem {
+/** A send's own completions go to its item (no per-socket lookup by op id). */
+const kSendDone = Symbol('maio.socket.sendDone');
+
+class SendItem implements CompletionTarget {
   buf: IoBuffer;
   /** bytes to send (writes fill it up to buf.capacity) */
   len: number;
   /** a write buffer the socket owns (vs a buffer handed over with send()) */
-  readonly write: boolean;
+  write: boolean;
   cbs: WriteCallback[] | null = null;
   opId = -1;
   zc = false;
@@ -147,10 +150,16 @@ class SendItem {
   seq = 0;
   /** items sharing buf's one lend (a send and its resend): the last one returns it */
   share: { n: number } | null = null;
+  /** the socket whose in-flight list holds it, and where (set when queued on the ring) */
+  owner: Socket | null = null;
+  index = -1;
   constructor(buf: IoBuffer, len: number, write: boolean) {
     this.buf = buf;
     this.len = len;
     this.write = write;
+  }
+  onCompletion(_opId: number, res: number, flags: number): void {
+    this.owner![kSendDone](this, res, flags);
   }
 }
 
@@ -228,7 +237,10 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
 
   // send
   #sendQ: SendItem[] = [];
-  #inflight = new Map<number, SendItem>();
+  /** queued on the ring, until the kernel is done with the buffer (item.index is the position) */
+  #inflight: SendItem[] = [];
+  /** finished items, reused: no allocation per send */
+  #spareItems: SendItem[] = [];
   #chainLeft = 0;
   #overflow: Pending[] = [];
   #waitingAlloc = false;
@@ -426,8 +438,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   /** @internal */
   onCompletion(opId: number, res: number, flags: number): void {
     if (opId === this.#recvOp) return this.#onRecv(res, flags);
-    const item = this.#inflight.get(opId);
-    if (item !== undefined) return this.#onSend(item, res, flags);
     if (opId === this.#connectOp) return this.#onConnect(res);
     if (opId === this.#shutdownOp) return this.#onShutdown(res);
     // The fd is gone whatever res says (close(2) releases the number even on EINTR/EIO).
@@ -627,7 +637,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       return this.#afterQueue();
     }
     this.pool[kLend](buf, LEND_TRANSFER); // throws if lent or released
-    const item = new SendItem(buf, buf.length, false);
+    const item = this.#newItem(buf, buf.length, false);
     if (cb) item.cbs = [cb];
     this.#sendQ.push(item);
     this.#queuedBytes += item.len;
@@ -649,7 +659,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       return this.write(Buffer.from(this.pool[kUncheckedBytes](buf)), cb);
     }
     this.pool[kLend](buf, 0);
-    const item = new SendItem(buf, buf.length, false);
+    const item = this.#newItem(buf, buf.length, false);
     if (cb) item.cbs = [cb];
     this.#sendQ.push(item);
     this.#queuedBytes += item.len;
@@ -695,6 +705,15 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     return true;
   }
 
+  #newItem(buf: IoBuffer, len: number, write: boolean): SendItem {
+    const item = this.#spareItems.pop();
+    if (item === undefined) return new SendItem(buf, len, write);
+    item.buf = buf;
+    item.len = len;
+    item.write = write;
+    return item;
+  }
+
   /** The last queued item if it is a write buffer with room. */
   #tail(): SendItem | null {
     const q = this.#sendQ;
@@ -711,7 +730,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
           const buf = this.pool.tryAlloc(this.#writeSize);
           if (buf === null) break;
           buf.setLength(buf.capacity);
-          item = new SendItem(buf, 0, true);
+          item = this.#newItem(buf, 0, true);
           this.#sendQ.push(item);
         }
         const n = Math.min(item.buf.capacity - item.len, data.length - off);
@@ -744,7 +763,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
           return;
         }
         buf.setLength(buf.capacity);
-        this.#sendQ.push(new SendItem(buf, 0, true));
+        this.#sendQ.push(this.#newItem(buf, 0, true));
         const waiting = this.#overflow;
         this.#overflow = [];
         for (let i = 0; i < waiting.length; i++) {
@@ -794,7 +813,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     const n = Math.min(this.#sendQ.length, MAX_CHAIN);
     // A chain must not straddle two submits: the kernel ends a link at a submit's end.
     if (ring.room < n + 1) ring.flush();
-    const items = this.#sendQ.splice(0, n);
+    const items = this.#sendQ;
     const poolId = this.pool[kPoolId];
     const flags = MSG_WAITALL | MSG_NOSIGNAL;
     for (let i = 0; i < n; i++) {
@@ -806,11 +825,22 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       const zc = item.len > 0 && this.#zc().useZeroCopy(item.len);
       item.zc = zc;
       item.seq = this.#seq++;
-      item.opId = ring.queue(this, zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset + item.off, flags, 0, 0, -1, 0, i < n - 1 ? IOSQE_IO_LINK : 0);
-      this.#inflight.set(item.opId, item);
+      item.owner = this;
+      item.index = this.#inflight.length;
+      this.#inflight.push(item);
+      item.opId = ring.queue(item, zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset + item.off, flags, 0, 0, -1, 0, i < n - 1 ? IOSQE_IO_LINK : 0);
     }
+    // Drop the chain from the queue without allocating: splice makes an array,
+    // and length = 0 drops the backing store, which the next push makes again.
+    if (n === items.length) while (items.length > 0) items.pop();
+    else items.splice(0, n);
     totals.sendOps += n;
     this.#chainLeft = n;
+  }
+
+  /** @internal a SendItem's completion */
+  [kSendDone](item: SendItem, res: number, flags: number): void {
+    this.#onSend(item, res, flags);
   }
 
   #onSend(item: SendItem, res: number, flags: number): void {
@@ -875,8 +905,27 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
 
   /** The kernel is done with the item's buffer: it goes back (released: ownership went with the send). */
   #finishItem(item: SendItem): void {
-    this.#inflight.delete(item.opId);
+    if (item.index < 0) return;
+    const list = this.#inflight;
+    const last = list.pop()!;
+    if (last !== item) {
+      list[item.index] = last;
+      last.index = item.index;
+    }
+    item.index = -1;
     this.#returnBuf(item);
+    // Its final completion has come (the ring never calls it again) and a
+    // resend holds none of it (buf, off and share are copied): reuse it.
+    if (this.#spareItems.length < MAX_CHAIN) {
+      item.cbs = null;
+      item.opId = -1;
+      item.zc = false;
+      item.resultDone = false;
+      item.off = 0;
+      item.share = null;
+      item.owner = null;
+      this.#spareItems.push(item);
+    }
     if (this.#destroyed) this.#maybeClose();
   }
 
@@ -996,7 +1045,8 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     }
     if (this.#connectOp >= 0) ring.cancel(this.#connectOp);
     else if (this.#connectOp === -2) this.#connectOp = -1; // its retry sees #destroyed
-    for (const [id, item] of this.#inflight) if (!item.resultDone) ring.cancel(id);
+    // A copy: a full submit array flushes inside cancel(), and a failure delivered there ends an item.
+    for (const item of this.#inflight.slice()) if (!item.resultDone) ring.cancel(item.opId);
     const cbErr = err ?? new ClosedError('the socket was destroyed before the bytes were sent');
     // Queued, never submitted: give the buffers back now.
     const queued = this.#sendQ;
@@ -1025,7 +1075,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
 
   #maybeClose(): void {
     if (!this.#destroyed || this.#closed) return;
-    if (this.#recvOp >= 0 || this.#connectOp >= 0 || this.#shutdownOp >= 0 || this.#inflight.size > 0) return;
+    if (this.#recvOp >= 0 || this.#connectOp >= 0 || this.#shutdownOp >= 0 || this.#inflight.length > 0) return;
     this.#closed = true;
     if (this.#group) {
       this.#group.forget(this);
@@ -1236,7 +1286,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       pending: this.#pending.length,
       sendQ: this.#sendQ.length,
       chainLeft: this.#chainLeft,
-      inflight: [...this.#inflight.values()].map((i) => `${i.zc ? 'zc' : 'plain'}:${i.len}:${i.resultDone ? 'notif' : 'result'}`),
+      inflight: this.#inflight.map((i) => `${i.zc ? 'zc' : 'plain'}:${i.len}:${i.resultDone ? 'notif' : 'result'}`),
       overflow: this.#overflow.length,
       waitingAlloc: this.#waitingAlloc,
       ending: this.#ending,
@@ -1250,7 +1300,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       bytesRead: this.bytesRead,
       bytesWritten: this.bytesWritten,
       queuedBytes: this.#queuedBytes,
-      sendsInFlight: this.#inflight.size,
+      sendsInFlight: this.#inflight.length,
       receiveBuffersHeld: this.#heldBuffers,
       receiveBytesHeld: this.#held,
       readBlocked: this.#held >= this.#quota,
