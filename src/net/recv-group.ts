@@ -131,7 +131,13 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
     this.ring = ring;
     this.pool = pool;
     this.bufferSize = bufferSize;
-    this.maxBuffers = Math.min(options.maxBuffers ?? DEFAULT_MAX, 32768);
+    // By default a group takes at most 3/4 of its size class: the buffers it
+    // provides wait in the kernel until data comes, and a group holding the
+    // whole class left senders' allocWait() waiting for buffers that only
+    // their own sends could bring back (a deadlock on a small pool).
+    const cls = pool.stats().classes.find((c) => c.size >= bufferSize);
+    const share = cls ? Math.max(1, Math.floor((cls.total * 3) / 4)) : DEFAULT_MAX;
+    this.maxBuffers = Math.min(options.maxBuffers ?? Math.min(DEFAULT_MAX, share), 32768);
     if (!Number.isInteger(this.maxBuffers) || this.maxBuffers < 1) throw new OutOfRangeError('maxBuffers must be a positive integer');
     this.#initial = Math.max(1, Math.min(options.initialBuffers ?? DEFAULT_INITIAL, this.maxBuffers));
     const entries = pow2AtLeast(this.maxBuffers);
