@@ -91,7 +91,8 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
   readonly #bufs: (IoBuffer | null)[] = [];
   readonly #where: Uint8Array;
   readonly #holder: (RecvGroupUser | null)[] = [];
-  readonly #bidBySlot = new Map<number, number>();
+  /** buffer id by pool slot (-1: none); a typed array, not a Map: looked up at every recycle */
+  #bidBySlot = new Int32Array(64).fill(-1);
   readonly #freeBids: number[] = [];
   #buffers = 0;
   #inKernel = 0;
@@ -169,13 +170,24 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
         this.#bufs.push(null);
         this.#holder.push(null);
       }
-      this.#bidBySlot.set(buf[kSlot], bid);
+      this.#setBid(buf[kSlot], bid);
       this.pool[kSetRecycler](buf, this);
       this.#buffers++;
       this.#provide(bid, buf);
       got++;
     }
     return got;
+  }
+
+  #setBid(slot: number, bid: number): void {
+    if (slot >= this.#bidBySlot.length) {
+      let n = this.#bidBySlot.length * 2;
+      while (n <= slot) n *= 2;
+      const grown = new Int32Array(n).fill(-1);
+      grown.set(this.#bidBySlot);
+      this.#bidBySlot = grown;
+    }
+    this.#bidBySlot[slot] = bid;
   }
 
   #provide(bid: number, buf: IoBuffer): void {
@@ -201,7 +213,7 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
 
   /** The pool's recycle hook: a buffer the application had is released. */
   recycle(buf: IoBuffer): void {
-    const bid = this.#bidBySlot.get(buf[kSlot])!;
+    const bid = this.#bidBySlot[buf[kSlot]];
     const holder = this.#holder[bid];
     this.#holder[bid] = null;
     this.#where[bid] = Where.None;
@@ -218,7 +230,7 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
   #drop(bid: number, buf: IoBuffer): void {
     this.#bufs[bid] = null;
     this.#where[bid] = Where.None;
-    this.#bidBySlot.delete(buf[kSlot]);
+    this.#bidBySlot[buf[kSlot]] = -1;
     this.#freeBids.push(bid);
     this.#buffers--;
     this.pool[kSetRecycler](buf, null);
@@ -268,7 +280,7 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
             this.#bufs.push(null);
             this.#holder.push(null);
           }
-          this.#bidBySlot.set(buf[kSlot], bid);
+          this.#setBid(buf[kSlot], bid);
           this.pool[kSetRecycler](buf, this);
           this.#buffers++;
           this.#provide(bid, buf);
