@@ -31,8 +31,8 @@ export function ensureLoadgen(): void {
 
 const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
 
-export async function startServer(args: string[], nofile?: number): Promise<{ child: Child; port: number; samples: Sample[] }> {
-  const child = new Child([process.execPath, path.join(ROOT, 'dist', 'bench', 'load', 'echo-server.js'), ...args], {
+export async function startServer(args: string[], nofile?: number, nodeFlags: string[] = []): Promise<{ child: Child; port: number; samples: Sample[] }> {
+  const child = new Child([process.execPath, ...nodeFlags, path.join(ROOT, 'dist', 'bench', 'load', 'echo-server.js'), ...args], {
     name: 'maio echo-server',
     cwd: ROOT,
     taskset: false,

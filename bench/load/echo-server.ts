@@ -5,7 +5,7 @@
  * bytes, socket errors and the pool's use. Exits on SIGTERM.
  *
  *   node dist/bench/load/echo-server.js [--port 0] [--sample-ms 1000]
- *     [--read-buffer-size 65536] [--read-buffers-max 256] [--idle-timeout 0]
+ *     [--read-buffer-size 65536] [--read-buffers-max 256] [--idle-timeout 0] [--gc (with node --expose-gc)]
  */
 import { createServer, defaultPool, stats, type Socket } from '../../src/index';
 
@@ -52,7 +52,11 @@ server.listen({ port, host: '127.0.0.1', backlog: 65535 }, () => {
 });
 
 const t0 = Date.now();
+// --gc: a full collection before each sample (node --expose-gc), so that the heap figure is
+// the live set, not wherever the sawtooth of the young generation happens to be.
+const gcFirst = process.argv.includes('--gc') && typeof globalThis.gc === 'function';
 function sample(): void {
+  if (gcFirst) globalThis.gc!();
   const m = process.memoryUsage();
   const p = defaultPool().stats();
   const st = stats();

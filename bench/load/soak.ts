@@ -3,12 +3,12 @@
  * server (a child process), loadgen (bench/build/loadgen) driving it in runs
  * of --run-s seconds until --messages round trips are done and at least
  * --min-seconds have passed (so that memory is watched over time, not a burst). The server's RSS
- * and JS heap are sampled every second; after warm-up (the first
+ * and JS heap are sampled every second, each after a full GC (--expose-gc); after warm-up (the first
  * --warmup-pct of the messages) the median of the last tenth of the samples
  * must be within 5% of the median of the first tenth, for RSS and for the
  * heap: PASS or FAIL, and the exit code says the same.
  *
- *   node dist/bench/load/soak.js [--messages 10000000] [--conns 64] [--depth 8] [--run-s 10] [--min-seconds 60] [--warmup-pct 20]
+ *   node dist/bench/load/soak.js [--messages 10000000] [--conns 64] [--depth 8] [--run-s 10] [--min-seconds 120] [--warmup-pct 30]
  */
 import { guardProcessExit } from '../lib/proc';
 import { ensureLoadgen, loadgen, median, MiB, startServer, type Sample } from './common';
@@ -25,9 +25,10 @@ async function main(): Promise<number> {
   const conns = arg('conns', 64);
   const depth = arg('depth', 8);
   const runS = arg('run-s', 10);
-  const minSeconds = arg('min-seconds', 60);
-  const warmupPct = arg('warmup-pct', 20);
-  const server = await startServer(['--sample-ms', '1000']);
+  const minSeconds = arg('min-seconds', 120);
+  const warmupPct = arg('warmup-pct', 30);
+  // A full GC before each sample: the heap and RSS figures are the live set, comparable over time.
+  const server = await startServer(['--sample-ms', '1000', '--gc'], undefined, ['--expose-gc']);
   let done = 0;
   let runs = 0;
   let failures = 0;
@@ -78,9 +79,19 @@ async function main(): Promise<number> {
     messagesPerSecond: Math.round(done / seconds),
     samplesAfterWarmup: after.length,
     warmupSeconds: warmT,
+    // RSS less V8's heap reservation: the native side (pool, rings, malloc), without V8's sizing
+    nonHeapRss: {
+      firstMedian: median(first.map((x) => x.rss - x.heapTotal)),
+      lastMedian: median(last.map((x) => x.rss - x.heapTotal)),
+      growthPct: Number(((median(last.map((x) => x.rss - x.heapTotal)) / median(first.map((x) => x.rss - x.heapTotal)) - 1) * 100).toFixed(2)),
+    },
     rss: { firstMedian: median(first.map((s) => s.rss)), lastMedian: median(last.map((s) => s.rss)), growthPct: Number((rssG * 100).toFixed(2)), minMax: spread('rss') },
     heapUsed: { firstMedian: median(first.map((s) => s.heapUsed)), lastMedian: median(last.map((s) => s.heapUsed)), growthPct: Number((heapG * 100).toFixed(2)), minMax: spread('heapUsed') },
     // loadgen resets its connections at the end of each run: ECONNRESET there is expected
+    // every 5th sample after warm-up: [s, RSS MiB, heapUsed MiB, heapTotal MiB, external MiB]
+    series: after
+      .filter((_, i) => i % 5 === 0)
+      .map((x) => [Math.round(x.t), +(x.rss / 1048576).toFixed(1), +(x.heapUsed / 1048576).toFixed(1), +(x.heapTotal / 1048576).toFixed(1), +(x.external / 1048576).toFixed(1)]),
     serverErrors: end?.errors,
     serverErrorCodes: end?.errorCodes,
     poolAtEnd: end?.pool,

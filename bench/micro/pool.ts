@@ -96,6 +96,41 @@ export async function benchPool(): Promise<object> {
       for (let i = 0; i < n; i++) sink += new Uint8Array(size).length;
     });
   }
+  cases.push(...benchZeroPerSize());
   if (sink < 0) console.log(sink);
   return { rounds: ROUNDS, roundMs: ROUND_MS, cases };
+}
+
+/**
+ * What wiping costs per size class: zeroOnRelease clears the whole slot
+ * (its class size, not the bytes used), so the cost follows the class.
+ * Each request size is a class size of the default layout; modes:
+ * default, zeroOnRelease, and strict + zeroOnRelease (the isolation setting).
+ */
+export function benchZeroPerSize(sizes: number[] = [2048, 16384, 65536, 262144]): PoolBenchCase[] {
+  const cases: PoolBenchCase[] = [];
+  for (const size of sizes) {
+    for (const mode of ['default', 'zeroOnRelease', 'strict+zeroOnRelease']) {
+      const pool = createPool({
+        size: 16 << 20,
+        register: false,
+        strict: mode.startsWith('strict'),
+        zeroOnRelease: mode !== 'default',
+      });
+      const opsPerSec = measure((n) => {
+        for (let i = 0; i < n; i++) {
+          const b = pool.alloc(size);
+          b.bytes[0] = 1;
+          b.release();
+        }
+      });
+      cases.push({ name: `zero per size: alloc+bytes[0]=1+release ${size} B`, size, mode, opsPerSec: Math.round(opsPerSec), nsPerOp: Math.round((1e9 / opsPerSec) * 10) / 10 });
+      pool.close();
+    }
+  }
+  return cases;
+}
+
+if (require.main === module && process.argv.includes('--zero-per-size')) {
+  for (const c of benchZeroPerSize()) console.log(`${String(c.size).padStart(7)} B  ${c.mode.padEnd(22)} ${String(c.nsPerOp).padStart(9)} ns/op  ${c.opsPerSec} ops/s`);
 }
