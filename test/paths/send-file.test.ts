@@ -8,6 +8,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { BackendUnavailableError, FileShrunkError, InvalidArgumentError, OutOfRangeError, ClosedError } from '../../src/core/errors';
 import { Ring } from '../../src/ring/ring';
 import { currentRing } from '../../src/ring/current';
@@ -365,4 +367,65 @@ test('arguments are validated with typed errors before anything is submitted', {
   fs.closeSync(ffd);
   await c.finish();
   void ClosedError;
+});
+
+test('sendfile: a worker terminated mid-transfer: no crash, its dups of the socket and the file are closed', { skip: bufferSkip }, async () => {
+  const file = path.join(dir, 'worker');
+  randomFile(file, 32 * MiB);
+  const server = net.createServer({ allowHalfOpen: true });
+  const port = await listen(server);
+  let peer: net.Socket | undefined;
+  server.on('connection', (s) => {
+    peer = s;
+    s.pause(); // the transfer fills the socket and waits
+  });
+  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const dist = path.resolve(__dirname, '..', '..', 'src');
+  const w = new Worker(
+    `
+    const { parentPort } = require('node:worker_threads');
+    const fs = require('node:fs');
+    const { native } = require(${JSON.stringify(path.join(dist, 'core', 'native.js'))});
+    const { sockaddr } = require(${JSON.stringify(path.join(dist, 'net', 'address.js'))});
+    const { currentRing } = require(${JSON.stringify(path.join(dist, 'ring', 'current.js'))});
+    const { sendFileFd } = require(${JSON.stringify(path.join(dist, 'paths', 'send-file.js'))});
+    const n = native();
+    const sock = n.sockOpen(4, 'tcp');
+    n.sockConnectSync(sock, sockaddr('127.0.0.1', ${port}));
+    const f = fs.openSync(${JSON.stringify(file)}, 'r');
+    const t = setInterval(() => {
+      try { n.sockName(sock, true); } catch { return; }
+      clearInterval(t);
+      sendFileFd(currentRing(), sock, f, 0, ${32 * MiB}, {
+        onSendFileProgress() { parentPort.postMessage({ sock, f }); },
+        onSendFileDone() {},
+      });
+    }, 1);
+    `,
+    { eval: true },
+  );
+  const [fdsOfWorker] = (await once(w, 'message')) as [{ sock: number; f: number }];
+  await w.terminate();
+  // The worker's own fds are process-wide: close them here. What is left over
+  // would be the transfer's dups, which its env cleanup must have closed.
+  for (const fd of [fdsOfWorker.sock, fdsOfWorker.f]) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // closed at the worker's exit already
+    }
+  }
+  // One more than before: the accepted peer, in this process.
+  await until(() => peer !== undefined, 'accept');
+  await until(() => fds() <= before + 1, `fds back to ${before} + the peer (now ${fds()})`);
+  const ended = new Promise<void>((resolve) => {
+    peer!.on('end', resolve);
+    peer!.on('close', () => resolve());
+  });
+  peer!.resume();
+  await ended; // only once no dup of the socket is left open
+  peer!.destroy();
+  server.close();
+  fs.rmSync(file);
 });
