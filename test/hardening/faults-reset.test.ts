@@ -10,7 +10,7 @@
  * peer), test/net/compat.test.ts (reset after a write, maio/net adapter),
  * test/paths/forward.test.ts (reset propagation through a forwarder).
  */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -63,6 +63,9 @@ async function pumpUntilDead(sock: Socket, how: 'send' | 'write', limit: number)
 }
 
 let cPeer: string | null | undefined;
+after(() => {
+  if (cPeer) fs.rmSync(path.dirname(cPeer), { recursive: true, force: true });
+});
 /** The C reset peer, compiled once into a temp dir; null without a C compiler. */
 function cResetPeer(): string | null {
   if (cPeer !== undefined) return cPeer;
