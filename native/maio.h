@@ -81,6 +81,7 @@ enum maio_desc_field {
 	MAIO_D_BUF_GROUP = 8, /* provided-buffer group id (recv with buffer select) */
 	MAIO_D_AUX_OFF = 9,   /* byte offset into the aux array (sockaddr etc.), or -1 */
 	MAIO_D_AUX_LEN = 10,  /* byte length of the aux data */
+	/* RECV_MULTI has no aux data: AUX_LEN is its total byte limit (0: none). */
 	MAIO_D_OFF_LO = 11,   /* 64-bit file offset, low half */
 	MAIO_D_OFF_HI = 12,   /* 64-bit file offset, high half */
 	MAIO_D_SQE_FLAGS = 13, /* IOSQE_* flags JS may set (IO_LINK, ...) */

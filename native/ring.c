@@ -855,6 +855,9 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 					  d[MAIO_D_BUF_GROUP]), false;
 		if (d[MAIO_D_LEN] < 0)
 			return throw_desc(env, i, "len", "%lld is negative", d[MAIO_D_LEN]), false;
+		if (d[MAIO_D_AUX_LEN] < 0)
+			return throw_desc(env, i, "auxLen", "%lld is negative", d[MAIO_D_AUX_LEN]),
+			       false;
 		break;
 	case MAIO_OP_CONNECT: {
 		int64_t off = d[MAIO_D_AUX_OFF], len = d[MAIO_D_AUX_LEN];
@@ -982,6 +985,11 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 		sqe->ioprio |= IORING_RECV_MULTISHOT;
 		sqe->len = (uint32_t)d[MAIO_D_LEN];
 		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		/* sqe->optlen (6.17, the union of file_index in the 6.1 headers):
+		 * the multishot ends, without F_MORE, once this many bytes came
+		 * in, so a read quota holds without racing a cancel. 0: no limit;
+		 * kernels before 6.17 refuse a nonzero value with -EINVAL. */
+		sqe->file_index = (uint32_t)d[MAIO_D_AUX_LEN];
 		break;
 	case MAIO_OP_ACCEPT:
 		sqe->opcode = IORING_OP_ACCEPT;

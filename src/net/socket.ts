@@ -67,6 +67,19 @@ const ETIMEDOUT = 110;
 const ENOTCONN = 107;
 const EPIPE = 32;
 const EAGAIN = 11;
+const EINVAL = 22;
+/**
+ * Whether the kernel takes a multishot recv's total byte limit (6.17+); the
+ * first -EINVAL of a limited recv turns it off for the thread, and the read
+ * quota is then checked per completion only (a multishot drains the socket
+ * buffer before the cancel lands).
+ */
+let recvLimitWorks = true;
+
+/** @internal false once this thread's kernel refused a multishot recv's byte limit (tests). */
+export function recvLimitSupported(): boolean {
+  return recvLimitWorks;
+}
 /** Sends per linked chain: enough to fill a socket buffer, few enough to keep a flush small. */
 const MAX_CHAIN = 32;
 
@@ -225,6 +238,8 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   #group: RecvGroup | null = null;
   #recvOp = -1;
   #recvCancelling = false;
+  /** the armed recv carries a total byte limit */
+  #recvLimited = false;
   #waitingBuffers = false;
   #paused = false;
   #readEnded = false;
@@ -466,7 +481,13 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
         ...(this.#opts.readBuffersMax !== undefined ? { maxBuffers: this.#opts.readBuffersMax } : {}),
       });
     }
-    this.#recvOp = this.#ring.recvMulti(this, this.#fd, this.#group.id);
+    // The recv ends by itself once the bytes left under the quota came in (at
+    // most one buffer more): a cancel sent at the quota lands only after the
+    // kernel drained the socket buffer into the shared group (~200 KiB held
+    // against a 16 KiB quota). It is re-armed at its last CQE while under quota.
+    this.#recvLimited = recvLimitWorks;
+    const limit = recvLimitWorks ? Math.max(1, Math.min(Math.floor(this.#quota - this.#held), 0x7fffffff)) : 0;
+    this.#recvOp = this.#ring.recvMulti(this, this.#fd, this.#group.id, 0, limit);
   }
 
   #stopRecv(): void {
@@ -498,6 +519,8 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       this.#wakeIterator();
     } else if (res === -ENOBUFS) {
       if (!this.#destroyed && !this.#group!.noBuffers(this)) this.#waitingBuffers = true;
+    } else if (res === -EINVAL && final && this.#recvLimited && recvLimitWorks) {
+      recvLimitWorks = false; // a kernel before 6.17: re-armed below without the limit
     } else if (res !== -ECANCELED) {
       this.destroy(errnoError(res, 'read'));
     }

@@ -370,8 +370,9 @@ export class FallbackRing implements IoRing {
   }
 
   /** Multishot recv into provided buffers of group `bufGroup`. */
-  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags = 0): number {
-    return this.queue(target, Op.RecvMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup);
+  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags = 0, totalLen = 0): number {
+    // As on the Ring, auxLen carries the total byte limit; the bytes left are counted down in it.
+    return this.queue(target, Op.RecvMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup, -1, totalLen);
   }
 
   accept(target: CompletionTarget, fd: number, multishot = false, flags = SOCK_CLOEXEC): number {
@@ -548,7 +549,7 @@ export class FallbackRing implements IoRing {
         );
       }
       case Op.RecvMulti:
-        return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff;
+        return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && r[b + F.AuxLen] >= 0;
       case Op.Accept:
         return (r[b + F.MsgFlags] & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) === 0;
       case Op.Connect: {
@@ -727,6 +728,16 @@ export class FallbackRing implements IoRing {
       this.#stats[RingStat.Enters]++;
       const res = this.#native.fallbackRecv(this.#handle, st.fd, g.pool, g.off, g.len, flags);
       if (res > 0) {
+        const left = r[b + F.AuxLen];
+        if (left > 0) {
+          // A total limit, as the kernel's (IORING_RECV_MSHOT_LIM): the read that
+          // reaches it ends the op, so the overshoot is at most one buffer.
+          if (res >= left) {
+            this.#result(slot, res, CQE_F_BUFFER | (g.bid << 16));
+            return Attempt.Done;
+          }
+          r[b + F.AuxLen] = left - res;
+        }
         this.#post(slot, res, CQE_F_BUFFER | (g.bid << 16) | CQE_F_MORE);
         continue;
       }

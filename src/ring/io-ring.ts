@@ -37,7 +37,11 @@ export interface IoRing {
   send(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
   sendZc(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
   recv(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
-  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags?: number): number;
+  /**
+   * `totalLen` > 0: the multishot ends (a data CQE without F_MORE) once that
+   * many bytes came in, at most one buffer more (io_uring: kernel 6.17+, -EINVAL before).
+   */
+  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags?: number, totalLen?: number): number;
   accept(target: CompletionTarget, fd: number, multishot?: boolean, flags?: number): number;
   connect(target: CompletionTarget, fd: number, auxOff: number, auxLen: number): number;
   closeFd(target: CompletionTarget, fd: number): number;

@@ -313,8 +313,9 @@ export class Ring implements IoRing {
   }
 
   /** Multishot recv into provided buffers of group `bufGroup`. */
-  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags = 0): number {
-    return this.queue(target, Op.RecvMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup);
+  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags = 0, totalLen = 0): number {
+    // RECV_MULTI has no aux data: auxLen carries the total byte limit (sqe->optlen).
+    return this.queue(target, Op.RecvMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup, -1, totalLen);
   }
 
   /**
