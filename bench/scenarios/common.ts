@@ -7,7 +7,9 @@ export const RSS: Metric = { key: 'rssPeakMiB', label: 'server peak RSS', unit: 
 
 /** Every scenario: maio at least as good as the best of Bun and C. */
 export function beatBunAndC(higherIsBetter: boolean, refs: string[] = ['bun', 'c']): Goal {
-  return { label: 'maio >= best of Bun, C', field: 'value', refs, cmp: higherIsBetter ? '>=' : '<=', factor: 1 };
+  // Lower-is-better figures (RSS) compare the other way round; the label says which.
+  const cmp = higherIsBetter ? '>=' : '<=';
+  return { label: `maio ${cmp} best of Bun, C`, field: 'value', refs, cmp, factor: 1 };
 }
 
 export const P99_VS_NODE: Goal = { label: 'maio p99 <= node:net p99', field: 'p99', refs: ['node'], cmp: '<=', factor: 1 };
