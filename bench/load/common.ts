@@ -76,3 +76,9 @@ export function median(xs: number[]): number {
 }
 
 export const MiB = (n: number): string => (n / 1048576).toFixed(1) + ' MiB';
+
+/** `--name N` from the command line, or `dflt`. */
+export function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}

@@ -10,12 +10,7 @@
  *   node dist/bench/load/load-10k.js [--conns 10000] [--duration 20] [--nofile 20000]
  */
 import { guardProcessExit } from '../lib/proc';
-import { ensureLoadgen, loadgen, MiB, startServer } from './common';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
+import { arg, ensureLoadgen, loadgen, MiB, startServer } from './common';
 
 async function main(): Promise<number> {
   guardProcessExit();

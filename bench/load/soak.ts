@@ -11,12 +11,7 @@
  *   node dist/bench/load/soak.js [--messages 10000000] [--conns 64] [--depth 8] [--run-s 10] [--min-seconds 120] [--warmup-pct 30]
  */
 import { guardProcessExit } from '../lib/proc';
-import { ensureLoadgen, loadgen, median, MiB, startServer, type Sample } from './common';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
+import { arg, ensureLoadgen, loadgen, median, MiB, startServer, type Sample } from './common';
 
 async function main(): Promise<number> {
   guardProcessExit();
