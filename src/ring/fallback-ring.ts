@@ -49,16 +49,14 @@ import {
   type NativeBinding,
   type PoolHandle,
 } from '../core/native';
-import { encodeSockaddr } from '../net/address';
 import { BufferGroup } from './fallback/buffer-group';
 import { FdState } from './fallback/fd-state';
 import type { CompletionTarget, IoRing, PoolAttachment, PreFlush, ProvideOwner, RingStats } from './io-ring';
+import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots } from './slots';
 
 const SUBMIT_CAPACITY = 1024; // ops per flush, as the Ring's submit array
 const EVENT_CAPACITY = 1024; // epoll events per JS call
 const NOTE_CAPACITY = 64; // zero-copy ranges per error-queue read
-const AUX_BYTES = 64 << 10;
-const AUX_SLOT = 128;
 const MULTISHOT_BATCH = 32; // reads/accepts per op and wakeup before others get a turn
 const DISPATCH_ROUNDS = 64;
 const MAX_BUF_RINGS = 64;
@@ -165,7 +163,7 @@ export class FallbackRing implements IoRing {
   readonly #handle: FallbackHandle;
   readonly #events = new Int32Array(EVENT_CAPACITY * 2);
   readonly #notes = new Int32Array(NOTE_CAPACITY * 3);
-  readonly #aux = new Uint8Array(AUX_BYTES);
+  readonly #aux = new AuxSlots();
   readonly #stats = new Float64Array(RING_STATS);
   #closed = false;
 
@@ -207,16 +205,15 @@ export class FallbackRing implements IoRing {
   #retrySpare: FdState[] = [];
   readonly #groups = new Map<number, BufferGroup>();
 
-  // pools
-  readonly #poolAttached = new Uint8Array(MAX_POOLS);
-  readonly #poolDetachPending = new Uint8Array(MAX_POOLS);
-  readonly #poolInflight = new Int32Array(MAX_POOLS);
-  readonly #poolSize = new Float64Array(MAX_POOLS);
-
-  // aux slots
-  readonly #auxFree = new Int32Array(AUX_BYTES / AUX_SLOT);
-  #auxTop = 0;
-  readonly #auxUsed = new Uint8Array(AUX_BYTES / AUX_SLOT);
+  // pool slots (with sizes: this ring checks bounds itself); a slot given up is detached natively
+  readonly #pools = new PoolSlots((index) => {
+    if (this.#closed) return;
+    try {
+      this.#native.fallbackDetachPool(this.#handle, index);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  });
 
   readonly #flushTask = (): void => {
     if (this.#flushScheduled && !this.#closed) this.#flush();
@@ -263,7 +260,7 @@ export class FallbackRing implements IoRing {
     try {
       this.#handle = this.#native.fallbackCreate({
         events: this.#events,
-        aux: this.#aux,
+        aux: this.#aux.bytes,
         notes: this.#notes,
         onEvents: this.#onEvents,
       });
@@ -271,7 +268,6 @@ export class FallbackRing implements IoRing {
       throw fromNative(err);
     }
     this.#grow(INITIAL_OPS);
-    for (let i = this.#auxFree.length - 1; i >= 0; i--) this.#auxFree[this.#auxTop++] = i;
   }
 
   get closed(): boolean {
@@ -316,7 +312,7 @@ export class FallbackRing implements IoRing {
     this.#live++;
     const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv) && pool >= 0 && pool < MAX_POOLS;
     this.#opPool[slot] = usesPool ? pool : -1;
-    if (usesPool) this.#poolInflight[pool]++;
+    if (usesPool) this.#pools.opStarted(pool);
 
     const r = this.#rec;
     const b = slot * R;
@@ -545,7 +541,7 @@ export class FallbackRing implements IoRing {
         const off = r[b + F.Off];
         const len = r[b + F.Len];
         return (
-          pool >= 0 && pool < MAX_POOLS && this.#poolAttached[pool] === 1 && off >= 0 && len >= 0 && off + len <= this.#poolSize[pool]
+          pool >= 0 && pool < MAX_POOLS && this.#pools.attached[pool] === 1 && off >= 0 && len >= 0 && off + len <= this.#pools.size[pool]
         );
       }
       case Op.RecvMulti:
@@ -720,7 +716,7 @@ export class FallbackRing implements IoRing {
         this.#result(slot, -ENOBUFS, 0);
         return Attempt.Done;
       }
-      if (!this.#poolAttached[g.pool] || g.off + g.len > this.#poolSize[g.pool]) {
+      if (!this.#pools.attached[g.pool] || g.off + g.len > this.#pools.size[g.pool]) {
         // The buffer's pool was detached after the buffer was provided.
         this.#result(slot, -EFAULT, 0);
         return Attempt.Done;
@@ -1036,7 +1032,7 @@ export class FallbackRing implements IoRing {
     const pool = this.#opPool[slot];
     if (pool >= 0) {
       this.#opPool[slot] = -1;
-      if (--this.#poolInflight[pool] === 0 && this.#poolDetachPending[pool]) this.#unregister(pool);
+      this.#pools.opDone(pool);
     }
   }
 
@@ -1110,8 +1106,8 @@ export class FallbackRing implements IoRing {
       const g = this.#groups.get(group);
       if (g === undefined) continue; // as the Ring: nobody to tell
       const ok =
-        pool >= 0 && pool < MAX_POOLS && this.#poolAttached[pool] === 1 && len >= 1 && off >= 0 &&
-        off + len <= this.#poolSize[pool] && bid >= 0 && bid <= 0xffff;
+        pool >= 0 && pool < MAX_POOLS && this.#pools.attached[pool] === 1 && len >= 1 && off >= 0 &&
+        off + len <= this.#pools.size[pool] && bid >= 0 && bid <= 0xffff;
       const res = !ok ? -EINVAL : g.push(pool, off, len, bid) ? 0 : -ENOBUFS;
       if (res === 0) continue;
       try {
@@ -1148,73 +1144,40 @@ export class FallbackRing implements IoRing {
   /** Gives the pool a slot (0..63) so ops can use its memory. Nothing is registered with the kernel. */
   attachPool(handle: PoolHandle): PoolAttachment {
     if (this.#closed) throw new ClosedError('the ring is closed');
-    let index = -1;
-    for (let i = 0; i < MAX_POOLS; i++) {
-      if (!this.#poolAttached[i] && !this.#poolDetachPending[i]) {
-        index = i;
-        break;
-      }
-    }
-    if (index < 0) throw new OutOfRangeError(`a ring holds at most ${MAX_POOLS} pools`);
+    const index = this.#pools.claim();
     let size: number;
     try {
       size = this.#native.fallbackAttachPool(this.#handle, handle, index);
     } catch (err) {
       throw fromNative(err);
     }
-    this.#poolAttached[index] = 1;
-    this.#poolSize[index] = size;
+    this.#pools.occupy(index, size);
     return { index, registered: false, error: 'the epoll fallback registers no fixed buffers' };
   }
 
   /** Takes the pool out of its slot; ops still using it keep it until their final completion. */
   detachPool(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= MAX_POOLS) {
-      throw new OutOfRangeError(`pool index must be in [0, ${MAX_POOLS - 1}], got ${index}`);
-    }
-    if (!this.#poolAttached[index] || this.#poolDetachPending[index]) return;
-    if (this.#poolInflight[index] > 0) this.#poolDetachPending[index] = 1;
-    else this.#unregister(index);
-  }
-
-  #unregister(index: number): void {
-    this.#poolDetachPending[index] = 0;
-    this.#poolAttached[index] = 0;
-    this.#poolSize[index] = 0;
-    if (this.#closed) return;
-    try {
-      this.#native.fallbackDetachPool(this.#handle, index);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    this.#pools.detach(index);
   }
 
   // ---- aux slots -------------------------------------------------------------
 
   get aux(): Uint8Array {
-    return this.#aux;
+    return this.#aux.bytes;
   }
 
   /** A free 128-byte aux slot's offset, or -1 when all are in use. */
   allocAux(): number {
-    if (this.#auxTop === 0) return -1;
-    const i = this.#auxFree[--this.#auxTop];
-    this.#auxUsed[i] = 1;
-    return i * AUX_SLOT;
+    return this.#aux.alloc();
   }
 
   freeAux(offset: number): void {
-    const i = offset / AUX_SLOT;
-    if (!Number.isInteger(i) || i < 0 || i >= this.#auxUsed.length || !this.#auxUsed[i]) {
-      throw new InvalidArgumentError(`${offset} is not an allocated aux slot`);
-    }
-    this.#auxUsed[i] = 0;
-    this.#auxFree[this.#auxTop++] = i;
+    this.#aux.free(offset);
   }
 
   /** Encodes host:port (an IP literal) into the aux slot at `offset`; returns its length. */
   writeSockaddr(offset: number, host: string, port: number): number {
-    return encodeSockaddr(host, port, this.#aux, offset);
+    return this.#aux.writeSockaddr(offset, host, port);
   }
 
   // ---- observation and lifecycle ---------------------------------------------

@@ -30,8 +30,8 @@ import {
   type PoolHandle,
   type RingHandle,
 } from '../core/native';
-import { encodeSockaddr } from '../net/address';
 import type { IoRing } from './io-ring';
+import { AuxSlots, PoolSlots } from './slots';
 
 /** Receives the completions of the operations it queued. */
 export interface CompletionTarget {
@@ -88,8 +88,6 @@ const ENTRIES_OK = ENTRIES_ENV === undefined || ENTRIES_ENV === '' || /^(64|128|
 const ENTRIES = ENTRIES_OK && ENTRIES_ENV ? Number(ENTRIES_ENV) : 1024;
 const SUBMIT_CAPACITY = Math.min(1024, ENTRIES); // descriptors per flush
 const COMPLETION_CAPACITY = 1024; // CQEs per JS call
-const AUX_BYTES = 64 << 10;
-const AUX_SLOT = 128; // sizeof(struct sockaddr_storage)
 
 const SLOT_BITS = 20;
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
@@ -121,7 +119,7 @@ export class Ring implements IoRing {
   readonly #handle: RingHandle;
   readonly #submit = new Int32Array(SUBMIT_CAPACITY * DESC_INTS);
   readonly #comp = new Int32Array(COMPLETION_CAPACITY * CQE_INTS);
-  readonly #aux = new Uint8Array(AUX_BYTES);
+  readonly #aux = new AuxSlots();
   readonly #stats = new Float64Array(RING_STATS);
   #queued = 0;
   #flushScheduled = false;
@@ -140,15 +138,15 @@ export class Ring implements IoRing {
   readonly #failed = new Int32Array(SUBMIT_CAPACITY * 2);
   #failedCount = 0;
 
-  // pools
-  readonly #poolAttached = new Uint8Array(MAX_POOLS);
-  readonly #poolDetachPending = new Uint8Array(MAX_POOLS);
-  readonly #poolInflight = new Int32Array(MAX_POOLS);
-
-  // aux slots (sockaddrs)
-  readonly #auxFree = new Int32Array(AUX_BYTES / AUX_SLOT);
-  #auxTop = 0;
-  readonly #auxUsed = new Uint8Array(AUX_BYTES / AUX_SLOT);
+  // pool slots; a slot given up is unregistered (the native close drops them all)
+  readonly #pools = new PoolSlots((index) => {
+    if (this.#closed) return;
+    try {
+      this.#native.ringUnregisterPool(this.#handle, index);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  });
 
   // provided-buffer groups
   readonly #groups = new Map<number, ProvideOwner>();
@@ -201,7 +199,7 @@ export class Ring implements IoRing {
         entries: ENTRIES,
         submit: this.#submit,
         completions: this.#comp,
-        aux: this.#aux,
+        aux: this.#aux.bytes,
         stats: this.#stats,
         onCompletions: this.#onCompletions,
       });
@@ -209,7 +207,6 @@ export class Ring implements IoRing {
       throw fromNative(err);
     }
     this.#grow(INITIAL_OPS);
-    for (let i = this.#auxFree.length - 1; i >= 0; i--) this.#auxFree[this.#auxTop++] = i;
   }
 
   get closed(): boolean {
@@ -269,7 +266,7 @@ export class Ring implements IoRing {
     this.#live++;
     const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv) && pool >= 0 && pool < MAX_POOLS;
     this.#opPool[slot] = usesPool ? pool : -1;
-    if (usesPool) this.#poolInflight[pool]++;
+    if (usesPool) this.#pools.opStarted(pool);
 
     const s = this.#submit;
     const b = this.#queued * DESC_INTS;
@@ -550,7 +547,7 @@ export class Ring implements IoRing {
     const pool = this.#opPool[slot];
     if (pool >= 0) {
       this.#opPool[slot] = -1;
-      if (--this.#poolInflight[pool] === 0 && this.#poolDetachPending[pool]) this.#unregister(pool);
+      this.#pools.opDone(pool);
     }
   }
 
@@ -585,21 +582,14 @@ export class Ring implements IoRing {
    */
   attachPool(handle: PoolHandle, lazy = false): PoolAttachment {
     if (this.#closed) throw new ClosedError('the ring is closed');
-    let index = -1;
-    for (let i = 0; i < MAX_POOLS; i++) {
-      if (!this.#poolAttached[i] && !this.#poolDetachPending[i]) {
-        index = i;
-        break;
-      }
-    }
-    if (index < 0) throw new OutOfRangeError(`a ring holds at most ${MAX_POOLS} pools`);
+    const index = this.#pools.claim();
     let r: { registered: boolean; pending?: boolean; error: string };
     try {
       r = this.#native.ringRegisterPool(this.#handle, handle, index, lazy);
     } catch (err) {
       throw fromNative(err);
     }
-    this.#poolAttached[index] = 1;
+    this.#pools.occupy(index);
     return { index, registered: r.registered, pending: r.pending === true, error: r.error };
   }
 
@@ -608,52 +598,28 @@ export class Ring implements IoRing {
    * it attached until their final completion.
    */
   detachPool(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= MAX_POOLS) {
-      throw new OutOfRangeError(`pool index must be in [0, ${MAX_POOLS - 1}], got ${index}`);
-    }
-    if (!this.#poolAttached[index] || this.#poolDetachPending[index]) return;
-    if (this.#poolInflight[index] > 0) this.#poolDetachPending[index] = 1;
-    else this.#unregister(index);
-  }
-
-  #unregister(index: number): void {
-    this.#poolDetachPending[index] = 0;
-    this.#poolAttached[index] = 0;
-    if (this.#closed) return; // the native close dropped every slot
-    try {
-      this.#native.ringUnregisterPool(this.#handle, index);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    this.#pools.detach(index);
   }
 
   // ---- aux slots: sockaddrs and other per-op side data ---------------------
 
   /** The aux array: write a slot's bytes here. */
   get aux(): Uint8Array {
-    return this.#aux;
+    return this.#aux.bytes;
   }
 
   /** A free 128-byte aux slot's offset, or -1 when all are in use. */
   allocAux(): number {
-    if (this.#auxTop === 0) return -1;
-    const i = this.#auxFree[--this.#auxTop];
-    this.#auxUsed[i] = 1;
-    return i * AUX_SLOT;
+    return this.#aux.alloc();
   }
 
   freeAux(offset: number): void {
-    const i = offset / AUX_SLOT;
-    if (!Number.isInteger(i) || i < 0 || i >= this.#auxUsed.length || !this.#auxUsed[i]) {
-      throw new InvalidArgumentError(`${offset} is not an allocated aux slot`);
-    }
-    this.#auxUsed[i] = 0;
-    this.#auxFree[this.#auxTop++] = i;
+    this.#aux.free(offset);
   }
 
   /** Encodes host:port (an IP literal) into the aux slot at `offset`; returns its length. */
   writeSockaddr(offset: number, host: string, port: number): number {
-    return encodeSockaddr(host, port, this.#aux, offset);
+    return this.#aux.writeSockaddr(offset, host, port);
   }
 
   // ---- observation and lifecycle -------------------------------------------

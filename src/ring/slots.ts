@@ -1,0 +1,107 @@
+/**
+ * Bookkeeping both rings share (the io_uring Ring and the epoll FallbackRing):
+ * the aux array's fixed slots, and which pool holds each of a ring's 64 pool
+ * slots. What differs between the rings (registering with the kernel or not)
+ * stays in them, behind the `drop` callback.
+ */
+import { InvalidArgumentError, OutOfRangeError } from '../core/errors';
+import { MAX_POOLS } from '../core/native';
+import { encodeSockaddr } from '../net/address';
+
+export const AUX_BYTES = 64 << 10;
+export const AUX_SLOT = 128; // sizeof(struct sockaddr_storage)
+
+/** The aux array, shared with native code, cut into 128-byte slots (sockaddrs and other per-op side data). */
+export class AuxSlots {
+  /** The array the native ring reads: write a slot's bytes here. */
+  readonly bytes = new Uint8Array(AUX_BYTES);
+  readonly #free = new Int32Array(AUX_BYTES / AUX_SLOT);
+  readonly #used = new Uint8Array(AUX_BYTES / AUX_SLOT);
+  #top = 0;
+
+  constructor() {
+    // Hand out low slots first.
+    for (let i = this.#free.length - 1; i >= 0; i--) this.#free[this.#top++] = i;
+  }
+
+  /** A free slot's byte offset, or -1 when all are in use. */
+  alloc(): number {
+    if (this.#top === 0) return -1;
+    const i = this.#free[--this.#top];
+    this.#used[i] = 1;
+    return i * AUX_SLOT;
+  }
+
+  free(offset: number): void {
+    const i = offset / AUX_SLOT;
+    if (!Number.isInteger(i) || i < 0 || i >= this.#used.length || !this.#used[i]) {
+      throw new InvalidArgumentError(`${offset} is not an allocated aux slot`);
+    }
+    this.#used[i] = 0;
+    this.#free[this.#top++] = i;
+  }
+
+  /** Encodes host:port (an IP literal) at `offset`; returns its length. */
+  writeSockaddr(offset: number, host: string, port: number): number {
+    return encodeSockaddr(host, port, this.bytes, offset);
+  }
+}
+
+/**
+ * A ring's pool slots: which are taken, each pool's size, and how many
+ * operations in flight use each pool's memory. A pool detached while
+ * operations still use it keeps its slot until the last one completes.
+ */
+export class PoolSlots {
+  /** 1 where a pool occupies the slot (descriptors may name it). */
+  readonly attached = new Uint8Array(MAX_POOLS);
+  /** The region's size in bytes, where the ring checks bounds itself (epoll). */
+  readonly size = new Float64Array(MAX_POOLS);
+  readonly #inflight = new Int32Array(MAX_POOLS);
+  readonly #detachPending = new Uint8Array(MAX_POOLS);
+  readonly #drop: (index: number) => void;
+
+  /** `drop(index)` runs when a slot is finally given up: tell the native side. */
+  constructor(drop: (index: number) => void) {
+    this.#drop = drop;
+  }
+
+  /** A free slot's index; throws when all 64 are taken. */
+  claim(): number {
+    for (let i = 0; i < MAX_POOLS; i++) {
+      if (!this.attached[i] && !this.#detachPending[i]) return i;
+    }
+    throw new OutOfRangeError(`a ring holds at most ${MAX_POOLS} pools`);
+  }
+
+  occupy(index: number, size = 0): void {
+    this.attached[index] = 1;
+    this.size[index] = size;
+  }
+
+  /** An operation using the pool's memory was queued. */
+  opStarted(index: number): void {
+    this.#inflight[index]++;
+  }
+
+  /** Its final completion came. */
+  opDone(index: number): void {
+    if (--this.#inflight[index] === 0 && this.#detachPending[index]) this.#release(index);
+  }
+
+  detach(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= MAX_POOLS) {
+      throw new OutOfRangeError(`pool index must be in [0, ${MAX_POOLS - 1}], got ${index}`);
+    }
+    if (!this.attached[index] || this.#detachPending[index]) return;
+    if (this.#inflight[index] > 0) this.#detachPending[index] = 1;
+    else this.#release(index);
+  }
+
+  #release(index: number): void {
+    this.#detachPending[index] = 0;
+    this.attached[index] = 0;
+    this.size[index] = 0;
+    this.#drop(index);
+  }
+}
