@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import { backend } from '../../src/backend';
 import { connect, createServer } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
+import { netSkip } from '../net/helpers';
 import { listen } from './helpers';
 
 /** Sockets need a working backend; splice needs io_uring. */
@@ -19,14 +20,7 @@ export const socketSkip: string | false = (() => {
 })();
 
 /** Buffer forwarding and the proxy need sockets only: they run on io_uring and on the epoll fallback. */
-export const bufferSkip: string | false = (() => {
-  try {
-    backend();
-    return false;
-  } catch (e) {
-    return String(e);
-  }
-})();
+export const bufferSkip: string | false = netSkip;
 
 /** Splice forwarding needs io_uring's SPLICE op (not emulated by the epoll fallback). */
 export const spliceSkip: string | false = (() => {
