@@ -13,7 +13,22 @@
  * splice-forward.ts) and never touch the pool. io_uring only; both fds are
  * switched to blocking mode (see splice-forward.ts).
  *
- * 'auto' means 'buffers'. Measured here (bench/micro/forward-modes.ts: a
+ * 'auto' starts each direction in 'buffers' and, on the io_uring backend,
+ * switches that direction to 'splice' once it has proved to be a bulk stream:
+ * `spliceAfterBytes` (default 8 MiB; 0 or Infinity: never) forwarded within
+ * one window of at most a second. Idle and small connections so cost nothing
+ * (the reasons below), and bulk streams get splice's throughput: the full
+ * iperf3 benchmark through `maio proxy` (BENCHMARKS.md) measured splice at
+ * 20.8 Gbit/s and 0.23 s CPU/GB against 14.9 Gbit/s and 0.49 s/GB for
+ * buffers. The switch keeps byte order: a is paused until its multishot recv
+ * has ended, the buffers it had received are sent, b's queue and in-flight
+ * sends drain, then the splice forwarder takes over the two fds (counters,
+ * half-close and errors carry over; 'end'/'done' are emitted once). It does
+ * not switch back: a switched direction that later idles keeps its pipes and
+ * parked worker thread until the connection ends. On epoll 'auto' stays 'buffers'. stats().mode / .mode say
+ * which path a direction is on now.
+ *
+ * Why not splice from the start: measured earlier (bench/micro/forward-modes.ts: a
  * node:net sender in a child process -> a ==forward==> b -> node:net sink in
  * the forwarding process, 1 GiB per run, 4 alternating rounds, io_uring,
  * 2 vCPUs): buffers median 13.5 Gbit/s (11.3-14.5), splice 14.5 (12.7-14.6):
@@ -40,7 +55,7 @@ import { forwardFd, type SpliceForward } from './splice-forward';
 export type ForwardMode = 'auto' | 'buffers' | 'splice';
 
 export interface SocketForwardOptions {
-  /** 'auto' (= 'buffers', see above), 'buffers' or 'splice' (io_uring only). */
+  /** 'auto' (buffers, then splice for bulk streams, see above), 'buffers' or 'splice' (io_uring only). */
   mode?: ForwardMode;
   /** Pause `a` while b's queued bytes are at least this (default 1 MiB). */
   highWaterMark?: number;
@@ -48,7 +63,28 @@ export interface SocketForwardOptions {
   pipeSize?: number;
   /** Half-close `b` after a's 'end' (default true). */
   end?: boolean;
+  /**
+   * 'auto' on io_uring: switch this direction to splice after this many bytes
+   * within one window of at most 1 s (default 8 MiB; 0 or Infinity: never).
+   */
+  spliceAfterBytes?: number;
 }
+
+export interface ForwarderStats {
+  /** the path bytes take now */
+  mode: 'buffers' | 'splice';
+  /** the mode asked for */
+  requested: ForwardMode;
+  bytes: number;
+  pauses: number;
+  /** 'auto' moved this direction from buffers to splice */
+  switched: boolean;
+  /** bytes forwarded by buffers before the switch (0 when not switched) */
+  bytesBeforeSwitch: number;
+}
+
+const DEFAULT_SPLICE_AFTER = 8 * 1024 * 1024;
+const SPLICE_WINDOW_MS = 1000;
 
 const DEBUG = Symbol.for('maio.socket.debug');
 interface SocketDebug {
@@ -87,8 +123,17 @@ export function resolveMode(mode: ForwardMode = 'auto'): 'buffers' | 'splice' {
 export class Forwarder extends EventEmitter {
   readonly from: Socket;
   readonly to: Socket;
-  readonly mode: 'buffers' | 'splice';
+  readonly requestedMode: ForwardMode;
   readonly highWaterMark: number;
+  #mode: 'buffers' | 'splice';
+  /** auto: bytes that switch to splice (Infinity: never) */
+  #spliceAfter: number;
+  #windowStart = 0;
+  #windowBytes = 0;
+  #switching = false;
+  #switched = false;
+  #bytesBeforeSwitch = 0;
+  #onData: ((buf: IoBuffer) => void) | null = null;
   /** times `a` was paused for b's backpressure */
   pauses = 0;
   #bytes = 0;
@@ -107,7 +152,13 @@ export class Forwarder extends EventEmitter {
     super();
     this.from = a;
     this.to = b;
-    this.mode = resolveMode(options.mode);
+    this.requestedMode = options.mode ?? 'auto';
+    this.#mode = resolveMode(options.mode);
+    const after = options.spliceAfterBytes ?? DEFAULT_SPLICE_AFTER;
+    if (typeof after !== 'number' || Number.isNaN(after) || after < 0 || (after !== Infinity && !Number.isSafeInteger(after))) {
+      throw new OutOfRangeError(`spliceAfterBytes must be a non-negative integer or Infinity, got ${String(after)}`);
+    }
+    this.#spliceAfter = this.requestedMode === 'auto' && after > 0 && Ring.current() !== null ? after : Infinity;
     const hwm = options.highWaterMark ?? 1024 * 1024;
     if (!Number.isSafeInteger(hwm) || hwm < 1) throw new OutOfRangeError(`highWaterMark must be a positive integer, got ${hwm}`);
     this.highWaterMark = hwm;
@@ -115,8 +166,24 @@ export class Forwarder extends EventEmitter {
     this.#pipeSize = options.pipeSize;
     this.#watchErrors();
     forwarding.add(a);
-    if (this.mode === 'buffers') this.#startBuffers();
+    if (this.#mode === 'buffers') this.#startBuffers();
     else void this.#startSplice();
+  }
+
+  /** The path bytes take now ('auto' may move from 'buffers' to 'splice'). */
+  get mode(): 'buffers' | 'splice' {
+    return this.#mode;
+  }
+
+  stats(): ForwarderStats {
+    return {
+      mode: this.#mode,
+      requested: this.requestedMode,
+      bytes: this.bytes,
+      pauses: this.pauses,
+      switched: this.#switched,
+      bytesBeforeSwitch: this.#bytesBeforeSwitch,
+    };
   }
 
   /** Bytes handed to b so far. */
@@ -202,7 +269,7 @@ export class Forwarder extends EventEmitter {
     const a = this.from;
     const b = this.to;
     const onSent = () => this.#maybeResume();
-    this.#on(a, 'data', (buf: IoBuffer) => {
+    const onData = (buf: IoBuffer) => {
       if (b.destroyed || b.writableEnded) return; // released by the lifetime rule
       const n = buf.length;
       this.#bytes += n;
@@ -226,15 +293,38 @@ export class Forwarder extends EventEmitter {
           b.write(EMPTY, onSent);
         }
       }
-    });
+      if (this.#spliceAfter !== Infinity) this.#countForSwitch(n);
+    };
+    this.#onData = onData;
+    this.#on(a, 'data', onData);
     this.#on(b, 'drain', onSent);
     this.#on(a, 'end', () => this.#sourceEnded());
     if (a.readableEnded) process.nextTick(() => this.#sourceEnded());
     else if (a.isPaused()) a.resume();
   }
 
+  /** auto: a bulk stream moves to splice. */
+  #countForSwitch(n: number): void {
+    if (this.#switching || this.#done) return;
+    const now = Date.now();
+    if (now - this.#windowStart > SPLICE_WINDOW_MS) {
+      this.#windowStart = now;
+      this.#windowBytes = 0;
+    }
+    this.#windowBytes += n;
+    if (this.#windowBytes < this.#spliceAfter) return;
+    this.#switching = true;
+    // From here on the splice start owns a's flow: no more buffers 'data', no backpressure resume.
+    if (this.#onData) this.from.off('data', this.#onData);
+    this.#onData = null;
+    this.#pausedByUs = false;
+    this.from.pause();
+    this.#bytesBeforeSwitch = this.#bytes;
+    void this.#startSplice(true);
+  }
+
   #maybeResume(): void {
-    if (!this.#pausedByUs || this.#done) return;
+    if (!this.#pausedByUs || this.#done || this.#switching) return;
     if (this.to.writableLength >= this.highWaterMark) return;
     this.#pausedByUs = false;
     this.from.resume();
@@ -253,10 +343,11 @@ export class Forwarder extends EventEmitter {
 
   // ---- splice --------------------------------------------------------------
 
-  async #startSplice(): Promise<void> {
+  async #startSplice(switching = false): Promise<void> {
     const a = this.from;
     const b = this.to;
-    const wasPaused = a.isPaused();
+    // A switch paused a itself; a forced splice keeps the caller's pause state for the 'end'.
+    const wasPaused = switching ? false : a.isPaused();
     await Promise.all([a.connecting ? once(a, 'connect') : null, b.connecting ? once(b, 'connect') : null]);
     if (this.#done) return;
     if (a.readableEnded) return this.#sourceEnded();
@@ -291,6 +382,10 @@ export class Forwarder extends EventEmitter {
       return;
     }
     const ring = Ring.current()!;
+    if (switching) {
+      this.#mode = 'splice';
+      this.#switched = true;
+    }
     const target = {
       onForwardEnd: (err: Error | null) => {
         if (err) return this.#fail(err);
