@@ -10,7 +10,7 @@ import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 
 export const usage =
-  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--config file.json]';
+  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json]';
 
 interface Parsed {
   listen?: string;
@@ -23,6 +23,7 @@ interface Parsed {
   retryDown?: number;
   metrics?: string;
   mode?: string;
+  spliceAfterBytes?: number;
   config?: string;
 }
 
@@ -32,6 +33,7 @@ const NUM: Record<string, keyof Parsed> = {
   'health-interval': 'healthInterval',
   'connect-timeout': 'connectTimeout',
   'retry-down': 'retryDown',
+  'splice-after': 'spliceAfterBytes',
 };
 const STR: Record<string, keyof Parsed> = { listen: 'listen', balance: 'balance', metrics: 'metrics', mode: 'mode', config: 'config' };
 
@@ -57,7 +59,7 @@ export function parseProxyArgs(argv: string[]): Parsed {
   return out;
 }
 
-/** Flags over the config file's values (same names: listen, upstreams, balance, maxConnections, idleTimeout, healthInterval, connectTimeout, retryDown, metrics, mode). */
+/** Flags over the config file's values (same names: listen, upstreams, balance, maxConnections, idleTimeout, healthInterval, connectTimeout, retryDown, metrics, mode, spliceAfterBytes). */
 export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: HostPort | null } {
   let file: Record<string, unknown> = {};
   if (p.config !== undefined) {
@@ -73,7 +75,7 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
       throw new InvalidArgumentError(`config ${p.config} is not valid JSON: ${(err as Error).message}`);
     }
     if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new InvalidArgumentError(`config ${p.config} must hold a JSON object`);
-    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'connectTimeout', 'retryDown', 'metrics', 'mode']);
+    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'connectTimeout', 'retryDown', 'metrics', 'mode', 'spliceAfterBytes']);
     for (const k of Object.keys(file)) if (!known.has(k)) throw new InvalidArgumentError(`config ${p.config}: unknown key '${k}'`);
     if (file.upstreams !== undefined && (!Array.isArray(file.upstreams) || file.upstreams.some((u) => typeof u !== 'string'))) {
       throw new InvalidArgumentError(`config ${p.config}: upstreams must be an array of "HOST:PORT" strings`);
@@ -116,6 +118,10 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   const hi = n(p.healthInterval, 'healthInterval', '--health-interval');
   const ct = n(p.connectTimeout, 'connectTimeout', '--connect-timeout');
   const rd = n(p.retryDown, 'retryDown', '--retry-down');
+  const sa = n(p.spliceAfterBytes, 'spliceAfterBytes', '--splice-after');
+  if (sa !== undefined && !Number.isSafeInteger(sa)) {
+    throw new InvalidArgumentError(`${src('--splice-after', p.spliceAfterBytes !== undefined, 'spliceAfterBytes')} must be a whole number of bytes, got ${sa}`);
+  }
   if (mc !== undefined && !Number.isInteger(mc)) {
     throw new InvalidArgumentError(`${src('--max-connections', p.maxConnections !== undefined, 'maxConnections')} must be a whole number, got ${mc}`);
   }
@@ -124,6 +130,7 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   if (hi !== undefined) options.healthInterval = hi;
   if (ct !== undefined) options.connectTimeout = ct;
   if (rd !== undefined) options.retryDown = rd;
+  if (sa !== undefined) options.spliceAfterBytes = sa;
   return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics')) };
 }
 

@@ -36,6 +36,8 @@ export interface ProxyOptions {
   /** ms for an upstream connect or health check (default 3000; 0: the kernel's own timeout) */
   connectTimeout?: number;
   mode?: ForwardMode;
+  /** 'auto' on io_uring: bytes one direction carries within 1 s before it moves to splice (forward.ts; default 8 MiB; 0: never) */
+  spliceAfterBytes?: number;
 }
 
 export interface UpstreamStats extends HostPort {
@@ -53,6 +55,9 @@ export interface ConnectionStats {
   upstream: string;
   bytesUp: number;
   bytesDown: number;
+  /** the path each direction takes now ('auto' moves bulk directions to splice) */
+  modeUp: 'buffers' | 'splice';
+  modeDown: 'buffers' | 'splice';
   since: number;
 }
 
@@ -117,7 +122,7 @@ function checkHostPort(h: unknown, what: string, allowZero: boolean): void {
  */
 export class Proxy extends EventEmitter {
   readonly upstreams: Upstream[];
-  readonly #o: Required<Omit<ProxyOptions, 'mode'>> & { mode: ForwardMode };
+  readonly #o: Required<Omit<ProxyOptions, 'mode' | 'spliceAfterBytes'>> & { mode: ForwardMode; spliceAfterBytes: number | undefined };
   #server: Server | null = null;
   #conns = new Map<number, Conn>();
   #nextId = 1;
@@ -144,6 +149,10 @@ export class Proxy extends EventEmitter {
     ] as const) {
       if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`${k} must be a number >= 0, got ${String(v)}`);
     }
+    const after = options.spliceAfterBytes;
+    if (after !== undefined && (typeof after !== 'number' || !(Number.isSafeInteger(after) || after === Infinity) || after < 0)) {
+      throw new InvalidArgumentError(`spliceAfterBytes must be a whole number >= 0 (or Infinity), got ${String(after)}`);
+    }
     if (options.maxConnections !== undefined && !Number.isInteger(options.maxConnections)) {
       throw new InvalidArgumentError(`maxConnections must be an integer, got ${options.maxConnections}`);
     }
@@ -162,6 +171,7 @@ export class Proxy extends EventEmitter {
       // connect() takes whole ms
       connectTimeout: Math.ceil(options.connectTimeout ?? 3000),
       mode: options.mode ?? 'auto',
+      spliceAfterBytes: after,
     };
     this.upstreams = options.upstreams.map((u) => new Upstream(u.host, u.port));
   }
@@ -328,7 +338,7 @@ export class Proxy extends EventEmitter {
   }
 
   #start(c: Conn, s: Socket): void {
-    const pipe = forwardBoth(c.client, s, { mode: this.#o.mode });
+    const pipe = forwardBoth(c.client, s, { mode: this.#o.mode, spliceAfterBytes: this.#o.spliceAfterBytes });
     c.pipe = pipe;
     let error: Error | null = null;
     pipe.on('error', (err: Error) => {
@@ -394,6 +404,8 @@ export class Proxy extends EventEmitter {
       upstream: c.upstream ? fmt(c.upstream) : '',
       bytesUp: c.pipe ? c.pipe.bytes[0] : 0,
       bytesDown: c.pipe ? c.pipe.bytes[1] : 0,
+      modeUp: c.pipe ? c.pipe.aToB.mode : 'buffers',
+      modeDown: c.pipe ? c.pipe.bToA.mode : 'buffers',
       since: c.since,
     };
   }
@@ -431,6 +443,9 @@ export class Proxy extends EventEmitter {
     metric('maio_proxy_connection_errors_total', 'counter', 'Forwarded connections that ended with an error.', [['', s.errors]]);
     metric('maio_proxy_idle_timeouts_total', 'counter', 'Connections closed by the idle timeout.', [['', s.idleClosed]]);
     metric('maio_proxy_connections_active', 'gauge', 'Open client connections.', [['', s.active]]);
+    let spliced = 0;
+    for (const c of this.#conns.values()) if (c.pipe) spliced += +(c.pipe.aToB.mode === 'splice') + +(c.pipe.bToA.mode === 'splice');
+    metric('maio_proxy_directions_spliced', 'gauge', 'Directions of open connections forwarded by kernel splice.', [['', spliced]]);
     metric('maio_proxy_bytes_total', 'counter', 'Bytes forwarded.', [
       ['{direction="up"}', s.bytesUp],
       ['{direction="down"}', s.bytesDown],

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { tmpDir, until } from './helpers';
-import { bufferSkip } from './maio-helpers';
+import { bufferSkip, spliceSkip } from './maio-helpers';
 import { cli, client, closed, deadPort, httpGet, metricsPort, parsePrometheus, sampleOf, upstream, type Cli } from './proxy-helpers';
 
 async function stop(p: Cli): Promise<void> {
@@ -116,6 +116,8 @@ test('CLI: bad JSON, bad keys and values, bad addresses and ports in use: one li
     [['--listen', 'no-such-host.invalid:0', '--upstream', '127.0.0.1:1'], /cannot listen on no-such-host\.invalid:0 \(proxy\): .*ENOTFOUND/],
     [['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--metrics', `127.0.0.1:${busyPort}`], /cannot listen on 127\.0\.0\.1:\d+ \(metrics\): address in use/],
     [['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--mode', 'fast'], /--mode must be auto, buffers or splice/],
+    [['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--splice-after', '1.5'], /--splice-after must be a whole number of bytes/],
+    [['--config', conf('splice.json', JSON.stringify({ ...ok, spliceAfterBytes: 'soon' }))], /spliceAfterBytes must be a number >= 0/],
   ];
   try {
     // Four at a time: each is a node process.
@@ -220,6 +222,38 @@ test('CLI: /metrics is valid Prometheus text and its counters follow the traffic
       for (const [labels, v] of fam.samples) assert.ok(v >= (m1.get(name)?.samples.get(labels) ?? 0), `${name}${labels} went down`);
     }
     assert.equal((await httpGet(mport, '/nope')).status, 404);
+    await stop(p);
+  } finally {
+    p.child.kill('SIGKILL');
+    await up.close();
+  }
+});
+
+test('CLI: --splice-after moves a bulk direction to splice; /connections and /metrics say which', { skip: spliceSkip }, async () => {
+  const up = await upstream('u');
+  const p = cli(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${up.port}`, '--metrics', '127.0.0.1:0', '--splice-after', String(1 << 20)]);
+  try {
+    const port = await p.port;
+    const mport = metricsPort(p);
+    const c = await client(port);
+    const total = 8 << 20;
+    c.write(Buffer.alloc(total, 7));
+    await until(() => up.busy().length === 1, 'the connection upstream');
+    const U = up.busy()[0]!;
+    U.resume(); // the recording upstream does not read on its own
+    await until(() => U.bytesRead === total, 'every byte upstream');
+    U.write('ok');
+    await once(c, 'data');
+    const conns = JSON.parse((await httpGet(mport, '/connections')).body);
+    assert.equal(conns.connections.length, 1);
+    assert.equal(conns.connections[0].bytesUp, total);
+    assert.equal(conns.connections[0].modeUp, 'splice', '8 MiB at once crossed the 1 MiB threshold');
+    assert.equal(conns.connections[0].modeDown, 'buffers', '2 bytes did not');
+    const m = parsePrometheus((await httpGet(mport, '/metrics')).body);
+    assert.equal(m.get('maio_proxy_directions_spliced')!.type, 'gauge');
+    assert.equal(sampleOf(m, 'maio_proxy_directions_spliced'), 1);
+    c.destroy();
+    U.destroy();
     await stop(p);
   } finally {
     p.child.kill('SIGKILL');
