@@ -16,6 +16,23 @@ import { client, closed, upstream } from './proxy-helpers';
 const MiB = 1 << 20;
 const local = (port: number) => ({ host: '127.0.0.1', port });
 
+/**
+ * One client connection through a Proxy to a recording upstream; x is the side
+ * named by `first`, y the other; `ends` collects each connection's end error.
+ */
+async function proxied(mode: 'buffers' | 'splice', first: 'client' | 'upstream') {
+  const up = await upstream('u');
+  const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)], mode });
+  const ends: (Error | null)[] = [];
+  proxy.on('connectionClose', (_info: unknown, err: Error | null) => ends.push(err));
+  const addr = await proxy.listen();
+  const c = await client(addr.port);
+  await until(() => up.conns.length === 1, 'upstream connection');
+  const U = up.conns[0]!;
+  const [x, y] = first === 'client' ? [c, U] : [U, c];
+  return { up, proxy, ends, c, U, x, y };
+}
+
 for (const [mode, first] of [
   ['buffers', 'client'],
   ['buffers', 'upstream'],
@@ -24,15 +41,7 @@ for (const [mode, first] of [
 ] as const) {
   const skip = mode === 'splice' ? spliceSkip : bufferSkip;
   test(`proxy (${mode}) half-close: after the ${first}'s FIN the other side still sends 8 MiB, all of it arrives, then the connection ends`, { skip }, async () => {
-    const up = await upstream('u');
-    const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)], mode });
-    const ends: (Error | null)[] = [];
-    proxy.on('connectionClose', (_info: unknown, err: Error | null) => ends.push(err));
-    const addr = await proxy.listen();
-    const c = await client(addr.port);
-    await until(() => up.conns.length === 1, 'upstream connection');
-    const U = up.conns[0]!;
-    const [x, y] = first === 'client' ? [c, U] : [U, c];
+    const { up, proxy, ends, c, x, y } = await proxied(mode, first);
     // x: a short message, then FIN.
     const atY = receive(y);
     x.end('request');
@@ -56,15 +65,7 @@ for (const [mode, first] of [
   });
 
   test(`proxy (${mode}) reset: a reset by the ${first} closes the other side, and the error is surfaced (event, stats)`, { skip }, async () => {
-    const up = await upstream('u');
-    const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)], mode });
-    const ends: (Error | null)[] = [];
-    proxy.on('connectionClose', (_info: unknown, err: Error | null) => ends.push(err));
-    const addr = await proxy.listen();
-    const c = await client(addr.port);
-    await until(() => up.conns.length === 1, 'upstream connection');
-    const U = up.conns[0]!;
-    const [x, y] = first === 'client' ? [c, U] : [U, c];
+    const { up, proxy, ends, c, x, y } = await proxied(mode, first);
     x.write('some bytes');
     await once(y, 'data');
     const yClosed = closed(y);
