@@ -135,12 +135,14 @@ enum maio_ring_stat {
 	MAIO_RS_CQ_OVERFLOW = 6,   /* kernel's CQ overflow counter */
 	MAIO_RS_SQ_FULL = 7,       /* times submission had to wait for SQ space */
 	MAIO_RS_CQ_FLUSHES = 8,    /* times the CQ overflowed into the kernel backlog and was flushed */
+	MAIO_RS_BATCH_WAITS = 9,   /* wake-ups that first waited for a bulk batch (ring.c) */
 	MAIO_RS_COUNT = 16
 };
 
 /* Limits. */
 #define MAIO_MAX_POOLS 64 /* fixed-buffer table slots, one per pool */
 #define MAIO_MAX_BUF_RINGS 64 /* provided-buffer rings per ring */
+#define MAIO_BATCH_WAIT_MAX_US 10000 /* ringCreate batchWaitUs: at most 10 ms */
 #define MAIO_BUF_RING_MAX_ENTRIES 32768 /* the kernel's limit is < 65536 */
 
 /* ---- Probe ------------------------------------------------------------ */

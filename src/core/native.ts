@@ -44,6 +44,8 @@ export interface RingCreateOptions {
   stats: Float64Array;
   /** called once per batch of reaped completions with their count */
   onCompletions: (count: number) => void;
+  /** 0..MAIO_BATCH_WAIT_MAX_US: how long a wake-up may wait for a batch while receiving in bulk (0 or absent: never) */
+  batchWaitUs?: number;
 }
 
 export type FallbackHandle = { readonly __brand: 'maio.fallback' };
@@ -241,6 +243,7 @@ export const enum RingStat {
   CqOverflow = 6,
   SqFull = 7,
   CqFlushes = 8,
+  BatchWaits = 9,
 }
 export const MAX_POOLS = 64;
 export const MAX_BUF_RINGS = 64;

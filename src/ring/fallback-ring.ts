@@ -1203,6 +1203,7 @@ export class FallbackRing implements IoRing {
       cqOverflow: 0,
       cqFlushes: 0,
       sqFull: 0,
+      batchWaits: 0,
       submittedPerEnter: enters ? submitted / enters : 0,
       completionsPerBatch: reapBatches ? completed / reapBatches : 0,
     };

@@ -54,6 +54,8 @@ export interface RingStats {
   /** times the CQ overflowed into the kernel's backlog and was flushed */
   cqFlushes: number;
   sqFull: number;
+  /** wake-ups that first waited for a larger batch because the ring was receiving in bulk (MAIO_BATCH_WAIT_US) */
+  batchWaits: number;
   submittedPerEnter: number;
   completionsPerBatch: number;
 }
@@ -86,6 +88,16 @@ export interface PoolAttachment {
 const ENTRIES_ENV = process.env.MAIO_RING_ENTRIES;
 const ENTRIES_OK = ENTRIES_ENV === undefined || ENTRIES_ENV === '' || /^(64|128|256|512|1024|2048|4096|8192|16384|32768)$/.test(ENTRIES_ENV);
 const ENTRIES = ENTRIES_OK && ENTRIES_ENV ? Number(ENTRIES_ENV) : 1024;
+/**
+ * MAIO_BATCH_WAIT_US (an integer 0..10000; default 50): while this thread's
+ * ring receives at least 1 GiB/s, each wake-up first waits up to this long
+ * (or for 16 completions) so that receives come back in a few large batches
+ * instead of one small one per wake-up (native/ring.c, "bulk batching").
+ * 0 turns it off. Below that rate nothing waits.
+ */
+const BATCH_WAIT_ENV = process.env.MAIO_BATCH_WAIT_US;
+const BATCH_WAIT_OK = BATCH_WAIT_ENV === undefined || BATCH_WAIT_ENV === '' || (/^\d{1,5}$/.test(BATCH_WAIT_ENV) && Number(BATCH_WAIT_ENV) <= 10000);
+const BATCH_WAIT_US = BATCH_WAIT_OK && BATCH_WAIT_ENV ? Number(BATCH_WAIT_ENV) : 50;
 const SUBMIT_CAPACITY = Math.min(1024, ENTRIES); // descriptors per flush
 const COMPLETION_CAPACITY = 1024; // CQEs per JS call
 
@@ -193,6 +205,7 @@ export class Ring implements IoRing {
   constructor(token: symbol) {
     if (token !== constructing) throw new InvalidArgumentError('use Ring.current(): there is one ring per thread');
     if (!ENTRIES_OK) throw new OutOfRangeError(`MAIO_RING_ENTRIES must be a power of two from 64 to 32768, got '${ENTRIES_ENV}'`);
+    if (!BATCH_WAIT_OK) throw new OutOfRangeError(`MAIO_BATCH_WAIT_US must be an integer from 0 to 10000, got '${BATCH_WAIT_ENV}'`);
     this.#native = native();
     try {
       this.#handle = this.#native.ringCreate({
@@ -202,6 +215,7 @@ export class Ring implements IoRing {
         aux: this.#aux.bytes,
         stats: this.#stats,
         onCompletions: this.#onCompletions,
+        batchWaitUs: BATCH_WAIT_US,
       });
     } catch (err) {
       throw fromNative(err);
@@ -640,6 +654,7 @@ export class Ring implements IoRing {
       cqOverflow: s[RingStat.CqOverflow],
       cqFlushes: s[RingStat.CqFlushes],
       sqFull: s[RingStat.SqFull],
+      batchWaits: s[RingStat.BatchWaits],
       submittedPerEnter: enters ? submitted / enters : 0,
       completionsPerBatch: reapBatches ? completed / reapBatches : 0,
     };

@@ -155,6 +155,7 @@ function ringOptions() {
     aux: new Uint8Array(1024),
     stats: new Float64Array(16),
     onCompletions() {},
+    batchWaitUs: 50,
   };
 }
 
