@@ -52,7 +52,7 @@ import {
 import { BufferGroup } from './fallback/buffer-group';
 import { FdState } from './fallback/fd-state';
 import type { CompletionTarget, IoRing, PoolAttachment, PreFlush, ProvideOwner, RingStats } from './io-ring';
-import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots } from './slots';
+import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue } from './slots';
 
 const SUBMIT_CAPACITY = 1024; // ops per flush, as the Ring's submit array
 const EVENT_CAPACITY = 1024; // epoll events per JS call
@@ -191,7 +191,7 @@ export class FallbackRing implements IoRing {
   #provides = new Int32Array(5 * 64);
   #provideCount = 0;
   // objects that queue their ops at the start of the next flush (Ring.schedule)
-  #preFlush: PreFlush[] = [];
+  readonly #preFlush = new PreFlushQueue();
 
   // completions posted, not yet dispatched: (op id, res, flags)
   #cq = new Int32Array(1024 * 3);
@@ -420,23 +420,8 @@ export class FallbackRing implements IoRing {
    */
   schedule(p: PreFlush): void {
     if (this.#closed) throw new ClosedError('the ring is closed');
-    this.#preFlush.push(p);
+    this.#preFlush.add(p);
     this.#scheduleFlush();
-  }
-
-  #runPreFlush(): void {
-    while (this.#preFlush.length > 0 && !this.#closed) {
-      // A fresh list: a preFlush may flush (a full batch) and schedule again.
-      const list = this.#preFlush;
-      this.#preFlush = [];
-      for (let i = 0; i < list.length; i++) {
-        try {
-          list[i].preFlush();
-        } catch (err) {
-          process.nextTick(rethrow, err);
-        }
-      }
-    }
   }
 
   #scheduleFlush(): void {
@@ -447,7 +432,7 @@ export class FallbackRing implements IoRing {
   }
 
   #flush(): void {
-    if (this.#preFlush.length > 0 && !this.#closed) this.#runPreFlush();
+    if (this.#preFlush.pending && !this.#closed) this.#preFlush.run();
     this.#flushScheduled = false;
     if (this.#closed) return;
     if (this.#provideCount) this.#applyProvides();
@@ -1219,7 +1204,7 @@ export class FallbackRing implements IoRing {
     this.#flushScheduled = false;
     this.#queued = 0;
     this.#provideCount = 0;
-    this.#preFlush = [];
+    this.#preFlush.clear();
     if (current === this) current = null;
     try {
       this.#native.fallbackClose(this.#handle);

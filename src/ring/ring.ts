@@ -31,7 +31,7 @@ import {
   type RingHandle,
 } from '../core/native';
 import type { IoRing } from './io-ring';
-import { AuxSlots, PoolSlots } from './slots';
+import { AuxSlots, PoolSlots, PreFlushQueue } from './slots';
 
 /** Receives the completions of the operations it queued. */
 export interface CompletionTarget {
@@ -164,7 +164,7 @@ export class Ring implements IoRing {
   readonly #groups = new Map<number, ProvideOwner>();
 
   // objects that queue their ops at the start of the next flush
-  #preFlush: PreFlush[] = [];
+  readonly #preFlush = new PreFlushQueue();
 
   readonly #flushTask = (): void => {
     if (this.#flushScheduled) this.#flush();
@@ -451,30 +451,15 @@ export class Ring implements IoRing {
    */
   schedule(p: PreFlush): void {
     if (this.#closed) throw new ClosedError('the ring is closed');
-    this.#preFlush.push(p);
+    this.#preFlush.add(p);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flushTask);
     }
   }
 
-  #runPreFlush(): void {
-    while (this.#preFlush.length > 0) {
-      // A fresh list: a preFlush may flush (a full submit array) and schedule again.
-      const list = this.#preFlush;
-      this.#preFlush = [];
-      for (let i = 0; i < list.length; i++) {
-        try {
-          list[i].preFlush();
-        } catch (err) {
-          process.nextTick(rethrow, err);
-        }
-      }
-    }
-  }
-
   #flush(): void {
-    if (this.#preFlush.length > 0) this.#runPreFlush();
+    if (this.#preFlush.pending) this.#preFlush.run();
     this.#flushScheduled = false;
     let n = this.#queued;
     if (n === 0 || this.#closed) return;
@@ -671,7 +656,7 @@ export class Ring implements IoRing {
     this.#queued = 0;
     if (current === this) current = null;
     this.#groups.clear();
-    this.#preFlush = [];
+    this.#preFlush.clear();
     try {
       this.#native.ringClose(this.#handle);
     } finally {

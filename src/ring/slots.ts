@@ -1,12 +1,13 @@
 /**
  * Bookkeeping both rings share (the io_uring Ring and the epoll FallbackRing):
- * the aux array's fixed slots, and which pool holds each of a ring's 64 pool
- * slots. What differs between the rings (registering with the kernel or not)
+ * the aux array's fixed slots, which pool holds each of a ring's 64 pool
+ * slots, and the objects to call at the start of the next flush. What differs between the rings (registering with the kernel or not)
  * stays in them, behind the `drop` callback.
  */
 import { InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { MAX_POOLS } from '../core/native';
 import { encodeSockaddr } from '../net/address';
+import type { PreFlush } from './ring';
 
 export const AUX_BYTES = 64 << 10;
 export const AUX_SLOT = 128; // sizeof(struct sockaddr_storage)
@@ -103,5 +104,48 @@ export class PoolSlots {
     this.attached[index] = 0;
     this.size[index] = 0;
     this.#drop(index);
+  }
+}
+
+function rethrow(err: unknown): never {
+  throw err;
+}
+
+/**
+ * The objects whose preFlush() runs once at the start of a ring's next flush
+ * (Ring.schedule). The ring decides when to run and schedules the flush. A
+ * throwing preFlush is rethrown on the next tick: the others still run.
+ */
+export class PreFlushQueue {
+  #list: PreFlush[] = [];
+
+  get pending(): boolean {
+    return this.#list.length > 0;
+  }
+
+  add(p: PreFlush): void {
+    this.#list.push(p);
+  }
+
+  /** Calls each queued object once, including any queued while this runs. */
+  run(): void {
+    while (this.#list.length > 0) {
+      // A fresh list: a preFlush may flush (a full batch), which runs this
+      // again, and may schedule again.
+      const list = this.#list;
+      this.#list = [];
+      for (let i = 0; i < list.length; i++) {
+        try {
+          list[i].preFlush();
+        } catch (err) {
+          process.nextTick(rethrow, err);
+        }
+      }
+    }
+  }
+
+  /** The ring closed: forget them (a run in progress finishes its current list). */
+  clear(): void {
+    this.#list = [];
   }
 }

@@ -1,7 +1,7 @@
-// The bookkeeping both rings share (src/ring/slots.ts): aux slots and pool slots.
+// The bookkeeping both rings share (src/ring/slots.ts): aux slots, pool slots, the pre-flush queue.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots } from '../../src/ring/slots';
+import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue } from '../../src/ring/slots';
 import { MAX_POOLS } from '../../src/core/native';
 
 test('aux slots: every slot once, low slots first, then -1; a free slot comes back; bad frees are typed errors', () => {
@@ -58,4 +58,53 @@ test('pool slots: all 64 taken is a typed error', () => {
   const slots = new PoolSlots(() => {});
   for (let i = 0; i < MAX_POOLS; i++) slots.occupy(slots.claim());
   assert.throws(() => slots.claim(), { code: 'ERR_MAIO_OUT_OF_RANGE' });
+});
+
+test('pre-flush queue: each object once in order, those queued meanwhile too (also from a nested run); a throw goes to the next tick and the rest still run', (t) => {
+  const q = new PreFlushQueue();
+  assert.equal(q.pending, false);
+  const calls: string[] = [];
+  const boom = new Error('boom');
+  const late = { preFlush: () => calls.push('late') };
+  const nested = { preFlush: () => calls.push('nested') };
+  q.add({
+    preFlush() {
+      calls.push('a');
+      q.add(late);
+    },
+  });
+  q.add({
+    preFlush() {
+      calls.push('b');
+      throw boom;
+    },
+  });
+  q.add({
+    preFlush() {
+      calls.push('c');
+      // A full batch flushes from inside a preFlush: that flush runs the queue again.
+      q.add(nested);
+      q.run();
+    },
+  });
+  // Catch what run() defers instead of letting it reach the test runner as an uncaught exception.
+  const deferred: [(...a: unknown[]) => void, unknown[]][] = [];
+  const tickMock = t.mock.method(process, 'nextTick', (fn: (...a: unknown[]) => void, ...args: unknown[]) => {
+    deferred.push([fn, args]);
+  });
+  try {
+    q.run();
+  } finally {
+    tickMock.mock.restore();
+  }
+  assert.deepEqual(calls, ['a', 'b', 'c', 'late', 'nested']);
+  assert.equal(q.pending, false);
+  assert.equal(deferred.length, 1);
+  assert.throws(() => deferred[0][0](...deferred[0][1]), (e) => e === boom);
+  q.add(late);
+  assert.equal(q.pending, true);
+  q.clear();
+  assert.equal(q.pending, false);
+  q.run();
+  assert.deepEqual(calls, ['a', 'b', 'c', 'late', 'nested']);
 });
