@@ -26,9 +26,10 @@
  * keeps the pipe -> socket splice waiting in an io-wq worker (blocking
  * socket), nothing spins in JavaScript.
  *
- * The socket is switched to blocking mode for this (see native/pipe.c: on an
- * O_NONBLOCK fd a waiting splice completes with -EAGAIN and no poll is
- * armed); maio's own socket ops do not depend on O_NONBLOCK, so it stays so.
+ * The socket is switched to blocking mode for the transfer (see native/pipe.c:
+ * on an O_NONBLOCK fd a waiting splice completes with -EAGAIN and no poll is
+ * armed) and gets its mode back at the end, once no other splice user holds
+ * it (blocking.ts).
  */
 import * as fs from 'node:fs';
 import {
@@ -44,6 +45,7 @@ import {
 import { SPLICE_F_MOVE, native, type SendfileHandle } from '../core/native';
 import { Ring, type CompletionTarget } from '../ring/ring';
 import type { IoRing } from '../ring/io-ring';
+import { holdBlocking, type BlockingHold } from './blocking';
 
 const ECANCELED = 125;
 const IOSQE_IO_LINK = 1 << 2;
@@ -212,6 +214,7 @@ export class FileSend implements CompletionTarget, FileTransfer {
   #pipeR = -1;
   #pipeW = -1;
   #pipeSize = 0;
+  #hold: BlockingHold | null = null;
 
   #fileOff: number; // next byte of the file to read
   #toRead: number; // bytes of the range not read into the pipe yet
@@ -267,7 +270,7 @@ export class FileSend implements CompletionTarget, FileTransfer {
       this.#pipeR = pipe.readFd;
       this.#pipeW = pipe.writeFd;
       this.#pipeSize = pipe.size;
-      n.fdSetBlocking(socketFd, true);
+      this.#hold = holdBlocking(socketFd);
     } catch (err) {
       this.#closePipe();
       throw fromNative(err);
@@ -456,6 +459,9 @@ export class FileSend implements CompletionTarget, FileTransfer {
     if (this.#done) return;
     this.#done = true;
     this.#closePipe();
+    // No splice of this transfer is left: give the socket its mode back.
+    this.#hold?.release();
+    this.#hold = null;
     this.#target.onSendFileDone(err, this.#sent);
   }
 }

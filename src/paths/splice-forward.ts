@@ -15,13 +15,15 @@
  *
  * EOF on `from` (a read of 0) becomes shutdown(SHUT_WR) on `to` once the
  * pipes are empty; errors (ECONNRESET, EPIPE) end the direction and cancel its
- * other op. Both fds are switched to blocking mode (see native/pipe.c) and
- * left so: maio's other socket ops do not depend on O_NONBLOCK.
+ * other op. Both fds are switched to blocking mode (see native/pipe.c) while
+ * the direction runs; when it ends, each gets its mode back once no other
+ * splice user holds it (blocking.ts).
  */
 import * as fs from 'node:fs';
 import { AbortError, ClosedError, InvalidArgumentError, errnoError, fromNative } from '../core/errors';
 import { native } from '../core/native';
 import type { CompletionTarget, Ring } from '../ring/ring';
+import { holdBlocking, type BlockingHold } from './blocking';
 import { assertFd } from './send-file';
 
 const EAGAIN = 11;
@@ -52,6 +54,8 @@ export class SpliceForward implements CompletionTarget {
   readonly #pipeR = [-1, -1];
   readonly #pipeW = [-1, -1];
   #pipeSize = 0;
+  #holdFrom: BlockingHold | null = null;
+  #holdTo: BlockingHold | null = null;
 
   // Op ids in flight, NONE when none (0 is a valid op id).
   #reader = NONE;
@@ -89,10 +93,11 @@ export class SpliceForward implements CompletionTarget {
         this.#pipeW[i] = pipe.writeFd;
         this.#pipeSize = pipe.size;
       }
-      n.fdSetBlocking(from, true);
-      n.fdSetBlocking(to, true);
+      this.#holdFrom = holdBlocking(from);
+      this.#holdTo = holdBlocking(to);
     } catch (err) {
       this.#closePipe();
+      this.#releaseFds();
       throw fromNative(err);
     }
     this.#pump();
@@ -226,10 +231,18 @@ export class SpliceForward implements CompletionTarget {
     this.#pipeW.fill(-1);
   }
 
+  /** No op of ours uses the sockets any more: give back their mode. */
+  #releaseFds(): void {
+    this.#holdFrom?.release();
+    this.#holdTo?.release();
+    this.#holdFrom = this.#holdTo = null;
+  }
+
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
     this.#closePipe();
+    this.#releaseFds();
     this.#target?.onForwardEnd(this.#error, this.#bytes);
     this.#settlePromise();
   }
