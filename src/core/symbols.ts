@@ -25,3 +25,6 @@ export const kQuotaCredit = Symbol('maio.quotaCredit');
 export const kSetRecycler = Symbol('maio.setRecycler');
 /** Socket: (ms, minBytes, onClosed?) a server's idle timeout that closes the connection (src/net/idle.ts). */
 export const kIdleClose = Symbol('maio.idleClose');
+/** Socket: () => its internal state (recv op, buffers waiting, queues), for
+ * forward.ts's switch to splice and for debugging; never for users. */
+export const kSocketState = Symbol('maio.socketState');

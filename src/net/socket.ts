@@ -45,7 +45,7 @@ import {
   Op,
   native,
 } from '../core/native';
-import { kIdleClose, kLend, kPoolId, kReturn, kUncheckedBytes } from '../core/symbols';
+import { kIdleClose, kLend, kPoolId, kReturn, kSocketState, kUncheckedBytes } from '../core/symbols';
 import { socketSendFile, type SocketSendFileOptions } from '../paths/socket-file';
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
@@ -1298,7 +1298,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   }
 
   /** @internal state for debugging and tests */
-  [Symbol.for('maio.socket.debug')](): Record<string, unknown> {
+  [kSocketState](): Record<string, unknown> {
     return {
       fd: this.#fd,
       recvOp: this.#recvOp,

@@ -47,6 +47,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
+import { kSocketState } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import type { Socket } from '../net/socket';
 import { Ring } from '../ring/ring';
@@ -86,14 +87,14 @@ export interface ForwarderStats {
 const DEFAULT_SPLICE_AFTER = 8 * 1024 * 1024;
 const SPLICE_WINDOW_MS = 1000;
 
-const DEBUG = Symbol.for('maio.socket.debug');
-interface SocketDebug {
+/** The part of a Socket's internal state the switch to splice waits on. */
+interface SocketState {
   recvOp: number;
   recvCancelling: boolean;
   pending: number;
   readEnded: boolean;
 }
-const debug = (s: Socket): SocketDebug => (s as unknown as Record<symbol, () => SocketDebug>)[DEBUG]!();
+const socketState = (s: Socket): SocketState => s[kSocketState]() as unknown as SocketState;
 
 /** Sources with a running Forwarder. */
 const forwarding = new WeakSet<Socket>();
@@ -353,9 +354,9 @@ export class Forwarder extends EventEmitter {
     if (a.readableEnded) return this.#sourceEnded();
     a.pause();
     // Wait until a's multishot recv is back, then move what it had already read.
-    while (!this.#done && debug(a).recvOp >= 0) await new Promise((r) => setImmediate(r));
+    while (!this.#done && socketState(a).recvOp >= 0) await new Promise((r) => setImmediate(r));
     if (this.#done) return;
-    const d = debug(a);
+    const d = socketState(a);
     // The 'end' may come right after the buffers that were waiting.
     if (d.readEnded) this.#on(a, 'end', () => this.#sourceEnded());
     if (d.pending > 0) {
@@ -364,7 +365,7 @@ export class Forwarder extends EventEmitter {
           this.#bytes += buf.length;
           b.send(buf);
           // The last buffer waiting: pause again before a's recv is re-armed.
-          if (debug(a).pending === 0) {
+          if (socketState(a).pending === 0) {
             a.pause();
             a.off('data', onData);
             resolve();
