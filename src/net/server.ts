@@ -213,7 +213,9 @@ export class Server extends EventEmitter implements CompletionTarget {
       } else {
         let socket: Socket;
         try {
-          socket = makeSocket({ ring: this.#ring, options: { ...this.#opts }, pool: this.#opts.pool ?? defaultPool(), fd: res, onClose: this.#onSocketClose });
+          // The server's options object is shared by its connections (a socket
+          // replaces, never changes, it): no copy per accept.
+          socket = makeSocket({ ring: this.#ring, options: this.#opts, pool: this.#opts.pool ?? defaultPool(), fd: res, onClose: this.#onSocketClose });
         } catch (err) {
           native().sockClose(res);
           this.emit('error', err);

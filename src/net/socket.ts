@@ -52,10 +52,10 @@ import { LEND_TRANSFER, type IoPool } from '../pool/pool';
 import type { CompletionTarget, IoRing, PreFlush } from '../ring/io-ring';
 import { AF_INET6, decodeSockaddr } from './address';
 import { unwatch, watch, type IdleEntry } from './idle';
-import { RecvGroup, type RecvGroupUser } from './recv-group';
+import { RecvGroup, type RecvGroupOptions, type RecvGroupUser } from './recv-group';
 import * as sockopt from './sockopt';
 import { totals } from './stats';
-import { ZeroCopyPolicy, type ZeroCopyMode, type ZeroCopyStats } from './zc-policy';
+import { DEFAULT_MIN_BYTES, ZeroCopyPolicy, type ZeroCopyMode, type ZeroCopyStats } from './zc-policy';
 
 const MSG_WAITALL = 0x100;
 const MSG_NOSIGNAL = 0x4000;
@@ -176,10 +176,41 @@ class SendItem implements CompletionTarget {
   }
 }
 
+/**
+ * Finished send items of every socket of this thread, reused: no allocation
+ * per send, and nothing kept per socket (an idle socket holds no spare item).
+ */
+const spareItems: SendItem[] = [];
+const MAX_SPARE_ITEMS = 1024;
+
+/**
+ * A socket's send queue and in-flight list are NO_ITEMS (shared, frozen) while
+ * empty: it takes an array from this thread's spare lists at the first push
+ * and gives it back, empty, with its backing store, when it empties. An idle
+ * socket holds no array; a busy one allocates none.
+ */
+const NO_ITEMS = Object.freeze([]) as unknown as SendItem[];
+const spareLists: SendItem[][] = [];
+const MAX_SPARE_LISTS = 256;
+
+function takeList(): SendItem[] {
+  return spareLists.pop() ?? [];
+}
+
+/** Gives back an emptied list; returns NO_ITEMS for the caller to store. */
+function giveList(list: SendItem[]): SendItem[] {
+  if (list !== NO_ITEMS && list.length === 0 && spareLists.length < MAX_SPARE_LISTS) spareLists.push(list);
+  return NO_ITEMS;
+}
+
 interface Pending {
   data: Uint8Array;
   cb: WriteCallback | null;
 }
+
+// Empty queues shared by every socket (frozen: a push into one throws).
+const NO_BUFFERS = Object.freeze([]) as unknown as IoBuffer[];
+const NO_PENDING = Object.freeze([]) as unknown as Pending[];
 
 /** @internal what a Socket needs from whoever made it */
 export interface SocketInit {
@@ -192,6 +223,8 @@ export interface SocketInit {
 }
 
 const kInit = Symbol('maio.socket.init');
+/** the receive group options of a socket that sets none (shared: no object per accept) */
+const NO_GROUP_OPTIONS: Readonly<RecvGroupOptions> = Object.freeze({});
 
 let localAddrs: Set<string> | null = null;
 /** Loopback, or an address of one of this host's interfaces (read once). */
@@ -209,26 +242,145 @@ function rethrow(err: unknown): never {
   throw err;
 }
 
+/** Socket state bits (one field, not sixteen booleans: 10,000 idle sockets pay for each field). */
+const enum Flag {
+  Connecting = 1 << 0,
+  TimedOut = 1 << 1,
+  RecvCancelling = 1 << 2,
+  RecvLimited = 1 << 3,
+  WaitingBuffers = 1 << 4,
+  Paused = 1 << 5,
+  ReadEnded = 1 << 6,
+  EndEmitted = 1 << 7,
+  Iterating = 1 << 8,
+  WaitingAlloc = 1 << 9,
+  NeedDrain = 1 << 10,
+  Scheduled = 1 << 11,
+  Ending = 1 << 12,
+  WriteFinished = 1 << 13,
+  Destroyed = 1 << 14,
+  Closed = 1 << 15,
+}
+
 export class Socket extends EventEmitter implements CompletionTarget, PreFlush, RecvGroupUser {
   /** The pool this socket's buffers come from; send() takes only its buffers. */
   readonly pool: IoPool;
   bytesRead = 0;
   bytesWritten = 0;
   readonly #ring: IoRing;
-  readonly #opts: MaioSocketOptions;
+  /** may be shared with the server and its other connections: replaced, never changed in place */
+  #opts: MaioSocketOptions;
   #policy: ZeroCopyPolicy | null = null;
+  /** small sends counted before the policy exists (#useZeroCopy) */
+  #earlyPlainSends = 0;
+  #earlyPlainBytes = 0;
   readonly #quota: number;
   readonly #hwm: number;
   readonly #writeSize: number;
   readonly #allowHalfOpen: boolean;
   #onCloseHook: ((s: Socket) => void) | undefined;
+  #flags = 0;
+  get #connecting(): boolean {
+    return (this.#flags & Flag.Connecting) !== 0;
+  }
+  set #connecting(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.Connecting : this.#flags & ~Flag.Connecting;
+  }
+  get #timedOut(): boolean {
+    return (this.#flags & Flag.TimedOut) !== 0;
+  }
+  set #timedOut(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.TimedOut : this.#flags & ~Flag.TimedOut;
+  }
+  get #recvCancelling(): boolean {
+    return (this.#flags & Flag.RecvCancelling) !== 0;
+  }
+  set #recvCancelling(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.RecvCancelling : this.#flags & ~Flag.RecvCancelling;
+  }
+  get #recvLimited(): boolean {
+    return (this.#flags & Flag.RecvLimited) !== 0;
+  }
+  set #recvLimited(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.RecvLimited : this.#flags & ~Flag.RecvLimited;
+  }
+  get #waitingBuffers(): boolean {
+    return (this.#flags & Flag.WaitingBuffers) !== 0;
+  }
+  set #waitingBuffers(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.WaitingBuffers : this.#flags & ~Flag.WaitingBuffers;
+  }
+  get #paused(): boolean {
+    return (this.#flags & Flag.Paused) !== 0;
+  }
+  set #paused(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.Paused : this.#flags & ~Flag.Paused;
+  }
+  get #readEnded(): boolean {
+    return (this.#flags & Flag.ReadEnded) !== 0;
+  }
+  set #readEnded(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.ReadEnded : this.#flags & ~Flag.ReadEnded;
+  }
+  get #endEmitted(): boolean {
+    return (this.#flags & Flag.EndEmitted) !== 0;
+  }
+  set #endEmitted(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.EndEmitted : this.#flags & ~Flag.EndEmitted;
+  }
+  get #iterating(): boolean {
+    return (this.#flags & Flag.Iterating) !== 0;
+  }
+  set #iterating(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.Iterating : this.#flags & ~Flag.Iterating;
+  }
+  get #waitingAlloc(): boolean {
+    return (this.#flags & Flag.WaitingAlloc) !== 0;
+  }
+  set #waitingAlloc(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.WaitingAlloc : this.#flags & ~Flag.WaitingAlloc;
+  }
+  get #needDrain(): boolean {
+    return (this.#flags & Flag.NeedDrain) !== 0;
+  }
+  set #needDrain(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.NeedDrain : this.#flags & ~Flag.NeedDrain;
+  }
+  get #scheduled(): boolean {
+    return (this.#flags & Flag.Scheduled) !== 0;
+  }
+  set #scheduled(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.Scheduled : this.#flags & ~Flag.Scheduled;
+  }
+  get #ending(): boolean {
+    return (this.#flags & Flag.Ending) !== 0;
+  }
+  set #ending(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.Ending : this.#flags & ~Flag.Ending;
+  }
+  get #writeFinished(): boolean {
+    return (this.#flags & Flag.WriteFinished) !== 0;
+  }
+  set #writeFinished(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.WriteFinished : this.#flags & ~Flag.WriteFinished;
+  }
+  get #destroyed(): boolean {
+    return (this.#flags & Flag.Destroyed) !== 0;
+  }
+  set #destroyed(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.Destroyed : this.#flags & ~Flag.Destroyed;
+  }
+  get #closed(): boolean {
+    return (this.#flags & Flag.Closed) !== 0;
+  }
+  set #closed(v: boolean) {
+    this.#flags = v ? this.#flags | Flag.Closed : this.#flags & ~Flag.Closed;
+  }
   #fd: number;
 
   // connect
-  #connecting = false;
   #connectOp = -1;
   #timer: NodeJS.Timeout | null = null;
-  #timedOut = false;
   #signal: AbortSignal | null = null;
   #onAbort: (() => void) | null = null;
   #remote: AddressInfo | null = null;
@@ -237,41 +389,27 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   // receive
   #group: RecvGroup | null = null;
   #recvOp = -1;
-  #recvCancelling = false;
-  /** the armed recv carries a total byte limit */
-  #recvLimited = false;
-  #waitingBuffers = false;
-  #paused = false;
-  #readEnded = false;
-  #endEmitted = false;
   #held = 0;
   #heldBuffers = 0;
-  #pending: IoBuffer[] = [];
-  #iterating = false;
+  /** NO_BUFFERS (shared, frozen) until a buffer waits: an idle socket holds no array */
+  #pending: IoBuffer[] = NO_BUFFERS;
   #iterWake: (() => void) | null = null;
 
   // send
-  #sendQ: SendItem[] = [];
+  /** NO_ITEMS while empty (see takeList) */
+  #sendQ: SendItem[] = NO_ITEMS;
   /** queued on the ring, until the kernel is done with the buffer (item.index is the position) */
-  #inflight: SendItem[] = [];
-  /** finished items, reused: no allocation per send */
-  #spareItems: SendItem[] = [];
+  #inflight: SendItem[] = NO_ITEMS;
   #chainLeft = 0;
-  #overflow: Pending[] = [];
-  #waitingAlloc = false;
+  /** NO_PENDING (shared, frozen) until a write waits for a pool buffer */
+  #overflow: Pending[] = NO_PENDING;
   #queuedBytes = 0;
-  #needDrain = false;
   #sendError: Error | null = null;
-  #scheduled = false;
-  #ending = false;
   #shutdownOp = -1;
-  #writeFinished = false;
   #zcSentBytes = 0;
   #zcCopiedBytes = 0;
 
   // lifecycle
-  #destroyed = false;
-  #closed = false;
   /** the CLOSE of the fd, in flight */
   #closeOp = -1;
   #error: Error | null = null;
@@ -299,9 +437,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     this.#fd = init.fd;
     totals.socketsOpened++;
     totals.socketsOpen++;
-    this.on('newListener', (event) => {
-      if (event === 'data' && !this.#paused) process.nextTick(() => this.#flushPending());
-    });
     if (this.#fd >= 0) {
       this.#applyOptions();
       this.#armRecv();
@@ -310,6 +445,32 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
 
   /** @internal */
   static [kInit] = kInit;
+
+  // A 'data' listener starts the flow (buffers that waited go first). These
+  // overrides replace a 'newListener' closure per socket (node:net's Readable
+  // overrides on() the same way): 10,000 idle sockets paid for 10,000 closures.
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.on(event, listener);
+    if (event === 'data') this.#dataListenerAdded();
+    return this;
+  }
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    return this.on(event, listener);
+  }
+  override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.prependListener(event, listener);
+    if (event === 'data') this.#dataListenerAdded();
+    return this;
+  }
+
+  #dataListenerAdded(): void {
+    if (!this.#paused) process.nextTick(Socket.#flushPendingOf, this);
+  }
+
+  /** A nextTick callback shared by every socket (no closure per call). */
+  static #flushPendingOf(s: Socket): void {
+    s.#flushPending();
+  }
 
   // ---- connect ---------------------------------------------------------
 
@@ -408,7 +569,25 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     this.#scheduleFlush();
   }
 
-  /** Made at the first send, when the peer's address is known. */
+  /**
+   * Whether a send of `len` bytes goes zero-copy. Below zeroCopyMinBytes the
+   * answer is no in every mode but 'always', so a socket that only makes
+   * small sends never builds its policy (nor looks up its peer's address):
+   * the sends are counted here and handed to the policy when it is made.
+   */
+  #useZeroCopy(len: number): boolean {
+    if (this.#policy === null) {
+      const o = this.#opts;
+      if (len < (o.zeroCopyMinBytes ?? DEFAULT_MIN_BYTES) && o.zeroCopy !== 'always') {
+        this.#earlyPlainSends++;
+        this.#earlyPlainBytes += len;
+        return false;
+      }
+    }
+    return this.#zc().useZeroCopy(len);
+  }
+
+  /** Made at the first send that may go zero-copy (or stats()), when the peer's address is known. */
   #zc(): ZeroCopyPolicy {
     if (this.#policy) return this.#policy;
     const o = this.#opts;
@@ -428,24 +607,28 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
           }
         : {}),
     });
+    this.#policy.countPlain(this.#earlyPlainSends, this.#earlyPlainBytes);
+    this.#earlyPlainSends = 0;
+    this.#earlyPlainBytes = 0;
     return this.#policy;
   }
 
   #applyOptions(): void {
+    // Field by field (the connection's options only: a server's reusePort is
+    // not one), so an accept allocates nothing here.
     const o = this.#opts;
-    const so: sockopt.SocketOptions = {
-      noDelay: o.noDelay ?? true,
-      keepAlive: o.keepAlive,
-      keepAliveInitialDelay: o.keepAliveInitialDelay,
-      keepAliveInterval: o.keepAliveInterval,
-      keepAliveCount: o.keepAliveCount,
-      recvBufferSize: o.recvBufferSize,
-      sendBufferSize: o.sendBufferSize,
-      userTimeout: o.userTimeout,
-      linger: o.linger,
-    };
-    for (const k of Object.keys(so) as (keyof sockopt.SocketOptions)[]) if (so[k] === undefined) delete so[k];
-    sockopt.applySocketOptions(this.#fd, so);
+    const fd = this.#fd;
+    sockopt.setNoDelay(fd, o.noDelay ?? true);
+    if (o.keepAlive !== undefined) {
+      const probes: sockopt.KeepAliveProbes = {};
+      if (o.keepAliveInterval !== undefined) probes.interval = o.keepAliveInterval;
+      if (o.keepAliveCount !== undefined) probes.count = o.keepAliveCount;
+      sockopt.setKeepAlive(fd, o.keepAlive, o.keepAliveInitialDelay ?? 0, probes);
+    }
+    if (o.recvBufferSize !== undefined) sockopt.setRecvBufferSize(fd, o.recvBufferSize);
+    if (o.sendBufferSize !== undefined) sockopt.setSendBufferSize(fd, o.sendBufferSize);
+    if (o.userTimeout !== undefined) sockopt.setUserTimeout(fd, o.userTimeout);
+    if (o.linger !== undefined) sockopt.setLinger(fd, o.linger);
   }
 
   // ---- completions -----------------------------------------------------
@@ -476,10 +659,17 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   #armRecv(): void {
     if (this.#recvOp >= 0 || !this.#canRead()) return;
     if (this.#group === null) {
-      this.#group = RecvGroup.acquire(this.#ring, this.pool, {
-        ...(this.#opts.readBufferSize !== undefined ? { bufferSize: this.#opts.readBufferSize } : {}),
-        ...(this.#opts.readBuffersMax !== undefined ? { maxBuffers: this.#opts.readBuffersMax } : {}),
-      });
+      const o = this.#opts;
+      this.#group = RecvGroup.acquire(
+        this.#ring,
+        this.pool,
+        o.readBufferSize === undefined && o.readBuffersMax === undefined
+          ? NO_GROUP_OPTIONS
+          : {
+              ...(o.readBufferSize !== undefined ? { bufferSize: o.readBufferSize } : {}),
+              ...(o.readBuffersMax !== undefined ? { maxBuffers: o.readBuffersMax } : {}),
+            },
+      );
     }
     // The recv ends by itself once the bytes left under the quota came in (at
     // most one buffer more): a cancel sent at the quota lands only after the
@@ -549,6 +739,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
 
   #deliver(buf: IoBuffer): void {
     if (this.#pending.length > 0 || !this.#flowing()) {
+      if (this.#pending === NO_BUFFERS) this.#pending = [];
       this.#pending.push(buf);
       this.#wakeIterator();
       return;
@@ -599,7 +790,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   resume(): this {
     if (!this.#paused) return this;
     this.#paused = false;
-    process.nextTick(() => this.#flushPending());
+    process.nextTick(Socket.#flushPendingOf, this);
     return this;
   }
 
@@ -618,7 +809,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     let finished = false;
     try {
       for (;;) {
-        const buf = this.#pending.shift();
+        const buf = this.#pending.length > 0 ? this.#pending.shift() : undefined;
         if (buf !== undefined) {
           if (this.#pending.length === 0) this.#armRecv();
           yield buf;
@@ -655,14 +846,14 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       // Writes waiting for pool buffers go first: keep the order (rare: the pool ran dry).
       const data = Buffer.from(buf.bytes); // throws if lent or released
       buf.release();
-      this.#overflow.push({ data, cb: cb ?? null });
+      this.#overflow.push({ data, cb: cb ?? null }); // length > 0: not the shared one
       this.#queuedBytes += data.length;
       return this.#afterQueue();
     }
     this.pool[kLend](buf, LEND_TRANSFER); // throws if lent or released
     const item = this.#newItem(buf, buf.length, false);
     if (cb) item.cbs = [cb];
-    this.#sendQ.push(item);
+    this.#enqueue(item);
     this.#queuedBytes += item.len;
     return this.#afterQueue();
   }
@@ -684,7 +875,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     this.pool[kLend](buf, 0);
     const item = this.#newItem(buf, buf.length, false);
     if (cb) item.cbs = [cb];
-    this.#sendQ.push(item);
+    this.#enqueue(item);
     this.#queuedBytes += item.len;
     return this.#afterQueue();
   }
@@ -728,8 +919,13 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     return true;
   }
 
+  #enqueue(item: SendItem): void {
+    if (this.#sendQ === NO_ITEMS) this.#sendQ = takeList();
+    this.#sendQ.push(item);
+  }
+
   #newItem(buf: IoBuffer, len: number, write: boolean): SendItem {
-    const item = this.#spareItems.pop();
+    const item = spareItems.pop();
     if (item === undefined) return new SendItem(buf, len, write);
     item.buf = buf;
     item.len = len;
@@ -754,7 +950,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
           if (buf === null) break;
           buf.setLength(buf.capacity);
           item = this.#newItem(buf, 0, true);
-          this.#sendQ.push(item);
+          this.#enqueue(item);
         }
         const n = Math.min(item.buf.capacity - item.len, data.length - off);
         item.buf.bytes.set(n === data.length && off === 0 ? data : data.subarray(off, off + n), item.len);
@@ -763,6 +959,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       }
     }
     if (off < data.length) {
+      if (this.#overflow === NO_PENDING) this.#overflow = [];
       this.#overflow.push({ data: off === 0 ? data : data.subarray(off), cb });
       this.#waitForBuffer();
       return;
@@ -786,9 +983,9 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
           return;
         }
         buf.setLength(buf.capacity);
-        this.#sendQ.push(this.#newItem(buf, 0, true));
+        this.#enqueue(this.#newItem(buf, 0, true));
         const waiting = this.#overflow;
-        this.#overflow = [];
+        this.#overflow = NO_PENDING;
         for (let i = 0; i < waiting.length; i++) {
           if (this.#overflow.length > 0) this.#overflow.push(waiting[i]);
           else this.#copyIn(waiting[i].data, waiting[i].cb);
@@ -845,18 +1042,21 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
         item.buf.setLength(item.len);
         this.pool[kLend](item.buf, LEND_TRANSFER);
       }
-      const zc = item.len > 0 && this.#zc().useZeroCopy(item.len);
+      const zc = item.len > 0 && this.#useZeroCopy(item.len);
       item.zc = zc;
       item.seq = this.#seq++;
       item.owner = this;
+      if (this.#inflight === NO_ITEMS) this.#inflight = takeList();
       item.index = this.#inflight.length;
       this.#inflight.push(item);
       item.opId = ring.queue(item, zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset + item.off, flags, 0, 0, -1, 0, i < n - 1 ? IOSQE_IO_LINK : 0);
     }
     // Drop the chain from the queue without allocating: splice makes an array,
     // and length = 0 drops the backing store, which the next push makes again.
-    if (n === items.length) while (items.length > 0) items.pop();
-    else items.splice(0, n);
+    if (n === items.length) {
+      while (items.length > 0) items.pop();
+      this.#sendQ = giveList(items);
+    } else items.splice(0, n);
     totals.sendOps += n;
     this.#chainLeft = n;
   }
@@ -936,10 +1136,13 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       last.index = item.index;
     }
     item.index = -1;
+    if (list.length === 0) this.#inflight = giveList(list);
     this.#returnBuf(item);
     // Its final completion has come (the ring never calls it again) and a
     // resend holds none of it (buf, off and share are copied): reuse it.
-    if (this.#spareItems.length < MAX_CHAIN) {
+    if (spareItems.length < MAX_SPARE_ITEMS) {
+      // the buffer's handle is stale now: do not keep it alive in the spare list
+      (item as { buf: IoBuffer | null }).buf = null;
       item.cbs = null;
       item.opId = -1;
       item.zc = false;
@@ -947,7 +1150,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       item.off = 0;
       item.share = null;
       item.owner = null;
-      this.#spareItems.push(item);
+      spareItems.push(item);
     }
     if (this.#destroyed) this.#maybeClose();
   }
@@ -1000,6 +1203,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     if (resends !== null && !this.#destroyed) {
       const again = resends.concat(cancelled).sort((a, b) => a.seq - b.seq);
       for (const it of again) this.#queuedBytes += it.len;
+      if (this.#sendQ === NO_ITEMS) this.#sendQ = takeList();
       this.#sendQ.unshift(...again);
       return;
     }
@@ -1070,24 +1274,24 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     else if (this.#connectOp === -2) this.#connectOp = -1; // its retry sees #destroyed
     // A copy: a full submit array flushes inside cancel(), and a failure delivered there ends an item.
     for (const item of this.#inflight.slice()) if (!item.resultDone) ring.cancel(item.opId);
-    const cbErr = err ?? new ClosedError('the socket was destroyed before the bytes were sent');
+    // made only if a callback is waiting (an Error captures a stack: not once per close)
+    let cbErr: Error | undefined = err ?? undefined;
     // Queued, never submitted: give the buffers back now.
-    const queued = this.#sendQ;
-    this.#sendQ = [];
-    if (this.#resends !== null) queued.unshift(...this.#resends);
-    if (this.#cancelled !== null) queued.unshift(...this.#cancelled);
+    let queued = this.#sendQ;
+    this.#sendQ = NO_ITEMS;
+    if (this.#resends !== null || this.#cancelled !== null) queued = [...(this.#cancelled ?? []), ...(this.#resends ?? []), ...queued];
     this.#resends = null;
     this.#cancelled = null;
     for (const item of queued) {
       if (item.write) item.buf.release();
       else this.#returnBuf(item);
-      if (item.cbs) for (const cb of item.cbs) process.nextTick(cb, cbErr);
+      if (item.cbs) for (const cb of item.cbs) process.nextTick(cb, (cbErr ??= new ClosedError('the socket was destroyed before the bytes were sent')));
     }
-    for (const p of this.#overflow) if (p.cb) process.nextTick(p.cb, cbErr);
-    this.#overflow = [];
+    for (const p of this.#overflow) if (p.cb) process.nextTick(p.cb, (cbErr ??= new ClosedError('the socket was destroyed before the bytes were sent')));
+    this.#overflow = NO_PENDING;
     this.#queuedBytes = 0;
     const pending = this.#pending;
-    this.#pending = [];
+    this.#pending = NO_BUFFERS;
     for (const b of pending) if (!b.released) b.release();
     if (this.#group && this.#waitingBuffers) this.#group.forget(this);
     this.#wakeIterator();
@@ -1191,14 +1395,13 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   // ---- options and properties ----------------------------------------------
 
   setNoDelay(noDelay = true): this {
-    this.#opts.noDelay = noDelay;
+    this.#opts = { ...this.#opts, noDelay };
     if (this.#fd >= 0) sockopt.setNoDelay(this.#fd, noDelay);
     return this;
   }
 
   setKeepAlive(enable = false, initialDelay = 0): this {
-    this.#opts.keepAlive = enable;
-    this.#opts.keepAliveInitialDelay = initialDelay;
+    this.#opts = { ...this.#opts, keepAlive: enable, keepAliveInitialDelay: initialDelay };
     if (this.#fd >= 0) sockopt.setKeepAlive(this.#fd, enable, initialDelay);
     return this;
   }

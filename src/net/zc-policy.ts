@@ -51,7 +51,8 @@ export interface ZeroCopyStats {
 
 // Below ~10 KB MSG_ZEROCOPY does not pay (kernel docs); since 6.10 SEND_ZC breaks
 // even around 3 KB. 16 KiB keeps us clearly on the paying side.
-const DEFAULT_MIN_BYTES = 16 * 1024;
+/** The default `zeroCopyMinBytes`: sends below it go plain in every mode but 'always'. */
+export const DEFAULT_MIN_BYTES = 16 * 1024;
 const DEFAULT_PROBE_SENDS = 8;
 const DEFAULT_REPROBE_AFTER = 4096;
 
@@ -132,6 +133,16 @@ export class ZeroCopyPolicy {
         this.#probeIssued++;
         return true;
     }
+  }
+
+  /**
+   * Counts plain sends decided before the policy existed (below minBytes, in a
+   * mode other than 'always': useZeroCopy would have said false and changed
+   * no state). A socket makes its policy only at its first larger send.
+   */
+  countPlain(sends: number, bytes: number): void {
+    this.#stats.plainSends += sends;
+    this.#stats.plainBytes += bytes;
   }
 
   /** Feeds one zero-copy notification: did the kernel copy the `length` bytes anyway? */
