@@ -247,6 +247,36 @@ function rethrow(err: unknown): never {
   throw err;
 }
 
+/**
+ * State most sockets never use, or use only around connect and close: one
+ * object made when a field first leaves its default, instead of eighteen
+ * fields in every socket (an idle accepted socket never makes it).
+ */
+class RareState {
+  connectOp: number = -1;
+  timer: NodeJS.Timeout | null = null;
+  signal: AbortSignal | null = null;
+  onAbort: (() => void) | null = null;
+  remote: AddressInfo | null = null;
+  local: AddressInfo | null = null;
+  iterWake: (() => void) | null = null;
+  sendError: Error | null = null;
+  shutdownOp: number = -1;
+  zcSentBytes: number = 0;
+  zcCopiedBytes: number = 0;
+  /** the CLOSE of the fd, in flight */
+  closeOp: number = -1;
+  error: Error | null = null;
+  /** idle timeouts (idle.ts: one coarse check per thread, nothing on the data path) */
+  idle: IdleEntry | null = null;
+  idleClose: IdleEntry | null = null;
+  /** sends to go again, plain, once the chain in flight is done (#resend) */
+  resends: SendItem[] | null = null;
+  /** sends the chain cancelled, decided on at its end */
+  cancelled: SendItem[] | null = null;
+  policy: ZeroCopyPolicy | null = null;
+}
+
 /** Socket state bits (one field, not sixteen booleans: 10,000 idle sockets pay for each field). */
 const enum Flag {
   Connecting = 1 << 0,
@@ -275,7 +305,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   readonly #ring: IoRing;
   /** may be shared with the server and its other connections: replaced, never changed in place */
   #opts: MaioSocketOptions;
-  #policy: ZeroCopyPolicy | null = null;
   /** small sends counted before the policy exists (#useZeroCopy) */
   #earlyPlainSends = 0;
   #earlyPlainBytes = 0;
@@ -285,6 +314,133 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   readonly #allowHalfOpen: boolean;
   #onCloseHook: ((s: Socket) => void) | undefined;
   #flags = 0;
+  #rare: RareState | null = null;
+  get #connectOp(): number {
+    return this.#rare === null ? -1 : this.#rare.connectOp;
+  }
+  set #connectOp(v: number) {
+    if (this.#rare !== null) this.#rare.connectOp = v;
+    else if (v !== -1) (this.#rare = new RareState()).connectOp = v;
+  }
+  get #timer(): NodeJS.Timeout | null {
+    return this.#rare === null ? null : this.#rare.timer;
+  }
+  set #timer(v: NodeJS.Timeout | null) {
+    if (this.#rare !== null) this.#rare.timer = v;
+    else if (v !== null) (this.#rare = new RareState()).timer = v;
+  }
+  get #signal(): AbortSignal | null {
+    return this.#rare === null ? null : this.#rare.signal;
+  }
+  set #signal(v: AbortSignal | null) {
+    if (this.#rare !== null) this.#rare.signal = v;
+    else if (v !== null) (this.#rare = new RareState()).signal = v;
+  }
+  get #onAbort(): (() => void) | null {
+    return this.#rare === null ? null : this.#rare.onAbort;
+  }
+  set #onAbort(v: (() => void) | null) {
+    if (this.#rare !== null) this.#rare.onAbort = v;
+    else if (v !== null) (this.#rare = new RareState()).onAbort = v;
+  }
+  get #remote(): AddressInfo | null {
+    return this.#rare === null ? null : this.#rare.remote;
+  }
+  set #remote(v: AddressInfo | null) {
+    if (this.#rare !== null) this.#rare.remote = v;
+    else if (v !== null) (this.#rare = new RareState()).remote = v;
+  }
+  get #local(): AddressInfo | null {
+    return this.#rare === null ? null : this.#rare.local;
+  }
+  set #local(v: AddressInfo | null) {
+    if (this.#rare !== null) this.#rare.local = v;
+    else if (v !== null) (this.#rare = new RareState()).local = v;
+  }
+  get #iterWake(): (() => void) | null {
+    return this.#rare === null ? null : this.#rare.iterWake;
+  }
+  set #iterWake(v: (() => void) | null) {
+    if (this.#rare !== null) this.#rare.iterWake = v;
+    else if (v !== null) (this.#rare = new RareState()).iterWake = v;
+  }
+  get #sendError(): Error | null {
+    return this.#rare === null ? null : this.#rare.sendError;
+  }
+  set #sendError(v: Error | null) {
+    if (this.#rare !== null) this.#rare.sendError = v;
+    else if (v !== null) (this.#rare = new RareState()).sendError = v;
+  }
+  get #shutdownOp(): number {
+    return this.#rare === null ? -1 : this.#rare.shutdownOp;
+  }
+  set #shutdownOp(v: number) {
+    if (this.#rare !== null) this.#rare.shutdownOp = v;
+    else if (v !== -1) (this.#rare = new RareState()).shutdownOp = v;
+  }
+  get #zcSentBytes(): number {
+    return this.#rare === null ? 0 : this.#rare.zcSentBytes;
+  }
+  set #zcSentBytes(v: number) {
+    if (this.#rare !== null) this.#rare.zcSentBytes = v;
+    else if (v !== 0) (this.#rare = new RareState()).zcSentBytes = v;
+  }
+  get #zcCopiedBytes(): number {
+    return this.#rare === null ? 0 : this.#rare.zcCopiedBytes;
+  }
+  set #zcCopiedBytes(v: number) {
+    if (this.#rare !== null) this.#rare.zcCopiedBytes = v;
+    else if (v !== 0) (this.#rare = new RareState()).zcCopiedBytes = v;
+  }
+  get #closeOp(): number {
+    return this.#rare === null ? -1 : this.#rare.closeOp;
+  }
+  set #closeOp(v: number) {
+    if (this.#rare !== null) this.#rare.closeOp = v;
+    else if (v !== -1) (this.#rare = new RareState()).closeOp = v;
+  }
+  get #error(): Error | null {
+    return this.#rare === null ? null : this.#rare.error;
+  }
+  set #error(v: Error | null) {
+    if (this.#rare !== null) this.#rare.error = v;
+    else if (v !== null) (this.#rare = new RareState()).error = v;
+  }
+  get #idle(): IdleEntry | null {
+    return this.#rare === null ? null : this.#rare.idle;
+  }
+  set #idle(v: IdleEntry | null) {
+    if (this.#rare !== null) this.#rare.idle = v;
+    else if (v !== null) (this.#rare = new RareState()).idle = v;
+  }
+  get #idleClose(): IdleEntry | null {
+    return this.#rare === null ? null : this.#rare.idleClose;
+  }
+  set #idleClose(v: IdleEntry | null) {
+    if (this.#rare !== null) this.#rare.idleClose = v;
+    else if (v !== null) (this.#rare = new RareState()).idleClose = v;
+  }
+  get #resends(): SendItem[] | null {
+    return this.#rare === null ? null : this.#rare.resends;
+  }
+  set #resends(v: SendItem[] | null) {
+    if (this.#rare !== null) this.#rare.resends = v;
+    else if (v !== null) (this.#rare = new RareState()).resends = v;
+  }
+  get #cancelled(): SendItem[] | null {
+    return this.#rare === null ? null : this.#rare.cancelled;
+  }
+  set #cancelled(v: SendItem[] | null) {
+    if (this.#rare !== null) this.#rare.cancelled = v;
+    else if (v !== null) (this.#rare = new RareState()).cancelled = v;
+  }
+  get #policy(): ZeroCopyPolicy | null {
+    return this.#rare === null ? null : this.#rare.policy;
+  }
+  set #policy(v: ZeroCopyPolicy | null) {
+    if (this.#rare !== null) this.#rare.policy = v;
+    else if (v !== null) (this.#rare = new RareState()).policy = v;
+  }
   get #connecting(): boolean {
     return (this.#flags & Flag.Connecting) !== 0;
   }
@@ -383,14 +539,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   }
   #fd: number;
 
-  // connect
-  #connectOp = -1;
-  #timer: NodeJS.Timeout | null = null;
-  #signal: AbortSignal | null = null;
-  #onAbort: (() => void) | null = null;
-  #remote: AddressInfo | null = null;
-  #local: AddressInfo | null = null;
-
   // receive
   #group: RecvGroup | null = null;
   #recvOp = -1;
@@ -398,7 +546,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   #heldBuffers = 0;
   /** NO_BUFFERS (shared, frozen) until a buffer waits: an idle socket holds no array */
   #pending: IoBuffer[] = NO_BUFFERS;
-  #iterWake: (() => void) | null = null;
 
   // send
   /** NO_ITEMS while empty (see takeList) */
@@ -409,19 +556,6 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   /** NO_PENDING (shared, frozen) until a write waits for a pool buffer */
   #overflow: Pending[] = NO_PENDING;
   #queuedBytes = 0;
-  #sendError: Error | null = null;
-  #shutdownOp = -1;
-  #zcSentBytes = 0;
-  #zcCopiedBytes = 0;
-
-  // lifecycle
-  /** the CLOSE of the fd, in flight */
-  #closeOp = -1;
-  #error: Error | null = null;
-
-  // idle timeouts (idle.ts: one coarse check per thread, nothing on the data path)
-  #idle: IdleEntry | null = null;
-  #idleClose: IdleEntry | null = null;
 
   /** @internal use connect() or a Server. */
   constructor(token: symbol, init: SocketInit) {
@@ -1033,10 +1167,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     }
   }
 
-  // sends to go again, plain, once the chain in flight is done (#resend);
-  // sends the chain cancelled, decided on at its end
-  #resends: SendItem[] | null = null;
-  #cancelled: SendItem[] | null = null;
+  /** submit order of this socket's sends (SendItem.seq) */
   #seq = 0;
 
   #submitChain(): void {
