@@ -67,9 +67,10 @@ export class Server extends EventEmitter implements CompletionTarget {
   #starting = false;
   #address: AddressInfo | null = null;
   #retry: NodeJS.Timeout | null = null;
-  readonly #sockets = new Set<Socket>();
-  readonly #onSocketClose = (s: Socket): void => {
-    this.#sockets.delete(s);
+  /** open connections: a count, not a set of them (each socket calls #onSocketClose once) */
+  #open = 0;
+  readonly #onSocketClose = (): void => {
+    this.#open--;
     this.#maybeEmitClose();
   };
 
@@ -93,7 +94,7 @@ export class Server extends EventEmitter implements CompletionTarget {
 
   /** Open connections. */
   get connections(): number {
-    return this.#sockets.size;
+    return this.#open;
   }
 
   get listening(): boolean {
@@ -221,7 +222,7 @@ export class Server extends EventEmitter implements CompletionTarget {
           this.emit('error', err);
           return;
         }
-        this.#sockets.add(socket);
+        this.#open++;
         const idle = this.#opts.idleTimeout ?? 0;
         if (idle > 0) socket[kIdleClose](idle, Math.max(1, this.#opts.idleMinBytes ?? 1), () => this.idleClosed++);
         this.emit('connection', socket);
@@ -281,7 +282,7 @@ export class Server extends EventEmitter implements CompletionTarget {
   }
 
   #maybeEmitClose(): void {
-    if (!this.#closing || this.#fd >= 0 || this.#acceptOp >= 0 || this.#closeOp >= 0 || this.#sockets.size > 0) return;
+    if (!this.#closing || this.#fd >= 0 || this.#acceptOp >= 0 || this.#closeOp >= 0 || this.#open > 0) return;
     this.#closing = false;
     process.nextTick(() => this.emit('close'));
   }

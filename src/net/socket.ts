@@ -609,7 +609,11 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   }
 
   #dataListenerAdded(): void {
-    if (!this.#paused) process.nextTick(Socket.#flushPendingOf, this);
+    if (this.#paused) return;
+    // Nothing waits and the recv is armed (a server's new connection): from
+    // now on buffers go straight to 'data', so there is nothing to flush.
+    if (this.#pending.length === 0 && !this.#readEnded && this.#recvOp >= 0) return;
+    process.nextTick(Socket.#flushPendingOf, this);
   }
 
   /** A nextTick callback shared by every socket (no closure per call). */

@@ -58,7 +58,12 @@ function checkInt(v: unknown, what: string, min: number, max: number): number {
 
 function setFlag(fd: number, level: number, name: number, on: boolean, what: string): void {
   const v = checkBool(on, what) ? 1 : 0;
-  call(() => native().sockSetInt(fd, level, name, v));
+  // no closure through call(): a server sets TCP_NODELAY at every accept
+  try {
+    native().sockSetInt(fd, level, name, v);
+  } catch (err) {
+    throw fromNative(err);
+  }
 }
 
 function getFlag(fd: number, level: number, name: number): boolean {
