@@ -20,6 +20,8 @@ import { kIdleClose } from '../core/symbols';
 import { validateSocketOptions } from './options';
 
 const ECANCELED = 125;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
 /** accept errors that pass (fd or memory pressure, an aborted handshake): accept again shortly */
 const TRANSIENT_ACCEPT = new Set([24, 23, 105, 12, 103, 11, 4, 71]); // EMFILE ENFILE ENOBUFS ENOMEM ECONNABORTED EAGAIN EINTR EPROTO
 const ACCEPT_RETRY_MS = 50;
@@ -196,7 +198,9 @@ export class Server extends EventEmitter implements CompletionTarget {
 
   #armAccept(): void {
     if (this.#acceptOp >= 0 || !this.#listening || this.#fd < 0) return;
-    this.#acceptOp = this.#ring.accept(this, this.#fd, true);
+    // Nonblocking like the sockets connect() makes: code that reaches the fd
+    // (sendFile, forward, socket.fd) finds the same mode on both sides.
+    this.#acceptOp = this.#ring.accept(this, this.#fd, true, SOCK_NONBLOCK | SOCK_CLOEXEC);
   }
 
   /** @internal */

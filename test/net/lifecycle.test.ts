@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { BufferForeignError, BufferReleasedError } from '../../src/core/errors';
 import { native } from '../../src/core/native';
 import { sockaddr } from '../../src/net/address';
@@ -426,3 +427,29 @@ test('MAIO_BACKEND=epoll (child processes): createServer and connect work on the
 });
 
 void defaultPool;
+
+test('accepted and connected sockets are both nonblocking and close-on-exec', { skip }, async () => {
+  const flags = (fd: number) => {
+    const m = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    assert.ok(m, `flags of fd ${fd}`);
+    return parseInt(m[1], 8);
+  };
+  const O_NONBLOCK = 0o4000;
+  const O_CLOEXEC = 0o2000000;
+  let peer: Socket | undefined;
+  const server = createServer((s) => (peer = s));
+  const { port } = await server.listenAsync(0, '127.0.0.1');
+  const client = connect({ port, host: '127.0.0.1' });
+  await once(client, 'connect');
+  await until(() => peer !== undefined, 'the accepted socket');
+  for (const [who, s] of [['accepted', peer!], ['connected', client]] as const) {
+    const f = flags(s.fd);
+    assert.ok(f & O_NONBLOCK, `${who} socket is blocking`);
+    assert.ok(f & O_CLOEXEC, `${who} socket lacks close-on-exec`);
+  }
+  const done = Promise.all([closed(client), closed(peer!)]);
+  client.destroy();
+  peer!.destroy();
+  await done;
+  await new Promise<void>((r) => server.close(() => r()));
+});
