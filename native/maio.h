@@ -109,8 +109,21 @@ enum maio_op {
 	 * (registered with ringRegisterBufRing), USER_DATA the buffer id
 	 * (0..65535) the kernel reports in the recv CQE (flags >> 16). */
 	MAIO_OP_PROVIDE = 11,
+	/* Plain send of several pieces of one pool in one IORING_OP_SENDMSG:
+	 * POOL names the pool, AUX_OFF (4-byte aligned) / AUX_LEN the segment
+	 * list in the aux array: AUX_LEN / 8 pairs of int32 (byte offset in the
+	 * pool, byte length), 1..MAIO_SENDV_MAX_SEGS of them, each inside the
+	 * pool; LEN is their sum. Native copies the list at submit and builds
+	 * the msghdr and iovec in ring memory that lives until the next submit:
+	 * the kernel copies both while preparing the SQE, inside the enter
+	 * (IORING_FEAT_SUBMIT_STABLE; rings without it, or with SQPOLL, refuse
+	 * the op). The aux slot need not outlive ringSubmit. One completion,
+	 * res = bytes sent from the start of the list, or -errno. */
+	MAIO_OP_SENDV = 12,
 	MAIO_OP_COUNT
 };
+#define MAIO_SENDV_MAX_SEGS 16 /* 16 (offset, length) pairs: one 128-byte aux slot */
+#define MAIO_SENDV_MAX_LEN (1 << 30) /* below the kernel's MAX_RW_COUNT per call */
 
 /* ---- Completions: native -> JS -------------------------------------------
  * Native copies CQEs into a shared Int32Array (the "completion array"),

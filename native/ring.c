@@ -101,6 +101,12 @@ struct maio_ring {
 	double *stats;
 	size_t submit_cap, comp_cap, aux_len; /* descriptors, completions, bytes */
 	int32_t *scratch;                     /* private copy of a batch (see submit) */
+	/* SENDV: descriptor i of the batch in progress sends sv_msg[i], whose
+	 * iovec is sv_iov[i * MAIO_SENDV_MAX_SEGS...]. Made at the first SENDV;
+	 * rewritten only by the next ringSubmit, after the kernel copied them. */
+	struct msghdr *sv_msg;
+	struct iovec *sv_iov;
+	bool sendv_ok; /* IORING_FEAT_SUBMIT_STABLE, SENDMSG probed, no SQPOLL */
 
 	struct maio_pool *pools[MAIO_MAX_POOLS];
 	bool registered[MAIO_MAX_POOLS];
@@ -488,6 +494,8 @@ static void bufring_publish(struct maio_ring *r)
 static void ring_free(struct maio_ring *r)
 {
 	free(r->scratch);
+	free(r->sv_msg);
+	free(r->sv_iov);
 	free(r);
 }
 
@@ -780,6 +788,10 @@ MAIO_EXPORT(maio_napi_ring_create)
 	}
 	r->setup_flags = pr.setup_flags;
 	r->defer_taskrun = pr.defer_taskrun;
+	/* SENDV's msghdr and iovec live only until the next submit: the kernel
+	 * must have copied them once it consumed the SQE. */
+	r->sendv_ok = (p.features & IORING_FEAT_SUBMIT_STABLE) && pr.ops[IORING_OP_SENDMSG] &&
+		      !(pr.setup_flags & IORING_SETUP_SQPOLL);
 	err = ring_map(r, &p);
 	if (err < 0) {
 		ring_destroy_early(env, r);
@@ -891,10 +903,67 @@ static napi_value throw_desc(napi_env env, uint32_t index, const char *field, co
 static const uint32_t ioprio_allowed[MAIO_OP_COUNT] = {
 	[MAIO_OP_SEND] = IORING_RECVSEND_POLL_FIRST,
 	[MAIO_OP_SEND_ZC] = IORING_RECVSEND_POLL_FIRST,
+	[MAIO_OP_SENDV] = IORING_RECVSEND_POLL_FIRST,
 	[MAIO_OP_RECV] = IORING_RECVSEND_POLL_FIRST,
 	[MAIO_OP_RECV_MULTI] = IORING_RECVSEND_POLL_FIRST | IORING_RECVSEND_BUNDLE,
 	[MAIO_OP_ACCEPT] = IORING_ACCEPT_MULTISHOT,
 };
+
+/* Checks a SENDV descriptor (the i-th of the batch) and copies its segment
+ * list out of the shared aux array into sv_iov: what is checked is what the
+ * kernel gets, whatever JS writes into aux meanwhile. */
+static bool sendv_check(napi_env env, struct maio_ring *r, const int32_t *d, uint32_t i)
+{
+	if (!r->sendv_ok)
+		return throw_desc(env, i, "op", "%lld (SENDV) is not supported by this ring", d[MAIO_D_OP]),
+		       false;
+	int32_t pool = d[MAIO_D_POOL];
+	if (pool < 0 || pool >= MAIO_MAX_POOLS || !r->pools[pool] || !r->pools[pool]->base)
+		return throw_desc(env, i, "pool", "%lld is not attached to this ring", pool), false;
+	int64_t aoff = d[MAIO_D_AUX_OFF], alen = d[MAIO_D_AUX_LEN];
+	if (alen < 8 || alen > 8 * MAIO_SENDV_MAX_SEGS || alen % 8)
+		return throw_desc(env, i, "auxLen", "%lld is not 8 x (1..16) segment bytes", alen), false;
+	if (aoff < 0 || aoff % 4 || (uint64_t)(aoff + alen) > r->aux_len)
+		return throw_desc(env, i, "auxOff", "%lld: not 4-aligned, or + auxLen outside aux", aoff),
+		       false;
+	if (d[MAIO_D_LEN] < 0 || d[MAIO_D_LEN] > MAIO_SENDV_MAX_LEN)
+		return throw_desc(env, i, "len", "%lld is not a SENDV length (0..2^30)", d[MAIO_D_LEN]),
+		       false;
+	if (!r->sv_msg) {
+		r->sv_msg = calloc(r->submit_cap, sizeof(*r->sv_msg));
+		r->sv_iov = calloc(r->submit_cap * MAIO_SENDV_MAX_SEGS, sizeof(*r->sv_iov));
+		if (!r->sv_msg || !r->sv_iov) {
+			free(r->sv_msg);
+			free(r->sv_iov);
+			r->sv_msg = NULL;
+			r->sv_iov = NULL;
+			return throw_desc(env, i, "op", "%lld: out of memory for SENDV", d[MAIO_D_OP]), false;
+		}
+	}
+	int32_t segs[2 * MAIO_SENDV_MAX_SEGS];
+	int nseg = (int)(alen / 8);
+	memcpy(segs, r->aux + aoff, (size_t)alen);
+	const struct maio_pool *p = r->pools[pool];
+	struct iovec *iov = r->sv_iov + (size_t)i * MAIO_SENDV_MAX_SEGS;
+	int64_t total = 0;
+	for (int k = 0; k < nseg; k++) {
+		int64_t off = segs[2 * k], len = segs[2 * k + 1];
+		if (off < 0 || len < 0 || (uint64_t)(off + len) > p->size)
+			return throw_desc(env, i, "auxOff", "segment at pool offset %lld lies outside the pool",
+					  off), false;
+		iov[k].iov_base = p->base + off;
+		iov[k].iov_len = (size_t)len;
+		total += len;
+	}
+	if (total != d[MAIO_D_LEN])
+		return throw_desc(env, i, "len", "%lld is not the sum of the segment lengths",
+				  d[MAIO_D_LEN]), false;
+	struct msghdr *msg = &r->sv_msg[i];
+	memset(msg, 0, sizeof(*msg));
+	msg->msg_iov = iov;
+	msg->msg_iovlen = (size_t)nseg;
+	return true;
+}
 
 /* Checks one descriptor against the ring; returns NULL after throwing. */
 static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint32_t i)
@@ -1000,6 +1069,8 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 					  (uint32_t)d[MAIO_D_MSG_FLAGS]), false;
 		break;
 	}
+	case MAIO_OP_SENDV:
+		return sendv_check(env, r, d, i);
 	case MAIO_OP_SHUTDOWN:
 		if (d[MAIO_D_LEN] < SHUT_RD || d[MAIO_D_LEN] > SHUT_RDWR)
 			return throw_desc(env, i, "len", "%lld is not a shutdown `how`",
@@ -1013,7 +1084,8 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 
 static void ring_pool_pin(struct maio_ring *r, int index);
 
-static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32_t *d)
+/* Fills the SQE of descriptor i of the batch (checked by desc_check). */
+static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32_t *d, int32_t i)
 {
 	memset(sqe, 0, sizeof(*sqe));
 	sqe->fd = d[MAIO_D_FD];
@@ -1039,6 +1111,12 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 		sqe->opcode = IORING_OP_SEND;
 		sqe->addr = (uintptr_t)buf;
 		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		break;
+	case MAIO_OP_SENDV:
+		sqe->opcode = IORING_OP_SENDMSG;
+		sqe->addr = (uintptr_t)&r->sv_msg[i];
+		sqe->len = 1; /* one msghdr */
 		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
 		break;
 	case MAIO_OP_SEND_ZC:
@@ -1201,7 +1279,7 @@ MAIO_EXPORT(maio_napi_ring_submit)
 			pending = 0;
 			tail = *r->sq_tail;
 		}
-		desc_fill(r, &r->sqes[tail & r->sq_mask], r->scratch + (size_t)i * MAIO_DESC_INTS);
+		desc_fill(r, &r->sqes[tail & r->sq_mask], r->scratch + (size_t)i * MAIO_DESC_INTS, i);
 		store_release(r->sq_tail, tail + 1);
 		pending++;
 	}

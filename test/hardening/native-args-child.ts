@@ -376,7 +376,12 @@ function runDescriptors(fx: Fixtures): void {
   // fd fields never take small numbers: a CLOSE of one of node's own descriptors
   // is like fs.closeSync() on it, not something maio can refuse.
   const fdVals = [-1, -(2 ** 31), 2 ** 31 - 1, 0x10000, bad];
-  for (let op = 0; op <= 12; op++) {
+  // Every op of native/maio.h (0 .. MAIO_OP_COUNT - 1) and the first number past
+  // them, which must be refused: a new op must be added here (OP_COUNT).
+  const OP_COUNT = 13;
+  const SENDV = 12;
+  const auxWords = new Int32Array(o.aux.buffer);
+  for (let op = 0; op <= OP_COUNT; op++) {
     for (let field = 0; field < 16; field++) {
       for (const v of field === 1 || field === 14 ? fdVals : vals) {
         o.submit.fill(0);
@@ -384,12 +389,44 @@ function runDescriptors(fx: Fixtures): void {
         // kernel may close asynchronously), pool 0, 16 bytes, group 3.
         o.submit.set([op, op === 7 ? bad : sock, 1, 16, 0, 0, 0, 0, 3, 0, 16, 0, 0, 0, bad, 0]);
         o.aux.set(sockaddr('127.0.0.1', 1));
+        // SENDV: aux holds (offset, length) pairs, here two 8-byte pieces of pool 0.
+        if (op === SENDV) auxWords.set([0, 8, 8, 8]);
         o.submit[field] = v;
+        const must = op === OP_COUNT && field !== 0 ? ['ERR_MAIO_INVALID_DESCRIPTOR'] : null;
         // PROVIDE with a valid shape would really add a buffer; fine, the group is ours.
-        out(record('ringSubmit', field, `op ${op} ${fields[field]} = ${v}`, 'descriptor', null, () => n.ringSubmit(ring, 1)));
+        out(record('ringSubmit', field, `op ${op} ${fields[field]} = ${v}`, 'descriptor', must, () => n.ringSubmit(ring, 1)));
       }
     }
   }
+  // SENDV's segment list: every piece must lie in the pool, the pieces must add up
+  // to len, 1..16 of them, the list inside aux and 4-byte aligned.
+  const segCases: [string, number[], number, number, number][] = [
+    // label, pairs, len, auxOff, auxLen
+    ['piece past the pool', [(1 << 20) - 4, 8], 8, 0, 8],
+    ['piece at a negative offset', [-8, 8], 8, 0, 8],
+    ['negative piece length', [0, -1], -1, 0, 8],
+    ['huge piece length', [0, 2 ** 31 - 1], 2 ** 31 - 1, 0, 8],
+    ['pieces that wrap', [8, 2 ** 31 - 1, 0, 2], 1, 0, 16],
+    ['len not the sum', [0, 8, 8, 8], 17, 0, 16],
+    ['no pieces', [], 0, 0, 0],
+    ['17 pieces', new Array(34).fill(1), 17, 0, 136],
+    ['auxLen not a multiple of 8', [0, 8], 8, 0, 12],
+    ['auxOff unaligned', [0, 8], 8, 2, 8],
+    ['auxOff past aux', [0, 8], 8, 1024, 8],
+    ['auxOff negative', [0, 8], 8, -8, 8],
+  ];
+  for (const [label, pairs, len, auxOff, auxLen] of segCases) {
+    o.submit.fill(0);
+    o.submit.set([SENDV, sock, 1, len, 0, 0, 0, 0, 0, auxOff, auxLen, 0, 0, 0, 0, 0]);
+    o.aux.fill(0);
+    if (auxOff >= 0 && auxOff % 4 === 0 && auxOff < 1024) auxWords.set(pairs.slice(0, (1024 - auxOff) / 4), auxOff / 4);
+    out(record('ringSubmit', 10, `SENDV ${label}`, 'descriptor', ['ERR_MAIO_INVALID_DESCRIPTOR'], () => n.ringSubmit(ring, 1)));
+  }
+  // A good SENDV (the socket is not connected: the CQE carries the error).
+  o.submit.fill(0);
+  o.submit.set([SENDV, sock, 1, 24, 0, 0, 0, 0, 0, 0, 24, 0, 0, 0, 0, 0]);
+  auxWords.set([0, 8, 100, 8, (1 << 20) - 8, 8]);
+  out(record('ringSubmit', 10, 'SENDV three good pieces', 'descriptor', null, () => n.ringSubmit(ring, 1)));
   // count larger than the array, and the whole array at once
   out(record('ringSubmit', 1, 'count = submit capacity + 1', 'int', ['ERR_MAIO_OUT_OF_RANGE'], () => n.ringSubmit(ring, 9)));
   n.ringClose(ring);

@@ -148,6 +148,9 @@ test('a bad descriptor throws ERR_MAIO_INVALID_DESCRIPTOR naming it, and nothing
       [{ op: 6, fd: 0, auxOff: -1, auxLen: 16 }, 'auxOff'],
       [{ op: 8, fd: 0, len: 7 }, 'len'],
       [{ op: 4, fd: 0, group: 70000 }, 'bufGroup'],
+      // SENDV (its segment lists: test/hardening/native-args-child.ts)
+      [{ op: 12, fd: 0, pool: 70, len: 8, auxOff: 0, auxLen: 8 }, 'pool'],
+      [{ op: 12, fd: 0, ioprio: 1 << 2, pool: 0, auxOff: 0, auxLen: 8 }, 'ioprio'],
     ];
     for (const [bad, field] of cases) {
       put(r.submit, 0, { op: 0 });
@@ -174,7 +177,8 @@ test('a bad descriptor throws ERR_MAIO_INVALID_DESCRIPTOR naming it, and nothing
       fc.property(
         fc.integer({ min: 1, max: 16 }),
         fc.nat(),
-        fc.oneof(fc.integer({ min: 12, max: 1 << 30 }), fc.integer({ min: -(1 << 30), max: -1 })),
+        // MAIO_OP_COUNT (13) and up; SENDV (12) is checked in the table above.
+        fc.oneof(fc.integer({ min: 13, max: 1 << 30 }), fc.integer({ min: -(1 << 30), max: -1 })),
         (count, pos, op) => {
           const at = pos % count;
           for (let i = 0; i < count; i++) put(r.submit, i, { op: 0 });
