@@ -225,7 +225,17 @@ export const enum Op {
   Splice = 10,
   /** Not an SQE: adds a pool buffer to a provided-buffer ring (user data = buffer id). */
   Provide = 11,
+  /** Plain SENDMSG of 1..SENDV_MAX_SEGS (offset, length) pieces of one pool, listed in aux (native/maio.h). */
+  Sendv = 12,
 }
+/** MAIO_SENDV_MAX_SEGS: pieces per SENDV (16 int32 pairs fill one 128-byte aux slot). */
+export const SENDV_MAX_SEGS = 16;
+/** MAIO_SENDV_MAX_LEN: bytes per SENDV. */
+export const SENDV_MAX_LEN = 1 << 30;
+/** IORING_FEAT_SUBMIT_STABLE and IORING_OP_SENDMSG, from the probe: what SENDV needs. */
+export const IORING_FEAT_SUBMIT_STABLE = 1 << 2;
+export const IORING_OP_SENDMSG = 9;
+export const IORING_SETUP_SQPOLL = 1 << 1;
 export const CQE_INTS = 4;
 export const enum Cqe {
   UserData = 0,

@@ -356,6 +356,14 @@ export class FallbackRing implements IoRing {
     return this.queue(target, Op.Send, fd, len, pool, off, msgFlags);
   }
 
+  /** No SENDV here: a send() per buffer (sendmsg per op would save little against epoll's own calls). */
+  readonly sendvMax = 0;
+
+  /** Always -1: the caller sends the pieces one by one (see sendvMax). */
+  sendv(_target: CompletionTarget, _fd: number, _pool: number, _segs: Int32Array, _count: number, _len: number, _msgFlags = 0, _sqeFlags = 0): number {
+    return -1;
+  }
+
   /** Two completions: the result (with F_MORE), then the notification (F_NOTIF). */
   sendZc(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags = 0): number {
     return this.queue(target, Op.SendZc, fd, len, pool, off, msgFlags);

@@ -36,6 +36,16 @@ export interface IoRing {
   nop(target: CompletionTarget): number;
   send(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
   sendZc(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
+  /** Pieces one sendv() takes (0: this ring has no SENDV; send one buffer per op). */
+  readonly sendvMax: number;
+  /**
+   * One plain send of `count` pieces of pool `pool`: segs[2k] is piece k's
+   * offset in the pool, segs[2k + 1] its length, `len` their sum. One
+   * completion: bytes sent from the first piece on, or -errno. Returns the op
+   * id, or -1 when it cannot be queued now (no SENDV, no free aux slot):
+   * send the pieces one by one then.
+   */
+  sendv(target: CompletionTarget, fd: number, pool: number, segs: Int32Array, count: number, len: number, msgFlags?: number, sqeFlags?: number): number;
   recv(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
   /**
    * `totalLen` > 0: the multishot ends (a data CQE without F_MORE) once that

@@ -21,8 +21,13 @@ import {
   CQE_F_MORE,
   CQE_INTS,
   DESC_INTS,
+  IORING_FEAT_SUBMIT_STABLE,
+  IORING_OP_SENDMSG,
+  IORING_SETUP_SQPOLL,
   MAX_POOLS,
   Op,
+  SENDV_MAX_LEN,
+  SENDV_MAX_SEGS,
   RING_STATS,
   RingStat,
   native,
@@ -31,7 +36,7 @@ import {
   type RingHandle,
 } from '../core/native';
 import type { IoRing } from './io-ring';
-import { AuxSlots, PoolSlots, PreFlushQueue } from './slots';
+import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue } from './slots';
 
 /** Receives the completions of the operations it queued. */
 export interface CompletionTarget {
@@ -98,6 +103,13 @@ const ENTRIES = ENTRIES_OK && ENTRIES_ENV ? Number(ENTRIES_ENV) : 1024;
 const BATCH_WAIT_ENV = process.env.MAIO_BATCH_WAIT_US;
 const BATCH_WAIT_OK = BATCH_WAIT_ENV === undefined || BATCH_WAIT_ENV === '' || (/^\d{1,5}$/.test(BATCH_WAIT_ENV) && Number(BATCH_WAIT_ENV) <= 10000);
 const BATCH_WAIT_US = BATCH_WAIT_OK && BATCH_WAIT_ENV ? Number(BATCH_WAIT_ENV) : 50;
+/**
+ * MAIO_SENDV=0 turns SENDV off: every queued send goes as its own SEND (for
+ * A/B measurements). By default a socket sends runs of plain sends as one
+ * SENDMSG of up to SENDV_MAX_SEGS pieces where the kernel allows it.
+ */
+const SENDV_ENV = process.env.MAIO_SENDV;
+const SENDV_OK = SENDV_ENV === undefined || SENDV_ENV === '' || SENDV_ENV === '0' || SENDV_ENV === '1';
 const SUBMIT_CAPACITY = Math.min(1024, ENTRIES); // descriptors per flush
 const COMPLETION_CAPACITY = 1024; // CQEs per JS call
 
@@ -133,6 +145,12 @@ export class Ring implements IoRing {
   readonly #comp = new Int32Array(COMPLETION_CAPACITY * CQE_INTS);
   readonly #aux = new AuxSlots();
   readonly #stats = new Float64Array(RING_STATS);
+  /** the aux array as int32: SENDV segment lists */
+  readonly #auxWords = new Int32Array(this.#aux.bytes.buffer, this.#aux.bytes.byteOffset, AUX_BYTES >> 2);
+  /** aux slots of the SENDVs queued in this batch: free once it is submitted (the kernel copied them) */
+  readonly #sendvAux = new Int32Array(AUX_BYTES / AUX_SLOT);
+  #sendvAuxCount = 0;
+  readonly #sendvMax: number;
   #queued = 0;
   #flushScheduled = false;
   #closed = false;
@@ -206,6 +224,7 @@ export class Ring implements IoRing {
     if (token !== constructing) throw new InvalidArgumentError('use Ring.current(): there is one ring per thread');
     if (!ENTRIES_OK) throw new OutOfRangeError(`MAIO_RING_ENTRIES must be a power of two from 64 to 32768, got '${ENTRIES_ENV}'`);
     if (!BATCH_WAIT_OK) throw new OutOfRangeError(`MAIO_BATCH_WAIT_US must be an integer from 0 to 10000, got '${BATCH_WAIT_ENV}'`);
+    if (!SENDV_OK) throw new OutOfRangeError(`MAIO_SENDV must be 0 or 1, got '${SENDV_ENV}'`);
     this.#native = native();
     try {
       this.#handle = this.#native.ringCreate({
@@ -221,6 +240,10 @@ export class Ring implements IoRing {
       throw fromNative(err);
     }
     this.#grow(INITIAL_OPS);
+    // native/ring.c refuses SENDV on the same grounds.
+    const p = this.#native.probe();
+    const ok = (p.features & IORING_FEAT_SUBMIT_STABLE) !== 0 && p.ops.includes(IORING_OP_SENDMSG) && (p.setupFlags & IORING_SETUP_SQPOLL) === 0;
+    this.#sendvMax = ok && SENDV_ENV !== '0' ? SENDV_MAX_SEGS : 0;
   }
 
   get closed(): boolean {
@@ -278,7 +301,7 @@ export class Ring implements IoRing {
     this.#ids[slot] = opId;
     this.#targets[slot] = target;
     this.#live++;
-    const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv) && pool >= 0 && pool < MAX_POOLS;
+    const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv || op === Op.Sendv) && pool >= 0 && pool < MAX_POOLS;
     this.#opPool[slot] = usesPool ? pool : -1;
     if (usesPool) this.#pools.opStarted(pool);
 
@@ -312,6 +335,35 @@ export class Ring implements IoRing {
 
   send(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags = 0): number {
     return this.queue(target, Op.Send, fd, len, pool, off, msgFlags);
+  }
+
+  /** Pieces one sendv() takes; 0 when this kernel cannot (see the constructor) or MAIO_SENDV=0. */
+  get sendvMax(): number {
+    return this.#sendvMax;
+  }
+
+  /**
+   * One SENDMSG of `count` pieces of pool `pool` (segs: offset, length pairs;
+   * `len` their sum). The list goes to native through an aux slot that is
+   * free again once this batch is submitted. Returns the op id, or -1 when
+   * no aux slot is free or SENDV is off: send the pieces one by one.
+   */
+  sendv(target: CompletionTarget, fd: number, pool: number, segs: Int32Array, count: number, len: number, msgFlags = 0, sqeFlags = 0): number {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    if (this.#sendvMax === 0) return -1;
+    if (!Number.isInteger(count) || count < 1 || count > this.#sendvMax || count * 2 > segs.length) {
+      throw new OutOfRangeError(`sendv takes 1 to ${this.#sendvMax} pieces, got ${count}`);
+    }
+    if (!Number.isInteger(len) || len < 0 || len > SENDV_MAX_LEN) throw new OutOfRangeError(`sendv length must be in [0, ${SENDV_MAX_LEN}], got ${len}`);
+    // A flush frees this batch's slots: make it before taking one.
+    if (this.#queued === SUBMIT_CAPACITY) this.#flush();
+    const aux = this.#aux.alloc();
+    if (aux < 0) return -1;
+    const w = this.#auxWords;
+    const base = aux >> 2;
+    for (let k = 0; k < count * 2; k++) w[base + k] = segs[k];
+    this.#sendvAux[this.#sendvAuxCount++] = aux;
+    return this.queue(target, Op.Sendv, fd, len, pool, 0, msgFlags, 0, 0, aux, count * 8, sqeFlags);
   }
 
   /** Two completions: the result (with F_MORE when it worked), then the notification (F_NOTIF). */
@@ -462,7 +514,10 @@ export class Ring implements IoRing {
     if (this.#preFlush.pending) this.#preFlush.run();
     this.#flushScheduled = false;
     let n = this.#queued;
-    if (n === 0 || this.#closed) return;
+    if (n === 0 || this.#closed) {
+      this.#freeSendvAux();
+      return;
+    }
     const s = this.#submit;
     let retries = 0;
     while (n > 0) {
@@ -502,7 +557,15 @@ export class Ring implements IoRing {
       }
     }
     this.#queued = 0;
+    this.#freeSendvAux();
     if (this.#failedCount) this.#deliverFailures();
+  }
+
+  /** The batch is submitted (or failed): the kernel copied its SENDV segment lists. */
+  #freeSendvAux(): void {
+    const n = this.#sendvAuxCount;
+    this.#sendvAuxCount = 0;
+    for (let i = 0; i < n; i++) this.#aux.free(this.#sendvAux[i]);
   }
 
   #provideFailed(group: number, bid: number, res: number): void {
@@ -654,6 +717,7 @@ export class Ring implements IoRing {
     this.#closed = true;
     this.#flushScheduled = false;
     this.#queued = 0;
+    this.#freeSendvAux();
     if (current === this) current = null;
     this.#groups.clear();
     this.#preFlush.clear();
