@@ -43,6 +43,8 @@ import {
   IOSQE_IO_LINK,
   NOTIF_USAGE_ZC_COPIED,
   Op,
+  SENDV_MAX_LEN,
+  SENDV_MAX_SEGS,
   native,
 } from '../core/native';
 import { kIdleClose, kLend, kPoolId, kReturn, kSocketState, kUncheckedBytes } from '../core/symbols';
@@ -82,6 +84,12 @@ export function recvLimitSupported(): boolean {
 }
 /** Sends per linked chain: enough to fill a socket buffer, few enough to keep a flush small. */
 const MAX_CHAIN = 32;
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+const TCP_ESTABLISHED = 1;
+const TCP_CLOSE_WAIT = 8;
+/** a SENDV's (offset, length) pairs, filled per run (ring.sendv copies them) */
+const sendvSegs = new Int32Array(2 * SENDV_MAX_SEGS);
 
 export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
 
@@ -161,6 +169,8 @@ class SendItem implements CompletionTarget {
   off = 0;
   /** submit order, to resend cancelled chains in order */
   seq = 0;
+  /** the first send of a SENDV holds the run's sends (itself first) until its completion */
+  run: SendItem[] | null = null;
   /** items sharing buf's one lend (a send and its resend): the last one returns it */
   share: { n: number } | null = null;
   /** the socket whose in-flight list holds it, and where (set when queued on the ring) */
@@ -1195,7 +1205,39 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       if (this.#inflight === NO_ITEMS) this.#inflight = takeList();
       item.index = this.#inflight.length;
       this.#inflight.push(item);
-      item.opId = ring.queue(item, zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset + item.off, flags, 0, 0, -1, 0, i < n - 1 ? IOSQE_IO_LINK : 0);
+    }
+    // Runs of plain sends leave as one SENDV each (one SENDMSG, one
+    // completion for the run: #onSendv); zero-copy sends one op each.
+    const maxSegs = ring.sendvMax;
+    let ops = 0;
+    for (let i = 0; i < n; ops++) {
+      const item = items[i];
+      let j = i + 1;
+      if (maxSegs > 1 && !item.zc) {
+        let total = item.len;
+        while (j < n && j - i < maxSegs && !items[j].zc && total + items[j].len <= SENDV_MAX_LEN) total += items[j++].len;
+        if (j - i > 1) {
+          const segs = sendvSegs;
+          for (let k = i; k < j; k++) {
+            segs[2 * (k - i)] = items[k].buf.offset + items[k].off;
+            segs[2 * (k - i) + 1] = items[k].len;
+          }
+          const opId = ring.sendv(item, this.#fd, poolId, segs, j - i, total, flags, j < n ? IOSQE_IO_LINK : 0);
+          if (opId >= 0) {
+            const run = takeList();
+            for (let k = i; k < j; k++) {
+              items[k].opId = opId;
+              run.push(items[k]);
+            }
+            item.run = run;
+            i = j;
+            continue;
+          }
+          j = i + 1; // no aux slot free: one op per send
+        }
+      }
+      item.opId = ring.queue(item, item.zc ? Op.SendZc : Op.Send, this.#fd, item.len, poolId, item.buf.offset + item.off, flags, 0, 0, -1, 0, j < n ? IOSQE_IO_LINK : 0);
+      i = j;
     }
     // Drop the chain from the queue without allocating: splice makes an array,
     // and length = 0 drops the backing store, which the next push makes again.
@@ -1203,16 +1245,66 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       while (items.length > 0) items.pop();
       this.#sendQ = giveList(items);
     } else items.splice(0, n);
-    totals.sendOps += n;
+    totals.sendOps += ops;
     this.#chainLeft = n;
   }
 
-  /** @internal a SendItem's completion */
-  [kSendDone](item: SendItem, res: number, flags: number): void {
-    this.#onSend(item, res, flags);
+  /** TCP_INFO's tcpi_state is ESTABLISHED or CLOSE_WAIT: the socket may still send. */
+  #tcpCanSend(): boolean {
+    try {
+      const state = sockopt.getsockoptBytes(this.#fd, IPPROTO_TCP, TCP_INFO, 8)[0];
+      return state === TCP_ESTABLISHED || state === TCP_CLOSE_WAIT;
+    } catch {
+      return false;
+    }
   }
 
-  #onSend(item: SendItem, res: number, flags: number): void {
+  /** @internal a SendItem's completion (the first item's, for a SENDV) */
+  [kSendDone](item: SendItem, res: number, flags: number): void {
+    if (item.run !== null) this.#onSendv(item, res, flags);
+    else this.#onSend(item, res, flags);
+  }
+
+  /**
+   * A SENDV's one completion, handed to each of its sends in order as if
+   * each had been its own linked SEND: the bytes go to the sends they
+   * cover; the send where a short count ends gets its part, those after it
+   * -ECANCELED (the link broke); an error goes to the first send and
+   * -ECANCELED to the rest. #onSend then accounts, calls back, resends or
+   * fails, and returns each buffer, once, as for single sends.
+   *
+   * A short SENDV that moved bytes sends the rest again (#resend, at the
+   * chain's end, in order): Linux 6.18 often ends a SENDMSG early without an
+   * error, MSG_WAITALL or not, once it had to wait for socket buffer space
+   * (dozens of times per run of test/paths/forward.test.ts, where the reader
+   * is slow; rarely with a fast reader). A dead socket then fails the resend
+   * with its real error. A SENDV that moved nothing, or whose connection is
+   * no longer open for sending (TCP_INFO), fails like a short send (EPIPE).
+   */
+  #onSendv(first: SendItem, res: number, flags: number): void {
+    const run = first.run!;
+    first.run = null;
+    let total = 0;
+    for (let k = 0; k < run.length; k++) total += run[k].len;
+    // Cut short on a live connection: the rest goes again; on a dead one it fails as a short send.
+    const again = res > 0 && res < total && this.#tcpCanSend();
+    let left = res;
+    for (let k = 0; k < run.length; k++) {
+      const item = run[k];
+      let r: number;
+      if (res < 0) r = k === 0 ? res : -ECANCELED;
+      else if (left < 0) r = -ECANCELED;
+      else {
+        r = Math.min(left, item.len);
+        left = r < item.len ? -1 : left - r;
+      }
+      this.#onSend(item, r, flags, again && r >= 0 && r < item.len);
+    }
+    while (run.length > 0) run.pop();
+    giveList(run);
+  }
+
+  #onSend(item: SendItem, res: number, flags: number, short = false): void {
     if (flags & CQE_F_NOTIF) {
       const copied = (res & NOTIF_USAGE_ZC_COPIED) !== 0;
       this.#zc().onNotification(item.len, copied);
@@ -1227,7 +1319,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     this.#chainLeft--;
     this.#queuedBytes -= item.len;
     let err: Error | null = null;
-    if (this.#resend(item, res)) {
+    if (this.#resend(item, res, short)) {
       // the bytes go again: no error, the callbacks moved with them
     } else if (res >= 0) {
       this.bytesWritten += res;
@@ -1296,6 +1388,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       item.off = 0;
       item.share = null;
       item.owner = null;
+      item.run = null;
       spareItems.push(item);
     }
     if (this.#destroyed) this.#maybeClose();
@@ -1313,20 +1406,25 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
    * byte not sent, and so do the sends its link chain cancelled behind it. The
    * socket turns to plain sends. A dead socket fails the resend with its
    * error, which is surfaced as usual. Returns true if the item goes again.
+   * `short`: the send ends a SENDV that moved some bytes and came back short
+   * (#onSendv): its rest goes again the same way.
    */
-  #resend(item: SendItem, res: number): boolean {
+  #resend(item: SendItem, res: number, short = false): boolean {
     if (this.#destroyed) return false;
-    const failed = item.zc && (res === -ENOMEM || res === -ENOBUFS || (res >= 0 && res < item.len));
+    const failed =
+      (item.zc && (res === -ENOMEM || res === -ENOBUFS || (res >= 0 && res < item.len))) || (short && res >= 0 && res < item.len);
     // Cancelled by its chain: whether it goes again is known at the chain's
     // end (the CQE of the send that broke the chain may come after it).
     if (!failed && res !== -ECANCELED) return false;
-    if (failed) this.#zc().onSendError(res < 0 ? errnoError(res, 'write').code : 'a short send');
+    if (failed && item.zc) this.#zc().onSendError(res < 0 ? errnoError(res, 'write').code : 'a short send');
     const done = res > 0 ? res : 0;
     if (done > 0) {
       this.bytesWritten += done;
       totals.bytesWritten += done;
-      this.#zcSentBytes += done;
-      totals.zeroCopyBytes += done;
+      if (item.zc) {
+        this.#zcSentBytes += done;
+        totals.zeroCopyBytes += done;
+      }
     }
     const again = new SendItem(item.buf, item.len - done, false);
     again.off = item.off + done;
@@ -1419,7 +1517,13 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     if (this.#connectOp >= 0) ring.cancel(this.#connectOp);
     else if (this.#connectOp === -2) this.#connectOp = -1; // its retry sees #destroyed
     // A copy: a full submit array flushes inside cancel(), and a failure delivered there ends an item.
-    for (const item of this.#inflight.slice()) if (!item.resultDone) ring.cancel(item.opId);
+    // The sends of a SENDV share its op id: cancel it once (they sit side by side unless a swap moved one).
+    let cancelled = -1;
+    for (const item of this.#inflight.slice()) {
+      if (item.resultDone || item.opId === cancelled) continue;
+      cancelled = item.opId;
+      ring.cancel(item.opId);
+    }
     // made only if a callback is waiting (an Error captures a stack: not once per close)
     let cbErr: Error | undefined = err ?? undefined;
     // Queued, never submitted: give the buffers back now.
