@@ -6,9 +6,7 @@
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { once } from 'node:events';
 import { BackendUnavailableError } from '../../src/core/errors';
 import { native } from '../../src/core/native';
 import { forward } from '../../src/paths/forward';
@@ -16,7 +14,7 @@ import { sendFile, sendFileFd } from '../../src/paths/send-file';
 import { forwardFd } from '../../src/paths/splice-forward';
 import { Ring } from '../../src/ring/ring';
 import { currentRing } from '../../src/ring/current';
-import { closeFd, listen, randomFile, rawClient, rawListener, receive, skip, tmpDir, until } from './helpers';
+import { closeFd, randomFile, rawConnection, rawPair, receive, skip, tmpDir, until } from './helpers';
 import { bufferSkip, maioPair, spliceSkip } from './maio-helpers';
 
 const O_NONBLOCK = 0o4000;
@@ -34,50 +32,10 @@ after(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function connection() {
-  const server = net.createServer({ allowHalfOpen: true });
-  const port = await listen(server);
-  const { fd, peer } = await rawClient(server, port);
-  return {
-    fd,
-    peer,
-    close() {
-      closeFd(fd);
-      peer.destroy();
-      server.close();
-    },
-  };
-}
-
-/** raw fd a (accepted from node:net A), raw fd b (connected to node:net server peer B) */
-async function rawPair() {
-  const server = net.createServer({ allowHalfOpen: true });
-  const port = await listen(server);
-  const { fd: b, peer: B } = await rawClient(server, port);
-  const l = rawListener();
-  const A = net.connect({ port: l.port, host: '127.0.0.1', allowHalfOpen: true });
-  const connected = once(A, 'connect');
-  const a = await l.accept();
-  await connected;
-  l.close();
-  return {
-    a,
-    b,
-    A,
-    B,
-    close() {
-      closeFd(a);
-      closeFd(b);
-      A.destroy();
-      B.destroy();
-      server.close();
-    },
-  };
-}
 
 test("sendFile mode 'splice': the socket is blocking during the transfer and has its mode back after it, done or aborted", { skip }, async () => {
   const ring = currentRing();
-  const c = await connection();
+  const c = await rawConnection();
   c.peer.resume();
   const ffd = fs.openSync(file, 'r');
   try {
@@ -191,7 +149,7 @@ test("forward() mode 'splice' of maio sockets: once the end is forwarded, both (
 
 test("epoll: sendFile mode 'splice' is refused before the socket's mode is touched", { skip: Ring.current() !== null ? 'io_uring backend: the splice tests above cover it' : bufferSkip }, async () => {
   const ring = currentRing();
-  const c = await connection();
+  const c = await rawConnection();
   const ffd = fs.openSync(file, 'r');
   try {
     assert.throws(() => sendFileFd(ring, c.fd, ffd, 0, 10, { onSendFileDone() {} }, { mode: 'splice' }), BackendUnavailableError);

@@ -152,3 +152,46 @@ export function closeFd(fd: number): void {
     // already closed
   }
 }
+
+/** One raw fd connected to a node:net server whose side is `peer`; close() ends all three. */
+export async function rawConnection(): Promise<{ fd: number; peer: net.Socket; server: net.Server; close(): void }> {
+  const server = net.createServer({ allowHalfOpen: true });
+  const port = await listen(server);
+  const { fd, peer } = await rawClient(server, port);
+  return {
+    fd,
+    peer,
+    server,
+    close() {
+      closeFd(fd);
+      peer.destroy();
+      server.close();
+    },
+  };
+}
+
+/** raw fd a (accepted from node:net client A), raw fd b (connected to node:net server peer B) */
+export async function rawPair(): Promise<{ a: number; b: number; A: net.Socket; B: net.Socket; close(): void }> {
+  const server = net.createServer({ allowHalfOpen: true });
+  const port = await listen(server);
+  const { fd: b, peer: B } = await rawClient(server, port);
+  const l = rawListener();
+  const A = net.connect({ port: l.port, host: '127.0.0.1', allowHalfOpen: true });
+  const connected = once(A, 'connect');
+  const a = await l.accept();
+  await connected;
+  l.close();
+  return {
+    a,
+    b,
+    A,
+    B,
+    close() {
+      closeFd(a);
+      closeFd(b);
+      A.destroy();
+      B.destroy();
+      server.close();
+    },
+  };
+}

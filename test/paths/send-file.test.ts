@@ -20,7 +20,7 @@ import {
   fileDigest,
   listen,
   randomFile,
-  rawClient,
+  rawConnection,
   receive,
   skip,
   tmpDir,
@@ -40,20 +40,16 @@ after(() => {
 
 /** One connection: the raw fd sends, a node:net socket receives. */
 async function connection() {
-  const server = net.createServer({ allowHalfOpen: true });
-  const port = await listen(server);
-  const { fd, peer } = await rawClient(server, port);
-  const got = receive(peer);
+  const c = await rawConnection();
+  const got = receive(c.peer);
   return {
-    fd,
-    peer,
-    server,
+    ...c,
     /** closes the sending side and waits for what the receiver got */
     async finish() {
-      closeFd(fd);
+      closeFd(c.fd);
       const r = await got;
-      peer.destroy();
-      server.close();
+      c.peer.destroy();
+      c.server.close();
       return r;
     },
   };

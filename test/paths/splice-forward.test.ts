@@ -5,44 +5,18 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as net from 'node:net';
-import { once } from 'node:events';
 import { InvalidArgumentError, OutOfRangeError } from '../../src/core/errors';
 import { Ring } from '../../src/ring/ring';
 import { forwardBoth, forwardFd } from '../../src/paths/splice-forward';
-import { closeFd, listen, rawClient, rawListener, receive, sendRandom, skip, until } from './helpers';
+import { rawPair, receive, sendRandom, skip, until } from './helpers';
 
 const MiB = 1 << 20;
 
-async function pair() {
-  const server = net.createServer({ allowHalfOpen: true });
-  const port = await listen(server);
-  const { fd: b, peer: B } = await rawClient(server, port);
-  const l = rawListener();
-  const A = net.connect({ port: l.port, host: '127.0.0.1', allowHalfOpen: true });
-  const connected = once(A, 'connect');
-  const a = await l.accept();
-  await connected;
-  l.close();
-  return {
-    a,
-    b,
-    A,
-    B,
-    close() {
-      closeFd(a);
-      closeFd(b);
-      A.destroy();
-      B.destroy();
-      server.close();
-    },
-  };
-}
 
 test('random data is forwarded byte for byte in both directions at once, EOF becomes a half-close', { skip }, async () => {
   const bytes = Number(process.env.MAIO_TEST_BYTES ?? 128 * MiB);
   const ring = Ring.current()!;
-  const p = await pair();
+  const p = await rawPair();
   const fwd = forwardBoth(ring, p.a, p.b);
   const atB = receive(p.B);
   const atA = receive(p.A);
@@ -63,7 +37,7 @@ test('random data is forwarded byte for byte in both directions at once, EOF bec
 
 test('EOF on one side is a half-close on the other; the other direction keeps working', { skip }, async () => {
   const ring = Ring.current()!;
-  const p = await pair();
+  const p = await rawPair();
   const ab = forwardFd(ring, p.a, p.b);
   const ba = forwardFd(ring, p.b, p.a);
   const atB = receive(p.B);
@@ -84,7 +58,7 @@ test('EOF on one side is a half-close on the other; the other direction keeps wo
 
 test('a reset on one side surfaces as an error; the other direction is stopped', { skip }, async () => {
   const ring = Ring.current()!;
-  const p = await pair();
+  const p = await rawPair();
   p.B.on('error', () => {});
   p.A.on('error', () => {});
   const fwd = forwardBoth(ring, p.a, p.b);
@@ -104,7 +78,7 @@ test('a reset on one side surfaces as an error; the other direction is stopped',
 
 test('a slow receiver: memory stays bounded by the pipe and nothing is resubmitted while it waits', { skip }, async () => {
   const ring = Ring.current()!;
-  const p = await pair();
+  const p = await rawPair();
   const ab = forwardFd(ring, p.a, p.b);
   p.B.pause();
   const sent = sendRandom(p.A, 64 * MiB);
