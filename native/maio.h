@@ -158,15 +158,26 @@ enum maio_ring_stat {
 #define MAIO_BATCH_WAIT_MAX_US 10000 /* ringCreate batchWaitUs: at most 10 ms */
 #define MAIO_BUF_RING_MAX_ENTRIES 32768 /* the kernel's limit is < 65536 */
 
+/* ringCreate's `setup`: how completions reach the thread (backend.ts picks). */
+enum maio_ring_setup {
+	MAIO_SETUP_COOP = 1,  /* COOP_TASKRUN|TASKRUN_FLAG: task work runs on any kernel exit */
+	MAIO_SETUP_DEFER = 2, /* DEFER_TASKRUN: task work runs only inside io_uring_enter */
+};
+
 /* ---- Probe ------------------------------------------------------------ */
 struct maio_probe {
 	bool uring_usable;    /* a ring could be set up and used */
 	int setup_errno;      /* why not, if not */
 	uint32_t features;    /* IORING_FEAT_* from setup */
-	uint32_t setup_flags; /* flags the ring will be set up with */
+	uint32_t coop_flags;  /* best set-up without DEFER_TASKRUN (always usable) */
+	uint32_t defer_flags; /* SINGLE_ISSUER|DEFER_TASKRUN set-up, 0 if refused */
+	/* Whether a DEFER_TASKRUN ring's eventfd is signalled at once when a
+	 * wait-queue wake-up (socket data) becomes task work: 1 prompt, 0 late
+	 * (some kernel builds signal it one RCU grace period later, 12-20 ms),
+	 * -1 not measured (no DEFER_TASKRUN). See probe_defer_eventfd. */
+	int defer_eventfd;
 	uint8_t ops[256];     /* ops[n] != 0: opcode n supported */
 	int last_op;
-	bool defer_taskrun;
 	bool pbuf_ring;       /* IORING_REGISTER_PBUF_RING works */
 	bool pbuf_ring_inc;   /* IOU_PBUF_RING_INC works */
 	bool sparse_buffers;  /* IORING_RSRC_REGISTER_SPARSE works */

@@ -11,12 +11,17 @@
  *          onCompletions(count) runs once per batch (through
  *          napi_make_callback, so microtasks follow).
  *
- * Why an eventfd and not the ring fd: with DEFER_TASKRUN, a completion first
- * becomes task work, and adding task work wakes neither the ring fd's pollers
- * nor epoll (only a task waiting in io_uring_enter, or a registered eventfd).
- * Polling the ring fd, the event loop would sleep through completions. The
- * ring fd still answers a zero-timeout poll() with POLLIN while task work is
- * pending, which tells us when a wakeup left work behind.
+ * Two set-ups (ringCreate's `setup`; src/backend.ts picks per thread):
+ * COOP_TASKRUN runs a completion's task work when the thread next leaves the
+ * kernel, epoll_wait included, and posting the CQE signals the eventfd.
+ * DEFER_TASKRUN runs it only inside io_uring_enter: adding the task work wakes
+ * neither the ring fd's pollers nor epoll, only a registered eventfd, and only
+ * when the list goes from empty to non-empty, so every wake-up must enter.
+ * Some kernel builds signal that eventfd an RCU grace period late (12-20 ms),
+ * which is why DEFER runs only where native/probe.c measured it prompt.
+ * Either way libuv polls the eventfd; the ring fd answers a zero-timeout
+ * poll() with POLLIN while work is pending, which tells us when a wake-up
+ * left work behind.
  *
  * Lifetime: the struct lives until both the JS handle is finalized and the
  * uv poll handle is closed. ringClose, the handle's finalizer and the env's
@@ -626,6 +631,25 @@ static bool get_prop(napi_env env, napi_value obj, const char *key, napi_value *
 	return true;
 }
 
+/* An optional int32 property: absent or undefined leaves *out as it is. */
+static bool get_optional_int(napi_env env, napi_value obj, const char *key, int32_t min,
+			     int32_t max, int32_t *out)
+{
+	bool has = false;
+	napi_has_named_property(env, obj, key, &has);
+	if (!has)
+		return true;
+	napi_value v;
+	napi_valuetype t;
+	napi_get_named_property(env, obj, key, &v);
+	napi_typeof(env, v, &t);
+	if (t == napi_undefined)
+		return true;
+	char name[64];
+	snprintf(name, sizeof(name), "options.%s", key);
+	return maio_arg_int32(env, v, name, min, max, out);
+}
+
 static bool get_array(napi_env env, napi_value obj, const char *key,
 		      napi_typedarray_type type, size_t min, size_t multiple,
 		      napi_value *val, size_t *len)
@@ -716,7 +740,8 @@ static void ring_destroy_early(napi_env env, struct maio_ring *r)
 }
 
 /*
- * ringCreate({entries, submit, completions, aux, stats, onCompletions, batchWaitUs?}) -> handle
+ * ringCreate({entries, submit, completions, aux, stats, onCompletions, batchWaitUs?, setup?})
+ *   -> handle; setup is MAIO_SETUP_COOP (default) or MAIO_SETUP_DEFER
  */
 MAIO_EXPORT(maio_napi_ring_create)
 {
@@ -748,24 +773,20 @@ MAIO_EXPORT(maio_napi_ring_create)
 	if (!get_prop(env, opts, "onCompletions", &v_cb) ||
 	    !maio_arg_function(env, v_cb, "options.onCompletions"))
 		return NULL;
+	int32_t setup = MAIO_SETUP_COOP; /* optional; src/backend.ts decides */
+	if (!get_optional_int(env, opts, "setup", MAIO_SETUP_COOP, MAIO_SETUP_DEFER, &setup))
+		return NULL;
 	int32_t batch_wait_us = 0; /* optional */
-	bool has_wait = false;
-	napi_has_named_property(env, opts, "batchWaitUs", &has_wait);
-	if (has_wait) {
-		napi_value v_wait;
-		napi_valuetype wt;
-		napi_get_named_property(env, opts, "batchWaitUs", &v_wait);
-		napi_typeof(env, v_wait, &wt);
-		if (wt != napi_undefined &&
-		    !maio_arg_int32(env, v_wait, "options.batchWaitUs", 0, MAIO_BATCH_WAIT_MAX_US,
-				    &batch_wait_us))
-			return NULL;
-	}
+	if (!get_optional_int(env, opts, "batchWaitUs", 0, MAIO_BATCH_WAIT_MAX_US, &batch_wait_us))
+		return NULL;
 
 	struct maio_probe pr;
 	int err = maio_probe_run(&pr);
 	if (err < 0)
 		return maio_throw_errno(env, err, "io_uring_setup");
+	uint32_t setup_flags = setup == MAIO_SETUP_DEFER ? pr.defer_flags : pr.coop_flags;
+	if (setup == MAIO_SETUP_DEFER && !setup_flags)
+		return maio_throw_errno(env, -EINVAL, "io_uring_setup (DEFER_TASKRUN)");
 
 	struct maio_ring *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -778,7 +799,7 @@ MAIO_EXPORT(maio_napi_ring_create)
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
 	/* A CQ four times the SQ: multishot ops post many CQEs per SQE. */
-	p.flags = pr.setup_flags | IORING_SETUP_CQSIZE;
+	p.flags = setup_flags | IORING_SETUP_CQSIZE;
 	p.cq_entries = (unsigned)entries * 4;
 	r->fd = maio_sys_io_uring_setup((unsigned)entries, &p);
 	if (r->fd < 0) {
@@ -786,12 +807,12 @@ MAIO_EXPORT(maio_napi_ring_create)
 		ring_destroy_early(env, r);
 		return maio_throw_errno(env, err, "io_uring_setup");
 	}
-	r->setup_flags = pr.setup_flags;
-	r->defer_taskrun = pr.defer_taskrun;
+	r->setup_flags = setup_flags;
+	r->defer_taskrun = (setup_flags & IORING_SETUP_DEFER_TASKRUN) != 0;
 	/* SENDV's msghdr and iovec live only until the next submit: the kernel
 	 * must have copied them once it consumed the SQE. */
 	r->sendv_ok = (p.features & IORING_FEAT_SUBMIT_STABLE) && pr.ops[IORING_OP_SENDMSG] &&
-		      !(pr.setup_flags & IORING_SETUP_SQPOLL);
+		      !(setup_flags & IORING_SETUP_SQPOLL);
 	err = ring_map(r, &p);
 	if (err < 0) {
 		ring_destroy_early(env, r);

@@ -8,9 +8,12 @@ import { backend } from '../backend';
 import * as blast from './blast';
 import * as echo from './echo';
 import * as proxy from './proxy';
+import * as selfCheck from './self-check';
 import * as sink from './sink';
 
-const commands: Record<string, { usage: string; run(argv: string[]): unknown }> = { echo, sink, blast, proxy };
+const commands: Record<string, { usage: string; run(argv: string[]): unknown }> = {
+  echo, sink, blast, proxy, 'self-check': selfCheck,
+};
 
 const help = `usage: maio <command> [options]
 
@@ -22,6 +25,8 @@ const help = `usage: maio <command> [options]
       connect and send pool buffers as fast as the peer takes them
   ${proxy.usage}
       TCP proxy: each connection forwarded to an upstream (pool buffers, no copy in JS)
+  ${selfCheck.usage}
+      one loopback connection in this process: 64 B ping-pong, then a bulk stream (JSON)
 
 Servers print "listening <port>" on stdout when ready (--port 0 picks a port);
 blast prints "ready" once connected. SIGINT/SIGTERM end gracefully.

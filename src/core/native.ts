@@ -22,8 +22,12 @@ export interface NativeProbe {
   ioUringDisabled: number;
   kernel: string;
   features: number;
-  setupFlags: number;
-  deferTaskrun: boolean;
+  /** IORING_SETUP_* of the best set-up without DEFER_TASKRUN */
+  coopSetupFlags: number;
+  /** IORING_SETUP_* of the DEFER_TASKRUN set-up; 0 where the kernel refuses it */
+  deferSetupFlags: number;
+  /** a DEFER_TASKRUN ring's eventfd, on a wake-up: 1 signalled at once, 0 late, -1 not measured */
+  deferEventfd: number;
   lastOp: number;
   /** supported IORING_OP_* numbers */
   ops: number[];
@@ -46,7 +50,13 @@ export interface RingCreateOptions {
   onCompletions: (count: number) => void;
   /** 0..MAIO_BATCH_WAIT_MAX_US: how long a wake-up may wait for a batch while receiving in bulk (0 or absent: never) */
   batchWaitUs?: number;
+  /** RING_SETUP_COOP (default) or RING_SETUP_DEFER: how completions reach the thread (src/backend.ts) */
+  setup?: number;
 }
+
+/** enum maio_ring_setup (native/maio.h) */
+export const RING_SETUP_COOP = 1;
+export const RING_SETUP_DEFER = 2;
 
 export type FallbackHandle = { readonly __brand: 'maio.fallback' };
 export type SendfileHandle = { readonly __brand: 'maio.sendfile' };

@@ -23,7 +23,6 @@ import {
   DESC_INTS,
   IORING_FEAT_SUBMIT_STABLE,
   IORING_OP_SENDMSG,
-  IORING_SETUP_SQPOLL,
   MAX_POOLS,
   Op,
   SENDV_MAX_LEN,
@@ -235,6 +234,7 @@ export class Ring implements IoRing {
         stats: this.#stats,
         onCompletions: this.#onCompletions,
         batchWaitUs: BATCH_WAIT_US,
+        setup: backend().ringSetup?.native,
       });
     } catch (err) {
       throw fromNative(err);
@@ -242,7 +242,7 @@ export class Ring implements IoRing {
     this.#grow(INITIAL_OPS);
     // native/ring.c refuses SENDV on the same grounds.
     const p = this.#native.probe();
-    const ok = (p.features & IORING_FEAT_SUBMIT_STABLE) !== 0 && p.ops.includes(IORING_OP_SENDMSG) && (p.setupFlags & IORING_SETUP_SQPOLL) === 0;
+    const ok = (p.features & IORING_FEAT_SUBMIT_STABLE) !== 0 && p.ops.includes(IORING_OP_SENDMSG) && !backend().setupFlags.includes('SQPOLL');
     this.#sendvMax = ok && SENDV_ENV !== '0' ? SENDV_MAX_SEGS : 0;
   }
 
