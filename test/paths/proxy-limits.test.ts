@@ -21,69 +21,85 @@ test('idle timeout: idle connections are closed on both sides after it; active o
   const T = 1200;
   const up = await upstream('u');
   const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)], idleTimeout: T / 1000 });
-  const addr = await proxy.listen();
-  // idle: never sends. upActive: the client sends every 100 ms. downActive: the upstream does.
-  const idle = await client(addr.port);
-  await until(() => up.conns.length === 1, 'upstream side of the idle connection');
-  const idleU = up.conns[0]!;
-  const upActive = await client(addr.port);
-  await until(() => up.conns.length === 2, 'upstream side of the second connection');
-  const upActiveU = up.conns[1]!;
-  const downActive = await client(addr.port);
-  await until(() => up.conns.length === 3, 'upstream side of the third connection');
-  const downActiveU = up.conns[2]!;
-
-  let upGot = 0;
-  let lastUpAt = 0;
-  upActiveU.on('data', (d: Buffer) => {
-    upGot += d.length;
-    lastUpAt = performance.now();
-  });
-  let downGot = 0;
-  downActive.on('data', (d: Buffer) => (downGot += d.length));
-  const closes = {
-    idle: closed(idle),
-    idleU: closed(idleU),
-    upActive: closed(upActive),
-    upActiveU: closed(upActiveU),
-    downActive: closed(downActive),
-    downActiveU: closed(downActiveU),
-  };
+  const sockets: net.Socket[] = [];
   let stop = false;
-  let upSent = 0;
-  let downSent = 0;
-  const pinger = (async () => {
-    while (!stop) {
-      upActive.write('u');
-      upSent++;
-      downActiveU.write('d');
-      downSent++;
-      await sleep(100);
-    }
-  })();
-  const t0 = performance.now();
-  await Promise.all([closes.idle, closes.idleU]);
-  assert.ok(performance.now() - t0 >= T - 20, 'the idle connection lived at least the timeout');
-  // Keep the others busy half a timeout longer: active for 1.5 timeouts at least.
-  const t1 = performance.now();
-  while (performance.now() - t1 < T / 2) await sleep(50);
-  stop = true;
-  await pinger;
-  assert.equal(upActive.destroyed, false, 'a connection with client bytes every 100 ms stays open');
-  assert.equal(downActive.destroyed, false, 'a connection with upstream bytes every 100 ms stays open');
-  await until(() => upGot === upSent && downGot === downSent, 'every ping forwarded');
-  assert.equal(proxy.stats().idleClosed, 1);
-  // Now idle too: closed on both sides, and not before a full timeout after the last byte.
-  await Promise.all([closes.upActive, closes.upActiveU, closes.downActive, closes.downActiveU]);
-  const idleFor = performance.now() - lastUpAt;
-  assert.ok(idleFor >= T - 20, `closed ${idleFor.toFixed(0)} ms after its last byte, timeout ${T} ms`);
-  await until(() => proxy.connections === 0, 'no connection left');
-  const st = proxy.stats();
-  assert.equal(st.idleClosed, 3);
-  assert.equal(st.errors, 0, 'an idle close is not an error');
-  assert.equal(st.completed, 3);
-  await proxy.close();
-  await up.close();
+  let pinger: Promise<void> | undefined;
+  try {
+    const addr = await proxy.listen();
+    // The proxy's clock for the idle connection starts after this instant (it accepts later),
+    // so "lived at least T" is measured from here: a slow set-up of the others cannot shorten it.
+    const idleFrom = performance.now();
+    // idle: never sends. upActive: the client sends every 100 ms. downActive: the upstream does.
+    const idle = await client(addr.port);
+    sockets.push(idle);
+    await until(() => up.conns.length === 1, 'upstream side of the idle connection');
+    const idleU = up.conns[0]!;
+    const upActive = await client(addr.port);
+    sockets.push(upActive);
+    await until(() => up.conns.length === 2, 'upstream side of the second connection');
+    const upActiveU = up.conns[1]!;
+    const downActive = await client(addr.port);
+    sockets.push(downActive);
+    await until(() => up.conns.length === 3, 'upstream side of the third connection');
+    const downActiveU = up.conns[2]!;
+
+    let upGot = 0;
+    upActiveU.on('data', (d: Buffer) => (upGot += d.length));
+    let downGot = 0;
+    downActive.on('data', (d: Buffer) => (downGot += d.length));
+    const closes = {
+      idle: closed(idle),
+      idleU: closed(idleU),
+      upActive: closed(upActive),
+      upActiveU: closed(upActiveU),
+      downActive: closed(downActive),
+      downActiveU: closed(downActiveU),
+    };
+    let upSent = 0;
+    let downSent = 0;
+    // When the last byte of upActive was written: the proxy saw it later, so its idle clock for
+    // that connection started after this instant.
+    let lastUpSentAt = 0;
+    pinger = (async () => {
+      while (!stop) {
+        upActive.write('u');
+        lastUpSentAt = performance.now();
+        upSent++;
+        downActiveU.write('d');
+        downSent++;
+        await sleep(100);
+      }
+    })();
+    await Promise.all([closes.idle, closes.idleU]);
+    const lived = performance.now() - idleFrom;
+    // 5 ms: libuv's timers run on a millisecond clock cached per loop turn.
+    assert.ok(lived >= T - 5, `the idle connection lived ${lived.toFixed(0)} ms, at least the timeout (${T} ms)`);
+    // Keep the others busy half a timeout longer: active for 1.5 timeouts at least.
+    const t1 = performance.now();
+    while (performance.now() - t1 < T / 2) await sleep(50);
+    stop = true;
+    await pinger;
+    assert.equal(upActive.destroyed, false, 'a connection with client bytes every 100 ms stays open');
+    assert.equal(downActive.destroyed, false, 'a connection with upstream bytes every 100 ms stays open');
+    await until(() => upGot === upSent && downGot === downSent, 'every ping forwarded');
+    assert.equal(proxy.stats().idleClosed, 1);
+    // Now idle too: closed on both sides, and not before a full timeout after the last byte.
+    await Promise.all([closes.upActive, closes.upActiveU, closes.downActive, closes.downActiveU]);
+    const idleFor = performance.now() - lastUpSentAt;
+    assert.ok(idleFor >= T - 5, `closed ${idleFor.toFixed(0)} ms after its last byte, timeout ${T} ms`);
+    await until(() => proxy.connections === 0, 'no connection left');
+    const st = proxy.stats();
+    assert.equal(st.idleClosed, 3);
+    assert.equal(st.errors, 0, 'an idle close is not an error');
+    assert.equal(st.completed, 3);
+  } finally {
+    // A failed assertion must not leave the pinger and the proxy running until the file times out.
+    stop = true;
+    await pinger;
+    for (const s of sockets) s.destroy();
+    await proxy.close();
+    await up.close();
+  }
 });
 
 test('connection limit: the N+1-th client is closed while N are open, and accepted again after one ends', { skip: bufferSkip }, async () => {
