@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { contenderById } from './contenders';
 import { measureOnce, rolesNeeded, SkipContender, type RunContext } from './lib/measure';
 import { capture, guardProcessExit, killAllSync } from './lib/proc';
-import { markdown, replaceSection, svgChart, terminalTable, controlText } from './lib/report';
-import { addRatios, control, evaluateGoal, fmt, summarize } from './lib/stats';
+import { markdown, replaceSection, svgChart, terminalTable, controlText, summaryLine } from './lib/report';
+import { addRatios, flagAnomalies, control, evaluateGoal, fmt, summarize } from './lib/stats';
 import type { BenchResult, ContenderResult, Env, Machine, Scenario, ScenarioResult, Timing } from './lib/types';
 import { scenarios as allScenarios } from './scenarios/index';
 
@@ -168,6 +168,7 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
   }
   for (const r of results) summarize(r);
   addRatios(results, s);
+  flagAnomalies(results, s);
   const out: ScenarioResult = { ...base, control: control(results, s), goals: s.goals.map((g) => evaluateGoal(g, results)) };
   log(`[${idx + 1}/${opts.scenarios.length}] ${s.id}: ${controlText(out)}`);
   return out;
@@ -322,6 +323,7 @@ async function main(): Promise<void> {
   });
   process.stdout.write(terminalTable(result) + '\n\n');
   process.stdout.write(`results: ${files.json}\nchart:   ${files.svg}\n`);
+  process.stdout.write(`${summaryLine(result)}\n`);
   if (cli.writeMd) {
     const svgName = 'bench/benchmarks.svg';
     copyFileSync(files.svg, path.join(root, svgName));

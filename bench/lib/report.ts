@@ -1,5 +1,5 @@
 // Output of a run: the terminal table, the SVG chart and the Markdown section.
-import { fmt } from './stats';
+import { better, fmt } from './stats';
 import type { BenchResult, ContenderResult, ScenarioResult } from './types';
 
 const PCT = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
@@ -43,12 +43,13 @@ export function terminalTable(result: BenchResult): string {
         rows.push([`  ${r.label}`, `${r.status}: ${r.reason ?? ''}`, '', '', '', '', '']);
         continue;
       }
-      rows.push([`  ${r.label}`, fmt(r.value?.median), range(r), PCT(r.ratio), latency(r), fmt(r.cpuPerUnit), fmt(r.rssPeakMiB)]);
+      rows.push([`  ${r.label}`, fmt(r.value?.median), range(r), r.anomaly ? 'ANOMALY' : PCT(r.ratio), latency(r), fmt(r.cpuPerUnit), fmt(r.rssPeakMiB)]);
     }
     // Skipped rows would stretch the median column: print them after the table instead.
     const ok = rows.filter((r) => r[2] !== '' || r === rows[0]);
     out.push(pad(ok));
     for (const r of rows) if (r[2] === '' && r !== rows[0]) out.push(`${r[0]}  ${r[1]}`);
+    for (const r of s.contenders) if (r.anomaly) out.push(`  ANOMALY ${r.label}: ${r.anomaly}; not a result (run: npx maio doctor)`);
     out.push(`  ${controlText(s)}`);
     for (const g of s.goals) out.push(`  goal: ${g.label}: ${g.status.toUpperCase()}${g.status === 'pass' || g.status === 'fail' ? ` (${g.detail})` : ''}`);
   }
@@ -161,7 +162,7 @@ export function markdown(result: BenchResult, svgName: string | null): string {
         lines.push(`| ${name} | ${cell(r.label)} | ${r.status}: ${cell(r.reason ?? '')} | | | | | |`);
         continue;
       }
-      lines.push(`| ${name} | ${cell(r.label)} | ${fmt(r.value?.median)} | ${range(r)} | ${PCT(r.ratio)} | ${latency(r)} | ${fmt(r.cpuPerUnit)} ${s.cpuPer === 'GB' ? 's/GB' : 's/M msg'} | ${fmt(r.rssPeakMiB)} |`);
+      lines.push(`| ${name} | ${cell(r.label)} | ${fmt(r.value?.median)} | ${range(r)} | ${r.anomaly ? `**anomaly**: ${cell(r.anomaly)}` : PCT(r.ratio)} | ${latency(r)} | ${fmt(r.cpuPerUnit)} ${s.cpuPer === 'GB' ? 's/GB' : 's/M msg'} | ${fmt(r.rssPeakMiB)} |`);
     }
   }
   lines.push('');
@@ -170,7 +171,7 @@ export function markdown(result: BenchResult, svgName: string | null): string {
   for (const s of result.scenarios) {
     if (s.skipped) continue;
     for (const g of s.goals) {
-      const res = g.status === 'pass' || g.status === 'fail' ? `${g.status.toUpperCase()}: ${g.detail}` : g.status;
+      const res = g.status === 'pass' || g.status === 'fail' || g.status === 'anomaly' ? `${g.status.toUpperCase()}: ${g.detail}` : g.status;
       lines.push(`| ${cell(s.title)} | ${cell(controlText(s))} | ${cell(g.label)} | ${cell(res)} |`);
     }
   }
@@ -187,4 +188,27 @@ export function replaceSection(doc: string, body: string): string {
   const b = doc.indexOf(MD_END);
   if (a >= 0 && b > a) return doc.slice(0, a) + block + doc.slice(b + MD_END.length);
   return `${doc.replace(/\s*$/, '')}\n\n${block}\n`;
+}
+
+/**
+ * The closing line of a run: where maio stands against node:net, the goals, and any anomaly
+ * (a figure too far off to be a result), with the command that diagnoses it.
+ */
+export function summaryLine(result: BenchResult): string {
+  const scen = result.scenarios.filter((s) => !s.skipped);
+  let ahead = 0;
+  let compared = 0;
+  for (const s of scen) {
+    const maio = s.contenders.find((c) => c.id === 'maio');
+    const node = s.contenders.find((c) => c.id === 'node');
+    if (!maio?.value || !node?.value || maio.anomaly) continue;
+    compared++;
+    if (better(maio.value.median, node.value.median, s.metric.higherIsBetter) > 1) ahead++;
+  }
+  const goals = scen.flatMap((s) => s.goals);
+  const count = (st: string) => goals.filter((g) => g.status === st).length;
+  const anomalies = scen.flatMap((s) => s.contenders.filter((c) => c.anomaly).map((c) => `${s.id}/${c.id}`));
+  const head = `summary: maio ahead of node:net in ${ahead} of ${compared} scenarios; goals ${count('pass')} pass, ${count('fail')} fail`;
+  if (!anomalies.length) return `${head}; no anomaly`;
+  return `${head}; ANOMALY in ${anomalies.join(', ')}: those figures are not results, run \`npx maio doctor\``;
 }

@@ -50,6 +50,35 @@ export function addRatios(results: ContenderResult[], scenario: Scenario): void 
   }
 }
 
+/** How far off the best other contender a figure must be to count as a broken set-up, not a result. */
+export const ANOMALY_FACTOR = 20;
+
+/**
+ * Marks contenders whose median throughput is under 1/ANOMALY_FACTOR of the best other
+ * contender's, or whose median latency (p50) is over ANOMALY_FACTOR times the best other's.
+ * Nothing measured on one machine in one run is that far apart for a sound reason: the last
+ * time it happened, maio's wake-ups were 16 ms late on one kernel build (maio doctor).
+ */
+export function flagAnomalies(results: ContenderResult[], scenario: Scenario): void {
+  const ok = results.filter((r) => r.status === 'ok' && r.value);
+  const hib = scenario.metric.higherIsBetter;
+  for (const r of ok) {
+    const others = ok.filter((o) => o !== r);
+    if (!others.length) continue;
+    const best = others.reduce((a, b) => (better(b.value!.median, a.value!.median, hib) > 1 ? b : a));
+    const why: string[] = [];
+    if (better(r.value!.median, best.value!.median, hib) < 1 / ANOMALY_FACTOR) {
+      why.push(`${scenario.metric.label} ${fmt(r.value!.median)} ${scenario.metric.unit} against ${best.label}'s ${fmt(best.value!.median)}`);
+    }
+    const p50s = others.filter((o) => o.p50 !== undefined && o.p50 > 0);
+    if (r.p50 !== undefined && p50s.length) {
+      const low = p50s.reduce((a, b) => (b.p50! < a.p50! ? b : a));
+      if (r.p50 > ANOMALY_FACTOR * low.p50!) why.push(`median latency ${fmt(r.p50)} us against ${low.label}'s ${fmt(low.p50)} us`);
+    }
+    if (why.length) r.anomaly = why.join('; ');
+  }
+}
+
 /** Per-round ratio of the two copies of the same program: the noise floor of this run. */
 export function control(results: ContenderResult[], scenario: Scenario): ControlResult {
   const [a, b] = scenario.control;
@@ -82,6 +111,7 @@ export function evaluateGoal(goal: Goal, results: ContenderResult[]): GoalResult
   const maio = results.find((r) => r.id === 'maio');
   const mv = maio?.status === 'ok' ? field(maio, goal.field) : undefined;
   if (mv === undefined) return { label: goal.label, status: 'maio not measured', detail: maio?.reason ?? 'maio not in this run' };
+  if (maio!.anomaly) return { label: goal.label, status: 'anomaly', detail: `maio's figure is an anomaly, not a result (${maio!.anomaly}): run maio doctor` };
   if (goal.limit !== undefined) {
     const pass = goal.cmp === '>=' ? mv >= goal.limit : mv <= goal.limit;
     return { label: goal.label, status: pass ? 'pass' : 'fail', ratio: mv / goal.limit, detail: `maio ${fmt(mv)} vs limit ${fmt(goal.limit)}` };

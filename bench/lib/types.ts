@@ -155,11 +155,17 @@ export interface ContenderResult {
   ratio?: number;
   ratioMin?: number;
   ratioMax?: number;
+  /**
+   * Set when the figure is absurd next to the best other contender of the same run (a median
+   * latency over ANOMALY_FACTOR times, or a throughput under 1/ANOMALY_FACTOR of, theirs): a
+   * broken set-up, not a result (bench/lib/stats.ts flagAnomalies).
+   */
+  anomaly?: string;
 }
 
 export interface GoalResult {
   label: string;
-  status: 'pass' | 'fail' | 'maio not measured' | 'no reference measured';
+  status: 'pass' | 'fail' | 'anomaly' | 'maio not measured' | 'no reference measured';
   ratio?: number;
   detail: string;
 }
