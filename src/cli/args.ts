@@ -1,10 +1,11 @@
 /** A small `--key value` parser for the maio commands; unknown options are errors. */
 import { InvalidArgumentError } from '../core/errors';
 
-export type OptionSpec = Record<string, 'number' | 'string'>;
+/** 'flag': present or not (`--json`), no value. */
+export type OptionSpec = Record<string, 'number' | 'string' | 'flag'>;
 
-export function parseArgs<T extends Record<string, number | string | undefined>>(argv: string[], spec: OptionSpec, defaults: T): T {
-  const out: Record<string, number | string | undefined> = { ...defaults };
+export function parseArgs<T extends Record<string, number | string | boolean | undefined>>(argv: string[], spec: OptionSpec, defaults: T): T {
+  const out: Record<string, number | string | boolean | undefined> = { ...defaults };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -12,6 +13,11 @@ export function parseArgs<T extends Record<string, number | string | undefined>>
     const key = m[1]!;
     const kind = spec[key];
     if (!kind) throw new InvalidArgumentError(`unknown option --${key}`);
+    if (kind === 'flag') {
+      if (m[2] !== undefined) throw new InvalidArgumentError(`--${key} takes no value`);
+      out[key] = true;
+      continue;
+    }
     const raw = m[2] ?? argv[++i];
     if (raw === undefined) throw new InvalidArgumentError(`--${key} needs a value`);
     if (kind === 'number') {

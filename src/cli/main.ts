@@ -6,13 +6,14 @@
  */
 import { backend } from '../backend';
 import * as blast from './blast';
+import * as doctor from './doctor';
 import * as echo from './echo';
 import * as proxy from './proxy';
 import * as selfCheck from './self-check';
 import * as sink from './sink';
 
 const commands: Record<string, { usage: string; run(argv: string[]): unknown }> = {
-  echo, sink, blast, proxy, 'self-check': selfCheck,
+  echo, sink, blast, proxy, doctor, 'self-check': selfCheck,
 };
 
 const help = `usage: maio <command> [options]
@@ -25,6 +26,8 @@ const help = `usage: maio <command> [options]
       connect and send pool buffers as fast as the peer takes them
   ${proxy.usage}
       TCP proxy: each connection forwarded to an upstream (pool buffers, no copy in JS)
+  ${doctor.usage}
+      what this machine gives maio, and a self-check of every backend (exit 1: degraded)
   ${selfCheck.usage}
       one loopback connection in this process: 64 B ping-pong, then a bulk stream (JSON)
 
