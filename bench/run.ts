@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { contenderById } from './contenders';
 import { measureOnce, rolesNeeded, SkipContender, type RunContext } from './lib/measure';
 import { capture, guardProcessExit, killAllSync } from './lib/proc';
+import { backend } from '../src/backend';
 import { markdown, replaceSection, svgChart, terminalTable, controlText, summaryLine } from './lib/report';
 import { addRatios, flagAnomalies, control, evaluateGoal, fmt, summarize } from './lib/stats';
 import type { BenchResult, ContenderResult, Env, Machine, Scenario, ScenarioResult, Timing } from './lib/types';
@@ -310,7 +311,8 @@ async function main(): Promise<void> {
   const t = cli.timing;
   process.stderr.write(
     `bench: ${scenarios.length} scenarios, ${t.rounds} rounds, ${t.warmup} s warm-up + ${t.duration} s each; ` +
-      `${env.taskset ? 'servers on CPU 1, load on CPU 0' : 'no CPU pinning'}\n`,
+      `${env.taskset ? 'servers on CPU 1, load on CPU 0' : 'no CPU pinning'}\n` +
+      `bench: ${backend().summary}; if a figure looks wrong, \`npx maio doctor\` says why\n`,
   );
   const { result, files } = await runBench({
     scenarios,
