@@ -1407,16 +1407,24 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
    * socket turns to plain sends. A dead socket fails the resend with its
    * error, which is surfaced as usual. Returns true if the item goes again.
    * `short`: the send ends a SENDV that moved some bytes and came back short
-   * (#onSendv): its rest goes again the same way.
+   * (#onSendv): its rest goes again the same way. And a send that came back
+   * -EAGAIN on a connection that can still send goes again whole: io_uring
+   * retries a nonblocking socket's send when poll says it is writable, but
+   * when that retry finds no room once more it hands the request to a worker
+   * thread, where the nonblocking socket answers EAGAIN (6.18 with
+   * COOP_TASKRUN: several times per test/paths/forward.test.ts run).
    */
   #resend(item: SendItem, res: number, short = false): boolean {
     if (this.#destroyed) return false;
     const failed =
-      (item.zc && (res === -ENOMEM || res === -ENOBUFS || (res >= 0 && res < item.len))) || (short && res >= 0 && res < item.len);
+      (item.zc && (res === -ENOMEM || res === -ENOBUFS || (res >= 0 && res < item.len))) ||
+      (short && res >= 0 && res < item.len) ||
+      (res === -EAGAIN && this.#tcpCanSend());
     // Cancelled by its chain: whether it goes again is known at the chain's
     // end (the CQE of the send that broke the chain may come after it).
     if (!failed && res !== -ECANCELED) return false;
-    if (failed && item.zc) this.#zc().onSendError(res < 0 ? errnoError(res, 'write').code : 'a short send');
+    if (res === -EAGAIN) totals.sendRetries++;
+    else if (failed && item.zc) this.#zc().onSendError(res < 0 ? errnoError(res, 'write').code : 'a short send');
     const done = res > 0 ? res : 0;
     if (done > 0) {
       this.bytesWritten += done;

@@ -19,6 +19,8 @@ export const totals = {
   zeroCopyCopiedBytes: 0,
   /** recv completions that carried data */
   recvCompletions: 0,
+  /** sends the kernel answered EAGAIN on a live connection, sent again (socket.ts #resend) */
+  sendRetries: 0,
 };
 
 export interface MaioStats {
@@ -30,6 +32,7 @@ export interface MaioStats {
   zeroCopyBytes: number;
   zeroCopyCopiedBytes: number;
   recvCompletions: number;
+  sendRetries: number;
   /**
    * send ops per kernel entry over the thread's ring's life: io_uring_enter
    * calls on io_uring; on epoll, the data path's system calls (epoll_wait,

@@ -52,7 +52,7 @@ import {
 import { BufferGroup } from './fallback/buffer-group';
 import { FdState } from './fallback/fd-state';
 import type { CompletionTarget, IoRing, PoolAttachment, PreFlush, ProvideOwner, RingStats } from './io-ring';
-import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue } from './slots';
+import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
 
 const SUBMIT_CAPACITY = 1024; // ops per flush, as the Ring's submit array
 const EVENT_CAPACITY = 1024; // epoll events per JS call
@@ -302,6 +302,7 @@ export class FallbackRing implements IoRing {
     sqeFlags = 0,
   ): number {
     if (this.#closed) throw new ClosedError('the ring is closed');
+    checkOpArgs(target, fd, len, pool, bufOff, msgFlags, ioprio, bufGroup, auxOff, auxLen, sqeFlags);
     if (this.#queued === SUBMIT_CAPACITY) this.#flush();
     if (this.#freeTop === 0) this.#grow(this.#capacity * 2);
     const slot = this.#free[--this.#freeTop];

@@ -35,7 +35,7 @@ import {
   type RingHandle,
 } from '../core/native';
 import type { IoRing } from './io-ring';
-import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue } from './slots';
+import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
 
 /** Receives the completions of the operations it queued. */
 export interface CompletionTarget {
@@ -282,17 +282,7 @@ export class Ring implements IoRing {
     sqeFlags = 0,
   ): number {
     if (this.#closed) throw new ClosedError('the ring is closed');
-    // The submit array is an Int32Array: NaN, 1.5 or 2**32 + 1 would silently become
-    // another number there (fd 0 or 1 for a CLOSE), and a target without onCompletion
-    // would throw inside the completion callback.
-    if (
-      typeof target?.onCompletion !== 'function' ||
-      (fd | 0) !== fd || (len | 0) !== len || (pool | 0) !== pool || (bufOff | 0) !== bufOff ||
-      (msgFlags | 0) !== msgFlags || (ioprio | 0) !== ioprio || (bufGroup | 0) !== bufGroup ||
-      (auxOff | 0) !== auxOff || (auxLen | 0) !== auxLen || (sqeFlags | 0) !== sqeFlags
-    ) {
-      throw new InvalidArgumentError('ring op arguments must be int32 integers and the target a CompletionTarget');
-    }
+    checkOpArgs(target, fd, len, pool, bufOff, msgFlags, ioprio, bufGroup, auxOff, auxLen, sqeFlags);
     if (this.#queued === SUBMIT_CAPACITY) this.#flush();
     if (this.#freeTop === 0) this.#grow(this.#capacity * 2);
     const slot = this.#free[--this.#freeTop];

@@ -9,6 +9,27 @@ import { MAX_POOLS } from '../core/native';
 import { encodeSockaddr } from '../net/address';
 import type { PreFlush } from './ring';
 
+/**
+ * The one argument check of queue(), for both rings. The submit array (and the fallback's
+ * record array) are Int32Arrays: NaN, 1.5 or 2**32 + 1 would silently become another number
+ * there (fd 0 or 1 for a CLOSE), and a target without onCompletion would throw inside the
+ * completion callback.
+ */
+export function checkOpArgs(
+  target: unknown, fd: number, len: number, pool: number, bufOff: number, msgFlags: number,
+  ioprio: number, bufGroup: number, auxOff: number, auxLen: number, sqeFlags: number,
+): void {
+  // Fixed arity, no rest array: this runs once per queued operation.
+  if (
+    typeof (target as { onCompletion?: unknown } | null)?.onCompletion !== 'function' ||
+    (fd | 0) !== fd || (len | 0) !== len || (pool | 0) !== pool || (bufOff | 0) !== bufOff ||
+    (msgFlags | 0) !== msgFlags || (ioprio | 0) !== ioprio || (bufGroup | 0) !== bufGroup ||
+    (auxOff | 0) !== auxOff || (auxLen | 0) !== auxLen || (sqeFlags | 0) !== sqeFlags
+  ) {
+    throw new InvalidArgumentError('ring op arguments must be int32 integers and the target a CompletionTarget');
+  }
+}
+
 export const AUX_BYTES = 64 << 10;
 export const AUX_SLOT = 128; // sizeof(struct sockaddr_storage)
 

@@ -19,16 +19,10 @@ import * as maioNet from '../../src/net/compat/index';
 import { forward, forwardBoth } from '../../src/paths/forward';
 import { fanOut } from '../../src/paths/fan-out';
 import { netSkip, until } from '../net/helpers';
-import { backend } from '../../src/backend';
+import { currentRing } from '../../src/ring/current';
 
 const { createPool, createServer, connect, IoBuffer } = maio;
 type Socket = maio.Socket;
-
-const uringOnly = (() => {
-  if (netSkip) return netSkip;
-  const b = backend();
-  return b.mode === 'io_uring' ? false : `the Ring class is the io_uring backend; backend is ${b.mode}`;
-})();
 
 /** Values that are not what any size, length or count parameter accepts. */
 const BAD_SIZES: [string, unknown][] = [
@@ -511,8 +505,10 @@ test('maio/net: node:net-shaped errors for bad ports, hosts and writes after end
   await new Promise<void>((r) => srv.close(() => r()));
 });
 
-test('Ring (advanced API): non-int32 numbers and bad targets are refused before they reach the submit array', { skip: uringOnly }, async () => {
-  const ring = maio.Ring.current()!;
+test('the ring (both engines): non-int32 numbers and bad targets are refused before they reach the submit array', { skip: netSkip }, async () => {
+  // currentRing(): io_uring's Ring, or the epoll FallbackRing, whose queue() once wrote `fd | 0`
+  // (closeFd(t, NaN) closed stdin there).
+  const ring = currentRing();
   const seen: number[] = [];
   const target = { onCompletion: (_id: number, res: number) => seen.push(res) };
   const before = ring.pending;
@@ -532,6 +528,11 @@ test('Ring (advanced API): non-int32 numbers and bad targets are refused before 
   throwsTyped(() => ring.freeAux(3), 'freeAux of a slot never allocated', ['ERR_MAIO_INVALID_ARG']);
   assert.equal(ring.cancel(12345678), false);
   assert.equal(ring.cancel(NaN), false);
+  // The case that closed fd 0 on epoll: refused, and fd 0 is as it was afterwards.
+  const stdinOpen = fs.existsSync('/proc/self/fd/0');
+  throwsTyped(() => ring.closeFd(target, NaN), 'ring.closeFd(NaN)', ['ERR_MAIO_INVALID_ARG']);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(fs.existsSync('/proc/self/fd/0'), stdinOpen, 'fd 0 untouched');
 });
 
 test('sendFile: a peer reset mid-transfer rejects with the socket error (ECONNRESET/EPIPE), never EBADF', { skip: netSkip }, async () => {
