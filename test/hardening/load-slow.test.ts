@@ -52,7 +52,6 @@ function connectMany(port: number, n: number): Promise<net.Socket[]> {
   );
 }
 
-const closedCount = (cs: net.Socket[]): number => cs.filter((c) => c.destroyed || c.readableEnded).length;
 
 test('echo server: 100 clients that never read and 100 that trickle, next to 50 healthy ones', { skip, timeout: 60000 }, async (t) => {
   const guard = poolGuard();
@@ -131,7 +130,9 @@ test('echo server: 100 clients that never read and 100 that trickle, next to 50 
   const during = echoed.map((e, i) => e - before[i]);
   assert.ok(during.every((d) => d > 0), `every healthy client got echoes while the hostile ones held on (${during.filter((d) => d === 0).length} stalled)`);
 
-  await until(() => closedCount(silent) === 100 && closedCount(trickle) === 100, 'non-readers and trickles closed by the idle timeout', 30000);
+  // Counted on the server's side: a paused client whose 4 MiB already sit in kernel buffers has
+  // nothing to write and does not read, so it may never notice the close.
+  await until(() => server.idleClosed >= 200 && server.connections === 50, 'non-readers and trickles closed by the idle timeout', 30000);
   clearInterval(trickleTimer);
   assert.equal(server.idleClosed, 200, 'exactly the 200 hostile connections were closed as idle');
   // Healthy ones still flow after the purge.
