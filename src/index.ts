@@ -34,3 +34,13 @@ export type {
   ZeroCopyMode,
   ZeroCopyStats,
 } from './net/index';
+// Socket-to-socket paths (src/paths/): one buffer to many sockets, forwarding
+// one or both directions (the proxy's core), and the proxy as a library.
+export { fanOut } from './paths/fan-out';
+export type { FanOutOptions, FanOutResult } from './paths/fan-out';
+export { forward, forwardBoth, Forwarder, Pipe } from './paths/forward';
+export type { ForwardMode, SocketForwardOptions, ForwarderStats } from './paths/forward';
+export { Proxy } from './paths/proxy';
+export type { ProxyOptions, HostPort, UpstreamStats, ConnectionStats } from './paths/proxy';
+export type { SocketSendFileOptions } from './paths/socket-file';
+export type { SendFileOptions, SendFileMode, SendFileStats } from './paths/send-file';

@@ -30,6 +30,8 @@ import { backend } from '../backend';
 import {
   AbortError,
   BufferForeignError,
+  BufferLentError,
+  BufferReleasedError,
   ClosedError,
   InvalidArgumentError,
   OutOfRangeError,
@@ -995,6 +997,13 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
    * is released when the kernel is done). Returns false above the
    * high-water mark ('drain' follows). `cb` runs once the bytes are handed
    * to the kernel.
+   *
+   * A buffer the caller no longer owns (released, or given to another send
+   * already: the natural mistake of sending one received buffer to several
+   * sockets) fails this send, not the caller's event handler: `cb(err)` if
+   * given, the socket is destroyed with `err` ('error', then 'close'; its
+   * byte stream would have a gap) and send() returns false. Arguments of
+   * the wrong kind and a socket already ended or destroyed still throw.
    */
   send(buf: IoBuffer, cb?: WriteCallback): boolean {
     if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('send() takes an IoBuffer; use write() for other data');
@@ -1003,13 +1012,19 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
     if (this.#ending) throw new ClosedError('send() after end()');
     if (this.#overflow.length > 0) {
       // Writes waiting for pool buffers go first: keep the order (rare: the pool ran dry).
-      const data = Buffer.from(buf.bytes); // throws if lent or released
+      if (buf.released || buf.lent) return this.#refuseSend(buf, 'send', cb);
+      const data = Buffer.from(buf.bytes);
       buf.release();
       this.#overflow.push({ data, cb: cb ?? null }); // length > 0: not the shared one
       this.#queuedBytes += data.length;
       return this.#afterQueue();
     }
-    this.pool[kLend](buf, LEND_TRANSFER); // throws if lent or released
+    try {
+      this.pool[kLend](buf, LEND_TRANSFER);
+    } catch (err) {
+      if (err instanceof BufferReleasedError || err instanceof BufferLentError) return this.#refuseSend(buf, 'send', cb);
+      throw err;
+    }
     const item = this.#newItem(buf, buf.length, false);
     if (cb) item.cbs = [cb];
     this.#enqueue(item);
@@ -1020,23 +1035,57 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   /**
    * Sends a buffer that stays the caller's (counted lend, DESIGN.md rule 4):
    * it is LENT until this send completes, and may be lent to other sockets'
-   * sends meanwhile (fan-out: src/paths/fan-out.ts). Returns like send().
+   * sends meanwhile (fan-out: src/paths/fan-out.ts). Returns like send(),
+   * and fails like it for a buffer the caller no longer owns.
    */
   sendShared(buf: IoBuffer, cb?: WriteCallback): boolean {
     if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('sendShared() takes an IoBuffer');
     if (buf.pool !== this.pool) throw new BufferForeignError('the buffer belongs to another pool than this socket\'s');
     if (this.#destroyed) throw new ClosedError('the socket is destroyed');
     if (this.#ending) throw new ClosedError('send() after end()');
+    if (buf.released) return this.#refuseSend(buf, 'sendShared', cb);
     if (this.#overflow.length > 0) {
       // Writes waiting for pool buffers go first: copy (the buffer may be lent already).
       return this.write(Buffer.from(this.pool[kUncheckedBytes](buf)), cb);
     }
-    this.pool[kLend](buf, 0);
+    try {
+      this.pool[kLend](buf, 0);
+    } catch (err) {
+      if (err instanceof BufferReleasedError || err instanceof BufferLentError) return this.#refuseSend(buf, 'sendShared', cb);
+      throw err;
+    }
     const item = this.#newItem(buf, buf.length, false);
     if (cb) item.cbs = [cb];
     this.#enqueue(item);
     this.#queuedBytes += item.len;
     return this.#afterQueue();
+  }
+
+  /**
+   * A send of a buffer the caller does not own: the error says what to do
+   * instead, and reaches `cb` and this socket's 'error' (never an exception
+   * out of the 'data' handler that called send(), which would be uncaught).
+   */
+  #refuseSend(buf: IoBuffer, what: 'send' | 'sendShared', cb?: WriteCallback): false {
+    let err: Error;
+    if (buf.released) {
+      err = new BufferReleasedError(
+        `${what}() of a released buffer: a send() takes ownership (the buffer is released when the kernel is done), ` +
+          "and a 'data' buffer is released when its handler returns unless the handler calls buf.retain(). " +
+          'To send one buffer to several sockets use maio.fanOut(buf, sockets), or sendShared(buf) to all but the last and send(buf) to the last',
+      );
+    } else if (what === 'send') {
+      err = new BufferReleasedError(
+        'send() of a buffer given to another send() already (it is released when the kernel returns it). ' +
+          'To send one buffer to several sockets use maio.fanOut(buf, sockets), or sendShared(buf) to all but the last ' +
+          'and send(buf) to the last (the buffer is released when every send is done)',
+      );
+    } else {
+      err = new BufferLentError(`${what}() of a buffer lent exclusively (a receive holds it)`);
+    }
+    if (cb) process.nextTick(cb, err);
+    this.destroy(err);
+    return false;
   }
 
   /** A file range to this socket in the kernel (io_uring only): src/paths/socket-file.ts. */

@@ -1,16 +1,16 @@
-/** backend(): the probe seen from JS, MAIO_BACKEND, and io_uring_disabled. */
+/** backend(): the probe seen from JS, MAIO_BACKEND, and a blocked io_uring (seccomp, io_uring_disabled) in a child. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { backend } from '../../src/backend';
 import { native } from '../../src/core/native';
 
 const backendJs = path.join(__dirname, '..', '..', 'src', 'backend.js');
 const ringJs = path.join(__dirname, '..', '..', 'src', 'ring', 'ring.js');
 const currentJs = path.join(__dirname, '..', '..', 'src', 'ring', 'current.js');
-const SYSCTL = '/proc/sys/kernel/io_uring_disabled';
 
 function childBackend(env: Record<string, string>): { status: number | null; out: any; stderr: string } {
   const code = `
@@ -107,69 +107,93 @@ test('MAIO_BACKEND=io_uring insists on io_uring; a bad value is refused', (t) =>
   assert.equal(bad.out.code, 'ERR_MAIO_INVALID_ARG');
 });
 
-test('kernel.io_uring_disabled=2 makes a new process fall back, saying why', async (t) => {
-  if (process.getuid?.() !== 0) return t.skip('needs root to change kernel.io_uring_disabled');
-  if (!fs.existsSync(SYSCTL)) return t.skip('kernel has no kernel.io_uring_disabled (before 6.6)');
-  const old = fs.readFileSync(SYSCTL, 'utf8').trim();
-  // The child loads everything first and probes only on our word, so the
-  // sysctl is changed for milliseconds (other processes on the machine may
-  // be setting up rings too).
-  const code = `
-    const { backend } = require(${JSON.stringify(backendJs)});
-    require(${JSON.stringify(path.join(__dirname, '..', '..', 'src', 'core', 'native.js'))}).native();
-    process.stdout.write('ready\\n');
-    process.stdin.once('data', () => {
-      let r;
-      try { r = { ok: true, b: backend(), uringForced: null }; } catch (e) { r = { ok: false, code: e.code }; }
-      process.stdout.write(JSON.stringify(r) + '\\n');
-      process.exit(0);
-    });`;
-  const child = spawn(process.execPath, ['-e', code], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, MAIO_BACKEND: '' },
-  });
-  let buf = '';
-  const lines: string[] = [];
-  const waitLine = () =>
-    new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const i = buf.indexOf('\n');
-        if (i >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          child.stdout.off('data', onData);
-          child.off('exit', onExit);
-          resolve(line);
-          return true;
-        }
-        return false;
-      };
-      const onData = (d: Buffer) => {
-        buf += d.toString();
-        check();
-      };
-      const onExit = () => reject(new Error('child exited early'));
-      if (!check()) {
-        child.stdout.on('data', onData);
-        child.on('exit', onExit);
-      }
-    });
+/**
+ * Runs `node -e <childCode>` with io_uring_setup blocked for that process alone:
+ * python3 (ctypes; Node has no seccomp API) sets no_new_privs, installs a seccomp
+ * filter that fails io_uring_setup with EPERM (what a container's default profile
+ * does) and execs node. Nothing host-wide changes, so other processes on the
+ * machine keep their rings and a kill in between leaves nothing behind.
+ * `wrap` goes in front (e.g. unshare for a private mount namespace).
+ */
+const SECCOMP_EXEC = `
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+ul = ctypes.c_ulong
+# struct sock_filter {u16 code; u8 jt, jf; u32 k}: load the syscall number; 425 is
+# io_uring_setup on every architecture (the unified numbers since 5.1).
+def ins(code, k, jt=0, jf=0): return struct.pack('HBBI', code, jt, jf, k)
+prog = (ins(0x20, 0) + ins(0x15, 425, 0, 1)  # ld [nr]; jeq 425
+        + ins(0x06, 0x00050000 | 1)           # ret SECCOMP_RET_ERRNO | EPERM
+        + ins(0x06, 0x7fff0000))              # ret SECCOMP_RET_ALLOW
+buf = ctypes.create_string_buffer(prog, len(prog))
+class Fprog(ctypes.Structure): _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+fp = Fprog(len(prog) // 8, ctypes.addressof(buf))
+if libc.prctl(ul(38), ul(1), ul(0), ul(0), ul(0)) != 0: sys.exit('PR_SET_NO_NEW_PRIVS: errno %d' % ctypes.get_errno())
+if libc.prctl(ul(22), ul(2), ctypes.byref(fp), ul(0), ul(0)) != 0: sys.exit('PR_SET_SECCOMP: errno %d' % ctypes.get_errno())
+os.execv(sys.argv[1], sys.argv[1:])
+`;
+
+const BLOCKED_CHILD = `
+  let r;
+  try { r = { ok: true, b: require(${JSON.stringify(backendJs)}).backend(), current: require(${JSON.stringify(currentJs)}).currentRing().constructor.name }; }
+  catch (e) { r = { ok: false, code: e.code, message: e.message }; }
+  console.log(JSON.stringify(r));`;
+
+function hasPython(): boolean {
+  return spawnSync('python3', ['-c', 'import ctypes'], { stdio: 'ignore' }).status === 0;
+}
+
+function runBlocked(wrap: string[]): { status: number | null; out: any; stderr: string } {
+  const args = [...wrap, 'python3', '-c', SECCOMP_EXEC, process.execPath, '-e', BLOCKED_CHILD];
+  const res = spawnSync(args[0], args.slice(1), { env: { ...process.env, MAIO_BACKEND: '' }, encoding: 'utf8', timeout: 30_000 });
+  let out: any;
   try {
-    assert.equal(await waitLine(), 'ready');
-    fs.writeFileSync(SYSCTL, '2');
-    child.stdin.write('go\n');
-    lines.push(await waitLine());
-  } finally {
-    fs.writeFileSync(SYSCTL, old);
-    child.kill();
+    out = JSON.parse(res.stdout);
+  } catch {
+    out = undefined;
   }
-  assert.equal(fs.readFileSync(SYSCTL, 'utf8').trim(), old, 'sysctl restored');
-  const r = JSON.parse(lines[0]);
-  assert.equal(r.ok, true);
-  assert.equal(r.b.mode, 'epoll');
-  assert.equal(r.b.forced, false);
-  assert.equal(r.b.ioUringDisabled, 2);
-  assert.match(r.b.reason, /EPERM/);
-  assert.match(r.b.reason, /io_uring_disabled/);
-  assert.match(r.b.summary, /^maio backend: epoll .*io_uring_disabled/);
+  return { status: res.status, out, stderr: `${res.stderr}${res.error ? String(res.error) : ''}` };
+}
+
+test('io_uring_setup blocked by seccomp (this child only): the process falls back to epoll, saying why', (t) => {
+  if (!hasPython()) return t.skip('needs python3 with ctypes to install a seccomp filter in the child (Node has no seccomp API)');
+  const r = runBlocked([]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.out.ok, true, JSON.stringify(r.out));
+  assert.equal(r.out.b.mode, 'epoll');
+  assert.equal(r.out.b.forced, false);
+  assert.equal(r.out.current, 'FallbackRing');
+  assert.match(r.out.b.reason, /io_uring_setup failed with EPERM/);
+  if (r.out.b.ioUringDisabled === 0) assert.match(r.out.b.reason, /seccomp/);
+  assert.match(r.out.b.summary, /^maio backend: epoll /);
+  // Only that child: a new process without the filter gets io_uring as before (if this host has it).
+  const after = childBackend({ MAIO_BACKEND: '' });
+  assert.equal(after.out.b.mode, native().probe().uringUsable ? 'io_uring' : 'epoll', after.stderr);
+});
+
+test('kernel.io_uring_disabled=2 as the child sees it (private mount namespace + seccomp): the reason names the sysctl', (t) => {
+  if (!hasPython()) return t.skip('needs python3 with ctypes to install a seccomp filter in the child');
+  if (!fs.existsSync('/proc/sys/kernel/io_uring_disabled')) return t.skip('kernel has no kernel.io_uring_disabled (before 6.6)');
+  // The real sysctl is host-wide; instead the child gets its own mount namespace in which a
+  // file saying 2 is bind-mounted over it, and seccomp gives the EPERM the kernel would.
+  const probe = spawnSync('unshare', ['-m', '--propagation', 'private', 'true'], { stdio: 'ignore' });
+  if (probe.status !== 0) return t.skip('unshare -m (a private mount namespace) is not permitted here');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maio-iud-'));
+  try {
+    const file = path.join(dir, 'io_uring_disabled');
+    fs.writeFileSync(file, '2\n');
+    const r = runBlocked([
+      'unshare', '-m', '--propagation', 'private', 'sh', '-c',
+      'f=$1; shift; mount --bind "$f" /proc/sys/kernel/io_uring_disabled && exec "$@"', 'sh', file,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.out.ok, true, JSON.stringify(r.out));
+    assert.equal(r.out.b.mode, 'epoll');
+    assert.equal(r.out.b.ioUringDisabled, 2);
+    assert.match(r.out.b.reason, /EPERM/);
+    assert.match(r.out.b.reason, /kernel\.io_uring_disabled=2/);
+    assert.match(r.out.b.summary, /^maio backend: epoll .*io_uring_disabled/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -2,11 +2,13 @@
  * Faults: zero-copy sends that the kernel cannot pin memory for. As `nobody`
  * under a 1 MiB RLIMIT_MEMLOCK, a 16 MiB pool can be neither locked nor
  * registered, so io_uring's SEND_ZC charges every send's pages to the memlock
- * limit and fails with ENOMEM once about 1 MiB is in flight; in a namespace
- * with net.core.optmem_max 0, MSG_ZEROCOPY (epoll backend) runs out of option
- * memory (ENOBUFS). Either way maio must lose no byte: it resends what did
- * not leave as plain sends and turns the socket to plain mode (io_uring:
- * src/net/socket.ts #resend; epoll: the fallback ring copies the rest).
+ * limit and fails with ENOMEM once about 1 MiB is in flight; maio must lose
+ * no byte: it resends what did not leave as plain sends and turns the socket
+ * to plain mode (src/net/socket.ts #resend). On epoll the fault does not
+ * happen here: MSG_ZEROCOPY over loopback is copied and unpinned at local
+ * delivery, so neither the memlock limit nor net.core.optmem_max 0 fails a
+ * send (checked: every send reports copied, none went plain); the tests then
+ * show only that nothing is lost (docs/FAULTS.md, Limits).
  *
  * Existing coverage: test/pool/nobody.test.ts (pools under the memlock limit
  * as nobody: locked, registered or why not); test/net/zerocopy.test.ts
@@ -91,6 +93,8 @@ test('as nobody under a 1 MiB memlock limit: zero-copy sends that cannot be pinn
     assert.equal(v.zeroCopy.state, 'plain', 'SEND_ZC failed, the socket went plain');
     assert.match(v.zeroCopy.reason, /zero-copy send failed \((ENOMEM|ENOBUFS|a short send)\)/);
     assert.ok(v.zeroCopy.zcSends > 0 && v.zeroCopy.plainSends > 0);
+  } else {
+    t.diagnostic('epoll: MSG_ZEROCOPY over loopback is copied at delivery; the memlock fault is not provoked (docs/FAULTS.md, Limits)');
   }
 });
 
@@ -98,10 +102,7 @@ test('in a namespace with net.core.optmem_max 0, as nobody: no byte lost, pool b
   const v = runChild({ memlock: 1 << 20, optmem: 0 });
   t.diagnostic(JSON.stringify(v));
   assertNoLoss(v);
-  // epoll: MSG_ZEROCOPY fails with ENOBUFS (no option memory for its
-  // notification); the fallback ring sends those bytes by copying and reports
-  // the sends copied.
-  if (v.backend === 'epoll') assert.equal(v.zeroCopy.copiedSends, v.zeroCopy.zcSends);
+  if (v.backend === 'epoll') t.diagnostic('epoll: MSG_ZEROCOPY over loopback is copied at delivery; the ENOBUFS fault is not provoked (docs/FAULTS.md, Limits)');
 });
 
 test('as nobody under a 64 KiB memlock limit (too little for the ring itself): epoll is chosen and says why; no byte lost, pool back', { skip }, (t) => {

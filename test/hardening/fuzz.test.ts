@@ -1,8 +1,10 @@
 /**
  * Property-based fuzz of the public API against real loopback sockets
  * (fast-check): random sequences of allocate, release (also twice, also of a
- * buffer already sent), retain, send, write, end, destroy, connect, server
- * close, pause/resume, sendFile of a small file, forward. After every step:
+ * buffer already sent), retain, send (also of a buffer already sent), write,
+ * end, destroy, connect, server close, pause/resume, sendFile of a small file,
+ * forward. Each step's model knows whether its call is legal and which error
+ * an illegal one gives; any other error fails the run. After every step:
  * each buffer the test holds is OWNED by it alone (live, not lent, no two
  * live handles on one slot) and the pool's per-class counts are consistent.
  * After every sequence: no crash, every 'error' carried a stable code, every
@@ -38,6 +40,7 @@ type Op =
   | { t: 'releaseSent'; i: number }
   | { t: 'retain'; i: number }
   | { t: 'send'; s: number; i: number }
+  | { t: 'sendSent'; s: number; i: number }
   | { t: 'write'; s: number; n: number }
   | { t: 'end'; s: number }
   | { t: 'destroy'; s: number }
@@ -60,6 +63,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('releaseSent' as const), i: idx }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('retain' as const), i: idx }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('send' as const), s: idx, i: idx }), weight: 4 },
+  { arbitrary: fc.record({ t: fc.constant('sendSent' as const), s: idx, i: idx }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('write' as const), s: idx, n: fc.integer({ min: 1, max: 300_000 }) }), weight: 3 },
   { arbitrary: fc.record({ t: fc.constant('end' as const), s: idx }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('destroy' as const), s: idx }), weight: 1 },
@@ -130,11 +134,19 @@ class World {
   readonly pending: Promise<unknown>[] = [];
   readonly serverCloses: Promise<void>[] = [];
   readonly forwarded = new Set<Socket>();
+  /** source -> its forwarder: a second forward() of a source is refused while the first runs */
+  readonly forwarders = new Map<Socket, { done: boolean }>();
 
   constructor(readonly mode: string, readonly file: string) {}
 
   check(what: string, cond: boolean): void {
     if (!cond) this.problems.push(what);
+  }
+
+  /** The model said this call fails with `code`: check it did, with that code. */
+  expect(what: string, e: unknown, code: string): void {
+    this.typed(what, e);
+    this.check(`${what}: expected ${code}, got ${String((e as { code?: unknown })?.code)}: ${String(e)}`, (e as { code?: unknown })?.code === code);
   }
 
   /** A thrown or emitted error must carry a stable code. */
@@ -162,10 +174,11 @@ class World {
           buf.retain();
           this.held.push(buf);
         } else if (this.mode === 'echo' && !s.destroyed && !s.writableEnded) {
+          // A received buffer sent back on its live socket: legal, so nothing may be thrown.
           try {
             s.send(buf);
           } catch (e) {
-            this.typed('echo send', e);
+            this.check(`echo send threw on a live socket: ${String(e)}`, false);
           }
         }
       });
@@ -239,9 +252,37 @@ class World {
           this.owned = this.owned.filter((x) => x !== b);
           this.sent.push(b);
         } catch (e) {
-          this.typed('send', e);
+          this.expect('send on a destroyed or ended socket', e, 'ERR_MAIO_CLOSED');
           this.check(`send threw on a live socket: ${String(e)}`, dead);
           this.check('a refused send took the buffer', !b.released && !b.lent);
+        }
+        break;
+      }
+      case 'sendSent': {
+        // The natural mistake: a buffer given away already, sent again. On a live
+        // socket that send fails: false, and the socket is destroyed with
+        // ERR_MAIO_BUFFER_RELEASED (its 'error'); never a throw, never a send of
+        // whatever now lives in the buffer's slot. On a dead socket: ERR_MAIO_CLOSED.
+        const s = this.pick(this.sockets, op.s);
+        const b = this.pick(this.sent, op.i);
+        if (!s || !b) break;
+        const dead = s.destroyed || s.writableEnded;
+        let emitted: unknown;
+        const onErr = (e: unknown) => (emitted ??= e);
+        s.on('error', onErr);
+        try {
+          const ok = s.send(b);
+          tally('sendSent refused');
+          this.check('send of a sent buffer on a destroyed or ended socket did not throw', !dead);
+          this.check('send of a sent buffer returned true', ok === false);
+          this.check('send of a sent buffer left its socket open', s.destroyed);
+          await bounded(until(() => emitted !== undefined, 5_000), 6_000, "the refused send's 'error'", this);
+          this.expect("'error' of a send of a sent buffer", emitted, 'ERR_MAIO_BUFFER_RELEASED');
+        } catch (e) {
+          this.expect('send of a sent buffer on a destroyed or ended socket', e, 'ERR_MAIO_CLOSED');
+          this.check(`send of a sent buffer threw on a live socket: ${String(e)}`, dead);
+        } finally {
+          s.off('error', onErr);
         }
         break;
       }
@@ -253,7 +294,8 @@ class World {
             if (e) this.typed('write callback', e);
           });
         } catch (e) {
-          this.typed('write', e);
+          // Data of the right kind: write() reports a dead socket through its callback, never by a throw.
+          this.check(`write threw: ${String(e)}`, false);
         }
         break;
       }
@@ -320,13 +362,20 @@ class World {
         const a = this.pick(this.sockets, op.s);
         const b = this.pick(this.sockets, op.s2);
         if (!a || !b) break;
+        // The model: the same socket twice or a source already forwarded is an
+        // invalid argument; a destroyed socket is closed; anything else starts.
+        const running = this.forwarders.get(a);
+        const expected = a === b ? 'ERR_MAIO_INVALID_ARG' : a.destroyed || b.destroyed ? 'ERR_MAIO_CLOSED' : running && !running.done ? 'ERR_MAIO_INVALID_ARG' : null;
         try {
           const fw = forward(a, b, { mode: 'buffers' });
           this.forwarded.add(a);
+          this.forwarders.set(a, fw);
           tally('forward started');
+          this.check(`forward started where the model expected ${expected}`, expected === null);
           fw.on('error', (e) => this.typed("forward 'error'", e));
         } catch (e) {
-          this.typed('forward', e);
+          if (expected === null) this.check(`forward of two live sockets threw: ${String(e)}`, false);
+          else this.expect('forward', e, expected);
         }
         break;
       }
@@ -342,7 +391,7 @@ class World {
           this.owned = this.owned.filter((x) => x !== b);
           if (!this.shared.includes(b)) this.shared.push(b);
         } catch (e) {
-          this.typed('sendShared', e);
+          this.expect('sendShared on a destroyed or ended socket', e, 'ERR_MAIO_CLOSED');
           this.check(`sendShared threw on a live socket: ${String(e)}`, dead);
         }
         break;
@@ -358,7 +407,8 @@ class World {
           if (op.release) this.sent.push(b);
           else this.shared.push(b);
         } catch (e) {
-          this.typed('fanOut', e);
+          // An owned buffer to sockets of its pool: legal (dead sockets are skipped, not refused).
+          this.check(`fanOut of an owned buffer threw: ${String(e)}`, false);
           this.check('a refused fanOut took the buffer', !b.released && !b.lent);
         }
         break;
@@ -462,9 +512,10 @@ test('fuzz: random API call sequences on loopback sockets keep the pool exact an
           try {
             await w.step(op);
           } catch (e) {
-            // A step may throw only typed errors (checked); a crash would end the process.
-            w.typed(`step ${k} ${op.t}`, e);
-            if (!(e instanceof maio.MaioError)) w.check(`step ${k} ${JSON.stringify(op)} threw ${String(e)}`, false);
+            // Each step catches and checks the errors its model expects (a send on a
+            // dead socket, a second release, ...); one that gets here came from a call
+            // the model says is legal (release of an owned buffer, end, pause, ...).
+            w.check(`step ${k} ${JSON.stringify(op)}: a legal call threw ${String(e)}`, false);
           }
           w.invariants(`after step ${k} ${op.t}`);
           steps++;

@@ -8,7 +8,9 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { backend } from '../../src/backend';
 import { connect } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
@@ -199,4 +201,60 @@ test('peer reset during queued runs: one error, the sends that completed are a p
   assert.ok(c.bytesWritten >= okBytes && c.bytesWritten <= okBytes + 65536, `bytesWritten ${c.bytesWritten}, ${firstFailed} sends completed`);
   await new Promise<void>((r2) => server.close(() => r2()));
   await guard.check();
+});
+
+/**
+ * A child with MAIO_SENDV set (read once, when the thread's ring is made): it
+ * queues 32 sends of 4 KiB in one turn to a node:net sink of its own and
+ * prints the operations they took (maio.stats().sendOps), the ring's
+ * sendvMax, the bytes the sink got, or the error making the ring threw.
+ */
+function sendvChild(value: string): { ok: boolean; ops?: number; sendvMax?: number; bytes?: number; code?: string; message?: string } {
+  const dist = path.join(__dirname, '..', '..', 'src');
+  const code = `
+    const net = require('node:net');
+    const { connect, stats } = require(${JSON.stringify(path.join(dist, 'index.js'))});
+    const { currentRing } = require(${JSON.stringify(path.join(dist, 'ring', 'current.js'))});
+    let ring;
+    try { ring = currentRing(); } catch (e) { console.log(JSON.stringify({ ok: false, code: e.code, message: e.message })); process.exit(0); }
+    let bytes = 0;
+    const server = net.createServer((s) => { s.on('data', (d) => (bytes += d.length)); s.on('end', () => s.end()); });
+    server.listen(0, '127.0.0.1', () => {
+      const c = connect({ port: server.address().port, host: '127.0.0.1', zeroCopy: 'never' }, () => {
+        const before = stats().sendOps;
+        for (let i = 0; i < 32; i++) { const b = c.pool.alloc(4096); b.bytes.fill(i); c.send(b); }
+        c.end();
+        c.on('close', () => {
+          const ops = stats().sendOps - before;
+          const wait = () => (bytes < 32 * 4096 ? setTimeout(wait, 5) : (console.log(JSON.stringify({ ok: true, ops, sendvMax: ring.sendvMax, bytes })), server.close()));
+          wait();
+        });
+      });
+    });`;
+  const r = spawnSync(process.execPath, ['-e', code], { env: { ...process.env, MAIO_SENDV: value }, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, `child (MAIO_SENDV=${value}) failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+test('MAIO_SENDV=0: one operation per queued send (with MAIO_SENDV=1: fewer); a bad value is a typed error', { skip }, () => {
+  const off = sendvChild('0');
+  assert.equal(off.ok, true, off.message);
+  assert.equal(off.bytes, 32 * 4096, 'every byte arrived');
+  assert.equal(off.sendvMax, 0, 'the ring takes no SENDV');
+  assert.equal(off.ops, 32, 'one operation per send');
+  if (uring) {
+    // The contrast: with SENDV on, the same 32 sends leave in runs of up to 16.
+    const on = sendvChild('1');
+    assert.equal(on.ok, true, on.message);
+    assert.equal(on.bytes, 32 * 4096);
+    assert.ok(on.sendvMax! > 1, `sendvMax ${on.sendvMax}`);
+    assert.ok(on.ops! < 32, `SENDV on: ${on.ops} operations for 32 sends`);
+  }
+  // The epoll ring does not read MAIO_SENDV (it has no SENDV); io_uring refuses a bad value.
+  if (uring) {
+    const bad = sendvChild('2');
+    assert.equal(bad.ok, false);
+    assert.equal(bad.code, 'ERR_MAIO_OUT_OF_RANGE');
+    assert.match(bad.message!, /MAIO_SENDV must be 0 or 1/);
+  }
 });

@@ -1,4 +1,4 @@
-/** fanOut(): one pool buffer to many sockets (counted lends), and socket.sendFile(). */
+/** fanOut(): one pool buffer to many sockets (counted lends), and socket.sendFile(); on io_uring and on epoll. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,7 +12,8 @@ import type { Socket } from '../../src/net/socket';
 import { defaultPool } from '../../src/pool/pool';
 import { fanOut } from '../../src/paths/fan-out';
 import { fileDigest, listen, randomFile, receive, tmpDir, until } from './helpers';
-import { socketSkip } from './maio-helpers';
+// fanOut() and socket.sendFile()'s default (sendfile(2)) mode need sockets only: both backends.
+import { netSkip as skip } from '../net/helpers';
 
 async function clients(n: number): Promise<{ socks: Socket[]; peers: net.Socket[]; close(): void }> {
   const peers: net.Socket[] = [];
@@ -38,7 +39,7 @@ function poolState() {
   return { inUse: s.inUse, lent: s.lent };
 }
 
-test('one buffer to 100 sockets: each receives exactly its bytes; lent meanwhile; back in the pool after the last send', { skip: socketSkip }, async () => {
+test('one buffer to 100 sockets: each receives exactly its bytes; lent meanwhile; back in the pool after the last send', { skip }, async () => {
   const c = await clients(100);
   const before = poolState();
   const pool = defaultPool();
@@ -66,7 +67,7 @@ test('one buffer to 100 sockets: each receives exactly its bytes; lent meanwhile
   }, 'pool back');
 });
 
-test('fanOut with release: false gives the buffer back OWNED; bad arguments are typed errors', { skip: socketSkip }, async () => {
+test('fanOut with release: false gives the buffer back OWNED; bad arguments are typed errors', { skip }, async () => {
   const c = await clients(3);
   const buf = defaultPool().alloc(100);
   buf.bytes.fill(42);
@@ -84,7 +85,7 @@ test('fanOut with release: false gives the buffer back OWNED; bad arguments are 
   c.close();
 });
 
-test('socket.sendFile(): 0 bytes, 1 byte, unaligned range, 16 MiB; sha256 and progress', { skip: socketSkip }, async () => {
+test('socket.sendFile(): 0 bytes, 1 byte, unaligned range, 16 MiB; sha256 and progress', { skip }, async () => {
   const dir = tmpDir();
   try {
     const file = path.join(dir, 'f');

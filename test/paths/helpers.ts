@@ -10,14 +10,17 @@ import { backend } from '../../src/backend';
 import { native } from '../../src/core/native';
 import { decodeSockaddr, sockaddr } from '../../src/net/address';
 
-export const uring = (() => {
+/** For the raw-fd splice paths, which need io_uring: the skip says why this process runs without it. */
+export const skip: string | false = (() => {
   try {
-    return backend().mode === 'io_uring';
-  } catch {
-    return false;
+    const b = backend();
+    // b.reason: 'forced by MAIO_BACKEND=epoll' when forced off, else what the probe found.
+    return b.mode === 'io_uring' ? false : `needs the io_uring backend; this process runs on ${b.mode}: ${b.reason}`;
+  } catch (e) {
+    return `no backend: ${String(e)}`;
   }
 })();
-export const skip = uring ? false : 'the io_uring backend is not available here';
+export const uring = skip === false;
 
 export const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 

@@ -88,3 +88,44 @@ test('socket.sendFile(): destroy() mid-transfer rejects with ClosedError and the
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('socket.sendFile({ signal }): abort mid-transfer rejects with ABORT_ERR; the socket stays open, what left is a prefix, and later writes follow it', { skip: bufferSkip }, async () => {
+  const dir = tmpDir();
+  try {
+    const file = path.join(dir, 'big');
+    randomFile(file, 64 * MiB);
+    const { sock, peer, server } = await pair();
+    peer.pause(); // the transfer fills the socket buffers and waits for room
+    let sent = 0;
+    sock.on('sendFileProgress', (s: number) => (sent = s));
+    const ac = new AbortController();
+    const done = sock.sendFile(file, { offset: 1, signal: ac.signal });
+    done.catch(() => {});
+    await until(() => sent > 0, 'first progress');
+    ac.abort();
+    await assert.rejects(done, (e: unknown) => (e as { code?: string }).code === 'ABORT_ERR');
+    assert.equal(sock.destroyed, false, 'an aborted sendFile() leaves the socket open');
+    // The socket goes on: a write after the abort arrives right after the file's prefix.
+    const chunks: Buffer[] = [];
+    peer.on('data', (d: Buffer) => chunks.push(d));
+    const ended = once(peer, 'end');
+    sock.end('tail');
+    peer.resume();
+    await ended;
+    const got = Buffer.concat(chunks);
+    const n = got.length - 4;
+    assert.equal(got.subarray(n).toString(), 'tail', 'the write after the abort comes last');
+    assert.ok(n > 0 && n < 64 * MiB - 1, `${n} bytes of the file left before the abort`);
+    assert.ok(n >= sent, `at least what progress reported (${sent}) reached the peer`);
+    const fd = fs.openSync(file, 'r');
+    const want = Buffer.alloc(n);
+    fs.readSync(fd, want, 0, n, 1);
+    fs.closeSync(fd);
+    assert.ok(got.subarray(0, n).equals(want), 'the bytes before the abort are the range from its offset, in order');
+    peer.destroy();
+    sock.destroy();
+    server.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
