@@ -85,6 +85,7 @@ for (const [name, impl] of impls) {
       host: 'maio.test',
       lookup: ((_h: string, _o: object, cb: (e: null, a: LookupAddress[]) => void) => setImmediate(cb, null, addresses)) as never,
     });
+    const dClosed = closed(d);
     const [err] = (await bounded(once(d, 'error'), "'error'")) as [AggregateError & { code?: string }];
     assert.ok(err instanceof AggregateError);
     assert.equal(err.errors.length, 2);
@@ -93,7 +94,7 @@ for (const [name, impl] of impls) {
       err.errors.map((e: Error) => e.message),
       [`connect ${(err.errors[0] as NodeJS.ErrnoException).code} ::1:${dead}`, `connect ECONNREFUSED 127.0.0.1:${dead}`],
     );
-    await bounded(closed(d), 'close');
+    await bounded(dClosed, 'close');
     // an IP literal is not looked up: nothing attempted in turn
     const e = connectOn(impl, { port, host: '127.0.0.1' });
     e.resume();
@@ -133,10 +134,11 @@ for (const [name, impl] of impls) {
       lookup: ((_h: string, _o: object, cb: (e: Error) => void) => setImmediate(cb, failure)) as never,
     });
     const looked = bounded(once(d, 'lookup'), "'lookup'");
+    const dClosed = closed(d);
     const [err] = await bounded(once(d, 'error'), "'error'");
     assert.deepEqual(await looked, [failure, undefined, undefined, 'none.test']);
     assert.equal(err, failure);
-    await bounded(closed(d), 'close');
+    await bounded(dClosed, 'close');
 
     // The default lookup (dns.lookup) resolves 'localhost'.
     const e = connectOn(impl, { port, host: 'localhost', family: 4 });

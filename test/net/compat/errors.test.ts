@@ -129,12 +129,13 @@ for (const [name, impl] of impls) {
       const c = connectOn(impl, { port, host: '127.0.0.1' });
       if (when === 'connected') await bounded(once(c, 'connect'), 'connect');
       c.end();
+      const closing = closed(c);
       const cbErr = new Promise<Error | null | undefined>((r) => c.write('late', r));
       const [err] = (await bounded(once(c, 'error'), "'error'")) as [NodeJS.ErrnoException];
       assert.equal(err.code, 'ERR_STREAM_WRITE_AFTER_END', when);
       assert.equal(err.message, 'write after end');
       assert.equal(((await bounded(cbErr, 'the write callback')) as NodeJS.ErrnoException).code, 'ERR_STREAM_WRITE_AFTER_END');
-      assert.equal(await bounded(closed(c), 'close'), true);
+      assert.equal(await bounded(closing, 'close'), true);
     }
     await closeServer(srv);
     await guard.check();
@@ -149,11 +150,12 @@ for (const [name, impl] of impls) {
     await bounded(once(c, 'end'), "the peer's FIN");
     const errors: NodeJS.ErrnoException[] = [];
     c.on('error', (e) => errors.push(e));
+    const closing = closed(c);
     const cbErr = new Promise<Error | null | undefined>((r) => c.write('late', r));
     const got = (await bounded(cbErr, 'the write callback')) as NodeJS.ErrnoException;
     assert.equal(got?.code, 'EPIPE');
     assert.equal(got?.message, 'This socket has been ended by the other party');
-    await bounded(closed(c), 'close');
+    await bounded(closing, 'close');
     assert.equal(errors[0]?.code, 'EPIPE');
     await closeServer(srv);
     await guard.check();
