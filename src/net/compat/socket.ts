@@ -547,8 +547,8 @@ export class Socket extends Duplex {
         port: dial.port,
         host: address,
         family,
-        // with several addresses only a port is bound (on each family's any address), as in node:net
-        ...(several ? {} : { localAddress: dial.localAddress }),
+        // (with several addresses there is no localAddress: only a port is bound, on each family's any address)
+        localAddress: dial.localAddress,
         localPort: dial.localPort,
       });
     } catch (err) {
