@@ -8,13 +8,13 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ClosedError, InvalidArgumentError, errnoError, fromNative, type ErrnoError } from '../core/errors';
+import { ClosedError, InvalidAddressError, InvalidArgumentError, errnoError, fromNative, type ErrnoError } from '../core/errors';
 import { CQE_F_MORE, native } from '../core/native';
 import { defaultPool } from '../pool/pool';
 import { currentRing } from '../ring/current';
 import type { CompletionTarget, IoRing } from '../ring/io-ring';
-import { AF_INET6, decodeSockaddr, parseAddress, resolveAddress, sockaddr, validatePort } from './address';
-import { makeSocket, type ConnectOptions, type MaioSocketOptions, type Socket } from './socket';
+import { AF_INET6, addressFamily, decodeSockaddr, parseAddress, resolveAddress, sockaddr, validatePort } from './address';
+import { makeSocket, type ConnectOptions, type LocalBind, type MaioSocketOptions, type Socket } from './socket';
 import * as sockopt from './sockopt';
 import { kIdleClose } from '../core/symbols';
 import { validateSocketOptions } from './options';
@@ -322,19 +322,30 @@ export function connect(options: ConnectOptions | number | string, host?: string
   validateSocketOptions(o);
   const h = o.host ?? 'localhost';
   if (o.timeout !== undefined && (!Number.isInteger(o.timeout) || o.timeout < 0)) throw new InvalidArgumentError('timeout must be a non-negative integer (ms)');
+  const local = localBind(o);
   const socket = makeSocket({ ring, options: o, pool: o.pool ?? defaultPool(), fd: -1 });
   if (cb) socket.once('connect', cb);
   if (parseAddress(h)) {
-    socket.connectTo(sockaddr(h, port), o.timeout, o.signal);
+    socket.connectTo(sockaddr(h, port), o.timeout, o.signal, local);
   } else {
     // Connecting from the start: writes queue until the address is known.
     socket.beginConnect();
     resolveAddress(h, port, o.family ?? 0).then(
-      (addr) => socket.connectTo(addr, o.timeout, o.signal),
+      (addr) => socket.connectTo(addr, o.timeout, o.signal, local),
       (err: Error) => socket.fail(err),
     );
   }
   return socket;
+}
+
+/** localAddress (an IP literal) and localPort, checked here so that a bad one throws at the call. */
+function localBind(o: ConnectOptions): LocalBind | undefined {
+  const { localAddress: address, localPort: port } = o;
+  if (address === undefined && port === undefined) return undefined;
+  if (address !== undefined && addressFamily(address) === 0) {
+    throw new InvalidAddressError(`localAddress must be an IPv4 or IPv6 literal, got ${String(address)}`);
+  }
+  return { address, port: port === undefined ? undefined : validatePort(port) };
 }
 
 /** @internal */

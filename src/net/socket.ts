@@ -54,7 +54,7 @@ import { socketSendFile, type SocketSendFileOptions } from '../paths/socket-file
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
 import type { CompletionTarget, IoRing, PreFlush } from '../ring/io-ring';
-import { AF_INET6, decodeSockaddr } from './address';
+import { AF_INET6, addressFamily, decodeSockaddr, sockaddr } from './address';
 import { unwatch, watch, type IdleEntry } from './idle';
 import { RecvGroup, type RecvGroupOptions, type RecvGroupUser } from './recv-group';
 import * as sockopt from './sockopt';
@@ -135,6 +135,16 @@ export interface ConnectOptions extends MaioSocketOptions {
   /** ms: cancel the connect and fail with ETIMEDOUT */
   timeout?: number;
   signal?: AbortSignal;
+  /** bind the socket to this address before connecting (default: the family's any address when localPort is set) */
+  localAddress?: string;
+  /** bind the socket to this port before connecting (0: the kernel picks) */
+  localPort?: number;
+}
+
+/** @internal where a client socket binds before it connects (node:net's localAddress / localPort) */
+export interface LocalBind {
+  address?: string | undefined;
+  port?: number | undefined;
 }
 
 export interface SocketStats {
@@ -271,6 +281,8 @@ class RareState {
   onAbort: (() => void) | null = null;
   remote: AddressInfo | null = null;
   local: AddressInfo | null = null;
+  /** the local address asked for with localAddress / localPort (connect errors name it, as node:net's do) */
+  bind: { address: string; port: number } | null = null;
   iterWake: (() => void) | null = null;
   sendError: Error | null = null;
   shutdownOp: number = -1;
@@ -636,7 +648,7 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
   // ---- connect ---------------------------------------------------------
 
   /** @internal starts connecting to an encoded sockaddr */
-  connectTo(addr: Uint8Array, timeout: number | undefined, signal: AbortSignal | undefined): void {
+  connectTo(addr: Uint8Array, timeout: number | undefined, signal: AbortSignal | undefined, local?: LocalBind): void {
     this.#connecting = true;
     if (this.#destroyed) return;
     this.#remote = decodeSockaddr(addr);
@@ -658,6 +670,13 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
       process.nextTick(() => this.destroy(fromNative(err) as Error));
       return;
     }
+    if (local && (local.address !== undefined || local.port !== undefined)) {
+      const err = this.#bindLocal(family, local);
+      if (err) {
+        process.nextTick(() => this.destroy(err));
+        return;
+      }
+    }
     this.#queueConnect(addr, 0);
     if (timeout !== undefined && timeout > 0) {
       this.#timer = setTimeout(() => {
@@ -670,6 +689,35 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
         }
       }, timeout);
     }
+  }
+
+  /**
+   * bind(2) before the connect, on the family of the address connected to
+   * (an address of the other family fails with EINVAL, as in node:net).
+   * Returns the error, shaped like node:net's ('bind EADDRINUSE 127.0.0.1:80').
+   */
+  #bindLocal(family: 4 | 6, local: LocalBind): Error | null {
+    const address = local.address ?? (family === 6 ? '::' : '0.0.0.0');
+    const port = local.port ?? 0;
+    const r = this.#rare ?? (this.#rare = new RareState());
+    r.bind = { address, port };
+    let err: ErrnoError & { address?: string; port?: number };
+    if (addressFamily(address) !== family) {
+      err = errnoError(-EINVAL, 'bind');
+    } else {
+      try {
+        native().sockBind(this.#fd, sockaddr(address, port));
+        return null;
+      } catch (e) {
+        const errno = (e as { errno?: unknown }).errno;
+        if (typeof errno !== 'number') return fromNative(e) as Error;
+        err = errnoError(errno, 'bind');
+      }
+    }
+    err.address = address;
+    if (port) err.port = port;
+    err.message = `bind ${err.code} ${address}${port ? `:${port}` : ''}`;
+    return err;
   }
 
   /**
@@ -719,6 +767,12 @@ export class Socket extends EventEmitter implements CompletionTarget, PreFlush, 
         err.address = this.#remote.address;
         err.port = this.#remote.port;
         err.message = `connect ${err.code} ${this.#remote.address}:${this.#remote.port}`;
+      }
+      // node:net names the local end when both its address and port were given
+      const bind = this.#rare?.bind;
+      if (bind && bind.port) {
+        Object.assign(err, { localAddress: bind.address, localPort: bind.port });
+        err.message += ` - Local (${bind.address}:${bind.port})`;
       }
       this.destroy(err);
       return;

@@ -43,6 +43,22 @@ export async function until(cond: () => boolean, what: string, limitMs = 30000):
   }
 }
 
+/**
+ * `p`, or a failed assertion naming `what` after `limitMs`: every wait of a
+ * test bounded, so a missing event fails the test instead of hanging it.
+ */
+export async function bounded<T>(p: PromiseLike<T>, what: string, limitMs = 30000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new assert.AssertionError({ message: `timed out waiting for ${what}` })), limitMs);
+  });
+  try {
+    return await Promise.race([p, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Records the pool's use now; check() waits until it is back to that. */
 export function poolGuard(pool: IoPool = defaultPool()) {
   const before = pool.stats();

@@ -6,35 +6,67 @@
  *   const net = require('maio/net');     // or: import net from 'maio/net'
  *   net.createServer((s) => s.pipe(s)).listen(8080);
  */
-import { Server, type ServerOptions } from './server';
-import { Socket, normalizeConnectArgs, type ConnectListener, type SocketOptions, type TcpConnectOptions } from './socket';
+import { Server as ServerClass, type ServerOptions } from './server';
+import {
+  Socket as SocketClass,
+  kConnect,
+  normalizeConnectArgs,
+  type ConnectListener,
+  type OnReadOptions,
+  type SocketOptions,
+  type TcpConnectOptions,
+} from './socket';
 
-export { Server, Socket };
-export type { ServerOptions, SocketOptions, TcpConnectOptions, ConnectListener };
-/** node:net's old alias of Socket. */
-export const Stream = Socket;
+export type { ServerOptions, SocketOptions, TcpConnectOptions, ConnectListener, OnReadOptions };
+export {
+  getDefaultAutoSelectFamily,
+  setDefaultAutoSelectFamily,
+  getDefaultAutoSelectFamilyAttemptTimeout,
+  setDefaultAutoSelectFamilyAttemptTimeout,
+} from './socket';
 // Address helpers need no sockets: node:net's own.
 export { isIP, isIPv4, isIPv6, BlockList, SocketAddress } from 'node:net';
 
+/**
+ * node:net's Socket and Server are functions that also work without `new`
+ * (`net.Socket()`); maio's are classes, so callers get them through a Proxy
+ * whose call constructs. Subclassing and instanceof see the class itself.
+ */
+function callable<C extends new (...args: any[]) => any>(cls: C): C & ((...args: ConstructorParameters<C>) => InstanceType<C>) {
+  const proxy = new Proxy(cls, { apply: (target, _this, args) => Reflect.construct(target, args) });
+  // `socket.constructor === net.Socket`, as with node:net
+  Object.defineProperty(cls.prototype, 'constructor', { value: proxy, writable: true, configurable: true });
+  return proxy as C & ((...args: ConstructorParameters<C>) => InstanceType<C>);
+}
+
+export const Socket = callable(SocketClass);
+export type Socket = SocketClass;
+export const Server = callable(ServerClass);
+export type Server = ServerClass;
+/** node:net's old alias of Socket. */
+export const Stream = Socket;
+export type Stream = SocketClass;
+
 /** createServer([options][, connectionListener]), like node:net. */
 export function createServer(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void): Server {
-  return new Server(options, connectionListener);
+  return new ServerClass(options, connectionListener);
 }
 
 /**
  * connect(port[, host][, cb]) or connect(options[, cb]), like node:net:
  * options host, port, family, timeout (idle), noDelay, keepAlive,
- * keepAliveInitialDelay, allowHalfOpen, signal, lookup, and `maio` (maio's
- * socket options).
+ * keepAliveInitialDelay, allowHalfOpen, signal, lookup, autoSelectFamily,
+ * localAddress, localPort, onread, and `maio` (maio's socket options).
  */
 export function connect(port: number | string, host?: string, connectListener?: ConnectListener): Socket;
 export function connect(port: number | string, connectListener?: ConnectListener): Socket;
 export function connect(options: TcpConnectOptions, connectListener?: ConnectListener): Socket;
 export function connect(...args: unknown[]): Socket {
-  const [o] = normalizeConnectArgs(args);
-  const { port: _p, host: _h, family: _f, timeout: _t, lookup: _l, localAddress: _la, localPort: _lp, path: _path, ...sockOpts } = o;
-  const socket = new Socket(sockOpts);
-  return socket.connect(...args);
+  const [o, cb] = normalizeConnectArgs(args);
+  const socket = new SocketClass(o);
+  // as node:net: the idle timeout is net.connect()'s option, set before connecting
+  if (o.timeout) socket.setTimeout(o.timeout);
+  return socket[kConnect](o, cb);
 }
 
 export const createConnection = connect;

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError, ServerNotRunningError } from '../../core/errors';
 import { Server as MaioServer, type ServerOptions as MaioServerOptions } from '../server';
 import type { Socket as MaioSocket } from '../socket';
+import { InvalidArgTypeError, InvalidArgValueError, ServerAlreadyListenError, asListenError, validateAbortSignal, validateNumber, validatePort } from './errors';
 import { Socket, kAttach } from './socket';
 
 export interface ServerOptions {
@@ -42,7 +43,9 @@ export class Server extends EventEmitter {
       options = {};
     }
     if (options === undefined || options === null) options = {};
-    if (typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    if (typeof options !== 'object') throw new InvalidArgTypeError('options', 'object', options);
+    if (options.keepAliveInitialDelay !== undefined) validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay');
+    if (options.highWaterMark !== undefined) validateNumber(options.highWaterMark, 'options.highWaterMark');
     this.#opts = { ...options };
     const maio: MaioServerOptions = { ...options.maio, allowHalfOpen: true };
     if (options.noDelay !== undefined) maio.noDelay = options.noDelay;
@@ -52,12 +55,14 @@ export class Server extends EventEmitter {
     }
     this.#inner = new MaioServer(maio, (s) => this.#onConnection(s));
     this.#inner.on('listening', () => this.emit('listening'));
-    this.#inner.on('error', (err: Error) => this.emit('error', err));
+    // node:net words listen errors its way: syscall 'listen', the errno's description
+    this.#inner.on('error', (err: Error) => this.emit('error', this.#inner.listening ? err : asListenError(err)));
     this.#inner.on('close', () => {
       this.#innerClosed = true;
       this.#maybeEmitClose();
     });
-    if (connectionListener) this.on('connection', connectionListener);
+    // node:net ignores a listener that is not a function
+    if (typeof connectionListener === 'function') this.on('connection', connectionListener);
   }
 
   #onConnection(inner: MaioSocket): void {
@@ -79,7 +84,7 @@ export class Server extends EventEmitter {
       allowHalfOpen: o.allowHalfOpen === true,
       ...(o.highWaterMark !== undefined ? { highWaterMark: o.highWaterMark } : {}),
     });
-    socket[kAttach](inner, false);
+    socket[kAttach](inner);
     if (o.pauseOnConnect) {
       socket.pause();
       inner.pause();
@@ -93,31 +98,59 @@ export class Server extends EventEmitter {
   }
 
   /**
-   * node:net's overloads: listen(port[, host][, backlog][, cb]),
-   * listen({ port, host, backlog, reusePort, ipv6Only }[, cb]). Unix paths and
-   * handles are not supported.
+   * node:net's overloads: listen([port[, host[, backlog]]][, cb]),
+   * listen({ port, host, backlog, reusePort, ipv6Only, signal }[, cb]), with
+   * its argument checks. Unix paths, handles and fds are not supported.
    */
   listen(...args: unknown[]): this {
+    const cb = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
     const a0 = args[0];
-    if (typeof a0 === 'string' && !/^[0-9]*$/.test(a0)) throw new InvalidArgumentError('maio/net listens on TCP only (unix domain socket paths are not supported)');
-    if (typeof a0 === 'object' && a0 !== null) {
-      const o = a0 as { path?: unknown; handle?: unknown; fd?: unknown; signal?: AbortSignal };
-      if (o.path !== undefined || o.handle !== undefined || o.fd !== undefined) {
-        throw new InvalidArgumentError('maio/net listens on TCP ports only (path, handle and fd are not supported)');
-      }
-      if (o.signal) {
-        if (o.signal.aborted) process.nextTick(() => this.close());
-        else o.signal.addEventListener('abort', () => this.close(), { once: true });
+    let o: { port?: unknown; host?: unknown; backlog?: unknown; path?: unknown; handle?: unknown; _handle?: unknown; fd?: unknown; signal?: unknown; reusePort?: boolean; ipv6Only?: boolean };
+    if (typeof a0 === 'object' && a0 !== null) o = { ...a0 };
+    else if (typeof a0 === 'string' && !(Number(a0) >= 0)) o = { path: a0 };
+    else {
+      o = { port: a0 };
+      if (typeof args[1] === 'string') o.host = args[1];
+    }
+    if (this.#inner.listening) throw new ServerAlreadyListenError();
+    if (o.handle !== undefined || o._handle !== undefined || (typeof o.fd === 'number' && o.fd >= 0)) {
+      throw new InvalidArgumentError('maio/net listens on TCP ports only (handle and fd are not supported)');
+    }
+    if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal');
+    // node:net: no arguments, a callback only, or a port of null / undefined, listens on a free port
+    if (args.length === 0 || typeof a0 === 'function' || (o.port === undefined && 'port' in o) || o.port === null) o.port = 0;
+    if (typeof o.port !== 'number' && typeof o.port !== 'string') {
+      if (typeof o.path === 'string' && o.path !== '') throw new InvalidArgumentError('maio/net listens on TCP only (unix domain socket paths are not supported)');
+      if (!('port' in o) && !('path' in o)) throw new InvalidArgValueError('options', a0, 'must have the property "port" or "path"');
+      throw new InvalidArgValueError('options', o);
+    }
+    const port = validatePort(o.port, 'options.port');
+    // node:net looks a host up with dns.lookup, which throws at once for a host that is not a string
+    if (o.host && typeof o.host !== 'string') throw new InvalidArgTypeError('hostname', 'string', o.host);
+    const backlog = toBacklog(o.backlog) ?? toBacklog(args.length > 1 && args[1]) ?? toBacklog(args.length > 2 && args[2]);
+    const signal = o.signal as AbortSignal | undefined;
+    if (signal) {
+      if (signal.aborted) process.nextTick(() => this.close());
+      else {
+        const onAbort = (): void => void this.close();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', onAbort));
       }
     }
-    // node:net treats an empty port ('' / undefined / null) as 0.
-    if (a0 === '' || a0 === null) args[0] = 0;
-    this.#inner.listen(...args);
+    if (cb) this.once('listening', cb);
+    this.#inner.listen({
+      port,
+      ...(o.host ? { host: o.host as string } : {}),
+      ...(backlog !== undefined ? { backlog } : {}),
+      ...(o.reusePort !== undefined ? { reusePort: o.reusePort } : {}),
+      ...(o.ipv6Only !== undefined ? { ipv6Only: o.ipv6Only } : {}),
+    });
     return this;
   }
 
+  // Getters read private fields only of a real instance: on Server.prototype they answer like node:net's.
   get listening(): boolean {
-    return this.#inner.listening;
+    return #inner in this && this.#inner.listening;
   }
 
   address(): AddressInfo | null {
@@ -129,6 +162,8 @@ export class Server extends EventEmitter {
    * Not listening: cb gets ERR_SERVER_NOT_RUNNING, as in node:net.
    */
   close(cb?: (err?: Error) => void): this {
+    // node:net ignores a cb that is not a function (it does not throw)
+    if (typeof cb !== 'function') cb = undefined;
     if (!this.#inner.listening) {
       if (cb) {
         if (this.#closing) this.once('close', cb);
@@ -136,7 +171,7 @@ export class Server extends EventEmitter {
       }
       return this;
     }
-    if (cb) this.once('close', () => cb());
+    if (cb) this.once('close', () => cb!());
     this.#closing = true;
     this.#inner.close();
     return this;
@@ -158,13 +193,19 @@ export class Server extends EventEmitter {
   }
 
   /** @deprecated like node:net's: use getConnections() */
-  get connections(): number {
-    return this.#sockets.size;
+  get connections(): number | undefined {
+    return #sockets in this ? this.#sockets.size : undefined;
   }
 
   /** The maio server underneath (IoBuffer-level access). */
-  get maioServer(): MaioServer {
-    return this.#inner;
+  get maioServer(): MaioServer | null {
+    return #inner in this ? this.#inner : null;
+  }
+
+  /** `await using server = ...`: closes a listening server (resolves once it has closed), as node:net's. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.listening) return;
+    await new Promise<void>((resolve, reject) => this.close((err) => (err ? reject(err) : resolve())));
   }
 
   ref(): this {
@@ -173,4 +214,10 @@ export class Server extends EventEmitter {
   unref(): this {
     return this;
   }
+}
+
+/** node:net's backlog from an argument: a number >= 0 (0 and anything else: none given). */
+function toBacklog(v: unknown): number | undefined {
+  const n = Number(v);
+  return n > 0 ? n : undefined;
 }
