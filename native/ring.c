@@ -354,9 +354,17 @@ static void ring_call_js(struct maio_ring *r, unsigned n)
 	}
 }
 
-/* Pending CQEs, overflowed CQEs or task work (a zero-timeout poll). */
+/* Pending CQEs, overflowed CQEs or task work. With TASKRUN_FLAG (COOP) the
+ * kernel says so in the shared flags, no system call needed: task work queued
+ * after this look runs at our next kernel exit and signals the eventfd. Under
+ * DEFER_TASKRUN only a zero-timeout poll() of the ring fd sees pending work. */
 static bool ring_has_work(struct maio_ring *r)
 {
+	if (!r->defer_taskrun && (r->setup_flags & IORING_SETUP_TASKRUN_FLAG)) {
+		if (*r->cq_head != load_acquire(r->cq_tail))
+			return true;
+		return (load_acquire(r->sq_flags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+	}
 	struct pollfd p = {.fd = r->fd, .events = POLLIN};
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
