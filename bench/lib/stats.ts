@@ -58,6 +58,8 @@ export const ANOMALY_FACTOR = 20;
  * contender's, or whose median latency (p50) is over ANOMALY_FACTOR times the best other's.
  * Nothing measured on one machine in one run is that far apart for a sound reason: the last
  * time it happened, maio's wake-ups were 16 ms late on one kernel build (maio doctor).
+ * Figures where lower is better and that are not latencies (memory: a C server's 2 MiB against
+ * any JavaScript runtime's 50) are honestly that far apart and are not judged.
  */
 export function flagAnomalies(results: ContenderResult[], scenario: Scenario): void {
   const ok = results.filter((r) => r.status === 'ok' && r.value);
@@ -67,7 +69,7 @@ export function flagAnomalies(results: ContenderResult[], scenario: Scenario): v
     if (!others.length) continue;
     const best = others.reduce((a, b) => (better(b.value!.median, a.value!.median, hib) > 1 ? b : a));
     const why: string[] = [];
-    if (better(r.value!.median, best.value!.median, hib) < 1 / ANOMALY_FACTOR) {
+    if (hib && better(r.value!.median, best.value!.median, hib) < 1 / ANOMALY_FACTOR) {
       why.push(`${scenario.metric.label} ${fmt(r.value!.median)} ${scenario.metric.unit} against ${best.label}'s ${fmt(best.value!.median)}`);
     }
     const p50s = others.filter((o) => o.p50 !== undefined && o.p50 > 0);

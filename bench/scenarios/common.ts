@@ -12,6 +12,16 @@ export function beatBunAndC(higherIsBetter: boolean, refs: string[] = ['bun', 'c
   return { label: `maio ${cmp} best of Bun, C`, field: 'value', refs, cmp, factor: 1 };
 }
 
+/** maio at least `factor` times the best of `refs` (the raised bars of the wake-up issue). */
+export function atLeast(factor: number, refs: string[], names: string): Goal {
+  return { label: `maio >= ${factor}x ${names}`, field: 'value', refs, cmp: '>=', factor };
+}
+
+/** maio's CPU per unit no more than the best of `refs`. */
+export function cpuAtMost(refs: string[], names: string): Goal {
+  return { label: `maio CPU <= ${names}`, field: 'cpuPerUnit', refs, cmp: '<=', factor: 1 };
+}
+
 export const P99_VS_NODE: Goal = { label: 'maio p99 <= node:net p99', field: 'p99', refs: ['node'], cmp: '<=', factor: 1 };
 
 export const CPU_HALF_NODE: Goal = {

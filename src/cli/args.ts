@@ -1,4 +1,5 @@
 /** A small `--key value` parser for the maio commands; unknown options are errors. */
+import { backend } from '../backend';
 import { InvalidArgumentError } from '../core/errors';
 
 /** 'flag': present or not (`--json`), no value. */
@@ -29,6 +30,14 @@ export function parseArgs<T extends Record<string, number | string | boolean | u
     }
   }
   return out as T;
+}
+
+/**
+ * The one line every command prints on stderr once its arguments are known to be good: the
+ * backend it runs on (a bad flag fails first, without it).
+ */
+export function announce(): void {
+  process.stderr.write(`${backend().summary}\n`);
 }
 
 /** Runs `stop` on SIGINT/SIGTERM, then exits (forced after `graceMs`). */

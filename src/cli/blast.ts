@@ -5,9 +5,15 @@
  */
 import { connect } from '../net/server';
 import { defaultPool } from '../pool/pool';
-import { gbits, onSignals, parseArgs } from './args';
+import { announce, gbits, onSignals, parseArgs } from './args';
 
 export const usage = 'maio blast --port P [--host H] [--size 65536] [--duration S] [--bytes N]';
+export const help = `  --port P       port to connect to (required)
+  --host H       host to connect to (default 127.0.0.1)
+  --size B       bytes per pool buffer sent (default 65536, at most the pool's largest class)
+  --duration S   stop after S seconds (default 0: until --bytes, or until interrupted)
+  --bytes N      stop after N bytes (default 0: no limit)
+  Prints "ready" once connected, and the bytes sent and the rate on stderr at the end.`;
 
 export function run(argv: string[]): void {
   const o = parseArgs(
@@ -20,6 +26,7 @@ export function run(argv: string[]): void {
   if (!Number.isInteger(o.size) || o.size < 1 || o.size > pool.maxAllocSize) {
     throw new Error(`--size must be an integer in [1, ${pool.maxAllocSize}]`);
   }
+  announce();
   const socket = connect({ port: o.port, host: o.host });
   let sent = 0;
   let start = 0;

@@ -19,6 +19,9 @@ import { parseArgs } from './args';
 import type { SelfCheckResult } from './self-check';
 
 export const usage = 'maio doctor [--json] [--duration-ms MS]';
+export const help = `  --json             the report as JSON (facts, self-check lines, summary) instead of text
+  --duration-ms MS   how long each self-check line's ping-pong runs (default 1000; the bulk stream half that)
+  Exit code: 0 ok, 1 degraded (the configuration in use, or a fact that blocks or slows maio), 2 the doctor failed.`;
 
 export type Verdict = 'ok' | 'note' | 'degraded';
 

@@ -2,9 +2,11 @@
 import { createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
 import type { IoBuffer } from '../pool/buffer';
-import { onSignals, parseArgs } from './args';
+import { announce, onSignals, parseArgs } from './args';
 
-export const usage = 'maio echo --port P [--host H]';
+export const usage = 'maio echo [--port P] [--host H]';
+export const help = `  --port P   port to listen on (default 0: any free port; the one taken is printed as "listening <port>")
+  --host H   address to listen on (default 127.0.0.1)`;
 
 // One set of handlers for every connection (`this` is the socket): no closures per connection,
 // which a server holding 10,000 idle ones pays for in heap.
@@ -19,6 +21,7 @@ function onError(): void {}
 
 export function run(argv: string[]): Server {
   const o = parseArgs(argv, { port: 'number', host: 'string' }, { port: 0 as number, host: '127.0.0.1' as string });
+  announce();
   const sockets = new Set<Socket>();
   function onClose(this: Socket): void {
     sockets.delete(this);

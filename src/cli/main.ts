@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 /**
- * The maio command: `maio echo | sink | blast | proxy`. Each prints the backend on
+ * The maio command: `maio echo | sink | blast | proxy | doctor | self-check`. Each prints the backend on
  * stderr and, when ready, `listening <port>` (servers) or `ready` (blast) on
  * stdout, as the benchmark harness in bench/ expects. Errors: one line, exit 1.
  */
-import { backend } from '../backend';
 import * as blast from './blast';
 import * as doctor from './doctor';
 import * as echo from './echo';
@@ -12,7 +11,7 @@ import * as proxy from './proxy';
 import * as selfCheck from './self-check';
 import * as sink from './sink';
 
-const commands: Record<string, { usage: string; run(argv: string[]): unknown }> = {
+const commands: Record<string, { usage: string; help: string; run(argv: string[]): unknown }> = {
   echo, sink, blast, proxy, doctor, 'self-check': selfCheck,
 };
 
@@ -33,6 +32,7 @@ const help = `usage: maio <command> [options]
 
 Servers print "listening <port>" on stdout when ready (--port 0 picks a port);
 blast prints "ready" once connected. SIGINT/SIGTERM end gracefully.
+\`maio <command> --help\` explains each command's options.
 `;
 
 function main(argv: string[]): void {
@@ -44,10 +44,10 @@ function main(argv: string[]): void {
   const c = commands[cmd];
   if (!c) throw new Error(`unknown command '${cmd}' (try maio --help)`);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`usage: ${c.usage}\n`);
+    process.stdout.write(`usage: ${c.usage}\n\n${c.help}\n`);
     return;
   }
-  process.stderr.write(`${backend().summary}\n`);
+  // Each command prints the backend line itself once its arguments passed (args.ts announce()).
   c.run(rest);
 }
 

@@ -8,9 +8,25 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
+import { announce } from './args';
 
 export const usage =
   'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json]';
+
+export const help = `  --listen HOST:PORT        where clients connect (required)
+  --upstream HOST:PORT      a backend; repeat for several (at least one)
+  --balance NAME            round-robin (default) or least-connections
+  --max-connections N       while N clients are open, a new one is closed at once (default: no limit)
+  --idle-timeout S          close a connection with no byte either way for S seconds (closed after S to 1.5 S)
+  --health-interval S       TCP-connect every upstream each S seconds to mark it down or up (default: off)
+  --retry-down S            without health checks, try a down upstream again after S seconds (default 5)
+  --connect-timeout MS      bound on every upstream connect (default 3000)
+  --metrics HOST:PORT       serve Prometheus text at /metrics and JSON at /connections
+  --mode M                  auto (default: pool buffers, kernel splice for bulk streams on io_uring),
+                            buffers, or splice (io_uring only)
+  --splice-after BYTES      auto: move a direction to splice after this many bytes within 1 s (default 8 MiB; 0: never)
+  --config FILE             JSON with the same keys in camelCase (upstreams: [...]); flags win
+  SIGTERM stops accepting, drains open connections and exits.`;
 
 interface Parsed {
   listen?: string;
@@ -49,12 +65,12 @@ export function parseProxyArgs(argv: string[]): Parsed {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
     if (!m) throw new InvalidArgumentError(`unexpected argument '${argv[i]}'`);
     const key = m[1]!;
+    if (key !== 'upstream' && !NUM[key] && !STR[key]) throw new InvalidArgumentError(`unknown option --${key} (see maio proxy --help)`);
     const raw = m[2] ?? argv[++i];
     if (raw === undefined) throw new InvalidArgumentError(`--${key} needs a value`);
     if (key === 'upstream') out.upstreams.push(raw);
     else if (NUM[key]) (out as any)[NUM[key]!] = num(`--${key}`, raw);
-    else if (STR[key]) (out as any)[STR[key]!] = raw;
-    else throw new InvalidArgumentError(`unknown option --${key}`);
+    else (out as any)[STR[key]!] = raw;
   }
   return out;
 }
@@ -146,6 +162,7 @@ function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): ne
 
 export function run(argv: string[]): void {
   const { options, metrics } = resolveConfig(parseProxyArgs(argv));
+  announce();
   const proxy = new Proxy(options);
   proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
   proxy.on('upstream', (u: HostPort & { lastError: string }, healthy: boolean) => {

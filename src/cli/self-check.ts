@@ -14,9 +14,14 @@ import { backend } from '../backend';
 import { connect, createServer } from '../net/server';
 import type { Socket } from '../net/socket';
 import type { IoBuffer } from '../pool/buffer';
-import { parseArgs } from './args';
+import { announce, parseArgs } from './args';
 
 export const usage = 'maio self-check [--round-trips N] [--duration-ms MS] [--bulk-ms MS] [--impl maio|node]';
+export const help = `  --round-trips N    stop the ping-pong after N round trips (default: no limit, --duration-ms ends it)
+  --duration-ms MS   longest the ping-pong runs (default 1000)
+  --bulk-ms MS       length of the bulk stream after it (default 500; 0: none)
+  --impl maio|node   maio's sockets (default) or node:net's, measured the same way
+  Prints one JSON object: round trips/s, p50/p99, stalls of 10 ms or more, Gbit/s.`;
 
 /** A round trip this long is a stalled wake-up, not a slow machine (a busy 2-core one stays far below). */
 export const STALL_US = 10_000;
@@ -235,6 +240,7 @@ export function run(argv: string[]): void {
     { 'round-trips': 1_000_000 as number, 'duration-ms': 1000 as number, 'bulk-ms': 500 as number, impl: 'maio' as string },
   );
   if (o.impl !== 'maio' && o.impl !== 'node') throw new Error(`--impl must be 'maio' or 'node', got '${o.impl}'`);
+  announce();
   selfCheck(o.impl, o['round-trips'], o['duration-ms'], o['bulk-ms']).then(
     (r) => {
       process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -1,12 +1,16 @@
 /** maio sink: accept and discard (each buffer is released when the 'data' handler returns). */
 import { createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
-import { gbits, onSignals, parseArgs } from './args';
+import { announce, gbits, onSignals, parseArgs } from './args';
 
-export const usage = 'maio sink --port P [--host H]';
+export const usage = 'maio sink [--port P] [--host H]';
+export const help = `  --port P   port to listen on (default 0: any free port; the one taken is printed as "listening <port>")
+  --host H   address to listen on (default 127.0.0.1)
+  On SIGINT/SIGTERM it prints the bytes received and the rate on stderr.`;
 
 export function run(argv: string[]): Server {
   const o = parseArgs(argv, { port: 'number', host: 'string' }, { port: 0 as number, host: '127.0.0.1' as string });
+  announce();
   const sockets = new Set<Socket>();
   let bytes = 0;
   let first = 0;

@@ -37,7 +37,8 @@ async function stop(child: ChildProcess): Promise<number | null> {
 test('maio --help, unknown commands and options fail in one line', () => {
   const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
-  assert.match(help.stdout, /maio echo --port P/);
+  assert.match(help.stdout, /maio echo \[--port P\]/);
+  assert.match(help.stdout, /maio doctor/);
   assert.match(help.stdout, /maio blast/);
   const bad = spawnSync(process.execPath, [cli, 'nope'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
@@ -46,6 +47,34 @@ test('maio --help, unknown commands and options fail in one line', () => {
   const badOpt = spawnSync(process.execPath, [cli, 'echo', '--bogus', '1'], { encoding: 'utf8' });
   assert.equal(badOpt.status, 1);
   assert.match(badOpt.stderr, /unknown option --bogus/);
+  // A bad flag fails before the backend line: one line on stderr, the error.
+  for (const args of [['echo', '--bogus', '1'], ['sink', '--port', 'x'], ['blast', '--size', '1'], ['proxy', '--bogus'], ['self-check', '--impl', 'bun']]) {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 1, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /maio backend:/, args.join(' '));
+  }
+  // An unknown proxy flag is named as such, not as one missing its value.
+  const proxyBogus = spawnSync(process.execPath, [cli, 'proxy', '--bogus'], { encoding: 'utf8' });
+  assert.match(proxyBogus.stderr, /unknown option --bogus/);
+});
+
+test('maio <command> --help explains every option the command takes', () => {
+  const flags: Record<string, string[]> = {
+    echo: ['--port', '--host'],
+    sink: ['--port', '--host'],
+    blast: ['--port', '--host', '--size', '--duration', '--bytes'],
+    proxy: ['--listen', '--upstream', '--balance', '--max-connections', '--idle-timeout', '--health-interval', '--retry-down', '--connect-timeout', '--metrics', '--mode', '--splice-after', '--config'],
+    doctor: ['--json', '--duration-ms'],
+    'self-check': ['--round-trips', '--duration-ms', '--bulk-ms', '--impl'],
+  };
+  for (const [cmd, list] of Object.entries(flags)) {
+    const r = spawnSync(process.execPath, [cli, cmd, '--help'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, cmd);
+    assert.match(r.stdout, new RegExp(`^usage: maio ${cmd} `), cmd);
+    // Each flag on a line of its own with words after it: an explanation, not only the usage line.
+    for (const f of list) assert.match(r.stdout, new RegExp(`^  ${f}\\b.*\\w{3,}`, 'm'), `${cmd} --help explains ${f}`);
+  }
 });
 
 test('maio echo answers a node:net client and exits on SIGTERM', { skip }, async () => {
