@@ -2,8 +2,10 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import { backend } from '../../src/backend';
+import { native } from '../../src/core/native';
+import { decodeSockaddr, sockaddr } from '../../src/net/address';
 import { defaultPool, type IoPool } from '../../src/pool/pool';
 import type { Socket } from '../../src/net/socket';
 
@@ -188,4 +190,26 @@ export function closed(s: { once(ev: 'close', f: (hadError?: boolean) => void): 
 /** The next 'data' buffer's bytes, copied (the buffer is released when the handler returns). */
 export function nextData(s: { once(ev: 'data', f: (b: { bytes: Uint8Array }) => void): unknown }): Promise<string> {
   return new Promise((r) => s.once('data', (b) => r(Buffer.from(b.bytes).toString())));
+}
+
+/**
+ * A listening socket that never accepts, its accept queue filled: later SYNs
+ * are dropped, so a connect to it stays in progress (backlog 0 holds one).
+ */
+export async function silentListener(): Promise<{ port: number; close(): void }> {
+  const n = native();
+  const fd = n.sockOpen(4, 'tcp');
+  n.sockBind(fd, sockaddr('127.0.0.1', 0));
+  n.sockListen(fd, 0);
+  const port = decodeSockaddr(n.sockName(fd, false)).port;
+  const filler = net.connect(port, '127.0.0.1');
+  filler.on('error', () => {});
+  await bounded(new Promise<void>((resolve) => filler.once('connect', () => resolve())), 'the filler to connect');
+  return {
+    port,
+    close() {
+      filler.destroy();
+      n.sockClose(fd);
+    },
+  };
 }

@@ -12,14 +12,12 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { BufferForeignError, BufferReleasedError } from '../../src/core/errors';
-import { native } from '../../src/core/native';
-import { sockaddr } from '../../src/net/address';
 import { getsockoptBytes } from '../../src/net/sockopt';
 import { createServer, connect } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
 import { createPool, defaultPool } from '../../src/pool/pool';
 import type { IoBuffer } from '../../src/pool/buffer';
-import { closed, nextData, poolGuard, netSkip, until } from './helpers';
+import { closed, silentListener, nextData, poolGuard, netSkip, until } from './helpers';
 
 const skip = netSkip;
 
@@ -147,21 +145,9 @@ test('connect to a closed port: ECONNREFUSED shaped like node:net', { skip }, as
 });
 
 test('connect timeout: a listener whose accept queue is full never answers; ETIMEDOUT', { skip }, async () => {
-  const n = native();
-  const fd = n.sockOpen(4, 'tcp');
-  const fillers: net.Socket[] = [];
+  const silent = await silentListener();
   try {
-    n.sockBind(fd, sockaddr('127.0.0.1', 0));
-    n.sockListen(fd, 0);
-    const { decodeSockaddr } = await import('../../src/net/address');
-    const port = decodeSockaddr(n.sockName(fd, false)).port;
-    // Fill the accept queue (never accepted): later SYNs are dropped.
-    for (let i = 0; i < 4; i++) {
-      const f = net.connect(port, '127.0.0.1');
-      f.on('error', () => {});
-      fillers.push(f);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    const port = silent.port;
     const c = connect({ port, host: '127.0.0.1', timeout: 300 });
     const closing = closed(c);
     const [err] = (await once(c, 'error')) as [any];
@@ -169,8 +155,7 @@ test('connect timeout: a listener whose accept queue is full never answers; ETIM
     assert.equal(err.syscall, 'connect');
     await closing;
   } finally {
-    for (const f of fillers) f.destroy();
-    n.sockClose(fd);
+    silent.close();
   }
 });
 
@@ -186,21 +171,10 @@ test('connect with an AbortSignal aborted already: fails with ABORT_ERR', { skip
 
 test('connect aborted mid-connect (after connect(), before the peer answers): ABORT_ERR, no connect, everything back', { skip }, async () => {
   const guard = poolGuard();
-  const n = native();
-  const fd = n.sockOpen(4, 'tcp');
-  const fillers: net.Socket[] = [];
+  // A listener whose accept queue is full drops SYNs: the connect stays in flight until aborted.
+  const silent = await silentListener();
   try {
-    // A listener whose accept queue is full drops SYNs: the connect stays in flight until aborted.
-    n.sockBind(fd, sockaddr('127.0.0.1', 0));
-    n.sockListen(fd, 0);
-    const { decodeSockaddr } = await import('../../src/net/address');
-    const port = decodeSockaddr(n.sockName(fd, false)).port;
-    for (let i = 0; i < 4; i++) {
-      const f = net.connect(port, '127.0.0.1');
-      f.on('error', () => {});
-      fillers.push(f);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    const port = silent.port;
     const ac = new AbortController();
     const c = connect({ port, host: '127.0.0.1', signal: ac.signal });
     let connected = false;
@@ -220,8 +194,7 @@ test('connect aborted mid-connect (after connect(), before the peer answers): AB
     assert.equal(c.destroyed, true);
     await guard.check();
   } finally {
-    for (const f of fillers) f.destroy();
-    n.sockClose(fd);
+    silent.close();
   }
 });
 

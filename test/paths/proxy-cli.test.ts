@@ -10,9 +10,8 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { native } from '../../src/core/native';
-import { decodeSockaddr, sockaddr } from '../../src/net/address';
 import { tmpDir, until } from './helpers';
+import { silentListener } from '../net/helpers';
 import { bufferSkip, spliceSkip } from './maio-helpers';
 import { cli, client, closed, deadPort, httpGet, metricsPort, parsePrometheus, sampleOf, upstream, type Cli } from './proxy-helpers';
 
@@ -263,31 +262,8 @@ test('CLI: --splice-after moves a bulk direction to splice; /connections and /me
   }
 });
 
-/** A listener that never answers: backlog 0 and its accept queue filled, so later SYNs are dropped. */
-async function silentUpstream(): Promise<{ port: number; close(): void }> {
-  const n = native();
-  const fd = n.sockOpen(4, 'tcp');
-  n.sockBind(fd, sockaddr('127.0.0.1', 0));
-  n.sockListen(fd, 0);
-  const port = decodeSockaddr(n.sockName(fd, false)).port;
-  const fillers: net.Socket[] = [];
-  for (let i = 0; i < 4; i++) {
-    const f = net.connect(port, '127.0.0.1');
-    f.on('error', () => {});
-    fillers.push(f);
-  }
-  await new Promise((r) => setTimeout(r, 100));
-  return {
-    port,
-    close() {
-      for (const f of fillers) f.destroy();
-      n.sockClose(fd);
-    },
-  };
-}
-
 test('CLI: --connect-timeout bounds connects to a silent upstream (ETIMEDOUT at start and for a client), and the value is the one given', { skip: bufferSkip }, async () => {
-  const silent = await silentUpstream();
+  const silent = await silentListener();
   const up = `127.0.0.1:${silent.port}`;
   // Two proxies on the same silent upstream: 300 ms and 60 s. The short one must time out,
   // report, and close a client while the long one is still waiting: with the flag ignored

@@ -6,8 +6,6 @@
 import type * as net from 'node:net';
 import * as nodeNet from 'node:net';
 import * as mnet from '../../../src/net/compat/index';
-import { native } from '../../../src/core/native';
-import { decodeSockaddr, sockaddr } from '../../../src/net/address';
 import { netSkip } from '../helpers';
 
 export type NetLike = typeof nodeNet | typeof mnet;
@@ -43,30 +41,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/**
- * A listening socket that never accepts, its accept queue filled: later SYNs
- * are dropped, so a connect to it stays in progress (backlog 0 holds one).
- */
-export async function silentListener(): Promise<{ port: number; close(): void }> {
-  const n = native();
-  const fd = n.sockOpen(4, 'tcp');
-  n.sockBind(fd, sockaddr('127.0.0.1', 0));
-  n.sockListen(fd, 0);
-  const port = decodeSockaddr(n.sockName(fd, false)).port;
-  const filler = nodeNet.connect(port, '127.0.0.1');
-  filler.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    filler.once('connect', resolve);
-    setTimeout(() => reject(new Error('the filler did not connect')), 30000).unref();
-  });
-  return {
-    port,
-    close() {
-      filler.destroy();
-      n.sockClose(fd);
-    },
-  };
-}
+export { silentListener } from '../helpers';
 
 /** What a thrown error looks like to code that inspects it. */
 export function shape(e: unknown): { name: string; code: unknown; message: string } | string {
