@@ -245,7 +245,6 @@ export const SENDV_MAX_LEN = 1 << 30;
 /** IORING_FEAT_SUBMIT_STABLE and IORING_OP_SENDMSG, from the probe: what SENDV needs. */
 export const IORING_FEAT_SUBMIT_STABLE = 1 << 2;
 export const IORING_OP_SENDMSG = 9;
-export const IORING_SETUP_SQPOLL = 1 << 1;
 export const CQE_INTS = 4;
 export const enum Cqe {
   UserData = 0,
