@@ -51,7 +51,7 @@ import {
 } from '../core/native';
 import { BufferGroup } from './fallback/buffer-group';
 import { FdState } from './fallback/fd-state';
-import type { CompletionTarget, IoRing, PoolAttachment, PreFlush, ProvideOwner, RingStats } from './io-ring';
+import type { CompletionTarget, IoRing, PoolAttachment, PreFlush, ProvideOwner, RingCapabilities, RingStats } from './io-ring';
 import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
 
 const SUBMIT_CAPACITY = 1024; // ops per flush, as the Ring's submit array
@@ -359,6 +359,8 @@ export class FallbackRing implements IoRing {
 
   /** No SENDV here: a send() per buffer (sendmsg per op would save little against epoll's own calls). */
   readonly sendvMax = 0;
+
+  readonly capabilities: RingCapabilities = Object.freeze({ splice: false, sendvMax: 0, fixedBuffers: false, zeroCopySend: 'MSG_ZEROCOPY' as const });
 
   /** Always -1: the caller sends the pieces one by one (see sendvMax). */
   sendv(_target: CompletionTarget, _fd: number, _pool: number, _segs: Int32Array, _count: number, _len: number, _msgFlags = 0, _sqeFlags = 0): number {

@@ -12,8 +12,24 @@ import type { CompletionTarget, PoolAttachment, PreFlush, ProvideOwner, RingStat
 
 export type { CompletionTarget, PoolAttachment, PreFlush, ProvideOwner, RingStats };
 
+/**
+ * What this thread's ring can do. Layers above src/ring/ branch on these,
+ * never on which engine runs.
+ */
+export interface RingCapabilities {
+  /** SPLICE operations (file and pipe paths that never enter user memory). */
+  readonly splice: boolean;
+  /** Pieces one sendv() takes; 0: no SENDV, send one buffer per op. */
+  readonly sendvMax: number;
+  /** Pools can be registered with the kernel as fixed buffers. */
+  readonly fixedBuffers: boolean;
+  /** How a zero-copy send is made, for messages: io_uring's SEND_ZC or a send(2) with MSG_ZEROCOPY. */
+  readonly zeroCopySend: 'SEND_ZC' | 'MSG_ZEROCOPY';
+}
+
 export interface IoRing {
   readonly closed: boolean;
+  readonly capabilities: RingCapabilities;
   /** Operations queued or in flight. */
   readonly pending: number;
   /** Operations the current batch still takes before queue() must flush (a link must not straddle two). */

@@ -34,7 +34,7 @@ import {
   type PoolHandle,
   type RingHandle,
 } from '../core/native';
-import type { IoRing } from './io-ring';
+import type { IoRing, RingCapabilities } from './io-ring';
 import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
 
 /** Receives the completions of the operations it queued. */
@@ -150,6 +150,7 @@ export class Ring implements IoRing {
   readonly #sendvAux = new Int32Array(AUX_BYTES / AUX_SLOT);
   #sendvAuxCount = 0;
   readonly #sendvMax: number;
+  readonly capabilities: RingCapabilities;
   #queued = 0;
   #flushScheduled = false;
   #closed = false;
@@ -244,6 +245,7 @@ export class Ring implements IoRing {
     const p = this.#native.probe();
     const ok = (p.features & IORING_FEAT_SUBMIT_STABLE) !== 0 && p.ops.includes(IORING_OP_SENDMSG) && !backend().setupFlags.includes('SQPOLL');
     this.#sendvMax = ok && SENDV_ENV !== '0' ? SENDV_MAX_SEGS : 0;
+    this.capabilities = Object.freeze({ splice: true, sendvMax: this.#sendvMax, fixedBuffers: true, zeroCopySend: 'SEND_ZC' as const });
   }
 
   get closed(): boolean {
