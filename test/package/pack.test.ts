@@ -4,7 +4,8 @@
  * node-gyp; the Node headers are local, so this works offline), then run the
  * README's examples there as CommonJS and as an ES module, maio/net through
  * require and import, the documented paths (fanOut, forward, forwardBoth,
- * Proxy) through both entries, and the types through tsc. Everything runs
+ * Proxy) through both entries, and the types through tsc under the module
+ * resolutions node, node16 and bundler. Everything runs
  * from node_modules/maio, so a file missing from package.json "files", an
  * export the docs name but index.ts lacks, or a broken ESM entry fails here.
  */
@@ -110,15 +111,13 @@ test('npm pack, install the tarball into a scratch app, run the README examples,
   assert.equal(run(process.execPath, ['exports.cjs'], app).stdout.trim(), 'ERR_PACKAGE_PATH_NOT_EXPORTED');
   assert.equal(run(process.execPath, ['exports.mjs'], app).stdout.trim(), 'ok');
 
-  // The types: a TypeScript user of the installed package (package.json "exports" types, node16 resolution).
+  // The types: a TypeScript user of the installed package, under each module resolution a project may use.
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   if (!fs.existsSync(tsc)) {
     t.diagnostic('typescript is not installed in the repo: types not checked');
     return;
   }
-  fs.writeFileSync(
-    path.join(app, 'use.ts'),
-    `import { fanOut, forward, forwardBoth, Proxy, createServer, type FanOutResult, type ForwarderStats, type ProxyOptions, type IoBuffer, type Socket } from 'maio';
+  const use = `import { fanOut, forward, forwardBoth, Proxy, createServer, type FanOutResult, type ForwarderStats, type ProxyOptions, type IoBuffer, type Socket } from 'maio';
      import * as net from 'maio/net';
      const opts: ProxyOptions = { listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: 1 }] };
      const p: Proxy = new Proxy(opts);
@@ -127,14 +126,25 @@ test('npm pack, install the tarball into a scratch app, run the README examples,
        void both.finished;
        return [fanOut(buf, all), forward(a, b).stats(), net.createServer().listenerCount('x')];
      }
-     void p; void createServer;`,
-  );
-  fs.writeFileSync(
-    path.join(app, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules', '@types')] },
-      files: ['use.ts'],
-    }),
-  );
-  run(process.execPath, [tsc, '-p', 'tsconfig.json'], app, 60_000);
+     void p; void createServer;`;
+  fs.writeFileSync(path.join(app, 'use.ts'), use);
+  fs.writeFileSync(path.join(app, 'use-esm.mts'), use);
+  // node (node10) reads "types" and "typesVersions"; node16 and bundler read "exports".
+  const resolutions = [
+    { moduleResolution: 'node', module: 'commonjs', files: ['use.ts'] },
+    { moduleResolution: 'node16', module: 'node16', files: ['use.ts', 'use-esm.mts'] },
+    { moduleResolution: 'bundler', module: 'esnext', files: ['use.ts'] },
+  ];
+  for (const { moduleResolution, module, files } of resolutions) {
+    const config = `tsconfig.${moduleResolution}.json`;
+    fs.writeFileSync(
+      path.join(app, config),
+      JSON.stringify({
+        compilerOptions: { module, moduleResolution, target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules', '@types')] },
+        files,
+      }),
+    );
+    run(process.execPath, [tsc, '-p', config], app, 60_000);
+    t.diagnostic(`types check under moduleResolution ${moduleResolution} (${files.join(', ')})`);
+  }
 });
