@@ -19,6 +19,26 @@ import type { BenchResult, ContenderResult, Env, Machine, Scenario, ScenarioResu
 import { scenarios as allScenarios } from './scenarios/index';
 
 export const SHORT: Timing = { rounds: 2, warmup: 0.5, duration: 1.5 };
+/** `npm start` (--short) measures for at most this long; the build and first-time set-up come on top. */
+export const SHORT_BUDGET_S = 50;
+/** Starting and stopping one contender's server and load generator, measured here: about 0.6 s. */
+const RUN_OVERHEAD_S = 0.7;
+
+/**
+ * The short run's timing: SHORT, shortened so that `runs` contender runs per round fit
+ * SHORT_BUDGET_S (a quarter of each run warms up). Never below 0.5 s measured per run.
+ */
+export function shortTiming(runsPerRound: number, budget = SHORT_BUDGET_S): Timing {
+  const perRun = budget / (SHORT.rounds * Math.max(1, runsPerRound)) - RUN_OVERHEAD_S;
+  const active = Math.min(SHORT.warmup + SHORT.duration, Math.max(perRun, 0.7));
+  const round = (x: number): number => Math.round(x * 100) / 100;
+  return { rounds: SHORT.rounds, warmup: round(Math.max(0.2, active * 0.25)), duration: round(Math.max(0.5, active * 0.75)) };
+}
+
+/** Seconds a run of these scenarios and timing takes, by the same estimate. */
+export function estimateSeconds(runsPerRound: number, t: Timing): number {
+  return Math.round(t.rounds * runsPerRound * (t.warmup + t.duration + RUN_OVERHEAD_S));
+}
 export const FULL: Timing = { rounds: 5, warmup: 1, duration: 4 };
 export const C_TOOLS = ['loadgen', 'echo_epoll', 'sink', 'sendfile'];
 
@@ -345,12 +365,16 @@ async function main(): Promise<void> {
     buildCTools(root, env.buildDir);
   }
   const command = ['node', 'dist/bench/run.js', ...process.argv.slice(2)].join(' ');
+  const runs = scenarios.reduce((n, s) => n + s.contenders.filter((id) => !cli.contenders || cli.contenders.includes(id)).length, 0);
+  if (cli.mode === 'short') cli.timing = shortTiming(runs);
   const t = cli.timing;
   process.stderr.write(
-    `bench: ${scenarios.length} scenarios, ${t.rounds} rounds, ${t.warmup} s warm-up + ${t.duration} s each; ` +
+    `bench: ${scenarios.length} scenarios (${scenarios.map((s) => s.id).join(', ')}), ${runs} servers, ${t.rounds} rounds, ` +
+      `${t.warmup} s warm-up + ${t.duration} s each: about ${estimateSeconds(runs, t)} s; ` +
       `${env.taskset ? 'servers on CPU 1, load on CPU 0' : 'no CPU pinning'}\n` +
       `bench: ${backend().summary}; if a figure looks wrong, \`npx maio doctor\` says why\n`,
   );
+  const t0 = Date.now();
   const { result, files } = await runBench({
     scenarios,
     timing: t,
@@ -361,7 +385,7 @@ async function main(): Promise<void> {
     command,
   });
   process.stdout.write(terminalTable(result) + '\n\n');
-  process.stdout.write(`results: ${files.json}\nchart:   ${files.svg}\n`);
+  process.stdout.write(`results: ${files.json}\nchart:   ${files.svg}\nmeasured in ${Math.round((Date.now() - t0) / 1000)} s\n`);
   process.stdout.write(`${summaryLine(result)}\n`);
   if (cli.writeMd) process.stdout.write(`updated: ${writeMarkdown(root, result, files.svg)}\n`);
 }
