@@ -285,19 +285,31 @@ export const NOTIF_USAGE_ZC_COPIED = 1 << 31;
 
 let cached: NativeBinding | undefined;
 
-/** Finds build/Release/maio.node above this file (works from src/ and dist/src/). */
+/**
+ * The addon for this machine: a local build (build/Release, as `npm install`
+ * makes from source, found above this file from src/ or dist/src/), or else
+ * the prebuilt binary the package ships in prebuilds/<platform>-<arch>/,
+ * chosen by node-gyp-build as the install script chose it.
+ */
 function locate(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
+  let root: string | undefined;
+  for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
     for (const kind of ['Release', 'Debug']) {
       const candidate = path.join(dir, 'build', kind, 'maio.node');
       if (fs.existsSync(candidate)) return candidate;
     }
-    dir = path.dirname(dir);
+    if (root === undefined && fs.existsSync(path.join(dir, 'prebuilds'))) root = dir;
   }
-  throw new NativeLoadError(
-    `maio.node not found above ${__dirname}; run \`npm install\` (or \`npm run build:native\`) to build the addon`,
-  );
+  try {
+    if (root === undefined) throw new Error('no prebuilds/ folder either');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return (require('node-gyp-build') as { path(dir: string): string }).path(root);
+  } catch (cause) {
+    throw new NativeLoadError(
+      `no maio.node above ${__dirname} for ${process.platform}-${process.arch} (build/Release, or prebuilds/ from the package): run \`npm install\` (or \`npm run build:native\`) to build the addon`,
+      { cause },
+    );
+  }
 }
 
 export function native(): NativeBinding {

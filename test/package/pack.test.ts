@@ -8,6 +8,8 @@
  * resolutions node, node16 and bundler. Everything runs
  * from node_modules/maio, so a file missing from package.json "files", an
  * export the docs name but index.ts lacks, or a broken ESM entry fails here.
+ * A second app installs the tarball with its prebuilt binary on a PATH
+ * without a C compiler, as a machine without build tools would.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -24,8 +26,8 @@ after(() => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function run(cmd: string, args: string[], cwd: string, timeout = 60_000): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout, env: { ...process.env, npm_config_update_notifier: 'false' } });
+function run(cmd: string, args: string[], cwd: string, timeout = 60_000, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout, env: { ...process.env, npm_config_update_notifier: 'false', ...env } });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}${r.error ? `, ${r.error}` : ''}):\n${r.stderr}\n${r.stdout}`);
   return r;
 }
@@ -36,20 +38,34 @@ function readmeExamples(): string[] {
   return [...md.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
 }
 
-test('npm pack, install the tarball into a scratch app, run the README examples, maio/net and the documented exports from it', { skip: npmMissing ? 'npm is not on PATH' : false, timeout: 180_000 }, (t) => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'maio-pack-'));
-  // --ignore-scripts: "prepare" would rebuild dist/ under the running suite; this test runs from the
-  // dist/ that `npm test` (pretest) has just built, and the tarball packs that same dist/.
-  const packed = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', tmp], ROOT).stdout.trim().split('\n').pop()!;
-  const tgz = path.join(tmp, packed);
-  assert.ok(fs.existsSync(tgz), `npm pack wrote ${tgz}`);
+let packedTgz: string | undefined;
 
-  const app = path.join(tmp, 'app');
+/** `npm pack` of the repository, once. */
+function pack(): string {
+  if (packedTgz) return packedTgz;
+  tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'maio-pack-'));
+  // --ignore-scripts: "prepare" would rebuild dist/ under the running suite and "prepack" build/;
+  // this test runs from the dist/ that `npm test` (pretest) has just built, and the tarball packs it.
+  const packed = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', tmp], ROOT).stdout.trim().split('\n').pop()!;
+  packedTgz = path.join(tmp, packed);
+  assert.ok(fs.existsSync(packedTgz), `npm pack wrote ${packedTgz}`);
+  return packedTgz;
+}
+
+function scratchApp(name: string): string {
+  const app = path.join(tmp!, name);
   fs.mkdirSync(app);
-  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', version: '1.0.0', private: true }));
-  // maio has no dependencies, so --offline needs no registry; its install script (node-gyp rebuild)
-  // builds the addon from the packed native/ sources with the local Node headers.
-  run('npm', ['install', '--no-audit', '--no-fund', '--offline', tgz], app, 150_000);
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: `scratch-${name}`, version: '1.0.0', private: true }));
+  return app;
+}
+
+test('npm pack, install the tarball into a scratch app, run the README examples, maio/net and the documented exports from it', { skip: npmMissing ? 'npm is not on PATH' : false, timeout: 180_000 }, (t) => {
+  const tgz = pack();
+  const app = scratchApp('app');
+  // --offline: maio's one dependency (node-gyp-build) is in npm's cache since the repository's install.
+  // --build-from-source: the install script (node-gyp-build) builds the addon from the packed native/
+  // sources with the local Node headers even when the tarball carries a prebuilt one.
+  run('npm', ['install', '--no-audit', '--no-fund', '--offline', tgz], app, 150_000, { npm_config_build_from_source: 'true' });
   const pkg = path.join(app, 'node_modules', 'maio');
   assert.ok(fs.existsSync(path.join(pkg, 'build', 'Release', 'maio.node')), "the tarball's install script built build/Release/maio.node");
   assert.ok(!fs.existsSync(path.join(pkg, 'test')) && !fs.existsSync(path.join(pkg, 'dist', 'test')), 'tests are not packed');
@@ -70,6 +86,18 @@ test('npm pack, install the tarball into a scratch app, run the README examples,
     assert.match(out, /^11 bytes read; maio backend: (io_uring|epoll) /m, `${file}: stats and backend at 'close'`);
     assert.match(out, /inUse/, `${file}: pool.stats() printed`);
     t.diagnostic(`${file}: ${out.trim().split('\n').length} lines`);
+  }
+
+  // The README's node:http example on maio/net, as written and as an ES module.
+  const httpExample = blocks.find((b) => b.includes("require('node:http')"));
+  assert.ok(httpExample, 'README has the node:http on maio/net example');
+  fs.writeFileSync(path.join(app, 'http.cjs'), httpExample);
+  fs.writeFileSync(
+    path.join(app, 'http.mjs'),
+    httpExample.replace("const http = require('node:http');", "import http from 'node:http';").replace("const net = require('maio/net');", "import net from 'maio/net';"),
+  );
+  for (const file of ['http.cjs', 'http.mjs']) {
+    assert.equal(run(process.execPath, [file], app, 30_000).stdout.trim(), 'hello from maio/net', `${file}: the response came back and the process exited`);
   }
 
   // maio/net, both ways: an echo through node:net's API on maio sockets.
@@ -147,4 +175,56 @@ test('npm pack, install the tarball into a scratch app, run the README examples,
     run(process.execPath, [tsc, '-p', config], app, 60_000);
     t.diagnostic(`types check under moduleResolution ${moduleResolution} (${files.join(', ')})`);
   }
+});
+
+test('without a C compiler on PATH, the package installs and loads its prebuilt binary (prebuildify + node-gyp-build)', { skip: npmMissing ? 'npm is not on PATH' : false, timeout: 180_000 }, (t) => {
+  const prebuildify = path.join(ROOT, 'node_modules', '.bin', 'prebuildify');
+  if (!fs.existsSync(prebuildify)) return t.skip('prebuildify is not installed in the repo (a devDependency)');
+  const npmPrefix = spawnSync('npm', ['prefix', '-g'], { encoding: 'utf8' }).stdout.trim();
+  const npmBin = [path.join(npmPrefix, 'lib', 'node_modules', 'npm', 'bin'), path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin')].find((d) => fs.existsSync(path.join(d, 'npm-cli.js')));
+  if (npmBin === undefined) return t.skip("npm's npm-cli.js not found next to node or in npm's global prefix");
+  const tgz = pack();
+  // What `npm pack` runs as "prepack" (npm run build:prebuilt), in a copy: the suite's build/ stays as it is.
+  const src = path.join(tmp!, 'prebuild-src');
+  fs.mkdirSync(src);
+  for (const f of ['package.json', 'binding.gyp', 'native']) fs.cpSync(path.join(ROOT, f), path.join(src, f), { recursive: true });
+  // node-gyp as `npm run` gives it to scripts: npm's own copy on PATH, npm's nodedir (where the
+  // machine keeps Node's headers; nothing is downloaded).
+  const nodedir = spawnSync('npm', ['config', 'get', 'nodedir'], { encoding: 'utf8' }).stdout.trim();
+  run(prebuildify, ['--napi', '--strip'], src, 150_000, {
+    PATH: `${path.join(npmBin, 'node-gyp-bin')}:${process.env.PATH}`,
+    ...(nodedir && nodedir !== 'undefined' && nodedir !== 'null' ? { npm_config_nodedir: nodedir } : {}),
+  });
+  const built = path.join(src, 'prebuilds', `${process.platform}-${process.arch}`, 'maio.node');
+  assert.ok(fs.existsSync(built), `prebuildify wrote ${built}`);
+  // The tarball as `npm pack` makes it: the packed files plus prebuilds/.
+  const unpacked = path.join(tmp!, 'unpacked');
+  fs.mkdirSync(unpacked);
+  run('tar', ['xzf', tgz, '-C', unpacked], tmp!);
+  fs.cpSync(path.join(src, 'prebuilds'), path.join(unpacked, 'package', 'prebuilds'), { recursive: true });
+  const withPrebuilt = path.join(tmp!, 'maio-prebuilt.tgz');
+  run('tar', ['czf', withPrebuilt, '-C', unpacked, 'package'], tmp!);
+
+  // A PATH with node and sh (npm runs install scripts with it) and nothing else: no cc, gcc, make or python.
+  const bin = path.join(tmp!, 'bin-node-only');
+  fs.mkdirSync(bin);
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+  fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
+  const bare = { PATH: bin };
+  for (const tool of ['cc', 'gcc', 'make']) {
+    assert.notEqual(spawnSync('sh', ['-c', `command -v ${tool}`], { env: bare }).status, 0, `${tool} is not on the bare PATH`);
+  }
+  const app = scratchApp('app-no-compiler');
+  run(process.execPath, [path.join(npmBin, 'npm-cli.js'), 'install', '--no-audit', '--no-fund', '--offline', withPrebuilt], app, 150_000, bare);
+  const pkg = path.join(app, 'node_modules', 'maio');
+  assert.ok(!fs.existsSync(path.join(pkg, 'build')), 'nothing was built: node-gyp-build found the prebuilt binary');
+  const out = run(
+    process.execPath,
+    ['-e', "const m = require('maio'); const s = m.createServer((c) => c.pipe(c)); console.log(m.backend().mode, Object.keys(require.cache).find((f) => f.endsWith('.node'))); s.close();"],
+    app,
+    30_000,
+    bare,
+  ).stdout.trim();
+  assert.match(out, /^(io_uring|epoll) .*\/node_modules\/maio\/prebuilds\/linux-[a-z0-9]+\/maio\.node$/, `loaded the prebuilt addon: ${out}`);
+  t.diagnostic(out);
 });
