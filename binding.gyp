@@ -7,6 +7,7 @@
         "native/napi_util.c",
         "native/syscall.c",
         "native/probe.c",
+        "native/layout.c",
         "native/loop.c",
         "native/ring.c",
         "native/pool.c",

@@ -1,4 +1,4 @@
-/* Module initialisation: the export table, nothing else. */
+/* Module initialisation: the export table and the layout, nothing else. */
 #include "napi_exports.h"
 
 /* Type tags: random 128-bit values that mark our externals. */
@@ -62,6 +62,10 @@ static napi_value init(napi_env env, napi_value exports)
 #undef FN
 	};
 	napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
+	const napi_property_descriptor data[] = {
+		{"layout", NULL, NULL, NULL, NULL, maio_layout(env), napi_enumerable, NULL},
+	};
+	napi_define_properties(env, exports, 1, data);
 	return exports;
 }
 

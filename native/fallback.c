@@ -56,7 +56,6 @@
 
 #define MAIO_FB_WAKE (1ULL << 32) /* epoll data of the eventfd: never an fd */
 #define MAIO_FB_ROUNDS 64         /* full epoll batches per wakeup before yielding */
-#define MAIO_FB_AUX_ADDR_MAX 128  /* sizeof(struct sockaddr_storage) */
 #define MAIO_FB_WATCH (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 /* The loop's shared arrays, in maio_loop_init's order. */
@@ -189,7 +188,7 @@ MAIO_EXPORT(maio_napi_fallback_create)
 	size_t len;
 	if (!maio_opt_typedarray(env, argv[0], "events", napi_int32_array, 2, 2,
 				 &arrays[FB_EVENTS], &len) ||
-	    !maio_opt_typedarray(env, argv[0], "aux", napi_uint8_array, MAIO_FB_AUX_ADDR_MAX, 1,
+	    !maio_opt_typedarray(env, argv[0], "aux", napi_uint8_array, MAIO_AUX_ADDR_MAX, 1,
 				 &arrays[FB_AUX], &len) ||
 	    !maio_opt_typedarray(env, argv[0], "notes", napi_int32_array, 3, 3,
 				 &arrays[FB_NOTES], &len) ||
@@ -589,7 +588,7 @@ MAIO_EXPORT(maio_napi_fallback_connect)
 	struct maio_fallback *f = fb_arg_open(env, argv[0]);
 	if (!f || !fb_arg_fd(env, argv[1], &fd) ||
 	    !maio_arg_int32(env, argv[2], "auxOff", 0, INT32_MAX, &off) ||
-	    !maio_arg_int32(env, argv[3], "auxLen", 1, MAIO_FB_AUX_ADDR_MAX, &len))
+	    !maio_arg_int32(env, argv[3], "auxLen", 1, MAIO_AUX_ADDR_MAX, &len))
 		return NULL;
 	if (!fb_arrays(f) || !f->aux)
 		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");

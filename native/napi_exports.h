@@ -11,6 +11,9 @@ extern const napi_type_tag maio_ring_tag;
 extern const napi_type_tag maio_pool_tag;
 extern const napi_type_tag maio_fallback_tag;
 
+/* layout.c: maio.h's shared layout as a frozen object (the `layout` export). */
+napi_value maio_layout(napi_env env);
+
 /* probe.c */
 MAIO_EXPORT(maio_napi_probe);
 

@@ -47,12 +47,7 @@
 #include <uv.h>
 
 #define MAIO_UD_INTERNAL (1ULL << 32) /* never a JS op id (those are uint32) */
-/* JS op ids keep their op-table slot in the low 20 bits (SLOT_BITS in
- * src/ring/ring.ts); one bit per slot says the op in it is a SEND_ZC. */
-#define MAIO_SLOT_BITS 20
-#define MAIO_SLOT_MASK ((1u << MAIO_SLOT_BITS) - 1)
 #define MAIO_REG_BUF_MAX (1ULL << 30) /* the kernel's cap on one registered buffer */
-#define MAIO_AUX_ADDR_MAX 128         /* sizeof(struct sockaddr_storage) */
 #define MAIO_ENTER_RETRIES 4
 #define MAIO_QUIESCE_ROUNDS 20 /* x 50 ms: how long close waits for cancellations */
 #define MAIO_REAP_ROUNDS 64    /* JS batches per wakeup before yielding to the loop */
@@ -121,7 +116,7 @@ struct maio_ring {
 	struct maio_bufring *bufrings[MAIO_MAX_BUF_RINGS];
 
 	int64_t inflight;
-	uint8_t zc_slots[(1u << MAIO_SLOT_BITS) / 8]; /* see ring_account */
+	uint8_t zc_slots[(1u << MAIO_OPID_SLOT_BITS) / 8]; /* one bit per op slot: a SEND_ZC (ring_account) */
 	double overflows;
 
 	/* Bulk batching (see ring_bulk): 0 = never wait. */
@@ -207,7 +202,7 @@ static inline void ring_account(struct maio_ring *r, const struct io_uring_cqe *
 		return;
 	if (cqe->flags & IORING_CQE_F_MORE)
 		return;
-	uint32_t slot = (uint32_t)cqe->user_data & MAIO_SLOT_MASK;
+	uint32_t slot = (uint32_t)cqe->user_data & MAIO_OPID_SLOT_MASK;
 	if (cqe->res == -ECANCELED && !(cqe->flags & IORING_CQE_F_NOTIF) &&
 	    (r->zc_slots[slot >> 3] & (1u << (slot & 7))))
 		return;
@@ -967,7 +962,7 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 	sqe->fd = d[MAIO_D_FD];
 	sqe->user_data = (uint32_t)d[MAIO_D_USER_DATA];
 	sqe->flags = (uint8_t)d[MAIO_D_SQE_FLAGS];
-	uint32_t slot = (uint32_t)d[MAIO_D_USER_DATA] & MAIO_SLOT_MASK;
+	uint32_t slot = (uint32_t)d[MAIO_D_USER_DATA] & MAIO_OPID_SLOT_MASK;
 	if (d[MAIO_D_OP] == MAIO_OP_SEND_ZC)
 		r->zc_slots[slot >> 3] |= (uint8_t)(1u << (slot & 7));
 	else

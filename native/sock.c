@@ -9,6 +9,7 @@
  * array too).
  */
 #define _GNU_SOURCE
+#include "maio.h"
 #include "napi_exports.h"
 
 #include <errno.h>
@@ -19,10 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Upper bound for raw option buffers: larger than any option the kernel
- * defines (TCP_INFO, struct tcp_repair_window ... are a few hundred bytes),
- * small enough that a mistaken length cannot make us allocate much. */
-#define MAIO_SOCKOPT_MAX 4096
+/* MAIO_SOCKOPT_MAX (maio.h) bounds raw option buffers: larger than any
+ * option the kernel defines (TCP_INFO, struct tcp_repair_window ... are a
+ * few hundred bytes), small enough that a mistaken length cannot make us
+ * allocate much. */
 
 /* A few errno names napi_util.c does not know yet but sockets produce. */
 static const char *sock_errno_extra(int err)
