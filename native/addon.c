@@ -38,7 +38,6 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("sockError", maio_napi_sock_error),
 		FN("pipeOpen", maio_napi_pipe_open),
 		FN("fdSetBlocking", maio_napi_fd_set_blocking),
-		FN("sendfileSync", maio_napi_sendfile_sync),
 		FN("sendfileStart", maio_napi_sendfile_start),
 		FN("sendfileAbort", maio_napi_sendfile_abort),
 		FN("sendfileStats", maio_napi_sendfile_stats),

@@ -51,7 +51,6 @@ MAIO_EXPORT(maio_napi_sock_error);
 /* pipe.c */
 MAIO_EXPORT(maio_napi_pipe_open);
 MAIO_EXPORT(maio_napi_fd_set_blocking);
-MAIO_EXPORT(maio_napi_sendfile_sync);
 
 /* sendfile.c */
 extern const napi_type_tag maio_sendfile_tag;

@@ -196,8 +196,6 @@ export interface NativeBinding {
   pipeOpen(size?: number): { readFd: number; writeFd: number; size: number };
   /** Sets or clears O_NONBLOCK; returns whether the fd was blocking before. */
   fdSetBlocking(fd: number, blocking: boolean): boolean;
-  /** Plain sendfile(2) from `offset`: bytes sent, or -EAGAIN on a full nonblocking socket. Blocks the thread otherwise. */
-  sendfileSync(outFd: number, inFd: number, offset: number, count: number): number;
   // Readiness-driven sendfile(2) (native/sendfile.c).
   /**
    * Sends `length` bytes of `fileFd` from `offset` to `socketFd` (both dup'd; the socket is made
