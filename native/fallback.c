@@ -178,12 +178,8 @@ static const struct maio_loop_ops fb_loop_ops = {
 MAIO_EXPORT(maio_napi_fallback_create)
 {
 	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
+	if (!maio_args_options(env, info, argv))
 		return NULL;
-	napi_valuetype t;
-	napi_typeof(env, argv[0], &t);
-	if (t != napi_object)
-		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
 	napi_value arrays[FB_NARRAYS], v_cb;
 	size_t len;
 	if (!maio_opt_typedarray(env, argv[0], "events", napi_int32_array, 2, 2,
@@ -235,7 +231,7 @@ MAIO_EXPORT(maio_napi_fallback_create)
 		maio_loop_discard(l);
 		return maio_throw_errno(env, err, "uv_poll_init");
 	}
-	napi_value handle = maio_loop_wrap(l, f, &maio_fallback_tag);
+	napi_value handle = maio_loop_wrap(l, &maio_fallback_tag);
 	if (!handle)
 		return maio_throw_errno(env, -ENOMEM, "fallbackCreate");
 	return handle;
@@ -243,17 +239,12 @@ MAIO_EXPORT(maio_napi_fallback_create)
 
 /* ---- argument helpers ----------------------------------------------------- */
 
+/* The open fallback behind handle `v`, or NULL after throwing. */
 static struct maio_fallback *fb_arg_open(napi_env env, napi_value v)
 {
-	void *p;
-	if (!maio_arg_handle(env, v, "fallback", &maio_fallback_tag, &p))
-		return NULL;
-	struct maio_fallback *f = p;
-	if (f->loop.closed) {
-		maio_throw_plain(env, MAIO_ERR_CLOSED, "the fallback ring is closed");
-		return NULL;
-	}
-	return f;
+	struct maio_loop *l = maio_loop_arg(env, v, "fallback", &maio_fallback_tag,
+					    "the fallback ring is closed");
+	return l ? fb_of(l) : NULL;
 }
 
 static bool fb_arg_fd(napi_env env, napi_value v, int *fd)
@@ -265,18 +256,34 @@ static bool fb_arg_fd(napi_env env, napi_value v, int *fd)
 	return true;
 }
 
-/* argv: fallback, fd, pool, off, len, msgFlags -> the buffer's address. */
-static bool fb_arg_buf(napi_env env, napi_value *argv, struct maio_fallback **f, int *fd,
-		       uint8_t **buf, size_t *len, int *flags)
+/* The head of every call after create: `n` arguments, the first the open
+ * fallback. NULL after throwing. */
+static struct maio_fallback *fb_args(napi_env env, napi_callback_info info, size_t n,
+				     napi_value *argv)
+{
+	return maio_args(env, info, n, argv, NULL) ? fb_arg_open(env, argv[0]) : NULL;
+}
+
+/* ... and the second an fd. */
+static struct maio_fallback *fb_args_fd(napi_env env, napi_callback_info info, size_t n,
+					napi_value *argv, int *fd)
+{
+	struct maio_fallback *f = fb_args(env, info, n, argv);
+	return f && fb_arg_fd(env, argv[1], fd) ? f : NULL;
+}
+
+/* (fallback, fd, pool, off, len, msgFlags) -> the buffer's address. */
+static bool fb_args_buf(napi_env env, napi_callback_info info, napi_value *argv, int *fd,
+			uint8_t **buf, size_t *len, int *flags)
 {
 	int32_t pool, off, n, fl;
-	if (!(*f = fb_arg_open(env, argv[0])) || !fb_arg_fd(env, argv[1], fd) ||
-	    !maio_arg_int32(env, argv[2], "pool", 0, MAIO_MAX_POOLS - 1, &pool) ||
+	struct maio_fallback *f = fb_args_fd(env, info, 6, argv, fd);
+	if (!f || !maio_arg_int32(env, argv[2], "pool", 0, MAIO_MAX_POOLS - 1, &pool) ||
 	    !maio_arg_int32(env, argv[3], "offset", 0, INT32_MAX, &off) ||
 	    !maio_arg_int32(env, argv[4], "length", 0, INT32_MAX, &n) ||
 	    !maio_arg_int32(env, argv[5], "msgFlags", INT32_MIN, INT32_MAX, &fl))
 		return false;
-	struct maio_pool *p = (*f)->pools[pool];
+	struct maio_pool *p = f->pools[pool];
 	if (!p || !p->base) {
 		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool %d is not attached", pool);
 		return false;
@@ -291,13 +298,6 @@ static bool fb_arg_buf(napi_env env, napi_value *argv, struct maio_fallback **f,
 	*len = (size_t)n;
 	*flags = fl;
 	return true;
-}
-
-static napi_value fb_int(napi_env env, int64_t v)
-{
-	napi_value r;
-	napi_create_int64(env, v, &r);
-	return r;
 }
 
 /* Accept and connect need a nonblocking socket; sends and receives use
@@ -318,41 +318,24 @@ static int fb_nonblock(int fd)
 MAIO_EXPORT(maio_napi_fallback_attach_pool)
 {
 	napi_value argv[3];
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f)
-		return NULL;
-	void *p;
-	if (!maio_arg_handle(env, argv[1], "pool", &maio_pool_tag, &p))
-		return NULL;
-	struct maio_pool *pool = p;
-	if (pool->closed || !pool->base)
-		return maio_throw_plain(env, MAIO_ERR_CLOSED, "the pool is closed");
+	struct maio_fallback *f = fb_args(env, info, 3, argv);
 	int32_t index;
-	if (!maio_arg_int32(env, argv[2], "index", 0, MAIO_MAX_POOLS - 1, &index))
+	struct maio_pool *pool;
+	if (!f || !(pool = maio_pool_arg_attach(env, argv[1], argv[2], f->pools, &index)))
 		return NULL;
-	if (f->pools[index])
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is in use", index);
 	maio_pool_ref(pool);
 	f->pools[index] = pool;
-	return fb_int(env, (int64_t)pool->size);
+	return maio_int(env, (int64_t)pool->size);
 }
 
 /* fallbackDetachPool(fallback, index) */
 MAIO_EXPORT(maio_napi_fallback_detach_pool)
 {
 	napi_value argv[2];
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f)
-		return NULL;
+	struct maio_fallback *f = fb_args(env, info, 2, argv);
 	int32_t index;
-	if (!maio_arg_int32(env, argv[1], "index", 0, MAIO_MAX_POOLS - 1, &index))
+	if (!f || !maio_pool_arg_detach(env, argv[1], f->pools, &index))
 		return NULL;
-	if (!f->pools[index])
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is empty", index);
 	maio_pool_unref(f->pools[index]);
 	f->pools[index] = NULL;
 	return NULL;
@@ -368,10 +351,8 @@ MAIO_EXPORT(maio_napi_fallback_watch)
 	napi_value argv[3];
 	int fd;
 	bool on;
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd) || !maio_arg_bool(env, argv[2], "on", &on))
+	struct maio_fallback *f = fb_args_fd(env, info, 3, argv, &fd);
+	if (!f || !maio_arg_bool(env, argv[2], "on", &on))
 		return NULL;
 	if (fd == f->epfd || fd == f->efd)
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "fd %d is the fallback's own", fd);
@@ -386,7 +367,7 @@ MAIO_EXPORT(maio_napi_fallback_watch)
 		if (r < 0 && (errno == ENOENT || errno == EBADF))
 			r = 0;
 	}
-	return fb_int(env, r < 0 ? -errno : 0);
+	return maio_int(env, r < 0 ? -errno : 0);
 }
 
 /* fallbackRef(fallback, on): keep the process alive while JS has ops live. */
@@ -394,9 +375,7 @@ MAIO_EXPORT(maio_napi_fallback_ref)
 {
 	napi_value argv[2];
 	bool on;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
+	struct maio_fallback *f = fb_args(env, info, 2, argv);
 	if (!f || !maio_arg_bool(env, argv[1], "on", &on))
 		return NULL;
 	maio_loop_ref(&f->loop, on);
@@ -407,9 +386,7 @@ MAIO_EXPORT(maio_napi_fallback_ref)
 MAIO_EXPORT(maio_napi_fallback_wake)
 {
 	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
+	struct maio_fallback *f = fb_args(env, info, 1, argv);
 	if (!f)
 		return NULL;
 	if (eventfd_write(f->efd, 1) < 0 && errno != EAGAIN)
@@ -432,32 +409,28 @@ static ssize_t fb_send(int fd, const void *buf, size_t len, int flags)
 MAIO_EXPORT(maio_napi_fallback_recv)
 {
 	napi_value argv[6];
-	struct maio_fallback *f;
 	int fd, flags;
 	uint8_t *buf;
 	size_t len;
-	if (!maio_args(env, info, 6, argv, NULL) ||
-	    !fb_arg_buf(env, argv, &f, &fd, &buf, &len, &flags))
+	if (!fb_args_buf(env, info, argv, &fd, &buf, &len, &flags))
 		return NULL;
 	ssize_t r;
 	do
 		r = recv(fd, buf, len, (flags & ~(MSG_WAITALL | MSG_ERRQUEUE)) | MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
-	return fb_int(env, r < 0 ? -errno : r);
+	return maio_int(env, r < 0 ? -errno : r);
 }
 
 /* fallbackSend(fallback, fd, pool, off, len, msgFlags) -> bytes or -errno */
 MAIO_EXPORT(maio_napi_fallback_send)
 {
 	napi_value argv[6];
-	struct maio_fallback *f;
 	int fd, flags;
 	uint8_t *buf;
 	size_t len;
-	if (!maio_args(env, info, 6, argv, NULL) ||
-	    !fb_arg_buf(env, argv, &f, &fd, &buf, &len, &flags))
+	if (!fb_args_buf(env, info, argv, &fd, &buf, &len, &flags))
 		return NULL;
-	return fb_int(env, fb_send(fd, buf, len, flags & ~(MSG_WAITALL | MSG_ZEROCOPY)));
+	return maio_int(env, fb_send(fd, buf, len, flags & ~(MSG_WAITALL | MSG_ZEROCOPY)));
 }
 
 /*
@@ -469,14 +442,12 @@ MAIO_EXPORT(maio_napi_fallback_send)
 MAIO_EXPORT(maio_napi_fallback_send_zc)
 {
 	napi_value argv[6];
-	struct maio_fallback *f;
 	int fd, flags;
 	uint8_t *buf;
 	size_t len;
-	if (!maio_args(env, info, 6, argv, NULL) ||
-	    !fb_arg_buf(env, argv, &f, &fd, &buf, &len, &flags))
+	if (!fb_args_buf(env, info, argv, &fd, &buf, &len, &flags))
 		return NULL;
-	return fb_int(env, fb_send(fd, buf, len, (flags & ~MSG_WAITALL) | MSG_ZEROCOPY));
+	return maio_int(env, fb_send(fd, buf, len, (flags & ~MSG_WAITALL) | MSG_ZEROCOPY));
 }
 
 /* fallbackZcEnable(fallback, fd) -> 0 or -errno: setsockopt SO_ZEROCOPY. */
@@ -484,13 +455,11 @@ MAIO_EXPORT(maio_napi_fallback_zc_enable)
 {
 	napi_value argv[2];
 	int fd;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd))
+	struct maio_fallback *f = fb_args_fd(env, info, 2, argv, &fd);
+	if (!f)
 		return NULL;
 	int one = 1;
-	return fb_int(env, setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) < 0 ? -errno : 0);
+	return maio_int(env, setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) < 0 ? -errno : 0);
 }
 
 /*
@@ -504,10 +473,8 @@ MAIO_EXPORT(maio_napi_fallback_zc_notes)
 {
 	napi_value argv[2];
 	int fd;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd))
+	struct maio_fallback *f = fb_args_fd(env, info, 2, argv, &fd);
+	if (!f)
 		return NULL;
 	if (!fb_arrays(f) || !f->notes)
 		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
@@ -527,7 +494,7 @@ MAIO_EXPORT(maio_napi_fallback_zc_notes)
 				break;
 			if (n)
 				break;
-			return fb_int(env, -errno);
+			return maio_int(env, -errno);
 		}
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 			bool ip = (c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
@@ -545,7 +512,7 @@ MAIO_EXPORT(maio_napi_fallback_zc_notes)
 			break;
 		}
 	}
-	return fb_int(env, (int64_t)n);
+	return maio_int(env, (int64_t)n);
 }
 
 /* fallbackAccept(fallback, fd, flags: SOCK_NONBLOCK | SOCK_CLOEXEC) -> fd or -errno */
@@ -554,11 +521,8 @@ MAIO_EXPORT(maio_napi_fallback_accept)
 	napi_value argv[3];
 	int fd;
 	int32_t flags;
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd) ||
-	    !maio_arg_int32(env, argv[2], "flags", INT32_MIN, INT32_MAX, &flags))
+	struct maio_fallback *f = fb_args_fd(env, info, 3, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "flags", INT32_MIN, INT32_MAX, &flags))
 		return NULL;
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
@@ -566,11 +530,11 @@ MAIO_EXPORT(maio_napi_fallback_accept)
 					(unsigned)flags);
 	int r = fb_nonblock(fd);
 	if (r < 0)
-		return fb_int(env, r);
+		return maio_int(env, r);
 	do
 		r = accept4(fd, NULL, NULL, flags);
 	while (r < 0 && errno == EINTR);
-	return fb_int(env, r < 0 ? -errno : r);
+	return maio_int(env, r < 0 ? -errno : r);
 }
 
 /*
@@ -583,11 +547,8 @@ MAIO_EXPORT(maio_napi_fallback_connect)
 	napi_value argv[4];
 	int fd;
 	int32_t off, len;
-	if (!maio_args(env, info, 4, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd) ||
-	    !maio_arg_int32(env, argv[2], "auxOff", 0, INT32_MAX, &off) ||
+	struct maio_fallback *f = fb_args_fd(env, info, 4, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "auxOff", 0, INT32_MAX, &off) ||
 	    !maio_arg_int32(env, argv[3], "auxLen", 1, MAIO_AUX_ADDR_MAX, &len))
 		return NULL;
 	if (!fb_arrays(f) || !f->aux)
@@ -600,16 +561,16 @@ MAIO_EXPORT(maio_napi_fallback_connect)
 	memcpy(&ss, f->aux + off, (size_t)len);
 	int r = fb_nonblock(fd);
 	if (r < 0)
-		return fb_int(env, r);
+		return maio_int(env, r);
 	do
 		r = connect(fd, (struct sockaddr *)&ss, (socklen_t)len);
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
-		return fb_int(env, 0);
+		return maio_int(env, 0);
 	/* EINTR above leaves the handshake running: a retry says EALREADY. */
 	if (errno == EINPROGRESS || errno == EALREADY)
-		return fb_int(env, -EINPROGRESS);
-	return fb_int(env, -errno);
+		return maio_int(env, -EINPROGRESS);
+	return maio_int(env, -errno);
 }
 
 /*
@@ -620,22 +581,20 @@ MAIO_EXPORT(maio_napi_fallback_connect_result)
 {
 	napi_value argv[2];
 	int fd;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd))
+	struct maio_fallback *f = fb_args_fd(env, info, 2, argv, &fd);
+	if (!f)
 		return NULL;
 	int v = 0;
 	socklen_t len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len) < 0)
-		return fb_int(env, -errno);
+		return maio_int(env, -errno);
 	if (v)
-		return fb_int(env, -v);
+		return maio_int(env, -v);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return fb_int(env, errno == ENOTCONN ? -EINPROGRESS : -errno);
-	return fb_int(env, 0);
+		return maio_int(env, errno == ENOTCONN ? -EINPROGRESS : -errno);
+	return maio_int(env, 0);
 }
 
 /* fallbackShutdown(fallback, fd, how) -> 0 or -errno */
@@ -644,13 +603,10 @@ MAIO_EXPORT(maio_napi_fallback_shutdown)
 	napi_value argv[3];
 	int fd;
 	int32_t how;
-	if (!maio_args(env, info, 3, argv, NULL))
+	struct maio_fallback *f = fb_args_fd(env, info, 3, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "how", SHUT_RD, SHUT_RDWR, &how))
 		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd) ||
-	    !maio_arg_int32(env, argv[2], "how", SHUT_RD, SHUT_RDWR, &how))
-		return NULL;
-	return fb_int(env, shutdown(fd, how) < 0 ? -errno : 0);
+	return maio_int(env, shutdown(fd, how) < 0 ? -errno : 0);
 }
 
 /* fallbackCloseFd(fallback, fd) -> 0 or -errno. Leaves the epoll set first
@@ -660,27 +616,18 @@ MAIO_EXPORT(maio_napi_fallback_close_fd)
 {
 	napi_value argv[2];
 	int fd;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd))
+	struct maio_fallback *f = fb_args_fd(env, info, 2, argv, &fd);
+	if (!f)
 		return NULL;
 	if (fd == f->epfd || fd == f->efd)
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "fd %d is the fallback's own", fd);
 	struct epoll_event ev = {0};
 	epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, &ev);
-	return fb_int(env, close(fd) < 0 && errno != EINTR ? -errno : 0);
+	return maio_int(env, close(fd) < 0 && errno != EINTR ? -errno : 0);
 }
 
 /* fallbackClose(fallback): idempotent; later calls on the handle throw ERR_MAIO_CLOSED. */
 MAIO_EXPORT(maio_napi_fallback_close)
 {
-	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
-		return NULL;
-	void *p;
-	if (!maio_arg_handle(env, argv[0], "fallback", &maio_fallback_tag, &p))
-		return NULL;
-	maio_loop_close(&((struct maio_fallback *)p)->loop);
-	return NULL;
+	return maio_loop_napi_close(env, info, "fallback", &maio_fallback_tag);
 }

@@ -117,9 +117,9 @@ static void loop_cleanup_hook(napi_async_cleanup_hook_handle handle, void *arg)
 	maio_loop_close(arg);
 }
 
-napi_value maio_loop_wrap(struct maio_loop *l, void *owner, const napi_type_tag *tag)
+napi_value maio_loop_wrap(struct maio_loop *l, const napi_type_tag *tag)
 {
-	napi_value handle = maio_wrap_handle(l->env, owner, tag, loop_finalize, l);
+	napi_value handle = maio_wrap_handle(l->env, l, tag, loop_finalize, l);
 	if (!handle) {
 		maio_loop_discard(l);
 		return NULL;
@@ -127,6 +127,31 @@ napi_value maio_loop_wrap(struct maio_loop *l, void *owner, const napi_type_tag 
 	if (napi_add_async_cleanup_hook(l->env, loop_cleanup_hook, l, &l->cleanup) != napi_ok)
 		l->cleanup = NULL;
 	return handle;
+}
+
+struct maio_loop *maio_loop_arg(napi_env env, napi_value v, const char *what,
+				const napi_type_tag *tag, const char *closed_msg)
+{
+	void *p;
+	if (!maio_arg_handle(env, v, what, tag, &p))
+		return NULL;
+	struct maio_loop *l = p;
+	if (l->closed) {
+		maio_throw_plain(env, MAIO_ERR_CLOSED, "%s", closed_msg);
+		return NULL;
+	}
+	return l;
+}
+
+napi_value maio_loop_napi_close(napi_env env, napi_callback_info info, const char *what,
+				const napi_type_tag *tag)
+{
+	napi_value argv[1];
+	void *p;
+	if (!maio_args(env, info, 1, argv, NULL) || !maio_arg_handle(env, argv[0], what, tag, &p))
+		return NULL;
+	maio_loop_close(p);
+	return NULL;
 }
 
 void maio_loop_call_js(struct maio_loop *l, unsigned n)

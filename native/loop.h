@@ -79,10 +79,21 @@ int maio_loop_init(struct maio_loop *l, napi_env env, const struct maio_loop_ops
  * code: call maio_loop_discard. */
 int maio_loop_start(struct maio_loop *l, int fd, uv_poll_cb cb);
 
-/* The JS handle: an external holding `owner`, type-tagged; its finalizer and
+/* The JS handle: an external holding `l`, type-tagged; its finalizer and
  * the env cleanup hook funnel into maio_loop_close. NULL when it could not be
  * made: the loop is then discarded (do not touch it again). */
-napi_value maio_loop_wrap(struct maio_loop *l, void *owner, const napi_type_tag *tag);
+napi_value maio_loop_wrap(struct maio_loop *l, const napi_type_tag *tag);
+
+/* The loop behind JS handle `v` of `tag`, open; NULL after throwing
+ * ERR_MAIO_INVALID_HANDLE (not such a handle, `what` names it) or
+ * ERR_MAIO_CLOSED (`closed_msg`). */
+struct maio_loop *maio_loop_arg(napi_env env, napi_value v, const char *what,
+				const napi_type_tag *tag, const char *closed_msg);
+
+/* The JS close entry (ringClose, fallbackClose): close(handle), idempotent;
+ * later calls on the handle throw ERR_MAIO_CLOSED. */
+napi_value maio_loop_napi_close(napi_env env, napi_callback_info info, const char *what,
+				const napi_type_tag *tag);
 
 /* The funnel: stops and closes the poll, releases the engine, drops the JS
  * references. Idempotent. */

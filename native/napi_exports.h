@@ -27,6 +27,14 @@ MAIO_EXPORT(maio_napi_ring_register_buf_ring);
 MAIO_EXPORT(maio_napi_ring_unregister_buf_ring);
 
 /* pool.c */
+struct maio_pool;
+/* Engines' pool tables (MAIO_MAX_POOLS slots), shared argument checks:
+ * attach: an open pool handle and the index of a free slot -> the pool;
+ * detach: the index of a used slot -> true. Both throw typed errors. */
+struct maio_pool *maio_pool_arg_attach(napi_env env, napi_value v_pool, napi_value v_index,
+				       struct maio_pool *const *slots, int32_t *index);
+bool maio_pool_arg_detach(napi_env env, napi_value v_index, struct maio_pool *const *slots,
+			  int32_t *index);
 MAIO_EXPORT(maio_napi_pool_create);
 MAIO_EXPORT(maio_napi_pool_strict_view);
 MAIO_EXPORT(maio_napi_pool_detach_view);

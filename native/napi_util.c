@@ -89,6 +89,19 @@ bool maio_args(napi_env env, napi_callback_info info, size_t want, napi_value *a
 	return true;
 }
 
+bool maio_args_options(napi_env env, napi_callback_info info, napi_value *opts)
+{
+	if (!maio_args(env, info, 1, opts, NULL))
+		return false;
+	napi_valuetype t;
+	napi_typeof(env, *opts, &t);
+	if (t != napi_object) {
+		maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
+		return false;
+	}
+	return true;
+}
+
 bool maio_arg_int64(napi_env env, napi_value v, const char *what, int64_t min,
 		    int64_t max, int64_t *out)
 {
@@ -260,6 +273,13 @@ bool maio_opt_typedarray(napi_env env, napi_value obj, const char *key,
 		return false;
 	}
 	return true;
+}
+
+napi_value maio_int(napi_env env, int64_t v)
+{
+	napi_value r;
+	napi_create_int64(env, v, &r);
+	return r;
 }
 
 void maio_set_value(napi_env env, napi_value obj, const char *key, napi_value v)

@@ -617,14 +617,9 @@ static int ring_map(struct maio_ring *r, struct io_uring_params *p)
  */
 MAIO_EXPORT(maio_napi_ring_create)
 {
-	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
+	napi_value opts;
+	if (!maio_args_options(env, info, &opts))
 		return NULL;
-	napi_value opts = argv[0];
-	napi_valuetype t;
-	napi_typeof(env, opts, &t);
-	if (t != napi_object)
-		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
 
 	napi_value v_entries, arrays[RING_NARRAYS], v_cb;
 	int32_t entries;
@@ -730,7 +725,7 @@ MAIO_EXPORT(maio_napi_ring_create)
 		maio_loop_discard(l);
 		return maio_throw_errno(env, err, "uv_poll_init");
 	}
-	napi_value handle = maio_loop_wrap(l, r, &maio_ring_tag);
+	napi_value handle = maio_loop_wrap(l, &maio_ring_tag);
 	if (!handle)
 		return maio_throw_errno(env, -ENOMEM, "ringCreate");
 	for (int i = 0; i < MAIO_RS_COUNT; i++)
@@ -741,15 +736,16 @@ MAIO_EXPORT(maio_napi_ring_create)
 /* A ring handle that is not closed, or NULL after throwing. */
 static struct maio_ring *ring_arg_open(napi_env env, napi_value v)
 {
-	void *p;
-	if (!maio_arg_handle(env, v, "ring", &maio_ring_tag, &p))
-		return NULL;
-	struct maio_ring *r = p;
-	if (r->loop.closed) {
-		maio_throw_plain(env, MAIO_ERR_CLOSED, "the ring is closed");
-		return NULL;
-	}
-	return r;
+	struct maio_loop *l = maio_loop_arg(env, v, "ring", &maio_ring_tag, "the ring is closed");
+	return l ? ring_of(l) : NULL;
+}
+
+/* The head of every call after create: `n` arguments, the first the open
+ * ring. NULL after throwing. */
+static struct maio_ring *ring_args(napi_env env, napi_callback_info info, size_t n,
+				   napi_value *argv)
+{
+	return maio_args(env, info, n, argv, NULL) ? ring_arg_open(env, argv[0]) : NULL;
 }
 
 /* ---- ringSubmit ------------------------------------------------------- */
@@ -1094,9 +1090,7 @@ static int ring_flush(struct maio_ring *r, unsigned n)
 MAIO_EXPORT(maio_napi_ring_submit)
 {
 	napi_value argv[2];
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	struct maio_ring *r = ring_args(env, info, 2, argv);
 	if (!r)
 		return NULL;
 	if (!ring_arrays(r))
@@ -1242,19 +1236,10 @@ MAIO_EXPORT(maio_napi_ring_register_pool)
 			return NULL;
 	}
 	struct maio_ring *r = ring_arg_open(env, argv[0]);
-	if (!r)
-		return NULL;
-	void *p;
-	if (!maio_arg_handle(env, argv[1], "pool", &maio_pool_tag, &p))
-		return NULL;
-	struct maio_pool *pool = p;
-	if (pool->closed || !pool->base)
-		return maio_throw_plain(env, MAIO_ERR_CLOSED, "the pool is closed");
 	int32_t index;
-	if (!maio_arg_int32(env, argv[2], "index", 0, MAIO_MAX_POOLS - 1, &index))
+	struct maio_pool *pool;
+	if (!r || !(pool = maio_pool_arg_attach(env, argv[1], argv[2], r->pools, &index)))
 		return NULL;
-	if (r->pools[index])
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is in use", index);
 
 	maio_pool_ref(pool);
 	r->pools[index] = pool;
@@ -1295,16 +1280,10 @@ MAIO_EXPORT(maio_napi_ring_register_pool)
 MAIO_EXPORT(maio_napi_ring_unregister_pool)
 {
 	napi_value argv[2];
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_ring *r = ring_arg_open(env, argv[0]);
-	if (!r)
-		return NULL;
+	struct maio_ring *r = ring_args(env, info, 2, argv);
 	int32_t index;
-	if (!maio_arg_int32(env, argv[1], "index", 0, MAIO_MAX_POOLS - 1, &index))
+	if (!r || !maio_pool_arg_detach(env, argv[1], r->pools, &index))
 		return NULL;
-	if (!r->pools[index])
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is empty", index);
 	if (r->registered[index]) {
 		ring_update_slot(r, index, NULL, 0);
 		maio_pool_unpinned(r->pools[index]);
@@ -1324,9 +1303,7 @@ MAIO_EXPORT(maio_napi_ring_unregister_pool)
 MAIO_EXPORT(maio_napi_ring_register_buf_ring)
 {
 	napi_value argv[3];
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
-	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	struct maio_ring *r = ring_args(env, info, 3, argv);
 	if (!r)
 		return NULL;
 	int32_t group, entries;
@@ -1383,9 +1360,7 @@ MAIO_EXPORT(maio_napi_ring_register_buf_ring)
 MAIO_EXPORT(maio_napi_ring_unregister_buf_ring)
 {
 	napi_value argv[2];
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	struct maio_ring *r = ring_args(env, info, 2, argv);
 	if (!r)
 		return NULL;
 	int32_t group;
@@ -1412,12 +1387,5 @@ MAIO_EXPORT(maio_napi_ring_unregister_buf_ring)
 /* ringClose(ring): idempotent; later calls on the handle throw ERR_MAIO_CLOSED. */
 MAIO_EXPORT(maio_napi_ring_close)
 {
-	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
-		return NULL;
-	void *p;
-	if (!maio_arg_handle(env, argv[0], "ring", &maio_ring_tag, &p))
-		return NULL;
-	maio_loop_close(&((struct maio_ring *)p)->loop);
-	return NULL;
+	return maio_loop_napi_close(env, info, "ring", &maio_ring_tag);
 }
