@@ -7,6 +7,8 @@
         "native/napi_util.c",
         "native/syscall.c",
         "native/probe.c",
+        "native/layout.c",
+        "native/loop.c",
         "native/ring.c",
         "native/pool.c",
         "native/sock.c",

@@ -1,4 +1,4 @@
-/* Module initialisation: the export table, nothing else. */
+/* Module initialisation: the export table and the layout, nothing else. */
 #include "napi_exports.h"
 
 /* Type tags: random 128-bit values that mark our externals. */
@@ -38,7 +38,6 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("sockError", maio_napi_sock_error),
 		FN("pipeOpen", maio_napi_pipe_open),
 		FN("fdSetBlocking", maio_napi_fd_set_blocking),
-		FN("sendfileSync", maio_napi_sendfile_sync),
 		FN("sendfileStart", maio_napi_sendfile_start),
 		FN("sendfileAbort", maio_napi_sendfile_abort),
 		FN("sendfileStats", maio_napi_sendfile_stats),
@@ -62,6 +61,10 @@ static napi_value init(napi_env env, napi_value exports)
 #undef FN
 	};
 	napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
+	const napi_property_descriptor data[] = {
+		{"layout", NULL, NULL, NULL, NULL, maio_layout(env), napi_enumerable, NULL},
+	};
+	napi_define_properties(env, exports, 1, data);
 	return exports;
 }
 

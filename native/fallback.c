@@ -22,11 +22,12 @@
  * Keep-alive: the poll handle is referenced only while JS has operations
  * live (fallbackRef), so an idle fallback never keeps the process alive.
  *
- * Lifetime: as in ring.c, the struct lives until both the JS handle is
- * finalized and the uv handle is closed; close, finalizer and the env's
- * cleanup hook all funnel into fallback_shutdown, which runs once.
+ * Lifetime (loop.h): close, finalizer and the env's cleanup hook funnel into
+ * maio_loop_close, which runs fb_release once; the struct is freed when both
+ * the JS handle is finalized and the uv handle is closed.
  */
 #define _GNU_SOURCE
+#include "loop.h"
 #include "maio.h"
 #include "napi_exports.h"
 
@@ -55,16 +56,16 @@
 
 #define MAIO_FB_WAKE (1ULL << 32) /* epoll data of the eventfd: never an fd */
 #define MAIO_FB_ROUNDS 64         /* full epoll batches per wakeup before yielding */
-#define MAIO_FB_AUX_ADDR_MAX 128  /* sizeof(struct sockaddr_storage) */
 #define MAIO_FB_WATCH (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
+/* The loop's shared arrays, in maio_loop_init's order. */
+enum { FB_EVENTS, FB_AUX, FB_NOTES, FB_NARRAYS };
+
 struct maio_fallback {
-	napi_env env;
+	struct maio_loop loop; /* callback, arrays, poll, close funnel */
 	int epfd;
 	int efd;
 
-	napi_ref events_ref, aux_ref, notes_ref, cb_ref;
-	napi_async_context async_ctx;
 	int32_t *events; /* (fd, events) pairs */
 	size_t events_cap;
 	uint8_t *aux;
@@ -74,72 +75,36 @@ struct maio_fallback {
 	struct epoll_event *evbuf;
 
 	struct maio_pool *pools[MAIO_MAX_POOLS];
-
-	uv_poll_t *poll;
-	bool poll_ref;
-	napi_async_cleanup_hook_handle cleanup;
-	bool closed;
-	bool finalized;
 };
+
+#define fb_of(l) maio_loop_owner(l, struct maio_fallback, loop)
 
 /* Typed arrays can be detached between calls: look them up again each time. */
 static bool fb_arrays(struct maio_fallback *f)
 {
-	napi_env env = f->env;
-	napi_value v;
-	napi_typedarray_type t;
 	size_t len;
-	void *data;
-
-	napi_get_reference_value(env, f->events_ref, &v);
-	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
-	f->events = data;
-	f->events_cap = data ? len / 2 : 0;
-
-	napi_get_reference_value(env, f->aux_ref, &v);
-	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
-	f->aux = data;
-	f->aux_len = data ? len : 0;
-
-	napi_get_reference_value(env, f->notes_ref, &v);
-	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
-	f->notes = data;
-	f->notes_cap = data ? len / 3 : 0;
-
+	f->events = maio_loop_array(&f->loop, FB_EVENTS, &len);
+	f->events_cap = len / 2;
+	f->aux = maio_loop_array(&f->loop, FB_AUX, &len);
+	f->aux_len = len;
+	f->notes = maio_loop_array(&f->loop, FB_NOTES, &len);
+	f->notes_cap = len / 3;
 	return f->events_cap > 0;
 }
 
 /* ---- the wakeup path: uv poll -> epoll_wait -> JS ----------------------- */
 
-static void fb_call_js(struct maio_fallback *f, unsigned n)
-{
-	napi_env env = f->env;
-	napi_value cb, recv, argv[1], result;
-	napi_get_reference_value(env, f->cb_ref, &cb);
-	napi_get_global(env, &recv);
-	napi_create_uint32(env, n, &argv[0]);
-	napi_status st = napi_make_callback(env, f->async_ctx, recv, cb, 1, argv, &result);
-	if (st == napi_pending_exception) {
-		napi_value err;
-		napi_get_and_clear_last_exception(env, &err);
-		napi_fatal_exception(env, err);
-	}
-}
-
 static void fb_on_poll(uv_poll_t *handle, int status, int events)
 {
-	struct maio_fallback *f = handle->data;
-	for (int round = 0; round < MAIO_FB_ROUNDS && !f->closed; round++) {
+	struct maio_loop *l = maio_loop_of(handle);
+	struct maio_fallback *f = fb_of(l);
+	for (int round = 0; round < MAIO_FB_ROUNDS && !l->closed; round++) {
 		napi_handle_scope scope;
-		if (napi_open_handle_scope(f->env, &scope) != napi_ok)
+		if (napi_open_handle_scope(l->env, &scope) != napi_ok)
 			return;
 		if (!fb_arrays(f)) {
-			napi_value err = NULL;
-			napi_create_string_utf8(f->env, "maio fallback: the events array was detached",
-						NAPI_AUTO_LENGTH, &err);
-			napi_create_error(f->env, NULL, err, &err);
-			napi_fatal_exception(f->env, err);
-			napi_close_handle_scope(f->env, scope);
+			maio_loop_fatal(l, "maio fallback: the events array was detached");
+			napi_close_handle_scope(l->env, scope);
 			return;
 		}
 		int cap = (int)(f->events_cap < 1024 ? f->events_cap : 1024);
@@ -163,8 +128,8 @@ static void fb_on_poll(uv_poll_t *handle, int status, int events)
 			n++;
 		}
 		if (n || woken)
-			fb_call_js(f, n);
-		napi_close_handle_scope(f->env, scope);
+			maio_loop_call_js(l, n);
+		napi_close_handle_scope(l->env, scope);
 		/* A short batch means the ready list is empty (or holds only what
 		 * JS just caused, which wakes the poll handle again). */
 		if (got < cap)
@@ -172,39 +137,13 @@ static void fb_on_poll(uv_poll_t *handle, int status, int events)
 	}
 }
 
-/* ---- shutdown --------------------------------------------------------- */
+/* ---- shutdown (loop.h calls these) ---------------------------------- */
 
-static void fb_free(struct maio_fallback *f)
+/* Sockets are JS's: only the epoll set and the eventfd are ours. Every data
+ * call is synchronous, so no pool memory is in use past here. */
+static void fb_release(struct maio_loop *l)
 {
-	free(f->evbuf);
-	free(f);
-}
-
-static void fb_on_poll_closed(uv_handle_t *handle)
-{
-	struct maio_fallback *f = handle->data;
-	free(handle);
-	f->poll = NULL;
-	if (f->cleanup) {
-		napi_remove_async_cleanup_hook(f->cleanup);
-		f->cleanup = NULL;
-	}
-	if (f->finalized)
-		fb_free(f);
-}
-
-static void fb_shutdown(struct maio_fallback *f)
-{
-	if (f->closed)
-		return;
-	f->closed = true;
-	napi_env env = f->env;
-	if (f->poll) {
-		uv_poll_stop(f->poll);
-		uv_close((uv_handle_t *)f->poll, fb_on_poll_closed);
-	}
-	/* Sockets are JS's: only the epoll set and the eventfd are ours. Every
-	 * data call is synchronous, so no pool memory is in use past here. */
+	struct maio_fallback *f = fb_of(l);
 	if (f->epfd >= 0)
 		close(f->epfd);
 	if (f->efd >= 0)
@@ -215,76 +154,22 @@ static void fb_shutdown(struct maio_fallback *f)
 			maio_pool_unref(f->pools[i]);
 		f->pools[i] = NULL;
 	}
-	napi_ref *refs[] = {&f->events_ref, &f->aux_ref, &f->notes_ref, &f->cb_ref};
-	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
-		if (*refs[i])
-			napi_delete_reference(env, *refs[i]);
-		*refs[i] = NULL;
-	}
-	if (f->async_ctx)
-		napi_async_destroy(env, f->async_ctx);
-	f->async_ctx = NULL;
 }
 
-static void fb_finalize(napi_env env, void *data, void *hint)
+static void fb_free(struct maio_loop *l)
 {
-	struct maio_fallback *f = data;
-	f->finalized = true;
-	fb_shutdown(f);
-	if (!f->poll)
-		fb_free(f);
+	struct maio_fallback *f = fb_of(l);
+	free(f->evbuf);
+	free(f);
 }
 
-static void fb_cleanup_hook(napi_async_cleanup_hook_handle handle, void *arg)
-{
-	fb_shutdown(arg);
-}
+static const struct maio_loop_ops fb_loop_ops = {
+	.name = "maio.fallback",
+	.release = fb_release,
+	.free = fb_free,
+};
 
 /* ---- fallbackCreate ----------------------------------------------------- */
-
-static bool fb_get_array(napi_env env, napi_value obj, const char *key,
-			 napi_typedarray_type type, size_t min, size_t multiple, napi_value *val)
-{
-	bool has = false;
-	napi_has_named_property(env, obj, key, &has);
-	if (!has) {
-		maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.%s is required", key);
-		return false;
-	}
-	napi_get_named_property(env, obj, key, val);
-	char what[64];
-	snprintf(what, sizeof(what), "options.%s", key);
-	void *data;
-	size_t len;
-	if (!maio_arg_typedarray(env, *val, what, type, &data, &len))
-		return false;
-	if (len < min || len % multiple) {
-		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
-				 "%s must have at least %zu elements and a multiple of %zu, got %zu",
-				 what, min, multiple, len);
-		return false;
-	}
-	return true;
-}
-
-/* Frees what fallbackCreate built before the handle existed. */
-static void fb_destroy_early(napi_env env, struct maio_fallback *f)
-{
-	if (f->poll) {
-		/* Not reachable: the poll handle is the last thing made. */
-	}
-	if (f->epfd >= 0)
-		close(f->epfd);
-	if (f->efd >= 0)
-		close(f->efd);
-	napi_ref refs[] = {f->events_ref, f->aux_ref, f->notes_ref, f->cb_ref};
-	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
-		if (refs[i])
-			napi_delete_reference(env, refs[i]);
-	if (f->async_ctx)
-		napi_async_destroy(env, f->async_ctx);
-	fb_free(f);
-}
 
 /*
  * fallbackCreate({ events: Int32Array (pairs), aux: Uint8Array,
@@ -293,105 +178,73 @@ static void fb_destroy_early(napi_env env, struct maio_fallback *f)
 MAIO_EXPORT(maio_napi_fallback_create)
 {
 	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
+	if (!maio_args_options(env, info, argv))
 		return NULL;
-	napi_valuetype t;
-	napi_typeof(env, argv[0], &t);
-	if (t != napi_object)
-		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
-	napi_value v_events, v_aux, v_notes, v_cb;
-	if (!fb_get_array(env, argv[0], "events", napi_int32_array, 2, 2, &v_events) ||
-	    !fb_get_array(env, argv[0], "aux", napi_uint8_array, MAIO_FB_AUX_ADDR_MAX, 1, &v_aux) ||
-	    !fb_get_array(env, argv[0], "notes", napi_int32_array, 3, 3, &v_notes))
-		return NULL;
-	bool has = false;
-	napi_has_named_property(env, argv[0], "onEvents", &has);
-	if (!has)
-		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.onEvents is required");
-	napi_get_named_property(env, argv[0], "onEvents", &v_cb);
-	if (!maio_arg_function(env, v_cb, "options.onEvents"))
+	napi_value arrays[FB_NARRAYS], v_cb;
+	size_t len;
+	if (!maio_opt_typedarray(env, argv[0], "events", napi_int32_array, 2, 2,
+				 &arrays[FB_EVENTS], &len) ||
+	    !maio_opt_typedarray(env, argv[0], "aux", napi_uint8_array, MAIO_AUX_ADDR_MAX, 1,
+				 &arrays[FB_AUX], &len) ||
+	    !maio_opt_typedarray(env, argv[0], "notes", napi_int32_array, 3, 3,
+				 &arrays[FB_NOTES], &len) ||
+	    !maio_opt_required(env, argv[0], "onEvents", &v_cb) ||
+	    !maio_arg_function(env, v_cb, "options.onEvents"))
 		return NULL;
 
 	struct maio_fallback *f = calloc(1, sizeof(*f));
 	if (!f)
 		return maio_throw_errno(env, -ENOMEM, "fallbackCreate");
-	f->env = env;
 	f->epfd = f->efd = -1;
+	struct maio_loop *l = &f->loop;
+	if (maio_loop_init(l, env, &fb_loop_ops, v_cb, arrays, FB_NARRAYS) < 0) {
+		maio_loop_discard(l);
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not reference the arrays");
+	}
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (f->epfd < 0) {
 		int err = -errno;
-		fb_destroy_early(env, f);
+		maio_loop_discard(l);
 		return maio_throw_errno(env, err, "epoll_create1");
 	}
 	f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (f->efd < 0) {
 		int err = -errno;
-		fb_destroy_early(env, f);
+		maio_loop_discard(l);
 		return maio_throw_errno(env, err, "eventfd");
 	}
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = MAIO_FB_WAKE};
 	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->efd, &ev) < 0) {
 		int err = -errno;
-		fb_destroy_early(env, f);
+		maio_loop_discard(l);
 		return maio_throw_errno(env, err, "epoll_ctl");
-	}
-	if (napi_create_reference(env, v_events, 1, &f->events_ref) != napi_ok ||
-	    napi_create_reference(env, v_aux, 1, &f->aux_ref) != napi_ok ||
-	    napi_create_reference(env, v_notes, 1, &f->notes_ref) != napi_ok ||
-	    napi_create_reference(env, v_cb, 1, &f->cb_ref) != napi_ok) {
-		fb_destroy_early(env, f);
-		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not reference the arrays");
 	}
 	fb_arrays(f);
 	size_t cap = f->events_cap < 1024 ? f->events_cap : 1024;
 	f->evbuf = malloc(cap * sizeof(*f->evbuf));
-	napi_value resource, name;
-	napi_create_object(env, &resource);
-	napi_create_string_utf8(env, "maio.fallback", NAPI_AUTO_LENGTH, &name);
-	if (!f->evbuf || napi_async_init(env, resource, name, &f->async_ctx) != napi_ok) {
-		fb_destroy_early(env, f);
+	if (!f->evbuf) {
+		maio_loop_discard(l);
 		return maio_throw_errno(env, -ENOMEM, "fallbackCreate");
 	}
-	uv_loop_t *loop;
-	if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-		fb_destroy_early(env, f);
-		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "no event loop");
+	int err = maio_loop_start(l, f->epfd, fb_on_poll);
+	if (err < 0) {
+		maio_loop_discard(l);
+		return maio_throw_errno(env, err, "uv_poll_init");
 	}
-	int err = 0;
-	f->poll = malloc(sizeof(*f->poll));
-	if (!f->poll || (err = uv_poll_init(loop, f->poll, f->epfd)) != 0) {
-		free(f->poll);
-		f->poll = NULL;
-		fb_destroy_early(env, f);
-		return maio_throw_errno(env, err ? err : -ENOMEM, "uv_poll_init");
-	}
-	f->poll->data = f;
-	uv_poll_start(f->poll, UV_READABLE, fb_on_poll);
-	uv_unref((uv_handle_t *)f->poll);
-
-	napi_value handle = maio_wrap_handle(env, f, &maio_fallback_tag, fb_finalize, NULL);
-	if (!handle) {
-		f->finalized = true;
-		fb_shutdown(f);
+	napi_value handle = maio_loop_wrap(l, &maio_fallback_tag);
+	if (!handle)
 		return maio_throw_errno(env, -ENOMEM, "fallbackCreate");
-	}
-	napi_add_async_cleanup_hook(env, fb_cleanup_hook, f, &f->cleanup);
 	return handle;
 }
 
 /* ---- argument helpers ----------------------------------------------------- */
 
+/* The open fallback behind handle `v`, or NULL after throwing. */
 static struct maio_fallback *fb_arg_open(napi_env env, napi_value v)
 {
-	void *p;
-	if (!maio_arg_handle(env, v, "fallback", &maio_fallback_tag, &p))
-		return NULL;
-	struct maio_fallback *f = p;
-	if (f->closed) {
-		maio_throw_plain(env, MAIO_ERR_CLOSED, "the fallback ring is closed");
-		return NULL;
-	}
-	return f;
+	struct maio_loop *l = maio_loop_arg(env, v, "fallback", &maio_fallback_tag,
+					    "the fallback ring is closed");
+	return l ? fb_of(l) : NULL;
 }
 
 static bool fb_arg_fd(napi_env env, napi_value v, int *fd)
@@ -403,18 +256,34 @@ static bool fb_arg_fd(napi_env env, napi_value v, int *fd)
 	return true;
 }
 
-/* argv: fallback, fd, pool, off, len, msgFlags -> the buffer's address. */
-static bool fb_arg_buf(napi_env env, napi_value *argv, struct maio_fallback **f, int *fd,
-		       uint8_t **buf, size_t *len, int *flags)
+/* The head of every call after create: `n` arguments, the first the open
+ * fallback. NULL after throwing. */
+static struct maio_fallback *fb_args(napi_env env, napi_callback_info info, size_t n,
+				     napi_value *argv)
+{
+	return maio_args(env, info, n, argv, NULL) ? fb_arg_open(env, argv[0]) : NULL;
+}
+
+/* ... and the second an fd. */
+static struct maio_fallback *fb_args_fd(napi_env env, napi_callback_info info, size_t n,
+					napi_value *argv, int *fd)
+{
+	struct maio_fallback *f = fb_args(env, info, n, argv);
+	return f && fb_arg_fd(env, argv[1], fd) ? f : NULL;
+}
+
+/* (fallback, fd, pool, off, len, msgFlags) -> the buffer's address. */
+static bool fb_args_buf(napi_env env, napi_callback_info info, napi_value *argv, int *fd,
+			uint8_t **buf, size_t *len, int *flags)
 {
 	int32_t pool, off, n, fl;
-	if (!(*f = fb_arg_open(env, argv[0])) || !fb_arg_fd(env, argv[1], fd) ||
-	    !maio_arg_int32(env, argv[2], "pool", 0, MAIO_MAX_POOLS - 1, &pool) ||
+	struct maio_fallback *f = fb_args_fd(env, info, 6, argv, fd);
+	if (!f || !maio_arg_int32(env, argv[2], "pool", 0, MAIO_MAX_POOLS - 1, &pool) ||
 	    !maio_arg_int32(env, argv[3], "offset", 0, INT32_MAX, &off) ||
 	    !maio_arg_int32(env, argv[4], "length", 0, INT32_MAX, &n) ||
 	    !maio_arg_int32(env, argv[5], "msgFlags", INT32_MIN, INT32_MAX, &fl))
 		return false;
-	struct maio_pool *p = (*f)->pools[pool];
+	struct maio_pool *p = f->pools[pool];
 	if (!p || !p->base) {
 		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool %d is not attached", pool);
 		return false;
@@ -429,13 +298,6 @@ static bool fb_arg_buf(napi_env env, napi_value *argv, struct maio_fallback **f,
 	*len = (size_t)n;
 	*flags = fl;
 	return true;
-}
-
-static napi_value fb_int(napi_env env, int64_t v)
-{
-	napi_value r;
-	napi_create_int64(env, v, &r);
-	return r;
 }
 
 /* Accept and connect need a nonblocking socket; sends and receives use
@@ -456,41 +318,24 @@ static int fb_nonblock(int fd)
 MAIO_EXPORT(maio_napi_fallback_attach_pool)
 {
 	napi_value argv[3];
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f)
-		return NULL;
-	void *p;
-	if (!maio_arg_handle(env, argv[1], "pool", &maio_pool_tag, &p))
-		return NULL;
-	struct maio_pool *pool = p;
-	if (pool->closed || !pool->base)
-		return maio_throw_plain(env, MAIO_ERR_CLOSED, "the pool is closed");
+	struct maio_fallback *f = fb_args(env, info, 3, argv);
 	int32_t index;
-	if (!maio_arg_int32(env, argv[2], "index", 0, MAIO_MAX_POOLS - 1, &index))
+	struct maio_pool *pool;
+	if (!f || !(pool = maio_pool_arg_attach(env, argv[1], argv[2], f->pools, &index)))
 		return NULL;
-	if (f->pools[index])
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is in use", index);
 	maio_pool_ref(pool);
 	f->pools[index] = pool;
-	return fb_int(env, (int64_t)pool->size);
+	return maio_int(env, (int64_t)pool->size);
 }
 
 /* fallbackDetachPool(fallback, index) */
 MAIO_EXPORT(maio_napi_fallback_detach_pool)
 {
 	napi_value argv[2];
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f)
-		return NULL;
+	struct maio_fallback *f = fb_args(env, info, 2, argv);
 	int32_t index;
-	if (!maio_arg_int32(env, argv[1], "index", 0, MAIO_MAX_POOLS - 1, &index))
+	if (!f || !maio_pool_arg_detach(env, argv[1], f->pools, &index))
 		return NULL;
-	if (!f->pools[index])
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is empty", index);
 	maio_pool_unref(f->pools[index]);
 	f->pools[index] = NULL;
 	return NULL;
@@ -506,10 +351,8 @@ MAIO_EXPORT(maio_napi_fallback_watch)
 	napi_value argv[3];
 	int fd;
 	bool on;
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd) || !maio_arg_bool(env, argv[2], "on", &on))
+	struct maio_fallback *f = fb_args_fd(env, info, 3, argv, &fd);
+	if (!f || !maio_arg_bool(env, argv[2], "on", &on))
 		return NULL;
 	if (fd == f->epfd || fd == f->efd)
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "fd %d is the fallback's own", fd);
@@ -524,7 +367,7 @@ MAIO_EXPORT(maio_napi_fallback_watch)
 		if (r < 0 && (errno == ENOENT || errno == EBADF))
 			r = 0;
 	}
-	return fb_int(env, r < 0 ? -errno : 0);
+	return maio_int(env, r < 0 ? -errno : 0);
 }
 
 /* fallbackRef(fallback, on): keep the process alive while JS has ops live. */
@@ -532,18 +375,10 @@ MAIO_EXPORT(maio_napi_fallback_ref)
 {
 	napi_value argv[2];
 	bool on;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
+	struct maio_fallback *f = fb_args(env, info, 2, argv);
 	if (!f || !maio_arg_bool(env, argv[1], "on", &on))
 		return NULL;
-	if (f->poll && on != f->poll_ref) {
-		if (on)
-			uv_ref((uv_handle_t *)f->poll);
-		else
-			uv_unref((uv_handle_t *)f->poll);
-		f->poll_ref = on;
-	}
+	maio_loop_ref(&f->loop, on);
 	return NULL;
 }
 
@@ -551,9 +386,7 @@ MAIO_EXPORT(maio_napi_fallback_ref)
 MAIO_EXPORT(maio_napi_fallback_wake)
 {
 	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
+	struct maio_fallback *f = fb_args(env, info, 1, argv);
 	if (!f)
 		return NULL;
 	if (eventfd_write(f->efd, 1) < 0 && errno != EAGAIN)
@@ -576,32 +409,28 @@ static ssize_t fb_send(int fd, const void *buf, size_t len, int flags)
 MAIO_EXPORT(maio_napi_fallback_recv)
 {
 	napi_value argv[6];
-	struct maio_fallback *f;
 	int fd, flags;
 	uint8_t *buf;
 	size_t len;
-	if (!maio_args(env, info, 6, argv, NULL) ||
-	    !fb_arg_buf(env, argv, &f, &fd, &buf, &len, &flags))
+	if (!fb_args_buf(env, info, argv, &fd, &buf, &len, &flags))
 		return NULL;
 	ssize_t r;
 	do
 		r = recv(fd, buf, len, (flags & ~(MSG_WAITALL | MSG_ERRQUEUE)) | MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
-	return fb_int(env, r < 0 ? -errno : r);
+	return maio_int(env, r < 0 ? -errno : r);
 }
 
 /* fallbackSend(fallback, fd, pool, off, len, msgFlags) -> bytes or -errno */
 MAIO_EXPORT(maio_napi_fallback_send)
 {
 	napi_value argv[6];
-	struct maio_fallback *f;
 	int fd, flags;
 	uint8_t *buf;
 	size_t len;
-	if (!maio_args(env, info, 6, argv, NULL) ||
-	    !fb_arg_buf(env, argv, &f, &fd, &buf, &len, &flags))
+	if (!fb_args_buf(env, info, argv, &fd, &buf, &len, &flags))
 		return NULL;
-	return fb_int(env, fb_send(fd, buf, len, flags & ~(MSG_WAITALL | MSG_ZEROCOPY)));
+	return maio_int(env, fb_send(fd, buf, len, flags & ~(MSG_WAITALL | MSG_ZEROCOPY)));
 }
 
 /*
@@ -613,14 +442,12 @@ MAIO_EXPORT(maio_napi_fallback_send)
 MAIO_EXPORT(maio_napi_fallback_send_zc)
 {
 	napi_value argv[6];
-	struct maio_fallback *f;
 	int fd, flags;
 	uint8_t *buf;
 	size_t len;
-	if (!maio_args(env, info, 6, argv, NULL) ||
-	    !fb_arg_buf(env, argv, &f, &fd, &buf, &len, &flags))
+	if (!fb_args_buf(env, info, argv, &fd, &buf, &len, &flags))
 		return NULL;
-	return fb_int(env, fb_send(fd, buf, len, (flags & ~MSG_WAITALL) | MSG_ZEROCOPY));
+	return maio_int(env, fb_send(fd, buf, len, (flags & ~MSG_WAITALL) | MSG_ZEROCOPY));
 }
 
 /* fallbackZcEnable(fallback, fd) -> 0 or -errno: setsockopt SO_ZEROCOPY. */
@@ -628,13 +455,11 @@ MAIO_EXPORT(maio_napi_fallback_zc_enable)
 {
 	napi_value argv[2];
 	int fd;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd))
+	struct maio_fallback *f = fb_args_fd(env, info, 2, argv, &fd);
+	if (!f)
 		return NULL;
 	int one = 1;
-	return fb_int(env, setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) < 0 ? -errno : 0);
+	return maio_int(env, setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) < 0 ? -errno : 0);
 }
 
 /*
@@ -648,10 +473,8 @@ MAIO_EXPORT(maio_napi_fallback_zc_notes)
 {
 	napi_value argv[2];
 	int fd;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd))
+	struct maio_fallback *f = fb_args_fd(env, info, 2, argv, &fd);
+	if (!f)
 		return NULL;
 	if (!fb_arrays(f) || !f->notes)
 		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
@@ -671,7 +494,7 @@ MAIO_EXPORT(maio_napi_fallback_zc_notes)
 				break;
 			if (n)
 				break;
-			return fb_int(env, -errno);
+			return maio_int(env, -errno);
 		}
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 			bool ip = (c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
@@ -689,7 +512,7 @@ MAIO_EXPORT(maio_napi_fallback_zc_notes)
 			break;
 		}
 	}
-	return fb_int(env, (int64_t)n);
+	return maio_int(env, (int64_t)n);
 }
 
 /* fallbackAccept(fallback, fd, flags: SOCK_NONBLOCK | SOCK_CLOEXEC) -> fd or -errno */
@@ -698,11 +521,8 @@ MAIO_EXPORT(maio_napi_fallback_accept)
 	napi_value argv[3];
 	int fd;
 	int32_t flags;
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd) ||
-	    !maio_arg_int32(env, argv[2], "flags", INT32_MIN, INT32_MAX, &flags))
+	struct maio_fallback *f = fb_args_fd(env, info, 3, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "flags", INT32_MIN, INT32_MAX, &flags))
 		return NULL;
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
@@ -710,11 +530,11 @@ MAIO_EXPORT(maio_napi_fallback_accept)
 					(unsigned)flags);
 	int r = fb_nonblock(fd);
 	if (r < 0)
-		return fb_int(env, r);
+		return maio_int(env, r);
 	do
 		r = accept4(fd, NULL, NULL, flags);
 	while (r < 0 && errno == EINTR);
-	return fb_int(env, r < 0 ? -errno : r);
+	return maio_int(env, r < 0 ? -errno : r);
 }
 
 /*
@@ -727,12 +547,9 @@ MAIO_EXPORT(maio_napi_fallback_connect)
 	napi_value argv[4];
 	int fd;
 	int32_t off, len;
-	if (!maio_args(env, info, 4, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd) ||
-	    !maio_arg_int32(env, argv[2], "auxOff", 0, INT32_MAX, &off) ||
-	    !maio_arg_int32(env, argv[3], "auxLen", 1, MAIO_FB_AUX_ADDR_MAX, &len))
+	struct maio_fallback *f = fb_args_fd(env, info, 4, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "auxOff", 0, INT32_MAX, &off) ||
+	    !maio_arg_int32(env, argv[3], "auxLen", 1, MAIO_AUX_ADDR_MAX, &len))
 		return NULL;
 	if (!fb_arrays(f) || !f->aux)
 		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
@@ -744,16 +561,16 @@ MAIO_EXPORT(maio_napi_fallback_connect)
 	memcpy(&ss, f->aux + off, (size_t)len);
 	int r = fb_nonblock(fd);
 	if (r < 0)
-		return fb_int(env, r);
+		return maio_int(env, r);
 	do
 		r = connect(fd, (struct sockaddr *)&ss, (socklen_t)len);
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
-		return fb_int(env, 0);
+		return maio_int(env, 0);
 	/* EINTR above leaves the handshake running: a retry says EALREADY. */
 	if (errno == EINPROGRESS || errno == EALREADY)
-		return fb_int(env, -EINPROGRESS);
-	return fb_int(env, -errno);
+		return maio_int(env, -EINPROGRESS);
+	return maio_int(env, -errno);
 }
 
 /*
@@ -764,22 +581,20 @@ MAIO_EXPORT(maio_napi_fallback_connect_result)
 {
 	napi_value argv[2];
 	int fd;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd))
+	struct maio_fallback *f = fb_args_fd(env, info, 2, argv, &fd);
+	if (!f)
 		return NULL;
 	int v = 0;
 	socklen_t len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len) < 0)
-		return fb_int(env, -errno);
+		return maio_int(env, -errno);
 	if (v)
-		return fb_int(env, -v);
+		return maio_int(env, -v);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return fb_int(env, errno == ENOTCONN ? -EINPROGRESS : -errno);
-	return fb_int(env, 0);
+		return maio_int(env, errno == ENOTCONN ? -EINPROGRESS : -errno);
+	return maio_int(env, 0);
 }
 
 /* fallbackShutdown(fallback, fd, how) -> 0 or -errno */
@@ -788,13 +603,10 @@ MAIO_EXPORT(maio_napi_fallback_shutdown)
 	napi_value argv[3];
 	int fd;
 	int32_t how;
-	if (!maio_args(env, info, 3, argv, NULL))
+	struct maio_fallback *f = fb_args_fd(env, info, 3, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "how", SHUT_RD, SHUT_RDWR, &how))
 		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd) ||
-	    !maio_arg_int32(env, argv[2], "how", SHUT_RD, SHUT_RDWR, &how))
-		return NULL;
-	return fb_int(env, shutdown(fd, how) < 0 ? -errno : 0);
+	return maio_int(env, shutdown(fd, how) < 0 ? -errno : 0);
 }
 
 /* fallbackCloseFd(fallback, fd) -> 0 or -errno. Leaves the epoll set first
@@ -804,27 +616,18 @@ MAIO_EXPORT(maio_napi_fallback_close_fd)
 {
 	napi_value argv[2];
 	int fd;
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_fallback *f = fb_arg_open(env, argv[0]);
-	if (!f || !fb_arg_fd(env, argv[1], &fd))
+	struct maio_fallback *f = fb_args_fd(env, info, 2, argv, &fd);
+	if (!f)
 		return NULL;
 	if (fd == f->epfd || fd == f->efd)
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "fd %d is the fallback's own", fd);
 	struct epoll_event ev = {0};
 	epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, &ev);
-	return fb_int(env, close(fd) < 0 && errno != EINTR ? -errno : 0);
+	return maio_int(env, close(fd) < 0 && errno != EINTR ? -errno : 0);
 }
 
 /* fallbackClose(fallback): idempotent; later calls on the handle throw ERR_MAIO_CLOSED. */
 MAIO_EXPORT(maio_napi_fallback_close)
 {
-	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
-		return NULL;
-	void *p;
-	if (!maio_arg_handle(env, argv[0], "fallback", &maio_fallback_tag, &p))
-		return NULL;
-	fb_shutdown(p);
-	return NULL;
+	return maio_loop_napi_close(env, info, "fallback", &maio_fallback_tag);
 }

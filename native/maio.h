@@ -1,5 +1,9 @@
 /*
- * maio native core: the one header shared by every native file.
+ * maio native core: the one header shared by every native file, and the one
+ * source of the layout JS and native share (descriptors, completions, op
+ * codes, op ids, stats, limits). src/core/native.ts keeps a TypeScript copy;
+ * layout.c exports these values as the addon's frozen `layout` object and
+ * native.ts refuses to load an addon whose layout differs from its copy.
  *
  * The native core only reaches the kernel: it probes io_uring, owns the ring's
  * shared memory, maps the I/O page pool, and turns operation descriptors that
@@ -125,6 +129,16 @@ enum maio_op {
 #define MAIO_SENDV_MAX_SEGS 16 /* 16 (offset, length) pairs: one 128-byte aux slot */
 #define MAIO_SENDV_MAX_LEN (1 << 30) /* below the kernel's MAX_RW_COUNT per call */
 
+/* ---- Op ids: the 32-bit user data of a descriptor ---------------------------
+ * JS keeps an op's table slot in the low MAIO_OPID_SLOT_BITS bits and a
+ * generation in the MAIO_OPID_GEN_BITS above them, so an op id stays a
+ * positive int32 and a stale id never matches a reused slot. Native reads
+ * only the slot (ring.c: which slots hold a SEND_ZC, see ring_account). */
+#define MAIO_OPID_SLOT_BITS 20
+#define MAIO_OPID_SLOT_MASK ((1u << MAIO_OPID_SLOT_BITS) - 1)
+#define MAIO_OPID_GEN_BITS 11
+#define MAIO_OPID_GEN_MASK ((1u << MAIO_OPID_GEN_BITS) - 1)
+
 /* ---- Completions: native -> JS -------------------------------------------
  * Native copies CQEs into a shared Int32Array (the "completion array"),
  * MAIO_CQE_INTS int32 each, then calls the JS completion handler once with the
@@ -152,11 +166,18 @@ enum maio_ring_stat {
 	MAIO_RS_COUNT = 16
 };
 
+/* The layout's own consistency, checked where it is written. */
+_Static_assert(MAIO_D_RESERVED1 < MAIO_DESC_INTS, "descriptor fields overflow MAIO_DESC_INTS");
+_Static_assert(MAIO_C_RESERVED < MAIO_CQE_INTS, "completion fields overflow MAIO_CQE_INTS");
+_Static_assert(MAIO_OPID_SLOT_BITS + MAIO_OPID_GEN_BITS <= 31, "op ids must stay positive int32");
+
 /* Limits. */
 #define MAIO_MAX_POOLS 64 /* fixed-buffer table slots, one per pool */
 #define MAIO_MAX_BUF_RINGS 64 /* provided-buffer rings per ring */
 #define MAIO_BATCH_WAIT_MAX_US 10000 /* ringCreate batchWaitUs: at most 10 ms */
 #define MAIO_BUF_RING_MAX_ENTRIES 32768 /* the kernel's limit is < 65536 */
+#define MAIO_AUX_ADDR_MAX 128 /* sizeof(struct sockaddr_storage): a sockaddr in aux */
+#define MAIO_SOCKOPT_MAX 4096 /* sockSetBytes / sockGetBytes value bytes */
 
 /* ringCreate's `setup`: how completions reach the thread (backend.ts picks). */
 enum maio_ring_setup {

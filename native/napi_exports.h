@@ -11,6 +11,9 @@ extern const napi_type_tag maio_ring_tag;
 extern const napi_type_tag maio_pool_tag;
 extern const napi_type_tag maio_fallback_tag;
 
+/* layout.c: maio.h's shared layout as a frozen object (the `layout` export). */
+napi_value maio_layout(napi_env env);
+
 /* probe.c */
 MAIO_EXPORT(maio_napi_probe);
 
@@ -24,6 +27,14 @@ MAIO_EXPORT(maio_napi_ring_register_buf_ring);
 MAIO_EXPORT(maio_napi_ring_unregister_buf_ring);
 
 /* pool.c */
+struct maio_pool;
+/* Engines' pool tables (MAIO_MAX_POOLS slots), shared argument checks:
+ * attach: an open pool handle and the index of a free slot -> the pool;
+ * detach: the index of a used slot -> true. Both throw typed errors. */
+struct maio_pool *maio_pool_arg_attach(napi_env env, napi_value v_pool, napi_value v_index,
+				       struct maio_pool *const *slots, int32_t *index);
+bool maio_pool_arg_detach(napi_env env, napi_value v_index, struct maio_pool *const *slots,
+			  int32_t *index);
 MAIO_EXPORT(maio_napi_pool_create);
 MAIO_EXPORT(maio_napi_pool_strict_view);
 MAIO_EXPORT(maio_napi_pool_detach_view);
@@ -48,7 +59,6 @@ MAIO_EXPORT(maio_napi_sock_error);
 /* pipe.c */
 MAIO_EXPORT(maio_napi_pipe_open);
 MAIO_EXPORT(maio_napi_fd_set_blocking);
-MAIO_EXPORT(maio_napi_sendfile_sync);
 
 /* sendfile.c */
 extern const napi_type_tag maio_sendfile_tag;

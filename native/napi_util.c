@@ -89,6 +89,19 @@ bool maio_args(napi_env env, napi_callback_info info, size_t want, napi_value *a
 	return true;
 }
 
+bool maio_args_options(napi_env env, napi_callback_info info, napi_value *opts)
+{
+	if (!maio_args(env, info, 1, opts, NULL))
+		return false;
+	napi_valuetype t;
+	napi_typeof(env, *opts, &t);
+	if (t != napi_object) {
+		maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
+		return false;
+	}
+	return true;
+}
+
 bool maio_arg_int64(napi_env env, napi_value v, const char *what, int64_t min,
 		    int64_t max, int64_t *out)
 {
@@ -229,6 +242,44 @@ bool maio_opt_bool(napi_env env, napi_value obj, const char *key, bool *out)
 	if (!get_opt(env, obj, key, &v))
 		return true;
 	return maio_arg_bool(env, v, key, out);
+}
+
+bool maio_opt_required(napi_env env, napi_value obj, const char *key, napi_value *out)
+{
+	bool has = false;
+	napi_has_named_property(env, obj, key, &has);
+	if (!has) {
+		maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.%s is required", key);
+		return false;
+	}
+	napi_get_named_property(env, obj, key, out);
+	return true;
+}
+
+bool maio_opt_typedarray(napi_env env, napi_value obj, const char *key,
+			 napi_typedarray_type type, size_t min, size_t multiple,
+			 napi_value *val, size_t *len)
+{
+	void *data;
+	char what[64];
+	snprintf(what, sizeof(what), "options.%s", key);
+	if (!maio_opt_required(env, obj, key, val) ||
+	    !maio_arg_typedarray(env, *val, what, type, &data, len))
+		return false;
+	if (*len < min || *len % multiple) {
+		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+				 "%s must have at least %zu elements and a multiple of %zu, got %zu",
+				 what, min, multiple, *len);
+		return false;
+	}
+	return true;
+}
+
+napi_value maio_int(napi_env env, int64_t v)
+{
+	napi_value r;
+	napi_create_int64(env, v, &r);
+	return r;
 }
 
 void maio_set_value(napi_env env, napi_value obj, const char *key, napi_value v)

@@ -36,6 +36,8 @@ const char *maio_errno_name(int err);
  * names the argument in the message. */
 bool maio_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
 	       napi_value *this_arg);
+/* The one argument of a create call: an options object. */
+bool maio_args_options(napi_env env, napi_callback_info info, napi_value *opts);
 bool maio_arg_int64(napi_env env, napi_value v, const char *what, int64_t min,
 		    int64_t max, int64_t *out);
 bool maio_arg_int32(napi_env env, napi_value v, const char *what, int32_t min,
@@ -56,6 +58,16 @@ napi_value maio_wrap_handle(napi_env env, void *ptr, const napi_type_tag *tag,
 bool maio_opt_int64(napi_env env, napi_value obj, const char *key, int64_t min,
 		    int64_t max, int64_t *out);
 bool maio_opt_bool(napi_env env, napi_value obj, const char *key, bool *out);
+/* Required option properties: throw "options.<key> is required" when absent. */
+bool maio_opt_required(napi_env env, napi_value obj, const char *key, napi_value *out);
+/* A required typed array of `type` with at least `min` elements, a multiple
+ * of `multiple`; *val and *len (elements) on success. */
+bool maio_opt_typedarray(napi_env env, napi_value obj, const char *key,
+			 napi_typedarray_type type, size_t min, size_t multiple,
+			 napi_value *val, size_t *len);
+
+/* A number result (counts, -errno, fds). */
+napi_value maio_int(napi_env env, int64_t v);
 
 /* Property setters for result objects. */
 void maio_set_int(napi_env env, napi_value obj, const char *key, int64_t v);

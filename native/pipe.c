@@ -11,9 +11,6 @@
  * maio's other socket ops do not depend on O_NONBLOCK (io_uring sends and
  * receives nonblocking and arms polls itself), which is why fdSetBlocking
  * exists.
- *
- * sendfileSync is plain sendfile(2), kept for comparison: io_uring has no
- * sendfile op.
  */
 #define _GNU_SOURCE
 #include "napi_exports.h"
@@ -22,19 +19,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/sendfile.h>
 #include <unistd.h>
 
 #define MAIO_PIPE_DEFAULT (1 << 20) /* 1 MiB: 256 pages of page-cache references */
 #define MAIO_PIPE_MIN 4096
 #define MAIO_PIPE_MAX (1 << 30)
-
-static napi_value pipe_int(napi_env env, int64_t v)
-{
-	napi_value r;
-	napi_create_int64(env, v, &r);
-	return r;
-}
 
 static bool pipe_arg_fd(napi_env env, napi_value v, const char *what, int *fd)
 {
@@ -120,32 +109,4 @@ MAIO_EXPORT(maio_napi_fd_set_blocking)
 	napi_value r;
 	napi_get_boolean(env, !(fl & O_NONBLOCK), &r);
 	return r;
-}
-
-/*
- * sendfileSync(outFd, inFd, offset, count) -> bytes sent, or -EAGAIN when a
- * nonblocking socket is full. Synchronous: it blocks the thread on a blocking
- * socket. For comparison with the splice path, not for the event loop.
- */
-MAIO_EXPORT(maio_napi_sendfile_sync)
-{
-	napi_value argv[4];
-	int out_fd, in_fd;
-	int64_t offset, count;
-	if (!maio_args(env, info, 4, argv, NULL) || !pipe_arg_fd(env, argv[0], "outFd", &out_fd) ||
-	    !pipe_arg_fd(env, argv[1], "inFd", &in_fd) ||
-	    !maio_arg_int64(env, argv[2], "offset", 0, INT64_MAX, &offset) ||
-	    !maio_arg_int64(env, argv[3], "count", 0, INT32_MAX, &count))
-		return NULL;
-	off_t off = (off_t)offset;
-	ssize_t n;
-	do
-		n = sendfile(out_fd, in_fd, &off, (size_t)count);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN)
-			return pipe_int(env, -EAGAIN);
-		return maio_throw_errno(env, errno, "sendfile");
-	}
-	return pipe_int(env, n);
 }

@@ -227,12 +227,8 @@ static napi_value pool_arraybuffer(napi_env env, struct maio_pool *pool, size_t 
 MAIO_EXPORT(maio_napi_pool_create)
 {
 	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
+	if (!maio_args_options(env, info, argv))
 		return NULL;
-	napi_valuetype t;
-	napi_typeof(env, argv[0], &t);
-	if (t != napi_object)
-		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
 	bool has_size = false;
 	napi_has_named_property(env, argv[0], "size", &has_size);
 	if (!has_size)
@@ -285,6 +281,38 @@ MAIO_EXPORT(maio_napi_pool_create)
 	maio_set_bool(env, out, "hugePages", pool->hugepages);
 	maio_set_bool(env, out, "dontFork", pool->dontfork);
 	return out;
+}
+
+struct maio_pool *maio_pool_arg_attach(napi_env env, napi_value v_pool, napi_value v_index,
+				       struct maio_pool *const *slots, int32_t *index)
+{
+	void *p;
+	if (!maio_arg_handle(env, v_pool, "pool", &maio_pool_tag, &p))
+		return NULL;
+	struct maio_pool *pool = p;
+	if (pool->closed || !pool->base) {
+		maio_throw_plain(env, MAIO_ERR_CLOSED, "the pool is closed");
+		return NULL;
+	}
+	if (!maio_arg_int32(env, v_index, "index", 0, MAIO_MAX_POOLS - 1, index))
+		return NULL;
+	if (slots[*index]) {
+		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is in use", *index);
+		return NULL;
+	}
+	return pool;
+}
+
+bool maio_pool_arg_detach(napi_env env, napi_value v_index, struct maio_pool *const *slots,
+			  int32_t *index)
+{
+	if (!maio_arg_int32(env, v_index, "index", 0, MAIO_MAX_POOLS - 1, index))
+		return false;
+	if (!slots[*index]) {
+		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is empty", *index);
+		return false;
+	}
+	return true;
 }
 
 /* A handle that is ours and not closed, or NULL after throwing. */

@@ -23,11 +23,12 @@
  * poll() with POLLIN while work is pending, which tells us when a wake-up
  * left work behind.
  *
- * Lifetime: the struct lives until both the JS handle is finalized and the
- * uv poll handle is closed. ringClose, the handle's finalizer and the env's
- * cleanup hook all funnel into ring_shutdown, which runs once.
+ * Lifetime (loop.h): ringClose, the handle's finalizer and the env's cleanup
+ * hook funnel into maio_loop_close, which runs ring_release once; the struct
+ * is freed when both the JS handle is finalized and the uv handle is closed.
  */
 #define _GNU_SOURCE
+#include "loop.h"
 #include "maio.h"
 #include "napi_exports.h"
 
@@ -46,12 +47,7 @@
 #include <uv.h>
 
 #define MAIO_UD_INTERNAL (1ULL << 32) /* never a JS op id (those are uint32) */
-/* JS op ids keep their op-table slot in the low 20 bits (SLOT_BITS in
- * src/ring/ring.ts); one bit per slot says the op in it is a SEND_ZC. */
-#define MAIO_SLOT_BITS 20
-#define MAIO_SLOT_MASK ((1u << MAIO_SLOT_BITS) - 1)
 #define MAIO_REG_BUF_MAX (1ULL << 30) /* the kernel's cap on one registered buffer */
-#define MAIO_AUX_ADDR_MAX 128         /* sizeof(struct sockaddr_storage) */
 #define MAIO_ENTER_RETRIES 4
 #define MAIO_QUIESCE_ROUNDS 20 /* x 50 ms: how long close waits for cancellations */
 #define MAIO_REAP_ROUNDS 64    /* JS batches per wakeup before yielding to the loop */
@@ -79,8 +75,11 @@ struct maio_bufring {
 	int nheld, capheld;
 };
 
+/* The loop's shared arrays, in maio_loop_init's order. */
+enum { RING_SUBMIT, RING_COMP, RING_AUX, RING_STATS, RING_NARRAYS };
+
 struct maio_ring {
-	napi_env env;
+	struct maio_loop loop; /* callback, arrays, poll, close funnel */
 	int fd;
 	int efd; /* eventfd registered with the ring: what libuv polls */
 	uint32_t setup_flags;
@@ -98,9 +97,7 @@ struct maio_ring {
 	unsigned cq_mask;
 	struct io_uring_cqe *cqes;
 
-	/* JS side: references keep the arrays and the callback alive. */
-	napi_ref submit_ref, comp_ref, aux_ref, stats_ref, cb_ref;
-	napi_async_context async_ctx;
+	/* The shared arrays as last looked up (ring_arrays). */
 	int32_t *submit, *comp;
 	uint8_t *aux;
 	double *stats;
@@ -118,14 +115,9 @@ struct maio_ring {
 	bool register_lazy[MAIO_MAX_POOLS]; /* register at the pool's first SEND_ZC */
 	struct maio_bufring *bufrings[MAIO_MAX_BUF_RINGS];
 
-	uv_poll_t *poll;
-	bool poll_ref;
-	napi_async_cleanup_hook_handle cleanup;
 	int64_t inflight;
-	uint8_t zc_slots[(1u << MAIO_SLOT_BITS) / 8]; /* see ring_account */
+	uint8_t zc_slots[(1u << MAIO_OPID_SLOT_BITS) / 8]; /* one bit per op slot: a SEND_ZC (ring_account) */
 	double overflows;
-	bool closed;
-	bool finalized;
 
 	/* Bulk batching (see ring_bulk): 0 = never wait. */
 	uint64_t batch_wait_ns;
@@ -149,31 +141,15 @@ static inline void store_release(unsigned *p, unsigned v)
  * again through their references before every batch. */
 static bool ring_arrays(struct maio_ring *r)
 {
-	napi_env env = r->env;
-	napi_value v;
-	napi_typedarray_type t;
 	size_t len;
-	void *data;
-
-	napi_get_reference_value(env, r->submit_ref, &v);
-	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
-	r->submit = data;
-	r->submit_cap = data ? len / MAIO_DESC_INTS : 0;
-
-	napi_get_reference_value(env, r->comp_ref, &v);
-	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
-	r->comp = data;
-	r->comp_cap = data ? len / MAIO_CQE_INTS : 0;
-
-	napi_get_reference_value(env, r->aux_ref, &v);
-	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
-	r->aux = data;
-	r->aux_len = data ? len : 0;
-
-	napi_get_reference_value(env, r->stats_ref, &v);
-	napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL);
-	r->stats = len >= MAIO_RS_COUNT ? data : NULL;
-
+	r->submit = maio_loop_array(&r->loop, RING_SUBMIT, &len);
+	r->submit_cap = len / MAIO_DESC_INTS;
+	r->comp = maio_loop_array(&r->loop, RING_COMP, &len);
+	r->comp_cap = len / MAIO_CQE_INTS;
+	r->aux = maio_loop_array(&r->loop, RING_AUX, &len);
+	r->aux_len = len;
+	double *stats = maio_loop_array(&r->loop, RING_STATS, &len);
+	r->stats = len >= MAIO_RS_COUNT ? stats : NULL;
 	return r->submit_cap && r->comp_cap && r->stats;
 }
 
@@ -189,15 +165,7 @@ static void ring_update_ref(struct maio_ring *r)
 {
 	if (r->stats)
 		r->stats[MAIO_RS_INFLIGHT] = (double)r->inflight;
-	if (!r->poll)
-		return;
-	if (r->inflight > 0 && !r->poll_ref) {
-		uv_ref((uv_handle_t *)r->poll);
-		r->poll_ref = true;
-	} else if (r->inflight <= 0 && r->poll_ref) {
-		uv_unref((uv_handle_t *)r->poll);
-		r->poll_ref = false;
-	}
+	maio_loop_ref(&r->loop, r->inflight > 0);
 }
 
 static int ring_enter(struct maio_ring *r, unsigned to_submit, unsigned min_complete,
@@ -234,7 +202,7 @@ static inline void ring_account(struct maio_ring *r, const struct io_uring_cqe *
 		return;
 	if (cqe->flags & IORING_CQE_F_MORE)
 		return;
-	uint32_t slot = (uint32_t)cqe->user_data & MAIO_SLOT_MASK;
+	uint32_t slot = (uint32_t)cqe->user_data & MAIO_OPID_SLOT_MASK;
 	if (cqe->res == -ECANCELED && !(cqe->flags & IORING_CQE_F_NOTIF) &&
 	    (r->zc_slots[slot >> 3] & (1u << (slot & 7))))
 		return;
@@ -338,22 +306,6 @@ static void ring_wait_batch(struct maio_ring *r)
 
 /* ---- the reap path: uv poll -> JS ----------------------------------- */
 
-static void ring_call_js(struct maio_ring *r, unsigned n)
-{
-	napi_env env = r->env;
-	napi_value cb, recv, argv[1], result;
-	napi_get_reference_value(env, r->cb_ref, &cb);
-	napi_get_global(env, &recv); /* napi_make_callback wants an object receiver */
-	napi_create_uint32(env, n, &argv[0]);
-	napi_status st = napi_make_callback(env, r->async_ctx, recv, cb, 1, argv, &result);
-	if (st == napi_pending_exception) {
-		/* No JS frame to return to: report it like any callback's throw. */
-		napi_value err;
-		napi_get_and_clear_last_exception(env, &err);
-		napi_fatal_exception(env, err);
-	}
-}
-
 /* Pending CQEs, overflowed CQEs or task work. With TASKRUN_FLAG (COOP) the
  * kernel says so in the shared flags, no system call needed: task work queued
  * after this look runs at our next kernel exit and signals the eventfd. Under
@@ -369,10 +321,13 @@ static bool ring_has_work(struct maio_ring *r)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
+#define ring_of(l) maio_loop_owner(l, struct maio_ring, loop)
+
 static void ring_on_poll(uv_poll_t *handle, int status, int events)
 {
-	struct maio_ring *r = handle->data;
-	if (r->closed)
+	struct maio_loop *l = maio_loop_of(handle);
+	struct maio_ring *r = ring_of(l);
+	if (l->closed)
 		return;
 	if (r->efd >= 0) {
 		uint64_t v;
@@ -382,7 +337,7 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 	}
 	bool enter = true;
 	for (int round = 0;; round++) {
-		if (r->closed)
+		if (l->closed)
 			break;
 		if (round >= MAIO_REAP_ROUNDS) {
 			/* JS keeps producing completions (NOPs complete inside the
@@ -399,7 +354,7 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 				ring_get_events(r);
 		}
 		napi_handle_scope scope;
-		if (napi_open_handle_scope(r->env, &scope) != napi_ok)
+		if (napi_open_handle_scope(l->env, &scope) != napi_ok)
 			break;
 		unsigned n = 0;
 		if (ring_arrays(r)) {
@@ -409,17 +364,13 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			ring_update_ref(r);
 			if (n) {
 				stat_add(r, MAIO_RS_REAP_BATCHES, 1);
-				ring_call_js(r, n);
+				maio_loop_call_js(l, n);
 			}
 		} else {
-			napi_value err = NULL;
-			napi_create_string_utf8(r->env, "maio ring: a shared array was detached",
-						NAPI_AUTO_LENGTH, &err);
-			napi_create_error(r->env, NULL, err, &err);
-			napi_fatal_exception(r->env, err);
+			maio_loop_fatal(l, "maio ring: a shared array was detached");
 		}
-		napi_close_handle_scope(r->env, scope);
-		if (r->closed)
+		napi_close_handle_scope(l->env, scope);
+		if (l->closed)
 			break;
 		/* After a batch, JS's own submit has run task work: reap again
 		 * before entering. With nothing reaped, enter only if the kernel
@@ -432,7 +383,7 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			break;
 		enter = true;
 	}
-	if (!r->closed)
+	if (!l->closed)
 		ring_update_ref(r);
 }
 
@@ -504,25 +455,13 @@ static void bufring_publish(struct maio_ring *r)
 
 /* ---- shutdown --------------------------------------------------------- */
 
-static void ring_free(struct maio_ring *r)
+static void ring_free(struct maio_loop *l)
 {
+	struct maio_ring *r = ring_of(l);
 	free(r->scratch);
 	free(r->sv_msg);
 	free(r->sv_iov);
 	free(r);
-}
-
-static void ring_on_poll_closed(uv_handle_t *handle)
-{
-	struct maio_ring *r = handle->data;
-	free(handle);
-	r->poll = NULL;
-	if (r->cleanup) {
-		napi_remove_async_cleanup_hook(r->cleanup);
-		r->cleanup = NULL;
-	}
-	if (r->finalized)
-		ring_free(r);
 }
 
 /* Cancels whatever is still in flight and waits (bounded) for the kernel to
@@ -554,21 +493,17 @@ static void ring_quiesce(struct maio_ring *r)
 	}
 }
 
-static void ring_shutdown(struct maio_ring *r)
+/* Runs once, from maio_loop_close, the poll already stopped; also on a
+ * half-built ring (a failed ringCreate): every step checks what exists. */
+static void ring_release(struct maio_loop *l)
 {
-	if (r->closed)
-		return;
-	r->closed = true;
-	napi_env env = r->env;
-
-	if (r->poll) {
-		uv_poll_stop(r->poll);
-		uv_close((uv_handle_t *)r->poll, ring_on_poll_closed);
-	}
+	struct maio_ring *r = ring_of(l);
 	/* The stats array may be gone already (finalizer); count nothing now. */
 	r->stats = NULL;
-	ring_quiesce(r);
-	close(r->fd);
+	if (r->cq_head)
+		ring_quiesce(r);
+	if (r->fd >= 0)
+		close(r->fd);
 	r->fd = -1;
 	if (r->efd >= 0)
 		close(r->efd);
@@ -587,6 +522,7 @@ static void ring_shutdown(struct maio_ring *r)
 		munmap(r->sq_map, r->sq_map_len);
 	r->sqes = NULL;
 	r->sq_map = r->cq_map = NULL;
+	r->cq_head = NULL;
 	for (int i = 0; i < MAIO_MAX_POOLS; i++) {
 		if (r->pools[i] && r->registered[i])
 			maio_pool_unpinned(r->pools[i]);
@@ -596,48 +532,16 @@ static void ring_shutdown(struct maio_ring *r)
 		r->registered[i] = false;
 		r->register_lazy[i] = false;
 	}
-	napi_ref *refs[] = {&r->submit_ref, &r->comp_ref, &r->aux_ref, &r->stats_ref, &r->cb_ref};
-	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
-		if (*refs[i])
-			napi_delete_reference(env, *refs[i]);
-		*refs[i] = NULL;
-	}
-	if (r->async_ctx)
-		napi_async_destroy(env, r->async_ctx);
-	r->async_ctx = NULL;
 	r->inflight = 0;
 }
 
-static void ring_finalize(napi_env env, void *data, void *hint)
-{
-	struct maio_ring *r = data;
-	r->finalized = true;
-	ring_shutdown(r);
-	if (!r->poll)
-		ring_free(r);
-}
-
-/* A worker thread that exits with its ring open: close it, then let the env
- * finish once the poll handle's close callback has run. */
-static void ring_cleanup_hook(napi_async_cleanup_hook_handle handle, void *arg)
-{
-	struct maio_ring *r = arg;
-	ring_shutdown(r);
-}
+static const struct maio_loop_ops ring_loop_ops = {
+	.name = "maio.ring",
+	.release = ring_release,
+	.free = ring_free,
+};
 
 /* ---- ringCreate ------------------------------------------------------- */
-
-static bool get_prop(napi_env env, napi_value obj, const char *key, napi_value *out)
-{
-	bool has = false;
-	napi_has_named_property(env, obj, key, &has);
-	if (!has) {
-		maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options.%s is required", key);
-		return false;
-	}
-	napi_get_named_property(env, obj, key, out);
-	return true;
-}
 
 /* An optional int32 property: absent or undefined leaves *out as it is. */
 static bool get_optional_int(napi_env env, napi_value obj, const char *key, int32_t min,
@@ -656,24 +560,6 @@ static bool get_optional_int(napi_env env, napi_value obj, const char *key, int3
 	char name[64];
 	snprintf(name, sizeof(name), "options.%s", key);
 	return maio_arg_int32(env, v, name, min, max, out);
-}
-
-static bool get_array(napi_env env, napi_value obj, const char *key,
-		      napi_typedarray_type type, size_t min, size_t multiple,
-		      napi_value *val, size_t *len)
-{
-	void *data;
-	char what[64];
-	snprintf(what, sizeof(what), "options.%s", key);
-	if (!get_prop(env, obj, key, val) || !maio_arg_typedarray(env, *val, what, type, &data, len))
-		return false;
-	if (*len < min || *len % multiple) {
-		maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
-				 "%s must have at least %zu elements and a multiple of %zu, got %zu",
-				 what, min, multiple, *len);
-		return false;
-	}
-	return true;
 }
 
 static int ring_map(struct maio_ring *r, struct io_uring_params *p)
@@ -725,60 +611,35 @@ static int ring_map(struct maio_ring *r, struct io_uring_params *p)
 	return 0;
 }
 
-/* Undoes a partial ringCreate (no JS state exists yet). */
-static void ring_destroy_early(napi_env env, struct maio_ring *r)
-{
-	if (r->sqes)
-		munmap(r->sqes, r->sqes_len);
-	if (r->cq_map && r->cq_map != r->sq_map)
-		munmap(r->cq_map, r->cq_map_len);
-	if (r->sq_map)
-		munmap(r->sq_map, r->sq_map_len);
-	if (r->fd >= 0)
-		close(r->fd);
-	if (r->efd >= 0)
-		close(r->efd);
-	napi_ref *refs[] = {&r->submit_ref, &r->comp_ref, &r->aux_ref, &r->stats_ref, &r->cb_ref};
-	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
-		if (*refs[i])
-			napi_delete_reference(env, *refs[i]);
-	if (r->async_ctx)
-		napi_async_destroy(env, r->async_ctx);
-	ring_free(r);
-}
-
 /*
  * ringCreate({entries, submit, completions, aux, stats, onCompletions, batchWaitUs?, setup?})
  *   -> handle; setup is MAIO_SETUP_COOP (default) or MAIO_SETUP_DEFER
  */
 MAIO_EXPORT(maio_napi_ring_create)
 {
-	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
+	napi_value opts;
+	if (!maio_args_options(env, info, &opts))
 		return NULL;
-	napi_value opts = argv[0];
-	napi_valuetype t;
-	napi_typeof(env, opts, &t);
-	if (t != napi_object)
-		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "options must be an object");
 
-	napi_value v_entries, v_submit, v_comp, v_aux, v_stats, v_cb;
+	napi_value v_entries, arrays[RING_NARRAYS], v_cb;
 	int32_t entries;
 	size_t len;
-	if (!get_prop(env, opts, "entries", &v_entries) ||
+	if (!maio_opt_required(env, opts, "entries", &v_entries) ||
 	    !maio_arg_int32(env, v_entries, "options.entries", 8, 32768, &entries))
 		return NULL;
 	if (entries & (entries - 1))
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
 					"options.entries must be a power of two, got %d", entries);
-	if (!get_array(env, opts, "submit", napi_int32_array, MAIO_DESC_INTS, MAIO_DESC_INTS,
-		       &v_submit, &len) ||
-	    !get_array(env, opts, "completions", napi_int32_array, MAIO_CQE_INTS, MAIO_CQE_INTS,
-		       &v_comp, &len) ||
-	    !get_array(env, opts, "aux", napi_uint8_array, MAIO_AUX_ADDR_MAX, 1, &v_aux, &len) ||
-	    !get_array(env, opts, "stats", napi_float64_array, MAIO_RS_COUNT, 1, &v_stats, &len))
+	if (!maio_opt_typedarray(env, opts, "submit", napi_int32_array, MAIO_DESC_INTS,
+				 MAIO_DESC_INTS, &arrays[RING_SUBMIT], &len) ||
+	    !maio_opt_typedarray(env, opts, "completions", napi_int32_array, MAIO_CQE_INTS,
+				 MAIO_CQE_INTS, &arrays[RING_COMP], &len) ||
+	    !maio_opt_typedarray(env, opts, "aux", napi_uint8_array, MAIO_AUX_ADDR_MAX, 1,
+				 &arrays[RING_AUX], &len) ||
+	    !maio_opt_typedarray(env, opts, "stats", napi_float64_array, MAIO_RS_COUNT, 1,
+				 &arrays[RING_STATS], &len))
 		return NULL;
-	if (!get_prop(env, opts, "onCompletions", &v_cb) ||
+	if (!maio_opt_required(env, opts, "onCompletions", &v_cb) ||
 	    !maio_arg_function(env, v_cb, "options.onCompletions"))
 		return NULL;
 	int32_t setup = MAIO_SETUP_COOP; /* optional; src/backend.ts decides */
@@ -799,10 +660,14 @@ MAIO_EXPORT(maio_napi_ring_create)
 	struct maio_ring *r = calloc(1, sizeof(*r));
 	if (!r)
 		return maio_throw_errno(env, -ENOMEM, "ringCreate");
-	r->env = env;
 	r->fd = -1;
 	r->efd = -1;
 	r->batch_wait_ns = (uint64_t)batch_wait_us * 1000;
+	struct maio_loop *l = &r->loop;
+	if (maio_loop_init(l, env, &ring_loop_ops, v_cb, arrays, RING_NARRAYS) < 0) {
+		maio_loop_discard(l);
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not reference the arrays");
+	}
 
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
@@ -812,7 +677,7 @@ MAIO_EXPORT(maio_napi_ring_create)
 	r->fd = maio_sys_io_uring_setup((unsigned)entries, &p);
 	if (r->fd < 0) {
 		err = r->fd;
-		ring_destroy_early(env, r);
+		maio_loop_discard(l);
 		return maio_throw_errno(env, err, "io_uring_setup");
 	}
 	r->setup_flags = setup_flags;
@@ -823,7 +688,7 @@ MAIO_EXPORT(maio_napi_ring_create)
 		      !(setup_flags & IORING_SETUP_SQPOLL);
 	err = ring_map(r, &p);
 	if (err < 0) {
-		ring_destroy_early(env, r);
+		maio_loop_discard(l);
 		return maio_throw_errno(env, err, "mmap");
 	}
 
@@ -837,14 +702,6 @@ MAIO_EXPORT(maio_napi_ring_create)
 							    sizeof(rr)) == 0;
 	}
 
-	if (napi_create_reference(env, v_submit, 1, &r->submit_ref) != napi_ok ||
-	    napi_create_reference(env, v_comp, 1, &r->comp_ref) != napi_ok ||
-	    napi_create_reference(env, v_aux, 1, &r->aux_ref) != napi_ok ||
-	    napi_create_reference(env, v_stats, 1, &r->stats_ref) != napi_ok ||
-	    napi_create_reference(env, v_cb, 1, &r->cb_ref) != napi_ok) {
-		ring_destroy_early(env, r);
-		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not reference the arrays");
-	}
 	/* Without an eventfd (registration refused), poll the ring fd: fine
 	 * without DEFER_TASKRUN, where completions are posted without us. */
 	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -854,43 +711,23 @@ MAIO_EXPORT(maio_napi_ring_create)
 	}
 	if (r->efd < 0 && r->defer_taskrun) {
 		err = -errno;
-		ring_destroy_early(env, r);
+		maio_loop_discard(l);
 		return maio_throw_errno(env, err ? err : -EINVAL, "IORING_REGISTER_EVENTFD");
 	}
 	ring_arrays(r);
 	r->scratch = malloc(r->submit_cap * MAIO_DESC_INTS * sizeof(int32_t));
-	napi_value resource, name;
-	napi_create_object(env, &resource);
-	napi_create_string_utf8(env, "maio.ring", NAPI_AUTO_LENGTH, &name);
-	if (!r->scratch || napi_async_init(env, resource, name, &r->async_ctx) != napi_ok) {
-		ring_destroy_early(env, r);
+	if (!r->scratch) {
+		maio_loop_discard(l);
 		return maio_throw_errno(env, -ENOMEM, "ringCreate");
 	}
-
-	uv_loop_t *loop;
-	if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-		ring_destroy_early(env, r);
-		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "no event loop");
+	err = maio_loop_start(l, r->efd >= 0 ? r->efd : r->fd, ring_on_poll);
+	if (err < 0) {
+		maio_loop_discard(l);
+		return maio_throw_errno(env, err, "uv_poll_init");
 	}
-	r->poll = malloc(sizeof(*r->poll));
-	if (!r->poll || (err = uv_poll_init(loop, r->poll, r->efd >= 0 ? r->efd : r->fd)) != 0) {
-		free(r->poll);
-		r->poll = NULL;
-		ring_destroy_early(env, r);
-		return maio_throw_errno(env, err ? err : -ENOMEM, "uv_poll_init");
-	}
-	r->poll->data = r;
-	uv_poll_start(r->poll, UV_READABLE, ring_on_poll);
-	uv_unref((uv_handle_t *)r->poll);
-
-	napi_value handle = maio_wrap_handle(env, r, &maio_ring_tag, ring_finalize, NULL);
-	if (!handle) {
-		/* No handle: shut down by hand; the close callback frees. */
-		r->finalized = true;
-		ring_shutdown(r);
+	napi_value handle = maio_loop_wrap(l, &maio_ring_tag);
+	if (!handle)
 		return maio_throw_errno(env, -ENOMEM, "ringCreate");
-	}
-	napi_add_async_cleanup_hook(env, ring_cleanup_hook, r, &r->cleanup);
 	for (int i = 0; i < MAIO_RS_COUNT; i++)
 		r->stats[i] = 0;
 	return handle;
@@ -899,15 +736,16 @@ MAIO_EXPORT(maio_napi_ring_create)
 /* A ring handle that is not closed, or NULL after throwing. */
 static struct maio_ring *ring_arg_open(napi_env env, napi_value v)
 {
-	void *p;
-	if (!maio_arg_handle(env, v, "ring", &maio_ring_tag, &p))
-		return NULL;
-	struct maio_ring *r = p;
-	if (r->closed) {
-		maio_throw_plain(env, MAIO_ERR_CLOSED, "the ring is closed");
-		return NULL;
-	}
-	return r;
+	struct maio_loop *l = maio_loop_arg(env, v, "ring", &maio_ring_tag, "the ring is closed");
+	return l ? ring_of(l) : NULL;
+}
+
+/* The head of every call after create: `n` arguments, the first the open
+ * ring. NULL after throwing. */
+static struct maio_ring *ring_args(napi_env env, napi_callback_info info, size_t n,
+				   napi_value *argv)
+{
+	return maio_args(env, info, n, argv, NULL) ? ring_arg_open(env, argv[0]) : NULL;
 }
 
 /* ---- ringSubmit ------------------------------------------------------- */
@@ -1120,7 +958,7 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 	sqe->fd = d[MAIO_D_FD];
 	sqe->user_data = (uint32_t)d[MAIO_D_USER_DATA];
 	sqe->flags = (uint8_t)d[MAIO_D_SQE_FLAGS];
-	uint32_t slot = (uint32_t)d[MAIO_D_USER_DATA] & MAIO_SLOT_MASK;
+	uint32_t slot = (uint32_t)d[MAIO_D_USER_DATA] & MAIO_OPID_SLOT_MASK;
 	if (d[MAIO_D_OP] == MAIO_OP_SEND_ZC)
 		r->zc_slots[slot >> 3] |= (uint8_t)(1u << (slot & 7));
 	else
@@ -1252,9 +1090,7 @@ static int ring_flush(struct maio_ring *r, unsigned n)
 MAIO_EXPORT(maio_napi_ring_submit)
 {
 	napi_value argv[2];
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	struct maio_ring *r = ring_args(env, info, 2, argv);
 	if (!r)
 		return NULL;
 	if (!ring_arrays(r))
@@ -1400,19 +1236,10 @@ MAIO_EXPORT(maio_napi_ring_register_pool)
 			return NULL;
 	}
 	struct maio_ring *r = ring_arg_open(env, argv[0]);
-	if (!r)
-		return NULL;
-	void *p;
-	if (!maio_arg_handle(env, argv[1], "pool", &maio_pool_tag, &p))
-		return NULL;
-	struct maio_pool *pool = p;
-	if (pool->closed || !pool->base)
-		return maio_throw_plain(env, MAIO_ERR_CLOSED, "the pool is closed");
 	int32_t index;
-	if (!maio_arg_int32(env, argv[2], "index", 0, MAIO_MAX_POOLS - 1, &index))
+	struct maio_pool *pool;
+	if (!r || !(pool = maio_pool_arg_attach(env, argv[1], argv[2], r->pools, &index)))
 		return NULL;
-	if (r->pools[index])
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is in use", index);
 
 	maio_pool_ref(pool);
 	r->pools[index] = pool;
@@ -1453,16 +1280,10 @@ MAIO_EXPORT(maio_napi_ring_register_pool)
 MAIO_EXPORT(maio_napi_ring_unregister_pool)
 {
 	napi_value argv[2];
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_ring *r = ring_arg_open(env, argv[0]);
-	if (!r)
-		return NULL;
+	struct maio_ring *r = ring_args(env, info, 2, argv);
 	int32_t index;
-	if (!maio_arg_int32(env, argv[1], "index", 0, MAIO_MAX_POOLS - 1, &index))
+	if (!r || !maio_pool_arg_detach(env, argv[1], r->pools, &index))
 		return NULL;
-	if (!r->pools[index])
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool slot %d is empty", index);
 	if (r->registered[index]) {
 		ring_update_slot(r, index, NULL, 0);
 		maio_pool_unpinned(r->pools[index]);
@@ -1482,9 +1303,7 @@ MAIO_EXPORT(maio_napi_ring_unregister_pool)
 MAIO_EXPORT(maio_napi_ring_register_buf_ring)
 {
 	napi_value argv[3];
-	if (!maio_args(env, info, 3, argv, NULL))
-		return NULL;
-	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	struct maio_ring *r = ring_args(env, info, 3, argv);
 	if (!r)
 		return NULL;
 	int32_t group, entries;
@@ -1541,9 +1360,7 @@ MAIO_EXPORT(maio_napi_ring_register_buf_ring)
 MAIO_EXPORT(maio_napi_ring_unregister_buf_ring)
 {
 	napi_value argv[2];
-	if (!maio_args(env, info, 2, argv, NULL))
-		return NULL;
-	struct maio_ring *r = ring_arg_open(env, argv[0]);
+	struct maio_ring *r = ring_args(env, info, 2, argv);
 	if (!r)
 		return NULL;
 	int32_t group;
@@ -1570,12 +1387,5 @@ MAIO_EXPORT(maio_napi_ring_unregister_buf_ring)
 /* ringClose(ring): idempotent; later calls on the handle throw ERR_MAIO_CLOSED. */
 MAIO_EXPORT(maio_napi_ring_close)
 {
-	napi_value argv[1];
-	if (!maio_args(env, info, 1, argv, NULL))
-		return NULL;
-	void *p;
-	if (!maio_arg_handle(env, argv[0], "ring", &maio_ring_tag, &p))
-		return NULL;
-	ring_shutdown(p);
-	return NULL;
+	return maio_loop_napi_close(env, info, "ring", &maio_ring_tag);
 }

@@ -9,6 +9,7 @@
  * array too).
  */
 #define _GNU_SOURCE
+#include "maio.h"
 #include "napi_exports.h"
 
 #include <errno.h>
@@ -19,10 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Upper bound for raw option buffers: larger than any option the kernel
- * defines (TCP_INFO, struct tcp_repair_window ... are a few hundred bytes),
- * small enough that a mistaken length cannot make us allocate much. */
-#define MAIO_SOCKOPT_MAX 4096
+/* MAIO_SOCKOPT_MAX (maio.h) bounds raw option buffers: larger than any
+ * option the kernel defines (TCP_INFO, struct tcp_repair_window ... are a
+ * few hundred bytes), small enough that a mistaken length cannot make us
+ * allocate much. */
 
 /* A few errno names napi_util.c does not know yet but sockets produce. */
 static const char *sock_errno_extra(int err)
@@ -54,13 +55,6 @@ static napi_value sock_throw_errno(napi_env env, int err, const char *syscall)
 	}
 	napi_throw(env, e);
 	return NULL;
-}
-
-static napi_value sock_int(napi_env env, int64_t v)
-{
-	napi_value r;
-	napi_create_int64(env, v, &r);
-	return r;
 }
 
 static napi_value sock_undefined(napi_env env)
@@ -168,7 +162,7 @@ MAIO_EXPORT(maio_napi_sock_open)
 	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return sock_throw_errno(env, errno, "socket");
-	return sock_int(env, fd);
+	return maio_int(env, fd);
 }
 
 /* sockBind(fd, address: Uint8Array) */
@@ -218,10 +212,10 @@ MAIO_EXPORT(maio_napi_sock_connect_sync)
 	if (r < 0) {
 		/* EINTR above leaves the connect running; a retry then says EALREADY. */
 		if (errno == EINPROGRESS || errno == EALREADY)
-			return sock_int(env, -EINPROGRESS);
+			return maio_int(env, -EINPROGRESS);
 		return sock_throw_errno(env, errno, "connect");
 	}
-	return sock_int(env, 0);
+	return maio_int(env, 0);
 }
 
 /* sockAccept(fd) -> new nonblocking, close-on-exec fd, or -EAGAIN when none is queued. */
@@ -237,10 +231,10 @@ MAIO_EXPORT(maio_napi_sock_accept)
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return sock_int(env, -EAGAIN);
+			return maio_int(env, -EAGAIN);
 		return sock_throw_errno(env, errno, "accept");
 	}
-	return sock_int(env, r);
+	return maio_int(env, r);
 }
 
 /* sockShutdown(fd, how: 0 SHUT_RD | 1 SHUT_WR | 2 SHUT_RDWR) */
@@ -312,7 +306,7 @@ MAIO_EXPORT(maio_napi_sock_get_int)
 		return sock_throw_errno(env, errno, "getsockopt");
 	if (len == 1)
 		v = *(unsigned char *)&v;
-	return sock_int(env, v);
+	return maio_int(env, v);
 }
 
 /* sockSetBytes(fd, level, name, value: Uint8Array), for struct-valued options. */
@@ -402,5 +396,5 @@ MAIO_EXPORT(maio_napi_sock_error)
 	socklen_t len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len) < 0)
 		return sock_throw_errno(env, errno, "getsockopt");
-	return sock_int(env, -v);
+	return maio_int(env, -v);
 }

@@ -3,7 +3,12 @@
  * 127.0.0.1:<port> and sends <file> with sendfile(2) on a blocking socket,
  * over and over, until the receiver closes.
  *
- * usage: sendfile <port> <file>     prints "ready" once connected
+ * usage: sendfile <port> <file>       prints "ready" once connected
+ *        sendfile <port> <file> once  sends the file once, then prints
+ *            "sent <bytes> <ns> <cpu_ns>": the bytes, the wall time and this
+ *            process's CPU time (user + system) of the sendfile loop alone
+ *            (bench/micro/paths.ts's sendfile(2) row; connect and exit are
+ *            not timed)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -15,8 +20,39 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+}
+
+/* Sends the file once from offset 0; 0 when all of it went. */
+static int send_once(int fd, int ffd, off_t size)
+{
+	off_t off = 0;
+	while (off < size) {
+		ssize_t n = sendfile(fd, ffd, &off, (size_t)(size - off));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1; /* the receiver went away */
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -37,16 +73,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sendfile: connect: %s\n", strerror(errno));
 		return 1;
 	}
+	if (argc > 3 && strcmp(argv[3], "once") == 0) {
+		long long t0 = now_ns(), c0 = cpu_ns();
+		if (send_once(fd, ffd, st.st_size) < 0) {
+			fprintf(stderr, "sendfile: the receiver went away\n");
+			return 1;
+		}
+		long long t1 = now_ns(), c1 = cpu_ns();
+		printf("sent %lld %lld %lld\n", (long long)st.st_size, t1 - t0, c1 - c0);
+		return 0;
+	}
 	printf("ready\n");
 	fflush(stdout);
-	for (;;) {
-		off_t off = 0;
-		while (off < st.st_size) {
-			ssize_t n = sendfile(fd, ffd, &off, (size_t)(st.st_size - off));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return 0; /* the receiver went away */
-		}
-	}
+	while (send_once(fd, ffd, st.st_size) == 0)
+		;
+	return 0;
 }

@@ -5,8 +5,11 @@
  *
  *   send file   maio sendFile, mode 'sendfile' (readiness-driven sendfile(2),
  *               the default) | mode 'splice' (SPLICE chains) | sendfile(2) on a
- *               blocking socket (synchronous) | node:net
- *               createReadStream().pipe(socket)
+ *               blocking socket (synchronous; bench/build/sendfile in its own
+ *               process, which times its sendfile loop and reports that
+ *               loop's CPU, as this process did when the addon had a
+ *               sendfileSync; skipped when the C tools are not built) |
+ *               node:net createReadStream().pipe(socket)
  *   forward     a node:net sender process -> proxy -> sink, with the proxy
  *               being maio forwardFd | node:net a.pipe(b) | none (direct)
  *
@@ -85,11 +88,25 @@ function makeFile(): string {
 
 const gbit = (bytes: number, ns: bigint) => (bytes * 8) / Number(ns);
 
-type Contender = [string, () => Promise<number>];
+/** Gbit/s, or Gbit/s and CPU s/GB measured by a contender in another process. */
+type Outcome = number | { gbitPerSec: number; cpuSPerGB: number };
+type Contender = [string, () => Promise<Outcome>];
+
+/** bench/c/sendfile.c, `once`: sends the file once and reports its own wall and CPU time. */
+async function cSendfile(tool: string, port: number, file: string): Promise<Outcome> {
+  const child = spawn(tool, [String(port), file, 'once'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  const m = /^sent (\d+) (\d+) (\d+)/.exec(out);
+  if (code !== 0 || !m) throw new Error(`${tool} exited with ${code}: ${out}`);
+  const bytes = Number(m[1]);
+  return { gbitPerSec: gbit(bytes, BigInt(m[2])), cpuSPerGB: Number(m[3]) / 1e9 / (bytes / 1e9) };
+}
 
 function fileContenders(ring: Ring, file: string, port: number): Contender[] {
-  const n = native();
-  return [
+  const sendfileTool = path.join(root, 'bench', 'build', 'sendfile');
+  const contenders: Contender[] = [
     [
       "maio sendFile, mode 'sendfile' (default)",
       async () => {
@@ -117,20 +134,6 @@ function fileContenders(ring: Ring, file: string, port: number): Contender[] {
       },
     ],
     [
-      'sendfile(2), blocking socket',
-      async () => {
-        const sock = await rawConnect(port);
-        n.fdSetBlocking(sock, true);
-        const fd = fs.openSync(file, 'r');
-        const t0 = process.hrtime.bigint();
-        for (let off = 0; off < BYTES; ) off += n.sendfileSync(sock, fd, off, Math.min(1 << 30, BYTES - off));
-        const g = gbit(BYTES, process.hrtime.bigint() - t0);
-        fs.closeSync(fd);
-        fs.closeSync(sock);
-        return g;
-      },
-    ],
-    [
       'node:net createReadStream().pipe()',
       async () => {
         const sock = net.connect(port, '127.0.0.1');
@@ -144,6 +147,8 @@ function fileContenders(ring: Ring, file: string, port: number): Contender[] {
       },
     ],
   ];
+  if (fs.existsSync(sendfileTool)) contenders.splice(2, 0, ['sendfile(2), blocking socket', () => cSendfile(sendfileTool, port, file)]);
+  return contenders;
 }
 
 /** A node:net sender in another process: connects to `port`, writes BYTES, ends. */
@@ -225,9 +230,10 @@ async function measure(pathName: string, contenders: Contender[]): Promise<Row[]
       const i = (k + round) % contenders.length; // rotate the order
       log(`${pathName}: ${contenders[i][0]}...`);
       const c0 = process.cpuUsage();
-      results[i].push(await contenders[i][1]());
+      const out = await contenders[i][1]();
       const c = process.cpuUsage(c0);
-      cpu[i].push((c.user + c.system) / 1e6 / (BYTES / 1e9));
+      results[i].push(typeof out === 'number' ? out : out.gbitPerSec);
+      cpu[i].push(typeof out === 'number' ? (c.user + c.system) / 1e6 / (BYTES / 1e9) : out.cpuSPerGB);
       log(`  ${results[i][results[i].length - 1].toFixed(1)} Gbit/s, ${cpu[i][cpu[i].length - 1].toFixed(3)} CPU s/GB`);
     }
   }

@@ -2,8 +2,12 @@
  * The typed binding to the native core (native/*.c). Nothing outside src/ring
  * and src/pool should call it directly.
  *
- * Layout constants mirror native/maio.h; test/core/native.test.ts checks that
- * they agree with what the addon reports.
+ * Layout constants are a copy of native/maio.h, the one source: the addon
+ * exports maio.h's values as a frozen `layout` object, and native() compares
+ * this copy against it when the binding loads (checkLayout), throwing
+ * NativeLoadError at the first difference, so an addon built from another
+ * maio.h never reads descriptors at the wrong indexes. test/core/layout.test.ts
+ * fails when either side changes alone.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -108,7 +112,14 @@ export interface PoolCreateResult {
   dontFork: boolean;
 }
 
+/** native/layout.c: maio.h's shared layout, frozen. */
+export interface NativeLayout {
+  readonly [key: string]: number | { readonly [key: string]: number };
+}
+
 export interface NativeBinding {
+  /** maio.h's layout as the addon was built (checked against this file at load). */
+  readonly layout: NativeLayout;
   probe(): NativeProbe;
   ringCreate(options: RingCreateOptions): RingHandle;
   /** Submits `count` descriptors from the submit array; returns the number the kernel took. */
@@ -185,8 +196,6 @@ export interface NativeBinding {
   pipeOpen(size?: number): { readFd: number; writeFd: number; size: number };
   /** Sets or clears O_NONBLOCK; returns whether the fd was blocking before. */
   fdSetBlocking(fd: number, blocking: boolean): boolean;
-  /** Plain sendfile(2) from `offset`: bytes sent, or -EAGAIN on a full nonblocking socket. Blocks the thread otherwise. */
-  sendfileSync(outFd: number, inFd: number, offset: number, count: number): number;
   // Readiness-driven sendfile(2) (native/sendfile.c).
   /**
    * Sends `length` bytes of `fileFd` from `offset` to `socketFd` (both dup'd; the socket is made
@@ -198,10 +207,26 @@ export interface NativeBinding {
   sendfileAbort(h: SendfileHandle): boolean;
   sendfileStats(h: SendfileHandle): { wakes: number; calls: number; eagain: number; running: boolean };
 }
-/** Largest raw socket option value sockSetBytes/sockGetBytes accept (native/sock.c). */
+/** Largest raw socket option value sockSetBytes/sockGetBytes accept (MAIO_SOCKOPT_MAX). */
 export const SOCKOPT_MAX = 4096;
 
-// Must match native/maio.h.
+// A copy of native/maio.h, checked at load (checkLayout below).
+
+/**
+ * Op ids (a descriptor's user data): the op-table slot in the low SLOT_BITS
+ * bits, a generation in the GEN_BITS above, so ids stay positive int32 and a
+ * stale id never matches a reused slot. Native reads the slot too (ring.c
+ * marks which slots hold a SEND_ZC).
+ */
+export const SLOT_BITS = 20;
+export const SLOT_MASK = (1 << SLOT_BITS) - 1;
+export const GEN_BITS = 11;
+export const GEN_MASK = (1 << GEN_BITS) - 1;
+/** MAIO_AUX_ADDR_MAX: bytes of a sockaddr in the aux array. */
+export const AUX_ADDR_MAX = 128;
+/** MAIO_BATCH_WAIT_MAX_US: ringCreate's batchWaitUs at most. */
+export const BATCH_WAIT_MAX_US = 10000;
+
 export const DESC_INTS = 16;
 export const enum Desc {
   Op = 0,
@@ -283,6 +308,77 @@ export const CQE_F_NOTIF = 1 << 3;
 export const CQE_F_BUF_MORE = 1 << 4;
 export const NOTIF_USAGE_ZC_COPIED = 1 << 31;
 
+/** What maio.h must say, in native/layout.c's names: this file's copy. */
+export const EXPECTED_LAYOUT = {
+  descInts: DESC_INTS,
+  desc: {
+    op: Desc.Op, fd: Desc.Fd, userData: Desc.UserData, len: Desc.Len, pool: Desc.Pool, bufOff: Desc.BufOff,
+    msgFlags: Desc.MsgFlags, ioprio: Desc.Ioprio, bufGroup: Desc.BufGroup, auxOff: Desc.AuxOff, auxLen: Desc.AuxLen,
+    offLo: Desc.OffLo, offHi: Desc.OffHi, sqeFlags: Desc.SqeFlags, fdOut: Desc.FdOut,
+  },
+  op: {
+    nop: Op.Nop, send: Op.Send, sendZc: Op.SendZc, recv: Op.Recv, recvMulti: Op.RecvMulti, accept: Op.Accept,
+    connect: Op.Connect, close: Op.Close, shutdown: Op.Shutdown, cancel: Op.Cancel, splice: Op.Splice,
+    provide: Op.Provide, sendv: Op.Sendv,
+  },
+  cqeInts: CQE_INTS,
+  cqe: { userData: Cqe.UserData, res: Cqe.Res, flags: Cqe.Flags },
+  ringStats: RING_STATS,
+  ringStat: {
+    enters: RingStat.Enters, submitted: RingStat.Submitted, completed: RingStat.Completed,
+    submitCalls: RingStat.SubmitCalls, reapBatches: RingStat.ReapBatches, inflight: RingStat.Inflight,
+    cqOverflow: RingStat.CqOverflow, sqFull: RingStat.SqFull, cqFlushes: RingStat.CqFlushes,
+    batchWaits: RingStat.BatchWaits,
+  },
+  cqeFlags: { buffer: CQE_F_BUFFER, more: CQE_F_MORE, sockNonempty: CQE_F_SOCK_NONEMPTY, notif: CQE_F_NOTIF, bufMore: CQE_F_BUF_MORE },
+  opIdSlotBits: SLOT_BITS,
+  opIdGenBits: GEN_BITS,
+  maxPools: MAX_POOLS,
+  maxBufRings: MAX_BUF_RINGS,
+  bufRingMaxEntries: BUF_RING_MAX_ENTRIES,
+  batchWaitMaxUs: BATCH_WAIT_MAX_US,
+  sendvMaxSegs: SENDV_MAX_SEGS,
+  sendvMaxLen: SENDV_MAX_LEN,
+  auxAddrMax: AUX_ADDR_MAX,
+  sockoptMax: SOCKOPT_MAX,
+  setupCoop: RING_SETUP_COOP,
+  setupDefer: RING_SETUP_DEFER,
+  cqeBufferShift: CQE_BUFFER_SHIFT,
+  notifUsageZcCopied: NOTIF_USAGE_ZC_COPIED,
+  iosqeIoLink: IOSQE_IO_LINK,
+  spliceFMove: SPLICE_F_MOVE,
+  spliceFNonblock: SPLICE_F_NONBLOCK,
+  spliceFMore: SPLICE_F_MORE,
+} as const;
+
+/**
+ * Throws NativeLoadError naming the first value of `expected` (this file's
+ * copy) that the addon's layout lacks or gives differently. Values the addon
+ * has and this copy does not know are not an error (a newer addon may add).
+ */
+export function checkLayout(layout: unknown, file = 'maio.node', expected: object = EXPECTED_LAYOUT): void {
+  const fix = 'rebuild the addon (`npm run build:native`) from the same checkout as the JavaScript';
+  if (typeof layout !== 'object' || layout === null)
+    throw new NativeLoadError(`${file} exports no layout: it was built from an older native/maio.h; ${fix}`);
+  const walk = (want: object, got: Record<string, unknown>, at: string): void => {
+    for (const [key, value] of Object.entries(want)) {
+      const name = `${at}.${key}`;
+      const have = got[key];
+      if (typeof value === 'object') {
+        if (typeof have !== 'object' || have === null)
+          throw new NativeLoadError(`${file} does not match this JavaScript: ${name} is missing from the addon; ${fix}`);
+        walk(value as object, have as Record<string, unknown>, name);
+      } else if (have !== value) {
+        throw new NativeLoadError(
+          `${file} does not match this JavaScript: ${name} is ${have === undefined ? 'missing' : String(have)} in the addon ` +
+            `(native/maio.h) but ${String(value)} in src/core/native.ts; ${fix}`,
+        );
+      }
+    }
+  };
+  walk(expected, layout as Record<string, unknown>, 'layout');
+}
+
 let cached: NativeBinding | undefined;
 
 /**
@@ -315,11 +411,14 @@ function locate(): string {
 export function native(): NativeBinding {
   if (!cached) {
     const file = locate();
+    let binding: NativeBinding;
     try {
-      cached = require(file) as NativeBinding;
+      binding = require(file) as NativeBinding;
     } catch (cause) {
       throw new NativeLoadError(`could not load ${file}: ${(cause as Error).message}`, { cause });
     }
+    checkLayout(binding.layout, file);
+    cached = binding;
   }
   return cached;
 }

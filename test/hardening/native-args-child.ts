@@ -246,7 +246,6 @@ function specs(): Spec[] {
     // pipe.c (pipeOpen's size is optional: undefined is valid there)
     { group: 'pipe', fn: 'pipeOpen', params: [int(4096, 1 << 30)], good: () => [4096] },
     { group: 'pipe', fn: 'fdSetBlocking', params: [fd, bool], good: (fx) => [fresh(fx), false] },
-    { group: 'pipe', fn: 'sendfileSync', params: [fd, fd, int(0, 2 ** 63), int(0, I32)], good: (fx) => [fresh(fx), fx.file, 0, 1] },
     // sendfile.c (present once the nonblocking sendfile path is built)
     {
       group: 'pipe',
