@@ -1,8 +1,15 @@
-/** Shared by the fallback ring tests: loopback socket pairs, pools, waiting. */
+/** Shared by the ring tests (both engines): loopback socket pairs, pools, waiting, workers. */
 import * as assert from 'node:assert/strict';
-import { native } from '../../src/core/native';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { native, type PoolCreateResult } from '../../src/core/native';
 import { sockaddr } from '../../src/net/address';
+import type { IoRing } from '../../src/ring/io-ring';
 import type { CompletionTarget } from '../../src/ring/ring';
+
+/** dist/src/ring/ring.js and dist/src/core/native.js, for child processes and workers. */
+export const ringJs = path.join(__dirname, '..', '..', 'src', 'ring', 'ring.js');
+export const nativeJs = path.join(__dirname, '..', '..', 'src', 'core', 'native.js');
 
 export const ECANCELED = -125;
 export const ENOBUFS = -105;
@@ -75,4 +82,31 @@ function safePeer(fd: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A pool of `size` bytes attached to `ring`; done() detaches and closes it. */
+export function withPool(ring: IoRing, size = 1 << 20): { pool: PoolCreateResult; index: number; bytes: Uint8Array; done: () => void } {
+  const n = native();
+  const pool = n.poolCreate({ size });
+  const att = ring.attachPool(pool.handle);
+  return {
+    pool,
+    index: att.index,
+    bytes: new Uint8Array(pool.region),
+    done() {
+      if (!ring.closed) ring.detachPool(att.index);
+      n.poolClose(pool.handle);
+    },
+  };
+}
+
+/** Runs `code` in a worker thread: its exit code and the messages it posted. */
+export function runWorker(code: string): Promise<{ exit: number; messages: any[] }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(code, { eval: true });
+    const messages: any[] = [];
+    w.on('message', (m) => messages.push(m));
+    w.on('error', reject);
+    w.on('exit', (exit) => resolve({ exit, messages }));
+  });
 }
