@@ -21,6 +21,7 @@
  * unique among the ops in flight, so an engine may index per-op state by it.
  * The Ring reuses a slot only after dispatching the op's final completion.
  */
+import { fromNative } from '../core/errors';
 import type { PoolHandle } from '../core/native';
 import type { RingCapabilities } from './io-ring';
 
@@ -72,3 +73,12 @@ export interface Engine {
 
 /** Opens the engine of this thread's backend (src/ring/current.ts). */
 export type OpenEngine = (host: EngineHost, shared: EngineArrays) => Engine;
+
+/** Runs a native call with its errors made typed (src/core/errors.ts); for set-up calls, not per op. */
+export function typed<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}

@@ -21,6 +21,7 @@ import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/erro
 import { CQE_F_MORE, CQE_INTS, DESC_INTS, MAX_POOLS, Op, SENDV_MAX_LEN, RING_STATS, RingStat, type PoolHandle } from '../core/native';
 import type { Engine, EngineHost, OpenEngine } from './engine';
 import type { IoRing, RingCapabilities } from './io-ring';
+import { Errno, Flag } from './linux';
 import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
 
 // Op ids: 11 generation bits over 20 slot bits, so they stay positive int32.
@@ -80,14 +81,6 @@ const COMPLETION_CAPACITY = 1024; // completions per onCompletions call
 const INITIAL_OPS = 1024;
 const MAX_OPS = 1 << SLOT_BITS;
 const MAX_SUBMIT_RETRIES = 3;
-
-const EINVAL = 22;
-const EAGAIN = 11;
-const ECANCELED = 125;
-const EIO = 5;
-
-const SOCK_CLOEXEC = 0o2000000;
-const IORING_ACCEPT_MULTISHOT = 1;
 
 function rethrow(err: unknown): never {
   throw err;
@@ -394,8 +387,8 @@ export class Ring implements IoRing {
     return opId;
   }
 
-  accept(target: CompletionTarget, fd: number, multishot = false, flags = SOCK_CLOEXEC): number {
-    return this.queue(target, Op.Accept, fd, 0, -1, 0, flags, multishot ? IORING_ACCEPT_MULTISHOT : 0);
+  accept(target: CompletionTarget, fd: number, multishot = false, flags = Flag.SOCK_CLOEXEC): number {
+    return this.queue(target, Op.Accept, fd, 0, -1, 0, flags, multishot ? Flag.IORING_ACCEPT_MULTISHOT : 0);
   }
 
   /** Connects to the sockaddr at aux[auxOff, auxOff + auxLen) (see allocAux/writeSockaddr). */
@@ -464,13 +457,13 @@ export class Ring implements IoRing {
         if (e.code === 'ERR_MAIO_INVALID_DESCRIPTOR' && typeof e.index === 'number') {
           // The batch went nowhere: fail the bad op alone and try the rest.
           const b = e.index * DESC_INTS;
-          if (s[b] === Op.Provide) this.#provideFailed(s[b + 8], s[b + 2], -EINVAL);
-          else this.#fail(s[b + 2], -EINVAL);
+          if (s[b] === Op.Provide) this.#provideFailed(s[b + 8], s[b + 2], -Errno.EINVAL);
+          else this.#fail(s[b + 2], -Errno.EINVAL);
           s.copyWithin(e.index * DESC_INTS, (e.index + 1) * DESC_INTS, n * DESC_INTS);
           n--;
           continue;
         }
-        const res = typeof e.errno === 'number' ? e.errno : -EIO;
+        const res = typeof e.errno === 'number' ? e.errno : -Errno.EIO;
         // A valid batch applied its PROVIDEs even when the enter failed.
         for (let i = 0; i < n; i++) if (s[i * DESC_INTS] !== Op.Provide) this.#fail(s[i * DESC_INTS + 2], res);
         n = 0;
@@ -487,7 +480,7 @@ export class Ring implements IoRing {
       }
       n = m;
       if (++retries > MAX_SUBMIT_RETRIES) {
-        for (let i = 0; i < n; i++) this.#fail(s[i * DESC_INTS + 2], -EAGAIN);
+        for (let i = 0; i < n; i++) this.#fail(s[i * DESC_INTS + 2], -Errno.EAGAIN);
         n = 0;
       }
     }
@@ -671,7 +664,7 @@ export class Ring implements IoRing {
         const opId = this.#ids[slot];
         this.#release(slot);
         try {
-          target.onCompletion(opId, -ECANCELED, 0);
+          target.onCompletion(opId, -Errno.ECANCELED, 0);
         } catch (err) {
           process.nextTick(rethrow, err);
         }

@@ -28,10 +28,11 @@ import {
   nativeJs,
   ringJs,
   runWorker,
-  socketPair,
   tick,
   until,
+  withBufferGroup,
   withPool,
+  withPoolAndPair,
 } from './helpers';
 
 const uring = backend().mode === 'io_uring';
@@ -137,10 +138,9 @@ test('more ops than one flush takes: queue() flushes by itself, stats add up; st
 
 test('send and recv through a pool; bad ops complete with -EINVAL; shutdown gives end of stream; a detached slot is reused', async () => {
   const ring = Ring.current();
-  const p = withPool(ring);
-  const s = await socketPair();
-  const index = p.index;
-  try {
+  let index = -1;
+  await withPoolAndPair(ring, async (p, s) => {
+    index = p.index;
     // recv first: nothing there yet, so it waits.
     const rc = new Collector();
     const rid = ring.recv(rc, s.b, p.index, 4096, 100);
@@ -176,10 +176,7 @@ test('send and recv through a pool; bad ops complete with -EINVAL; shutdown give
     assert.equal(eof.events[0][1], 0);
     assert.equal(ring.pending, 0);
     assert.equal(ring.stats().inflight, 0);
-  } finally {
-    s.close();
-    p.done();
-  }
+  });
   const again = withPool(ring);
   assert.equal(again.index, index, 'the slot is free again');
   again.done();
@@ -187,9 +184,7 @@ test('send and recv through a pool; bad ops complete with -EINVAL; shutdown give
 
 test('recv with MSG_WAITALL completes only with the full length', async () => {
   const ring = Ring.current();
-  const p = withPool(ring);
-  const s = await socketPair();
-  try {
+  await withPoolAndPair(ring, async (p, s) => {
     const rc = new Collector();
     ring.recv(rc, s.b, p.index, 8192, 10, 0x100 /* MSG_WAITALL */);
     p.bytes.set(Buffer.from('01234'), 0);
@@ -204,21 +199,12 @@ test('recv with MSG_WAITALL completes only with the full length', async () => {
     await until(() => rc.events.length === 1, 'second half');
     assert.equal(rc.events[0][1], 10);
     assert.equal(Buffer.from(p.bytes.subarray(8192, 8202)).toString(), '0123456789');
-  } finally {
-    s.close();
-    p.done();
-  }
+  });
 });
 
 test('multishot recv from a provided-buffer group: F_BUFFER | bid << 16 | F_MORE, -ENOBUFS when empty, refused PROVIDEs go back to the owner', async () => {
   const ring = Ring.current();
-  const p = withPool(ring);
-  const s = await socketPair();
-  const failed: [number, number][] = [];
-  const owner = { onProvideFailed: (bid: number, res: number) => failed.push([bid, res]) };
-  const group = 7;
-  ring.registerBufRing(group, 4, owner);
-  try {
+  await withBufferGroup(ring, async (p, s, group, owner, failed) => {
     assert.throws(() => ring.registerBufRing(group, 4, owner), (e: any) => typeof e.code === 'string', 'registered already');
     assert.throws(() => ring.registerBufRing(8, 4, {} as any), InvalidArgumentError);
 
@@ -274,11 +260,7 @@ test('multishot recv from a provided-buffer group: F_BUFFER | bid << 16 | F_MORE
     await until(() => again.events.length === 3, 'end of stream');
     assert.deepEqual([again.events[2][1], again.events[2][2] & CQE_F_MORE], [0, 0]);
     assert.equal(failed.length, 3);
-  } finally {
-    ring.unregisterBufRing(group);
-    s.close();
-    p.done();
-  }
+  });
 });
 
 test('multishot accept: one CQE with F_MORE per connection; cancel() ends it with -ECANCELED and frees the op', async () => {
@@ -353,9 +335,7 @@ test('connect to a closed port completes with -ECONNREFUSED; a bad sockaddr slot
 
 test('linked sends run in order; a failing link cancels the rest with -ECANCELED', async () => {
   const ring = Ring.current();
-  const p = withPool(ring);
-  const s = await socketPair();
-  try {
+  await withPoolAndPair(ring, async (p, s) => {
     const words = ['one ', 'two ', 'three ', 'four'];
     let off = 0;
     const c = new Collector();
@@ -388,17 +368,12 @@ test('linked sends run in order; a failing link cancels the rest with -ECANCELED
     assert.equal(res.get(d), ECANCELED);
     assert.equal(res.get(e), ECANCELED);
     assert.equal(res.get(after), 0);
-  } finally {
-    s.close();
-    p.done();
-  }
+  });
 });
 
 test('SEND_ZC over loopback: the result with F_MORE, then a notification that reports the copy', async () => {
   const ring = Ring.current();
-  const p = withPool(ring);
-  const s = await socketPair();
-  try {
+  await withPoolAndPair(ring, async (p, s) => {
     const size = 256 << 10;
     for (let i = 0; i < size; i++) p.bytes[i] = (i * 7) & 0xff;
     const zc = new Collector();
@@ -421,10 +396,7 @@ test('SEND_ZC over loopback: the result with F_MORE, then a notification that re
     // kernel-facts: local delivery copies zero-copy pages, and says so.
     assert.equal(zc.events[1][1], NOTIF_USAGE_ZC_COPIED);
     assert.equal(ring.pending, 0);
-  } finally {
-    s.close();
-    p.done();
-  }
+  });
 });
 
 test('non-int32 numbers and bad targets are refused before they reach the submit array; closeFd(t, NaN) leaves fd 0 alone', async () => {

@@ -6,21 +6,14 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { backend } from '../../src/backend';
 import { OutOfRangeError } from '../../src/core/errors';
-import { native } from '../../src/core/native';
 import { Ring } from '../../src/ring/ring';
-import { Collector, ECANCELED, ENOBUFS, socketPair, tick, until, withPool } from './helpers';
+import { Collector, ECANCELED, ENOBUFS, tick, until, withBufferGroup, withPoolAndPair } from './helpers';
 
 const skip = backend().mode === 'epoll' ? false : 'tests the epoll engine; this run is on io_uring';
 
 test('emulated buffer groups: registerBufRing checks its numbers, a full group refuses a buffer, an empty one ends a recv at once', { skip }, async () => {
   const ring = Ring.current();
-  const p = withPool(ring);
-  const s = await socketPair();
-  const failed: [number, number][] = [];
-  const owner = { onProvideFailed: (bid: number, res: number) => failed.push([bid, res]) };
-  const group = 7;
-  ring.registerBufRing(group, 4, owner);
-  try {
+  await withBufferGroup(ring, async (p, s, group, owner, failed) => {
     assert.throws(() => ring.registerBufRing(group, 4, owner), OutOfRangeError);
     assert.throws(() => ring.registerBufRing(8, 3, owner), OutOfRangeError);
     assert.throws(() => ring.registerBufRing(70000, 4, owner), OutOfRangeError);
@@ -39,19 +32,13 @@ test('emulated buffer groups: registerBufRing checks its numbers, a full group r
     assert.equal(mc.events.length, 1);
     ring.cancel(mc.events[0][0]);
     await until(() => mc.events.length === 2, 'cancelled');
-  } finally {
-    ring.unregisterBufRing(group);
-    s.close();
-    p.done();
-  }
+  });
 });
 
 test('closeFd completes in a later batch and ends ops still waiting on the socket', { skip }, async () => {
   // io_uring's CLOSE leaves an op in flight on the file alone (it holds its own reference).
   const ring = Ring.current();
-  const p = withPool(ring);
-  const s = await socketPair();
-  try {
+  await withPoolAndPair(ring, async (p, s) => {
     const rc = new Collector();
     const rid = ring.recv(rc, s.b, p.index, 0, 64);
     await tick();
@@ -62,10 +49,5 @@ test('closeFd completes in a later batch and ends ops still waiting on the socke
     await until(() => cc.events.length === 1, 'close');
     assert.deepEqual(cc.events, [[cid, 0, 0]]);
     assert.deepEqual(rc.events, [[rid, ECANCELED, 0]]);
-  } finally {
-    try {
-      native().sockClose(s.a);
-    } catch {}
-    p.done();
-  }
+  });
 });

@@ -100,6 +100,48 @@ export function withPool(ring: IoRing, size = 1 << 20): { pool: PoolCreateResult
   };
 }
 
+/** A pool attached to `ring` and a connected loopback pair, for `body`; both undone after it. */
+export async function withPoolAndPair(
+  ring: IoRing,
+  body: (p: ReturnType<typeof withPool>, s: Awaited<ReturnType<typeof socketPair>>) => Promise<void>,
+): Promise<void> {
+  const p = withPool(ring);
+  const s = await socketPair();
+  try {
+    await body(p, s);
+  } finally {
+    s.close();
+    p.done();
+  }
+}
+
+/**
+ * withPoolAndPair, with provided-buffer group 7 (4 entries) registered for
+ * `body`: its owner records each refused buffer in `failed` as (bid, res).
+ */
+export async function withBufferGroup(
+  ring: IoRing,
+  body: (
+    p: ReturnType<typeof withPool>,
+    s: Awaited<ReturnType<typeof socketPair>>,
+    group: number,
+    owner: { onProvideFailed(bid: number, res: number): void },
+    failed: [number, number][],
+  ) => Promise<void>,
+): Promise<void> {
+  const group = 7;
+  const failed: [number, number][] = [];
+  const owner = { onProvideFailed: (bid: number, res: number) => failed.push([bid, res]) };
+  await withPoolAndPair(ring, async (p, s) => {
+    ring.registerBufRing(group, 4, owner);
+    try {
+      await body(p, s, group, owner, failed);
+    } finally {
+      ring.unregisterBufRing(group);
+    }
+  });
+}
+
 /** Runs `code` in a worker thread: its exit code and the messages it posted. */
 export function runWorker(code: string): Promise<{ exit: number; messages: any[] }> {
   return new Promise((resolve, reject) => {

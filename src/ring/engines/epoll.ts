@@ -44,7 +44,7 @@
  * a sendZc socket must be closed through a CLOSE op (its zero-copy counter is
  * tracked per descriptor number).
  */
-import { InvalidArgumentError, OutOfRangeError, fromNative } from '../../core/errors';
+import { InvalidArgumentError, OutOfRangeError } from '../../core/errors';
 import {
   BUF_RING_MAX_ENTRIES,
   CQE_F_BUFFER,
@@ -63,8 +63,9 @@ import {
   type NativeBinding,
   type PoolHandle,
 } from '../../core/native';
-import type { Engine, EngineArrays, EngineAttachment, EngineHost } from '../engine';
+import { typed, type Engine, type EngineArrays, type EngineAttachment, type EngineHost } from '../engine';
 import type { RingCapabilities } from '../io-ring';
+import { Errno, Flag } from '../linux';
 import { SLOT_MASK } from '../ring';
 import { AUX_BYTES, AUX_SLOT } from '../slots';
 import { BufferGroup } from './epoll/buffer-group';
@@ -84,19 +85,6 @@ const EPOLLRDHUP = 0x2000;
 const READABLE = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
 const WRITABLE = EPOLLOUT | EPOLLERR | EPOLLHUP;
 
-const ENOENT = 2;
-const EAGAIN = 11;
-const EFAULT = 14;
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
-const ENOBUFS = 105;
-const EINPROGRESS = 115;
-const ECANCELED = 125;
-
-const MSG_WAITALL = 0x100;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const IORING_ACCEPT_MULTISHOT = 1;
 const IORING_RECVSEND_POLL_FIRST = 1;
 const IORING_RECVSEND_BUNDLE = 1 << 4;
 
@@ -152,7 +140,7 @@ const IOPRIO_ALLOWED: Record<number, number> = {
   [Op.SendZc]: IORING_RECVSEND_POLL_FIRST,
   [Op.Recv]: IORING_RECVSEND_POLL_FIRST,
   [Op.RecvMulti]: IORING_RECVSEND_POLL_FIRST | IORING_RECVSEND_BUNDLE,
-  [Op.Accept]: IORING_ACCEPT_MULTISHOT,
+  [Op.Accept]: Flag.IORING_ACCEPT_MULTISHOT,
 };
 
 export class EpollEngine implements Engine {
@@ -221,16 +209,8 @@ export class EpollEngine implements Engine {
     this.#stats = shared.stats;
     this.batch = shared.submit.length / DESC_INTS;
     this.#native = native();
-    try {
-      this.#handle = this.#native.fallbackCreate({
-        events: this.#events,
-        aux: shared.aux,
-        notes: this.#notes,
-        onEvents: this.#onEvents,
-      });
-    } catch (err) {
-      throw fromNative(err);
-    }
+    const n = this.#native;
+    this.#handle = typed(() => n.fallbackCreate({ events: this.#events, aux: shared.aux, notes: this.#notes, onEvents: this.#onEvents }));
   }
 
   /**
@@ -320,7 +300,7 @@ export class EpollEngine implements Engine {
       const id = v < 0 ? ~v : v;
       const b = (id & SLOT_MASK) * R;
       if (this.#rec[b + F.Id] !== id || this.#rec[b + F.State] !== S.Held) continue;
-      if (v < 0) this.#result(id & SLOT_MASK, -ECANCELED, 0);
+      if (v < 0) this.#result(id & SLOT_MASK, -Errno.ECANCELED, 0);
       else this.#start(id & SLOT_MASK);
     }
     q.length = 0;
@@ -335,7 +315,7 @@ export class EpollEngine implements Engine {
     const op = r[b + F.Op];
     const fd = r[b + F.Fd];
     if (!this.#valid(b, op)) {
-      this.#result(slot, -EINVAL, 0);
+      this.#result(slot, -Errno.EINVAL, 0);
       return;
     }
     switch (op) {
@@ -353,7 +333,7 @@ export class EpollEngine implements Engine {
         this.#result(slot, this.#native.fallbackShutdown(this.#handle, fd, r[b + F.Len]), 0);
         return;
       case Op.Splice:
-        this.#result(slot, -EOPNOTSUPP, 0);
+        this.#result(slot, -Errno.EOPNOTSUPP, 0);
         return;
       case Op.Send:
       case Op.SendZc:
@@ -386,7 +366,7 @@ export class EpollEngine implements Engine {
       case Op.RecvMulti:
         return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && r[b + F.AuxLen] >= 0;
       case Op.Accept:
-        return (r[b + F.MsgFlags] & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) === 0;
+        return (r[b + F.MsgFlags] & ~(Flag.SOCK_NONBLOCK | Flag.SOCK_CLOEXEC)) === 0;
       case Op.Connect: {
         const off = r[b + F.AuxOff];
         const len = r[b + F.AuxLen];
@@ -441,7 +421,7 @@ export class EpollEngine implements Engine {
       case Op.Connect:
         return this.#attemptConnect(slot, st);
       default:
-        this.#result(slot, -EINVAL, 0);
+        this.#result(slot, -Errno.EINVAL, 0);
         return Attempt.Done;
     }
   }
@@ -488,8 +468,8 @@ export class EpollEngine implements Engine {
         if (res === 0) return Attempt.Wait;
         continue;
       }
-      if (res === -EAGAIN) return Attempt.Wait;
-      if (useZc && res === -ENOBUFS) {
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
+      if (useZc && res === -Errno.ENOBUFS) {
         // Out of option memory for pinned pages: send the rest by copying.
         r[b + F.ZcPlain] = 1;
         r[b + F.ZcCopied] = 1;
@@ -534,8 +514,8 @@ export class EpollEngine implements Engine {
       const done = r[b + F.Done];
       this.#stats[RingStat.Enters]++;
       const res = this.#native.fallbackRecv(this.#handle, st.fd, r[b + F.Pool], r[b + F.Off] + done, len - done, flags);
-      if (res === -EAGAIN) return Attempt.Wait;
-      if (res > 0 && flags & MSG_WAITALL && done + res < len) {
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
+      if (res > 0 && flags & Flag.MSG_WAITALL && done + res < len) {
         r[b + F.Done] = done + res;
         continue;
       }
@@ -552,12 +532,12 @@ export class EpollEngine implements Engine {
     for (let i = 0; i < MULTISHOT_BATCH; i++) {
       if (g === undefined || !g.shift()) {
         if (i > 0) return Attempt.Retry; // the next batch may bring buffers back
-        this.#result(slot, -ENOBUFS, 0);
+        this.#result(slot, -Errno.ENOBUFS, 0);
         return Attempt.Done;
       }
       if (g.off + g.len > this.#poolSize[g.pool]) {
         // The buffer's pool was detached after the buffer was provided.
-        this.#result(slot, -EFAULT, 0);
+        this.#result(slot, -Errno.EFAULT, 0);
         return Attempt.Done;
       }
       this.#stats[RingStat.Enters]++;
@@ -577,7 +557,7 @@ export class EpollEngine implements Engine {
         continue;
       }
       g.unshift(); // EAGAIN, end of stream or an error: the buffer was not used
-      if (res === -EAGAIN) return Attempt.Wait;
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
       this.#result(slot, res, 0);
       return Attempt.Done;
     }
@@ -587,12 +567,12 @@ export class EpollEngine implements Engine {
   #attemptAccept(slot: number, st: FdState): Attempt {
     const r = this.#rec;
     const b = slot * R;
-    const multishot = (r[b + F.Ioprio] & IORING_ACCEPT_MULTISHOT) !== 0;
+    const multishot = (r[b + F.Ioprio] & Flag.IORING_ACCEPT_MULTISHOT) !== 0;
     const flags = r[b + F.MsgFlags];
     for (let i = 0; i < MULTISHOT_BATCH; i++) {
       this.#stats[RingStat.Enters]++;
       const res = this.#native.fallbackAccept(this.#handle, st.fd, flags);
-      if (res === -EAGAIN) return Attempt.Wait;
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
       if (res >= 0 && multishot) {
         this.#post(slot, res, CQE_F_MORE);
         continue;
@@ -614,7 +594,7 @@ export class EpollEngine implements Engine {
     } else {
       res = this.#native.fallbackConnectResult(this.#handle, st.fd);
     }
-    if (res === -EINPROGRESS) return Attempt.Wait;
+    if (res === -Errno.EINPROGRESS) return Attempt.Wait;
     this.#result(slot, res, 0);
     return Attempt.Done;
   }
@@ -752,7 +732,7 @@ export class EpollEngine implements Engine {
     const st = this.#fds.get(fd);
     if (st !== undefined) {
       this.#fds.delete(fd);
-      this.#abandon(st, -ECANCELED);
+      this.#abandon(st, -Errno.ECANCELED);
       st.watched = false;
     }
     this.#stats[RingStat.Enters]++;
@@ -764,30 +744,30 @@ export class EpollEngine implements Engine {
     const slot = opId & SLOT_MASK;
     const r = this.#rec;
     const b = slot * R;
-    if (opId < 0 || b >= r.length || r[b + F.Id] !== opId) return -ENOENT;
+    if (opId < 0 || b >= r.length || r[b + F.Id] !== opId) return -Errno.ENOENT;
     switch (r[b + F.State]) {
       case S.Queued:
       case S.Held:
-        this.#result(slot, -ECANCELED, 0);
+        this.#result(slot, -Errno.ECANCELED, 0);
         return 0;
       case S.Reading:
       case S.Writing: {
         const st = this.#fds.get(r[b + F.Fd]);
-        if (st === undefined) return -ENOENT;
+        if (st === undefined) return -Errno.ENOENT;
         const q = r[b + F.State] === S.Reading ? st.readers : st.writers;
         const i = q.indexOf(slot);
-        if (i < 0) return -ENOENT;
+        if (i < 0) return -Errno.ENOENT;
         q.splice(i, 1);
         const op = r[b + F.Op];
-        if (op === Op.Send || op === Op.SendZc) this.#sendDone(slot, st, r[b + F.Done] > 0 ? r[b + F.Done] : -ECANCELED);
-        else this.#result(slot, -ECANCELED, 0);
+        if (op === Op.Send || op === Op.SendZc) this.#sendDone(slot, st, r[b + F.Done] > 0 ? r[b + F.Done] : -Errno.ECANCELED);
+        else this.#result(slot, -Errno.ECANCELED, 0);
         // Edge-triggered: the new head may have missed its edge while it waited behind.
         if (i === 0 && q.length > 0) this.#runQueue(st, q);
         this.#settle(st);
         return 0;
       }
       default:
-        return -ENOENT;
+        return -Errno.ENOENT;
     }
   }
 
@@ -805,7 +785,7 @@ export class EpollEngine implements Engine {
     const failed =
       res < 0 ||
       ((op === Op.Send || op === Op.SendZc) && res !== r[b + F.Len]) ||
-      (op === Op.Recv && (r[b + F.MsgFlags] & MSG_WAITALL) !== 0 && res !== r[b + F.Len]);
+      (op === Op.Recv && (r[b + F.MsgFlags] & Flag.MSG_WAITALL) !== 0 && res !== r[b + F.Len]);
     this.#runnable.push(failed ? ~next : next);
   }
 
@@ -881,7 +861,7 @@ export class EpollEngine implements Engine {
     const g = this.#groups.get(group);
     if (g === undefined) return; // as on io_uring: nobody to tell
     const ok = pool >= 0 && pool < MAX_POOLS && this.#poolSize[pool] > 0 && len >= 1 && off >= 0 && off + len <= this.#poolSize[pool] && bid >= 0 && bid <= 0xffff;
-    const res = !ok ? -EINVAL : g.push(pool, off, len, bid) ? 0 : -ENOBUFS;
+    const res = !ok ? -Errno.EINVAL : g.push(pool, off, len, bid) ? 0 : -Errno.ENOBUFS;
     if (res !== 0) this.#host.provideFailed(group, bid, res);
   }
 
@@ -906,21 +886,13 @@ export class EpollEngine implements Engine {
 
   /** Nothing is registered with the kernel: the pool's size bounds the descriptors that name it. */
   attachPool(handle: PoolHandle, index: number): EngineAttachment {
-    try {
-      this.#poolSize[index] = this.#native.fallbackAttachPool(this.#handle, handle, index);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    this.#poolSize[index] = typed(() => this.#native.fallbackAttachPool(this.#handle, handle, index));
     return { registered: false, pending: false, error: 'the epoll fallback registers no fixed buffers' };
   }
 
   detachPool(index: number): void {
     this.#poolSize[index] = 0;
-    try {
-      this.#native.fallbackDetachPool(this.#handle, index);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    typed(() => this.#native.fallbackDetachPool(this.#handle, index));
   }
 
   /** Closes the epoll set (sockets stay open) and forgets every op: the Ring cancels them. */

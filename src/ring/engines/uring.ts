@@ -5,7 +5,7 @@
  * here runs per operation.
  */
 import { backend } from '../../backend';
-import { OutOfRangeError, fromNative } from '../../core/errors';
+import { OutOfRangeError } from '../../core/errors';
 import {
   IORING_FEAT_SUBMIT_STABLE,
   IORING_OP_SENDMSG,
@@ -15,7 +15,7 @@ import {
   type PoolHandle,
   type RingHandle,
 } from '../../core/native';
-import type { Engine, EngineArrays, EngineAttachment, EngineHost } from '../engine';
+import { typed, type Engine, type EngineArrays, type EngineAttachment, type EngineHost } from '../engine';
 import type { RingCapabilities } from '../io-ring';
 
 /**
@@ -57,8 +57,9 @@ export class UringEngine implements Engine {
     if (!SENDV_OK) throw new OutOfRangeError(`MAIO_SENDV must be 0 or 1, got '${SENDV_ENV}'`);
     this.batch = Math.min(shared.submit.length >> 4, ENTRIES);
     this.#native = native();
-    try {
-      this.#handle = this.#native.ringCreate({
+    const n = this.#native;
+    this.#handle = typed(() =>
+      n.ringCreate({
         entries: ENTRIES,
         submit: shared.submit,
         completions: shared.completions,
@@ -67,10 +68,8 @@ export class UringEngine implements Engine {
         onCompletions: host.onCompletions,
         batchWaitUs: BATCH_WAIT_US,
         setup: backend().ringSetup?.native,
-      });
-    } catch (err) {
-      throw fromNative(err);
-    }
+      }),
+    );
     // native/ring.c refuses SENDV on the same grounds.
     const p = this.#native.probe();
     const sendv = (p.features & IORING_FEAT_SUBMIT_STABLE) !== 0 && p.ops.includes(IORING_OP_SENDMSG) &&
@@ -83,36 +82,20 @@ export class UringEngine implements Engine {
   }
 
   attachPool(handle: PoolHandle, index: number, lazy: boolean): EngineAttachment {
-    try {
-      const r = this.#native.ringRegisterPool(this.#handle, handle, index, lazy);
-      return { registered: r.registered, pending: r.pending === true, error: r.error };
-    } catch (err) {
-      throw fromNative(err);
-    }
+    const r = typed(() => this.#native.ringRegisterPool(this.#handle, handle, index, lazy));
+    return { registered: r.registered, pending: r.pending === true, error: r.error };
   }
 
   detachPool(index: number): void {
-    try {
-      this.#native.ringUnregisterPool(this.#handle, index);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    typed(() => this.#native.ringUnregisterPool(this.#handle, index));
   }
 
   registerBufRing(group: number, entries: number): void {
-    try {
-      this.#native.ringRegisterBufRing(this.#handle, group, entries);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    typed(() => this.#native.ringRegisterBufRing(this.#handle, group, entries));
   }
 
   unregisterBufRing(group: number): void {
-    try {
-      this.#native.ringUnregisterBufRing(this.#handle, group);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    typed(() => this.#native.ringUnregisterBufRing(this.#handle, group));
   }
 
   /** Cancels what is in flight and closes the ring (native waits for the cancellations). */
