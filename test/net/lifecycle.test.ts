@@ -428,8 +428,8 @@ test('MAIO_BACKEND=epoll (child processes): createServer and connect work on the
   assert.match(out.summary, /^maio backend: epoll \(.*forced by MAIO_BACKEND=epoll/);
   assert.equal(out.got, 'ping over epoll');
   assert.equal(out.ringZc, 'MSG_ZEROCOPY', 'the thread\'s Ring runs the epoll engine');
-  assert.ok(out.submitted > 0, 'stats() reports the fallback ring');
-  assert.ok(out.poolId >= 0, 'the default pool is attached to the fallback ring');
+  assert.ok(out.submitted > 0, 'stats() reports the epoll engine');
+  assert.ok(out.poolId >= 0, 'the default pool is attached to the ring (epoll engine)');
   assert.equal(out.registered, false);
   assert.match(out.registerError, /epoll/);
 
