@@ -220,12 +220,15 @@ export class EpollEngine implements Engine {
    */
   submit(count: number): number {
     const s = this.#submit;
-    for (let i = 0; i < count; i++) if (s[i * DESC_INTS] === Op.Provide) this.#provide(i * DESC_INTS);
+    // Recording starts nothing, so PROVIDEs applied in the same pass still come first.
     let ops = 0;
     let linkOpen = -1; // op id of the last op with IOSQE_IO_LINK in this batch
     for (let i = 0; i < count; i++) {
       const d = i * DESC_INTS;
-      if (s[d] === Op.Provide) continue;
+      if (s[d] === Op.Provide) {
+        this.#provide(d);
+        continue;
+      }
       linkOpen = this.#record(d, linkOpen);
       ops++;
     }
@@ -270,12 +273,15 @@ export class EpollEngine implements Engine {
     r[b + F.State] = S.Queued;
     r[b + F.Done] = 0;
     r[b + F.Next] = -1;
-    r[b + F.ZcLo] = 0;
-    r[b + F.ZcCount] = 0;
-    r[b + F.ZcLeft] = 0;
-    r[b + F.ZcCopied] = 0;
-    r[b + F.ZcPlain] = 0;
     r[b + F.Id] = opId;
+    if (s[d] === Op.SendZc) {
+      // Only a SEND_ZC reads these.
+      r[b + F.ZcLo] = 0;
+      r[b + F.ZcCount] = 0;
+      r[b + F.ZcLeft] = 0;
+      r[b + F.ZcCopied] = 0;
+      r[b + F.ZcPlain] = 0;
+    }
     // Behind an open link: start only when the previous op has its result.
     if (linkOpen !== -1) {
       r[(linkOpen & SLOT_MASK) * R + F.Next] = opId;
