@@ -43,7 +43,7 @@ export interface RingSetup {
 /**
  * What the running backend gives the socket layer. On io_uring: the kernel's
  * io_uring features (versions in parentheses). On epoll: what the fallback
- * ring does (src/ring/fallback-ring.ts): zero-copy sends through
+ * engine does (src/ring/engines/epoll.ts): zero-copy sends through
  * MSG_ZEROCOPY, multishot recv and accept emulated over nonblocking calls;
  * nothing that needs io_uring itself (fixed buffers, kernel buffer rings,
  * bundles, RECV_ZC, BIND/LISTEN) is there.

@@ -252,7 +252,7 @@ async function measure(pathName: string, contenders: Contender[]): Promise<Row[]
 export async function benchPaths(): Promise<object> {
   const b = backend();
   const ring = Ring.current();
-  if (!ring) return { name: 'paths', skipped: `backend is ${b.mode}: ${b.reason}` };
+  if (!ring.capabilities.splice) return { name: 'paths', skipped: `backend is ${b.mode}: ${b.reason}` };
   const sink = await startSink();
   const file = makeFile();
   try {

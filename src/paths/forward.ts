@@ -111,7 +111,7 @@ export function resolveMode(mode: ForwardMode = 'auto'): 'buffers' | 'splice' {
     throw new InvalidArgumentError(`mode must be 'auto', 'buffers' or 'splice', got ${String(mode)}`);
   }
   if (mode === 'splice') {
-    if (Ring.current() === null) throw new InvalidArgumentError("mode 'splice' needs the io_uring backend (SPLICE ops); use 'buffers'");
+    if (!Ring.current().capabilities.splice) throw new InvalidArgumentError("mode 'splice' needs the io_uring backend (SPLICE ops); use 'buffers'");
     return 'splice';
   }
   return 'buffers';
@@ -159,7 +159,7 @@ export class Forwarder extends EventEmitter {
     if (typeof after !== 'number' || Number.isNaN(after) || after < 0 || (after !== Infinity && !Number.isSafeInteger(after))) {
       throw new OutOfRangeError(`spliceAfterBytes must be a non-negative integer or Infinity, got ${String(after)}`);
     }
-    this.#spliceAfter = this.requestedMode === 'auto' && after > 0 && Ring.current() !== null ? after : Infinity;
+    this.#spliceAfter = this.requestedMode === 'auto' && after > 0 && Ring.current().capabilities.splice ? after : Infinity;
     const hwm = options.highWaterMark ?? 1024 * 1024;
     if (!Number.isSafeInteger(hwm) || hwm < 1) throw new OutOfRangeError(`highWaterMark must be a positive integer, got ${hwm}`);
     this.highWaterMark = hwm;
@@ -382,7 +382,7 @@ export class Forwarder extends EventEmitter {
       if (!a.readableEnded) a.resume(); // delivers the 'end'
       return;
     }
-    const ring = Ring.current()!;
+    const ring = Ring.current();
     if (switching) {
       this.#mode = 'splice';
       this.#switched = true;

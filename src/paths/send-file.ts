@@ -499,7 +499,7 @@ export function sendFileFd(
     throw new OutOfRangeError(`offset ${offset} + length ${length} exceeds the file's size ${st.size}`);
   }
   if (mode === 'sendfile') return new SendfileTransfer(socketFd, fileFd, offset, length, target, options);
-  if (!(ring instanceof Ring)) throw new BackendUnavailableError("mode 'splice' needs the io_uring backend (SPLICE ops)");
+  if (!(ring instanceof Ring) || !ring.capabilities.splice) throw new BackendUnavailableError("mode 'splice' needs the io_uring backend (SPLICE ops)");
   return new FileSend(ring, socketFd, fileFd, offset, length, target, options);
 }
 

@@ -16,6 +16,8 @@
  */
 import * as fs from 'node:fs';
 import { native, type PoolCreateResult, type PoolHandle, type PoolInfo } from '../core/native';
+import { currentRing } from '../ring/current';
+import type { IoRing } from '../ring/io-ring';
 import {
   AbortError,
   BufferForeignError,
@@ -124,25 +126,6 @@ export interface PoolStats {
   closed: boolean;
 }
 
-/** What src/ring/ offers (coded against IoRing's signature; loaded lazily). */
-interface RingLike {
-  attachPool(handle: PoolHandle, lazy?: boolean): { index: number; registered: boolean; pending?: boolean; error: unknown };
-  detachPool(index: number): void;
-}
-
-/** This thread's ring on either backend (io_uring Ring or epoll FallbackRing). */
-function currentRing(): RingLike | null {
-  let file: string;
-  try {
-    file = require.resolve('../ring/current');
-  } catch {
-    return null; // ring layer not built: no registration
-  }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const mod = require(file) as { currentRing?: () => RingLike | null | undefined };
-  return typeof mod.currentRing === 'function' ? mod.currentRing() ?? null : null;
-}
-
 function errorName(e: unknown): string {
   if (e === null || e === undefined || e === '') return '';
   if (typeof e === 'string') return e;
@@ -152,7 +135,7 @@ function errorName(e: unknown): string {
 }
 
 /** Pools attached to a ring and dropped without close(): detach them. */
-const ringRegistry = new FinalizationRegistry<{ ring: RingLike; index: number }>(({ ring, index }) => {
+const ringRegistry = new FinalizationRegistry<{ ring: IoRing; index: number }>(({ ring, index }) => {
   try {
     ring.detachPool(index);
   } catch {
@@ -187,7 +170,7 @@ export class IoPool {
   #recyclers: (SlotRecycler | null)[] | null = null;
   #closed = false;
   #finalized = false;
-  #ring: RingLike | null = null;
+  #ring: IoRing | null = null;
   #registered = false;
   #registerPending = false;
   #registerError = '';
@@ -229,14 +212,13 @@ export class IoPool {
   }
 
   #register(): void {
-    let ring: RingLike | null;
+    let ring: IoRing;
     try {
       ring = currentRing();
     } catch (e) {
       this.#registerError = errorName(e);
       return;
     }
-    if (!ring) return;
     try {
       const r = ring.attachPool(this.#native.handle, !this.#eager);
       this[kPoolId] = r.index;

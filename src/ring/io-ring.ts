@@ -1,11 +1,11 @@
 /**
  * What the layers above the ring (src/net/, src/paths/, src/pool/) may use:
- * the one seam between maio and its I/O backends. "Submit an operation,
- * complete an operation" (not readiness), so the io_uring Ring and the epoll
- * FallbackRing both implement it and the socket layer runs unchanged on
- * either. Completions keep io_uring's CQE semantics on both: F_MORE for
- * multishot results and SEND_ZC's first CQE, F_BUFFER with the buffer id in
- * flags >>> 16, F_NOTIF for zero-copy notifications.
+ * "submit an operation, complete an operation" (not readiness). The Ring
+ * implements it over either engine (io_uring, or epoll emulating it), so the
+ * socket layer runs unchanged on both. Completions keep io_uring's CQE
+ * semantics on both: F_MORE for multishot results and SEND_ZC's first CQE,
+ * F_BUFFER with the buffer id in flags >>> 16, F_NOTIF for zero-copy
+ * notifications.
  */
 import type { Op, PoolHandle } from '../core/native';
 import type { CompletionTarget, PoolAttachment, PreFlush, ProvideOwner, RingStats } from './ring';

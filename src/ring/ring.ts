@@ -1,13 +1,15 @@
 /**
- * The ring: this thread's io_uring, seen from JavaScript.
+ * The ring: this thread's submission and completion queue, seen from
+ * JavaScript, over one of two engines (src/ring/engine.ts): io_uring, or
+ * epoll where io_uring is blocked. Everything callers see lives here, once.
  *
  * Operations are queued with positional arguments into a shared Int32Array
  * (one 16-int descriptor each, layout in native/maio.h); the first queue() of
  * a turn schedules one flush (a microtask), so everything queued in a turn
- * goes to the kernel in one ringSubmit and, usually, one io_uring_enter.
- * Completions arrive as one batch per poll wakeup in another shared array;
- * each is dispatched to the CompletionTarget that queued the op, then
- * whatever those targets queued is flushed at once.
+ * goes to the engine in one submit. Completions come back as one batch per
+ * wake-up in another shared array; each is dispatched to the
+ * CompletionTarget that queued the op, then whatever those targets queued is
+ * flushed at once.
  *
  * Nothing is allocated per operation: op ids are slots from an Int32Array
  * free list, targets are objects that already exist (sockets, ...), not
@@ -15,27 +17,17 @@
  * op that reused its slot; the slot is reused only after the op's final
  * completion (the first one without IORING_CQE_F_MORE).
  */
-import { backend } from '../backend';
-import { ClosedError, InvalidArgumentError, OutOfRangeError, fromNative } from '../core/errors';
-import {
-  CQE_F_MORE,
-  CQE_INTS,
-  DESC_INTS,
-  IORING_FEAT_SUBMIT_STABLE,
-  IORING_OP_SENDMSG,
-  MAX_POOLS,
-  Op,
-  SENDV_MAX_LEN,
-  SENDV_MAX_SEGS,
-  RING_STATS,
-  RingStat,
-  native,
-  type NativeBinding,
-  type PoolHandle,
-  type RingHandle,
-} from '../core/native';
+import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
+import { CQE_F_MORE, CQE_INTS, DESC_INTS, MAX_POOLS, Op, SENDV_MAX_LEN, RING_STATS, RingStat, type PoolHandle } from '../core/native';
+import type { Engine, EngineHost, OpenEngine } from './engine';
 import type { IoRing, RingCapabilities } from './io-ring';
+import { Errno, Flag } from './linux';
 import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
+
+// Op ids: 11 generation bits over 20 slot bits, so they stay positive int32.
+export const SLOT_BITS = 20;
+export const SLOT_MASK = (1 << SLOT_BITS) - 1;
+export const GEN_MASK = 0x7ff;
 
 /** Receives the completions of the operations it queued. */
 export interface CompletionTarget {
@@ -83,49 +75,12 @@ export interface PoolAttachment {
   error: string;
 }
 
-/**
- * MAIO_RING_ENTRIES (a power of two, 64..32768; default 1024): SQ entries; the
- * CQ holds four times as many. Small rings are for tests of a full SQ and an
- * overflowing CQ. A flush never takes more descriptors than the SQ holds, so
- * a link chain (at most 32 sends) never straddles two submits.
- */
-const ENTRIES_ENV = process.env.MAIO_RING_ENTRIES;
-const ENTRIES_OK = ENTRIES_ENV === undefined || ENTRIES_ENV === '' || /^(64|128|256|512|1024|2048|4096|8192|16384|32768)$/.test(ENTRIES_ENV);
-const ENTRIES = ENTRIES_OK && ENTRIES_ENV ? Number(ENTRIES_ENV) : 1024;
-/**
- * MAIO_BATCH_WAIT_US (an integer 0..10000; default 50): while this thread's
- * ring receives at least 1 GiB/s, each wake-up first waits up to this long
- * (or for 16 completions) so that receives come back in a few large batches
- * instead of one small one per wake-up (native/ring.c, "bulk batching").
- * 0 turns it off. Below that rate nothing waits.
- */
-const BATCH_WAIT_ENV = process.env.MAIO_BATCH_WAIT_US;
-const BATCH_WAIT_OK = BATCH_WAIT_ENV === undefined || BATCH_WAIT_ENV === '' || (/^\d{1,5}$/.test(BATCH_WAIT_ENV) && Number(BATCH_WAIT_ENV) <= 10000);
-const BATCH_WAIT_US = BATCH_WAIT_OK && BATCH_WAIT_ENV ? Number(BATCH_WAIT_ENV) : 50;
-/**
- * MAIO_SENDV=0 turns SENDV off: every queued send goes as its own SEND (for
- * A/B measurements). By default a socket sends runs of plain sends as one
- * SENDMSG of up to SENDV_MAX_SEGS pieces where the kernel allows it.
- */
-const SENDV_ENV = process.env.MAIO_SENDV;
-const SENDV_OK = SENDV_ENV === undefined || SENDV_ENV === '' || SENDV_ENV === '0' || SENDV_ENV === '1';
-const SUBMIT_CAPACITY = Math.min(1024, ENTRIES); // descriptors per flush
-const COMPLETION_CAPACITY = 1024; // CQEs per JS call
+const SUBMIT_CAPACITY = 1024; // descriptors per flush (an engine may take fewer: Engine.batch)
+const COMPLETION_CAPACITY = 1024; // completions per onCompletions call
 
-const SLOT_BITS = 20;
-const SLOT_MASK = (1 << SLOT_BITS) - 1;
-const GEN_MASK = 0x7ff; // op ids stay positive int32: 11 generation bits + 20 slot bits
 const INITIAL_OPS = 1024;
 const MAX_OPS = 1 << SLOT_BITS;
 const MAX_SUBMIT_RETRIES = 3;
-
-const EINVAL = 22;
-const EAGAIN = 11;
-const ECANCELED = 125;
-const EIO = 5;
-
-const SOCK_CLOEXEC = 0o2000000;
-const IORING_ACCEPT_MULTISHOT = 1;
 
 function rethrow(err: unknown): never {
   throw err;
@@ -138,8 +93,9 @@ let current: Ring | null = null;
 const constructing = Symbol('maio.ring.construct');
 
 export class Ring implements IoRing {
-  readonly #native: NativeBinding;
-  readonly #handle: RingHandle;
+  readonly #engine: Engine;
+  /** descriptors one flush takes (the engine's batch) */
+  readonly #batch: number;
   readonly #submit = new Int32Array(SUBMIT_CAPACITY * DESC_INTS);
   readonly #comp = new Int32Array(COMPLETION_CAPACITY * CQE_INTS);
   readonly #aux = new AuxSlots();
@@ -167,18 +123,15 @@ export class Ring implements IoRing {
   // failures found while flushing, delivered after the flush: (slot, res) pairs
   readonly #failed = new Int32Array(SUBMIT_CAPACITY * 2);
   #failedCount = 0;
+  // PROVIDEs refused while flushing, told to their owners after it: (group, bid, res)
+  #refused: number[] = [];
 
-  // pool slots; a slot given up is unregistered (the native close drops them all)
+  // pool slots; a slot given up is detached from the engine (its close drops them all)
   readonly #pools = new PoolSlots((index) => {
-    if (this.#closed) return;
-    try {
-      this.#native.ringUnregisterPool(this.#handle, index);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    if (!this.#closed) this.#engine.detachPool(index);
   });
 
-  // provided-buffer groups
+  // provided-buffer groups and who owns each
   readonly #groups = new Map<number, ProvideOwner>();
 
   // objects that queue their ops at the start of the next flush
@@ -211,41 +164,30 @@ export class Ring implements IoRing {
     this.#flush();
   };
 
-  /** This thread's ring, created on first use; null when the backend is not io_uring. */
-  static current(): Ring | null {
+  readonly #host: EngineHost = {
+    onCompletions: this.#onCompletions,
+    provideFailed: (group, bid, res) => this.#provideFailed(group, bid, res),
+    pending: () => this.#live,
+  };
+
+  /** This thread's ring, created on first use (again after a close), on the engine backend() chose. */
+  static current(): Ring {
     if (current !== null && !current.#closed) return current;
-    if (backend().mode !== 'io_uring') return null;
-    current = new Ring(constructing);
+    // Lazy: current.ts names the engines, and they import this file.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { openEngine } = require('./current') as typeof import('./current');
+    current = new Ring(constructing, openEngine);
     return current;
   }
 
   /** @internal use Ring.current(): one ring per thread. */
-  constructor(token: symbol) {
+  constructor(token: symbol, openEngine: OpenEngine) {
     if (token !== constructing) throw new InvalidArgumentError('use Ring.current(): there is one ring per thread');
-    if (!ENTRIES_OK) throw new OutOfRangeError(`MAIO_RING_ENTRIES must be a power of two from 64 to 32768, got '${ENTRIES_ENV}'`);
-    if (!BATCH_WAIT_OK) throw new OutOfRangeError(`MAIO_BATCH_WAIT_US must be an integer from 0 to 10000, got '${BATCH_WAIT_ENV}'`);
-    if (!SENDV_OK) throw new OutOfRangeError(`MAIO_SENDV must be 0 or 1, got '${SENDV_ENV}'`);
-    this.#native = native();
-    try {
-      this.#handle = this.#native.ringCreate({
-        entries: ENTRIES,
-        submit: this.#submit,
-        completions: this.#comp,
-        aux: this.#aux.bytes,
-        stats: this.#stats,
-        onCompletions: this.#onCompletions,
-        batchWaitUs: BATCH_WAIT_US,
-        setup: backend().ringSetup?.native,
-      });
-    } catch (err) {
-      throw fromNative(err);
-    }
+    this.#engine = openEngine(this.#host, { submit: this.#submit, completions: this.#comp, aux: this.#aux.bytes, stats: this.#stats });
+    this.#batch = this.#engine.batch;
+    this.capabilities = this.#engine.capabilities;
+    this.#sendvMax = this.capabilities.sendvMax;
     this.#grow(INITIAL_OPS);
-    // native/ring.c refuses SENDV on the same grounds.
-    const p = this.#native.probe();
-    const ok = (p.features & IORING_FEAT_SUBMIT_STABLE) !== 0 && p.ops.includes(IORING_OP_SENDMSG) && !backend().setupFlags.includes('SQPOLL');
-    this.#sendvMax = ok && SENDV_ENV !== '0' ? SENDV_MAX_SEGS : 0;
-    this.capabilities = Object.freeze({ splice: true, sendvMax: this.#sendvMax, fixedBuffers: true, zeroCopySend: 'SEND_ZC' as const });
   }
 
   get closed(): boolean {
@@ -254,7 +196,7 @@ export class Ring implements IoRing {
 
   /** Descriptors the submit array still takes before the ring must flush. */
   get room(): number {
-    return SUBMIT_CAPACITY - this.#queued;
+    return this.#batch - this.#queued;
   }
 
   /** Operations queued or in flight. */
@@ -285,7 +227,7 @@ export class Ring implements IoRing {
   ): number {
     if (this.#closed) throw new ClosedError('the ring is closed');
     checkOpArgs(target, fd, len, pool, bufOff, msgFlags, ioprio, bufGroup, auxOff, auxLen, sqeFlags);
-    if (this.#queued === SUBMIT_CAPACITY) this.#flush();
+    if (this.#queued === this.#batch) this.#flush();
     if (this.#freeTop === 0) this.#grow(this.#capacity * 2);
     const slot = this.#free[--this.#freeTop];
     const gen = ((this.#ids[slot] >>> SLOT_BITS) + 1) & GEN_MASK;
@@ -348,7 +290,7 @@ export class Ring implements IoRing {
     }
     if (!Number.isInteger(len) || len < 0 || len > SENDV_MAX_LEN) throw new OutOfRangeError(`sendv length must be in [0, ${SENDV_MAX_LEN}], got ${len}`);
     // A flush frees this batch's slots: make it before taking one.
-    if (this.#queued === SUBMIT_CAPACITY) this.#flush();
+    if (this.#queued === this.#batch) this.#flush();
     const aux = this.#aux.alloc();
     if (aux < 0) return -1;
     const w = this.#auxWords;
@@ -380,7 +322,7 @@ export class Ring implements IoRing {
    */
   provide(pool: number, off: number, len: number, group: number, bid: number): void {
     if (this.#closed) throw new ClosedError('the ring is closed');
-    if (this.#queued === SUBMIT_CAPACITY) this.#flush();
+    if (this.#queued === this.#batch) this.#flush();
     const s = this.#submit;
     const b = this.#queued * DESC_INTS;
     // Every field written: a fill() here is a C++ builtin call per buffer.
@@ -410,11 +352,8 @@ export class Ring implements IoRing {
   /** Registers a provided-buffer ring for `group` (0..65535) with `entries` slots (a power of two). */
   registerBufRing(group: number, entries: number, owner: ProvideOwner): void {
     if (this.#closed) throw new ClosedError('the ring is closed');
-    try {
-      this.#native.ringRegisterBufRing(this.#handle, group, entries);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    if (typeof owner?.onProvideFailed !== 'function') throw new InvalidArgumentError('owner must have onProvideFailed(bid, res)');
+    this.#engine.registerBufRing(group, entries);
     this.#groups.set(group, owner);
   }
 
@@ -423,14 +362,11 @@ export class Ring implements IoRing {
    * Call only when no recv on the group is in flight. No-op once closed.
    */
   unregisterBufRing(group: number): void {
-    if (!this.#groups.delete(group) || this.#closed) return;
+    if (this.#closed || !this.#groups.has(group)) return;
     // PROVIDEs still queued for the group would be refused: apply them first.
     if (this.#queued) this.#flush();
-    try {
-      this.#native.ringUnregisterBufRing(this.#handle, group);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    this.#groups.delete(group);
+    this.#engine.unregisterBufRing(group);
   }
 
   /**
@@ -451,8 +387,8 @@ export class Ring implements IoRing {
     return opId;
   }
 
-  accept(target: CompletionTarget, fd: number, multishot = false, flags = SOCK_CLOEXEC): number {
-    return this.queue(target, Op.Accept, fd, 0, -1, 0, flags, multishot ? IORING_ACCEPT_MULTISHOT : 0);
+  accept(target: CompletionTarget, fd: number, multishot = false, flags = Flag.SOCK_CLOEXEC): number {
+    return this.queue(target, Op.Accept, fd, 0, -1, 0, flags, multishot ? Flag.IORING_ACCEPT_MULTISHOT : 0);
   }
 
   /** Connects to the sockaddr at aux[auxOff, auxOff + auxLen) (see allocAux/writeSockaddr). */
@@ -515,19 +451,19 @@ export class Ring implements IoRing {
     while (n > 0) {
       let done: number;
       try {
-        done = this.#native.ringSubmit(this.#handle, n);
+        done = this.#engine.submit(n);
       } catch (err) {
         const e = err as { code?: unknown; index?: unknown; errno?: unknown };
         if (e.code === 'ERR_MAIO_INVALID_DESCRIPTOR' && typeof e.index === 'number') {
           // The batch went nowhere: fail the bad op alone and try the rest.
           const b = e.index * DESC_INTS;
-          if (s[b] === Op.Provide) this.#provideFailed(s[b + 8], s[b + 2], -EINVAL);
-          else this.#fail(s[b + 2], -EINVAL);
+          if (s[b] === Op.Provide) this.#provideFailed(s[b + 8], s[b + 2], -Errno.EINVAL);
+          else this.#fail(s[b + 2], -Errno.EINVAL);
           s.copyWithin(e.index * DESC_INTS, (e.index + 1) * DESC_INTS, n * DESC_INTS);
           n--;
           continue;
         }
-        const res = typeof e.errno === 'number' ? e.errno : -EIO;
+        const res = typeof e.errno === 'number' ? e.errno : -Errno.EIO;
         // A valid batch applied its PROVIDEs even when the enter failed.
         for (let i = 0; i < n; i++) if (s[i * DESC_INTS] !== Op.Provide) this.#fail(s[i * DESC_INTS + 2], res);
         n = 0;
@@ -544,12 +480,13 @@ export class Ring implements IoRing {
       }
       n = m;
       if (++retries > MAX_SUBMIT_RETRIES) {
-        for (let i = 0; i < n; i++) this.#fail(s[i * DESC_INTS + 2], -EAGAIN);
+        for (let i = 0; i < n; i++) this.#fail(s[i * DESC_INTS + 2], -Errno.EAGAIN);
         n = 0;
       }
     }
     this.#queued = 0;
     this.#freeSendvAux();
+    if (this.#refused.length) this.#deliverRefused();
     if (this.#failedCount) this.#deliverFailures();
   }
 
@@ -560,13 +497,22 @@ export class Ring implements IoRing {
     for (let i = 0; i < n; i++) this.#aux.free(this.#sendvAux[i]);
   }
 
+  /** Noted now, told after the flush: an owner may queue again, which must not land in the batch being submitted. */
   #provideFailed(group: number, bid: number, res: number): void {
-    const owner = this.#groups.get(group);
-    if (!owner) return;
-    try {
-      owner.onProvideFailed(bid, res);
-    } catch (err) {
-      process.nextTick(rethrow, err);
+    this.#refused.push(group, bid, res);
+  }
+
+  #deliverRefused(): void {
+    const list = this.#refused;
+    this.#refused = [];
+    for (let i = 0; i < list.length; i += 3) {
+      const owner = this.#groups.get(list[i]);
+      if (!owner) continue;
+      try {
+        owner.onProvideFailed(list[i + 1], list[i + 2]);
+      } catch (err) {
+        process.nextTick(rethrow, err);
+      }
     }
   }
 
@@ -637,14 +583,9 @@ export class Ring implements IoRing {
   attachPool(handle: PoolHandle, lazy = false): PoolAttachment {
     if (this.#closed) throw new ClosedError('the ring is closed');
     const index = this.#pools.claim();
-    let r: { registered: boolean; pending?: boolean; error: string };
-    try {
-      r = this.#native.ringRegisterPool(this.#handle, handle, index, lazy);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    const r = this.#engine.attachPool(handle, index, lazy);
     this.#pools.occupy(index);
-    return { index, registered: r.registered, pending: r.pending === true, error: r.error };
+    return { index, registered: r.registered, pending: r.pending, error: r.error };
   }
 
   /**
@@ -714,7 +655,7 @@ export class Ring implements IoRing {
     this.#groups.clear();
     this.#preFlush.clear();
     try {
-      this.#native.ringClose(this.#handle);
+      this.#engine.close();
     } finally {
       this.#stats[RingStat.Inflight] = 0;
       for (let slot = 0; slot < this.#capacity; slot++) {
@@ -723,7 +664,7 @@ export class Ring implements IoRing {
         const opId = this.#ids[slot];
         this.#release(slot);
         try {
-          target.onCompletion(opId, -ECANCELED, 0);
+          target.onCompletion(opId, -Errno.ECANCELED, 0);
         } catch (err) {
           process.nextTick(rethrow, err);
         }

@@ -1,8 +1,7 @@
 /**
- * Bookkeeping both rings share (the io_uring Ring and the epoll FallbackRing):
- * the aux array's fixed slots, which pool holds each of a ring's 64 pool
- * slots, and the objects to call at the start of the next flush. What differs between the rings (registering with the kernel or not)
- * stays in them, behind the `drop` callback.
+ * The Ring's smaller books: the one argument check of queue(), the aux
+ * array's fixed slots, which pool holds each of the ring's 64 pool slots, and
+ * the objects to call at the start of the next flush.
  */
 import { InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { MAX_POOLS } from '../core/native';
@@ -10,8 +9,7 @@ import { encodeSockaddr } from '../net/address';
 import type { PreFlush } from './ring';
 
 /**
- * The one argument check of queue(), for both rings. The submit array (and the fallback's
- * record array) are Int32Arrays: NaN, 1.5 or 2**32 + 1 would silently become another number
+ * The one argument check of queue(). The submit array is an Int32Array: NaN, 1.5 or 2**32 + 1 would silently become another number
  * there (fd 0 or 1 for a CLOSE), and a target without onCompletion would throw inside the
  * completion callback.
  */
@@ -77,13 +75,11 @@ export class AuxSlots {
 export class PoolSlots {
   /** 1 where a pool occupies the slot (descriptors may name it). */
   readonly attached = new Uint8Array(MAX_POOLS);
-  /** The region's size in bytes, where the ring checks bounds itself (epoll). */
-  readonly size = new Float64Array(MAX_POOLS);
   readonly #inflight = new Int32Array(MAX_POOLS);
   readonly #detachPending = new Uint8Array(MAX_POOLS);
   readonly #drop: (index: number) => void;
 
-  /** `drop(index)` runs when a slot is finally given up: tell the native side. */
+  /** `drop(index)` runs when a slot is finally given up: tell the engine. */
   constructor(drop: (index: number) => void) {
     this.#drop = drop;
   }
@@ -96,9 +92,8 @@ export class PoolSlots {
     throw new OutOfRangeError(`a ring holds at most ${MAX_POOLS} pools`);
   }
 
-  occupy(index: number, size = 0): void {
+  occupy(index: number): void {
     this.attached[index] = 1;
-    this.size[index] = size;
   }
 
   /** An operation using the pool's memory was queued. */
@@ -123,7 +118,6 @@ export class PoolSlots {
   #release(index: number): void {
     this.#detachPending[index] = 0;
     this.attached[index] = 0;
-    this.size[index] = 0;
     this.#drop(index);
   }
 }

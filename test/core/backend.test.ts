@@ -18,7 +18,7 @@ function childBackend(env: Record<string, string>): { status: number | null; out
     try { const b = require(${JSON.stringify(backendJs)}).backend();
           const ring = require(${JSON.stringify(ringJs)}).Ring.current();
           const current = require(${JSON.stringify(currentJs)}).currentRing();
-          r = { ok: true, b, ring: ring !== null, current: current.constructor.name }; }
+          r = { ok: true, b, ring: ring.capabilities.zeroCopySend, current: current === ring }; }
     catch (e) { r = { ok: false, code: e.code, name: e.name, message: e.message }; }
     console.log(JSON.stringify(r));`;
   const res = spawnSync(process.execPath, ['-e', code], { env: { ...process.env, ...env }, encoding: 'utf8' });
@@ -78,8 +78,8 @@ test('MAIO_BACKEND=epoll forces the fallback (child process)', () => {
   assert.equal(r.out.b.forced, true);
   assert.match(r.out.b.reason, /MAIO_BACKEND=epoll/);
   assert.match(r.out.b.summary, /^maio backend: epoll/);
-  assert.equal(r.out.ring, false, 'Ring.current() is null on epoll');
-  assert.equal(r.out.current, 'FallbackRing', 'currentRing() is the fallback on epoll');
+  assert.equal(r.out.ring, 'MSG_ZEROCOPY', 'the thread\'s Ring runs the epoll engine');
+  assert.equal(r.out.current, true, 'currentRing() is Ring.current()');
   // What the fallback gives, not what io_uring would.
   const c = r.out.b.capabilities;
   assert.equal(c.multishotRecv, true, 'emulated buffer groups');
@@ -97,8 +97,8 @@ test('MAIO_BACKEND=io_uring insists on io_uring; a bad value is refused', (t) =>
   if (native().probe().uringUsable) {
     assert.equal(r.out.b.mode, 'io_uring');
     assert.equal(r.out.b.forced, true);
-    assert.equal(r.out.ring, true);
-    assert.equal(r.out.current, 'Ring', 'currentRing() is the io_uring Ring');
+    assert.equal(r.out.ring, 'SEND_ZC', 'the thread\'s Ring runs the io_uring engine');
+    assert.equal(r.out.current, true, 'currentRing() is Ring.current()');
   } else {
     assert.equal(r.out.code, 'ERR_MAIO_BACKEND_UNAVAILABLE');
   }
@@ -135,7 +135,7 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 const BLOCKED_CHILD = `
   let r;
-  try { r = { ok: true, b: require(${JSON.stringify(backendJs)}).backend(), current: require(${JSON.stringify(currentJs)}).currentRing().constructor.name }; }
+  try { r = { ok: true, b: require(${JSON.stringify(backendJs)}).backend(), current: require(${JSON.stringify(currentJs)}).currentRing().capabilities.zeroCopySend }; }
   catch (e) { r = { ok: false, code: e.code, message: e.message }; }
   console.log(JSON.stringify(r));`;
 
@@ -162,7 +162,7 @@ test('io_uring_setup blocked by seccomp (this child only): the process falls bac
   assert.equal(r.out.ok, true, JSON.stringify(r.out));
   assert.equal(r.out.b.mode, 'epoll');
   assert.equal(r.out.b.forced, false);
-  assert.equal(r.out.current, 'FallbackRing');
+  assert.equal(r.out.current, 'MSG_ZEROCOPY', 'the epoll engine');
   assert.match(r.out.b.reason, /io_uring_setup failed with EPERM/);
   if (r.out.b.ioUringDisabled === 0) assert.match(r.out.b.reason, /seccomp/);
   assert.match(r.out.b.summary, /^maio backend: epoll /);

@@ -14,7 +14,7 @@ const isRoot = process.getuid?.() === 0;
 
 test('a pool registers with the ring as a fixed buffer and detaches after close once drained', (t) => {
   const ring = Ring.current();
-  if (!ring) return t.skip('the backend is not io_uring here');
+  if (!ring.capabilities.fixedBuffers) return t.skip('the backend is not io_uring here');
   const pool = createPool({ size: 4 << 20, eager: true });
   const st = pool.stats();
   assert.ok(st.poolId >= 0, `attached (registerError '${st.registerError}')`);
@@ -44,7 +44,7 @@ test('a pool registers with the ring as a fixed buffer and detaches after close 
 
 test('a lazy pool (the default) is attached with its registration pending, nothing resident', (t) => {
   const ring = Ring.current();
-  if (!ring) return t.skip('the backend is not io_uring here');
+  if (!ring.capabilities.fixedBuffers) return t.skip('the backend is not io_uring here');
   const pool = createPool({ size: 4 << 20 });
   const st = pool.stats();
   assert.ok(st.poolId >= 0, 'attached: descriptors may use it');
@@ -67,7 +67,7 @@ class Collector implements CompletionTarget {
 
 test('a SEND_ZC outside a lazy pool is refused and registers nothing', async (t) => {
   const ring = Ring.current();
-  if (!ring) return t.skip('the backend is not io_uring here');
+  if (!ring.capabilities.fixedBuffers) return t.skip('the backend is not io_uring here');
   if (!backend().capabilities.sendZc) return t.skip('no IORING_OP_SEND_ZC');
   const size = 1 << 20;
   const pool = createPool({ size });
@@ -88,7 +88,7 @@ test('a SEND_ZC outside a lazy pool is refused and registers nothing', async (t)
 
 test("a lazy pool's first SEND_ZC registers (pins) it: stats say so; the bytes arrive intact", async (t) => {
   const ring = Ring.current();
-  if (!ring) return t.skip('the backend is not io_uring here (the fallback registers nothing)');
+  if (!ring.capabilities.fixedBuffers) return t.skip('the backend is not io_uring here (the epoll engine registers nothing)');
   if (!backend().capabilities.sendZc) return t.skip('no IORING_OP_SEND_ZC');
   const size = 4 << 20;
   const pool = createPool({ size });
@@ -128,7 +128,7 @@ test("a lazy pool's first SEND_ZC registers (pins) it: stats say so; the bytes a
 });
 
 test('on the epoll fallback a pool is never registered; zero-copy sends leave it lazy', async (t) => {
-  if (Ring.current()) return t.skip('io_uring backend: covered above');
+  if (Ring.current().capabilities.fixedBuffers) return t.skip('io_uring backend: covered above');
   const pool = createPool({ size: 1 << 20 });
   const st = pool.stats();
   assert.equal(st.registered, false);

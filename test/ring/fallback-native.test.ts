@@ -10,7 +10,7 @@ import {
 } from '../../src/core/errors';
 import { native, type FallbackHandle } from '../../src/core/native';
 import { sockaddr } from '../../src/net/address';
-import { listener, socketPair, until } from './fallback-helpers';
+import { listener, socketPair, until } from './helpers';
 
 function throwsNative(fn: () => unknown, cls: Function, re?: RegExp) {
   assert.throws(

@@ -1,12 +1,19 @@
 /**
- * FallbackRing: the ring's interface (IoRing) over epoll and nonblocking
- * system calls, for machines where io_uring is blocked. The socket layer
- * queues the same operations and receives the same completions, with
- * io_uring's CQE flag semantics, as on the real Ring.
+ * The epoll engine: io_uring's operations and completions emulated over epoll
+ * and nonblocking system calls, for machines where io_uring is blocked. It
+ * takes the same descriptors from the Ring's submit array and fills the same
+ * completion array, with io_uring's CQE flag semantics, as the io_uring
+ * engine; the Ring above cannot tell them apart but by `capabilities`.
+ *
+ * Why in TypeScript: this is a state machine over per-socket queues that
+ * makes one system call per step. The system calls (native/fallback.c) are
+ * the cost; the bookkeeping around them is a few array reads. Moving it to C
+ * would double the native core for no measured gain, and keep two copies of
+ * CQE semantics in sync across a language boundary.
  *
  * How each operation is emulated:
- * - Operations queued in a turn start in one flush (a microtask), in queue
- *   order. A socket operation is attempted at once; on EAGAIN it waits in its
+ * - Descriptors submitted together start in submit order (PROVIDEs first). A
+ *   socket operation is attempted at once; on EAGAIN it waits in its
  *   socket's FIFO (readers or writers) until an epoll edge, then is attempted
  *   again. Sockets are in the epoll set (edge-triggered) only while something
  *   waits on them.
@@ -16,57 +23,59 @@
  *   queue has reported every one of its sends, with NOTIF_USAGE_ZC_COPIED
  *   when the kernel copied (always, on loopback).
  * - RECV_MULTI takes buffers in order from an emulated provided-buffer group
- *   (provide / registerBufRing): one CQE per read with F_BUFFER | bid << 16 |
- *   F_MORE; it ends with -ENOBUFS when it needs a buffer and the group is
- *   empty, with 0 at end of stream, or with -errno.
+ *   (PROVIDE descriptors, registerBufRing): one CQE per read with F_BUFFER |
+ *   bid << 16 | F_MORE; it ends with -ENOBUFS when it needs a buffer and the
+ *   group is empty, with 0 at end of stream, or with -errno.
  * - ACCEPT with multishot posts one CQE per connection with F_MORE.
  * - CONNECT completes when the socket turns writable (SO_ERROR).
- * - CLOSE, SHUTDOWN, NOP, CANCEL and every error complete in the next
- *   completion batch, never inside queue(). CLOSE first ends operations still
- *   waiting on the descriptor with -ECANCELED (a closed number may be reused).
+ * - CLOSE, SHUTDOWN, NOP, CANCEL and every error (a bad descriptor: -EINVAL)
+ *   complete in the next completion batch, never inside submit(). CLOSE first
+ *   ends operations still waiting on the descriptor with -ECANCELED (a closed
+ *   number may be reused).
  * - IOSQE_IO_LINK chains start each op after the previous one's result; a
- *   failure (res < 0, or a short send) ends the rest with -ECANCELED.
+ *   failure (res < 0, or a short send) ends the rest with -ECANCELED. A chain
+ *   ends with its batch, as in the kernel.
  * - Completions are delivered in batches, one per epoll wakeup (an eventfd
  *   wakes the loop for completions that need no readiness).
  *
  * Differences from io_uring worth knowing: a SEND_ZC ended before it started
  * (cancelled link, close) gets one CQE without F_MORE and no notification;
- * SPLICE completes with -EOPNOTSUPP; a sendZc socket must be closed through
- * closeFd (its zero-copy counter is tracked per descriptor number).
+ * SPLICE and SENDV complete with -EOPNOTSUPP / -EINVAL (capabilities say so);
+ * a sendZc socket must be closed through a CLOSE op (its zero-copy counter is
+ * tracked per descriptor number).
  */
-import { ClosedError, InvalidArgumentError, OutOfRangeError, fromNative } from '../core/errors';
+import { InvalidArgumentError, OutOfRangeError } from '../../core/errors';
 import {
+  BUF_RING_MAX_ENTRIES,
   CQE_F_BUFFER,
   CQE_F_MORE,
   CQE_F_NOTIF,
+  CQE_INTS,
+  DESC_INTS,
+  IOSQE_IO_LINK,
+  MAX_BUF_RINGS,
   MAX_POOLS,
   NOTIF_USAGE_ZC_COPIED,
   Op,
-  RING_STATS,
   RingStat,
   native,
   type FallbackHandle,
   type NativeBinding,
   type PoolHandle,
-} from '../core/native';
-import { BufferGroup } from './fallback/buffer-group';
-import { FdState } from './fallback/fd-state';
-import type { CompletionTarget, IoRing, PoolAttachment, PreFlush, ProvideOwner, RingCapabilities, RingStats } from './io-ring';
-import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
+} from '../../core/native';
+import { typed, type Engine, type EngineArrays, type EngineAttachment, type EngineHost } from '../engine';
+import type { RingCapabilities } from '../io-ring';
+import { Errno, Flag } from '../linux';
+import { SLOT_MASK } from '../ring';
+import { AUX_BYTES, AUX_SLOT } from '../slots';
+import { BufferGroup } from './epoll/buffer-group';
+import { FdState } from './epoll/fd-state';
 
-const SUBMIT_CAPACITY = 1024; // ops per flush, as the Ring's submit array
 const EVENT_CAPACITY = 1024; // epoll events per JS call
 const NOTE_CAPACITY = 64; // zero-copy ranges per error-queue read
 const MULTISHOT_BATCH = 32; // reads/accepts per op and wakeup before others get a turn
 const DISPATCH_ROUNDS = 64;
-const MAX_BUF_RINGS = 64;
-const BUF_RING_MAX_ENTRIES = 32768;
-
-const SLOT_BITS = 20;
-const SLOT_MASK = (1 << SLOT_BITS) - 1;
-const GEN_MASK = 0x7ff;
 const INITIAL_OPS = 1024;
-const MAX_OPS = 1 << SLOT_BITS;
 
 const EPOLLIN = 0x1;
 const EPOLLOUT = 0x4;
@@ -76,24 +85,10 @@ const EPOLLRDHUP = 0x2000;
 const READABLE = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
 const WRITABLE = EPOLLOUT | EPOLLERR | EPOLLHUP;
 
-const ENOENT = 2;
-const EAGAIN = 11;
-const EFAULT = 14;
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
-const ENOBUFS = 105;
-const EINPROGRESS = 115;
-const ECANCELED = 125;
-
-const MSG_WAITALL = 0x100;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const IOSQE_IO_LINK = 1 << 2;
-const IORING_ACCEPT_MULTISHOT = 1;
 const IORING_RECVSEND_POLL_FIRST = 1;
 const IORING_RECVSEND_BUNDLE = 1 << 4;
 
-// Op record: R int32 per slot.
+// Per-op record, R int32 per op slot: the descriptor's fields and the op's progress.
 const R = 20;
 const enum F {
   Op = 0,
@@ -120,18 +115,18 @@ const enum F {
   ZcCopied = 17,
   /** send the rest without MSG_ZEROCOPY (optmem ran out) */
   ZcPlain = 18,
-  /** counted as submitted/in flight */
-  Counted = 19,
+  /** the op id in this slot */
+  Id = 19,
 }
 
 const enum S {
   Free = 0,
-  Queued = 1, // queued this turn, starts at the flush
+  Queued = 1, // submitted, starts in this submit
   Held = 2, // linked behind an op that has not completed
   Reading = 3, // in its socket's readers
   Writing = 4, // in its socket's writers
   Notif = 5, // SEND_ZC result posted, notification pending
-  Posted = 6, // final completion posted, not yet dispatched
+  Posted = 6, // final completion posted
 }
 
 const enum Attempt {
@@ -145,55 +140,32 @@ const IOPRIO_ALLOWED: Record<number, number> = {
   [Op.SendZc]: IORING_RECVSEND_POLL_FIRST,
   [Op.Recv]: IORING_RECVSEND_POLL_FIRST,
   [Op.RecvMulti]: IORING_RECVSEND_POLL_FIRST | IORING_RECVSEND_BUNDLE,
-  [Op.Accept]: IORING_ACCEPT_MULTISHOT,
+  [Op.Accept]: Flag.IORING_ACCEPT_MULTISHOT,
 };
 
-function rethrow(err: unknown): never {
-  throw err;
-}
-
-/** Swallows the completions of the CANCEL ops cancel() queues. */
-const ignore: CompletionTarget = { onCompletion() {} };
-
-let current: FallbackRing | null = null;
-const constructing = Symbol('maio.fallback-ring.construct');
-
-export class FallbackRing implements IoRing {
+export class EpollEngine implements Engine {
+  /** No SENDV (a send() per buffer: sendmsg would save little against epoll's own calls), no SPLICE. */
+  readonly capabilities: RingCapabilities = Object.freeze({ splice: false, sendvMax: 0, fixedBuffers: false, zeroCopySend: 'MSG_ZEROCOPY' as const });
+  readonly batch: number;
+  readonly #host: EngineHost;
+  readonly #submit: Int32Array;
+  readonly #comp: Int32Array;
+  readonly #stats: Float64Array;
   readonly #native: NativeBinding;
   readonly #handle: FallbackHandle;
   readonly #events = new Int32Array(EVENT_CAPACITY * 2);
   readonly #notes = new Int32Array(NOTE_CAPACITY * 3);
-  readonly #aux = new AuxSlots();
-  readonly #stats = new Float64Array(RING_STATS);
   #closed = false;
 
-  // op table, indexed by slot
-  #targets: (CompletionTarget | undefined)[] = [];
-  #ids = new Int32Array(INITIAL_OPS).fill(-1);
+  // per-op records, indexed by op slot
   #rec = new Int32Array(INITIAL_OPS * R);
-  #opPool = new Int8Array(INITIAL_OPS).fill(-1);
-  #free = new Int32Array(INITIAL_OPS);
-  #freeTop = 0;
-  #capacity = 0;
-  #live = 0;
+  /** ops submitted whose final completion was not posted yet */
   #inflight = 0;
-
-  // this turn's ops, started by the flush
-  readonly #submit = new Int32Array(SUBMIT_CAPACITY);
-  #queued = 0;
-  #flushScheduled = false;
-  /** op id of the last op queued with IOSQE_IO_LINK this turn, -1 none */
-  #linkOpen = -1;
   /** op ids to start (link predecessor done) or, as ~id, to cancel (it failed) */
   #runnable: number[] = [];
   #runHead = 0;
-  // provide(): (pool, off, len, group, bid), applied at the start of the flush
-  #provides = new Int32Array(5 * 64);
-  #provideCount = 0;
-  // objects that queue their ops at the start of the next flush (Ring.schedule)
-  readonly #preFlush = new PreFlushQueue();
 
-  // completions posted, not yet dispatched: (op id, res, flags)
+  // completions posted, not yet delivered: (op id, res, flags)
   #cq = new Int32Array(1024 * 3);
   #cqLen = 0;
   #inCallback = false;
@@ -204,20 +176,8 @@ export class FallbackRing implements IoRing {
   #retry: FdState[] = [];
   #retrySpare: FdState[] = [];
   readonly #groups = new Map<number, BufferGroup>();
-
-  // pool slots (with sizes: this ring checks bounds itself); a slot given up is detached natively
-  readonly #pools = new PoolSlots((index) => {
-    if (this.#closed) return;
-    try {
-      this.#native.fallbackDetachPool(this.#handle, index);
-    } catch (err) {
-      throw fromNative(err);
-    }
-  });
-
-  readonly #flushTask = (): void => {
-    if (this.#flushScheduled && !this.#closed) this.#flush();
-  };
+  // pools the Ring attached: descriptors are checked against their sizes here
+  readonly #poolSize = new Float64Array(MAX_POOLS);
 
   readonly #onEvents = (count: number): void => {
     if (this.#closed) return;
@@ -232,10 +192,8 @@ export class FallbackRing implements IoRing {
         if (st !== undefined) this.#onReady(st, ev[2 * i + 1]);
       }
       this.#drainRunnable();
-      for (let round = 0; round < DISPATCH_ROUNDS && this.#cqLen > 0 && !this.#closed; round++) {
-        this.#dispatch();
-        if (!this.#closed) this.#flush();
-      }
+      // The Ring flushes after each batch: what that starts may post more.
+      for (let round = 0; round < DISPATCH_ROUNDS && this.#cqLen > 0 && !this.#closed; round++) this.#deliver();
     } finally {
       this.#inCallback = false;
     }
@@ -244,229 +202,100 @@ export class FallbackRing implements IoRing {
     this.#syncRef();
   };
 
-  /** This thread's fallback ring, created on first use (whatever backend() says). */
-  static current(): FallbackRing {
-    if (current !== null && !current.#closed) return current;
-    current = new FallbackRing(constructing);
-    return current;
-  }
-
-  /** @internal use FallbackRing.current(): one per thread. */
-  constructor(token: symbol) {
-    if (token !== constructing) {
-      throw new InvalidArgumentError('use FallbackRing.current(): there is one ring per thread');
-    }
+  constructor(host: EngineHost, shared: EngineArrays) {
+    this.#host = host;
+    this.#submit = shared.submit;
+    this.#comp = shared.completions;
+    this.#stats = shared.stats;
+    this.batch = shared.submit.length / DESC_INTS;
     this.#native = native();
-    try {
-      this.#handle = this.#native.fallbackCreate({
-        events: this.#events,
-        aux: this.#aux.bytes,
-        notes: this.#notes,
-        onEvents: this.#onEvents,
-      });
-    } catch (err) {
-      throw fromNative(err);
-    }
-    this.#grow(INITIAL_OPS);
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Operations queued or in flight. */
-  get pending(): number {
-    return this.#live;
-  }
-
-  /** Ops this turn's batch still takes before queue() flushes (a link chain ends with its batch). */
-  get room(): number {
-    return SUBMIT_CAPACITY - this.#queued;
-  }
-
-  // ---- queueing ------------------------------------------------------------
-
-  /** As Ring.queue: returns the op id; arguments after `fd` follow native/maio.h's descriptor. */
-  queue(
-    target: CompletionTarget,
-    op: Op,
-    fd: number,
-    len = 0,
-    pool = -1,
-    bufOff = 0,
-    msgFlags = 0,
-    ioprio = 0,
-    bufGroup = 0,
-    auxOff = -1,
-    auxLen = 0,
-    sqeFlags = 0,
-  ): number {
-    if (this.#closed) throw new ClosedError('the ring is closed');
-    checkOpArgs(target, fd, len, pool, bufOff, msgFlags, ioprio, bufGroup, auxOff, auxLen, sqeFlags);
-    if (this.#queued === SUBMIT_CAPACITY) this.#flush();
-    if (this.#freeTop === 0) this.#grow(this.#capacity * 2);
-    const slot = this.#free[--this.#freeTop];
-    const gen = ((this.#ids[slot] >>> SLOT_BITS) + 1) & GEN_MASK;
-    const opId = (gen << SLOT_BITS) | slot;
-    this.#ids[slot] = opId;
-    this.#targets[slot] = target;
-    this.#live++;
-    const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv) && pool >= 0 && pool < MAX_POOLS;
-    this.#opPool[slot] = usesPool ? pool : -1;
-    if (usesPool) this.#pools.opStarted(pool);
-
-    const r = this.#rec;
-    const b = slot * R;
-    r[b + F.Op] = op | 0;
-    r[b + F.Fd] = fd | 0;
-    r[b + F.Len] = len | 0;
-    r[b + F.Pool] = pool | 0;
-    r[b + F.Off] = bufOff | 0;
-    r[b + F.MsgFlags] = msgFlags | 0;
-    r[b + F.Ioprio] = ioprio | 0;
-    r[b + F.Group] = bufGroup | 0;
-    r[b + F.AuxOff] = auxOff | 0;
-    r[b + F.AuxLen] = auxLen | 0;
-    r[b + F.SqeFlags] = sqeFlags | 0;
-    r[b + F.State] = S.Queued;
-    r[b + F.Done] = 0;
-    r[b + F.Next] = -1;
-    r[b + F.ZcLo] = 0;
-    r[b + F.ZcCount] = 0;
-    r[b + F.ZcLeft] = 0;
-    r[b + F.ZcCopied] = 0;
-    r[b + F.ZcPlain] = 0;
-    r[b + F.Counted] = 0;
-    // Behind an open link: start only when the previous op has its result.
-    const prev = this.#linkOpen;
-    if (prev !== -1) {
-      r[(prev & SLOT_MASK) * R + F.Next] = opId;
-      r[b + F.State] = S.Held;
-    }
-    this.#linkOpen = sqeFlags & IOSQE_IO_LINK ? opId : -1;
-    this.#submit[this.#queued++] = slot;
-    this.#scheduleFlush();
-    return opId;
-  }
-
-  nop(target: CompletionTarget): number {
-    return this.queue(target, Op.Nop, -1);
-  }
-
-  send(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags = 0): number {
-    return this.queue(target, Op.Send, fd, len, pool, off, msgFlags);
-  }
-
-  /** No SENDV here: a send() per buffer (sendmsg per op would save little against epoll's own calls). */
-  readonly sendvMax = 0;
-
-  readonly capabilities: RingCapabilities = Object.freeze({ splice: false, sendvMax: 0, fixedBuffers: false, zeroCopySend: 'MSG_ZEROCOPY' as const });
-
-  /** Always -1: the caller sends the pieces one by one (see sendvMax). */
-  sendv(_target: CompletionTarget, _fd: number, _pool: number, _segs: Int32Array, _count: number, _len: number, _msgFlags = 0, _sqeFlags = 0): number {
-    return -1;
-  }
-
-  /** Two completions: the result (with F_MORE), then the notification (F_NOTIF). */
-  sendZc(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags = 0): number {
-    return this.queue(target, Op.SendZc, fd, len, pool, off, msgFlags);
-  }
-
-  recv(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags = 0): number {
-    return this.queue(target, Op.Recv, fd, len, pool, off, msgFlags);
-  }
-
-  /** Multishot recv into provided buffers of group `bufGroup`. */
-  recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags = 0, totalLen = 0): number {
-    // As on the Ring, auxLen carries the total byte limit; the bytes left are counted down in it.
-    return this.queue(target, Op.RecvMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup, -1, totalLen);
-  }
-
-  accept(target: CompletionTarget, fd: number, multishot = false, flags = SOCK_CLOEXEC): number {
-    return this.queue(target, Op.Accept, fd, 0, -1, 0, flags, multishot ? IORING_ACCEPT_MULTISHOT : 0);
-  }
-
-  /** Connects to the sockaddr at aux[auxOff, auxOff + auxLen) (read when the op starts). */
-  connect(target: CompletionTarget, fd: number, auxOff: number, auxLen: number): number {
-    return this.queue(target, Op.Connect, fd, 0, -1, 0, 0, 0, 0, auxOff, auxLen);
-  }
-
-  closeFd(target: CompletionTarget, fd: number): number {
-    return this.queue(target, Op.Close, fd);
-  }
-
-  /** how: 0 SHUT_RD, 1 SHUT_WR, 2 SHUT_RDWR */
-  shutdown(target: CompletionTarget, fd: number, how: number): number {
-    return this.queue(target, Op.Shutdown, fd, how);
-  }
-
-  /** Not emulated yet: completes with -EOPNOTSUPP (after the same argument checks as Ring). */
-  splice(target: CompletionTarget, fdIn: number, offIn: number, fdOut: number, len: number, flags = 0, sqeFlags = 0): number {
-    if (!Number.isSafeInteger(offIn) || offIn < -1) throw new OutOfRangeError(`splice offset must be an integer >= -1, got ${offIn}`);
-    return this.queue(target, Op.Splice, fdIn, len, -1, 0, flags, 0, 0, -1, 0, sqeFlags);
+    const n = this.#native;
+    this.#handle = typed(() => n.fallbackCreate({ events: this.#events, aux: shared.aux, notes: this.#notes, onEvents: this.#onEvents }));
   }
 
   /**
-   * Cancels an op (its target then sees -ECANCELED, or the real result if it
-   * completed first). False when the op is already done.
+   * Takes all `count` descriptors: PROVIDEs first (as native applies them
+   * before the batch's SQEs), then each op starts in order. Never throws for
+   * a bad descriptor: the op completes with -EINVAL in the next batch.
    */
-  cancel(opId: number): boolean {
-    if (this.#closed) return false;
-    const slot = opId & SLOT_MASK;
-    if (!Number.isInteger(opId) || opId < 0 || slot >= this.#capacity || this.#ids[slot] !== opId) return false;
-    if (this.#targets[slot] === undefined) return false;
-    this.queue(ignore, Op.Cancel, -1, opId);
-    return true;
-  }
-
-  /** Starts everything queued now instead of at the end of the turn. */
-  flush(): void {
-    if (this.#closed) throw new ClosedError('the ring is closed');
-    this.#flush();
-  }
-
-  /**
-   * As Ring.schedule: `p.preFlush()` runs once at the start of the next
-   * flush, which is scheduled if need be; what it queues starts in that flush.
-   */
-  schedule(p: PreFlush): void {
-    if (this.#closed) throw new ClosedError('the ring is closed');
-    this.#preFlush.add(p);
-    this.#scheduleFlush();
-  }
-
-  #scheduleFlush(): void {
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flushTask);
-    }
-  }
-
-  #flush(): void {
-    if (this.#preFlush.pending && !this.#closed) this.#preFlush.run();
-    this.#flushScheduled = false;
-    if (this.#closed) return;
-    if (this.#provideCount) this.#applyProvides();
-    const n = this.#queued;
-    this.#queued = 0;
-    this.#linkOpen = -1; // a chain ends with its batch, as in the kernel
-    if (n > 0) {
-      const s = this.#stats;
-      s[RingStat.SubmitCalls]++;
-      s[RingStat.Submitted] += n;
-      const r = this.#rec;
-      for (let i = 0; i < n; i++) {
-        const slot = this.#submit[i];
-        r[slot * R + F.Counted] = 1;
+  submit(count: number): number {
+    const s = this.#submit;
+    // Recording starts nothing, so PROVIDEs applied in the same pass still come first.
+    let ops = 0;
+    let linkOpen = -1; // op id of the last op with IOSQE_IO_LINK in this batch
+    for (let i = 0; i < count; i++) {
+      const d = i * DESC_INTS;
+      if (s[d] === Op.Provide) {
+        this.#provide(d);
+        continue;
       }
-      this.#inflight += n;
-      for (let i = 0; i < n && !this.#closed; i++) {
-        const slot = this.#submit[i];
+      linkOpen = this.#record(d, linkOpen);
+      ops++;
+    }
+    if (ops > 0) {
+      const st = this.#stats;
+      st[RingStat.SubmitCalls]++;
+      st[RingStat.Submitted] += ops;
+      this.#inflight += ops;
+      st[RingStat.Inflight] = this.#inflight;
+      const r = this.#rec;
+      for (let i = 0; i < count && !this.#closed; i++) {
+        const d = i * DESC_INTS;
+        if (s[d] === Op.Provide) continue;
+        const slot = s[d + 2] & SLOT_MASK;
         if (r[slot * R + F.State] === S.Queued) this.#start(slot);
       }
     }
     this.#drainRunnable();
     if (!this.#closed) this.#syncRef();
+    return count;
+  }
+
+  /** Copies the descriptor at `d` into its slot's record; returns the batch's open link. */
+  #record(d: number, linkOpen: number): number {
+    const s = this.#submit;
+    const opId = s[d + 2];
+    const slot = opId & SLOT_MASK;
+    if ((slot + 1) * R > this.#rec.length) this.#grow(slot + 1);
+    const r = this.#rec;
+    const b = slot * R;
+    r[b + F.Op] = s[d];
+    r[b + F.Fd] = s[d + 1];
+    r[b + F.Len] = s[d + 3];
+    r[b + F.Pool] = s[d + 4];
+    r[b + F.Off] = s[d + 5];
+    r[b + F.MsgFlags] = s[d + 6];
+    r[b + F.Ioprio] = s[d + 7];
+    r[b + F.Group] = s[d + 8];
+    r[b + F.AuxOff] = s[d + 9];
+    r[b + F.AuxLen] = s[d + 10];
+    r[b + F.SqeFlags] = s[d + 13];
+    r[b + F.State] = S.Queued;
+    r[b + F.Done] = 0;
+    r[b + F.Next] = -1;
+    r[b + F.Id] = opId;
+    if (s[d] === Op.SendZc) {
+      // Only a SEND_ZC reads these.
+      r[b + F.ZcLo] = 0;
+      r[b + F.ZcCount] = 0;
+      r[b + F.ZcLeft] = 0;
+      r[b + F.ZcCopied] = 0;
+      r[b + F.ZcPlain] = 0;
+    }
+    // Behind an open link: start only when the previous op has its result.
+    if (linkOpen !== -1) {
+      r[(linkOpen & SLOT_MASK) * R + F.Next] = opId;
+      r[b + F.State] = S.Held;
+    }
+    return s[d + 13] & IOSQE_IO_LINK ? opId : -1;
+  }
+
+  #grow(slots: number): void {
+    let n = this.#rec.length / R;
+    while (n < slots) n *= 2;
+    const rec = new Int32Array(n * R);
+    rec.set(this.#rec);
+    this.#rec = rec;
   }
 
   /** Starts linked successors whose predecessor succeeded; cancels those of failed ones. */
@@ -475,10 +304,10 @@ export class FallbackRing implements IoRing {
     while (this.#runHead < q.length && !this.#closed) {
       const v = q[this.#runHead++];
       const id = v < 0 ? ~v : v;
-      const slot = id & SLOT_MASK;
-      if (this.#ids[slot] !== id || this.#rec[slot * R + F.State] !== S.Held) continue;
-      if (v < 0) this.#result(slot, -ECANCELED, 0);
-      else this.#start(slot);
+      const b = (id & SLOT_MASK) * R;
+      if (this.#rec[b + F.Id] !== id || this.#rec[b + F.State] !== S.Held) continue;
+      if (v < 0) this.#result(id & SLOT_MASK, -Errno.ECANCELED, 0);
+      else this.#start(id & SLOT_MASK);
     }
     q.length = 0;
     this.#runHead = 0;
@@ -492,7 +321,7 @@ export class FallbackRing implements IoRing {
     const op = r[b + F.Op];
     const fd = r[b + F.Fd];
     if (!this.#valid(b, op)) {
-      this.#result(slot, -EINVAL, 0);
+      this.#result(slot, -Errno.EINVAL, 0);
       return;
     }
     switch (op) {
@@ -510,7 +339,7 @@ export class FallbackRing implements IoRing {
         this.#result(slot, this.#native.fallbackShutdown(this.#handle, fd, r[b + F.Len]), 0);
         return;
       case Op.Splice:
-        this.#result(slot, -EOPNOTSUPP, 0);
+        this.#result(slot, -Errno.EOPNOTSUPP, 0);
         return;
       case Op.Send:
       case Op.SendZc:
@@ -537,13 +366,13 @@ export class FallbackRing implements IoRing {
         const off = r[b + F.Off];
         const len = r[b + F.Len];
         return (
-          pool >= 0 && pool < MAX_POOLS && this.#pools.attached[pool] === 1 && off >= 0 && len >= 0 && off + len <= this.#pools.size[pool]
+          pool >= 0 && pool < MAX_POOLS && this.#poolSize[pool] > 0 && off >= 0 && len >= 0 && off + len <= this.#poolSize[pool]
         );
       }
       case Op.RecvMulti:
         return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && r[b + F.AuxLen] >= 0;
       case Op.Accept:
-        return (r[b + F.MsgFlags] & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) === 0;
+        return (r[b + F.MsgFlags] & ~(Flag.SOCK_NONBLOCK | Flag.SOCK_CLOEXEC)) === 0;
       case Op.Connect: {
         const off = r[b + F.AuxOff];
         const len = r[b + F.AuxLen];
@@ -598,7 +427,7 @@ export class FallbackRing implements IoRing {
       case Op.Connect:
         return this.#attemptConnect(slot, st);
       default:
-        this.#result(slot, -EINVAL, 0);
+        this.#result(slot, -Errno.EINVAL, 0);
         return Attempt.Done;
     }
   }
@@ -645,8 +474,8 @@ export class FallbackRing implements IoRing {
         if (res === 0) return Attempt.Wait;
         continue;
       }
-      if (res === -EAGAIN) return Attempt.Wait;
-      if (useZc && res === -ENOBUFS) {
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
+      if (useZc && res === -Errno.ENOBUFS) {
         // Out of option memory for pinned pages: send the rest by copying.
         r[b + F.ZcPlain] = 1;
         r[b + F.ZcCopied] = 1;
@@ -691,8 +520,8 @@ export class FallbackRing implements IoRing {
       const done = r[b + F.Done];
       this.#stats[RingStat.Enters]++;
       const res = this.#native.fallbackRecv(this.#handle, st.fd, r[b + F.Pool], r[b + F.Off] + done, len - done, flags);
-      if (res === -EAGAIN) return Attempt.Wait;
-      if (res > 0 && flags & MSG_WAITALL && done + res < len) {
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
+      if (res > 0 && flags & Flag.MSG_WAITALL && done + res < len) {
         r[b + F.Done] = done + res;
         continue;
       }
@@ -709,12 +538,12 @@ export class FallbackRing implements IoRing {
     for (let i = 0; i < MULTISHOT_BATCH; i++) {
       if (g === undefined || !g.shift()) {
         if (i > 0) return Attempt.Retry; // the next batch may bring buffers back
-        this.#result(slot, -ENOBUFS, 0);
+        this.#result(slot, -Errno.ENOBUFS, 0);
         return Attempt.Done;
       }
-      if (!this.#pools.attached[g.pool] || g.off + g.len > this.#pools.size[g.pool]) {
+      if (g.off + g.len > this.#poolSize[g.pool]) {
         // The buffer's pool was detached after the buffer was provided.
-        this.#result(slot, -EFAULT, 0);
+        this.#result(slot, -Errno.EFAULT, 0);
         return Attempt.Done;
       }
       this.#stats[RingStat.Enters]++;
@@ -734,7 +563,7 @@ export class FallbackRing implements IoRing {
         continue;
       }
       g.unshift(); // EAGAIN, end of stream or an error: the buffer was not used
-      if (res === -EAGAIN) return Attempt.Wait;
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
       this.#result(slot, res, 0);
       return Attempt.Done;
     }
@@ -744,12 +573,12 @@ export class FallbackRing implements IoRing {
   #attemptAccept(slot: number, st: FdState): Attempt {
     const r = this.#rec;
     const b = slot * R;
-    const multishot = (r[b + F.Ioprio] & IORING_ACCEPT_MULTISHOT) !== 0;
+    const multishot = (r[b + F.Ioprio] & Flag.IORING_ACCEPT_MULTISHOT) !== 0;
     const flags = r[b + F.MsgFlags];
     for (let i = 0; i < MULTISHOT_BATCH; i++) {
       this.#stats[RingStat.Enters]++;
       const res = this.#native.fallbackAccept(this.#handle, st.fd, flags);
-      if (res === -EAGAIN) return Attempt.Wait;
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
       if (res >= 0 && multishot) {
         this.#post(slot, res, CQE_F_MORE);
         continue;
@@ -771,7 +600,7 @@ export class FallbackRing implements IoRing {
     } else {
       res = this.#native.fallbackConnectResult(this.#handle, st.fd);
     }
-    if (res === -EINPROGRESS) return Attempt.Wait;
+    if (res === -Errno.EINPROGRESS) return Attempt.Wait;
     this.#result(slot, res, 0);
     return Attempt.Done;
   }
@@ -909,7 +738,7 @@ export class FallbackRing implements IoRing {
     const st = this.#fds.get(fd);
     if (st !== undefined) {
       this.#fds.delete(fd);
-      this.#abandon(st, -ECANCELED);
+      this.#abandon(st, -Errno.ECANCELED);
       st.watched = false;
     }
     this.#stats[RingStat.Enters]++;
@@ -919,32 +748,32 @@ export class FallbackRing implements IoRing {
   /** The CANCEL op: 0 when the target was ended, -ENOENT when it had completed. */
   #cancelOp(opId: number): number {
     const slot = opId & SLOT_MASK;
-    if (opId < 0 || slot >= this.#capacity || this.#ids[slot] !== opId || this.#targets[slot] === undefined) return -ENOENT;
     const r = this.#rec;
     const b = slot * R;
+    if (opId < 0 || b >= r.length || r[b + F.Id] !== opId) return -Errno.ENOENT;
     switch (r[b + F.State]) {
       case S.Queued:
       case S.Held:
-        this.#result(slot, -ECANCELED, 0);
+        this.#result(slot, -Errno.ECANCELED, 0);
         return 0;
       case S.Reading:
       case S.Writing: {
         const st = this.#fds.get(r[b + F.Fd]);
-        if (st === undefined) return -ENOENT;
+        if (st === undefined) return -Errno.ENOENT;
         const q = r[b + F.State] === S.Reading ? st.readers : st.writers;
         const i = q.indexOf(slot);
-        if (i < 0) return -ENOENT;
+        if (i < 0) return -Errno.ENOENT;
         q.splice(i, 1);
         const op = r[b + F.Op];
-        if (op === Op.Send || op === Op.SendZc) this.#sendDone(slot, st, r[b + F.Done] > 0 ? r[b + F.Done] : -ECANCELED);
-        else this.#result(slot, -ECANCELED, 0);
+        if (op === Op.Send || op === Op.SendZc) this.#sendDone(slot, st, r[b + F.Done] > 0 ? r[b + F.Done] : -Errno.ECANCELED);
+        else this.#result(slot, -Errno.ECANCELED, 0);
         // Edge-triggered: the new head may have missed its edge while it waited behind.
         if (i === 0 && q.length > 0) this.#runQueue(st, q);
         this.#settle(st);
         return 0;
       }
       default:
-        return -ENOENT;
+        return -Errno.ENOENT;
     }
   }
 
@@ -962,7 +791,7 @@ export class FallbackRing implements IoRing {
     const failed =
       res < 0 ||
       ((op === Op.Send || op === Op.SendZc) && res !== r[b + F.Len]) ||
-      (op === Op.Recv && (r[b + F.MsgFlags] & MSG_WAITALL) !== 0 && res !== r[b + F.Len]);
+      (op === Op.Recv && (r[b + F.MsgFlags] & Flag.MSG_WAITALL) !== 0 && res !== r[b + F.Len]);
     this.#runnable.push(failed ? ~next : next);
   }
 
@@ -974,15 +803,19 @@ export class FallbackRing implements IoRing {
       bigger.set(cq);
       this.#cq = cq = bigger;
     }
-    cq[i] = this.#ids[slot];
+    const b = slot * R;
+    cq[i] = this.#rec[b + F.Id];
     cq[i + 1] = res;
     cq[i + 2] = flags;
     this.#cqLen++;
-    if ((flags & CQE_F_MORE) === 0) this.#rec[slot * R + F.State] = S.Posted;
+    if ((flags & CQE_F_MORE) === 0) {
+      this.#rec[b + F.State] = S.Posted;
+      this.#stats[RingStat.Inflight] = --this.#inflight;
+    }
     if (!this.#inCallback) this.#wake();
   }
 
-  /** Delivery happens on a coming loop turn, from the epoll wakeup: never inside queue() or flush(). */
+  /** Delivery happens on a coming loop turn, from the epoll wakeup: never inside submit(). */
   #wake(): void {
     if (this.#wakePending || this.#closed) return;
     this.#wakePending = true;
@@ -990,233 +823,88 @@ export class FallbackRing implements IoRing {
     this.#native.fallbackWake(this.#handle);
   }
 
-  /** Dispatches the completions posted so far, in order; those posted meanwhile wait for the next round. */
-  #dispatch(): void {
+  /** Hands the completions posted so far to the Ring, in order; those posted meanwhile wait for the next round. */
+  #deliver(): void {
     const n = this.#cqLen;
+    const out = this.#comp;
+    const room = out.length / CQE_INTS;
     const s = this.#stats;
-    s[RingStat.ReapBatches]++;
-    s[RingStat.Completed] += n;
-    for (let i = 0; i < n; i++) {
-      const c = this.#cq; // may grow while targets run
-      const opId = c[i * 3];
-      const res = c[i * 3 + 1];
-      const flags = c[i * 3 + 2];
-      const slot = opId & SLOT_MASK;
-      if (this.#ids[slot] !== opId) continue;
-      const target = this.#targets[slot];
-      if (target === undefined) continue;
-      if ((flags & CQE_F_MORE) === 0) this.#release(slot);
-      try {
-        target.onCompletion(opId, res, flags);
-      } catch (err) {
-        process.nextTick(rethrow, err);
+    for (let from = 0; from < n && !this.#closed; from += room) {
+      const k = Math.min(room, n - from);
+      const cq = this.#cq; // may have grown while targets ran
+      for (let j = 0; j < k; j++) {
+        out[j * CQE_INTS] = cq[(from + j) * 3];
+        out[j * CQE_INTS + 1] = cq[(from + j) * 3 + 1];
+        out[j * CQE_INTS + 2] = cq[(from + j) * 3 + 2];
       }
-      if (this.#closed) return; // close() completed everything else
+      s[RingStat.ReapBatches]++;
+      s[RingStat.Completed] += k;
+      this.#host.onCompletions(k);
     }
+    if (this.#closed) return; // close() completed everything else
     this.#cq.copyWithin(0, n * 3, this.#cqLen * 3);
     this.#cqLen -= n;
-    s[RingStat.Inflight] = this.#inflight;
-  }
-
-  #release(slot: number): void {
-    const b = slot * R;
-    this.#targets[slot] = undefined;
-    this.#free[this.#freeTop++] = slot;
-    this.#live--;
-    if (this.#rec[b + F.Counted]) this.#stats[RingStat.Inflight] = --this.#inflight;
-    this.#rec[b + F.State] = S.Free;
-    const pool = this.#opPool[slot];
-    if (pool >= 0) {
-      this.#opPool[slot] = -1;
-      this.#pools.opDone(pool);
-    }
   }
 
   /** The event loop stays alive exactly while ops are live. */
   #syncRef(): void {
-    this.#stats[RingStat.Inflight] = this.#inflight;
-    const want = this.#live > 0;
+    const want = this.#host.pending() > 0;
     if (want === this.#refed || this.#closed) return;
     this.#refed = want;
     this.#native.fallbackRef(this.#handle, want);
   }
 
-  #grow(capacity: number): void {
-    if (capacity > MAX_OPS) throw new OutOfRangeError(`more than ${MAX_OPS} operations in flight`);
-    const old = this.#capacity;
-    if (old) {
-      const ids = new Int32Array(capacity).fill(-1);
-      ids.set(this.#ids);
-      this.#ids = ids;
-      const rec = new Int32Array(capacity * R);
-      rec.set(this.#rec);
-      this.#rec = rec;
-      const opPool = new Int8Array(capacity).fill(-1);
-      opPool.set(this.#opPool);
-      this.#opPool = opPool;
-      const free = new Int32Array(capacity);
-      free.set(this.#free.subarray(0, this.#freeTop));
-      this.#free = free;
-    }
-    for (let slot = capacity - 1; slot >= old; slot--) this.#free[this.#freeTop++] = slot;
-    for (let slot = old; slot < capacity; slot++) this.#targets.push(undefined);
-    this.#capacity = capacity;
-  }
-
   // ---- provided-buffer groups --------------------------------------------------
 
-  /**
-   * Adds a pool buffer to group `group` as buffer id `bid` (no op id, no
-   * completion: it comes back in a RECV_MULTI CQE naming `bid`). Applied in
-   * the next flush, before that flush's ops. A refused buffer (invalid, or
-   * the group is full) is reported to the group's owner, onProvideFailed.
-   */
-  provide(pool: number, off: number, len: number, group: number, bid: number): void {
-    if (this.#closed) throw new ClosedError('the ring is closed');
-    let p = this.#provides;
-    const i = this.#provideCount * 5;
-    if (i === p.length) {
-      const bigger = new Int32Array(p.length * 2);
-      bigger.set(p);
-      this.#provides = p = bigger;
-    }
-    p[i] = pool | 0;
-    p[i + 1] = off | 0;
-    p[i + 2] = len | 0;
-    p[i + 3] = group | 0;
-    p[i + 4] = bid | 0;
-    this.#provideCount++;
-    this.#scheduleFlush();
+  /** A PROVIDE descriptor: the buffer joins its group, or goes back to the owner (-EINVAL, -ENOBUFS: full). */
+  #provide(d: number): void {
+    const s = this.#submit;
+    const bid = s[d + 2];
+    const len = s[d + 3];
+    const pool = s[d + 4];
+    const off = s[d + 5];
+    const group = s[d + 8];
+    const g = this.#groups.get(group);
+    if (g === undefined) return; // as on io_uring: nobody to tell
+    const ok = pool >= 0 && pool < MAX_POOLS && this.#poolSize[pool] > 0 && len >= 1 && off >= 0 && off + len <= this.#poolSize[pool] && bid >= 0 && bid <= 0xffff;
+    const res = !ok ? -Errno.EINVAL : g.push(pool, off, len, bid) ? 0 : -Errno.ENOBUFS;
+    if (res !== 0) this.#host.provideFailed(group, bid, res);
   }
 
-  #applyProvides(): void {
-    const p = this.#provides;
-    const n = this.#provideCount;
-    this.#provideCount = 0;
-    for (let i = 0; i < n; i++) {
-      const pool = p[i * 5];
-      const off = p[i * 5 + 1];
-      const len = p[i * 5 + 2];
-      const group = p[i * 5 + 3];
-      const bid = p[i * 5 + 4];
-      const g = this.#groups.get(group);
-      if (g === undefined) continue; // as the Ring: nobody to tell
-      const ok =
-        pool >= 0 && pool < MAX_POOLS && this.#pools.attached[pool] === 1 && len >= 1 && off >= 0 &&
-        off + len <= this.#pools.size[pool] && bid >= 0 && bid <= 0xffff;
-      const res = !ok ? -EINVAL : g.push(pool, off, len, bid) ? 0 : -ENOBUFS;
-      if (res === 0) continue;
-      try {
-        g.owner.onProvideFailed(bid, res);
-      } catch (err) {
-        process.nextTick(rethrow, err);
-      }
-    }
-  }
-
-  /** Registers group `group` (0..65535) with room for `entries` buffers (a power of two <= 32768). */
-  registerBufRing(group: number, entries: number, owner: ProvideOwner): void {
-    if (this.#closed) throw new ClosedError('the ring is closed');
+  /** Group `group` (0..65535) with room for `entries` buffers (a power of two <= 32768). */
+  registerBufRing(group: number, entries: number): void {
     if (!Number.isInteger(group) || !Number.isInteger(entries)) throw new InvalidArgumentError('group and entries must be integers');
     if (group < 0 || group > 0xffff) throw new OutOfRangeError(`group must be in [0, 65535], got ${group}`);
     if (entries < 1 || entries > BUF_RING_MAX_ENTRIES || (entries & (entries - 1)) !== 0) {
       throw new OutOfRangeError(`entries must be a power of two in [1, ${BUF_RING_MAX_ENTRIES}], got ${entries}`);
     }
-    if (typeof owner?.onProvideFailed !== 'function') throw new InvalidArgumentError('owner must have onProvideFailed(bid, res)');
     if (this.#groups.has(group)) throw new OutOfRangeError(`buffer group ${group} is registered already`);
     if (this.#groups.size >= MAX_BUF_RINGS) throw new OutOfRangeError(`a ring holds at most ${MAX_BUF_RINGS} buffer groups`);
-    this.#groups.set(group, new BufferGroup(entries, owner));
+    this.#groups.set(group, new BufferGroup(entries));
   }
 
-  /** Forgets the group: buffers still in it are the owner's again. No-op once closed. */
+  /** Forgets the group: buffers still in it are the owner's again. */
   unregisterBufRing(group: number): void {
-    if (this.#closed || !this.#groups.has(group)) return;
-    if (this.#provideCount) this.#applyProvides();
     this.#groups.delete(group);
   }
 
   // ---- pools -----------------------------------------------------------------
 
-  /** Gives the pool a slot (0..63) so ops can use its memory. Nothing is registered with the kernel. */
-  attachPool(handle: PoolHandle): PoolAttachment {
-    if (this.#closed) throw new ClosedError('the ring is closed');
-    const index = this.#pools.claim();
-    let size: number;
-    try {
-      size = this.#native.fallbackAttachPool(this.#handle, handle, index);
-    } catch (err) {
-      throw fromNative(err);
-    }
-    this.#pools.occupy(index, size);
-    return { index, registered: false, error: 'the epoll fallback registers no fixed buffers' };
+  /** Nothing is registered with the kernel: the pool's size bounds the descriptors that name it. */
+  attachPool(handle: PoolHandle, index: number): EngineAttachment {
+    this.#poolSize[index] = typed(() => this.#native.fallbackAttachPool(this.#handle, handle, index));
+    return { registered: false, pending: false, error: 'the epoll fallback registers no fixed buffers' };
   }
 
-  /** Takes the pool out of its slot; ops still using it keep it until their final completion. */
   detachPool(index: number): void {
-    this.#pools.detach(index);
+    this.#poolSize[index] = 0;
+    typed(() => this.#native.fallbackDetachPool(this.#handle, index));
   }
 
-  // ---- aux slots -------------------------------------------------------------
-
-  get aux(): Uint8Array {
-    return this.#aux.bytes;
-  }
-
-  /** A free 128-byte aux slot's offset, or -1 when all are in use. */
-  allocAux(): number {
-    return this.#aux.alloc();
-  }
-
-  freeAux(offset: number): void {
-    this.#aux.free(offset);
-  }
-
-  /** Encodes host:port (an IP literal) into the aux slot at `offset`; returns its length. */
-  writeSockaddr(offset: number, host: string, port: number): number {
-    return this.#aux.writeSockaddr(offset, host, port);
-  }
-
-  // ---- observation and lifecycle ---------------------------------------------
-
-  /**
-   * The Ring's counters, read for epoll: enters are system calls made for the
-   * data path (epoll_wait, epoll_ctl, each send/recv/accept/...), submitted
-   * the ops started by flushes, reapBatches the completion batches.
-   */
-  stats(): RingStats {
-    const s = this.#stats;
-    const enters = s[RingStat.Enters];
-    const submitted = s[RingStat.Submitted];
-    const completed = s[RingStat.Completed];
-    const reapBatches = s[RingStat.ReapBatches];
-    return {
-      enters,
-      submitted,
-      completed,
-      submitCalls: s[RingStat.SubmitCalls],
-      reapBatches,
-      inflight: s[RingStat.Inflight],
-      cqOverflow: 0,
-      cqFlushes: 0,
-      sqFull: 0,
-      batchWaits: 0,
-      submittedPerEnter: enters ? submitted / enters : 0,
-      completionsPerBatch: reapBatches ? completed / reapBatches : 0,
-    };
-  }
-
-  /**
-   * Closes the epoll set, then completes every op that had no final
-   * completion yet with -ECANCELED. Sockets stay open. Safe to call twice.
-   */
+  /** Closes the epoll set (sockets stay open) and forgets every op: the Ring cancels them. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#flushScheduled = false;
-    this.#queued = 0;
-    this.#provideCount = 0;
-    this.#preFlush.clear();
-    if (current === this) current = null;
     try {
       this.#native.fallbackClose(this.#handle);
     } finally {
@@ -1226,19 +914,6 @@ export class FallbackRing implements IoRing {
       this.#fds.clear();
       this.#retry.length = 0;
       this.#groups.clear();
-      this.#inflight = 0;
-      this.#stats[RingStat.Inflight] = 0;
-      for (let slot = 0; slot < this.#capacity; slot++) {
-        const target = this.#targets[slot];
-        if (target === undefined) continue;
-        const opId = this.#ids[slot];
-        this.#release(slot);
-        try {
-          target.onCompletion(opId, -ECANCELED, 0);
-        } catch (err) {
-          process.nextTick(rethrow, err);
-        }
-      }
       this.#inflight = 0;
     }
   }

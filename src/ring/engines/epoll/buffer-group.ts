@@ -1,14 +1,11 @@
 /**
- * A provided-buffer group, emulated: what the kernel's provided-buffer ring
+ * A provided-buffer group, emulated for the epoll engine: what the kernel's provided-buffer ring
  * is for io_uring (IORING_REGISTER_PBUF_RING), a FIFO of (pool, offset,
  * length, buffer id) entries that a multishot recv takes from in order.
  * Unlike the kernel's ring, a full group refuses a buffer instead of
  * overwriting an entry nobody consumed.
  */
-import type { ProvideOwner } from '../ring';
-
 export class BufferGroup {
-  readonly owner: ProvideOwner;
   readonly entries: number;
   readonly #e: Int32Array;
   readonly #mask: number;
@@ -21,9 +18,8 @@ export class BufferGroup {
   len = 0;
   bid = 0;
 
-  constructor(entries: number, owner: ProvideOwner) {
+  constructor(entries: number) {
     this.entries = entries;
-    this.owner = owner;
     this.#e = new Int32Array(entries * 4);
     this.#mask = entries - 1;
   }
