@@ -18,16 +18,11 @@
  * completion (the first one without IORING_CQE_F_MORE).
  */
 import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
-import { CQE_F_MORE, CQE_INTS, DESC_INTS, MAX_POOLS, Op, SENDV_MAX_LEN, RING_STATS, RingStat, type PoolHandle } from '../core/native';
+import { CQE_F_MORE, CQE_INTS, DESC_INTS, GEN_MASK, MAX_POOLS, Op, SENDV_MAX_LEN, RING_STATS, RingStat, SLOT_BITS, SLOT_MASK, type PoolHandle } from '../core/native';
 import type { Engine, EngineHost, OpenEngine } from './engine';
 import type { IoRing, RingCapabilities } from './io-ring';
 import { Errno, Flag } from './linux';
 import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
-
-// Op ids: 11 generation bits over 20 slot bits, so they stay positive int32.
-export const SLOT_BITS = 20;
-export const SLOT_MASK = (1 << SLOT_BITS) - 1;
-export const GEN_MASK = 0x7ff;
 
 /** Receives the completions of the operations it queued. */
 export interface CompletionTarget {

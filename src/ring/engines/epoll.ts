@@ -58,6 +58,7 @@ import {
   NOTIF_USAGE_ZC_COPIED,
   Op,
   RingStat,
+  SLOT_MASK,
   native,
   type FallbackHandle,
   type NativeBinding,
@@ -66,7 +67,6 @@ import {
 import { typed, type Engine, type EngineArrays, type EngineAttachment, type EngineHost } from '../engine';
 import type { RingCapabilities } from '../io-ring';
 import { Errno, Flag } from '../linux';
-import { SLOT_MASK } from '../ring';
 import { AUX_BYTES, AUX_SLOT } from '../slots';
 import { BufferGroup } from './epoll/buffer-group';
 import { FdState } from './epoll/fd-state';
