@@ -42,5 +42,5 @@ export { forward, forwardBoth, Forwarder, Pipe } from './paths/forward';
 export type { ForwardMode, SocketForwardOptions, ForwarderStats } from './paths/forward';
 export { Proxy } from './paths/proxy';
 export type { ProxyOptions, HostPort, UpstreamStats, ConnectionStats } from './paths/proxy';
-export type { SocketSendFileOptions } from './paths/socket-file';
-export type { SendFileOptions, SendFileMode, SendFileStats } from './paths/send-file';
+export type { SocketSendFileOptions } from './net/socket-file';
+export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';

@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { ClosedError, InvalidArgumentError } from '../core/errors';
-import type { Socket } from '../net/socket';
+import type { Socket } from './socket';
 import { currentRing } from '../ring/current';
 import { sendFile, type SendFileOptions } from './send-file';
 

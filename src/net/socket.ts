@@ -50,7 +50,7 @@ import {
   native,
 } from '../core/native';
 import { kIdleClose, kLend, kPoolId, kReturn, kSocketState, kUncheckedBytes } from '../core/symbols';
-import { socketSendFile, type SocketSendFileOptions } from '../paths/socket-file';
+import { socketSendFile, type SocketSendFileOptions } from './socket-file';
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
 import type { CompletionTarget, IoRing, PreFlush } from '../ring/io-ring';
