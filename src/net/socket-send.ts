@@ -1,0 +1,749 @@
+/**
+ * A socket's send side. send(buf) lends the buffer to the kernel for good
+ * (released when the kernel is done); write(data) copies into pool buffers,
+ * coalescing the writes of one event-loop turn. Both go into one per-socket
+ * queue; at the ring's flush the queue leaves as one chain of linked sends
+ * (IOSQE_IO_LINK, MSG_WAITALL), and only one chain per socket is in flight,
+ * so bytes leave in order. Runs of plain sends leave as one SENDV each where
+ * the ring has it. Sends of `zeroCopyMinBytes` or more go zero-copy while the
+ * socket's ZeroCopyPolicy (zc-policy.ts) says so; those buffers come back at
+ * the notification, whose "copied" bit feeds the policy. Sends the kernel
+ * cut short or refused for the moment go again (resend()).
+ */
+import {
+  BufferForeignError,
+  BufferLentError,
+  BufferReleasedError,
+  ClosedError,
+  InvalidArgumentError,
+  errnoError,
+} from '../core/errors';
+import { CQE_F_MORE, CQE_F_NOTIF, IOSQE_IO_LINK, NOTIF_USAGE_ZC_COPIED, Op, SENDV_MAX_LEN, SENDV_MAX_SEGS } from '../core/native';
+import { kLend, kOnSendsDrained, kPoolId, kReturn, kUncheckedBytes } from '../core/symbols';
+import { IoBuffer } from '../pool/buffer';
+import { LEND_TRANSFER } from '../pool/pool';
+import type { PreFlush } from '../ring/io-ring';
+import { isLocalAddress } from './address';
+import { NO_ITEMS, SendItem, giveList, kSendDone, newItem, recycleItem, takeList, type SendOwner, type WriteCallback } from './send-item';
+import { Flag } from './socket-core';
+import { ReceivingSocket, rethrow } from './socket-receive';
+import type { SocketInit } from './socket';
+import * as sockopt from './sockopt';
+import { totals } from './stats';
+import { DEFAULT_MIN_BYTES, ZeroCopyPolicy, describeNewPolicy, type ZeroCopyPolicyOptions, type ZeroCopyStats } from './zc-policy';
+
+const MSG_WAITALL = 0x100;
+const MSG_NOSIGNAL = 0x4000;
+const SHUT_WR = 1;
+const ECANCELED = 125;
+const ENOBUFS = 105;
+const ENOMEM = 12;
+const ENOTCONN = 107;
+const EPIPE = 32;
+const EAGAIN = 11;
+/** Sends per linked chain: enough to fill a socket buffer, few enough to keep a flush small. */
+const MAX_CHAIN = 32;
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+const TCP_ESTABLISHED = 1;
+const TCP_CLOSE_WAIT = 8;
+/** a SENDV's (offset, length) pairs, filled per run (ring.sendv copies them) */
+const sendvSegs = new Int32Array(2 * SENDV_MAX_SEGS);
+
+/** A write waiting for a pool buffer. */
+interface Pending {
+  data: Uint8Array;
+  cb: WriteCallback | null;
+}
+
+/** Empty and shared by every socket (frozen: a push into it throws). */
+const NO_PENDING = Object.freeze([]) as unknown as Pending[];
+
+export abstract class SendingSocket extends ReceivingSocket implements PreFlush, SendOwner {
+  readonly #hwm: number;
+  readonly #writeSize: number;
+  /** small sends counted before the policy exists (#useZeroCopy) */
+  #earlyPlainSends = 0;
+  #earlyPlainBytes = 0;
+  /** NO_ITEMS while empty (see takeList) */
+  #sendQ: SendItem[] = NO_ITEMS;
+  /** queued on the ring, until the kernel is done with the buffer (item.index is the position) */
+  #inflight: SendItem[] = NO_ITEMS;
+  #chainLeft = 0;
+  /** NO_PENDING until a write waits for a pool buffer */
+  #overflow: Pending[] = NO_PENDING;
+  #queuedBytes = 0;
+  /** submit order of this socket's sends (SendItem.seq) */
+  #seq = 0;
+
+  constructor(init: SocketInit) {
+    super(init);
+    const o = init.options;
+    this.#hwm = o.writableHighWaterMark ?? 1024 * 1024;
+    this.#writeSize = Math.min(o.writeBufferSize ?? 65536, this.pool.maxAllocSize);
+  }
+
+  abstract get remoteAddress(): string | undefined;
+
+  /**
+   * Sends a buffer of this socket's pool; ownership passes to the kernel (it
+   * is released when the kernel is done). Returns false above the
+   * high-water mark ('drain' follows). `cb` runs once the bytes are handed
+   * to the kernel.
+   *
+   * A buffer the caller no longer owns (released, or given to another send
+   * already: the natural mistake of sending one received buffer to several
+   * sockets) fails this send, not the caller's event handler: `cb(err)` if
+   * given, the socket is destroyed with `err` ('error', then 'close'; its
+   * byte stream would have a gap) and send() returns false. Arguments of
+   * the wrong kind and a socket already ended or destroyed still throw.
+   */
+  send(buf: IoBuffer, cb?: WriteCallback): boolean {
+    if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('send() takes an IoBuffer; use write() for other data');
+    this.#assertCanSend(buf);
+    if (this.#overflow.length > 0) {
+      // Writes waiting for pool buffers go first: keep the order (rare: the pool ran dry).
+      if (buf.released || buf.lent) return this.#refuseSend(buf, 'send', cb);
+      const data = Buffer.from(buf.bytes);
+      buf.release();
+      this.#overflow.push({ data, cb: cb ?? null }); // length > 0: not the shared one
+      this.#queuedBytes += data.length;
+      return this.#afterQueue();
+    }
+    return this.#lendAndQueue(buf, LEND_TRANSFER, 'send', cb);
+  }
+
+  /**
+   * Sends a buffer that stays the caller's (counted lend, DESIGN.md rule 4):
+   * it is LENT until this send completes, and may be lent to other sockets'
+   * sends meanwhile (fan-out: src/paths/fan-out.ts). Returns like send(),
+   * and fails like it for a buffer the caller no longer owns.
+   */
+  sendShared(buf: IoBuffer, cb?: WriteCallback): boolean {
+    if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('sendShared() takes an IoBuffer');
+    this.#assertCanSend(buf);
+    if (buf.released) return this.#refuseSend(buf, 'sendShared', cb);
+    if (this.#overflow.length > 0) {
+      // Writes waiting for pool buffers go first: copy (the buffer may be lent already).
+      return this.write(Buffer.from(this.pool[kUncheckedBytes](buf)), cb);
+    }
+    return this.#lendAndQueue(buf, 0, 'sendShared', cb);
+  }
+
+  #assertCanSend(buf: IoBuffer): void {
+    if (buf.pool !== this.pool) throw new BufferForeignError('the buffer belongs to another pool than this socket\'s');
+    if (this.flag(Flag.Destroyed)) throw new ClosedError('the socket is destroyed');
+    if (this.flag(Flag.Ending)) throw new ClosedError('send() after end()');
+  }
+
+  #lendAndQueue(buf: IoBuffer, lend: number, what: 'send' | 'sendShared', cb: WriteCallback | undefined): boolean {
+    try {
+      this.pool[kLend](buf, lend);
+    } catch (err) {
+      if (err instanceof BufferReleasedError || err instanceof BufferLentError) return this.#refuseSend(buf, what, cb);
+      throw err;
+    }
+    const item = newItem(buf, buf.length, false);
+    if (cb) item.cbs = [cb];
+    this.#enqueue(item);
+    this.#queuedBytes += item.len;
+    return this.#afterQueue();
+  }
+
+  /**
+   * A send of a buffer the caller does not own: the error says what to do
+   * instead, and reaches `cb` and this socket's 'error' (never an exception
+   * out of the 'data' handler that called send(), which would be uncaught).
+   */
+  #refuseSend(buf: IoBuffer, what: 'send' | 'sendShared', cb?: WriteCallback): false {
+    let err: Error;
+    if (buf.released) {
+      err = new BufferReleasedError(
+        `${what}() of a released buffer: a send() takes ownership (the buffer is released when the kernel is done), ` +
+          "and a 'data' buffer is released when its handler returns unless the handler calls buf.retain(). " +
+          'To send one buffer to several sockets use maio.fanOut(buf, sockets), or sendShared(buf) to all but the last and send(buf) to the last',
+      );
+    } else if (what === 'send') {
+      err = new BufferReleasedError(
+        'send() of a buffer given to another send() already (it is released when the kernel returns it). ' +
+          'To send one buffer to several sockets use maio.fanOut(buf, sockets), or sendShared(buf) to all but the last ' +
+          'and send(buf) to the last (the buffer is released when every send is done)',
+      );
+    } else {
+      err = new BufferLentError(`${what}() of a buffer lent exclusively (a receive holds it)`);
+    }
+    if (cb) process.nextTick(cb, err);
+    this.destroy(err);
+    return false;
+  }
+
+  /**
+   * Copies `data` into pool buffers; writes of one event-loop turn coalesce.
+   * Returns false above the high-water mark ('drain' follows). `cb` runs
+   * once the bytes are handed to the kernel.
+   */
+  write(data: Uint8Array | string, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    let bytes: Uint8Array;
+    if (typeof data === 'string') bytes = Buffer.from(data, encoding ?? 'utf8');
+    else if (data instanceof Uint8Array) bytes = data;
+    else throw new InvalidArgumentError('write() takes a Uint8Array, Buffer or string');
+    if (this.flag(Flag.Destroyed | Flag.Ending)) {
+      const err = new ClosedError(this.flag(Flag.Destroyed) ? 'write() after destroy()' : 'write() after end()');
+      if (cb) process.nextTick(cb, err);
+      else process.nextTick(() => this.emit('error', err));
+      return false;
+    }
+    this.#queuedBytes += bytes.length;
+    this.#copyIn(bytes, cb ?? null);
+    return this.#afterQueue();
+  }
+
+  #afterQueue(): boolean {
+    this.scheduleFlush();
+    if (this.#queuedBytes >= this.#hwm) {
+      this.setFlag(Flag.NeedDrain);
+      return false;
+    }
+    return true;
+  }
+
+  #enqueue(item: SendItem): void {
+    if (this.#sendQ === NO_ITEMS) this.#sendQ = takeList();
+    this.#sendQ.push(item);
+  }
+
+  /** The last queued item if it is a write buffer with room. */
+  #tail(): SendItem | null {
+    const q = this.#sendQ;
+    const t = q.length > 0 ? q[q.length - 1] : null;
+    return t !== null && t.write && t.len < t.buf.capacity ? t : null;
+  }
+
+  #copyIn(data: Uint8Array, cb: WriteCallback | null): void {
+    let off = 0;
+    if (this.#overflow.length === 0) {
+      while (off < data.length) {
+        let item = this.#tail();
+        if (item === null) {
+          const buf = this.pool.tryAlloc(this.#writeSize);
+          if (buf === null) break;
+          buf.setLength(buf.capacity);
+          item = newItem(buf, 0, true);
+          this.#enqueue(item);
+        }
+        const n = Math.min(item.buf.capacity - item.len, data.length - off);
+        item.buf.bytes.set(n === data.length && off === 0 ? data : data.subarray(off, off + n), item.len);
+        item.len += n;
+        off += n;
+      }
+    }
+    if (off < data.length) {
+      if (this.#overflow === NO_PENDING) this.#overflow = [];
+      this.#overflow.push({ data: off === 0 ? data : data.subarray(off), cb });
+      this.#waitForBuffer();
+      return;
+    }
+    if (cb) {
+      const last = this.#sendQ.length > 0 ? this.#sendQ[this.#sendQ.length - 1] : null;
+      if (last) (last.cbs ??= []).push(cb);
+      else process.nextTick(cb, null);
+    }
+  }
+
+  /** The pool ran out of write buffers: wait for one, then move waiting writes in. */
+  #waitForBuffer(): void {
+    if (this.flag(Flag.WaitingAlloc)) return;
+    this.setFlag(Flag.WaitingAlloc);
+    this.pool.allocWait(this.#writeSize).then(
+      (buf) => {
+        this.clearFlag(Flag.WaitingAlloc);
+        if (this.flag(Flag.Destroyed)) {
+          buf.release();
+          return;
+        }
+        buf.setLength(buf.capacity);
+        this.#enqueue(newItem(buf, 0, true));
+        const waiting = this.#overflow;
+        this.#overflow = NO_PENDING;
+        for (let i = 0; i < waiting.length; i++) {
+          if (this.#overflow.length > 0) this.#overflow.push(waiting[i]);
+          else this.#copyIn(waiting[i].data, waiting[i].cb);
+        }
+        this.scheduleFlush();
+      },
+      (err: Error) => {
+        this.clearFlag(Flag.WaitingAlloc);
+        this.destroy(err);
+      },
+    );
+  }
+
+  protected scheduleFlush(): void {
+    if (this.flag(Flag.Scheduled | Flag.Destroyed) || this.ring.closed) return;
+    this.setFlag(Flag.Scheduled);
+    this.ring.schedule(this);
+  }
+
+  /** @internal the ring is about to flush: queue the next chain of sends, or the shutdown. */
+  preFlush(): void {
+    this.clearFlag(Flag.Scheduled);
+    if (this.flag(Flag.Destroyed | Flag.Connecting) || this.fd < 0) return;
+    if (this.#chainLeft === 0 && this.#sendQ.length > 0) this.#submitChain();
+    if (
+      this.flag(Flag.Ending) &&
+      !this.flag(Flag.WriteFinished) &&
+      (this.rare === null || this.rare.shutdownOp < 0) &&
+      this.#chainLeft === 0 &&
+      this.#sendQ.length === 0 &&
+      this.#overflow.length === 0
+    ) {
+      this.rareState().shutdownOp = this.ring.shutdown(this, this.fd, SHUT_WR);
+    }
+  }
+
+  #submitChain(): void {
+    const ring = this.ring;
+    const fd = this.fd;
+    const n = Math.min(this.#sendQ.length, MAX_CHAIN);
+    // A chain must not straddle two submits: the kernel ends a link at a submit's end.
+    if (ring.room < n + 1) ring.flush();
+    const items = this.#sendQ;
+    const poolId = this.pool[kPoolId];
+    const flags = MSG_WAITALL | MSG_NOSIGNAL;
+    for (let i = 0; i < n; i++) {
+      const item = items[i];
+      if (item.write) {
+        item.buf.setLength(item.len);
+        this.pool[kLend](item.buf, LEND_TRANSFER);
+      }
+      const zc = item.len > 0 && this.#useZeroCopy(item.len);
+      item.zc = zc;
+      item.seq = this.#seq++;
+      item.owner = this;
+      if (this.#inflight === NO_ITEMS) this.#inflight = takeList();
+      item.index = this.#inflight.length;
+      this.#inflight.push(item);
+    }
+    // Runs of plain sends leave as one SENDV each (one SENDMSG, one
+    // completion for the run: #onSendv); zero-copy sends one op each.
+    const maxSegs = ring.sendvMax;
+    let ops = 0;
+    for (let i = 0; i < n; ops++) {
+      const item = items[i];
+      let j = i + 1;
+      if (maxSegs > 1 && !item.zc) {
+        let total = item.len;
+        while (j < n && j - i < maxSegs && !items[j].zc && total + items[j].len <= SENDV_MAX_LEN) total += items[j++].len;
+        if (j - i > 1) {
+          const segs = sendvSegs;
+          for (let k = i; k < j; k++) {
+            segs[2 * (k - i)] = items[k].buf.offset + items[k].off;
+            segs[2 * (k - i) + 1] = items[k].len;
+          }
+          const opId = ring.sendv(item, fd, poolId, segs, j - i, total, flags, j < n ? IOSQE_IO_LINK : 0);
+          if (opId >= 0) {
+            const run = takeList();
+            for (let k = i; k < j; k++) {
+              items[k].opId = opId;
+              run.push(items[k]);
+            }
+            item.run = run;
+            i = j;
+            continue;
+          }
+          j = i + 1; // no aux slot free: one op per send
+        }
+      }
+      item.opId = ring.queue(item, item.zc ? Op.SendZc : Op.Send, fd, item.len, poolId, item.buf.offset + item.off, flags, 0, 0, -1, 0, j < n ? IOSQE_IO_LINK : 0);
+      i = j;
+    }
+    // Drop the chain from the queue without allocating: splice makes an array,
+    // and length = 0 drops the backing store, which the next push makes again.
+    if (n === items.length) {
+      while (items.length > 0) items.pop();
+      this.#sendQ = giveList(items);
+    } else items.splice(0, n);
+    totals.sendOps += ops;
+    this.#chainLeft = n;
+  }
+
+  /** TCP_INFO's tcpi_state is ESTABLISHED or CLOSE_WAIT: the socket may still send. */
+  #tcpCanSend(): boolean {
+    try {
+      const state = sockopt.getsockoptBytes(this.fd, IPPROTO_TCP, TCP_INFO, 8)[0];
+      return state === TCP_ESTABLISHED || state === TCP_CLOSE_WAIT;
+    } catch {
+      return false;
+    }
+  }
+
+  /** @internal a SendItem's completion (the first item's, for a SENDV) */
+  [kSendDone](item: SendItem, res: number, flags: number): void {
+    if (item.run !== null) this.#onSendv(item, res, flags);
+    else this.#onSend(item, res, flags);
+  }
+
+  /**
+   * A SENDV's one completion, handed to each of its sends in order as if
+   * each had been its own linked SEND: the bytes go to the sends they
+   * cover; the send where a short count ends gets its part, those after it
+   * -ECANCELED (the link broke); an error goes to the first send and
+   * -ECANCELED to the rest. #onSend then accounts, calls back, resends or
+   * fails, and returns each buffer, once, as for single sends.
+   *
+   * A short SENDV that moved bytes sends the rest again (#resend, at the
+   * chain's end, in order): Linux 6.18 often ends a SENDMSG early without an
+   * error, MSG_WAITALL or not, once it had to wait for socket buffer space
+   * (dozens of times per run of test/paths/forward.test.ts, where the reader
+   * is slow; rarely with a fast reader). A dead socket then fails the resend
+   * with its real error. A SENDV that moved nothing, or whose connection is
+   * no longer open for sending (TCP_INFO), fails like a short send (EPIPE).
+   */
+  #onSendv(first: SendItem, res: number, flags: number): void {
+    const run = first.run!;
+    first.run = null;
+    let total = 0;
+    for (let k = 0; k < run.length; k++) total += run[k].len;
+    // Cut short on a live connection: the rest goes again; on a dead one it fails as a short send.
+    const again = res > 0 && res < total && this.#tcpCanSend();
+    let left = res;
+    for (let k = 0; k < run.length; k++) {
+      const item = run[k];
+      let r: number;
+      if (res < 0) r = k === 0 ? res : -ECANCELED;
+      else if (left < 0) r = -ECANCELED;
+      else {
+        r = Math.min(left, item.len);
+        left = r < item.len ? -1 : left - r;
+      }
+      this.#onSend(item, r, flags, again && r >= 0 && r < item.len);
+    }
+    while (run.length > 0) run.pop();
+    giveList(run);
+  }
+
+  #onSend(item: SendItem, res: number, flags: number, short = false): void {
+    if (flags & CQE_F_NOTIF) {
+      const copied = (res & NOTIF_USAGE_ZC_COPIED) !== 0;
+      this.#zc().onNotification(item.len, copied);
+      if (copied) {
+        this.rareState().zcCopiedBytes += item.len;
+        totals.zeroCopyCopiedBytes += item.len;
+      }
+      this.#finishItem(item);
+      return;
+    }
+    item.resultDone = true;
+    this.#chainLeft--;
+    this.#queuedBytes -= item.len;
+    let err: Error | null = null;
+    if (this.#resend(item, res, short)) {
+      // the bytes go again: no error, the callbacks moved with them
+    } else if (res >= 0) {
+      this.#countSent(item, res);
+      if (res < item.len) err = errnoError(-EPIPE, 'write');
+    } else if (res !== -ECANCELED) {
+      err = errnoError(res, 'write');
+    } else {
+      err = this.#cancelError();
+    }
+    // The first real error; the rest of the chain ends with ECANCELED.
+    if (err && res !== -ECANCELED && (this.rare === null || this.rare.sendError === null)) this.rareState().sendError = err;
+    if (item.cbs) {
+      for (const cb of item.cbs) {
+        try {
+          cb(err);
+        } catch (e) {
+          process.nextTick(rethrow, e);
+        }
+      }
+      item.cbs = null;
+    }
+    if ((flags & CQE_F_MORE) === 0) this.#finishItem(item);
+    if (this.#chainLeft === 0) this.#chainDone();
+    if (this.flag(Flag.Destroyed)) this.maybeClose();
+  }
+
+  #chainDone(): void {
+    const r = this.rare;
+    if (r !== null && (r.cancelled !== null || r.resends !== null)) this.#endResends();
+    if (r !== null && r.sendError !== null && !this.flag(Flag.Destroyed)) {
+      this.destroy(r.sendError);
+      return;
+    }
+    if (this.flag(Flag.NeedDrain) && this.#queuedBytes < this.#hwm && !this.flag(Flag.Destroyed)) {
+      this.clearFlag(Flag.NeedDrain);
+      this.emit('drain');
+    }
+    if (this.#sendQ.length > 0 || this.flag(Flag.Ending)) this.scheduleFlush();
+    if (this.rare?.drainWaiters) this.#signalIfDrained();
+  }
+
+  #countSent(item: SendItem, bytes: number): void {
+    this.bytesWritten += bytes;
+    totals.bytesWritten += bytes;
+    if (item.zc) {
+      this.rareState().zcSentBytes += bytes;
+      totals.zeroCopyBytes += bytes;
+    }
+  }
+
+  /** What a send cancelled without an error of its own fails with. */
+  #cancelError(): Error {
+    return this.rare?.sendError ?? this.rare?.error ?? new ClosedError('the send was cancelled');
+  }
+
+  /** The kernel is done with the item's buffer: it goes back (released: ownership went with the send). */
+  #finishItem(item: SendItem): void {
+    if (item.index < 0) return;
+    const list = this.#inflight;
+    const last = list.pop()!;
+    if (last !== item) {
+      list[item.index] = last;
+      last.index = item.index;
+    }
+    item.index = -1;
+    this.#returnBuf(item);
+    // buf, off and share are copied into a resend: nothing holds the item now
+    recycleItem(item);
+    if (list.length === 0) {
+      this.#inflight = giveList(list);
+      if (this.rare?.drainWaiters) this.#signalIfDrained();
+    }
+    if (this.flag(Flag.Destroyed)) this.maybeClose();
+  }
+
+  #returnBuf(item: SendItem): void {
+    if (item.share !== null && --item.share.n > 0) return;
+    this.pool[kReturn](item.buf);
+  }
+
+  /**
+   * A zero-copy send the kernel could not pin memory for (ENOMEM at the
+   * memlock limit, ENOBUFS at optmem_max; after some bytes moved, MSG_WAITALL
+   * shows it only as a short count) goes again as a plain send, from the first
+   * byte not sent, and so do the sends its link chain cancelled behind it. The
+   * socket turns to plain sends. A dead socket fails the resend with its
+   * error, which is surfaced as usual. Returns true if the item goes again.
+   * `short`: the send ends a SENDV that moved some bytes and came back short
+   * (#onSendv): its rest goes again the same way. And a send that came back
+   * -EAGAIN on a connection that can still send goes again whole: io_uring
+   * retries a nonblocking socket's send when poll says it is writable, but
+   * when that retry finds no room once more it hands the request to a worker
+   * thread, where the nonblocking socket answers EAGAIN (6.18 with
+   * COOP_TASKRUN: several times per test/paths/forward.test.ts run).
+   */
+  #resend(item: SendItem, res: number, short: boolean): boolean {
+    if (this.flag(Flag.Destroyed)) return false;
+    const failed =
+      (item.zc && (res === -ENOMEM || res === -ENOBUFS || (res >= 0 && res < item.len))) ||
+      (short && res >= 0 && res < item.len) ||
+      (res === -EAGAIN && this.#tcpCanSend());
+    // Cancelled by its chain: whether it goes again is known at the chain's
+    // end (the CQE of the send that broke the chain may come after it).
+    if (!failed && res !== -ECANCELED) return false;
+    if (res === -EAGAIN) totals.sendRetries++;
+    else if (failed && item.zc) this.#zc().onSendError(res < 0 ? errnoError(res, 'write').code : 'a short send');
+    const done = res > 0 ? res : 0;
+    if (done > 0) this.#countSent(item, done);
+    const again = new SendItem(item.buf, item.len - done, false);
+    again.off = item.off + done;
+    again.seq = item.seq;
+    again.cbs = item.cbs;
+    item.cbs = null;
+    again.share = item.share ??= { n: 1 };
+    again.share.n++;
+    const r = this.rareState();
+    if (failed) (r.resends ??= []).push(again);
+    else (r.cancelled ??= []).push(again);
+    return true;
+  }
+
+  /** The chain is done: its failed zero-copy sends and those it cancelled go again, in order; or the cancelled ones fail. */
+  #endResends(): void {
+    const r = this.rareState();
+    const resends = r.resends;
+    const cancelled = r.cancelled ?? [];
+    r.resends = null;
+    r.cancelled = null;
+    if (resends !== null && !this.flag(Flag.Destroyed)) {
+      const again = resends.concat(cancelled).sort((a, b) => a.seq - b.seq);
+      for (const it of again) this.#queuedBytes += it.len;
+      if (this.#sendQ === NO_ITEMS) this.#sendQ = takeList();
+      this.#sendQ.unshift(...again);
+      return;
+    }
+    for (const it of resends ?? []) cancelled.push(it);
+    const err = this.#cancelError();
+    for (const it of cancelled) {
+      this.#returnBuf(it);
+      if (it.cbs) for (const cb of it.cbs) process.nextTick(cb, err);
+    }
+  }
+
+  /** Half-closes after everything queued has left (shutdown SHUT_WR through the ring). 'finish' follows. */
+  end(data?: Uint8Array | string | WriteCallback, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): this {
+    if (typeof data === 'function') {
+      cb = data;
+      data = undefined;
+    } else if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    const closing = this.flag(Flag.Ending | Flag.Destroyed);
+    if (data !== undefined && data !== null && !closing) this.write(data, encoding as BufferEncoding | undefined);
+    if (cb) {
+      if (this.flag(Flag.WriteFinished)) process.nextTick(cb);
+      else this.once('finish', cb);
+    }
+    if (closing) return this;
+    this.setFlag(Flag.Ending);
+    this.scheduleFlush();
+    return this;
+  }
+
+  protected onShutdown(res: number): void {
+    this.rare!.shutdownOp = -1;
+    if (this.flag(Flag.Destroyed)) return this.maybeClose();
+    if (res < 0 && res !== -ENOTCONN && res !== -ECANCELED) {
+      this.destroy(errnoError(res, 'shutdown'));
+      return;
+    }
+    this.setFlag(Flag.WriteFinished);
+    this.emit('finish');
+    this.maybeAutoDestroy();
+  }
+
+  /**
+   * destroy(): cancels the sends in flight (their buffers come back with
+   * their last completions), gives back the buffers of sends never
+   * submitted and fails their callbacks.
+   */
+  protected dropSends(err: Error | undefined): void {
+    const ring = this.ring;
+    // A copy: a full submit array flushes inside cancel(), and a failure delivered there ends an item.
+    // The sends of a SENDV share its op id: cancel it once (they sit side by side unless a swap moved one).
+    let cancelled = -1;
+    for (const item of this.#inflight.slice()) {
+      if (item.resultDone || item.opId === cancelled) continue;
+      cancelled = item.opId;
+      ring.cancel(item.opId);
+    }
+    // made only if a callback is waiting (an Error captures a stack: not once per close)
+    let cbErr: Error | undefined = err;
+    // Queued, never submitted: give the buffers back now.
+    let queued = this.#sendQ;
+    this.#sendQ = NO_ITEMS;
+    const r = this.rare;
+    if (r !== null && (r.resends !== null || r.cancelled !== null)) {
+      queued = [...(r.cancelled ?? []), ...(r.resends ?? []), ...queued];
+      r.resends = null;
+      r.cancelled = null;
+    }
+    for (const item of queued) {
+      if (item.write) item.buf.release();
+      else this.#returnBuf(item);
+      if (item.cbs) for (const cb of item.cbs) process.nextTick(cb, (cbErr ??= new ClosedError('the socket was destroyed before the bytes were sent')));
+    }
+    for (const p of this.#overflow) if (p.cb) process.nextTick(p.cb, (cbErr ??= new ClosedError('the socket was destroyed before the bytes were sent')));
+    this.#overflow = NO_PENDING;
+    this.#queuedBytes = 0;
+    if (r?.drainWaiters) this.#signalIfDrained();
+  }
+
+  /**
+   * @internal calls `cb` once nothing is queued or in flight to send (at
+   * once if so; at destroy() too): what a path that writes the fd itself
+   * (sendFile, a switch to splice) waits for to keep byte order.
+   */
+  [kOnSendsDrained](cb: () => void): void {
+    if (this.#sendsDrained()) return cb();
+    (this.rareState().drainWaiters ??= []).push(cb);
+  }
+
+  #sendsDrained(): boolean {
+    if (this.flag(Flag.Destroyed)) return true;
+    const r = this.rare;
+    return (
+      this.#queuedBytes === 0 &&
+      this.#sendQ.length === 0 &&
+      this.#inflight.length === 0 &&
+      (r === null || (r.resends === null && r.cancelled === null))
+    );
+  }
+
+  #signalIfDrained(): void {
+    if (!this.#sendsDrained()) return;
+    const r = this.rare!;
+    const waiters = r.drainWaiters!;
+    r.drainWaiters = null;
+    for (const cb of waiters) cb();
+  }
+
+  /**
+   * Whether a send of `len` bytes goes zero-copy. Below zeroCopyMinBytes the
+   * answer is no in every mode but 'always', so a socket that only makes
+   * small sends never builds its policy (nor looks up its peer's address):
+   * the sends are counted here and handed to the policy when it is made.
+   */
+  #useZeroCopy(len: number): boolean {
+    const r = this.rare;
+    if (r === null || r.policy === null) {
+      const o = this.opts;
+      if (len < (o.zeroCopyMinBytes ?? DEFAULT_MIN_BYTES) && o.zeroCopy !== 'always') {
+        this.#earlyPlainSends++;
+        this.#earlyPlainBytes += len;
+        return false;
+      }
+    }
+    return this.#zc().useZeroCopy(len);
+  }
+
+  /** Made at the first send that may go zero-copy, when the peer's address is known. */
+  #zc(): ZeroCopyPolicy {
+    const r = this.rareState();
+    if (r.policy !== null) return r.policy;
+    const policy = (r.policy = new ZeroCopyPolicy(this.#policyOptions()));
+    policy.countPlain(this.#earlyPlainSends, this.#earlyPlainBytes);
+    this.#earlyPlainSends = 0;
+    this.#earlyPlainBytes = 0;
+    return policy;
+  }
+
+  #policyOptions(): ZeroCopyPolicyOptions {
+    const o = this.opts;
+    const mode = o.zeroCopy ?? 'auto';
+    const local = mode === 'auto' && !o.zeroCopyProbeLocal && isLocalAddress(this.remoteAddress);
+    const how = this.ring.capabilities.zeroCopySend === 'SEND_ZC' ? 'and SEND_ZC on loopback stalls the stream' : 'MSG_ZEROCOPY ones included';
+    return {
+      mode,
+      ...(o.zeroCopyMinBytes !== undefined ? { minBytes: o.zeroCopyMinBytes } : {}),
+      ...(o.zeroCopyProbeSends !== undefined ? { probeSends: o.zeroCopyProbeSends } : {}),
+      ...(local
+        ? {
+            startPlain: `the peer ${this.remoteAddress} is on this host: local delivery copies zero-copy sends (${how}), so plain sends without probing`,
+            reprobeAfter: Infinity,
+          }
+        : {}),
+    };
+  }
+
+  /** The zero-copy policy's figures, or those it would start with: never makes it. */
+  protected zeroCopyStats(): ZeroCopyStats {
+    const policy = this.rare?.policy;
+    if (policy) return policy.stats();
+    return describeNewPolicy(this.#policyOptions(), this.#earlyPlainSends, this.#earlyPlainBytes);
+  }
+
+  protected get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  protected get sendsInFlight(): number {
+    return this.#inflight.length;
+  }
+}
