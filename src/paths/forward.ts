@@ -416,7 +416,7 @@ export function forward(a: Socket, b: Socket, options: SocketForwardOptions = {}
 }
 
 /** Both directions; an error on either destroys both sockets. Events: 'error' (once), 'done'. */
-export class Pipe extends EventEmitter {
+export class Relay extends EventEmitter {
   readonly aToB: Forwarder;
   readonly bToA: Forwarder;
   readonly finished: Promise<[number, number]>;
@@ -451,10 +451,10 @@ export class Pipe extends EventEmitter {
   }
 }
 
-export function forwardBoth(a: Socket, b: Socket, options: SocketForwardOptions = {}): Pipe {
+export function forwardBoth(a: Socket, b: Socket, options: SocketForwardOptions = {}): Relay {
   assertSocket(a, 'a');
   assertSocket(b, 'b');
   if (a === b) throw new InvalidArgumentError('a and b must be different sockets');
   if (a.destroyed || b.destroyed) throw new ClosedError('cannot forward a destroyed socket');
-  return new Pipe(a, b, options);
+  return new Relay(a, b, options);
 }
