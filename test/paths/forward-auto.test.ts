@@ -61,6 +61,29 @@ test('auto: random chunks both ways are byte-exact; each bulk direction switches
   p.close();
 });
 
+test("auto: the switch waits on the sockets' signals (receive stopped, sends drained), never on setImmediate polling", { skip: spliceSkip }, async () => {
+  const p = await maioPair();
+  const real = globalThis.setImmediate;
+  let immediates = 0;
+  globalThis.setImmediate = ((...args: Parameters<typeof setImmediate>) => {
+    immediates++;
+    return real(...args);
+  }) as typeof setImmediate;
+  try {
+    const f = forward(p.a, p.b, { mode: 'auto', spliceAfterBytes: 256 * 1024 });
+    const atU = receive(p.U);
+    p.C.write(Buffer.alloc(2 * MiB, 5));
+    await until(() => f.mode === 'splice', 'a -> b switched to splice');
+    p.C.end('tail');
+    assert.equal((await atU).bytes, 2 * MiB + 4);
+    assert.equal(await f.finished(), 2 * MiB + 4);
+  } finally {
+    globalThis.setImmediate = real;
+  }
+  assert.equal(immediates, 0);
+  p.close();
+});
+
 test('auto: half-close after the switch is forwarded; the other direction keeps working', { skip: spliceSkip }, async () => {
   const p = await maioPair();
   const relay = forwardBoth(p.a, p.b, { mode: 'auto', spliceAfterBytes: 256 * 1024 });
