@@ -23,14 +23,13 @@ import { kLend, kOnSendsDrained, kPoolId, kReturn, kUncheckedBytes } from '../co
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER } from '../pool/pool';
 import type { PreFlush } from '../ring/io-ring';
-import { isLocalAddress } from './address';
 import { NO_ITEMS, SendItem, giveList, kSendDone, newItem, recycleItem, takeList, type SendOwner, type WriteCallback } from './send-item';
 import { Flag } from './socket-core';
-import { ReceivingSocket, rethrow } from './socket-receive';
+import { rethrow } from './socket-receive';
+import { ZeroCopySocket } from './socket-zc';
 import type { SocketInit } from './socket';
 import * as sockopt from './sockopt';
 import { totals } from './stats';
-import { DEFAULT_MIN_BYTES, ZeroCopyPolicy, describeNewPolicy, type ZeroCopyPolicyOptions, type ZeroCopyStats } from './zc-policy';
 
 const MSG_WAITALL = 0x100;
 const MSG_NOSIGNAL = 0x4000;
@@ -59,12 +58,8 @@ interface Pending {
 /** Empty and shared by every socket (frozen: a push into it throws). */
 const NO_PENDING = Object.freeze([]) as unknown as Pending[];
 
-export abstract class SendingSocket extends ReceivingSocket implements PreFlush, SendOwner {
+export abstract class SendingSocket extends ZeroCopySocket implements PreFlush, SendOwner {
   readonly #hwm: number;
-  readonly #writeSize: number;
-  /** small sends counted before the policy exists (#useZeroCopy) */
-  #earlyPlainSends = 0;
-  #earlyPlainBytes = 0;
   /** NO_ITEMS while empty (see takeList) */
   #sendQ: SendItem[] = NO_ITEMS;
   /** queued on the ring, until the kernel is done with the buffer (item.index is the position) */
@@ -80,10 +75,12 @@ export abstract class SendingSocket extends ReceivingSocket implements PreFlush,
     super(init);
     const o = init.options;
     this.#hwm = o.writableHighWaterMark ?? 1024 * 1024;
-    this.#writeSize = Math.min(o.writeBufferSize ?? 65536, this.pool.maxAllocSize);
   }
 
-  abstract get remoteAddress(): string | undefined;
+  /** Pool buffer size writes are copied into (read from the options: a field costs every idle socket 8 bytes). */
+  #writeSize(): number {
+    return Math.min(this.opts.writeBufferSize ?? 65536, this.pool.maxAllocSize);
+  }
 
   /**
    * Sends a buffer of this socket's pool; ownership passes to the kernel (it
@@ -229,7 +226,7 @@ export abstract class SendingSocket extends ReceivingSocket implements PreFlush,
       while (off < data.length) {
         let item = this.#tail();
         if (item === null) {
-          const buf = this.pool.tryAlloc(this.#writeSize);
+          const buf = this.pool.tryAlloc(this.#writeSize());
           if (buf === null) break;
           buf.setLength(buf.capacity);
           item = newItem(buf, 0, true);
@@ -258,7 +255,7 @@ export abstract class SendingSocket extends ReceivingSocket implements PreFlush,
   #waitForBuffer(): void {
     if (this.flag(Flag.WaitingAlloc)) return;
     this.setFlag(Flag.WaitingAlloc);
-    this.pool.allocWait(this.#writeSize).then(
+    this.pool.allocWait(this.#writeSize()).then(
       (buf) => {
         this.clearFlag(Flag.WaitingAlloc);
         if (this.flag(Flag.Destroyed)) {
@@ -320,7 +317,7 @@ export abstract class SendingSocket extends ReceivingSocket implements PreFlush,
         item.buf.setLength(item.len);
         this.pool[kLend](item.buf, LEND_TRANSFER);
       }
-      const zc = item.len > 0 && this.#useZeroCopy(item.len);
+      const zc = item.len > 0 && this.useZeroCopy(item.len);
       item.zc = zc;
       item.seq = this.#seq++;
       item.owner = this;
@@ -428,12 +425,7 @@ export abstract class SendingSocket extends ReceivingSocket implements PreFlush,
 
   #onSend(item: SendItem, res: number, flags: number, short = false): void {
     if (flags & CQE_F_NOTIF) {
-      const copied = (res & NOTIF_USAGE_ZC_COPIED) !== 0;
-      this.#zc().onNotification(item.len, copied);
-      if (copied) {
-        this.rareState().zcCopiedBytes += item.len;
-        totals.zeroCopyCopiedBytes += item.len;
-      }
+      this.zeroCopyNotified(item.len, (res & NOTIF_USAGE_ZC_COPIED) !== 0);
       this.#finishItem(item);
       return;
     }
@@ -486,10 +478,7 @@ export abstract class SendingSocket extends ReceivingSocket implements PreFlush,
   #countSent(item: SendItem, bytes: number): void {
     this.bytesWritten += bytes;
     totals.bytesWritten += bytes;
-    if (item.zc) {
-      this.rareState().zcSentBytes += bytes;
-      totals.zeroCopyBytes += bytes;
-    }
+    if (item.zc) this.zeroCopySent(bytes);
   }
 
   /** What a send cancelled without an error of its own fails with. */
@@ -547,7 +536,7 @@ export abstract class SendingSocket extends ReceivingSocket implements PreFlush,
     // end (the CQE of the send that broke the chain may come after it).
     if (!failed && res !== -ECANCELED) return false;
     if (res === -EAGAIN) totals.sendRetries++;
-    else if (failed && item.zc) this.#zc().onSendError(res < 0 ? errnoError(res, 'write').code : 'a short send');
+    else if (failed && item.zc) this.zeroCopyFailed(res < 0 ? errnoError(res, 'write').code : 'a short send');
     const done = res > 0 ? res : 0;
     if (done > 0) this.#countSent(item, done);
     const again = new SendItem(item.buf, item.len - done, false);
@@ -682,61 +671,6 @@ export abstract class SendingSocket extends ReceivingSocket implements PreFlush,
     const waiters = r.drainWaiters!;
     r.drainWaiters = null;
     for (const cb of waiters) cb();
-  }
-
-  /**
-   * Whether a send of `len` bytes goes zero-copy. Below zeroCopyMinBytes the
-   * answer is no in every mode but 'always', so a socket that only makes
-   * small sends never builds its policy (nor looks up its peer's address):
-   * the sends are counted here and handed to the policy when it is made.
-   */
-  #useZeroCopy(len: number): boolean {
-    const r = this.rare;
-    if (r === null || r.policy === null) {
-      const o = this.opts;
-      if (len < (o.zeroCopyMinBytes ?? DEFAULT_MIN_BYTES) && o.zeroCopy !== 'always') {
-        this.#earlyPlainSends++;
-        this.#earlyPlainBytes += len;
-        return false;
-      }
-    }
-    return this.#zc().useZeroCopy(len);
-  }
-
-  /** Made at the first send that may go zero-copy, when the peer's address is known. */
-  #zc(): ZeroCopyPolicy {
-    const r = this.rareState();
-    if (r.policy !== null) return r.policy;
-    const policy = (r.policy = new ZeroCopyPolicy(this.#policyOptions()));
-    policy.countPlain(this.#earlyPlainSends, this.#earlyPlainBytes);
-    this.#earlyPlainSends = 0;
-    this.#earlyPlainBytes = 0;
-    return policy;
-  }
-
-  #policyOptions(): ZeroCopyPolicyOptions {
-    const o = this.opts;
-    const mode = o.zeroCopy ?? 'auto';
-    const local = mode === 'auto' && !o.zeroCopyProbeLocal && isLocalAddress(this.remoteAddress);
-    const how = this.ring.capabilities.zeroCopySend === 'SEND_ZC' ? 'and SEND_ZC on loopback stalls the stream' : 'MSG_ZEROCOPY ones included';
-    return {
-      mode,
-      ...(o.zeroCopyMinBytes !== undefined ? { minBytes: o.zeroCopyMinBytes } : {}),
-      ...(o.zeroCopyProbeSends !== undefined ? { probeSends: o.zeroCopyProbeSends } : {}),
-      ...(local
-        ? {
-            startPlain: `the peer ${this.remoteAddress} is on this host: local delivery copies zero-copy sends (${how}), so plain sends without probing`,
-            reprobeAfter: Infinity,
-          }
-        : {}),
-    };
-  }
-
-  /** The zero-copy policy's figures, or those it would start with: never makes it. */
-  protected zeroCopyStats(): ZeroCopyStats {
-    const policy = this.rare?.policy;
-    if (policy) return policy.stats();
-    return describeNewPolicy(this.#policyOptions(), this.#earlyPlainSends, this.#earlyPlainBytes);
   }
 
   protected get queuedBytes(): number {

@@ -22,7 +22,8 @@ import { socketSendFile, type SocketSendFileOptions } from './socket-file';
 import { SendingSocket } from './socket-send';
 import * as sockopt from './sockopt';
 import { totals } from './stats';
-import type { ZeroCopyMode, ZeroCopyStats } from './zc-policy';
+import type { SocketZeroCopyStats } from './socket-zc';
+import type { ZeroCopyMode } from './zc-policy';
 
 export { recvLimitSupported } from './socket-receive';
 export { isLocalAddress } from './address';
@@ -98,7 +99,7 @@ export interface SocketStats {
   receiveBytesHeld: number;
   /** reading stopped because receiveBytesHeld reached readQuota */
   readBlocked: boolean;
-  zeroCopy: ZeroCopyStats & { zeroCopyBytesSent: number; copiedBytesReported: number };
+  zeroCopy: SocketZeroCopyStats;
 }
 
 /** @internal what a Socket needs from whoever made it */
@@ -542,7 +543,6 @@ export class Socket extends SendingSocket {
 
   /** Counters and state; reads only (the zero-copy part says what the policy would be before the first large send makes it). */
   stats(): SocketStats {
-    const r = this.rare;
     return {
       bytesRead: this.bytesRead,
       bytesWritten: this.bytesWritten,
@@ -551,7 +551,7 @@ export class Socket extends SendingSocket {
       receiveBuffersHeld: this.receiveBuffersHeld,
       receiveBytesHeld: this.receiveBytesHeld,
       readBlocked: this.receiveBytesHeld >= this.readQuota,
-      zeroCopy: { ...this.zeroCopyStats(), zeroCopyBytesSent: r?.zcSentBytes ?? 0, copiedBytesReported: r?.zcCopiedBytes ?? 0 },
+      zeroCopy: this.zeroCopyStats(),
     };
   }
 }

@@ -3,8 +3,8 @@
  *
  * Zero-copy sends pay only when the kernel really avoids the copy (a real NIC).
  * On loopback and veth every packet is delivered locally and the kernel copies
- * the pages anyway, which makes SEND_ZC 20-45% slower than a plain send
- * (shared/kernel-facts.md). The kernel says which happened: each SEND_ZC
+ * the pages anyway, which makes SEND_ZC slower than a plain send (figures:
+ * shared/kernel-facts.md and BENCHMARKS.md). The kernel says which happened: each SEND_ZC
  * notification carries IORING_NOTIF_USAGE_ZC_COPIED when it copied. So the
  * policy probes with zero-copy sends, watches the notifications, switches the
  * socket to plain sends when they come back copied, and probes again now and

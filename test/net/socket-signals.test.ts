@@ -14,7 +14,7 @@ import { kOnReceiveStopped, kOnSendsDrained } from '../../src/core/symbols';
 import { createServer, connect } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
 import { zeroCopyPoliciesMade } from '../../src/net/zc-policy';
-import { bounded, closed, netSkip, until } from './helpers';
+import { bounded, closed, countImmediates, netSkip, until } from './helpers';
 
 const skip = netSkip;
 
@@ -39,21 +39,6 @@ async function pair(opts: Record<string, unknown> = {}): Promise<{ client: Socke
       await new Promise<void>((r) => srv.close(() => r()));
     },
   };
-}
-
-/** Counts calls of the global setImmediate while `fn` runs (maio's own code calls the global). */
-async function countImmediates<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const real = globalThis.setImmediate;
-  let calls = 0;
-  globalThis.setImmediate = ((...args: Parameters<typeof setImmediate>) => {
-    calls++;
-    return real(...args);
-  }) as typeof setImmediate;
-  try {
-    return [await fn(), calls];
-  } finally {
-    globalThis.setImmediate = real;
-  }
 }
 
 test('stats() makes no zero-copy policy: it says what the policy would start as, and small sends are counted', { skip }, async () => {

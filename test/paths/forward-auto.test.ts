@@ -13,6 +13,7 @@ import { defaultPool } from '../../src/pool/pool';
 import { forward, forwardBoth, type Forwarder } from '../../src/paths/forward';
 import { receive, until } from './helpers';
 import { bufferSkip, maioPair, sendChunks, spliceSkip } from './maio-helpers';
+import { countImmediates } from '../net/helpers';
 
 const MiB = 1 << 20;
 const BYTES = Number(process.env.MAIO_TEST_BYTES ?? 64 * MiB);
@@ -63,13 +64,7 @@ test('auto: random chunks both ways are byte-exact; each bulk direction switches
 
 test("auto: the switch waits on the sockets' signals (receive stopped, sends drained), never on setImmediate polling", { skip: spliceSkip }, async () => {
   const p = await maioPair();
-  const real = globalThis.setImmediate;
-  let immediates = 0;
-  globalThis.setImmediate = ((...args: Parameters<typeof setImmediate>) => {
-    immediates++;
-    return real(...args);
-  }) as typeof setImmediate;
-  try {
+  const [, immediates] = await countImmediates(async () => {
     const f = forward(p.a, p.b, { mode: 'auto', spliceAfterBytes: 256 * 1024 });
     const atU = receive(p.U);
     p.C.write(Buffer.alloc(2 * MiB, 5));
@@ -77,9 +72,7 @@ test("auto: the switch waits on the sockets' signals (receive stopped, sends dra
     p.C.end('tail');
     assert.equal((await atU).bytes, 2 * MiB + 4);
     assert.equal(await f.finished(), 2 * MiB + 4);
-  } finally {
-    globalThis.setImmediate = real;
-  }
+  });
   assert.equal(immediates, 0);
   p.close();
 });
