@@ -3,10 +3,16 @@
  * lists that let a busy socket send without allocating and an idle one hold
  * nothing.
  */
+import { ClosedError } from '../core/errors';
 import type { IoBuffer } from '../pool/buffer';
 import type { CompletionTarget } from '../ring/io-ring';
 
 export type WriteCallback = (err?: Error | null) => void;
+
+/** What the callbacks of sends a destroy() dropped get. */
+export function droppedByDestroy(): ClosedError {
+  return new ClosedError('the socket was destroyed before the bytes were sent');
+}
 
 /** A send's own completions go to its item (no per-socket lookup by op id). */
 export const kSendDone = Symbol('maio.socket.sendDone');

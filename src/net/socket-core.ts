@@ -5,11 +5,16 @@
  * parts to allocate, one shape):
  *
  *   SocketCore (here) -> ReceivingSocket (socket-receive.ts)
- *     -> SendingSocket (socket-send.ts) -> Socket (socket.ts: connect,
- *        destroy and close, options and properties)
+ *     -> ZeroCopySocket (socket-zc.ts: which sends go zero-copy)
+ *     -> SendChainSocket (socket-send-chain.ts: the send queue on the ring)
+ *     -> SendingSocket (socket-send.ts: send, sendShared, write, end)
+ *     -> Socket (socket.ts: connect, destroy and close, options, properties)
  *
  * A layer keeps its own fields #private and offers the next ones protected
  * methods; nothing here is visible to users beyond what Socket documents.
+ * Every field costs each of 10,000 idle sockets 8 bytes, and so does each
+ * layer with #private methods (V8's class brand): settings read once per
+ * send or less come from the options, not from a field.
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';

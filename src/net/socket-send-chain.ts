@@ -13,7 +13,7 @@ import { CQE_F_MORE, CQE_F_NOTIF, IOSQE_IO_LINK, NOTIF_USAGE_ZC_COPIED, Op, SEND
 import { kLend, kOnSendsDrained, kPoolId, kReturn } from '../core/symbols';
 import { LEND_TRANSFER } from '../pool/pool';
 import type { PreFlush } from '../ring/io-ring';
-import { NO_ITEMS, SendItem, giveList, kSendDone, recycleItem, takeList, type SendOwner } from './send-item';
+import { NO_ITEMS, droppedByDestroy, SendItem, giveList, kSendDone, recycleItem, takeList, type SendOwner } from './send-item';
 import { Flag } from './socket-core';
 import { rethrow } from './socket-receive';
 import { ZeroCopySocket } from './socket-zc';
@@ -419,7 +419,7 @@ export abstract class SendChainSocket extends ZeroCopySocket implements PreFlush
     for (const item of queued) {
       if (item.write) item.buf.release();
       else this.#returnBuf(item);
-      if (item.cbs) for (const cb of item.cbs) process.nextTick(cb, (cbErr ??= new ClosedError('the socket was destroyed before the bytes were sent')));
+      if (item.cbs) for (const cb of item.cbs) process.nextTick(cb, (cbErr ??= droppedByDestroy()));
     }
     this.#queuedBytes = 0;
     if (r?.drainWaiters) this.#signalIfDrained();

@@ -9,7 +9,7 @@ import { BufferForeignError, BufferLentError, BufferReleasedError, ClosedError, 
 import { kLend, kUncheckedBytes } from '../core/symbols';
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER } from '../pool/pool';
-import { newItem, type SendItem, type WriteCallback } from './send-item';
+import { droppedByDestroy, newItem, type SendItem, type WriteCallback } from './send-item';
 import { SendChainSocket } from './socket-send-chain';
 import { Flag } from './socket-core';
 
@@ -240,7 +240,7 @@ export abstract class SendingSocket extends SendChainSocket {
 
   protected override dropSends(err: Error | undefined): Error | undefined {
     let cbErr = super.dropSends(err);
-    for (const p of this.#overflow) if (p.cb) process.nextTick(p.cb, (cbErr ??= new ClosedError('the socket was destroyed before the bytes were sent')));
+    for (const p of this.#overflow) if (p.cb) process.nextTick(p.cb, (cbErr ??= droppedByDestroy()));
     this.#overflow = NO_PENDING;
     return cbErr;
   }

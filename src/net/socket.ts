@@ -1,9 +1,10 @@
 /**
  * Socket: one TCP connection on this thread's ring, reading into and writing
  * from the I/O pool. The class is built in layers, one concern per file
- * (socket-core.ts explains the order): receive in socket-receive.ts, send in
- * socket-send.ts, and here what ties them together: connect, destroy and
- * close, idle timeouts, options and properties, stats.
+ * (socket-core.ts gives the order): receive in socket-receive.ts, send in
+ * socket-send.ts and socket-send-chain.ts, zero-copy in socket-zc.ts, and
+ * here what ties them together: connect, destroy and close, idle timeouts,
+ * options and properties, stats.
  *
  * Close: destroy() cancels what is in flight and closes the fd only after the
  * last completion (DESIGN.md rules 7-8); every buffer goes back to the pool;
