@@ -72,7 +72,7 @@ export class RareState {
   /** idle timeouts (idle.ts: one coarse check per thread, nothing on the data path) */
   idle: IdleEntry | null = null;
   idleClose: IdleEntry | null = null;
-  /** sends to go again, plain, once the chain in flight is done (SendingSocket's resend) */
+  /** sends to go again, plain, once the chain in flight is done (socket-send-chain.ts #resend) */
   resends: SendItem[] | null = null;
   /** sends the chain cancelled, decided on at its end */
   cancelled: SendItem[] | null = null;

@@ -5,7 +5,7 @@
  * so bytes leave in order. Runs of plain sends leave as one SENDV each where
  * the ring has it; sends socket-zc.ts picks go zero-copy, and their buffers
  * come back at the notification. Sends the kernel cut short or refused for
- * the moment go again (resend()); the shutdown of end() follows the last
+ * the moment go again (#resend); the shutdown of end() follows the last
  * chain.
  */
 import { ClosedError, errnoError } from '../core/errors';
