@@ -24,6 +24,7 @@ export abstract class ZeroCopySocket extends ReceivingSocket {
   #earlyPlainBytes = 0;
 
   abstract get remoteAddress(): string | undefined;
+  protected abstract peekRemoteAddress(): string | undefined;
 
   /**
    * Whether a send of `len` bytes goes zero-copy. Below zeroCopyMinBytes the
@@ -66,7 +67,7 @@ export abstract class ZeroCopySocket extends ReceivingSocket {
   protected zeroCopyPolicy(): ZeroCopyPolicy {
     const r = this.rareState();
     if (r.policy !== null) return r.policy;
-    const policy = (r.policy = new ZeroCopyPolicy(policyOptions(this.opts, this.remoteAddress, this.ring)));
+    const policy = (r.policy = new ZeroCopyPolicy(policyOptions(this.opts, () => this.remoteAddress, this.ring)));
     policy.countPlain(this.#earlyPlainSends, this.#earlyPlainBytes);
     this.#earlyPlainSends = 0;
     this.#earlyPlainBytes = 0;
@@ -77,15 +78,17 @@ export abstract class ZeroCopySocket extends ReceivingSocket {
   protected zeroCopyStats(): SocketZeroCopyStats {
     const r = this.rare;
     const policy = r?.policy;
-    const z = policy ? policy.stats() : describeNewPolicy(policyOptions(this.opts, this.remoteAddress, this.ring), this.#earlyPlainSends, this.#earlyPlainBytes);
+    const z = policy ? policy.stats() : describeNewPolicy(policyOptions(this.opts, () => this.peekRemoteAddress(), this.ring), this.#earlyPlainSends, this.#earlyPlainBytes);
     return { ...z, zeroCopyBytesSent: r?.zcSentBytes ?? 0, copiedBytesReported: r?.zcCopiedBytes ?? 0 };
   }
 }
 
 /** A socket's policy options: its zeroCopy* options, and plain from the start for a peer on this host. */
-function policyOptions(o: MaioSocketOptions, remoteAddress: string | undefined, ring: IoRing): ZeroCopyPolicyOptions {
+function policyOptions(o: MaioSocketOptions, peer: () => string | undefined, ring: IoRing): ZeroCopyPolicyOptions {
   const mode = o.zeroCopy ?? 'auto';
-  const local = mode === 'auto' && !o.zeroCopyProbeLocal && isLocalAddress(remoteAddress);
+  // the peer is looked up only where it decides (a system call for an accepted socket)
+  const remoteAddress = mode === 'auto' && !o.zeroCopyProbeLocal ? peer() : undefined;
+  const local = isLocalAddress(remoteAddress);
   const how = ring.capabilities.zeroCopySend === 'SEND_ZC' ? 'and SEND_ZC on loopback stalls the stream' : 'MSG_ZEROCOPY ones included';
   return {
     mode,

@@ -470,7 +470,8 @@ export class Socket extends SendingSocket {
     return this.fd;
   }
 
-  #name(peer: boolean): AddressInfo | null {
+  /** The peer's or the local address; kept unless `keep` is false (stats() reads without storing). */
+  #name(peer: boolean, keep = true): AddressInfo | null {
     const r = this.rare;
     const connecting = this.flag(Flag.Connecting);
     if (peer && r?.remote && !connecting) return r.remote;
@@ -478,6 +479,7 @@ export class Socket extends SendingSocket {
     if (this.fd < 0 || connecting) return peer ? (r?.remote ?? null) : null;
     try {
       const a = decodeSockaddr(native().sockName(this.fd, peer));
+      if (!keep) return a;
       if (peer) this.rareState().remote = a;
       else this.rareState().local = a;
       return a;
@@ -488,6 +490,10 @@ export class Socket extends SendingSocket {
 
   get remoteAddress(): string | undefined {
     return this.#name(true)?.address;
+  }
+  /** @internal the peer's address without storing it in the rare state (stats()) */
+  protected peekRemoteAddress(): string | undefined {
+    return this.#name(true, false)?.address;
   }
   get remotePort(): number | undefined {
     return this.#name(true)?.port;
