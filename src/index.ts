@@ -38,9 +38,9 @@ export type {
 // one or both directions (the proxy's core), and the proxy as a library.
 export { fanOut } from './paths/fan-out';
 export type { FanOutOptions, FanOutResult } from './paths/fan-out';
-export { forward, forwardBoth, Forwarder, Pipe } from './paths/forward';
+export { forward, forwardBoth, Forwarder, Relay } from './paths/forward';
 export type { ForwardMode, SocketForwardOptions, ForwarderStats } from './paths/forward';
 export { Proxy } from './paths/proxy';
 export type { ProxyOptions, HostPort, UpstreamStats, ConnectionStats } from './paths/proxy';
-export type { SocketSendFileOptions } from './paths/socket-file';
-export type { SendFileOptions, SendFileMode, SendFileStats } from './paths/send-file';
+export type { SocketSendFileOptions } from './net/socket-file';
+export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';

@@ -29,7 +29,7 @@ import { backend } from '../../src/backend';
 import { native } from '../../src/core/native';
 import { decodeSockaddr, sockaddr } from '../../src/net/address';
 import { forwardFd } from '../../src/paths/splice-forward';
-import { sendFile } from '../../src/paths/send-file';
+import { sendFile } from '../../src/net/send-file';
 import { Ring } from '../../src/ring/ring';
 
 const BYTES = Number(process.env.MAIO_BENCH_BYTES ?? 1 << 30);

@@ -25,6 +25,8 @@ export const kQuotaCredit = Symbol('maio.quotaCredit');
 export const kSetRecycler = Symbol('maio.setRecycler');
 /** Socket: (ms, minBytes, onClosed?) a server's idle timeout that closes the connection (src/net/idle.ts). */
 export const kIdleClose = Symbol('maio.idleClose');
-/** Socket: () => its internal state (recv op, buffers waiting, queues), for
- * forward.ts's switch to splice and for debugging; never for users. */
-export const kSocketState = Symbol('maio.socketState');
+/** Socket: (cb) calls cb once nothing is queued or in flight to send (at once if so; at destroy() too). */
+export const kOnSendsDrained = Symbol('maio.onSendsDrained');
+/** Socket: (cb(waiting, ended)) calls cb once no recv is in flight (after pause() or destroy()), with the
+ * buffers waiting for 'data' and whether the peer's FIN came. */
+export const kOnReceiveStopped = Symbol('maio.onReceiveStopped');

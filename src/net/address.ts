@@ -311,3 +311,15 @@ export async function resolveAddress(host: string, port: number | string, family
   const found = await dns.promises.lookup(host, { family });
   return sockaddr(found.address, port);
 }
+
+let localAddrs: Set<string> | null = null;
+/** Loopback, or an address of one of this host's interfaces (read once). */
+export function isLocalAddress(addr: string | undefined): boolean {
+  if (!addr) return false;
+  if (addr.startsWith('127.') || addr === '::1' || addr.startsWith('::ffff:127.')) return true;
+  if (!localAddrs) {
+    localAddrs = new Set();
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) localAddrs.add(a.address);
+  }
+  return localAddrs.has(addr.startsWith('::ffff:') ? addr.slice(7) : addr);
+}

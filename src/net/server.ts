@@ -48,15 +48,6 @@ export interface ListenOptions {
   ipv6Only?: boolean;
 }
 
-/**
- * This thread's ring on whichever backend runs (io_uring, or the epoll
- * fallback). Throws BackendUnavailableError only for MAIO_BACKEND=io_uring
- * where io_uring cannot be had.
- */
-export function requireRing(): IoRing {
-  return currentRing();
-}
-
 export class Server extends EventEmitter implements CompletionTarget {
   readonly #ring: IoRing;
   readonly #opts: ServerOptions;
@@ -79,7 +70,7 @@ export class Server extends EventEmitter implements CompletionTarget {
   constructor(options: ServerOptions = {}, onConnection?: (socket: Socket) => void) {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    this.#ring = requireRing();
+    this.#ring = currentRing();
     this.#opts = { ...options };
     validateSocketOptions(this.#opts);
     for (const k of ['idleTimeout', 'idleMinBytes'] as const) {
@@ -317,7 +308,7 @@ export function connect(options: ConnectOptions | number | string, host?: string
   }
   const o: ConnectOptions =
     typeof options === 'object' && options !== null ? { ...options } : { port: options as number, ...(host !== undefined ? { host } : {}) };
-  const ring = requireRing();
+  const ring = currentRing();
   const port = validatePort(o.port);
   validateSocketOptions(o);
   const h = o.host ?? 'localhost';
@@ -348,7 +339,3 @@ function localBind(o: ConnectOptions): LocalBind | undefined {
   return { address, port: port === undefined ? undefined : validatePort(port) };
 }
 
-/** @internal */
-export function socketFamily(addr: Uint8Array): 4 | 6 {
-  return new DataView(addr.buffer, addr.byteOffset, 2).getUint16(0, true) === AF_INET6 ? 6 : 4;
-}

@@ -19,7 +19,7 @@ export const totals = {
   zeroCopyCopiedBytes: 0,
   /** recv completions that carried data */
   recvCompletions: 0,
-  /** sends the kernel answered EAGAIN on a live connection, sent again (socket.ts #resend) */
+  /** sends the kernel answered EAGAIN on a live connection, sent again (socket-send-chain.ts #resend) */
   sendRetries: 0,
 };
 

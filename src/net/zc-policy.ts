@@ -3,8 +3,8 @@
  *
  * Zero-copy sends pay only when the kernel really avoids the copy (a real NIC).
  * On loopback and veth every packet is delivered locally and the kernel copies
- * the pages anyway, which makes SEND_ZC 20-45% slower than a plain send
- * (shared/kernel-facts.md). The kernel says which happened: each SEND_ZC
+ * the pages anyway, which makes SEND_ZC slower than a plain send (figures:
+ * shared/kernel-facts.md and BENCHMARKS.md). The kernel says which happened: each SEND_ZC
  * notification carries IORING_NOTIF_USAGE_ZC_COPIED when it copied. So the
  * policy probes with zero-copy sends, watches the notifications, switches the
  * socket to plain sends when they come back copied, and probes again now and
@@ -56,6 +56,35 @@ export const DEFAULT_MIN_BYTES = 16 * 1024;
 const DEFAULT_PROBE_SENDS = 8;
 const DEFAULT_REPROBE_AFTER = 4096;
 
+let policiesMade = 0;
+
+/** @internal policies made on this thread so far (tests: stats() must not make one). */
+export function zeroCopyPoliciesMade(): number {
+  return policiesMade;
+}
+
+/** The state a new policy starts in, and why. */
+function startState(mode: ZeroCopyMode, minBytes: number, probeSends: number, startPlain: string | undefined): [ZeroCopyState, string] {
+  if (mode === 'always') return ['forced-zero-copy', 'zero-copy forced by the zeroCopy option'];
+  if (mode === 'never') return ['forced-plain', 'plain sends forced by the zeroCopy option'];
+  if (startPlain) return ['plain', startPlain];
+  return ['probing', `probing: the first ${probeSends} sends of ${minBytes} bytes or more go zero-copy`];
+}
+
+/**
+ * The stats a policy made now with `options` would report after counting
+ * `plainSends` small sends (countPlain), without making it.
+ */
+export function describeNewPolicy(options: ZeroCopyPolicyOptions, plainSends: number, plainBytes: number): ZeroCopyStats {
+  const mode = options.mode ?? 'auto';
+  const probeSends = Math.max(1, options.probeSends ?? DEFAULT_PROBE_SENDS);
+  const [state, reason] = startState(mode, options.minBytes ?? DEFAULT_MIN_BYTES, probeSends, options.startPlain);
+  return {
+    state, reason, zcSends: 0, zcBytes: 0, copiedSends: 0, copiedBytes: 0, notCopiedSends: 0,
+    notCopiedBytes: 0, plainSends, plainBytes, switches: 0,
+  };
+}
+
 export class ZeroCopyPolicy {
   readonly mode: ZeroCopyMode;
   readonly minBytes: number;
@@ -80,19 +109,8 @@ export class ZeroCopyPolicy {
     this.minBytes = options.minBytes ?? DEFAULT_MIN_BYTES;
     this.#probeSends = Math.max(1, options.probeSends ?? DEFAULT_PROBE_SENDS);
     this.#reprobeAfter = Math.max(1, options.reprobeAfter ?? DEFAULT_REPROBE_AFTER);
-    if (this.mode === 'always') {
-      this.#state = 'forced-zero-copy';
-      this.#reason = 'zero-copy forced by the zeroCopy option';
-    } else if (this.mode === 'never') {
-      this.#state = 'forced-plain';
-      this.#reason = 'plain sends forced by the zeroCopy option';
-    } else if (options.startPlain) {
-      this.#state = 'plain';
-      this.#reason = options.startPlain;
-    } else {
-      this.#state = 'probing';
-      this.#reason = `probing: the first ${this.#probeSends} sends of ${this.minBytes} bytes or more go zero-copy`;
-    }
+    [this.#state, this.#reason] = startState(this.mode, this.minBytes, this.#probeSends, options.startPlain);
+    policiesMade++;
   }
 
   get state(): ZeroCopyState {

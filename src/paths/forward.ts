@@ -17,22 +17,20 @@
  * switches that direction to 'splice' once it has proved to be a bulk stream:
  * `spliceAfterBytes` (default 8 MiB; 0 or Infinity: never) forwarded within
  * one window of at most a second. Idle and small connections so cost nothing
- * (the reasons below), and bulk streams get splice's throughput: the full
- * iperf3 benchmark through `maio proxy` (BENCHMARKS.md) measured splice at
- * 20.8 Gbit/s and 0.23 s CPU/GB against 14.9 Gbit/s and 0.49 s/GB for
- * buffers. The switch keeps byte order: a is paused until its multishot recv
- * has ended, the buffers it had received are sent, b's queue and in-flight
- * sends drain, then the splice forwarder takes over the two fds (counters,
+ * (the reasons below), and bulk streams get splice's lower CPU per byte
+ * (the proxy scenario in BENCHMARKS.md has the current figures). The switch
+ * keeps byte order: a is paused until its multishot recv has ended (the
+ * socket signals it: kOnReceiveStopped), the buffers it had received are
+ * sent, b's queue and in-flight sends drain (kOnSendsDrained), then the
+ * splice forwarder takes over the two fds (counters,
  * half-close and errors carry over; 'end'/'done' are emitted once). It does
  * not switch back: a switched direction that later idles keeps its pipes and
  * parked worker thread until the connection ends. On epoll 'auto' stays 'buffers'. stats().mode / .mode say
  * which path a direction is on now.
  *
- * Why not splice from the start: measured earlier (bench/micro/forward-modes.ts: a
- * node:net sender in a child process -> a ==forward==> b -> node:net sink in
- * the forwarding process, 1 GiB per run, 4 alternating rounds, io_uring,
- * 2 vCPUs): buffers median 13.5 Gbit/s (11.3-14.5), splice 14.5 (12.7-14.6):
- * splice is at most a few percent ahead, inside this machine's noise. Not
+ * Why not splice from the start: its throughput is at most a few percent
+ * ahead of buffers (bench/micro/forward-modes.ts measures both; BENCHMARKS.md
+ * has the figures). Not
  * enough to pay what splice costs per connection: two pipes (2 fds and up to
  * 2 MiB each) per direction, fds switched to blocking mode, and an io-wq
  * worker thread parked in every splice that waits, so idle connections cost
@@ -47,10 +45,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
-import { kSocketState } from '../core/symbols';
+import { kOnReceiveStopped, kOnSendsDrained } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import type { Socket } from '../net/socket';
-import { Ring } from '../ring/ring';
+import { currentRing } from '../ring/current';
 import { forwardFd, type SpliceForward } from './splice-forward';
 
 export type ForwardMode = 'auto' | 'buffers' | 'splice';
@@ -87,15 +85,6 @@ export interface ForwarderStats {
 const DEFAULT_SPLICE_AFTER = 8 * 1024 * 1024;
 const SPLICE_WINDOW_MS = 1000;
 
-/** The part of a Socket's internal state the switch to splice waits on. */
-interface SocketState {
-  recvOp: number;
-  recvCancelling: boolean;
-  pending: number;
-  readEnded: boolean;
-}
-const socketState = (s: Socket): SocketState => s[kSocketState]() as unknown as SocketState;
-
 /** Sources with a running Forwarder. */
 const forwarding = new WeakSet<Socket>();
 
@@ -111,7 +100,7 @@ export function resolveMode(mode: ForwardMode = 'auto'): 'buffers' | 'splice' {
     throw new InvalidArgumentError(`mode must be 'auto', 'buffers' or 'splice', got ${String(mode)}`);
   }
   if (mode === 'splice') {
-    if (!Ring.current().capabilities.splice) throw new InvalidArgumentError("mode 'splice' needs the io_uring backend (SPLICE ops); use 'buffers'");
+    if (!currentRing().capabilities.splice) throw new InvalidArgumentError("mode 'splice' needs the io_uring backend (SPLICE ops); use 'buffers'");
     return 'splice';
   }
   return 'buffers';
@@ -159,7 +148,7 @@ export class Forwarder extends EventEmitter {
     if (typeof after !== 'number' || Number.isNaN(after) || after < 0 || (after !== Infinity && !Number.isSafeInteger(after))) {
       throw new OutOfRangeError(`spliceAfterBytes must be a non-negative integer or Infinity, got ${String(after)}`);
     }
-    this.#spliceAfter = this.requestedMode === 'auto' && after > 0 && Ring.current().capabilities.splice ? after : Infinity;
+    this.#spliceAfter = this.requestedMode === 'auto' && after > 0 && currentRing().capabilities.splice ? after : Infinity;
     const hwm = options.highWaterMark ?? 1024 * 1024;
     if (!Number.isSafeInteger(hwm) || hwm < 1) throw new OutOfRangeError(`highWaterMark must be a positive integer, got ${hwm}`);
     this.highWaterMark = hwm;
@@ -354,18 +343,19 @@ export class Forwarder extends EventEmitter {
     if (a.readableEnded) return this.#sourceEnded();
     a.pause();
     // Wait until a's multishot recv is back, then move what it had already read.
-    while (!this.#done && socketState(a).recvOp >= 0) await new Promise((r) => setImmediate(r));
-    if (this.#done) return;
-    const d = socketState(a);
+    const [waiting, readEnded] = await new Promise<[number, boolean]>((resolve) => a[kOnReceiveStopped]((n, ended) => resolve([n, ended])));
+    if (this.#done || a.destroyed) return;
     // The 'end' may come right after the buffers that were waiting.
-    if (d.readEnded) this.#on(a, 'end', () => this.#sourceEnded());
-    if (d.pending > 0) {
+    if (readEnded) this.#on(a, 'end', () => this.#sourceEnded());
+    if (waiting > 0) {
       await new Promise<void>((resolve) => {
+        let left = waiting;
         const onData = (buf: IoBuffer) => {
           this.#bytes += buf.length;
           b.send(buf);
-          // The last buffer waiting: pause again before a's recv is re-armed.
-          if (socketState(a).pending === 0) {
+          // The last buffer waiting (a's recv is not armed while paused, so no
+          // other comes): pause again before a's recv is re-armed.
+          if (--left === 0) {
             a.pause();
             a.off('data', onData);
             resolve();
@@ -376,13 +366,13 @@ export class Forwarder extends EventEmitter {
       });
     }
     // Everything queued on b leaves before the first splice writes.
-    while (!this.#done && (b.writableLength > 0 || b.stats().sendsInFlight > 0)) await new Promise((r) => setImmediate(r));
-    if (this.#done) return;
-    if (d.readEnded) {
+    await new Promise<void>((resolve) => b[kOnSendsDrained](resolve));
+    if (this.#done || b.destroyed) return;
+    if (readEnded) {
       if (!a.readableEnded) a.resume(); // delivers the 'end'
       return;
     }
-    const ring = Ring.current();
+    const ring = currentRing();
     if (switching) {
       this.#mode = 'splice';
       this.#switched = true;
@@ -426,7 +416,7 @@ export function forward(a: Socket, b: Socket, options: SocketForwardOptions = {}
 }
 
 /** Both directions; an error on either destroys both sockets. Events: 'error' (once), 'done'. */
-export class Pipe extends EventEmitter {
+export class Relay extends EventEmitter {
   readonly aToB: Forwarder;
   readonly bToA: Forwarder;
   readonly finished: Promise<[number, number]>;
@@ -461,10 +451,10 @@ export class Pipe extends EventEmitter {
   }
 }
 
-export function forwardBoth(a: Socket, b: Socket, options: SocketForwardOptions = {}): Pipe {
+export function forwardBoth(a: Socket, b: Socket, options: SocketForwardOptions = {}): Relay {
   assertSocket(a, 'a');
   assertSocket(b, 'b');
   if (a === b) throw new InvalidArgumentError('a and b must be different sockets');
   if (a.destroyed || b.destroyed) throw new ClosedError('cannot forward a destroyed socket');
-  return new Pipe(a, b, options);
+  return new Relay(a, b, options);
 }

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { ClosedError, InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { connect, createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
-import { forwardBoth, resolveMode, type ForwardMode, type Pipe } from './forward';
+import { forwardBoth, resolveMode, type ForwardMode, type Relay } from './forward';
 
 export interface HostPort {
   host: string;
@@ -96,7 +96,7 @@ interface Conn {
   peer: string;
   server: Socket | null;
   upstream: Upstream | null;
-  pipe: Pipe | null;
+  relay: Relay | null;
   since: number;
   lastBytes: number;
   idleTimer: NodeJS.Timeout | null;
@@ -278,13 +278,13 @@ export class Proxy extends EventEmitter {
       return;
     }
     this.totals.accepted++;
-    const c: Conn = { id: this.#nextId++, client, peer: `${client.remoteAddress}:${client.remotePort}`, server: null, upstream: null, pipe: null, since: Date.now(), lastBytes: 0, idleTimer: null, idle: false };
+    const c: Conn = { id: this.#nextId++, client, peer: `${client.remoteAddress}:${client.remotePort}`, server: null, upstream: null, relay: null, since: Date.now(), lastBytes: 0, idleTimer: null, idle: false };
     this.#conns.set(c.id, c);
     // Until the upstream is connected, arriving bytes wait in client's receive buffers (its read quota bounds them).
     const early = (err: Error) => this.#end(c, err);
     client.on('error', early);
     client.on('close', () => {
-      if (!c.pipe) this.#end(c, null);
+      if (!c.relay) this.#end(c, null);
     });
     this.#tryUpstreams(c, this.#order(), [], early);
   }
@@ -338,14 +338,14 @@ export class Proxy extends EventEmitter {
   }
 
   #start(c: Conn, s: Socket): void {
-    const pipe = forwardBoth(c.client, s, { mode: this.#o.mode, spliceAfterBytes: this.#o.spliceAfterBytes });
-    c.pipe = pipe;
+    const relay = forwardBoth(c.client, s, { mode: this.#o.mode, spliceAfterBytes: this.#o.spliceAfterBytes });
+    c.relay = relay;
     let error: Error | null = null;
-    pipe.on('error', (err: Error) => {
+    relay.on('error', (err: Error) => {
       error = err;
       if (!c.idle) this.totals.errors++;
     });
-    pipe.on('done', () => this.#end(c, error));
+    relay.on('done', () => this.#end(c, error));
     if (this.#o.idleTimeout > 0) {
       const ms = this.#o.idleTimeout * 1000;
       // Polled every half timeout; a byte counts from the poll that sees it (no later than it
@@ -354,8 +354,8 @@ export class Proxy extends EventEmitter {
       let activeAt = performance.now();
       const tick = () => {
         c.idleTimer = null;
-        if (pipe.aToB.done && pipe.bToA.done) return;
-        const [up, down] = pipe.bytes;
+        if (relay.aToB.done && relay.bToA.done) return;
+        const [up, down] = relay.bytes;
         const now = performance.now();
         if (up + down !== c.lastBytes) {
           c.lastBytes = up + down;
@@ -363,7 +363,7 @@ export class Proxy extends EventEmitter {
         } else if (now - activeAt >= ms) {
           this.totals.idleClosed++;
           c.idle = true;
-          pipe.destroy(new ClosedError(`idle timeout: no byte for ${this.#o.idleTimeout} s`));
+          relay.destroy(new ClosedError(`idle timeout: no byte for ${this.#o.idleTimeout} s`));
           return;
         }
         c.idleTimer = setTimeout(tick, Math.max(1, Math.min(ms / 2, activeAt + ms - now)));
@@ -376,12 +376,12 @@ export class Proxy extends EventEmitter {
     if (!this.#conns.has(c.id)) return;
     this.#conns.delete(c.id);
     if (c.idleTimer) clearTimeout(c.idleTimer);
-    const info = c.pipe ? this.#info(c) : null;
+    const info = c.relay ? this.#info(c) : null;
     const u = c.upstream;
     c.upstream = null;
     if (u) u.active--;
-    if (c.pipe) {
-      const [up, down] = c.pipe.bytes;
+    if (c.relay) {
+      const [up, down] = c.relay.bytes;
       this.totals.bytesUp += up;
       this.totals.bytesDown += down;
       this.totals.completed++;
@@ -392,7 +392,7 @@ export class Proxy extends EventEmitter {
     } else if (c.server && !c.server.destroyed) {
       c.server.destroy(); // the client left while its upstream connect was in flight
     }
-    if (!c.client.destroyed && !c.pipe) c.client.destroy();
+    if (!c.client.destroyed && !c.relay) c.client.destroy();
     if (info) this.emit('connectionClose', info, err);
     if (this.#closing && this.#conns.size === 0) this.emit('drained');
   }
@@ -402,10 +402,10 @@ export class Proxy extends EventEmitter {
       id: c.id,
       client: c.peer,
       upstream: c.upstream ? fmt(c.upstream) : '',
-      bytesUp: c.pipe ? c.pipe.bytes[0] : 0,
-      bytesDown: c.pipe ? c.pipe.bytes[1] : 0,
-      modeUp: c.pipe ? c.pipe.aToB.mode : 'buffers',
-      modeDown: c.pipe ? c.pipe.bToA.mode : 'buffers',
+      bytesUp: c.relay ? c.relay.bytes[0] : 0,
+      bytesDown: c.relay ? c.relay.bytes[1] : 0,
+      modeUp: c.relay ? c.relay.aToB.mode : 'buffers',
+      modeDown: c.relay ? c.relay.bToA.mode : 'buffers',
       since: c.since,
     };
   }
@@ -418,7 +418,7 @@ export class Proxy extends EventEmitter {
   stats() {
     let up = this.totals.bytesUp;
     let down = this.totals.bytesDown;
-    for (const c of this.#conns.values()) if (c.pipe) [up, down] = [up + c.pipe.bytes[0], down + c.pipe.bytes[1]];
+    for (const c of this.#conns.values()) if (c.relay) [up, down] = [up + c.relay.bytes[0], down + c.relay.bytes[1]];
     return {
       ...this.totals,
       bytesUp: up,
@@ -444,7 +444,7 @@ export class Proxy extends EventEmitter {
     metric('maio_proxy_idle_timeouts_total', 'counter', 'Connections closed by the idle timeout.', [['', s.idleClosed]]);
     metric('maio_proxy_connections_active', 'gauge', 'Open client connections.', [['', s.active]]);
     let spliced = 0;
-    for (const c of this.#conns.values()) if (c.pipe) spliced += +(c.pipe.aToB.mode === 'splice') + +(c.pipe.bToA.mode === 'splice');
+    for (const c of this.#conns.values()) if (c.relay) spliced += +(c.relay.aToB.mode === 'splice') + +(c.relay.bToA.mode === 'splice');
     metric('maio_proxy_directions_spliced', 'gauge', 'Directions of open connections forwarded by kernel splice.', [['', spliced]]);
     metric('maio_proxy_bytes_total', 'counter', 'Bytes forwarded.', [
       ['{direction="up"}', s.bytesUp],

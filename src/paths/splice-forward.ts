@@ -17,14 +17,14 @@
  * pipes are empty; errors (ECONNRESET, EPIPE) end the direction and cancel its
  * other op. Both fds are switched to blocking mode (see native/pipe.c) while
  * the direction runs; when it ends, each gets its mode back once no other
- * splice user holds it (blocking.ts).
+ * splice user holds it (src/net/blocking.ts).
  */
 import * as fs from 'node:fs';
-import { AbortError, ClosedError, InvalidArgumentError, errnoError, fromNative } from '../core/errors';
+import { AbortError, BackendUnavailableError, ClosedError, InvalidArgumentError, errnoError, fromNative } from '../core/errors';
 import { native } from '../core/native';
-import type { CompletionTarget, Ring } from '../ring/ring';
-import { holdBlocking, type BlockingHold } from './blocking';
-import { assertFd } from './send-file';
+import type { CompletionTarget, IoRing } from '../ring/io-ring';
+import { holdBlocking, type BlockingHold } from '../net/blocking';
+import { assertFd } from '../net/send-file';
 
 const EAGAIN = 11;
 const NONE = -1;
@@ -46,7 +46,7 @@ export interface ForwardOptions {
 
 /** One direction of forwarding. */
 export class SpliceForward implements CompletionTarget {
-  readonly #ring: Ring;
+  readonly #ring: IoRing;
   readonly #from: number;
   readonly #to: number;
   readonly #shutdownOnEof: boolean;
@@ -79,7 +79,7 @@ export class SpliceForward implements CompletionTarget {
   splices = 0;
 
   /** @internal use forwardFd() */
-  constructor(ring: Ring, from: number, to: number, options: ForwardOptions) {
+  constructor(ring: IoRing, from: number, to: number, options: ForwardOptions) {
     this.#ring = ring;
     this.#from = from;
     this.#to = to;
@@ -258,9 +258,10 @@ export class SpliceForward implements CompletionTarget {
  * Forwards everything readable on the stream socket `fromFd` to `toFd`,
  * through the ring, until EOF (then half-closes `toFd`) or an error.
  */
-export function forwardFd(ring: Ring, fromFd: number, toFd: number, options: ForwardOptions = {}): SpliceForward {
+export function forwardFd(ring: IoRing, fromFd: number, toFd: number, options: ForwardOptions = {}): SpliceForward {
   if (ring === null || typeof ring !== 'object' || typeof ring.splice !== 'function') throw new InvalidArgumentError('ring must be a Ring');
   if (ring.closed) throw new ClosedError('the ring is closed');
+  if (!ring.capabilities.splice) throw new BackendUnavailableError('forwardFd() needs the io_uring backend (SPLICE ops)');
   assertFd(fromFd, 'fromFd');
   assertFd(toFd, 'toFd');
   if (fromFd === toFd) throw new InvalidArgumentError('fromFd and toFd must differ');
@@ -275,7 +276,7 @@ export function forwardFd(ring: Ring, fromFd: number, toFd: number, options: For
  * the other; resolves with [a->b bytes, b->a bytes] when both saw EOF.
  */
 export function forwardBoth(
-  ring: Ring,
+  ring: IoRing,
   aFd: number,
   bFd: number,
   options: Omit<ForwardOptions, 'target'> = {},

@@ -61,6 +61,24 @@ export async function bounded<T>(p: PromiseLike<T>, what: string, limitMs = 3000
   }
 }
 
+/**
+ * Runs `fn` and counts the calls of the global setImmediate meanwhile (maio's
+ * own code calls the global): a wait must be signalled, not polled.
+ */
+export async function countImmediates<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const real = globalThis.setImmediate;
+  let calls = 0;
+  globalThis.setImmediate = ((...args: Parameters<typeof setImmediate>) => {
+    calls++;
+    return real(...args);
+  }) as typeof setImmediate;
+  try {
+    return [await fn(), calls];
+  } finally {
+    globalThis.setImmediate = real;
+  }
+}
+
 /** Records the pool's use now; check() waits until it is back to that. */
 export function poolGuard(pool: IoPool = defaultPool()) {
   const before = pool.stats();

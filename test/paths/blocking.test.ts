@@ -1,6 +1,6 @@
 /**
  * The splice paths switch sockets to blocking mode only while they splice:
- * afterwards each socket has the mode it had before (src/paths/blocking.ts).
+ * afterwards each socket has the mode it had before (src/net/blocking.ts).
  * O_NONBLOCK is read from /proc/self/fdinfo, not through maio.
  */
 import { after, test } from 'node:test';
@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { BackendUnavailableError } from '../../src/core/errors';
 import { native } from '../../src/core/native';
 import { forward } from '../../src/paths/forward';
-import { sendFile, sendFileFd } from '../../src/paths/send-file';
+import { sendFile, sendFileFd } from '../../src/net/send-file';
 import { forwardFd } from '../../src/paths/splice-forward';
 import { Ring } from '../../src/ring/ring';
 import { currentRing } from '../../src/ring/current';

@@ -13,6 +13,7 @@ import { defaultPool } from '../../src/pool/pool';
 import { forward, forwardBoth, type Forwarder } from '../../src/paths/forward';
 import { receive, until } from './helpers';
 import { bufferSkip, maioPair, sendChunks, spliceSkip } from './maio-helpers';
+import { countImmediates } from '../net/helpers';
 
 const MiB = 1 << 20;
 const BYTES = Number(process.env.MAIO_TEST_BYTES ?? 64 * MiB);
@@ -29,12 +30,12 @@ test('auto: random chunks both ways are byte-exact; each bulk direction switches
   const p = await maioPair();
   const pool = () => defaultPool().stats();
   const before = pool();
-  const pipe = forwardBoth(p.a, p.b, { mode: 'auto', spliceAfterBytes: MiB });
+  const relay = forwardBoth(p.a, p.b, { mode: 'auto', spliceAfterBytes: MiB });
   const errors: Error[] = [];
-  pipe.on('error', (e) => errors.push(e));
-  const evA = events(pipe.aToB);
-  const evB = events(pipe.bToA);
-  assert.equal(pipe.aToB.mode, 'buffers', 'starts on buffers');
+  relay.on('error', (e) => errors.push(e));
+  const evA = events(relay.aToB);
+  const evB = events(relay.bToA);
+  assert.equal(relay.aToB.mode, 'buffers', 'starts on buffers');
   const atU = receive(p.U);
   const atC = receive(p.C);
   const [sentCU, sentUC] = await Promise.all([sendChunks(p.C, BYTES, 11), sendChunks(p.U, BYTES + 777, 12)]);
@@ -43,9 +44,9 @@ test('auto: random chunks both ways are byte-exact; each bulk direction switches
   assert.equal(gotU.digest, sentCU);
   assert.equal(gotC.bytes, BYTES + 777);
   assert.equal(gotC.digest, sentUC);
-  assert.deepEqual(await pipe.finished, [BYTES, BYTES + 777]);
+  assert.deepEqual(await relay.finished, [BYTES, BYTES + 777]);
   assert.deepEqual(errors, []);
-  for (const f of [pipe.aToB, pipe.bToA]) {
+  for (const f of [relay.aToB, relay.bToA]) {
     const s = f.stats();
     assert.equal(s.requested, 'auto');
     assert.equal(s.mode, 'splice', 'switched to splice');
@@ -61,24 +62,39 @@ test('auto: random chunks both ways are byte-exact; each bulk direction switches
   p.close();
 });
 
+test("auto: the switch waits on the sockets' signals (receive stopped, sends drained), never on setImmediate polling", { skip: spliceSkip }, async () => {
+  const p = await maioPair();
+  const [, immediates] = await countImmediates(async () => {
+    const f = forward(p.a, p.b, { mode: 'auto', spliceAfterBytes: 256 * 1024 });
+    const atU = receive(p.U);
+    p.C.write(Buffer.alloc(2 * MiB, 5));
+    await until(() => f.mode === 'splice', 'a -> b switched to splice');
+    p.C.end('tail');
+    assert.equal((await atU).bytes, 2 * MiB + 4);
+    assert.equal(await f.finished(), 2 * MiB + 4);
+  });
+  assert.equal(immediates, 0);
+  p.close();
+});
+
 test('auto: half-close after the switch is forwarded; the other direction keeps working', { skip: spliceSkip }, async () => {
   const p = await maioPair();
-  const pipe = forwardBoth(p.a, p.b, { mode: 'auto', spliceAfterBytes: 256 * 1024 });
-  const ev = events(pipe.aToB);
+  const relay = forwardBoth(p.a, p.b, { mode: 'auto', spliceAfterBytes: 256 * 1024 });
+  const ev = events(relay.aToB);
   const atU = receive(p.U);
   p.C.write(Buffer.alloc(2 * MiB, 7));
-  await until(() => pipe.aToB.mode === 'splice', 'a -> b switched to splice');
+  await until(() => relay.aToB.mode === 'splice', 'a -> b switched to splice');
   p.C.write('after the switch');
   p.C.end('tail');
   const got = await atU;
   assert.equal(got.bytes, 2 * MiB + 16 + 4);
-  assert.equal(await pipe.aToB.finished(), 2 * MiB + 20);
-  assert.equal(pipe.bToA.done, false, 'the other direction is still open');
-  assert.equal(pipe.bToA.mode, 'buffers', 'a direction that carried nothing did not switch');
+  assert.equal(await relay.aToB.finished(), 2 * MiB + 20);
+  assert.equal(relay.bToA.done, false, 'the other direction is still open');
+  assert.equal(relay.bToA.mode, 'buffers', 'a direction that carried nothing did not switch');
   const atC = receive(p.C);
   p.U.end('late reply');
   assert.equal((await atC).bytes, 10);
-  assert.deepEqual(await pipe.finished, [2 * MiB + 20, 10]);
+  assert.deepEqual(await relay.finished, [2 * MiB + 20, 10]);
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(ev, { end: 1, done: 1 });
   p.close();
@@ -88,17 +104,17 @@ test('auto: a reset after the switch destroys both sockets; one error, done once
   const p = await maioPair();
   p.C.on('error', () => {});
   p.U.on('error', () => {});
-  const pipe = forwardBoth(p.a, p.b, { mode: 'auto', spliceAfterBytes: 256 * 1024 });
-  const ev = events(pipe.aToB);
+  const relay = forwardBoth(p.a, p.b, { mode: 'auto', spliceAfterBytes: 256 * 1024 });
+  const ev = events(relay.aToB);
   const errs: Error[] = [];
-  pipe.on('error', (e) => errs.push(e));
+  relay.on('error', (e) => errs.push(e));
   p.U.resume();
   const uEnded = once(p.U, 'end'); // U is half-open capable: it sees the close as an 'end'
   p.C.write(Buffer.alloc(2 * MiB, 1));
-  await until(() => pipe.aToB.mode === 'splice', 'a -> b switched to splice');
-  await until(() => pipe.aToB.bytes === 2 * MiB, 'all bytes forwarded');
+  await until(() => relay.aToB.mode === 'splice', 'a -> b switched to splice');
+  await until(() => relay.aToB.bytes === 2 * MiB, 'all bytes forwarded');
   p.C.resetAndDestroy();
-  await assert.rejects(pipe.finished, (e: any) => {
+  await assert.rejects(relay.finished, (e: any) => {
     assert.ok(['ECONNRESET', 'EPIPE'].includes(e.code), `${e.code}: ${e.message}`);
     assert.equal(typeof e.errno, 'number');
     return true;
@@ -106,24 +122,24 @@ test('auto: a reset after the switch destroys both sockets; one error, done once
   await uEnded;
   await until(() => p.a.destroyed && p.b.destroyed, 'both sockets destroyed');
   await new Promise((r) => setTimeout(r, 50));
-  assert.equal(errs.length, 1, 'one error on the pipe');
+  assert.equal(errs.length, 1, 'one error on the relay');
   assert.deepEqual(ev, { end: 0, done: 1 });
-  assert.equal(pipe.aToB.stats().bytes, 2 * MiB);
+  assert.equal(relay.aToB.stats().bytes, 2 * MiB);
   p.close();
 });
 
 test('auto: a small, then idle connection never switches (default threshold)', { skip: spliceSkip }, async () => {
   const p = await maioPair();
-  const pipe = forwardBoth(p.a, p.b);
+  const relay = forwardBoth(p.a, p.b);
   const atU = receive(p.U);
   const atC = receive(p.C);
   for (let i = 0; i < 20; i++) {
     p.C.write('x'.repeat(1000));
     p.U.write('y'.repeat(500));
   }
-  await until(() => pipe.aToB.bytes === 20000 && pipe.bToA.bytes === 10000, 'small exchange forwarded');
+  await until(() => relay.aToB.bytes === 20000 && relay.bToA.bytes === 10000, 'small exchange forwarded');
   await new Promise((r) => setTimeout(r, 200)); // idle
-  for (const f of [pipe.aToB, pipe.bToA]) {
+  for (const f of [relay.aToB, relay.bToA]) {
     assert.equal(f.mode, 'buffers');
     assert.equal(f.stats().switched, false);
     assert.equal(f.stats().requested, 'auto');
@@ -132,7 +148,7 @@ test('auto: a small, then idle connection never switches (default threshold)', {
   p.U.end();
   assert.equal((await atU).bytes, 20000);
   assert.equal((await atC).bytes, 10000);
-  assert.deepEqual(await pipe.finished, [20000, 10000]);
+  assert.deepEqual(await relay.finished, [20000, 10000]);
   p.close();
 });
 

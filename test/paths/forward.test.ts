@@ -24,9 +24,9 @@ for (const mode of ['buffers', 'splice'] as ForwardMode[]) {
   test(`${mode}: random chunks forwarded byte for byte in both directions at once; pool back to its start`, { skip: mode === 'splice' ? spliceSkip : bufferSkip }, async () => {
     const p = await maioPair();
     const before = poolState();
-    const pipe = forwardBoth(p.a, p.b, { mode });
+    const relay = forwardBoth(p.a, p.b, { mode });
     const errors: Error[] = [];
-    pipe.on('error', (e) => errors.push(e));
+    relay.on('error', (e) => errors.push(e));
     const atU = receive(p.U);
     const atC = receive(p.C);
     const [sentCU, sentUC] = await Promise.all([sendChunks(p.C, BYTES, 1), sendChunks(p.U, BYTES + 4321, 2)]);
@@ -35,9 +35,9 @@ for (const mode of ['buffers', 'splice'] as ForwardMode[]) {
     assert.equal(gotU.digest, sentCU);
     assert.equal(gotC.bytes, BYTES + 4321);
     assert.equal(gotC.digest, sentUC);
-    assert.deepEqual(await pipe.finished, [BYTES, BYTES + 4321]);
+    assert.deepEqual(await relay.finished, [BYTES, BYTES + 4321]);
     assert.deepEqual(errors, []);
-    assert.equal(pipe.aToB.mode, mode);
+    assert.equal(relay.aToB.mode, mode);
     await until(() => p.a.destroyed && p.b.destroyed, 'both maio sockets to close after both ends');
     await until(() => {
       const s = poolState();
@@ -49,19 +49,19 @@ for (const mode of ['buffers', 'splice'] as ForwardMode[]) {
   test(`${mode}: half-close from either side; the other direction keeps working`, { skip: mode === 'splice' ? spliceSkip : bufferSkip }, async () => {
     for (const first of ['C', 'U'] as const) {
       const p = await maioPair();
-      const pipe = forwardBoth(p.a, p.b, { mode });
+      const relay = forwardBoth(p.a, p.b, { mode });
       const [x, y] = first === 'C' ? [p.C, p.U] : [p.U, p.C];
       const atY = receive(y);
       x.end('hello');
       assert.equal((await atY).bytes, 5);
-      const ended = first === 'C' ? pipe.aToB : pipe.bToA;
-      const other = first === 'C' ? pipe.bToA : pipe.aToB;
+      const ended = first === 'C' ? relay.aToB : relay.bToA;
+      const other = first === 'C' ? relay.bToA : relay.aToB;
       assert.equal(await ended.finished(), 5);
       assert.equal(other.done, false, 'the other direction is still open');
       const atX = receive(x);
       y.end('late reply');
       assert.equal((await atX).bytes, 10);
-      assert.deepEqual(await pipe.finished, first === 'C' ? [5, 10] : [10, 5]);
+      assert.deepEqual(await relay.finished, first === 'C' ? [5, 10] : [10, 5]);
       p.close();
     }
   });
@@ -70,15 +70,15 @@ for (const mode of ['buffers', 'splice'] as ForwardMode[]) {
     const p = await maioPair();
     p.C.on('error', () => {});
     p.U.on('error', () => {});
-    const pipe = forwardBoth(p.a, p.b, { mode });
+    const relay = forwardBoth(p.a, p.b, { mode });
     const errs: Error[] = [];
-    pipe.on('error', (e) => errs.push(e));
+    relay.on('error', (e) => errs.push(e));
     p.C.write('x'.repeat(1000));
-    await until(() => pipe.aToB.bytes === 1000, 'first bytes');
+    await until(() => relay.aToB.bytes === 1000, 'first bytes');
     p.U.resume();
     const uEnded = once(p.U, 'end');
     p.C.resetAndDestroy();
-    await assert.rejects(pipe.finished, (e: any) => {
+    await assert.rejects(relay.finished, (e: any) => {
       assert.ok(['ECONNRESET', 'EPIPE'].includes(e.code), `${e.code}: ${e.message}`);
       assert.equal(typeof e.errno, 'number');
       return true;

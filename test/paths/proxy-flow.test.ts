@@ -131,14 +131,14 @@ for (const mode of ['buffers', 'splice'] as const) {
     const p = await maioPair();
     p.C.on('error', () => {});
     p.U.on('error', () => {});
-    const pipe = forwardBoth(p.a, p.b, { mode });
+    const relay = forwardBoth(p.a, p.b, { mode });
     const errs: Error[] = [];
-    pipe.on('error', (e) => errs.push(e));
+    relay.on('error', (e) => errs.push(e));
     p.U.write('y'.repeat(1000));
-    await until(() => pipe.bToA.bytes === 1000, 'first bytes');
+    await until(() => relay.bToA.bytes === 1000, 'first bytes');
     const cClosed = closed(p.C);
     p.U.resetAndDestroy();
-    await assert.rejects(pipe.finished, (e: NodeJS.ErrnoException) => {
+    await assert.rejects(relay.finished, (e: NodeJS.ErrnoException) => {
       assert.ok(['ECONNRESET', 'EPIPE'].includes(e.code!), `${e.code}: ${e.message}`);
       return true;
     });

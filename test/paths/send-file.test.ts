@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { BackendUnavailableError, FileShrunkError, InvalidArgumentError, OutOfRangeError, ClosedError } from '../../src/core/errors';
 import { Ring } from '../../src/ring/ring';
 import { currentRing } from '../../src/ring/current';
-import { sendFile, sendFileFd, sendFilePath, type SendFileMode, type SendFileTarget } from '../../src/paths/send-file';
+import { sendFile, sendFileFd, sendFilePath, type SendFileMode, type SendFileTarget } from '../../src/net/send-file';
 import { bufferSkip } from './maio-helpers';
 import {
   closeFd,

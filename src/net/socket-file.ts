@@ -11,7 +11,8 @@
  */
 import * as fs from 'node:fs';
 import { ClosedError, InvalidArgumentError } from '../core/errors';
-import type { Socket } from '../net/socket';
+import type { Socket } from './socket';
+import { kOnSendsDrained } from '../core/symbols';
 import { currentRing } from '../ring/current';
 import { sendFile, type SendFileOptions } from './send-file';
 
@@ -30,7 +31,7 @@ export async function socketSendFile(socket: Socket, file: string | number, opti
     socket.once('close', () => reject(new ClosedError('the socket closed before it connected')));
   });
   // Earlier sends first: wait for the socket's queue to empty.
-  while (!socket.destroyed && (socket.writableLength > 0 || socket.stats().sendsInFlight > 0)) await new Promise((r) => setImmediate(r));
+  await new Promise<void>((resolve) => socket[kOnSendsDrained](resolve));
   if (socket.destroyed || socket.fd < 0) throw new ClosedError('the socket is destroyed');
   if (socket.writableEnded) throw new ClosedError('sendFile() after end()');
   const fd = typeof file === 'number' ? file : fs.openSync(file, 'r');

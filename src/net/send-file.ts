@@ -43,8 +43,7 @@ import {
   fromNative,
 } from '../core/errors';
 import { SPLICE_F_MOVE, native, type SendfileHandle } from '../core/native';
-import { Ring, type CompletionTarget } from '../ring/ring';
-import type { IoRing } from '../ring/io-ring';
+import type { CompletionTarget, IoRing } from '../ring/io-ring';
 import { holdBlocking, type BlockingHold } from './blocking';
 
 const ECANCELED = 125;
@@ -206,7 +205,7 @@ export class SendfileTransfer implements FileTransfer {
 export class FileSend implements CompletionTarget, FileTransfer {
   readonly total: number;
   readonly stats: SendFileStats;
-  readonly #ring: Ring;
+  readonly #ring: IoRing;
   readonly #socketFd: number;
   readonly #fileFd: number;
   readonly #target: SendFileTarget;
@@ -239,7 +238,7 @@ export class FileSend implements CompletionTarget, FileTransfer {
   #done = false;
 
   /** @internal use sendFileFd() */
-  constructor(ring: Ring, socketFd: number, fileFd: number, offset: number, length: number, target: SendFileTarget, options: SendFileOptions) {
+  constructor(ring: IoRing, socketFd: number, fileFd: number, offset: number, length: number, target: SendFileTarget, options: SendFileOptions) {
     this.#ring = ring;
     this.#socketFd = socketFd;
     this.#fileFd = fileFd;
@@ -499,7 +498,7 @@ export function sendFileFd(
     throw new OutOfRangeError(`offset ${offset} + length ${length} exceeds the file's size ${st.size}`);
   }
   if (mode === 'sendfile') return new SendfileTransfer(socketFd, fileFd, offset, length, target, options);
-  if (!(ring instanceof Ring) || !ring.capabilities.splice) throw new BackendUnavailableError("mode 'splice' needs the io_uring backend (SPLICE ops)");
+  if (!ring.capabilities.splice) throw new BackendUnavailableError("mode 'splice' needs the io_uring backend (SPLICE ops)");
   return new FileSend(ring, socketFd, fileFd, offset, length, target, options);
 }
 

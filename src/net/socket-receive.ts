@@ -1,0 +1,337 @@
+/**
+ * A socket's receive side: one multishot recv on the thread's receive group
+ * for the pool (recv-group.ts). Each completion is a pool buffer the
+ * application owns ('data' event, or async iteration). A 'data' buffer is
+ * released when the handlers return unless one of them kept it
+ * (buf.retain()) or passed it on (socket.send(buf)). Received bytes not yet
+ * released count against the socket's `readQuota`: above it the socket stops
+ * reading until the application releases enough; other sockets are
+ * unaffected.
+ */
+import { errnoError } from '../core/errors';
+import { CQE_F_MORE } from '../core/native';
+import { kOnReceiveStopped } from '../core/symbols';
+import type { IoBuffer } from '../pool/buffer';
+import { RecvGroup, type RecvGroupOptions, type RecvGroupUser } from './recv-group';
+import { Flag, SocketCore } from './socket-core';
+import type { SocketInit } from './socket';
+import { totals } from './stats';
+
+const ECANCELED = 125;
+const ENOBUFS = 105;
+const EINVAL = 22;
+
+/**
+ * Whether the kernel takes a multishot recv's total byte limit (6.17+); the
+ * first -EINVAL of a limited recv turns it off for the thread, and the read
+ * quota is then checked per completion only (a multishot drains the socket
+ * buffer before the cancel lands).
+ */
+let recvLimitWorks = true;
+
+/** @internal false once this thread's kernel refused a multishot recv's byte limit (tests). */
+export function recvLimitSupported(): boolean {
+  return recvLimitWorks;
+}
+
+/** Empty and shared by every socket (frozen: a push into it throws). */
+const NO_BUFFERS = Object.freeze([]) as unknown as IoBuffer[];
+/** the receive group options of a socket that sets none (shared: no object per accept) */
+const NO_GROUP_OPTIONS: Readonly<RecvGroupOptions> = Object.freeze({});
+
+export function rethrow(err: unknown): never {
+  throw err;
+}
+
+export abstract class ReceivingSocket extends SocketCore implements RecvGroupUser {
+  readonly #quota: number;
+  #group: RecvGroup | null = null;
+  #recvOp = -1;
+  #held = 0;
+  #heldBuffers = 0;
+  /** NO_BUFFERS until a buffer waits: an idle socket holds no array */
+  #pending: IoBuffer[] = NO_BUFFERS;
+
+  constructor(init: SocketInit) {
+    super(init);
+    const o = init.options;
+    this.#quota = o.readQuota ?? 1024 * 1024;
+  }
+
+  // A 'data' listener starts the flow (buffers that waited go first). These
+  // overrides replace a 'newListener' closure per socket (node:net's Readable
+  // overrides on() the same way): 10,000 idle sockets paid for 10,000 closures.
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.on(event, listener);
+    if (event === 'data') this.#dataListenerAdded();
+    return this;
+  }
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    return this.on(event, listener);
+  }
+  override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.prependListener(event, listener);
+    if (event === 'data') this.#dataListenerAdded();
+    return this;
+  }
+
+  #dataListenerAdded(): void {
+    if (this.flag(Flag.Paused)) return;
+    // Nothing waits and the recv is armed (a server's new connection): from
+    // now on buffers go straight to 'data', so there is nothing to flush.
+    if (this.#pending.length === 0 && !this.flag(Flag.ReadEnded) && this.#recvOp >= 0) return;
+    process.nextTick(ReceivingSocket.#flushPendingOf, this);
+  }
+
+  /** A nextTick callback shared by every socket (no closure per call). */
+  static #flushPendingOf(s: ReceivingSocket): void {
+    s.#flushPending();
+  }
+
+  /** @internal the recv's completions here; the rest (connect, shutdown, close) to the Socket */
+  onCompletion(opId: number, res: number, flags: number): void {
+    if (opId === this.#recvOp) return this.#onRecv(res, flags);
+    this.onControlCompletion(opId, res);
+  }
+
+  protected abstract onControlCompletion(opId: number, res: number): void;
+
+  #canRead(): boolean {
+    return (
+      !this.flag(Flag.Destroyed | Flag.Connecting | Flag.ReadEnded | Flag.Paused | Flag.WaitingBuffers) &&
+      this.fd >= 0 &&
+      this.#held < this.#quota
+    );
+  }
+
+  protected armRecv(): void {
+    if (this.#recvOp >= 0 || !this.#canRead()) return;
+    if (this.#group === null) {
+      const o = this.opts;
+      this.#group = RecvGroup.acquire(
+        this.ring,
+        this.pool,
+        o.readBufferSize === undefined && o.readBuffersMax === undefined
+          ? NO_GROUP_OPTIONS
+          : {
+              ...(o.readBufferSize !== undefined ? { bufferSize: o.readBufferSize } : {}),
+              ...(o.readBuffersMax !== undefined ? { maxBuffers: o.readBuffersMax } : {}),
+            },
+      );
+    }
+    // The recv ends by itself once the bytes left under the quota came in (at
+    // most one buffer more): a cancel sent at the quota lands only after the
+    // kernel drained the socket buffer into the shared group (~200 KiB held
+    // against a 16 KiB quota). It is re-armed at its last CQE while under quota.
+    if (recvLimitWorks) this.setFlag(Flag.RecvLimited);
+    else this.clearFlag(Flag.RecvLimited);
+    const limit = recvLimitWorks ? Math.max(1, Math.min(Math.floor(this.#quota - this.#held), 0x7fffffff)) : 0;
+    this.#recvOp = this.ring.recvMulti(this, this.fd, this.#group.id, 0, limit);
+  }
+
+  /** Cancels the recv in flight (its last completion still comes). */
+  protected stopRecv(): void {
+    if (this.#recvOp >= 0 && !this.flag(Flag.RecvCancelling)) {
+      this.setFlag(Flag.RecvCancelling);
+      this.ring.cancel(this.#recvOp);
+    }
+  }
+
+  /** A recv is in flight. */
+  protected get receiving(): boolean {
+    return this.#recvOp >= 0;
+  }
+
+  #onRecv(res: number, flags: number): void {
+    const final = (flags & CQE_F_MORE) === 0;
+    if (final) {
+      this.#recvOp = -1;
+      this.clearFlag(Flag.RecvCancelling);
+    }
+    if (res > 0) {
+      const buf = this.#group!.take(flags >>> 16, res, this);
+      this.bytesRead += res;
+      totals.bytesRead += res;
+      totals.recvCompletions++;
+      this.#held += buf.capacity;
+      this.#heldBuffers++;
+      if (this.flag(Flag.Destroyed)) buf.release();
+      else this.#deliver(buf);
+      if (!final && this.#held >= this.#quota) this.stopRecv();
+    } else if (res === 0) {
+      this.setFlag(Flag.ReadEnded);
+      if (this.#pending.length === 0) this.#emitEnd();
+      this.wakeIterator();
+    } else if (res === -ENOBUFS) {
+      if (!this.flag(Flag.Destroyed) && !this.#group!.noBuffers(this)) this.setFlag(Flag.WaitingBuffers);
+    } else if (res === -EINVAL && final && this.flag(Flag.RecvLimited) && recvLimitWorks) {
+      recvLimitWorks = false; // a kernel before 6.17: re-armed below without the limit
+    } else if (res !== -ECANCELED) {
+      this.destroy(errnoError(res, 'read'));
+    }
+    if (final) {
+      if (this.flag(Flag.Destroyed)) this.maybeClose();
+      else this.armRecv();
+      if (this.#recvOp < 0 && this.rare?.recvStopWaiters) this.#receiveStopped();
+    }
+  }
+
+  /**
+   * @internal calls `cb` once no recv is in flight (at once if none is; after
+   * pause() or destroy() its last completion ends it), with the number of
+   * buffers waiting for 'data' and whether the peer's FIN came: what a
+   * switch to another read path needs to take over in byte order.
+   */
+  [kOnReceiveStopped](cb: (waiting: number, ended: boolean) => void): void {
+    if (this.#recvOp < 0) return cb(this.#pending.length, this.flag(Flag.ReadEnded));
+    (this.rareState().recvStopWaiters ??= []).push(cb);
+  }
+
+  #receiveStopped(): void {
+    const r = this.rare!;
+    const waiters = r.recvStopWaiters!;
+    r.recvStopWaiters = null;
+    for (const cb of waiters) cb(this.#pending.length, this.flag(Flag.ReadEnded));
+  }
+
+  /** @internal the application released a buffer this socket received */
+  onRecvBufferReleased(capacity: number): void {
+    this.#held -= capacity;
+    this.#heldBuffers--;
+    if (this.#recvOp < 0 && !this.flag(Flag.Destroyed)) this.armRecv();
+  }
+
+  /** @internal the receive group has buffers again */
+  onRecvBuffersAvailable(): void {
+    this.clearFlag(Flag.WaitingBuffers);
+    this.armRecv();
+  }
+
+  #flowing(): boolean {
+    return !this.flag(Flag.Paused | Flag.Iterating) && this.listenerCount('data') > 0;
+  }
+
+  #deliver(buf: IoBuffer): void {
+    if (this.#pending.length > 0 || !this.#flowing()) {
+      if (this.#pending === NO_BUFFERS) this.#pending = [];
+      this.#pending.push(buf);
+      this.wakeIterator();
+      return;
+    }
+    this.#emitData(buf);
+  }
+
+  #emitData(buf: IoBuffer): void {
+    try {
+      this.emit('data', buf);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+    // The lifetime rule: released when the handlers return unless kept or sent.
+    if (!buf.released && !buf.lent && !buf.retained) buf.release();
+  }
+
+  #flushPending(): void {
+    while (this.#pending.length > 0 && this.#flowing() && !this.flag(Flag.Destroyed)) this.#emitData(this.#pending.shift()!);
+    if (this.flag(Flag.ReadEnded) && this.#pending.length === 0) this.#emitEnd();
+    this.armRecv();
+  }
+
+  #emitEnd(): void {
+    if (this.flag(Flag.EndEmitted | Flag.Destroyed)) return;
+    this.setFlag(Flag.EndEmitted);
+    this.emit('end');
+    // read here, not kept in a field: a field costs every idle socket 8 bytes
+    if (!(this.opts.allowHalfOpen ?? false)) this.end();
+    this.maybeAutoDestroy();
+  }
+
+  protected wakeIterator(): void {
+    const w = this.rare?.iterWake;
+    if (w) {
+      this.rare!.iterWake = null;
+      w();
+    }
+  }
+
+  /** Stops reading ('data' stops; buffers that arrive meanwhile wait). */
+  pause(): this {
+    this.setFlag(Flag.Paused);
+    this.stopRecv();
+    return this;
+  }
+
+  /** Reads again; waiting buffers are delivered first. */
+  resume(): this {
+    if (!this.flag(Flag.Paused)) return this;
+    this.clearFlag(Flag.Paused);
+    process.nextTick(ReceivingSocket.#flushPendingOf, this);
+    return this;
+  }
+
+  isPaused(): boolean {
+    return this.flag(Flag.Paused);
+  }
+
+  /**
+   * Received buffers, each owned by the consumer until it releases it.
+   * Ends at the peer's FIN; throws the socket's error; leaving the loop early
+   * destroys the socket.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<IoBuffer, void, undefined> {
+    this.setFlag(Flag.Iterating);
+    this.armRecv();
+    let finished = false;
+    try {
+      for (;;) {
+        const buf = this.#pending.length > 0 ? this.#pending.shift() : undefined;
+        if (buf !== undefined) {
+          if (this.#pending.length === 0) this.armRecv();
+          yield buf;
+          continue;
+        }
+        const err = this.rare?.error;
+        if (err) throw err;
+        if (this.flag(Flag.ReadEnded | Flag.Destroyed)) {
+          finished = true;
+          this.#emitEnd();
+          return;
+        }
+        await new Promise<void>((resolve) => (this.rareState().iterWake = resolve));
+      }
+    } finally {
+      this.clearFlag(Flag.Iterating);
+      if (!finished) this.destroy();
+    }
+  }
+
+  /** destroy(): the buffers waiting go back, the group forgets a wait for buffers, the iterator wakes. */
+  protected dropReceived(): void {
+    const pending = this.#pending;
+    this.#pending = NO_BUFFERS;
+    for (const b of pending) if (!b.released) b.release();
+    if (this.#group && this.flag(Flag.WaitingBuffers)) this.#group.forget(this);
+    this.wakeIterator();
+  }
+
+  /** close: the socket no longer uses the thread's receive group. */
+  protected leaveGroup(): void {
+    if (this.#group) {
+      this.#group.forget(this);
+      this.#group.release();
+      this.#group = null;
+    }
+  }
+
+  protected get receiveBuffersHeld(): number {
+    return this.#heldBuffers;
+  }
+
+  protected get receiveBytesHeld(): number {
+    return this.#held;
+  }
+
+  protected get readQuota(): number {
+    return this.#quota;
+  }
+}
