@@ -1,0 +1,254 @@
+/**
+ * HTTP/1.1 over maio/net with real clients: node:http's server fed maio/net
+ * sockets, driven by wrk (keep-alive load), by a raw pipelined request burst,
+ * by undici (its `connect` option returns a maio/net socket; pipelining 4)
+ * and by http.request({ createConnection }). Each workload runs over node:net
+ * first and over maio/net, and the statuses, headers and bodies must match.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import { Client } from 'undici';
+import * as mnet from '../../../src/net/compat/index';
+import { bounded } from '../helpers';
+import { closeServer, connectOn, impls, listen, skip as netSkip, type NetLike } from './common';
+import { payload, run, sha256, toolSkip } from './real-common';
+
+const DATA = payload(16 << 20, 3);
+
+/**
+ * GET /size/N: N bytes (content-length); GET /chunked/N: N bytes in chunks
+ * of 10000 (no content-length); POST /echo: the body back with its sha256.
+ * No Date header, so that runs compare byte for byte.
+ */
+function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.sendDate = false;
+  const [, kind, arg] = (req.url ?? '/').split('/');
+  const n = Number(arg);
+  if (req.method === 'GET' && kind === 'size') {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n, 'x-kind': 'size' });
+    res.end(DATA.subarray(0, n));
+  } else if (req.method === 'GET' && kind === 'chunked') {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-kind': 'chunked' });
+    for (let at = 0; at < n; at += 10000) res.write(DATA.subarray(at, Math.min(n, at + 10000)));
+    res.end();
+  } else if (req.method === 'POST' && kind === 'echo') {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      res.writeHead(201, { 'content-length': body.length, 'x-sha256': sha256(body) });
+      res.end(body);
+    });
+  } else {
+    res.writeHead(404, { 'content-length': 0 });
+    res.end();
+  }
+}
+
+/** node:http's server on `impl`: listening itself (node:net) or fed by a maio/net server. */
+async function serve(impl: NetLike): Promise<{ port: number; close(): Promise<void> }> {
+  const srv = http.createServer(handler);
+  const sockets = new Set<net.Socket | mnet.Socket>();
+  const track = (s: net.Socket | mnet.Socket): void => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  };
+  if (impl === mnet) {
+    const feeder = mnet.createServer((s) => {
+      track(s);
+      srv.emit('connection', s);
+    });
+    const port = await listen(feeder);
+    return {
+      port,
+      close: async () => {
+        for (const s of sockets) s.destroy();
+        await bounded(closeServer(feeder), 'the maio/net server closed');
+      },
+    };
+  }
+  srv.on('connection', track);
+  const port = await listen(srv);
+  return {
+    port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await bounded(closeServer(srv), 'the node:net http server closed');
+    },
+  };
+}
+
+test('wrk -c 8 -d 1s against node:http on node:net and on maio/net: requests, no socket errors, no non-2xx', { skip: netSkip || toolSkip('wrk'), timeout: 30000 }, async (t) => {
+  for (const [name, impl] of impls) {
+    const s = await serve(impl);
+    try {
+      for (const path of ['/size/16384']) {
+        const { stdout } = await run('wrk', ['-t', '2', '-c', '8', '-d', '1s', `http://127.0.0.1:${s.port}${path}`], { limitMs: 15000 });
+        const out = stdout.toString('utf8');
+        const m = /(\d+) requests in/.exec(out);
+        assert.ok(m && Number(m[1]) > 100, `${name} ${path}: wrk made requests:\n${out}`);
+        assert.doesNotMatch(out, /Socket errors/, `${name} ${path}: wrk saw socket errors:\n${out}`);
+        assert.doesNotMatch(out, /Non-2xx/, `${name} ${path}: wrk saw non-2xx answers:\n${out}`);
+        t.diagnostic(`${name} ${path}: ${m[1]} requests in 1 s`);
+      }
+    } finally {
+      await s.close();
+    }
+  }
+});
+
+/** The raw burst: requests written at once, the last one closing; keep-alive in between. */
+function burst(): Buffer {
+  const parts: Buffer[] = [];
+  const get = (p: string): Buffer => Buffer.from(`GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  for (const n of [0, 1, 1000, 65536, 1 << 20]) parts.push(get(`/size/${n}`));
+  parts.push(get('/chunked/100000'));
+  const body = DATA.subarray(100, 100 + 300000);
+  parts.push(Buffer.from(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`), body);
+  parts.push(Buffer.from(`POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`));
+  parts.push(get('/nope'));
+  parts.push(Buffer.from('GET /size/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+  return Buffer.concat(parts);
+}
+
+test('a pipelined burst of 10 requests in one write, every client x server pairing of node:net and maio/net: identical response bytes', { skip: netSkip, timeout: 30000 }, async () => {
+  const req = burst();
+  const got: Record<string, Buffer> = {};
+  for (const [serverName, serverImpl] of impls) {
+    const s = await serve(serverImpl);
+    try {
+      for (const [clientName, clientImpl] of impls) {
+        const c = connectOn(clientImpl, { port: s.port, host: '127.0.0.1' });
+        try {
+          const chunks: Buffer[] = [];
+          c.on('data', (d: Buffer) => chunks.push(d));
+          c.write(req);
+          await bounded(once(c, 'end'), `${clientName} -> ${serverName}: the server's FIN after Connection: close`);
+          got[`${clientName} -> ${serverName}`] = Buffer.concat(chunks);
+        } finally {
+          c.destroy();
+        }
+      }
+    } finally {
+      await s.close();
+    }
+  }
+  const ref = got['node:net -> node:net'];
+  const statuses = ref.toString('latin1').match(/HTTP\/1\.1 \d{3}(?= )/g);
+  assert.deepEqual(statuses, [...Array(6).fill('HTTP/1.1 200'), 'HTTP/1.1 201', 'HTTP/1.1 201', 'HTTP/1.1 404', 'HTTP/1.1 200']);
+  for (const [k, v] of Object.entries(got)) {
+    assert.equal(v.length, ref.length, `${k}: response length`);
+    assert.equal(sha256(v), sha256(ref), `${k}: response bytes`);
+  }
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, unknown>;
+  length: number;
+  sha256: string;
+}
+
+test('undici Client with connect() returning a maio/net socket (pipelining 4, keep-alive): same answers as over node:net, one connection', { skip: netSkip, timeout: 30000 }, async () => {
+  const answers: Record<string, Answer[]> = {};
+  for (const [name, impl] of impls) {
+    const s = await serve(impl);
+    let connects = 0;
+    const client = new Client(`http://127.0.0.1:${s.port}`, {
+      pipelining: 4,
+      connect: (opts, cb) => {
+        connects++;
+        const sock = connectOn(impl, { host: opts.hostname, port: Number(opts.port) });
+        const onError = (err: Error): void => cb(err, null);
+        sock.once('error', onError);
+        sock.once('connect', () => {
+          sock.off('error', onError);
+          cb(null, sock as net.Socket);
+        });
+      },
+    });
+    try {
+      const one = async (method: 'GET' | 'POST', path: string, body?: Buffer): Promise<Answer> => {
+        const r = await client.request({ method, path, body });
+        const b = Buffer.from(await r.body.arrayBuffer());
+        return { status: r.statusCode, headers: r.headers, length: b.length, sha256: sha256(b) };
+      };
+      // concurrent: undici pipelines them on its one connection
+      const list: Answer[] = await bounded(
+        Promise.all([
+          one('GET', '/size/1'),
+          one('GET', '/size/1000'),
+          one('GET', '/size/65536'),
+          one('GET', '/chunked/250000'),
+          one('GET', '/size/4194304'),
+          one('GET', '/nope'),
+        ]),
+        `${name}: undici's pipelined GETs`,
+      );
+      list.push(await bounded(one('POST', '/echo', DATA.subarray(0, 8 << 20)), `${name}: undici POST 8 MiB`));
+      list.push(await bounded(one('GET', '/size/16777216'), `${name}: undici GET 16 MiB`));
+      assert.equal(list[4].sha256, sha256(DATA.subarray(0, 4 << 20)), `${name}: 4 MiB body`);
+      assert.equal(list[6].sha256, sha256(DATA.subarray(0, 8 << 20)), `${name}: 8 MiB echo`);
+      assert.equal(list[7].sha256, sha256(DATA), `${name}: 16 MiB body`);
+      assert.equal(connects, 1, `${name}: one connection for all requests`);
+      answers[name] = list;
+    } finally {
+      await client.close().catch(() => undefined);
+      await s.close();
+    }
+  }
+  assert.deepEqual(answers['maio/net'], answers['node:net']);
+});
+
+/** One request with createConnection from `impl` (no agent: one connection each). */
+function request(impl: NetLike, port: number, method: string, path: string, body?: Buffer[]): Promise<Answer & { rawHeaders: string[] }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        createConnection: (opts: net.NetConnectOpts, cb?: () => void) => (impl.createConnection as typeof net.createConnection)(opts, cb),
+      } as unknown as http.RequestOptions,
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const b = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, length: b.length, sha256: sha256(b) });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    // several writes without content-length: a chunked request body
+    for (const b of body ?? []) req.write(b);
+    req.end();
+  });
+}
+
+test('http.request({ createConnection }) from maio/net to node:http on maio/net: same statuses, raw headers and bodies as over node:net', { skip: netSkip, timeout: 30000 }, async () => {
+  const answers: Record<string, unknown[]> = {};
+  for (const [name, impl] of impls) {
+    const s = await serve(impl);
+    try {
+      const list = [];
+      for (const p of ['/size/0', '/size/1', '/size/100000', '/chunked/1000000', '/size/16777216', '/nope']) {
+        list.push(await bounded(request(impl, s.port, 'GET', p), `${name}: GET ${p}`));
+      }
+      const pieces = [DATA.subarray(0, 1), DATA.subarray(1, 70000), DATA.subarray(70000, 3 << 20)];
+      const echo = await bounded(request(impl, s.port, 'POST', '/echo', pieces), `${name}: POST /echo (chunked)`);
+      assert.equal(echo.sha256, sha256(DATA.subarray(0, 3 << 20)), `${name}: echo body`);
+      list.push(echo);
+      assert.equal(list[4].sha256, sha256(DATA), `${name}: 16 MiB body`);
+      answers[name] = list;
+    } finally {
+      await s.close();
+    }
+  }
+  assert.deepEqual(answers['maio/net'], answers['node:net']);
+});
