@@ -6,7 +6,8 @@
  * (queries, a transaction rolled back, a savepoint, a prepared statement,
  * an error the connection survives, LISTEN/NOTIFY, 20000 rows, 8 MiB bytea
  * and text values) runs over node:net and over maio/net; the results must
- * match.
+ * match. Then again with ssl: pg's SSLRequest on the maio/net socket, then
+ * tls.connect({ socket }) over it (the server runs with a throwaway cert).
  */
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import { Client, type QueryResult } from 'pg';
 import * as mnet from '../../../src/net/compat/index';
 import { bounded } from '../helpers';
 import { freePort, impls, skip as netSkip } from './common';
-import { payload, run, sha256, startChild, tempDir, which, type Child } from './real-common';
+import { makeCert, payload, run, sha256, startChild, tempDir, toolSkip, which, type Child } from './real-common';
 
 /** Debian keeps initdb and postgres under /usr/lib/postgresql/<version>/bin: the newest one. */
 function pgBin(): string | null {
@@ -53,7 +54,11 @@ const skip =
   (BIN === null ? 'PostgreSQL (initdb, postgres under /usr/lib/postgresql/<version>/bin) is not installed (scripts/test-setup.sh installs it with apt-get as root)' : false) ||
   (typeof USER === 'string' ? USER : false);
 
+const sslSkip = skip || toolSkip('openssl');
+
 let tmp: ReturnType<typeof tempDir> | null = null;
+/** the server's certificate (when openssl is there: the server runs with ssl=on) */
+let certs: ReturnType<typeof makeCert> | null = null;
 let server: Child | null = null;
 let port = 0;
 
@@ -65,11 +70,15 @@ before(async () => {
   const data = path.join(tmp.dir, 'data');
   await run(path.join(BIN!, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...as, cwd: tmp.dir, limitMs: 60000 });
   port = await freePort();
-  server = startChild(
-    path.join(BIN!, 'postgres'),
-    ['-D', data, '-p', String(port), '-k', tmp.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
-    { ...as, cwd: tmp.dir },
-  );
+  const args = ['-D', data, '-p', String(port), '-k', tmp.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
+  if (!sslSkip) {
+    // the key must be the server user's and private, or postgres refuses it
+    certs = makeCert(tmp.dir);
+    fs.chmodSync(certs.key, 0o600);
+    if (as.uid !== undefined) for (const f of [certs.key, certs.cert]) fs.chownSync(f, as.uid, as.gid!);
+    args.push('-c', 'ssl=on', '-c', `ssl_cert_file=${certs.cert}`, '-c', `ssl_key_file=${certs.key}`);
+  }
+  server = startChild(path.join(BIN!, 'postgres'), args, { ...as, cwd: tmp.dir });
   // ready once a query answers (before that: refused, or 'the database system is starting up')
   const end = Date.now() + 30000;
   for (;;) {
@@ -169,7 +178,8 @@ async function workload(c: Client, name: string): Promise<[string, unknown][]> {
   return out;
 }
 
-test('pg over node:net and over maio/net (its stream option) against PostgreSQL: the same results, 8 MiB values intact', { skip, timeout: 60000 }, async () => {
+/** The workload over node:net, then over maio/net (pg's stream option either way); maio/net's results must equal node:net's. */
+async function compare(ssl: false | { ca: Buffer }): Promise<void> {
   const results: Record<string, [string, unknown][]> = {};
   for (const [name, impl] of impls) {
     const made: unknown[] = [];
@@ -178,6 +188,7 @@ test('pg over node:net and over maio/net (its stream option) against PostgreSQL:
       port,
       user: 'postgres',
       database: 'postgres',
+      ssl,
       stream: () => {
         const s = impl === mnet ? new mnet.Socket() : new nodeNet.Socket();
         made.push(s);
@@ -186,9 +197,11 @@ test('pg over node:net and over maio/net (its stream option) against PostgreSQL:
     });
     c.on('error', () => undefined); // a failure shows in the query that hit it
     try {
-      await bounded(c.connect(), `${name}: pg connected`);
+      await bounded(c.connect(), `${name}: pg connected${ssl ? ' (ssl)' : ''}`);
       assert.equal(made.length, 1);
       assert.equal(made[0] instanceof mnet.Socket, impl === mnet, `${name}: pg's stream is ${name}'s socket`);
+      const inUse = (await bounded(c.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'), `${name}: pg_stat_ssl`)).rows[0].ssl;
+      assert.equal(inUse, Boolean(ssl), `${name}: the server says ssl is ${inUse}`);
       results[name] = await workload(c, name);
       await bounded(c.end(), `${name}: pg ended`);
     } finally {
@@ -206,4 +219,12 @@ test('pg over node:net and over maio/net (its stream option) against PostgreSQL:
   assert.equal((r['20000 rows'].rows as unknown as { count: number }).count, 20000);
   assert.deepEqual(r['8 MiB text parameter'].rows[0].n, Math.ceil((8 << 20) / 3) * 4);
   assert.deepEqual(results['maio/net'], results['node:net']);
+}
+
+test('pg over node:net and over maio/net (its stream option) against PostgreSQL: the same results, 8 MiB values intact', { skip, timeout: 60000 }, async () => {
+  await compare(false);
+});
+
+test('pg with ssl over maio/net (SSLRequest, then tls.connect({ socket }) on the same socket): the same results as over node:net', { skip: sslSkip, timeout: 60000 }, async () => {
+  await compare({ ca: certs!.certPem });
 });
