@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import type * as net from 'node:net';
 import { Client } from 'undici';
 import * as mnet from '../../../src/net/compat/index';
-import { bounded } from '../helpers';
+import { bounded, poolGuard } from '../helpers';
 import { closeServer, connectOn, impls, listen, skip as netSkip, type NetLike } from './common';
 import { payload, run, sha256, toolSkip } from './real-common';
 
@@ -82,6 +82,7 @@ async function serve(impl: NetLike): Promise<{ port: number; close(): Promise<vo
 }
 
 test('wrk -c 8 -d 1s against node:http on node:net and on maio/net: requests, no socket errors, no non-2xx', { skip: netSkip || toolSkip('wrk'), timeout: 30000 }, async (t) => {
+  const guard = poolGuard();
   for (const [name, impl] of impls) {
     const s = await serve(impl);
     try {
@@ -98,6 +99,7 @@ test('wrk -c 8 -d 1s against node:http on node:net and on maio/net: requests, no
       await s.close();
     }
   }
+  await guard.check('the pool after the maio/net runs');
 });
 
 /** The raw burst: requests written at once, the last one closing; keep-alive in between. */
@@ -115,6 +117,7 @@ function burst(): Buffer {
 }
 
 test('a pipelined burst of 10 requests in one write, every client x server pairing of node:net and maio/net: identical response bytes', { skip: netSkip, timeout: 30000 }, async () => {
+  const guard = poolGuard();
   const req = burst();
   const got: Record<string, Buffer> = {};
   for (const [serverName, serverImpl] of impls) {
@@ -143,6 +146,7 @@ test('a pipelined burst of 10 requests in one write, every client x server pairi
     assert.equal(v.length, ref.length, `${k}: response length`);
     assert.equal(sha256(v), sha256(ref), `${k}: response bytes`);
   }
+  await guard.check('the pool after the maio/net runs');
 });
 
 interface Answer {
@@ -153,6 +157,7 @@ interface Answer {
 }
 
 test('undici Client with connect() returning a maio/net socket (pipelining 4, keep-alive): same answers as over node:net, one connection', { skip: netSkip, timeout: 30000 }, async () => {
+  const guard = poolGuard();
   const answers: Record<string, Answer[]> = {};
   for (const [name, impl] of impls) {
     const s = await serve(impl);
@@ -202,6 +207,7 @@ test('undici Client with connect() returning a maio/net socket (pipelining 4, ke
     }
   }
   assert.deepEqual(answers['maio/net'], answers['node:net']);
+  await guard.check('the pool after the maio/net runs');
 });
 
 /** One request with createConnection from `impl` (no agent: one connection each). */
@@ -233,6 +239,7 @@ function request(impl: NetLike, port: number, method: string, path: string, body
 }
 
 test('http.request({ createConnection }) from maio/net to node:http on maio/net: same statuses, raw headers and bodies as over node:net', { skip: netSkip, timeout: 30000 }, async () => {
+  const guard = poolGuard();
   const answers: Record<string, unknown[]> = {};
   for (const [name, impl] of impls) {
     const s = await serve(impl);
@@ -252,4 +259,5 @@ test('http.request({ createConnection }) from maio/net to node:http on maio/net:
     }
   }
   assert.deepEqual(answers['maio/net'], answers['node:net']);
+  await guard.check('the pool after the maio/net runs');
 });

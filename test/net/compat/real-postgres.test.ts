@@ -17,7 +17,7 @@ import * as nodeNet from 'node:net';
 import * as path from 'node:path';
 import { Client, type QueryResult } from 'pg';
 import * as mnet from '../../../src/net/compat/index';
-import { bounded } from '../helpers';
+import { bounded, poolGuard } from '../helpers';
 import { freePort, impls, skip as netSkip } from './common';
 import { makeCert, payload, run, sha256, startChild, tempDir, toolSkip, which, type Child } from './real-common';
 
@@ -180,6 +180,7 @@ async function workload(c: Client, name: string): Promise<[string, unknown][]> {
 
 /** The workload over node:net, then over maio/net (pg's stream option either way); maio/net's results must equal node:net's. */
 async function compare(ssl: false | { ca: Buffer }): Promise<void> {
+  const guard = poolGuard();
   const results: Record<string, [string, unknown][]> = {};
   for (const [name, impl] of impls) {
     const made: unknown[] = [];
@@ -219,6 +220,7 @@ async function compare(ssl: false | { ca: Buffer }): Promise<void> {
   assert.equal((r['20000 rows'].rows as unknown as { count: number }).count, 20000);
   assert.deepEqual(r['8 MiB text parameter'].rows[0].n, Math.ceil((8 << 20) / 3) * 4);
   assert.deepEqual(results['maio/net'], results['node:net']);
+  await guard.check('the pool after the maio/net runs');
 }
 
 test('pg over node:net and over maio/net (its stream option) against PostgreSQL: the same results, 8 MiB values intact', { skip, timeout: 60000 }, async () => {

@@ -11,7 +11,7 @@ import * as assert from 'node:assert/strict';
 import type * as net from 'node:net';
 import Redis, { AbstractConnector } from 'ioredis';
 import * as mnet from '../../../src/net/compat/index';
-import { bounded } from '../helpers';
+import { bounded, poolGuard } from '../helpers';
 import { connectOn, freePort, impls, skip as netSkip, type NetLike } from './common';
 import { payload, sha256, startChild, tempDir, toolSkip, waitForPort, type Child } from './real-common';
 
@@ -123,6 +123,7 @@ async function workload(client: Redis, name: string): Promise<unknown[]> {
 }
 
 test('ioredis over node:net and over maio/net (its Connector option) against redis-server: the same replies, 16 MiB values intact', { skip, timeout: 60000 }, async () => {
+  const guard = poolGuard();
   const results: Record<string, unknown[]> = {};
   for (const [name, impl] of impls) {
     const made: net.Socket[] = [];
@@ -150,4 +151,5 @@ test('ioredis over node:net and over maio/net (its Connector option) against red
   assert.equal(r['exec after watch broke'], null);
   assert.equal(r['get w'], 'changed');
   assert.deepEqual(results['maio/net'], results['node:net']);
+  await guard.check('the pool after the maio/net runs');
 });

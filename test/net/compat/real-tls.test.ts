@@ -2,8 +2,10 @@
  * TLS over maio/net with real peers: node's tls.connect({ socket }) over a
  * maio/net socket to `openssl s_server -WWW`, and node's https server fed
  * maio/net sockets (emit('connection')) fetched by curl. Bodies of 1 B to
- * 64 MiB are checked by sha256 against the file or payload, and the whole
- * responses (headers too) against the same run over node:net.
+ * 64 MiB (and a 64 MiB upload from curl, echoed) are checked by sha256
+ * against the file or payload, and the whole responses (headers too)
+ * against the same run over node:net. Each test ends with maio's pool as it
+ * began (no pool buffer kept by a closed socket).
  */
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -13,7 +15,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import * as mnet from '../../../src/net/compat/index';
-import { bounded } from '../helpers';
+import { bounded, poolGuard } from '../helpers';
 import { closeServer, connectOn, freePort, impls, listen, skip as netSkip, type NetLike } from './common';
 import { makeCert, payload, run, sha256, startChild, tempDir, toolSkip, waitForPort, type Child } from './real-common';
 
@@ -47,10 +49,11 @@ after(async () => {
 });
 
 /** One TLS request over a connected socket of `impl`; resolves with every byte the server sent. */
-async function tlsGet(impl: NetLike, port: number, file: string): Promise<Buffer> {
+async function tlsGet(impl: NetLike, port: number, file: string, early = false): Promise<Buffer> {
   const raw = connectOn(impl, { port, host: '127.0.0.1' });
   try {
-    await once(raw, 'connect');
+    // early: TLS starts on a socket still connecting (its ClientHello waits for the connection)
+    if (!early) await once(raw, 'connect');
     const t = tls.connect({ socket: raw, ca: certs.certPem, servername: 'localhost' });
     try {
       await once(t, 'secureConnect');
@@ -68,6 +71,7 @@ async function tlsGet(impl: NetLike, port: number, file: string): Promise<Buffer
 }
 
 test('tls.connect({ socket }) over node:net and maio/net to openssl s_server: bodies of 1 B to 64 MiB byte-exact', { skip: opensslSkip, timeout: 60000 }, async () => {
+  const guard = poolGuard();
   const responses: Record<string, string[]> = {};
   for (const [name, impl] of impls) {
     responses[name] = [];
@@ -79,15 +83,26 @@ test('tls.connect({ socket }) over node:net and maio/net to openssl s_server: bo
       assert.equal(sha256(res.subarray(head.length)), sha256(data.subarray(0, n)), `${name}: /f${n} body sha256`);
       responses[name].push(sha256(res));
     }
+    const res = await bounded(tlsGet(impl, sPort, `f${1 << 20}`, true), `${name}: GET /f${1 << 20} over TLS started while connecting`, 30000);
+    assert.equal(sha256(res.subarray(res.length - (1 << 20))), sha256(data.subarray(0, 1 << 20)), `${name}: TLS started while connecting: body`);
+    responses[name].push(sha256(res));
   }
   assert.deepEqual(responses['maio/net'], responses['node:net']);
+  await guard.check('the pool after the maio/net runs');
 });
 
-test('https server fed maio/net sockets (emit connection), fetched by curl --cacert over one keep-alive connection: same bytes as over node:net', { skip: curlSkip, timeout: 60000 }, async () => {
+test('https server fed maio/net sockets (emit connection), fetched by curl --cacert over one keep-alive connection, and a 64 MiB upload echoed: same bytes as over node:net', { skip: curlSkip, timeout: 60000 }, async () => {
+  const guard = poolGuard();
   const results: Record<string, { bodies: string[]; headers: string; writeOut: string }> = {};
   for (const [name, impl] of impls) {
     const srv = https.createServer({ key: certs.keyPem, cert: certs.certPem }, (req, res) => {
       res.sendDate = false; // the bytes must not depend on the second
+      if (req.method === 'POST') {
+        // the upload streamed back as it comes
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': req.headers['content-length'] });
+        req.pipe(res);
+        return;
+      }
       const n = Number((req.url ?? '/').slice(1));
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n, 'x-size': String(n) });
       res.end(data.subarray(0, n));
@@ -119,6 +134,14 @@ test('https server fed maio/net sockets (emit connection), fetched by curl --cac
         SIZES.map((n, i) => `200 ${i === 0 ? 1 : 0} ${n}`),
         `${name}: curl's status, connects and sizes`,
       );
+      // upload: 64 MiB from curl through the TLS server on maio/net, echoed back
+      const up = await run(
+        'curl',
+        ['-sS', '--fail', '--http1.1', '--cacert', certs.cert, '-H', 'content-type: application/octet-stream', '--data-binary', `@${path.join(tmp!.dir, `f${BIG}`)}`, '-o', path.join(out, 'echo'), '-w', '%{http_code} %{size_upload} %{size_download}', `https://127.0.0.1:${port}/echo`],
+        { limitMs: 40000 },
+      );
+      assert.equal(up.stdout.toString('utf8'), `200 ${BIG} ${BIG}`, `${name}: curl's upload`);
+      assert.equal(sha256(fs.readFileSync(path.join(out, 'echo'))), sha256(data), `${name}: the 64 MiB upload echoed`);
       results[name] = { bodies, headers: fs.readFileSync(path.join(out, 'headers'), 'utf8'), writeOut };
     } finally {
       srv.closeAllConnections();
@@ -127,4 +150,5 @@ test('https server fed maio/net sockets (emit connection), fetched by curl --cac
     }
   }
   assert.deepEqual(results['maio/net'], results['node:net']);
+  await guard.check('the pool after the maio/net runs');
 });
