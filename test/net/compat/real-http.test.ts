@@ -1,6 +1,7 @@
 /**
  * HTTP/1.1 over maio/net with real clients: node:http's server fed maio/net
- * sockets, driven by wrk (keep-alive load), by a raw pipelined request burst,
+ * sockets, driven by wrk (keep-alive and Connection: close), by curl giving up
+ * mid-body, by a raw pipelined request burst,
  * by undici (its `connect` option returns a maio/net socket; pipelining 4)
  * and by http.request({ createConnection }). Each workload runs over node:net
  * first and over maio/net, and the statuses, headers and bodies must match.
@@ -81,20 +82,45 @@ async function serve(impl: NetLike): Promise<{ port: number; close(): Promise<vo
   };
 }
 
-test('wrk -c 8 -d 1s against node:http on node:net and on maio/net: requests, no socket errors, no non-2xx', { skip: netSkip || toolSkip('wrk'), timeout: 30000 }, async (t) => {
+test('wrk -c 8 -d 1s against node:http on node:net and on maio/net, keep-alive and Connection: close: requests, no socket errors, no non-2xx', { skip: netSkip || toolSkip('wrk'), timeout: 30000 }, async (t) => {
   const guard = poolGuard();
   for (const [name, impl] of impls) {
     const s = await serve(impl);
     try {
-      for (const path of ['/size/16384']) {
-        const { stdout } = await run('wrk', ['-t', '2', '-c', '8', '-d', '1s', `http://127.0.0.1:${s.port}${path}`], { limitMs: 15000 });
+      // keep-alive (wrk's default), then a new connection per request (accept and close churn)
+      for (const extra of [[], ['-H', 'Connection: close']]) {
+        const what = `${name}${extra.length ? ' (Connection: close)' : ''}`;
+        const { stdout } = await run('wrk', ['-t', '2', '-c', '8', '-d', '1s', ...extra, `http://127.0.0.1:${s.port}/size/16384`], { limitMs: 15000 });
         const out = stdout.toString('utf8');
         const m = /(\d+) requests in/.exec(out);
-        assert.ok(m && Number(m[1]) > 100, `${name} ${path}: wrk made requests:\n${out}`);
-        assert.doesNotMatch(out, /Socket errors/, `${name} ${path}: wrk saw socket errors:\n${out}`);
-        assert.doesNotMatch(out, /Non-2xx/, `${name} ${path}: wrk saw non-2xx answers:\n${out}`);
-        t.diagnostic(`${name} ${path}: ${m[1]} requests in 1 s`);
+        assert.ok(m && Number(m[1]) > 100, `${what}: wrk made requests:\n${out}`);
+        assert.doesNotMatch(out, /Socket errors/, `${what}: wrk saw socket errors:\n${out}`);
+        assert.doesNotMatch(out, /Non-2xx/, `${what}: wrk saw non-2xx answers:\n${out}`);
+        t.diagnostic(`${what}: ${m[1]} requests of 16 KiB in 1 s`);
       }
+    } finally {
+      await s.close();
+    }
+  }
+  await guard.check('the pool after the maio/net runs');
+});
+
+test('curl gives up in the middle of a 16 MiB response (-m with --limit-rate): the server on maio/net serves the next request whole and frees everything, as on node:net', { skip: netSkip || toolSkip('curl'), timeout: 30000 }, async () => {
+  const guard = poolGuard();
+  for (const [name, impl] of impls) {
+    const s = await serve(impl);
+    try {
+      const url = `http://127.0.0.1:${s.port}/size/${16 << 20}`;
+      const cut = await run('curl', ['-sS', '-m', '0.4', '--limit-rate', '1M', '-o', '/dev/null', '-w', '%{size_download}', url], { limitMs: 10000 }).then(
+        () => null,
+        (e: Error) => e.message,
+      );
+      assert.match(String(cut), /exited 28/, `${name}: curl timed out mid-body (exit 28)`);
+      const whole = await run('curl', ['-sS', '--fail', '-w', '%{size_download}', url], { limitMs: 15000 });
+      // (-w's text follows the body on stdout)
+      const body = whole.stdout.subarray(0, whole.stdout.length - String(16 << 20).length);
+      assert.equal(whole.stdout.subarray(body.length).toString('utf8'), String(16 << 20), `${name}: the next download's size`);
+      assert.equal(sha256(body), sha256(DATA), `${name}: the next download's bytes`);
     } finally {
       await s.close();
     }
