@@ -4,29 +4,43 @@
  * hands it a maio/net socket, against a real redis-server started here
  * (free port, no persistence). The same workload (get/set, binary values,
  * a 1000-command pipeline, 16 MiB values, MULTI/EXEC with and without an
- * error, WATCH) runs over node:net and over maio/net; the replies must match.
+ * error, WATCH, pub/sub) runs over node:net and over maio/net; the replies
+ * must match. Then again over TLS (redis-server's TLS port, tls.connect({
+ * socket }) on the maio/net socket in the Connector).
  */
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import type * as net from 'node:net';
+import * as tls from 'node:tls';
 import Redis, { AbstractConnector } from 'ioredis';
 import * as mnet from '../../../src/net/compat/index';
 import { bounded, poolGuard } from '../helpers';
 import { connectOn, freePort, impls, skip as netSkip, type NetLike } from './common';
-import { payload, sha256, startChild, tempDir, toolSkip, waitForPort, type Child } from './real-common';
+import { makeCert, payload, sha256, startChild, tempDir, toolSkip, waitForPort, type Child } from './real-common';
 
 const skip = netSkip || toolSkip('redis-server');
+const tlsSkip = skip || toolSkip('openssl');
 
 let tmp: ReturnType<typeof tempDir> | null = null;
 let server: Child | null = null;
 let port = 0;
+/** redis-server's TLS port (when openssl is there to make a certificate) */
+let tlsPort = 0;
+let certs: ReturnType<typeof makeCert> | null = null;
 
 before(async () => {
   if (skip) return;
   tmp = tempDir('redis');
   port = await freePort();
-  server = startChild('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir, '--protected-mode', 'no']);
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir, '--protected-mode', 'no'];
+  if (!tlsSkip) {
+    certs = makeCert(tmp.dir);
+    tlsPort = await freePort();
+    args.push('--tls-port', String(tlsPort), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key, '--tls-ca-cert-file', certs.cert, '--tls-auth-clients', 'no');
+  }
+  server = startChild('redis-server', args);
   await waitForPort(port, 'redis-server');
+  if (tlsPort) await waitForPort(tlsPort, "redis-server's TLS port");
 });
 
 after(async () => {
@@ -34,8 +48,11 @@ after(async () => {
   tmp?.remove();
 });
 
-/** ioredis' Connector that opens its stream with `impl` (counts the connections it made). */
-function connectorOn(impl: NetLike, made: net.Socket[]) {
+/**
+ * ioredis' Connector that opens its stream with `impl` (counts the connections
+ * it made); with `ca`, TLS over it: tls.connect({ socket }).
+ */
+function connectorOn(impl: NetLike, made: net.Socket[], ca?: Buffer) {
   return class extends AbstractConnector {
     readonly #o: { host: string; port: number; disconnectTimeout: number };
     constructor(options: unknown) {
@@ -50,8 +67,9 @@ function connectorOn(impl: NetLike, made: net.Socket[]) {
           if (!this.connecting) return reject(new Error('Connection is closed.'));
           const s = connectOn(impl, { host: this.#o.host, port: this.#o.port });
           made.push(s);
-          this.stream = s;
-          resolve(s);
+          // (ioredis waits for 'secureConnect' when its tls option is set)
+          this.stream = ca ? tls.connect({ socket: s, ca, servername: 'localhost' }) : s;
+          resolve(this.stream);
         });
       });
     }
@@ -119,20 +137,49 @@ async function workload(client: Redis, name: string): Promise<unknown[]> {
   await step('exec after watch broke', client.multi().set('w', 'mine').exec());
   await step('get w', client.get('w'));
   await step('dbsize', client.dbsize());
+
+  // pub/sub: messages the server pushes on its own, small and 1 MiB, in order
+  const sub = client.duplicate();
+  try {
+    await step('subscribe', sub.subscribe('news'));
+    const got: unknown[] = [];
+    const all = new Promise<void>((resolve) =>
+      sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => {
+        got.push([ch.toString(), norm(msg)]);
+        if (got.length === 101) resolve();
+      }),
+    );
+    for (let i = 0; i < 100; i++) await step(`publish ${i}`, client.publish('news', `message ${i}`));
+    await step('publish 1 MiB', client.publish('news', big.subarray(0, 1 << 20)));
+    await bounded(all, `${name}: 101 messages on the subscriber`);
+    out.push(['messages', got]);
+  } finally {
+    sub.disconnect();
+  }
   return out;
 }
 
-test('ioredis over node:net and over maio/net (its Connector option) against redis-server: the same replies, 16 MiB values intact', { skip, timeout: 60000 }, async () => {
+/** The workload over node:net, then over maio/net; maio/net's replies must equal node:net's. */
+async function compare(useTls: boolean): Promise<void> {
   const guard = poolGuard();
   const results: Record<string, unknown[]> = {};
   for (const [name, impl] of impls) {
     const made: net.Socket[] = [];
-    const client = new Redis({ host: '127.0.0.1', port, Connector: connectorOn(impl, made), lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const Connector = connectorOn(impl, made, useTls ? certs!.certPem : undefined);
+    const client = new Redis({
+      host: '127.0.0.1',
+      port: useTls ? tlsPort : port,
+      Connector,
+      ...(useTls ? { tls: { ca: certs!.certPem } } : {}),
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
     client.on('error', () => undefined); // a failure shows in the command that hit it
     try {
       await bounded(client.connect(), `${name}: ioredis connected`);
       results[name] = await workload(client, name);
-      assert.ok(made.length >= 2, `${name}: the client and its duplicate() connected through the Connector`);
+      assert.ok(made.length >= 3, `${name}: the client and its duplicate()s connected through the Connector`);
       assert.ok(made.every((s) => (impl === mnet ? s instanceof mnet.Socket : !(s instanceof mnet.Socket))), `${name}: the sockets are ${name}'s`);
       assert.equal(await bounded(client.quit(), `${name}: QUIT`), 'OK');
     } finally {
@@ -150,6 +197,16 @@ test('ioredis over node:net and over maio/net (its Connector option) against red
   assert.match(JSON.stringify(r['multi/exec with an error']), /not an integer/);
   assert.equal(r['exec after watch broke'], null);
   assert.equal(r['get w'], 'changed');
+  assert.equal((r['messages'] as unknown[]).length, 101);
+  assert.deepEqual((r['messages'] as unknown[])[7], ['news', Buffer.from('message 7').toString('hex')]);
   assert.deepEqual(results['maio/net'], results['node:net']);
   await guard.check('the pool after the maio/net runs');
+}
+
+test('ioredis over node:net and over maio/net (its Connector option) against redis-server: the same replies, 16 MiB values intact', { skip, timeout: 60000 }, async () => {
+  await compare(false);
+});
+
+test("ioredis with TLS over maio/net (tls.connect({ socket }) in the Connector) against redis-server's TLS port: the same replies as over node:net", { skip: tlsSkip, timeout: 60000 }, async () => {
+  await compare(true);
 });
