@@ -50,8 +50,9 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
 }
 
 /** node:http's server on `impl`: listening itself (node:net) or fed by a maio/net server. */
-async function serve(impl: NetLike): Promise<{ port: number; close(): Promise<void> }> {
+async function serve(impl: NetLike, keepAliveTimeout?: number): Promise<{ port: number; close(): Promise<void> }> {
   const srv = http.createServer(handler);
+  if (keepAliveTimeout !== undefined) srv.keepAliveTimeout = keepAliveTimeout;
   const sockets = new Set<net.Socket | mnet.Socket>();
   const track = (s: net.Socket | mnet.Socket): void => {
     sockets.add(s);
@@ -237,7 +238,8 @@ test('undici Client with connect() returning a maio/net socket (pipelining 4, ke
 });
 
 /** One request with createConnection from `impl` (no agent: one connection each). */
-function request(impl: NetLike, port: number, method: string, path: string, body?: Buffer[]): Promise<Answer & { rawHeaders: string[] }> {
+/** `stall`: after the first chunk the response is paused that many ms (the socket's backpressure), then read on. */
+function request(impl: NetLike, port: number, method: string, path: string, body?: Buffer[], stall = 0): Promise<Answer & { rawHeaders: string[] }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
@@ -249,7 +251,13 @@ function request(impl: NetLike, port: number, method: string, path: string, body
       } as unknown as http.RequestOptions,
       (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('data', (d: Buffer) => {
+          chunks.push(d);
+          if (stall > 0 && chunks.length === 1) {
+            res.pause();
+            setTimeout(() => res.resume(), stall);
+          }
+        });
         res.on('end', () => {
           const b = Buffer.concat(chunks);
           resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, length: b.length, sha256: sha256(b) });
@@ -264,7 +272,7 @@ function request(impl: NetLike, port: number, method: string, path: string, body
   });
 }
 
-test('http.request({ createConnection }) from maio/net to node:http on maio/net: same statuses, raw headers and bodies as over node:net', { skip: netSkip, timeout: 30000 }, async () => {
+test('http.request({ createConnection }) from maio/net to node:http on maio/net (a 16 MiB response paused mid-way): same statuses, raw headers and bodies as over node:net', { skip: netSkip, timeout: 30000 }, async () => {
   const guard = poolGuard();
   const answers: Record<string, unknown[]> = {};
   for (const [name, impl] of impls) {
@@ -272,7 +280,8 @@ test('http.request({ createConnection }) from maio/net to node:http on maio/net:
     try {
       const list = [];
       for (const p of ['/size/0', '/size/1', '/size/100000', '/chunked/1000000', '/size/16777216', '/nope']) {
-        list.push(await bounded(request(impl, s.port, 'GET', p), `${name}: GET ${p}`));
+        // the 16 MiB response stalls 300 ms after its first chunk: both ends see backpressure
+        list.push(await bounded(request(impl, s.port, 'GET', p, undefined, p === '/size/16777216' ? 300 : 0), `${name}: GET ${p}`));
       }
       const pieces = [DATA.subarray(0, 1), DATA.subarray(1, 70000), DATA.subarray(70000, 3 << 20)];
       const echo = await bounded(request(impl, s.port, 'POST', '/echo', pieces), `${name}: POST /echo (chunked)`);
@@ -285,5 +294,56 @@ test('http.request({ createConnection }) from maio/net to node:http on maio/net:
     }
   }
   assert.deepEqual(answers['maio/net'], answers['node:net']);
+  await guard.check('the pool after the maio/net runs');
+});
+
+test("node:http's keepAliveTimeout (300 ms) closes an idle keep-alive connection on maio/net as on node:net, and undici reconnects", { skip: netSkip, timeout: 30000 }, async (t) => {
+  const guard = poolGuard();
+  for (const [name, impl] of impls) {
+    const s = await serve(impl, 300);
+    try {
+      // a raw keep-alive client: one request, then silence; the server's idle timer ends it
+      const c = connectOn(impl, { port: s.port, host: '127.0.0.1' });
+      try {
+        const chunks: Buffer[] = [];
+        c.on('data', (d: Buffer) => chunks.push(d));
+        const t0 = Date.now();
+        c.write('GET /size/5 HTTP/1.1\r\nHost: x\r\n\r\n');
+        await bounded(once(c, 'end'), `${name}: the server closing the idle connection`, 5000);
+        const took = Date.now() - t0;
+        assert.ok(took >= 250 && took < 3000, `${name}: closed after ${took} ms (keepAliveTimeout 300 ms)`);
+        t.diagnostic(`${name}: the idle keep-alive connection closed after ${took} ms`);
+        assert.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 200 OK\r\n[^]*Keep-Alive: timeout=0\r\n/);
+      } finally {
+        c.destroy();
+      }
+      // undici: a request, an idle spell past the timeout, another request on a new connection
+      let connects = 0;
+      const client = new Client(`http://127.0.0.1:${s.port}`, {
+        connect: (opts, cb) => {
+          connects++;
+          const sock = connectOn(impl, { host: opts.hostname, port: Number(opts.port) });
+          sock.once('error', (err) => cb(err, null));
+          sock.once('connect', () => cb(null, sock as net.Socket));
+        },
+      });
+      const t1 = Date.now();
+      try {
+        for (let i = 0; i < 2; i++) {
+          const r = await bounded(client.request({ method: 'GET', path: '/size/1000' }), `${name}: undici request ${i}`);
+          assert.equal(sha256(Buffer.from(await r.body.arrayBuffer())), sha256(DATA.subarray(0, 1000)));
+          if (i === 0) await new Promise((r) => setTimeout(r, 800));
+        }
+        assert.equal(connects, 2, `${name}: undici connected again after the server closed the idle connection`);
+        t.diagnostic(`${name}: undici done after ${Date.now() - t1} ms`);
+      } finally {
+        await client.destroy().catch(() => undefined);
+      }
+    } finally {
+      const t2 = Date.now();
+      await s.close();
+      t.diagnostic(`${name}: server closed in ${Date.now() - t2} ms`);
+    }
+  }
   await guard.check('the pool after the maio/net runs');
 });
