@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as nodeNet from 'node:net';
 import * as path from 'node:path';
-import { Client, type QueryResult } from 'pg';
+import { Client, Pool, type QueryResult } from 'pg';
 import * as mnet from '../../../src/net/compat/index';
 import { bounded, poolGuard } from '../helpers';
 import { freePort, impls, skip as netSkip } from './common';
@@ -229,4 +229,44 @@ test('pg over node:net and over maio/net (its stream option) against PostgreSQL:
 
 test('pg with ssl over maio/net (SSLRequest, then tls.connect({ socket }) on the same socket): the same results as over node:net', { skip: sslSkip, timeout: 60000 }, async () => {
   await compare({ ca: certs!.certPem });
+});
+
+test('pg.Pool of 8 maio/net connections (its stream option), 400 queries at once: the same answers as over node:net', { skip, timeout: 60000 }, async () => {
+  const guard = poolGuard();
+  const answers: Record<string, unknown[]> = {};
+  for (const [name, impl] of impls) {
+    const made: nodeNet.Socket[] = [];
+    const pool = new Pool({
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      database: 'postgres',
+      max: 8,
+      stream: () => {
+        const s = (impl === mnet ? new mnet.Socket() : new nodeNet.Socket()) as nodeNet.Socket;
+        made.push(s);
+        return s;
+      },
+    });
+    pool.on('error', () => undefined);
+    try {
+      const list = await bounded(
+        Promise.all(
+          Array.from({ length: 400 }, (_, i) =>
+            pool.query('SELECT $1::int AS i, md5($1::text) AS h, repeat($2::text, $1::int % 300) AS pad', [i, 'ab']).then((r) => r.rows[0]),
+          ),
+        ),
+        `${name}: 400 queries on the pool`,
+      );
+      assert.equal(made.length, 8, `${name}: the pool opened 8 connections`);
+      assert.ok(made.every((s) => (s instanceof mnet.Socket) === (impl === mnet)), `${name}: the pool's sockets are ${name}'s`);
+      answers[name] = list;
+    } finally {
+      await bounded(pool.end(), `${name}: the pool ended`).catch(() => undefined);
+      for (const s of made) s.destroy();
+    }
+  }
+  assert.equal(answers['node:net'].length, 400);
+  assert.deepEqual(answers['maio/net'], answers['node:net']);
+  await guard.check('the pool after the maio/net runs');
 });

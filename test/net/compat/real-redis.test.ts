@@ -210,3 +210,30 @@ test('ioredis over node:net and over maio/net (its Connector option) against red
 test("ioredis with TLS over maio/net (tls.connect({ socket }) in the Connector) against redis-server's TLS port: the same replies as over node:net", { skip: tlsSkip, timeout: 60000 }, async () => {
   await compare(true);
 });
+
+test('ioredis with enableAutoPipelining over maio/net: 5000 commands issued at once, batched by the client, the same replies as over node:net', { skip, timeout: 60000 }, async () => {
+  const guard = poolGuard();
+  const results: Record<string, unknown[]> = {};
+  for (const [name, impl] of impls) {
+    const made: net.Socket[] = [];
+    const client = new Redis({ host: '127.0.0.1', port, Connector: connectorOn(impl, made), enableAutoPipelining: true, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    try {
+      await bounded(client.connect(), `${name}: ioredis connected`);
+      await client.del('auto');
+      const replies = await bounded(
+        Promise.all(Array.from({ length: 5000 }, (_, i) => (i % 2 ? client.incr('auto') : client.set(`auto:${i}`, 'x'.repeat(i % 1000))))),
+        `${name}: 5000 auto-pipelined commands`,
+      );
+      const back = await bounded(Promise.all(Array.from({ length: 2500 }, (_, i) => client.strlen(`auto:${i * 2}`))), `${name}: 2500 auto-pipelined reads`);
+      assert.equal(made.length, 1);
+      results[name] = [replies, back];
+    } finally {
+      client.disconnect();
+      for (const s of made) s.destroy();
+    }
+  }
+  assert.equal((results['node:net'][0] as unknown[])[4999], 2500);
+  assert.deepEqual(results['maio/net'], results['node:net']);
+  await guard.check('the pool after the maio/net runs');
+});
