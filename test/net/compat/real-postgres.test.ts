@@ -39,6 +39,18 @@ function pgBin(): string | null {
 function pgUser(): { uid: number; gid: number } | null | string {
   if (process.getuid?.() !== 0) return null;
   try {
+    const line = fs
+      .readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('postgres:'));
+    if (line) {
+      const [, , uid, gid] = line.split(':');
+      return { uid: Number(uid), gid: Number(gid) };
+    }
+  } catch {
+    // no /etc/passwd: ask id(1)
+  }
+  try {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     return { uid, gid };
