@@ -23,6 +23,11 @@ function maioSteady(env: Env, p: RoleParams): string[] {
   return [process.execPath, '--expose-gc', server(env, 'maio-steady.js'), '--maio', dist, ...port(p)];
 }
 
+/** servers/node-http.js: node:http (node:https when the scenario passes --cert/--key), fed by `net`. */
+function nodeHttp(net: 'node' | 'maio') {
+  return (env: Env, p: RoleParams): string[] => [process.execPath, server(env, 'node-http.js'), ...port(p), '--net', net];
+}
+
 function nodeNet(id: string, label: string): Contender {
   return {
     id,
@@ -35,8 +40,15 @@ function nodeNet(id: string, label: string): Contender {
       sender: (env, p) => [process.execPath, server(env, 'node-send.js'), ...port(p), '--size', String(WRITE_SIZE)],
       proxy: (env, p) => [process.execPath, server(env, 'node-proxy.js'), ...port(p), '--upstream', String(p.upstream)],
       file: (env, p) => [process.execPath, server(env, 'node-sendfile.js'), ...port(p), '--file', p.file!],
+      http: nodeHttp('node'),
+      https: nodeHttp('node'),
     },
-    roleLabel: { proxy: `${label} pipe() proxy`, file: `${label} createReadStream().pipe()` },
+    roleLabel: {
+      proxy: `${label} pipe() proxy`,
+      file: `${label} createReadStream().pipe()`,
+      http: label.replace('node:net', 'node:http'),
+      https: label.replace('node:net', 'node:https'),
+    },
   };
 }
 
@@ -111,8 +123,15 @@ export const contenders: Contender[] = [
       steady: maioSteady,
       proxy: maioProxy('auto'),
       file: maioFile('sendfile'),
+      http: nodeHttp('maio'),
+      https: nodeHttp('maio'),
     },
-    roleLabel: { proxy: 'maio proxy', file: "maio socket.sendFile() (mode 'sendfile')" },
+    roleLabel: {
+      proxy: 'maio proxy',
+      file: "maio socket.sendFile() (mode 'sendfile')",
+      http: 'node:http on maio/net',
+      https: 'node:https on maio/net',
+    },
   },
   {
     id: 'maio-splice',
@@ -144,7 +163,10 @@ export const contenders: Contender[] = [
       echo: (env, p) => [env.bun!, server(env, 'bun-echo.js'), ...port(p)],
       sink: (env, p) => [env.bun!, server(env, 'bun-sink.js'), ...port(p)],
       sender: (env, p) => [env.bun!, server(env, 'bun-send.js'), ...port(p), '--size', String(WRITE_SIZE)],
+      http: (env, p) => [env.bun!, server(env, 'bun-http.js'), ...port(p)],
+      https: (env, p) => [env.bun!, server(env, 'bun-http.js'), ...port(p)],
     },
+    roleLabel: { http: 'Bun.serve', https: 'Bun.serve (TLS)' },
   },
   {
     id: 'c',

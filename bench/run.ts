@@ -6,7 +6,7 @@
 //                          [--contenders a,b] [--out DIR] [--write-md] [--list]
 //   node dist/bench/run.js --render results.json [--write-md]   (a finished run, judged again)
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { contenderById } from './contenders';
@@ -87,6 +87,8 @@ export function detectEnv(root: string, buildDir = path.join(root, 'bench', 'bui
     bun,
     iperf3: which('iperf3'),
     haproxy: which('haproxy'),
+    wrk: which('wrk'),
+    openssl: which('openssl'),
     maioCli: path.join(root, 'dist', 'src', 'cli', 'main.js'),
     taskset: which('taskset') !== null && os.cpus().length >= 2,
     prlimit: which('prlimit') !== null,
@@ -124,6 +126,35 @@ async function fdLimitProblem(s: Scenario, env: Env): Promise<string | null> {
   return `needs ${s.fdLimit} file descriptors, the limit is ${soft} and prlimit is missing`;
 }
 
+/** A scenario driven by wrk needs wrk (and openssl for HTTPS). */
+function toolProblem(s: Scenario, env: Env): string | null {
+  if (s.kind !== 'wrk') return null;
+  if (!env.wrk) return 'wrk not installed (apt-get install wrk; scripts/bench-setup.sh does)';
+  if (s.wrk?.tls && !env.openssl) return 'openssl not installed: no certificate for HTTPS (apt-get install openssl)';
+  return null;
+}
+
+/**
+ * A throwaway self-signed certificate (P-256, CN 127.0.0.1, 1 day) in a fresh temporary folder,
+ * for one scenario; the caller removes the folder. wrk does not verify it.
+ */
+export function makeCert(openssl: string): { dir: string; cert: string; key: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  try {
+    execFileSync(
+      openssl,
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir, cert, key };
+}
+
 function progressLine(s: Scenario, i: number, n: number, round: number, t: Timing, r: ContenderResult, text: string): string {
   return `[${i + 1}/${n}] ${s.id.padEnd(16)} round ${round + 1}/${Math.min(t.rounds, s.rounds ?? Infinity)}  ${r.label.padEnd(24)} ${text}`;
 }
@@ -149,12 +180,13 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
     control: { a: s.control[0], b: s.control[1], ratios: [] },
     goals: [],
   };
-  const problem = await fdLimitProblem(s, opts.env);
+  const problem = (await fdLimitProblem(s, opts.env)) ?? toolProblem(s, opts.env);
   if (problem) {
     log(`[${idx + 1}/${opts.scenarios.length}] ${s.id}: skipped: ${problem}`);
     return { ...base, skipped: problem };
   }
   const rounds = Math.min(opts.timing.rounds, s.rounds ?? Infinity);
+  const tls = s.wrk?.tls ? makeCert(opts.env.openssl!) : undefined;
   const file = s.fileBytes ? makeFile(s.fileBytes) : undefined;
   try {
     for (let round = 0; round < rounds; round++) {
@@ -163,7 +195,7 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
       const order = [...runnable.slice(k), ...runnable.slice(0, k)];
       for (const r of order) {
         if (r.status === 'skipped') continue;
-        const ctx: RunContext = { env: opts.env, timing: opts.timing, scenario: s, round, file };
+        const ctx: RunContext = { env: opts.env, timing: opts.timing, scenario: s, round, file, tls };
         try {
           const sample = await measureOnce(ctx, contenderById(r.id));
           r.samples.push(sample);
@@ -187,6 +219,7 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
     }
   } finally {
     if (file) rmSync(file, { force: true });
+    if (tls) rmSync(tls.dir, { recursive: true, force: true });
   }
   for (const r of results) summarize(r);
   addRatios(results, s);

@@ -12,9 +12,10 @@ if [ ! -x bench/node_modules/.bin/bun ] || ! bench/node_modules/.bin/bun --versi
   (cd bench && npm install --no-audit --no-fund --loglevel=error) || say "npm install failed: Bun scenarios will skip"
 fi
 
-# Reference tools from Debian.
+# Reference tools from Debian (wrk drives the HTTP scenarios; openssl makes their throwaway
+# certificate; the package names are the command names).
 missing=()
-for pkg in iperf3 sockperf haproxy; do
+for pkg in iperf3 sockperf haproxy wrk openssl; do
   command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

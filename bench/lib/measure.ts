@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import { BenchProcessError, capture, Child, cpuSeconds, freePort, memoryMiB, sleep } from './proc';
 import type { Contender, Env, Role, RunSample, Scenario, Timing } from './types';
+import { parseWrk, wrkErrors } from './wrk';
 
 const HOST = '127.0.0.1';
 const READY = /^(?:listening(?: on)? (\d+)|ready)\b/i;
@@ -24,6 +25,8 @@ export interface RunContext {
   round: number;
   /** The scenario's file (Scenario.fileBytes), made by the runner. */
   file?: string;
+  /** The scenario's throwaway certificate and key (Scenario.wrk.tls), made by the runner. */
+  tls?: { cert: string; key: string };
 }
 
 interface Mark {
@@ -321,6 +324,66 @@ async function runIperf(ctx: RunContext, c: Contender, kind: 'proxy' | 'iperf'):
   }
 }
 
+/** wrk's -d takes whole seconds: a warm-up or duration is rounded up to one, at least 1 s. */
+export function wrkSeconds(s: number): number {
+  return Math.max(1, Math.ceil(s - 1e-9));
+}
+
+/**
+ * An HTTP(S) server driven by wrk (kind 'wrk'): the server on the server CPU, one wrk thread on
+ * the load CPU. The warm-up is a wrk run of its own (fresh connections, not counted); the
+ * measured run is a second one, and the server's CPU is sampled when it starts and when it has
+ * exited. Any socket error or non-2xx response fails the sample: a figure with errors in it is
+ * not a result.
+ */
+async function runWrk(ctx: RunContext, c: Contender): Promise<RunSample> {
+  const { env, scenario, timing } = ctx;
+  const w = scenario.wrk!;
+  if (!env.wrk) throw new SkipContender('wrk not installed (apt-get install wrk; scripts/bench-setup.sh does)');
+  if (w.tls && !ctx.tls) throw new SkipContender('no certificate for HTTPS (openssl missing?)');
+  const port = await freePort();
+  const extra = [
+    ...(w.bodyBytes !== undefined ? ['--size', String(w.bodyBytes)] : []),
+    ...(w.tls ? ['--cert', ctx.tls!.cert, '--key', ctx.tls!.key] : []),
+    ...(scenario.serverArgs ?? []),
+  ];
+  const { child: server, port: printed } = await startServer(ctx, c, [...c.cmd[scenario.role]!(env, { port, host: HOST }), ...extra], SERVER_CPU);
+  let wrk: Child | undefined;
+  try {
+    const url = `${w.tls ? 'https' : 'http'}://${HOST}:${Number.isFinite(printed) ? printed : port}/`;
+    const run = async (name: string, seconds: number): Promise<{ text: string; cpu: number }> => {
+      const argv = [env.wrk!, '-t', '1', '-c', String(w.connections), '-d', `${wrkSeconds(seconds)}s`, '--timeout', '10s', '--latency', url];
+      wrk = new Child(argv, spawnOpts(ctx, name, LOAD_CPU));
+      const cpu = cpuSeconds(server.pid);
+      const code = await wrk.waitExit(runBudgetMs(ctx));
+      const text = wrk.stdout.join('\n');
+      if (code !== 0) throw new BenchProcessError(`${name} exited with code ${code}`, wrk.output());
+      if (!server.alive) throw new BenchProcessError(`${c.id} server died during the run`, server.output());
+      return { text, cpu: cpuSeconds(server.pid) - cpu };
+    };
+    const warm = parseWrk((await run('wrk (warm-up)', timing.warmup)).text);
+    const warmErrors = wrkErrors(warm);
+    if (warmErrors) throw new BenchProcessError(`wrk (warm-up): ${warmErrors}`, server.output());
+    const { text, cpu: cpuS } = await run('wrk', timing.duration);
+    const r = parseWrk(text);
+    const errors = wrkErrors(r);
+    if (errors) throw new BenchProcessError(`wrk: ${errors}`, server.output());
+    positive('requests/s', r.rps, text);
+    const bodyBytes = w.bodyBytes ?? 13;
+    const gbps = (r.rps * bodyBytes * 8) / 1e9;
+    const value = scenario.metric.key === 'gbps' ? gbps : r.rps;
+    const units = scenario.cpuPer === 'GB' ? (r.requests * bodyBytes) / 1e9 : r.requests / 1e6;
+    return sampleFrom(ctx, value, units, cpuS, memoryMiB(server.pid).peak, {
+      p50: r.latencyUs[50],
+      p99: r.latencyUs[99],
+      raw: { ...r, bodyBytes, gbps, connections: w.connections, warmupRequests: warm.requests },
+    });
+  } finally {
+    await (wrk as Child | undefined)?.kill();
+    await server.kill();
+  }
+}
+
 export function measureOnce(ctx: RunContext, c: Contender): Promise<RunSample> {
   const kind = ctx.scenario.kindFor?.[c.id] ?? ctx.scenario.kind;
   if (kind === 'proxy' || kind === 'iperf') return runIperf(ctx, c, kind);
@@ -331,6 +394,8 @@ export function measureOnce(ctx: RunContext, c: Contender): Promise<RunSample> {
       return runSender(ctx, c);
     case 'pair':
       return runPair(ctx, c);
+    case 'wrk':
+      return runWrk(ctx, c);
   }
 }
 

@@ -1,7 +1,7 @@
 // Shapes shared by the harness, the scenario files and the contender registry.
 
 /** What a contender process is asked to be. */
-export type Role = 'echo' | 'sink' | 'sender' | 'steady' | 'proxy' | 'file';
+export type Role = 'echo' | 'sink' | 'sender' | 'steady' | 'proxy' | 'file' | 'http' | 'https';
 
 /**
  * How a scenario is driven:
@@ -11,8 +11,10 @@ export type Role = 'echo' | 'sink' | 'sender' | 'steady' | 'proxy' | 'file';
  * - proxy: iperf3 client -> the contender (role 'proxy') -> iperf3 server; a contender without a
  *   proxy command is iperf3 direct. iperf3 reports the figure; CPU is the proxy's.
  * - iperf: the contender's sender is an iperf3 client (e.g. -Z) into `iperf3 -s`; CPU is the client's.
+ * - wrk: the contender is an HTTP(S) server (role http or https); wrk drives it (Scenario.wrk) and
+ *   reports requests/s and latency percentiles; CPU is the server's over wrk's measured run.
  */
-export type Kind = 'client' | 'sender' | 'pair' | 'proxy' | 'iperf';
+export type Kind = 'client' | 'sender' | 'pair' | 'proxy' | 'iperf' | 'wrk';
 
 /** Per-run quantity a scenario or goal can look at. */
 export type Field = 'value' | 'p50' | 'p99' | 'cpuPerUnit' | 'rssPeakMiB';
@@ -30,6 +32,8 @@ export interface Env {
   bun: string | null;
   iperf3: string | null;
   haproxy: string | null;
+  wrk: string | null;
+  openssl: string | null;
   maioCli: string;
   taskset: boolean;
   prlimit: boolean;
@@ -116,6 +120,13 @@ export interface Scenario {
   serverReport?: boolean;
   /** Extra arguments for the measured server (client kind), after the contender's own. */
   serverArgs?: string[];
+  /**
+   * Kind wrk: how wrk drives the server. One wrk thread (it runs pinned to the load CPU) with
+   * this many keep-alive connections; the server answers every request with `bodyBytes` (its
+   * `--size`, default its 13-byte hello); `tls`: HTTPS with a throwaway certificate made with
+   * openssl for the scenario (a temporary folder, removed after it).
+   */
+  wrk?: { connections: number; bodyBytes?: number; tls?: boolean };
   goals: Goal[];
 }
 

@@ -11,5 +11,8 @@ import { scenario as idle } from './idle-10k';
 import { scenario as steady } from './steady-10m';
 import { scenario as proxy } from './proxy';
 import { scenario as fileSend } from './file-send';
+import { scenario as http64 } from './http-64c';
+import { scenario as http1 } from './http-1c';
+import { scenario as httpsBulk } from './https-bulk';
 
-export const scenarios: Scenario[] = [echo1, echo64, echo1000, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, fileSend];
+export const scenarios: Scenario[] = [echo1, echo64, echo1000, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, fileSend, http64, http1, httpsBulk];

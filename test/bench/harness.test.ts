@@ -13,6 +13,8 @@ import { scenario as echo1 } from '../../bench/scenarios/echo-64b-1c';
 import { scenario as steady } from '../../bench/scenarios/steady-10m';
 import { scenario as proxyScenario } from '../../bench/scenarios/proxy';
 import { scenario as fileSend } from '../../bench/scenarios/file-send';
+import { scenario as http64 } from '../../bench/scenarios/http-64c';
+import { scenario as httpsBulk } from '../../bench/scenarios/https-bulk';
 
 function hasCc(): boolean {
   try {
@@ -172,6 +174,49 @@ test('harness: proxies between iperf3 ends and file senders, measured, and nothi
   }
   // The scenario's file is gone.
   assert.deepEqual(readdirSync(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()).filter((f) => f === `maio-bench-file-${process.pid}`), []);
+});
+
+test('harness: HTTP and HTTPS servers driven by wrk, measured, and nothing left running', { skip, timeout: 120000 }, async (t) => {
+  const env = detectEnv(root);
+  if (!env.wrk || !env.openssl) return t.skip('wrk or openssl not installed (scripts/bench-setup.sh installs them)');
+  const ids = [...(existsSync(env.maioCli) ? ['maio'] : []), 'node'];
+  const tmp = () => readdirSync(os.tmpdir()).filter((f) => f.startsWith('maio-bench-tls-'));
+  const certsBefore = tmp();
+  for (const scenario of [{ ...http64, contenders: ids }, { ...httpsBulk, contenders: ids }]) {
+    const { dir, out, pids } = await tinyRun(scenario);
+    try {
+      // Each contender: one server and two wrk runs (warm-up, measured), all gone now.
+      assert.equal(pids.length, ids.length * 3, `${scenario.id}: started pids: ${pids.join(', ')}`);
+      for (const pid of pids) assert.equal(pidAlive(pid), false, `${scenario.id}: pid ${pid} is still alive`);
+      const s = out.result.scenarios[0];
+      for (const c of s.contenders) {
+        assert.equal(c.status, 'ok', `${scenario.id} ${c.id}: ${c.reason ?? ''} ${c.errors.join('; ')}`);
+        assert.ok(c.value!.median > 0, `${scenario.id} ${c.id} figure`);
+        assert.ok(c.p50! > 0 && c.p99! >= c.p50!, `${scenario.id} ${c.id} latency ${c.p50} / ${c.p99}`);
+        assert.ok(c.cpuPerUnit! > 0 && c.rssPeakMiB! > 0, `${scenario.id} ${c.id} CPU, RSS`);
+        const raw = c.samples[0].raw as { requests: number; bodyBytes: number; gbps: number };
+        assert.ok(raw.requests > 0);
+        if (scenario.id === 'https-bulk') {
+          assert.equal(raw.bodyBytes, 1 << 20);
+          assert.equal(c.value!.median, raw.gbps, 'the figure is bodies delivered, in Gbit/s');
+        }
+      }
+      if (ids.includes('maio')) assert.match(s.contenders[0].label, /on maio\/net/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  assert.deepEqual(tmp(), certsBefore, 'the throwaway certificate is removed after its scenario');
+});
+
+test('harness: without wrk the HTTP scenarios are skipped with the reason, nothing started', { skip, timeout: 10000 }, async () => {
+  const { dir, out, pids } = await tinyRun({ ...http64, contenders: ['node'] }, { wrk: null });
+  try {
+    assert.equal(pids.length, 0);
+    assert.match(out.result.scenarios[0].skipped!, /wrk not installed/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('BENCHMARKS.md: only the marked section is replaced', () => {
