@@ -14,12 +14,15 @@ export type {
   AllocWaitOptions,
   QuotaOptions,
   QuotaStats,
+  PoolResidency,
 } from './pool/index';
 export { backend } from './backend';
-export type { Backend, BackendMode, BackendCapabilities } from './backend';
-// Advanced: this thread's io_uring (null on the epoll backend).
+export type { Backend, BackendMode, BackendCapabilities, DeferVerdict, RingSetup, RingSetupMode } from './backend';
+// Advanced: this thread's ring (Ring.current()), on either engine; `capabilities` says what it can do.
 export { Ring } from './ring/ring';
-export type { CompletionTarget, RingStats, PoolAttachment } from './ring/ring';
+export type { CompletionTarget, RingStats, PoolAttachment, PreFlush, ProvideOwner } from './ring/ring';
+export type { IoRing, RingCapabilities } from './ring/io-ring';
+export type { Op, PoolHandle } from './core/native';
 // TCP over the I/O pool (src/net/).
 export { createServer, connect, Server, Socket, stats } from './net/index';
 export type {
@@ -34,6 +37,10 @@ export type {
   ZeroCopyMode,
   ZeroCopyStats,
 } from './net/index';
+export type { ZeroCopyState } from './net/zc-policy';
+export type { SocketZeroCopyStats } from './net/socket-zc';
+export type { WriteCallback } from './net/send-item';
+export type { SocketOptions as SocketOptionValues } from './net/sockopt';
 // Socket-to-socket paths (src/paths/): one buffer to many sockets, forwarding
 // one or both directions (the proxy's core), and the proxy as a library.
 export { fanOut } from './paths/fan-out';
@@ -41,6 +48,6 @@ export type { FanOutOptions, FanOutResult } from './paths/fan-out';
 export { forward, forwardBoth, Forwarder, Relay } from './paths/forward';
 export type { ForwardMode, SocketForwardOptions, ForwarderStats } from './paths/forward';
 export { Proxy } from './paths/proxy';
-export type { ProxyOptions, HostPort, UpstreamStats, ConnectionStats } from './paths/proxy';
+export type { ProxyOptions, HostPort, Upstream, UpstreamStats, ConnectionStats } from './paths/proxy';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';

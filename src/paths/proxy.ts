@@ -73,7 +73,8 @@ export function parseHostPort(s: unknown, what = 'address'): HostPort {
 
 const fmt = (h: HostPort) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
 
-class Upstream implements UpstreamStats {
+/** One upstream of a Proxy, its health and counters (what `proxy.upstreams` lists). */
+export class Upstream implements UpstreamStats {
   healthy = true;
   active = 0;
   connections = 0;

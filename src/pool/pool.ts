@@ -61,7 +61,7 @@ export const LEND_EXCLUSIVE = SlotFlag.Exclusive;
  * it claimed is released, the slot is not freed but handed back to it as a
  * fresh OWNED handle (new generation: the old handle is stale). The recycler
  * either keeps it (lends it to the kernel again) or lets it go with
- * pool[kSetRecycler](buf, null) followed by buf.release().
+ * `pool[kSetRecycler](buf, null)` followed by `buf.release()`.
  */
 export interface SlotRecycler {
   recycle(buf: IoBuffer): void;
@@ -418,7 +418,7 @@ export class IoPool {
     this.#free(s);
   }
 
-  /** Ring/socket layer: route the slot's next releases to `recycler` (null: to the free list again). */
+  /** @internal Ring/socket layer: route the slot's next releases to `recycler` (null: to the free list again). */
   [kSetRecycler](buf: IoBuffer, recycler: SlotRecycler | null): void {
     const s = this.#live(buf);
     if (recycler === null && this.#recyclers === null) return;
@@ -506,7 +506,7 @@ export class IoPool {
     return false;
   }
 
-  /** Native handle, for native calls that address pool memory. */
+  /** @internal Native handle, for native calls that address pool memory. */
   get [kPoolHandle](): PoolHandle {
     return this.#native.handle;
   }

@@ -382,7 +382,7 @@ export class Ring implements IoRing {
     return opId;
   }
 
-  accept(target: CompletionTarget, fd: number, multishot = false, flags = Flag.SOCK_CLOEXEC): number {
+  accept(target: CompletionTarget, fd: number, multishot = false, flags: number = Flag.SOCK_CLOEXEC): number {
     return this.queue(target, Op.Accept, fd, 0, -1, 0, flags, multishot ? Flag.IORING_ACCEPT_MULTISHOT : 0);
   }
 

@@ -198,7 +198,8 @@ test('CLI: SIGTERM stops accepting, drains the open connection, exits 0; metrics
       await new Promise((resolve) => (late.once('end', resolve), late.once('close', resolve)));
       late.destroy();
     } catch (err) {
-      assert.equal((err as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+      // Refused after the close; reset when its handshake completed in the backlog of the closing listener.
+      assert.ok(['ECONNREFUSED', 'ECONNRESET'].includes((err as NodeJS.ErrnoException).code ?? ''), String(err));
     }
     assert.ok(up.conns.slice(before).every((s) => s.bytesRead === 0), 'no late client bytes reached the upstream');
     // The open one still works in both directions, then ends.

@@ -18,6 +18,9 @@ import {
 } from './socket';
 
 export type { ServerOptions, SocketOptions, TcpConnectOptions, ConnectListener, OnReadOptions };
+export type { LookupFunction, LookupCallback } from './socket';
+/** The classes behind `net.Socket` and `net.Server` (which also work without `new`), for the API reference. */
+export type { SocketClass as NetSocket, ServerClass as NetServer };
 export {
   getDefaultAutoSelectFamily,
   setDefaultAutoSelectFamily,

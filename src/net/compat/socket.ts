@@ -78,8 +78,8 @@ export interface SocketOptions extends DuplexOptions {
   fd?: number;
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
-type LookupFunction = (hostname: string, options: dns.LookupOptions, cb: LookupCallback) => void;
+export type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+export type LookupFunction = (hostname: string, options: dns.LookupOptions, cb: LookupCallback) => void;
 
 /** node:net's TcpNetConnectOpts (what maio supports of it). */
 export interface TcpConnectOptions extends SocketOptions {
