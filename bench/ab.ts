@@ -55,7 +55,9 @@ function microFigures(checkout: string): Figures {
     for (const [table, rows] of Object.entries(tables)) {
       if (!Array.isArray(rows)) continue;
       for (const row of rows as Record<string, unknown>[]) {
-        const label = Object.values(row).find((x) => typeof x === 'string') ?? '';
+        // A row is named by its first text field, else by its first field and value (batch=16).
+        const [firstKey, firstValue] = Object.entries(row)[0] ?? ['', ''];
+        const label = (Object.values(row).find((x) => typeof x === 'string') as string | undefined) ?? `${firstKey}=${String(firstValue)}`;
         for (const [field, x] of Object.entries(row)) if (typeof x === 'number') out.set(`${bench}/${table}/${label}/${field}`, x);
       }
     }

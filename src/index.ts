@@ -25,6 +25,9 @@ export type { IoRing, RingCapabilities } from './ring/io-ring';
 export type { Op, PoolHandle } from './core/native';
 // TCP over the I/O pool (src/net/).
 export { createServer, connect, Server, Socket, stats } from './net/index';
+export type { SocketEvents } from './net/socket';
+export type { ServerEvents } from './net/server';
+export type { EventMap, Listener, TypedEvents, TypedEmitterOf, TypedMethods } from './core/typed-events';
 export type {
   ServerOptions,
   ListenOptions,
@@ -46,8 +49,9 @@ export type { SocketOptions as SocketOptionValues } from './net/sockopt';
 export { fanOut } from './paths/fan-out';
 export type { FanOutOptions, FanOutResult } from './paths/fan-out';
 export { forward, forwardBoth, Forwarder, Relay } from './paths/forward';
-export type { ForwardMode, SocketForwardOptions, ForwarderStats } from './paths/forward';
+export type { ForwardMode, SocketForwardOptions, ForwarderStats, ForwarderEvents, RelayEvents } from './paths/forward';
 export { Proxy } from './paths/proxy';
+export type { ProxyEvents } from './paths/proxy';
 export type { ProxyOptions, HostPort, Upstream, UpstreamStats, ConnectionStats } from './paths/proxy';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';

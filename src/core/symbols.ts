@@ -3,6 +3,8 @@
 /** IoPool: mark a buffer lent to the kernel / take it back. */
 export const kLend = Symbol('maio.lend');
 export const kReturn = Symbol('maio.return');
+/** IoPool: release a buffer now, or when its last lend returns (the 'data' lifetime rule). */
+export const kReleaseWhenReturned = Symbol('maio.releaseWhenReturned');
 /** IoBuffer: slot, generation and pool-relative offset, for the ring. */
 export const kSlot = Symbol('maio.slot');
 export const kPoolId = Symbol('maio.poolId');

@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ClosedError, InvalidAddressError, InvalidArgumentError, errnoError, fromNative, type ErrnoError } from '../core/errors';
 import { CQE_F_MORE, native } from '../core/native';
+import { TypedEmitter } from '../core/typed-events';
 import { defaultPool } from '../pool/pool';
 import { currentRing } from '../ring/current';
 import type { CompletionTarget, IoRing } from '../ring/io-ring';
@@ -48,7 +49,15 @@ export interface ListenOptions {
   ipv6Only?: boolean;
 }
 
-export class Server extends EventEmitter implements CompletionTarget {
+/** What a Server emits: each event with its listener's arguments. */
+export interface ServerEvents {
+  listening: [];
+  connection: [socket: Socket];
+  error: [err: Error];
+  close: [];
+}
+
+export class Server extends TypedEmitter<ServerEvents> implements CompletionTarget {
   readonly #ring: IoRing;
   readonly #opts: ServerOptions;
   #fd = -1;
@@ -214,7 +223,7 @@ export class Server extends EventEmitter implements CompletionTarget {
           socket = makeSocket({ ring: this.#ring, options: this.#opts, pool: this.#opts.pool ?? defaultPool(), fd: res, onClose: this.#onSocketClose });
         } catch (err) {
           native().sockClose(res);
-          this.emit('error', err);
+          this.emit('error', err as Error);
           return;
         }
         this.#open++;

@@ -16,7 +16,8 @@
  * layer with #private methods (V8's class brand): settings read once per
  * send or less come from the options, not from a field.
  */
-import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../core/typed-events';
+import type { IoBuffer } from '../pool/buffer';
 import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError } from '../core/errors';
 import { kPoolId } from '../core/symbols';
@@ -83,12 +84,30 @@ export class RareState {
   recvStopWaiters: ((waiting: number, ended: boolean) => void)[] | null = null;
 }
 
+/** What a Socket emits: each event with its listener's arguments. */
+export interface SocketEvents {
+  connect: [];
+  /** after 'connect', as node:net */
+  ready: [];
+  /** a received buffer, released when the listener returns unless it retains or sends it */
+  data: [buf: IoBuffer];
+  /** the peer sent FIN */
+  end: [];
+  /** end() was called and every queued byte is sent */
+  finish: [];
+  drain: [];
+  timeout: [];
+  error: [err: Error];
+  close: [hadError: boolean];
+  sendFileProgress: [sent: number, total: number];
+}
+
 /** Listener storage for a socket's EventEmitter (see the constructor). */
 function EventHandlers(this: object): void {}
 EventHandlers.prototype = Object.create(null) as object;
 const EventHandlersCtor = EventHandlers as unknown as new () => object;
 
-export abstract class SocketCore extends EventEmitter {
+export abstract class SocketCore extends TypedEmitter<SocketEvents> {
   /** The pool this socket's buffers come from; send() takes only its buffers. */
   readonly pool: IoPool;
   bytesRead = 0;

@@ -10,10 +10,11 @@
  */
 import { errnoError } from '../core/errors';
 import { CQE_F_MORE } from '../core/native';
-import { kOnReceiveStopped } from '../core/symbols';
+import { kOnReceiveStopped, kReleaseWhenReturned } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import { RecvGroup, type RecvGroupOptions, type RecvGroupUser } from './recv-group';
-import { Flag, SocketCore } from './socket-core';
+import { Flag, SocketCore, type SocketEvents } from './socket-core';
+import type { Listener } from '../core/typed-events';
 import type { SocketInit } from './socket';
 import { totals } from './stats';
 
@@ -61,15 +62,15 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
   // A 'data' listener starts the flow (buffers that waited go first). These
   // overrides replace a 'newListener' closure per socket (node:net's Readable
   // overrides on() the same way): 10,000 idle sockets paid for 10,000 closures.
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+  override on<K extends keyof SocketEvents & string>(event: K, listener: Listener<SocketEvents, K>): this {
     super.on(event, listener);
     if (event === 'data') this.#dataListenerAdded();
     return this;
   }
-  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+  override addListener<K extends keyof SocketEvents & string>(event: K, listener: Listener<SocketEvents, K>): this {
     return this.on(event, listener);
   }
-  override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
+  override prependListener<K extends keyof SocketEvents & string>(event: K, listener: Listener<SocketEvents, K>): this {
     super.prependListener(event, listener);
     if (event === 'data') this.#dataListenerAdded();
     return this;
@@ -227,8 +228,9 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
     } catch (err) {
       process.nextTick(rethrow, err);
     }
-    // The lifetime rule: released when the handlers return unless kept or sent.
-    if (!buf.released && !buf.lent && !buf.retained) buf.release();
+    // The lifetime rule: released when the handlers return unless kept or sent; a buffer the
+    // handlers only lent with sendShared() is released when its last shared send completes.
+    if (!buf.released && !buf.retained) buf.pool[kReleaseWhenReturned](buf);
   }
 
   #flushPending(): void {

@@ -19,6 +19,7 @@ import type { IoRing } from '../ring/io-ring';
 import { AF_INET6, addressFamily, decodeSockaddr, sockaddr } from './address';
 import { unwatch, watch } from './idle';
 import { Flag } from './socket-core';
+export type { SocketEvents } from './socket-core';
 import { socketSendFile, type SocketSendFileOptions } from './socket-file';
 import { SendingSocket } from './socket-send';
 import * as sockopt from './sockopt';

@@ -46,8 +46,9 @@
 import { EventEmitter } from 'node:events';
 import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { kOnReceiveStopped, kOnSendsDrained } from '../core/symbols';
+import { TypedEmitter, type Listener } from '../core/typed-events';
 import type { IoBuffer } from '../pool/buffer';
-import type { Socket } from '../net/socket';
+import type { Socket, SocketEvents } from '../net/socket';
 import { currentRing } from '../ring/current';
 import { forwardFd, type SpliceForward } from './splice-forward';
 
@@ -110,7 +111,17 @@ export function resolveMode(mode: ForwardMode = 'auto'): 'buffers' | 'splice' {
  * One direction a -> b. Events: 'end' (a's EOF was forwarded: b half-closed),
  * 'error' (err; both sockets are destroyed), 'done' (err | null, bytes): once.
  */
-export class Forwarder extends EventEmitter {
+/** What a Forwarder emits. */
+export interface ForwarderEvents {
+  /** the source's end reached the destination (its FIN was forwarded) */
+  end: [];
+  /** only while someone listens; 'done' carries it too */
+  error: [err: Error];
+  /** the forwarding stopped: `err` null after a clean end; bytes forwarded */
+  done: [err: Error | null, bytes: number];
+}
+
+export class Forwarder extends TypedEmitter<ForwarderEvents> {
   readonly from: Socket;
   readonly to: Socket;
   readonly requestedMode: ForwardMode;
@@ -199,7 +210,7 @@ export class Forwarder extends EventEmitter {
     this.#fail(err ?? new ClosedError('forwarding was stopped'));
   }
 
-  #on(s: Socket, event: string, fn: (...args: any[]) => void): void {
+  #on<K extends keyof SocketEvents & string>(s: Socket, event: K, fn: Listener<SocketEvents, K>): void {
     s.on(event, fn);
     this.#cleanup.push(() => s.off(event, fn));
   }
@@ -400,7 +411,7 @@ export class Forwarder extends EventEmitter {
 
 const EMPTY = new Uint8Array(0);
 function noop(): void {}
-function once(s: Socket, event: string): Promise<void> {
+function once(s: Socket, event: keyof SocketEvents & string): Promise<void> {
   return new Promise((resolve) => s.once(event, () => resolve()));
 }
 
@@ -416,7 +427,15 @@ export function forward(a: Socket, b: Socket, options: SocketForwardOptions = {}
 }
 
 /** Both directions; an error on either destroys both sockets. Events: 'error' (once), 'done'. */
-export class Relay extends EventEmitter {
+/** What a Relay emits. */
+export interface RelayEvents {
+  /** the first error of either direction, only while someone listens */
+  error: [err: Error];
+  /** both directions stopped: bytes [a to b, b to a] after a clean end, else the error */
+  done: [err: Error | null, bytes?: [number, number]];
+}
+
+export class Relay extends TypedEmitter<RelayEvents> {
   readonly aToB: Forwarder;
   readonly bToA: Forwarder;
   readonly finished: Promise<[number, number]>;

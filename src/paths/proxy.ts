@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ClosedError, InvalidAddressError, InvalidArgumentError } from '../core/errors';
+import { TypedEmitter } from '../core/typed-events';
 import { connect, createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
 import { forwardBoth, resolveMode, type ForwardMode, type Relay } from './forward';
@@ -121,7 +122,22 @@ function checkHostPort(h: unknown, what: string, allowZero: boolean): void {
  * ended it, or the idle timeout's ClosedError), 'error' (listen and accept
  * errors; emitted only if someone listens: listen() rejects anyway).
  */
-export class Proxy extends EventEmitter {
+/** What a Proxy emits: each event with its listener's arguments. */
+export interface ProxyEvents {
+  listening: [address: AddressInfo];
+  /** an upstream's health changed */
+  upstream: [upstream: Upstream, healthy: boolean];
+  /** no upstream took the connection from `client` (host:port) */
+  connectionError: [err: Error, client: string];
+  /** a forwarded connection ended; err: the reset, error or idle timeout that ended it */
+  connectionClose: [info: ConnectionStats, err: Error | null];
+  /** close() was called and the last connection has ended */
+  drained: [];
+  /** listen and accept errors, only while someone listens */
+  error: [err: Error];
+}
+
+export class Proxy extends TypedEmitter<ProxyEvents> {
   readonly upstreams: Upstream[];
   readonly #o: Required<Omit<ProxyOptions, 'mode' | 'spliceAfterBytes'>> & { mode: ForwardMode; spliceAfterBytes: number | undefined };
   #server: Server | null = null;

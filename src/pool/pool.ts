@@ -39,6 +39,7 @@ import {
   kQuotaAllocWait,
   kQuotaCharge,
   kQuotaCredit,
+  kReleaseWhenReturned,
   kReturn,
   kSlot,
   kUncheckedBytes,
@@ -416,6 +417,17 @@ export class IoPool {
     const s = this.#live(buf);
     if (this.#t.state[s] !== SlotState.Owned) throw new BufferLentError();
     this.#free(s);
+  }
+
+  /**
+   * @internal Socket layer, at the end of a 'data' handler: the buffer is
+   * released now if it is OWNED, or when its last lend comes back if the
+   * handler lent it with sendShared() (else nothing would ever release it).
+   */
+  [kReleaseWhenReturned](buf: IoBuffer): void {
+    const s = this.#live(buf);
+    if (this.#t.state[s] === SlotState.Owned) this.#free(s);
+    else this.#t.flags[s] |= SlotFlag.ReleaseOnReturn;
   }
 
   /** @internal Ring/socket layer: route the slot's next releases to `recycler` (null: to the free list again). */

@@ -154,7 +154,15 @@ test('npm pack, install the tarball into a scratch app, run the README examples,
        void both.finished;
        return [fanOut(buf, all), forward(a, b).stats(), net.createServer().listenerCount('x')];
      }
-     void p; void createServer;`;
+     void p; void createServer;
+     // Typed events: each line under @ts-expect-error must fail to compile (else tsc reports it).
+     export function events(s: Socket): void {
+       s.on('data', (buf) => void buf.length);
+       // @ts-expect-error no such event
+       s.on('dat', () => {});
+       // @ts-expect-error an IoBuffer is not a string
+       s.on('data', (buf) => { const t: string = buf; void t; });
+     }`;
   fs.writeFileSync(path.join(app, 'use.ts'), use);
   fs.writeFileSync(path.join(app, 'use-esm.mts'), use);
   // node (node10) reads "types" and "typesVersions"; node16 and bundler read "exports".
