@@ -385,7 +385,7 @@ test('sendfile: a worker terminated mid-transfer: no crash, its dups of the sock
     const { native } = require(${JSON.stringify(path.join(dist, 'core', 'native.js'))});
     const { sockaddr } = require(${JSON.stringify(path.join(dist, 'net', 'address.js'))});
     const { currentRing } = require(${JSON.stringify(path.join(dist, 'ring', 'current.js'))});
-    const { sendFileFd } = require(${JSON.stringify(path.join(dist, 'paths', 'send-file.js'))});
+    const { sendFileFd } = require(${JSON.stringify(path.join(dist, 'net', 'send-file.js'))});
     const n = native();
     const sock = n.sockOpen(4, 'tcp');
     n.sockConnectSync(sock, sockaddr('127.0.0.1', ${port}));
