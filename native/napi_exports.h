@@ -85,4 +85,12 @@ MAIO_EXPORT(maio_napi_fallback_connect_result);
 MAIO_EXPORT(maio_napi_fallback_shutdown);
 MAIO_EXPORT(maio_napi_fallback_close_fd);
 
+/* affinity.c */
+MAIO_EXPORT(maio_napi_thread_set_affinity);
+MAIO_EXPORT(maio_napi_thread_get_affinity);
+MAIO_EXPORT(maio_napi_thread_id);
+
+/* reuseport.c */
+MAIO_EXPORT(maio_napi_sock_attach_reuseport_cpu);
+
 #endif

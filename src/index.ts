@@ -55,3 +55,30 @@ export type { ProxyEvents } from './paths/proxy';
 export type { ProxyOptions, HostPort, Upstream, UpstreamStats, ConnectionStats } from './paths/proxy';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';
+// Worker groups (src/workers/): N threads, one ring and pool each, servers on one port (SO_REUSEPORT).
+export {
+  startWorkers,
+  WorkerGroup,
+  MaioWorker,
+  currentWorker,
+  WorkerContext,
+  allowedCpus,
+  parseCpuList,
+  formatCpuList,
+  setThreadAffinity,
+  threadAffinity,
+  threadId,
+  probeCpuSteering,
+} from './workers/index';
+export type {
+  StartWorkersOptions,
+  RestartOptions,
+  WorkerState,
+  WorkerExitInfo,
+  WorkerGroupEvents,
+  GroupStats,
+  StopResult,
+  WorkerContextEvents,
+  WorkerStats,
+  SteeringState,
+} from './workers/index';

@@ -82,6 +82,11 @@ export class FileShrunkError extends define('ERR_MAIO_FILE_SHRUNK', 'the file en
 /** maio/net: close() on a server that is not listening (node:net's code, so node:net code keeps working). */
 export class ServerNotRunningError extends define('ERR_SERVER_NOT_RUNNING', 'Server is not running.') {}
 
+/** A worker of a group could not start: its module threw, it exited, or it was not ready in time. */
+export class WorkerStartError extends define('ERR_MAIO_WORKER_START', 'a worker did not start') {}
+/** An IoBuffer (or a view of pool memory) was given to another thread: pool memory belongs to one thread. */
+export class BufferCrossThreadError extends define('ERR_MAIO_BUFFER_CROSS_THREAD', 'pool buffers cannot cross threads') {}
+
 export const errorClasses = [
   InvalidArgumentError,
   OutOfRangeError,
@@ -101,6 +106,8 @@ export const errorClasses = [
   InvalidAddressError,
   FileShrunkError,
   ServerNotRunningError,
+  WorkerStartError,
+  BufferCrossThreadError,
 ] as const;
 
 const byCode = new Map<string, new (message?: string, options?: { cause?: unknown }) => MaioError>(

@@ -160,6 +160,13 @@ export interface NativeBinding {
   sockName(fd: number, peer: boolean): Uint8Array;
   /** 0 or -errno: SO_ERROR negated, like a completion's res; reading clears it */
   sockError(fd: number): number;
+  /** SO_ATTACH_REUSEPORT_CBPF: the fd's reuseport group picks socket (CPU of arrival) % groupSize (native/reuseport.c). */
+  sockAttachReuseportCpu(fd: number, groupSize: number): void;
+  // The calling thread (native/affinity.c): bit i of the mask allows CPU i.
+  threadSetAffinity(mask: Uint8Array): void;
+  threadGetAffinity(): Uint8Array;
+  /** gettid(): the calling thread's id in /proc/self/task */
+  threadId(): number;
   // The epoll fallback (native/fallback.c). Data calls return a count or -errno and
   // throw typed errors only for invalid arguments.
   fallbackCreate(options: FallbackCreateOptions): FallbackHandle;

@@ -19,6 +19,7 @@ import { makeSocket, type ConnectOptions, type LocalBind, type MaioSocketOptions
 import * as sockopt from './sockopt';
 import { kIdleClose } from '../core/symbols';
 import { validateSocketOptions } from './options';
+import { listenHook } from './listen-hook';
 
 const ECANCELED = 125;
 const SOCK_NONBLOCK = 0o4000;
@@ -120,7 +121,14 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
       if (typeof args[2] === 'number') o.backlog = args[2];
     }
     if (this.#listening || this.#starting) throw new InvalidArgumentError('the server is listening already');
-    const port = validatePort(o.port ?? 0);
+    let port = validatePort(o.port ?? 0);
+    // Inside a maio worker: the group's port and SO_REUSEPORT (src/net/listen-hook.ts).
+    const hook = listenHook();
+    if (hook) {
+      const p = hook.prepare(port);
+      port = p.port;
+      if (p.reusePort) o.reusePort = true;
+    }
     if (cb) this.once('listening', cb);
     this.#starting = true;
     const host = o.host;
@@ -182,11 +190,13 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
         e.port = port;
         e.message = `listen ${e.code} ${host}:${port}`;
       }
+      listenHook()?.listened(this, -1, port);
       process.nextTick(() => this.emit('error', e));
       return;
     }
     this.#fd = fd;
     this.#address = decodeSockaddr(n.sockName(fd, false));
+    listenHook()?.listened(this, fd, this.#address.port);
     this.#starting = false;
     this.#listening = true;
     this.#closing = false;

@@ -1,0 +1,224 @@
+/**
+ * The worker side of a group: what a module running in a maio worker sees as
+ * currentWorker(), the listen hook that puts its servers in the group's
+ * reuseport set, and the answers to the group's stats and stop requests.
+ */
+import { parentPort } from 'node:worker_threads';
+import { TypedEmitter } from '../core/typed-events';
+import { setListenHook } from '../net/listen-hook';
+import type { Server } from '../net/server';
+import type { Socket } from '../net/socket';
+import { stats as netStats } from '../net/stats';
+import { FdRecorder } from './fd-table';
+import { TAG, checkNoPoolMemory, isInternal, type ToGroup, type ToWorker, type WorkerBoot, type WorkerStats } from './protocol';
+import { attachCpuSteering, type SteeringState } from './steering';
+import { threadAffinity, threadId } from './cpus';
+
+/** How long a listen waits for the group's port or its turn to join (then goes on alone). */
+const JOIN_WAIT_MS = 5000;
+
+export interface WorkerContextEvents {
+  /** a message the group sent with group.send() / worker.send() */
+  message: [message: unknown];
+  /** the group asked this worker to stop: its listeners are closing */
+  stop: [];
+}
+
+/** What a module running in a maio worker thread knows about itself (currentWorker()). */
+export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
+  /** this worker's place in the group, 0..count-1 (kept by its replacement) */
+  readonly index: number;
+  /** unique per start: a replacement gets a new id */
+  readonly id: number;
+  /** workers in the group */
+  readonly count: number;
+  /** the kernel's id of this thread (/proc/self/task/<threadId>) */
+  readonly threadId: number;
+  /** CPUs this worker was pinned to, or null */
+  readonly pinned: number[] | null;
+  /** CPU steering as this worker attached it (worker 0), else null */
+  steering: SteeringState | null = null;
+  readonly #boot: WorkerBoot;
+  readonly #fds: FdRecorder;
+  readonly #servers = new Set<Server>();
+  #listenCalls = 0;
+  #accepted = 0;
+  #ready = false;
+  #stopping = false;
+  #onStats: (() => unknown) | null = null;
+  #onMetrics: (() => string | Promise<string>) | null = null;
+  readonly #onStop: (() => unknown)[] = [];
+
+  /** @internal */
+  constructor(boot: WorkerBoot, pinned: number[] | null) {
+    super();
+    this.#boot = boot;
+    this.index = boot.index;
+    this.id = boot.id;
+    this.count = boot.count;
+    this.threadId = threadId();
+    this.pinned = pinned;
+    this.#fds = new FdRecorder(boot.fdTable, boot.id);
+  }
+
+  /** Tells the group this worker is ready (a listen does it too): startWorkers() waits for every worker. */
+  ready(): void {
+    if (this.#ready) return;
+    this.#ready = true;
+    post({ [TAG]: 'ready' });
+  }
+
+  /** A message to the group ('message' event there). Pool buffers are refused (BufferCrossThreadError). */
+  send(message: unknown): void {
+    checkNoPoolMemory(message);
+    parentPort!.postMessage(message);
+  }
+
+  /** What this worker adds to group.stats() (any structured-cloneable value; numbers are summed). */
+  onStats(provider: () => unknown): void {
+    this.#onStats = provider;
+  }
+
+  /** Prometheus text this worker adds to group.metrics() (samples are summed over workers). */
+  onMetrics(provider: () => string | Promise<string>): void {
+    this.#onMetrics = provider;
+  }
+
+  /** Runs when the group stops this worker, after its listeners closed; awaited before the worker ends. */
+  onStop(fn: () => unknown): void {
+    this.#onStop.push(fn);
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  // ---- the listen hook -------------------------------------------------
+
+  /** @internal */
+  prepare(port: number): { port: number; reusePort: boolean } {
+    const k = this.#listenCalls++;
+    const ports = this.#boot.ports;
+    if (2 * k + 1 >= ports.length) return { port, reusePort: true };
+    const deadline = Date.now() + JOIN_WAIT_MS;
+    // Join in index order on a first start, so that socket i of the group is worker i (CPU steering).
+    if (this.#boot.initial && this.#boot.steer) {
+      for (let seen; (seen = Atomics.load(ports, 2 * k + 1)) < this.index && Date.now() < deadline; ) {
+        Atomics.wait(ports, 2 * k + 1, seen, Math.max(1, deadline - Date.now()));
+      }
+    }
+    if (port !== 0) return { port, reusePort: true };
+    // Port 0: worker 0 picks it, the others (and replacements) take the same one, as node:cluster does.
+    const shared = Atomics.load(ports, 2 * k);
+    if (shared !== 0 || (this.index === 0 && this.#boot.initial)) return { port: shared, reusePort: true };
+    while (Atomics.load(ports, 2 * k) === 0 && Date.now() < deadline) Atomics.wait(ports, 2 * k, 0, Math.max(1, deadline - Date.now()));
+    return { port: Atomics.load(ports, 2 * k), reusePort: true };
+  }
+
+  /** @internal */
+  listened(server: Server, fd: number, port: number): void {
+    const k = this.#listenCalls - 1;
+    const ports = this.#boot.ports;
+    if (fd >= 0) {
+      if (k >= 0 && 2 * k + 1 < ports.length) {
+        Atomics.compareExchange(ports, 2 * k, 0, port);
+        Atomics.notify(ports, 2 * k);
+      }
+      this.#fds.record(fd);
+      this.#track(server, fd);
+      if (this.#boot.steer && this.index === 0) this.steering = attachCpuSteering(fd, this.count);
+      post({ [TAG]: 'listening', port, steering: this.steering });
+      this.ready();
+    }
+    if (k >= 0 && 2 * k + 1 < ports.length) {
+      Atomics.add(ports, 2 * k + 1, 1);
+      Atomics.notify(ports, 2 * k + 1);
+    }
+  }
+
+  #track(server: Server, fd: number): void {
+    this.#servers.add(server);
+    const fds = this.#fds;
+    server.on('connection', (socket: Socket) => {
+      this.#accepted++;
+      const sfd = socket.fd;
+      fds.record(sfd);
+      socket.once('close', () => fds.forget(sfd));
+    });
+    server.once('close', () => {
+      fds.forget(fd);
+      this.#servers.delete(server);
+    });
+  }
+
+  // ---- requests from the group -------------------------------------------
+
+  /** @internal */
+  async handle(msg: ToWorker): Promise<void> {
+    switch (msg[TAG]) {
+      case 'stats':
+        post({ [TAG]: 'stats', req: msg.req, stats: await this.#stats() });
+        break;
+      case 'metrics':
+        post({ [TAG]: 'metrics', req: msg.req, text: this.#onMetrics ? await this.#onMetrics() : '' });
+        break;
+      case 'stop':
+        await this.#stop();
+        break;
+    }
+  }
+
+  async #stats(): Promise<WorkerStats> {
+    const s = netStats();
+    const net: Record<string, number> = {};
+    for (const [k, v] of Object.entries(s)) if (typeof v === 'number') net[k] = v;
+    let connections = 0;
+    for (const server of this.#servers) connections += server.connections;
+    return {
+      index: this.index,
+      id: this.id,
+      threadId: this.threadId,
+      cpus: threadAffinity(),
+      listeners: [...this.#servers].filter((x) => x.listening).length,
+      connections,
+      accepted: this.#accepted,
+      net,
+      app: this.#onStats ? await this.#onStats() : null,
+    };
+  }
+
+  /** Stop accepting, let open connections finish, run onStop hooks, end the thread. */
+  async #stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.emit('stop');
+    const closed = [...this.#servers].map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
+    await Promise.all(closed);
+    for (const fn of this.#onStop) await fn();
+    post({ [TAG]: 'drained' });
+    process.exit(0);
+  }
+}
+
+function post(msg: ToGroup): void {
+  parentPort!.postMessage(msg);
+}
+
+let current: WorkerContext | null = null;
+
+/** In a maio worker thread: this worker. Elsewhere (main thread, a plain worker_threads Worker): null. */
+export function currentWorker(): WorkerContext | null {
+  return current;
+}
+
+/** @internal The bootstrap's set-up, before the user's module loads. */
+export function installWorker(boot: WorkerBoot, pinned: number[] | null): WorkerContext {
+  const ctx = new WorkerContext(boot, pinned);
+  current = ctx;
+  setListenHook(ctx);
+  parentPort!.on('message', (msg: unknown) => {
+    if (isInternal(msg)) void ctx.handle(msg as ToWorker);
+    else ctx.emit('message', msg);
+  });
+  return ctx;
+}
