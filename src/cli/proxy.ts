@@ -9,9 +9,12 @@ import * as http from 'node:http';
 import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 import { announce } from './args';
+import { runProxyWorkers } from './proxy-workers';
+import { currentWorker } from '../workers/runtime';
+import { takeWorkerFlags, workersHelp } from './workers';
 
 export const usage =
-  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json]';
+  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json] [--workers N|auto] [--cpus LIST]';
 
 export const help = `  --listen HOST:PORT        where clients connect (required)
   --upstream HOST:PORT      a backend; repeat for several (at least one)
@@ -26,6 +29,7 @@ export const help = `  --listen HOST:PORT        where clients connect (required
                             buffers, or splice (io_uring only)
   --splice-after BYTES      auto: move a direction to splice after this many bytes within 1 s (default 8 MiB; 0: never)
   --config FILE             JSON with the same keys in camelCase (upstreams: [...]); flags win
+${workersHelp}
   SIGTERM stops accepting, drains open connections and exits.`;
 
 interface Parsed {
@@ -161,8 +165,11 @@ function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): ne
 }
 
 export function run(argv: string[]): void {
-  const { options, metrics } = resolveConfig(parseProxyArgs(argv));
+  const w = takeWorkerFlags(argv);
+  const { options, metrics } = resolveConfig(parseProxyArgs(w.rest));
   announce();
+  const worker = currentWorker();
+  if (w.workers !== null && !worker) return runProxyWorkers(w, metrics);
   const proxy = new Proxy(options);
   proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
   proxy.on('upstream', (u: HostPort & { lastError: string }, healthy: boolean) => {
@@ -170,8 +177,15 @@ export function run(argv: string[]): void {
   });
   proxy.on('connectionError', (err: Error, client: string) => process.stderr.write(`maio proxy: connection from ${client}: ${err.message}\n`));
   let httpServer: http.Server | null = null;
+  if (worker) {
+    // One proxy per worker thread: the group's main thread serves the summed metrics and drains.
+    worker.onMetrics(() => proxy.metrics());
+    worker.onStats(() => proxy.stats());
+    worker.onStop(() => proxy.close());
+  }
   proxy.listen().then(
     async (addr) => {
+      if (worker) return;
       if (metrics) {
         httpServer = http.createServer((req, res) => {
           if (req.url === '/metrics' || req.url === '/') {
@@ -194,6 +208,7 @@ export function run(argv: string[]): void {
     },
     (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err),
   );
+  if (worker) return;
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(0);

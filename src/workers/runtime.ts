@@ -84,7 +84,7 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
     this.#onMetrics = provider;
   }
 
-  /** Runs when the group stops this worker, after its listeners closed; awaited before the worker ends. */
+  /** Runs when the group stops this worker, as its listeners close; awaited (with them) before the worker ends. */
   onStop(fn: () => unknown): void {
     this.#onStop.push(fn);
   }
@@ -192,9 +192,10 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
     if (this.#stopping) return;
     this.#stopping = true;
     this.emit('stop');
+    // Hooks first (a Proxy closes its own server and waits for its connections), then the rest.
+    const hooks = this.#onStop.map((fn) => Promise.resolve().then(fn));
     const closed = [...this.#servers].map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
-    await Promise.all(closed);
-    for (const fn of this.#onStop) await fn();
+    await Promise.allSettled([...hooks, ...closed]);
     post({ [TAG]: 'drained' });
     process.exit(0);
   }
