@@ -4,7 +4,7 @@
  */
 
 /** Fields that identify a worker rather than count something. */
-const IDENTITY = new Set(['index', 'id', 'threadId', 'cpus']);
+const IDENTITY = new Set(['index', 'id', 'threadId', 'cpus', 'backend']);
 
 /** Sums the numeric fields of like-shaped objects; arrays, strings and identities are left out. */
 export function sumNumbers(items: readonly unknown[]): Record<string, unknown> {

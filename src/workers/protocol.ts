@@ -46,6 +46,8 @@ export interface WorkerStats {
   threadId: number;
   /** CPUs the thread may run on now */
   cpus: number[];
+  /** the engine of this worker's ring: 'io_uring' or 'epoll' (backend().mode) */
+  backend: string;
   listeners: number;
   /** open connections on this worker's listeners */
   connections: number;

@@ -4,6 +4,7 @@
  * reuseport set, and the answers to the group's stats and stop requests.
  */
 import { parentPort } from 'node:worker_threads';
+import { backend } from '../backend';
 import { TypedEmitter } from '../core/typed-events';
 import { setListenHook } from '../net/listen-hook';
 import type { Server } from '../net/server';
@@ -179,6 +180,7 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
       id: this.id,
       threadId: this.threadId,
       cpus: threadAffinity(),
+      backend: backend().mode,
       listeners: [...this.#servers].filter((x) => x.listening).length,
       connections,
       accepted: this.#accepted,
