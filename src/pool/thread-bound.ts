@@ -1,10 +1,11 @@
 /**
- * Pool memory belongs to the thread whose pool made it. A region (or strict
- * view) ArrayBuffer in a postMessage transfer list would be detached here and
- * handed to a thread whose ring knows nothing of it, while this thread's
- * kernel operations still use it; marked untransferable, it is copied
- * instead. Copying is still wrong (it copies the whole region), so maio's own
- * worker messages refuse pool memory with BufferCrossThreadError.
+ * Pool memory belongs to the thread whose pool made it. Detached by a
+ * postMessage transfer, a region or strict view would leave this thread's
+ * pool while its kernel operations still use it. V8 copies the external
+ * region instead today (test/pool/region.test.ts); marked untransferable, every
+ * pool ArrayBuffer stays copied whatever V8 does with externals. A copy is
+ * still wrong (the whole region, other connections' bytes included), so
+ * maio's own worker messages refuse pool memory with BufferCrossThreadError.
  */
 import { markAsUntransferable } from 'node:worker_threads';
 
