@@ -140,7 +140,8 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
   #track(server: Server, fd: number): void {
     this.#servers.add(server);
     const fds = this.#fds;
-    server.on('connection', (socket: Socket) => {
+    // Before the application's handlers: a handler that throws must not leave the fd unrecorded.
+    server.prependListener('connection', (socket: Socket) => {
       this.#accepted++;
       const sfd = socket.fd;
       fds.record(sfd);
@@ -157,12 +158,24 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
   /** @internal */
   async handle(msg: ToWorker): Promise<void> {
     switch (msg[TAG]) {
-      case 'stats':
-        post({ [TAG]: 'stats', req: msg.req, stats: await this.#stats() });
+      case 'stats': {
+        const stats = await this.#stats();
+        try {
+          post({ [TAG]: 'stats', req: msg.req, stats });
+        } catch (err) {
+          // onStats gave something structured clone refuses (a function, a socket ...).
+          post({ [TAG]: 'stats', req: msg.req, stats: { ...stats, app: { error: (err as Error).message } } });
+        }
         break;
-      case 'metrics':
-        post({ [TAG]: 'metrics', req: msg.req, text: this.#onMetrics ? await this.#onMetrics() : '' });
+      }
+      case 'metrics': {
+        // A provider that throws gives no samples, not a dead worker.
+        const text = await Promise.resolve()
+          .then(() => (this.#onMetrics ? this.#onMetrics() : ''))
+          .catch(() => '');
+        post({ [TAG]: 'metrics', req: msg.req, text: typeof text === 'string' ? text : '' });
         break;
+      }
       case 'stop':
         await this.#stop();
         break;
@@ -185,7 +198,9 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
       connections,
       accepted: this.#accepted,
       net,
-      app: this.#onStats ? await this.#onStats() : null,
+      app: await Promise.resolve()
+        .then(() => (this.#onStats ? this.#onStats() : null))
+        .catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) })),
     };
   }
 

@@ -136,3 +136,40 @@ test('a module that crashes at every start is restarted with a doubling delay, a
     await group.stop({ timeout: 5000 });
   }
 });
+
+test('a connection handler that throws: that connection and the listener are reset too', { skip }, async () => {
+  const group = await startWorkers({ module: ECHO_WORKER, count: 1, workerData: { throwOnConnection: true }, restart: { minDelay: 60_000 } });
+  try {
+    const exited = nextExit(group, 0);
+    const s = await connectTo(group.port);
+    const end = ending(s);
+    const { code, info } = await exited;
+    assert.equal(code, 1);
+    assert.equal(info.socketsReset, 2, 'the accepted socket and the listener');
+    assert.equal((await end)?.code, 'ECONNRESET');
+  } finally {
+    await group.stop({ timeout: 1000 });
+  }
+});
+
+test('a worker whose onStats throws or returns what cannot be cloned still answers stats', { skip }, async () => {
+  const group = await startWorkers({ module: ECHO_WORKER, count: 2 });
+  try {
+    const [a, b] = [...group.workers].sort((x, y) => x.index - y.index);
+    const acks = new Promise<void>((resolve) => {
+      let n = 0;
+      group.on('message', () => ++n === 2 && resolve());
+    });
+    a!.send('stats-throw');
+    b!.send('stats-uncloneable');
+    await acks;
+    const stats = await group.stats();
+    assert.deepEqual(stats.missing, []);
+    const app = (i: number) => stats.workers.find((w) => w.index === i)!.app as { error: string };
+    assert.match(app(0).error, /no stats today/);
+    assert.match(app(1).error, /could not be cloned/);
+    assert.equal(group.workers.length, 2);
+  } finally {
+    await group.stop({ timeout: 5000 });
+  }
+});
