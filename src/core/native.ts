@@ -160,8 +160,11 @@ export interface NativeBinding {
   sockName(fd: number, peer: boolean): Uint8Array;
   /** 0 or -errno: SO_ERROR negated, like a completion's res; reading clears it */
   sockError(fd: number): number;
-  /** SO_ATTACH_REUSEPORT_CBPF: the fd's reuseport group picks socket (CPU of arrival) % groupSize (native/reuseport.c). */
-  sockAttachReuseportCpu(fd: number, groupSize: number): void;
+  /**
+   * SO_ATTACH_REUSEPORT_CBPF: the fd's reuseport group picks socket table[(CPU of arrival) %
+   * groupSize], or that index itself without a table or where the entry is -1 (native/reuseport.c).
+   */
+  sockAttachReuseportCpu(fd: number, groupSize: number, table?: Int32Array): void;
   // The calling thread (native/affinity.c): bit i of the mask allows CPU i.
   threadSetAffinity(mask: Uint8Array): void;
   threadGetAffinity(): Uint8Array;

@@ -16,7 +16,7 @@ import { sumNumbers, sumPrometheus } from './aggregate';
 import { allowedCpus, parseCpuList } from './cpus';
 import { createFdTable, resetOwnedBy, type FdTableMemory } from './fd-table';
 import { TAG, checkNoPoolMemory, isInternal, type ToGroup, type ToWorker, type WorkerBoot, type WorkerStats } from './protocol';
-import type { SteeringState } from './steering';
+import { steeringTable, type SteeringState } from './steering';
 
 /** Listen calls per worker whose port the group shares (the k-th listen of each worker). */
 const SHARED_LISTENS = 16;
@@ -159,6 +159,8 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
   #nextReq = 1;
   #stopping: Promise<StopResult> | null = null;
   #steering: SteeringState;
+  /** with CPU steering: the worker index of each socket of the reuseport group, in the kernel's order */
+  #kernelSlots: number[] | null = null;
   #signalHandler: (() => void) | null = null;
 
   /** @internal use startWorkers() */
@@ -235,6 +237,8 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
     } finally {
       this.off('error', onError);
     }
+    // The first start joined the group in index order (runtime.ts prepare()).
+    if (this.#steer) this.#kernelSlots = Array.from({ length: this.count }, (_, i) => i);
     if (this.#opts.signals) this.#installSignals();
     return this;
   }
@@ -248,6 +252,7 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
       module: this.#module,
       cpus: this.cpus ? [this.cpus[index % this.cpus.length]!] : null,
       steer: this.#steer,
+      groupCpus: this.cpus ? [...this.cpus] : null,
       fdTable: this.#fdTable,
       ports: this.#ports,
       initial,
@@ -285,7 +290,15 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
       case 'listening':
         w.ports.push(m.port);
         if (m.steering) this.#steering = m.steering;
+        if (m.k === 0 && this.#kernelSlots && !this.#kernelSlots.includes(w.index)) {
+          // A replacement joined at the end of the kernel's list: steer to it again.
+          this.#kernelSlots.push(w.index);
+          this.#resteer(w);
+        }
         this.emit('listening', w, m.port);
+        break;
+      case 'steering':
+        this.#steering = m.steering;
         break;
       case 'ready':
         if (w.state === 'starting' || w.state === 'online') w.state = 'ready';
@@ -309,6 +322,15 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
     // Its sockets outlive the thread: reset them, so peers learn and the listener leaves the group.
     const socketsReset = resetOwnedBy(this.#fdTable, w.id);
     if (this.#slots[w.index] === w) this.#slots[w.index] = null;
+    const slots = this.#kernelSlots;
+    const at = slots ? slots.indexOf(w.index) : -1;
+    if (slots && at >= 0 && !this.#stopping) {
+      // Its listener closed: the kernel moved its last socket into the hole.
+      slots[at] = slots[slots.length - 1]!;
+      slots.pop();
+      const live = this.workers.find((x) => x.ports.length > 0 && x.state !== 'stopping');
+      if (live) this.#resteer(live);
+    }
     let restartIn: number | null = null;
     if (!expected && this.#restart) {
       const r = this.#restart;
@@ -322,6 +344,13 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
       this.#timers.add(timer);
     }
     this.emit('exit', w, code, { expected, socketsReset, restartIn });
+  }
+
+  /** Sends `via` (a worker with a listener in the group) the steering table for the current order. */
+  #resteer(via: MaioWorker): void {
+    const slots = this.#kernelSlots!;
+    const cpus = this.cpus ?? Array.from({ length: this.count }, (_, i) => i);
+    via.thread.postMessage({ [TAG]: 'steer', table: Array.from(steeringTable(cpus, this.count, slots)) } satisfies ToWorker);
   }
 
   /** A message to every live worker. */

@@ -19,8 +19,10 @@ export interface WorkerBoot {
   module: string;
   /** CPUs to pin this worker to, or null */
   cpus: number[] | null;
-  /** attach CPU steering to the group (worker 0 only does it) */
+  /** attach CPU steering to the group (worker 0 only does it, at the first start) */
   steer: boolean;
+  /** the group's CPU list (worker i on groupCpus[i % length]), for the steering table */
+  groupCpus: number[] | null;
   fdTable: FdTableMemory;
   /** per listen call k of a worker: [2k] the group's port, [2k + 1] listeners joined so far */
   ports: Int32Array;
@@ -30,13 +32,20 @@ export interface WorkerBoot {
 
 export type ToGroup =
   | { [TAG]: 'boot'; threadId: number; cpus: number[]; pinError: string | null }
-  | { [TAG]: 'listening'; port: number; steering: SteeringState | null }
+  /** k: the worker's k-th listen call (0: the group's main port) */
+  | { [TAG]: 'listening'; port: number; k: number; steering: SteeringState | null }
+  | { [TAG]: 'steering'; steering: SteeringState }
   | { [TAG]: 'ready' }
   | { [TAG]: 'stats'; req: number; stats: WorkerStats }
   | { [TAG]: 'metrics'; req: number; text: string }
   | { [TAG]: 'drained' };
 
-export type ToWorker = { [TAG]: 'stats'; req: number } | { [TAG]: 'metrics'; req: number } | { [TAG]: 'stop' };
+export type ToWorker =
+  | { [TAG]: 'stats'; req: number }
+  | { [TAG]: 'metrics'; req: number }
+  | { [TAG]: 'stop' }
+  /** attach the steering program with this table to the worker's listeners */
+  | { [TAG]: 'steer'; table: number[] };
 
 /** One worker's figures, as group.stats() reports them per worker. */
 export interface WorkerStats {

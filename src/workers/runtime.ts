@@ -12,7 +12,7 @@ import type { Socket } from '../net/socket';
 import { stats as netStats } from '../net/stats';
 import { FdRecorder } from './fd-table';
 import { TAG, checkNoPoolMemory, isInternal, type ToGroup, type ToWorker, type WorkerBoot, type WorkerStats } from './protocol';
-import { attachCpuSteering, type SteeringState } from './steering';
+import { attachCpuSteering, steeringTable, type SteeringState } from './steering';
 import { threadAffinity, threadId } from './cpus';
 
 /** How long a listen waits for the group's port or its turn to join (then goes on alone). */
@@ -42,6 +42,8 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
   readonly #boot: WorkerBoot;
   readonly #fds: FdRecorder;
   readonly #servers = new Set<Server>();
+  /** listener fds of the group's main port (the first listen call), for steering */
+  readonly #steerFds: number[] = [];
   #listenCalls = 0;
   #accepted = 0;
   #ready = false;
@@ -127,8 +129,16 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
       }
       this.#fds.record(fd);
       this.#track(server, fd);
-      if (this.#boot.steer && this.index === 0) this.steering = attachCpuSteering(fd, this.count);
-      post({ [TAG]: 'listening', port, steering: this.steering });
+      if (this.#boot.steer && k === 0) {
+        this.#steerFds.push(fd);
+        // First start: the workers joined in index order, socket i is worker i. A replacement
+        // waits for the group's table (the kernel moved sockets when the old one closed).
+        if (this.index === 0 && this.#boot.initial) {
+          const slots = Array.from({ length: this.count }, (_, i) => i);
+          this.steering = attachCpuSteering(fd, this.count, steeringTable(this.#boot.groupCpus ?? slots, this.count, slots));
+        }
+      }
+      post({ [TAG]: 'listening', port, k, steering: this.steering });
       this.ready();
     }
     if (k >= 0 && 2 * k + 1 < ports.length) {
@@ -149,6 +159,8 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
     });
     server.once('close', () => {
       fds.forget(fd);
+      const at = this.#steerFds.indexOf(fd);
+      if (at >= 0) this.#steerFds.splice(at, 1);
       this.#servers.delete(server);
     });
   }
@@ -178,6 +190,10 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
       }
       case 'stop':
         await this.#stop();
+        break;
+      case 'steer':
+        for (const fd of this.#steerFds) this.steering = attachCpuSteering(fd, this.count, Int32Array.from(msg.table));
+        if (this.steering) post({ [TAG]: 'steering', steering: this.steering });
         break;
     }
   }

@@ -23,11 +23,27 @@ const WHY: Record<string, string> = {
   ENOMEM: 'the kernel could not allocate the program',
 };
 
+/**
+ * Which socket of the group each (CPU % count) goes to: the socket of the
+ * worker pinned to that CPU. `slots` lists the worker index of each socket in
+ * the kernel's order (join order, a closed socket's place taken by the last).
+ */
+export function steeringTable(cpus: readonly number[], count: number, slots: readonly number[]): Int32Array {
+  const table = new Int32Array(count).fill(-1);
+  for (let index = 0; index < count; index++) {
+    const k = cpus[index % cpus.length]! % count;
+    const socket = slots.indexOf(index);
+    if (table[k] === -1 && socket >= 0) table[k] = socket;
+  }
+  return table;
+}
+
 /** Attaches the CPU program to the reuseport group of `fd` (a listening socket). */
-export function attachCpuSteering(fd: number, groupSize: number): SteeringState {
+export function attachCpuSteering(fd: number, groupSize: number, table?: Int32Array): SteeringState {
   try {
-    native().sockAttachReuseportCpu(fd, groupSize);
-    return { mode: 'cpu', attached: true, reason: `socket = arrival CPU % ${groupSize}` };
+    native().sockAttachReuseportCpu(fd, groupSize, table);
+    const mapped = table ? ` through [${Array.from(table).join(', ')}]` : '';
+    return { mode: 'cpu', attached: true, reason: `socket = arrival CPU % ${groupSize}${mapped}` };
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'error';
     return { mode: 'hash', attached: false, reason: `${code}: ${WHY[code] ?? (err as Error).message}` };

@@ -244,7 +244,7 @@ function specs(): Spec[] {
     { group: 'sock', fn: 'sockName', params: [fd, bool], good: (fx) => [fx.sock, false] },
     { group: 'sock', fn: 'sockError', params: [fd], good: (fx) => [fx.sock] },
     // reuseport.c, affinity.c (the child may pin itself: it is a process of its own)
-    { group: 'sock', fn: 'sockAttachReuseportCpu', params: [fd, int(1, 65535)], good: (fx) => [fresh(fx), 2] },
+    { group: 'sock', fn: 'sockAttachReuseportCpu', params: [fd, int(1, 1024)], good: (fx) => [fresh(fx), 2] },
     { group: 'sock', fn: 'threadSetAffinity', params: [u8], good: (fx) => [fx.n.threadGetAffinity()] },
     { group: 'sock', fn: 'threadGetAffinity', params: [], good: () => [] },
     { group: 'sock', fn: 'threadId', params: [], good: () => [] },

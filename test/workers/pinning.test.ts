@@ -2,7 +2,7 @@
  * CPU pinning and steering: each pinned worker thread's Cpus_allowed_list
  * (/proc/self/task/<tid>/status) is its CPU; with steer 'cpu' the CBPF
  * reuseport program attaches (or the test says why not) and a client
- * connecting from CPU c lands on worker c; a CPU that cannot be used is
+ * connecting from CPU c lands on worker c, also after worker 0 was replaced; a CPU that cannot be used is
  * reported, not fatal; bad masks are typed errors.
  */
 import { test } from 'node:test';
@@ -70,15 +70,31 @@ test("steer 'cpu': the CBPF program attaches and a client on CPU c reaches worke
     t.skip(`the kernel refused SO_ATTACH_REUSEPORT_CBPF: ${probe.reason}`);
     return;
   }
-  const group = await startWorkers({ module: ECHO_WORKER, cpus: two!, workerData: { greet: true } });
+  const group = await startWorkers({ module: ECHO_WORKER, cpus: two!, workerData: { greet: true }, restart: { minDelay: 20 } });
   try {
     assert.equal(group.steering.mode, 'cpu');
     assert.equal(group.steering.attached, true, group.steering.reason);
     for (const i of [0, 1]) {
       const landed = await landingsFrom(two![i]!, group.port, 16);
-      // socket = CPU % 2, and the workers joined the group in index order
-      const expect = two![i]! % 2;
-      assert.deepEqual(landed, new Array(16).fill(expect), `from CPU ${two![i]}`);
+      assert.deepEqual(landed, new Array(16).fill(i), `from CPU ${two![i]}`);
+    }
+    // Worker 0 replaced: the kernel moved worker 1's socket into its place and appended the
+    // new one; the group re-attaches the program with a table, so CPU c still reaches worker c.
+    const steered = new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (/through \[1, 0\]/.test(group.steering.reason)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 10);
+    });
+    const back = new Promise<void>((resolve) => group.on('ready', (w) => w.index === 0 && resolve()));
+    group.workers.find((w) => w.index === 0)!.send('exit');
+    await back;
+    await steered;
+    for (const i of [0, 1]) {
+      const landed = await landingsFrom(two![i]!, group.port, 16);
+      assert.deepEqual(landed, new Array(16).fill(i), `after the replacement, from CPU ${two![i]}`);
     }
   } finally {
     await group.stop({ timeout: 5000 });
