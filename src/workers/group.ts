@@ -162,8 +162,12 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
   /** with CPU steering: the worker index of each socket of the reuseport group, in the kernel's order */
   #kernelSlots: number[] | null = null;
   #signalHandler: (() => void) | null = null;
+  #started = false;
 
-  /** @internal use startWorkers() */
+  /**
+   * A group not started yet: attach listeners ('online', 'message' ...) and call start().
+   * startWorkers(options) does both at once. Bad options throw here (typed errors).
+   */
   constructor(options: StartWorkersOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
@@ -205,8 +209,10 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
     return Atomics.load(this.#ports, 0);
   }
 
-  /** @internal Starts every worker; resolves when all are ready. */
+  /** Starts every worker; resolves when all are ready, rejects (WorkerStartError) after stopping them if one is not. Once. */
   async start(): Promise<this> {
+    if (this.#started) throw new InvalidArgumentError('the group was started already');
+    this.#started = true;
     const timeout = this.#opts.readyTimeout ?? 10_000;
     const all = Array.from({ length: this.count }, (_, i) => this.#spawn(i, true));
     const ready = all.map(

@@ -6,14 +6,17 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 
 import { backend } from '../../src/backend';
 import { InvalidArgumentError, OutOfRangeError, WorkerStartError } from '../../src/core/errors';
-import { allowedCpus, formatCpuList, parseCpuList, startWorkers } from '../../src/index';
+import { WorkerGroup, allowedCpus, formatCpuList, parseCpuList, startWorkers } from '../../src/index';
 import { sumPrometheus } from '../../src/workers/aggregate';
-import { netSkip } from '../net/helpers';
+import { netSkip, until } from '../net/helpers';
 import { ECHO_WORKER, connectTo, exchange, payload, whichWorker } from './helpers';
 
 const skip = netSkip;
@@ -146,3 +149,35 @@ test('Prometheus text from workers sums sample by sample, HELP/TYPE once', () =>
   assert.equal(sum.match(/# HELP x_total/g)?.length, 1);
 });
 
+
+test('an ES module runs as a worker: import from maio, workerData, currentWorker(), a file: URL', { skip }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maio-esm-worker-'));
+  const file = path.join(dir, 'server.mjs');
+  const entry = pathToFileURL(path.join(__dirname, '..', '..', 'src', 'index.mjs')).href;
+  fs.writeFileSync(
+    file,
+    `import { workerData } from 'node:worker_threads';
+import { createServer, currentWorker } from ${JSON.stringify(entry)};
+const ctx = currentWorker();
+ctx.send({ index: ctx.index, data: workerData });
+createServer((s) => s.on('data', (b) => s.send(b))).listen(0, '127.0.0.1');
+`,
+  );
+  const seen = new Map<number, unknown>();
+  // Listeners before the start: the workers send at once.
+  const group = new WorkerGroup({ module: pathToFileURL(file), count: 2, workerData: { tag: 'esm' } });
+  group.on('message', (w, m) => seen.set(w.index, m));
+  await group.start();
+  await assert.rejects(group.start(), InvalidArgumentError);
+  try {
+    await until(() => seen.size === 2, 'a message from each worker', 10_000);
+    assert.deepEqual(seen.get(0), { index: 0, data: { tag: 'esm' } });
+    assert.deepEqual(seen.get(1), { index: 1, data: { tag: 'esm' } });
+    const s = await connectTo(group.port);
+    assert.ok((await exchange(s, payload(9))).equals(payload(9)));
+    s.destroy();
+  } finally {
+    await group.stop({ timeout: 5000 });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
