@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
 import { BufferCrossThreadError, IoBuffer, createPool, defaultPool, startWorkers } from '../../src/index';
-import { netSkip } from '../net/helpers';
+import { bounded, netSkip } from '../net/helpers';
 import { ECHO_WORKER } from './helpers';
 
 test('group and worker messages refuse pool memory with BufferCrossThreadError; copies pass', { skip: netSkip }, async () => {
@@ -24,13 +24,13 @@ test('group and worker messages refuse pool memory with BufferCrossThreadError; 
     }
     const reply = once(group, 'message');
     w.send('send-buffer');
-    const [, msg] = (await reply) as [unknown, { codes: string[] }];
+    const [, msg] = (await bounded(reply, 'the reply', 10_000)) as [unknown, { codes: string[] }];
     assert.deepEqual(msg.codes, ['ERR_MAIO_BUFFER_CROSS_THREAD', 'ERR_MAIO_BUFFER_CROSS_THREAD', 'ERR_MAIO_BUFFER_CROSS_THREAD']);
     // A copy of the bytes is an ordinary message.
     buf.bytes.fill(9);
     const echoed = once(group, 'message');
     w.send('hi');
-    await echoed;
+    await bounded(echoed, 'the answer', 10_000);
     assert.doesNotThrow(() => w.send(Buffer.from(buf.bytes)));
   } finally {
     buf.release();

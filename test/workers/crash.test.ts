@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as net from 'node:net';
 import { startWorkers, type MaioWorker, type WorkerExitInfo, type WorkerGroup } from '../../src/index';
-import { netSkip } from '../net/helpers';
+import { bounded, netSkip } from '../net/helpers';
 import { ECHO_WORKER, connectTo, ending, exchange, payload, whichWorker } from './helpers';
 
 const skip = netSkip;
@@ -70,7 +70,7 @@ for (const how of ['exit', 'throw'] as const) {
       const replaced = nextReady(group, victim);
       const old = group.workers.find((w) => w.index === victim)!;
       old.send(how);
-      const { w, code, info } = await exited;
+      const { w, code, info } = await bounded(exited, 'the exit', 10_000);
       assert.equal(w, old);
       assert.equal(code, how === 'exit' ? 3 : 1);
       assert.equal(info.expected, false);
@@ -82,7 +82,7 @@ for (const how of ['exit', 'throw'] as const) {
       // The other worker's connections, while the victim is down: byte-exact.
       const echoes = await Promise.all(others.map((c, i) => exchange(c.s, payload(100 + i, 16384))));
       echoes.forEach((e, i) => assert.ok(e.equals(payload(100 + i, 16384)), `connection ${i} of the live worker`));
-      const fresh = await replaced;
+      const fresh = await bounded(replaced, 'the replacement', 10_000);
       assert.notEqual(fresh.id, old.id);
       assert.equal(group.workers.length, 2);
       // New connections reach the replacement too (and never the dead listener: none hangs).
@@ -124,9 +124,9 @@ test('a module that crashes at every start is restarted with a doubling delay, a
     fs.writeFileSync(flag, '');
     const back = new Promise<MaioWorker>((resolve) => group.on('ready', (w) => w.index === 0 && resolve(w)));
     group.workers[0]!.send('exit');
-    await crashedEnough;
+    await bounded(crashedEnough, 'four crashes', 20_000);
     assert.deepEqual(delays, [40, 80, 160, 320]);
-    const w = await back;
+    const w = await bounded(back, 'the replacement', 10_000);
     assert.equal(w.state, 'ready');
     const s = await connectTo(group.port);
     assert.ok((await exchange(s, payload(7))).equals(payload(7)));
@@ -143,7 +143,7 @@ test('a connection handler that throws: that connection and the listener are res
     const exited = nextExit(group, 0);
     const s = await connectTo(group.port);
     const end = ending(s);
-    const { code, info } = await exited;
+    const { code, info } = await bounded(exited, 'the exit', 10_000);
     assert.equal(code, 1);
     assert.equal(info.socketsReset, 2, 'the accepted socket and the listener');
     assert.equal((await end)?.code, 'ECONNRESET');
@@ -162,7 +162,7 @@ test('a worker whose onStats throws or returns what cannot be cloned still answe
     });
     a!.send('stats-throw');
     b!.send('stats-uncloneable');
-    await acks;
+    await bounded(acks, 'the acks', 10_000);
     const stats = await group.stats();
     assert.deepEqual(stats.missing, []);
     const app = (i: number) => stats.workers.find((w) => w.index === i)!.app as { error: string };

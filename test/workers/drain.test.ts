@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { startWorkers, type StopResult } from '../../src/index';
-import { netSkip } from '../net/helpers';
+import { bounded, netSkip } from '../net/helpers';
 import { ECHO_WORKER, connectTo, ending, exchange, payload } from './helpers';
 
 const skip = netSkip;
@@ -44,7 +44,7 @@ test('stop() drains: no new connections, an open one finishes its exchange, then
   assert.ok((await exchange(s, payload(2, 65536))).equals(payload(2, 65536)));
   assert.equal(result, null);
   s.end();
-  await stopped;
+  await bounded(stopped, 'the stop', 10_000);
   assert.deepEqual(result, { drained: 2, terminated: 0 });
   assert.deepEqual(group.workers, []);
 });
@@ -92,7 +92,7 @@ for (const [what, args] of runs) {
       assert.ok((await exchange(s, payload(5, 32768))).equals(payload(5, 32768)));
       assert.equal(child.exitCode, null, 'still draining');
       s.end();
-      const [code] = (await exited) as [number | null];
+      const [code] = (await bounded(exited, 'the exit', 15_000)) as [number | null];
       assert.equal(code, 0, err());
     } finally {
       child.kill('SIGKILL');

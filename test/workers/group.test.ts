@@ -16,7 +16,7 @@ import { backend } from '../../src/backend';
 import { InvalidArgumentError, OutOfRangeError, WorkerStartError } from '../../src/core/errors';
 import { WorkerGroup, allowedCpus, formatCpuList, parseCpuList, startWorkers } from '../../src/index';
 import { sumPrometheus } from '../../src/workers/aggregate';
-import { netSkip, until } from '../net/helpers';
+import { bounded, netSkip, until } from '../net/helpers';
 import { ECHO_WORKER, connectTo, exchange, payload, whichWorker } from './helpers';
 
 const skip = netSkip;
@@ -70,7 +70,7 @@ test('messages both ways; a worker thread has its own kernel thread id', { skip 
       }),
     );
     group.broadcast('hi');
-    await got;
+    await bounded(got, 'both answers', 10_000);
     assert.deepEqual(answers.get(0), { hi: 0 });
     assert.deepEqual(answers.get(1), { hi: 1 });
     const tids = group.workers.map((w) => w.threadId);

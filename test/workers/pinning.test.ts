@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { OutOfRangeError } from '../../src/core/errors';
 import { native } from '../../src/core/native';
 import { allowedCpus, probeCpuSteering, setThreadAffinity, startWorkers } from '../../src/index';
-import { netSkip } from '../net/helpers';
+import { bounded, netSkip } from '../net/helpers';
 import { ECHO_WORKER } from './helpers';
 
 const cpus = allowedCpus();
@@ -59,7 +59,7 @@ async function landingsFrom(cpu: number, port: number, n: number): Promise<numbe
       parentPort.postMessage(out);
     })();`;
   const w = new Worker(code, { eval: true, workerData: { cpu, port, n } });
-  const [out] = (await once(w, 'message')) as [number[]];
+  const [out] = (await bounded(once(w, 'message'), `landings from CPU ${cpu}`, 20_000)) as [number[]];
   await w.terminate();
   return out;
 }
@@ -90,8 +90,8 @@ test("steer 'cpu': the CBPF program attaches and a client on CPU c reaches worke
     });
     const back = new Promise<void>((resolve) => group.on('ready', (w) => w.index === 0 && resolve()));
     group.workers.find((w) => w.index === 0)!.send('exit');
-    await back;
-    await steered;
+    await bounded(back, 'the replacement', 10_000);
+    await bounded(steered, 'the new steering table', 10_000);
     for (const i of [0, 1]) {
       const landed = await landingsFrom(two![i]!, group.port, 16);
       assert.deepEqual(landed, new Array(16).fill(i), `after the replacement, from CPU ${two![i]}`);
