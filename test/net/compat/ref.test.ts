@@ -98,6 +98,19 @@ for (const [name] of impls) {
     }
   });
 
+  test(`socket.unref() before the connection is made: the connect holds, the open connection does not (${name})`, { skip }, async () => {
+    const p = await peer();
+    try {
+      const c = new Child(head + `
+        const s = net.connect(${p.port}, '127.0.0.1', () => console.log('connected')).unref();
+        s.on('error', (e) => console.log('error ' + e.code));`);
+      await c.exitsOnItsOwn("a socket unref'd while connecting");
+      assert.match(c.stdout, /^connected$/m, 'the connect in progress held the process');
+    } finally {
+      await p.close();
+    }
+  });
+
   test(`socket.unref() then ref(): the open connection keeps the process alive (${name})`, { skip }, async () => {
     const p = await peer();
     try {
