@@ -128,6 +128,8 @@ export class Ring implements IoRing {
   #unrefLive = 0;
   /** targets unref'd with setRef(target, false); weak: a target dropped without ref() is no leak */
   readonly #unrefTargets = new WeakSet<CompletionTarget>();
+  /** >= the targets in #unrefTargets (one collected unref'd is not subtracted): 0 skips the lookup */
+  #unrefTargetCount = 0;
   /** what the engine was last told */
   #refed = false;
 
@@ -247,7 +249,7 @@ export class Ring implements IoRing {
     this.#live++;
     if (op === Op.RecvMulti || op === Op.Accept || op === Op.Recv) {
       // A wait: once per connection (or resume), not per send, so the lookup costs nothing that counts.
-      if (this.#unrefTargets.has(target)) {
+      if (this.#unrefTargetCount !== 0 && this.#unrefTargets.has(target)) {
         this.#wait[slot] = 2;
         this.#unrefLive++;
       } else {
@@ -448,7 +450,11 @@ export class Ring implements IoRing {
   setRef(target: CompletionTarget, referenced: boolean): void {
     if (this.#closed) return;
     if (referenced ? !this.#unrefTargets.delete(target) : this.#unrefTargets.has(target)) return;
-    if (!referenced) this.#unrefTargets.add(target);
+    if (referenced) this.#unrefTargetCount--;
+    else {
+      this.#unrefTargets.add(target);
+      this.#unrefTargetCount++;
+    }
     const from = referenced ? 2 : 1;
     const to = referenced ? 1 : 2;
     const wait = this.#wait;
