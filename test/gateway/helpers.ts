@@ -227,7 +227,8 @@ export async function echoes(s: net.Socket, data: Buffer, timeoutMs = 20000): Pr
       s.off('data', on);
       resolve(false);
     }, timeoutMs);
-    const on = (d: Buffer) => {
+    const on = (d: Buffer | string) => {
+      if (typeof d === 'string') d = Buffer.from(d, 'latin1');
       chunks.push(d);
       n += d.length;
       if (n >= data.length) {
