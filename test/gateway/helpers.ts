@@ -31,6 +31,8 @@ export interface DnsServer {
   table: Map<string, DnsEntry>;
   /** questions asked, as "name TYPE" */
   queries: string[];
+  /** when each was asked (performance.now()), same order */
+  times: number[];
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function dnsServer(): Promise<DnsServer> {
   const sock = dgram.createSocket('udp4');
   const table = new Map<string, DnsEntry>();
   const queries: string[] = [];
+  const times: number[] = [];
   sock.on('message', (msg, rinfo) => {
     let name: string;
     let end: number;
@@ -80,6 +83,7 @@ export async function dnsServer(): Promise<DnsServer> {
     const question = msg.subarray(12, end + 4);
     name = name.toLowerCase();
     queries.push(`${name} ${TYPE_NAME[qtype] ?? qtype}`);
+    times.push(performance.now());
     const e = table.get(name);
     const answers: Buffer[] = [];
     let rcode = 0;
@@ -121,6 +125,7 @@ export async function dnsServer(): Promise<DnsServer> {
     address: `127.0.0.1:${sock.address().port}`,
     table,
     queries,
+    times,
     close: () => new Promise<void>((r) => sock.close(() => r())),
   };
 }
