@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 import { GATEWAY_FLAG, GATEWAY_KEYS, GATEWAY_LIST, GATEWAY_NUM, GATEWAY_STR, gatewayHelp, gatewayOptions, gatewayUsage, parseUpstream, type GatewayParsed } from '../gateway/cli-options';
+import { resolveProxyOptions } from '../gateway/proxy-options';
 import { reloadOnSighup, reportGatewayEvents } from '../gateway/sighup';
 import { announce } from './args';
 
@@ -161,6 +162,8 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   if (ct !== undefined) options.connectTimeout = ct;
   if (rd !== undefined) options.retryDown = rd;
   if (sa !== undefined) options.spliceAfterBytes = sa;
+  // Everything the Proxy would refuse, refused here: before the banner, and the same on SIGHUP.
+  resolveProxyOptions(options);
   return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics')) };
 }
 
