@@ -1,13 +1,19 @@
 /**
  * A TCP proxy on maio sockets: each accepted connection is forwarded to one
  * upstream with forwardBoth() (pool buffers passed on as they are, see
- * forward.ts). Upstreams are picked round-robin or by least connections among
- * the healthy ones; a failed connect marks the upstream down and tries the
- * next (failover); health checks (a TCP connect every `healthInterval` s)
- * bring it back, or without them one client connect tried on it again every
- * `retryDown` s (then it goes first; on failure the client fails over).
- * bring it back. close() stops accepting and resolves when every open
+ * forward.ts). Upstreams are picked round-robin (weighted) or by least
+ * connections among the healthy ones; a failed connect marks the upstream
+ * down and tries the next (failover); health checks (a TCP connect every
+ * `healthInterval` s) bring it back, or without them one client connect tried
+ * on it again every `retryDown` s (then it goes first; on failure the client
+ * fails over). close() stops accepting and resolves when every open
  * connection has ended (graceful drain).
+ *
+ * For production (src/gateway/, docs/GATEWAY.md): reload() swaps the
+ * configuration for new connections while open ones keep theirs; dns/srv
+ * upstreams follow their DNS answers; PROXY protocol headers go to upstreams
+ * and are read from a balancer in front; admission limits per client and
+ * per second. A connection's client is the one its PROXY header names.
  */
 import type { AddressInfo } from 'node:net';
 import { ClosedError, ConfigError, InvalidAddressError } from '../core/errors';
