@@ -247,10 +247,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   #setSources(o: ResolvedProxyOptions): void {
     const old = new Map(this.#sources.map((s) => [s.key, s]));
     const sources: Source[] = [];
+    const seen = new Set<string>();
     for (const spec of o.upstreams) {
       const d = dnsSpecOf(spec);
       const key = d ? specKey(d) : `static:${fmt(spec as HostPort)}`;
-      if (sources.some((s) => s.key === key)) continue; // listed twice: once is enough
+      if (seen.has(key)) continue; // listed twice: once is enough
+      seen.add(key);
       const prev = old.get(key);
       old.delete(key);
       const src: Source = { key, spec, upstreams: prev?.upstreams ?? [], watcher: null };
@@ -289,15 +291,17 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   #applyTargets(src: Source, targets: ResolvedTarget[], o: ResolvedProxyOptions): void {
     const byAddr = new Map(src.upstreams.map((u) => [fmt(u), u]));
     const next: Upstream[] = [];
+    const taken = new Set<string>();
     const sendProxy = src.spec.sendProxy ?? o.sendProxy;
     const weight = 'srv' in src.spec ? null : (src.spec.weight ?? 1);
     for (const t of targets) {
       const k = fmt(t);
-      if (next.some((u) => fmt(u) === k)) continue;
+      if (taken.has(k)) continue; // two SRV records naming one address
+      taken.add(k);
       let u = byAddr.get(k);
       byAddr.delete(k);
       if (!u) {
-        u = this.#retiredMatch(src.key, k) ?? new Upstream(t.host, t.port, src.key.startsWith('static:') ? 'static' : src.key, 1, 0, false);
+        u = (this.#retired.size > 0 ? this.#retiredMatch(src.key, k) : undefined) ?? new Upstream(t.host, t.port, src.key.startsWith('static:') ? 'static' : src.key, 1, 0, false);
         u.retired = false;
         this.#retired.delete(u);
       }
