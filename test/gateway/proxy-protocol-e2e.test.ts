@@ -8,10 +8,11 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { Proxy } from '../../src/paths/proxy';
 import { encodeV1, encodeV2 } from '../../src/gateway/proxy-protocol';
 import { until } from '../paths/helpers';
-import { bufferSkip } from '../paths/maio-helpers';
+import { bufferSkip, spliceSkip } from '../paths/maio-helpers';
 import { cli, httpGet, metricsPort, parsePrometheus, sampleOf } from '../paths/proxy-helpers';
 import { headerUpstream, textClient } from './helpers';
 
@@ -116,6 +117,26 @@ test('accept-proxy: a malformed header, one too long, an early end and a late on
     await until(() => ok.text().endsWith('fine'), 'the good client echoed');
     assert.equal(ok.text(), 'saw 10.9.8.7 1000 -> 10.0.0.1 443\nfine');
     ok.s.destroy();
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});
+
+test('accept and send with mode splice: the header bytes go first, the early bytes and the stream follow byte-exact', { skip: spliceSkip }, async () => {
+  const up = await headerUpstream();
+  const proxy = new Proxy({ listen: local(0), upstreams: [local(up.port)], acceptProxy: true, sendProxy: 'v2', mode: 'splice' });
+  try {
+    const addr = await proxy.listen();
+    const c = await textClient(addr.port);
+    const body = randomBytes(2 << 20).toString('latin1');
+    c.s.write(Buffer.concat([encodeV1({ family: 'IPv4', sourceAddress: '192.0.2.5', sourcePort: 7, destinationAddress: '192.0.2.1', destinationPort: 80 }), Buffer.from('early|')]));
+    c.s.write(Buffer.from(body, 'latin1'));
+    const want = `saw 192.0.2.5 7 -> 192.0.2.1 80\nearly|${body}`;
+    await until(() => c.text().length >= want.length, 'the whole echo', 40000);
+    assert.ok(c.text() === want, 'byte-exact through splice');
+    assert.equal(proxy.connectionStats()[0]!.modeUp, 'splice');
+    c.s.destroy();
   } finally {
     await proxy.close();
     await up.close();
