@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { ProxyProtocolError } from '../../src/core/errors';
 import { addressesOf, decodeProxyHeader, encodeV1, encodeV2, V1_MAX_LENGTH, V2_SIGNATURE } from '../../src/gateway/proxy-protocol';
 
@@ -162,4 +163,35 @@ test('addressesOf: mapped IPv4 is unmapped, mixed families become IPv6, unknown 
   assert.equal(decodeAll(v).header.addresses!.sourceAddress, '::ffff:10.1.2.3', 'read back in its dotted form');
   assert.throws(() => encodeV1({ family: 'IPv4', sourceAddress: '::1', sourcePort: 1, destinationAddress: '1.2.3.4', destinationPort: 2 }), ProxyProtocolError);
   assert.throws(() => encodeV2({ family: 'IPv4', sourceAddress: '1.2.3.4', sourcePort: 70000, destinationAddress: '1.2.3.4', destinationPort: 2 }), /port must be in 0\.\.65535/);
+});
+
+test('decoder fuzz: random bytes and mutated headers give a header, "more", or ProxyProtocolError, nothing else', () => {
+  const valid = [
+    encodeV1({ family: 'IPv4', sourceAddress: '10.0.0.1', sourcePort: 1, destinationAddress: '10.0.0.2', destinationPort: 2 }),
+    encodeV1({ family: 'IPv6', sourceAddress: '2001:db8::1', sourcePort: 1, destinationAddress: '::1', destinationPort: 2 }),
+    encodeV2({ family: 'IPv6', sourceAddress: '2001:db8::1', sourcePort: 1, destinationAddress: '::1', destinationPort: 2 }, [{ type: 1, value: Buffer.from('h2') }]),
+    encodeV2(null),
+  ];
+  const input = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }),
+    fc.tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat()).map(([v, flips, cut]) => {
+      const b = Buffer.from(v);
+      for (const [at, x] of flips) b[at % b.length] = x;
+      return b.subarray(0, cut % (b.length + 1));
+    }),
+  );
+  fc.assert(
+    fc.property(input, (buf) => {
+      try {
+        const r = decodeProxyHeader(buf, 200);
+        if (r.done) {
+          assert.ok(r.length > 0 && r.length <= buf.length);
+          if (r.header.addresses) assert.ok(r.header.addresses.sourcePort <= 65535);
+        }
+      } catch (e) {
+        assert.ok(e instanceof ProxyProtocolError, `unexpected ${String(e)}`);
+      }
+    }),
+    { numRuns: 3000, seed: 16 },
+  );
 });
