@@ -121,7 +121,7 @@ interface Conn {
   idleTimer: NodeJS.Timeout | null;
   /** closed by the idle timeout (its error is not counted as a connection error) */
   idle: boolean;
-  /** the client as the PROXY header named it, else the socket's peer (and where it connected to) */
+  /** the client as an accepted PROXY header named it (null: the socket's own addresses count) */
   addrs: ProxyAddresses | null;
   /** the address its per-client limits are counted on ('' until admitted) */
   limitKey: string;
@@ -188,8 +188,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   #checking: Promise<boolean[]> | null = null;
   #refusedMax = 0;
   readonly totals = { accepted: 0, rejected: 0, failed: 0, completed: 0, errors: 0, idleClosed: 0, bytesUp: 0, bytesDown: 0 };
-  /** reloads, PROXY headers and DNS resolutions (what the gateway adds to the counters) */
-  readonly gateway = { reloads: 0, reloadsRefused: 0, lastReloadError: '', headersSent: 0, headersAccepted: 0, headersMalformed: 0, headersTimedOut: 0 };
+  /** reloads and PROXY headers (stats().gateway) */
+  #g = { reloads: 0, reloadsRefused: 0, lastReloadError: '', headersSent: 0, headersAccepted: 0, headersMalformed: 0, headersTimedOut: 0 };
 
   constructor(options: ProxyOptions) {
     super();
@@ -228,8 +228,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         throw new InvalidAddressError(`listen cannot change on reload (${fmt(this.#o.listen)} -> ${fmt(o.listen)}); restart the proxy for a new address`);
       }
     } catch (err) {
-      this.gateway.reloadsRefused++;
-      this.gateway.lastReloadError = (err as Error).message;
+      this.#g.reloadsRefused++;
+      this.#g.lastReloadError = (err as Error).message;
       throw err instanceof ConfigError ? err : new ConfigError((err as Error).message, { cause: err });
     }
     const healthChanged = o.healthInterval !== this.#o.healthInterval;
@@ -238,8 +238,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.#limiter.configure(o.limits);
     this.#setSources(o);
     if (healthChanged && this.#server) this.#startHealth();
-    this.gateway.reloads++;
-    this.gateway.lastReloadError = '';
+    this.#g.reloads++;
+    this.#g.lastReloadError = '';
     this.emit('reload', options);
   }
 
@@ -392,7 +392,14 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
               return resolve(false);
             }
             s.on('connect', () => {
-              s.destroy();
+              if (u.sendProxy) {
+                // A LOCAL (v2) or UNKNOWN (v1) header: to a backend that requires the PROXY
+                // protocol the check is a well-formed connection, not a broken header.
+                s.end(encodeProxyHeader(u.sendProxy, null));
+                setTimeout(() => s.destroy(), 1000).unref();
+              } else {
+                s.destroy();
+              }
               this.#setHealth(u, true, '');
               resolve(true);
             });
@@ -474,7 +481,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       lastBytes: 0,
       idleTimer: null,
       idle: false,
-      addrs: addressesOf(client.remoteAddress, client.remotePort, client.localAddress, client.localPort),
+      addrs: null,
       limitKey: '',
       early: null,
       o,
@@ -491,14 +498,14 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     c.cancelHeader = readProxyHeader(client, { timeout: o.acceptProxyTimeout, maxLength: o.acceptProxyMaxBytes }, (r) => {
       c.cancelHeader = null;
       if ('error' in r) {
-        if (r.timedOut) this.gateway.headersTimedOut++;
-        else this.gateway.headersMalformed++;
+        if (r.timedOut) this.#g.headersTimedOut++;
+        else this.#g.headersMalformed++;
         this.emit('refused', 'proxyHeader', `${c.peer} (${r.error.message})`);
         this.totals.rejected++;
         client.destroy();
         return this.#end(c, null);
       }
-      this.gateway.headersAccepted++;
+      this.#g.headersAccepted++;
       // LOCAL, UNKNOWN or a family this proxy does not relay: the connection's own addresses stay.
       const a = r.header.command === 'proxy' ? r.header.addresses : null;
       if (a) {
@@ -512,7 +519,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
 
   /** The client's address is final: per-client limits, then the upstreams. */
   #admitted(c: Conn, early: (err: Error) => void): void {
-    const key = c.addrs ? unmapV4(c.addrs.sourceAddress) : String(c.client.remoteAddress);
+    const key = unmapV4(c.addrs ? c.addrs.sourceAddress : String(c.client.remoteAddress));
     const refused = this.#limiter.admitClient(key);
     if (refused) {
       this.#refuse(c.client, refused, c.peer);
@@ -559,8 +566,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       u.connections++;
       // The header, then what came after the client's own header, then the relay: in this order on the wire.
       if (u.sendProxy) {
-        s.write(encodeProxyHeader(u.sendProxy, c.addrs));
-        this.gateway.headersSent++;
+        // The socket's own addresses are read only here: getsockname is a system call per connection.
+        const cl = c.client;
+        s.write(encodeProxyHeader(u.sendProxy, c.addrs ?? addressesOf(cl.remoteAddress, cl.remotePort, cl.localAddress, cl.localPort)));
+        this.#g.headersSent++;
       }
       if (c.early) s.write(c.early);
       this.#start(c, s);
@@ -693,7 +702,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
 
   /** Reloads, PROXY protocol headers, limit refusals and DNS resolutions. */
   gatewayStats(): GatewayStats {
-    const g = this.gateway;
+    const g = this.#g;
     return {
       reloads: g.reloads,
       reloadsRefused: g.reloadsRefused,

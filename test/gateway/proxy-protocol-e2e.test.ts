@@ -28,8 +28,11 @@ test('CLI --send-proxy v2: the upstream reads the client address from the header
     const me = `saw 127.0.0.1 ${c.s.localPort} -> 127.0.0.1 ${port}\n`;
     await until(() => c.text().length >= me.length + 16, 'the header line and the echo');
     assert.equal(c.text(), `${me}hello through v2`);
-    assert.equal(up.headers.length, 1);
-    assert.equal(up.headers[0]!.version, 2, 'a v2 header');
+    const proxied = up.headers.filter((h) => h.command === 'proxy');
+    assert.equal(proxied.length, 1);
+    assert.equal(proxied[0]!.version, 2, 'a v2 header');
+    // The start-up health check sent a LOCAL header (no addresses): a well-formed check for the backend.
+    assert.ok(up.headers.some((h) => h.command === 'local' && h.addresses === null), 'the health check carried a LOCAL header');
     c.s.destroy();
     const m = parsePrometheus((await httpGet(metricsPort(p), '/metrics')).body);
     assert.equal(sampleOf(m, 'maio_proxy_proxy_headers_sent_total'), 1);
