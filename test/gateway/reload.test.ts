@@ -68,6 +68,11 @@ test('reload(): open connections keep their upstream and echo byte-exact; new on
       [() => proxy.reload({ listen: local(0), upstreams: [] }), /at least one upstream/],
       [() => proxy.reload({ listen: local(0), upstreams: [local(B.port)], rateLimit: -1 }), /rateLimit must be a number >= 0/],
       [() => proxy.reload({ listen: local(addr.port + 1), upstreams: [local(B.port)] }), /listen cannot change on reload/],
+      [() => proxy.reload(null as never), /options must be an object/],
+      [() => proxy.reload({ listen: local(0), upstreams: [{ dns: '10.0.0.1', port: 80 }] }), /dns must be a host name/],
+      [() => proxy.reload({ listen: local(0), upstreams: [{ srv: 'backend.test' }] }), /srv must be a name like _service\._tcp/],
+      [() => proxy.reload({ listen: local(0), upstreams: [local(B.port)], sendProxy: 'v3' as never }), /sendProxy must be 'v1', 'v2' or false/],
+      [() => proxy.reload({ listen: local(0), upstreams: [{ ...local(B.port), weight: 0 }] }), /weight must be a number > 0/],
       [
         () =>
           proxy.reload(() => {
@@ -87,7 +92,7 @@ test('reload(): open connections keep their upstream and echo byte-exact; new on
     await until(() => proxy.stats().upstreams.length === 1, 'the retired upstream gone with its last connection');
     const m = parsePrometheus(proxy.metrics());
     assert.equal(sampleOf(m, 'maio_proxy_reloads_total', '{result="ok"}'), 1);
-    assert.equal(sampleOf(m, 'maio_proxy_reloads_total', '{result="refused"}'), 4);
+    assert.equal(sampleOf(m, 'maio_proxy_reloads_total', '{result="refused"}'), 9);
     assert.equal(proxy.stats().gateway.lastReloadError, 'config file unreadable');
   } finally {
     sockets.forEach((s) => s.destroy());
