@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
+import { InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 import { GATEWAY_FLAG, GATEWAY_KEYS, GATEWAY_LIST, GATEWAY_NUM, GATEWAY_STR, gatewayHelp, gatewayOptions, gatewayUsage, parseUpstream, type GatewayParsed } from '../gateway/cli-options';
 import { resolveProxyOptions } from '../gateway/proxy-options';
