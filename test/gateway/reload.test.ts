@@ -154,3 +154,45 @@ test('CLI: SIGHUP re-reads --config; the open connection stays on its upstream; 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('reload(): new limits and timeouts apply to new connections; open ones keep what they started with', { skip: bufferSkip }, async () => {
+  const A = await echoUpstream();
+  const proxy = new Proxy({ listen: local(0), upstreams: [local(A.port)] });
+  const sockets: net.Socket[] = [];
+  try {
+    const addr = await proxy.listen();
+    const old = await rawClient(addr.port);
+    sockets.push(old);
+    assert.ok(await echoes(old, Buffer.from('before')));
+    proxy.reload({ listen: local(0), upstreams: [local(A.port)], maxConnectionsPerClient: 1, idleTimeout: 0.3 });
+    // The open connection counts against the new per-client limit: a second one is refused.
+    const second = await rawClient(addr.port);
+    sockets.push(second);
+    await new Promise((r) => second.once('close', r));
+    assert.equal(proxy.stats().gateway.refused.perClient, 1);
+    // Room again once it ends; the new connection has the 0.3 s idle timeout, closed when idle.
+    old.destroy();
+    await until(() => proxy.connections === 0, 'the old connection gone');
+    proxy.reload({ listen: local(0), upstreams: [local(A.port)], idleTimeout: 0.3 });
+    const idle = await rawClient(addr.port);
+    sockets.push(idle);
+    assert.ok(await echoes(idle, Buffer.from('then idle')));
+    const t0 = performance.now();
+    await new Promise((r) => idle.once('close', r));
+    assert.ok(performance.now() - t0 >= 250, 'closed by the idle timeout the reload set');
+    assert.equal(proxy.stats().idleClosed, 1);
+    // A connection from before a reload that sets an idle timeout keeps having none.
+    proxy.reload({ listen: local(0), upstreams: [local(A.port)] });
+    const keeps = await rawClient(addr.port);
+    sockets.push(keeps);
+    assert.ok(await echoes(keeps, Buffer.from('no timeout')));
+    proxy.reload({ listen: local(0), upstreams: [local(A.port)], idleTimeout: 0.2 });
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(keeps.destroyed, false, 'still open after 3.5 of the new timeouts');
+    assert.ok(await echoes(keeps, Buffer.from('still')));
+  } finally {
+    sockets.forEach((s) => s.destroy());
+    await proxy.close();
+    await A.close();
+  }
+});
