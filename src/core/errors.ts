@@ -81,6 +81,10 @@ export class InvalidAddressError extends define('ERR_MAIO_INVALID_ADDRESS', 'inv
 export class FileShrunkError extends define('ERR_MAIO_FILE_SHRUNK', 'the file ended before the requested range was sent') {}
 /** maio/net: close() on a server that is not listening (node:net's code, so node:net code keeps working). */
 export class ServerNotRunningError extends define('ERR_SERVER_NOT_RUNNING', 'Server is not running.') {}
+/** A PROXY protocol header that cannot be read (or written): the connection carrying it is closed. */
+export class ProxyProtocolError extends define('ERR_MAIO_PROXY_PROTOCOL', 'malformed PROXY protocol header') {}
+/** A proxy configuration (new or reloaded) that was refused; the running one stays. */
+export class ConfigError extends define('ERR_MAIO_CONFIG', 'invalid configuration') {}
 
 export const errorClasses = [
   InvalidArgumentError,
@@ -101,6 +105,8 @@ export const errorClasses = [
   InvalidAddressError,
   FileShrunkError,
   ServerNotRunningError,
+  ProxyProtocolError,
+  ConfigError,
 ] as const;
 
 const byCode = new Map<string, new (message?: string, options?: { cause?: unknown }) => MaioError>(
