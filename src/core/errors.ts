@@ -81,6 +81,10 @@ export class InvalidAddressError extends define('ERR_MAIO_INVALID_ADDRESS', 'inv
 export class FileShrunkError extends define('ERR_MAIO_FILE_SHRUNK', 'the file ended before the requested range was sent') {}
 /** maio/net: close() on a server that is not listening (node:net's code, so node:net code keeps working). */
 export class ServerNotRunningError extends define('ERR_SERVER_NOT_RUNNING', 'Server is not running.') {}
+/** A PROXY protocol header that cannot be read (or written): the connection carrying it is closed. */
+export class ProxyProtocolError extends define('ERR_MAIO_PROXY_PROTOCOL', 'malformed PROXY protocol header') {}
+/** A proxy configuration (new or reloaded) that was refused; the running one stays. */
+export class ConfigError extends define('ERR_MAIO_CONFIG', 'invalid configuration') {}
 
 /** A worker of a group could not start: its module threw, it exited, or it was not ready in time. */
 export class WorkerStartError extends define('ERR_MAIO_WORKER_START', 'a worker did not start') {}
@@ -106,6 +110,8 @@ export const errorClasses = [
   InvalidAddressError,
   FileShrunkError,
   ServerNotRunningError,
+  ProxyProtocolError,
+  ConfigError,
   WorkerStartError,
   BufferCrossThreadError,
 ] as const;
