@@ -57,6 +57,7 @@ export type { UpstreamSpec, StaticUpstreamSpec, DnsUpstreamSpec, SrvUpstreamSpec
 // The PROXY protocol codec the proxy uses (src/gateway/), for a backend that reads the header.
 export { decodeProxyHeader, encodeProxyHeader } from './gateway/proxy-protocol';
 export type { ProxyHeader, ProxyAddresses, ProxyProtocolVersion, DecodeResult as ProxyHeaderDecodeResult } from './gateway/proxy-protocol';
+export type { LimitRefusal } from './gateway/limits';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';
 // Worker groups (src/workers/): N threads, one ring and pool each, servers on one port (SO_REUSEPORT).
