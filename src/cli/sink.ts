@@ -2,6 +2,7 @@
 import { createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
 import { announce, gbits, onSignals, parseArgs } from './args';
+import type { AddressInfo } from 'node:net';
 
 export const usage = 'maio sink [--port P] [--host H]';
 export const help = `  --port P   port to listen on (default 0: any free port; the one taken is printed as "listening <port>")
@@ -28,7 +29,7 @@ export function run(argv: string[]): Server {
     process.exit(1);
   });
   server.listen(o.port, o.host, () => {
-    process.stdout.write(`listening ${server.address()!.port}\n`);
+    process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
   });
   onSignals(() => {
     const secs = first ? (performance.now() - first) / 1000 : 0;

@@ -217,7 +217,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   address(): AddressInfo | null {
-    return this.#server?.address() ?? null;
+    return (this.#server?.address() as AddressInfo | null | undefined) ?? null; // TCP only
   }
 
   get connections(): number {
