@@ -39,6 +39,11 @@ export class Server extends EventEmitter {
   #unnamed = false;
   /** the listen in progress is on a path: node:net's listen errors then carry port -1 */
   #pathListen = false;
+  /**
+   * the path of the last listen(path): node:net's address() keeps answering
+   * with it once that listen failed or the server closed (its _pipeName)
+   */
+  #pipeName: string | null = null;
 
   constructor(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void) {
     super();
@@ -197,6 +202,7 @@ export class Server extends EventEmitter {
     if (cb) this.once('listening', cb);
     this.#unnamed = false;
     this.#pathListen = options.path !== undefined;
+    this.#pipeName = options.path ?? null;
     if (options.fd !== undefined) this.once('listening', () => (this.#unnamed = typeof this.#inner.address() === 'string'));
     this.#inner.listen(options);
     return this;
@@ -207,9 +213,10 @@ export class Server extends EventEmitter {
     return #inner in this && this.#inner.listening;
   }
 
-  /** { address, family, port }; the path for a unix socket (null for one adopted by fd, as node:net). */
+  /** { address, family, port }; the path for a unix socket (null for one adopted by fd, as node:net; still the path once closed, as there too). */
   address(): AddressInfo | string | null {
-    return this.#unnamed ? null : this.#inner.address();
+    if (this.#inner.listening) return this.#unnamed ? null : this.#inner.address();
+    return this.#pipeName;
   }
 
   /**
