@@ -1,17 +1,21 @@
 /**
  * maio's own API on unix domain sockets: createServer().listen(path) and
  * connect(path), byte-exact bulk transfer both ways at once, many
- * connections, an abstract name, an adopted fd, zero-copy left alone, and
- * close: the socket file goes, every buffer returns to the pool. Paths live
+ * connections, an abstract name, an adopted fd, zero-copy left alone,
+ * forward() and sendFile() in each mode, and close: the socket file goes,
+ * every buffer returns to the pool. Paths live
  * in a temporary directory under os.tmpdir().
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { native } from '../../src/core/native';
+import { forward } from '../../src/paths/forward';
+import { currentRing } from '../../src/ring/current';
 import { createServer, connect, type Server } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
 import { unixSockaddr } from '../../src/net/unix-address';
@@ -201,3 +205,64 @@ test("zero-copy sends never go out on a unix socket, not even with zeroCopy 'alw
   t.done();
   await guard.check();
 });
+
+/** A connected pair of maio sockets over a unix socket in `dir`: [client, accepted peer], and the server. */
+async function unixPair(dir: string, name: string): Promise<{ server: Server; client: Socket; peer: Socket }> {
+  const server = createServer({ allowHalfOpen: true });
+  await bounded(server.listenAsync(path.join(dir, name)), 'listen');
+  const client = connect({ path: path.join(dir, name), allowHalfOpen: true });
+  const peer = await accepted(server, client);
+  return { server, client, peer };
+}
+
+async function stop(server: Server): Promise<void> {
+  server.close();
+  await bounded(once(server, 'close'), "the server's close");
+}
+
+for (const mode of ['buffers', 'splice'] as const) {
+  test(`forward() between unix sockets, mode '${mode}': a few MiB byte-exact`, { skip: skip || (mode === 'splice' && !currentRing().capabilities.splice ? 'splice needs io_uring' : false) }, async () => {
+    const guard = poolGuard();
+    const t = tempDir();
+    // source client -> [peer a] forward [b client] -> sink peer
+    const src = await unixPair(t.dir, 'src.sock');
+    const dst = await unixPair(t.dir, 'dst.sock');
+    const fwd = forward(src.peer, dst.client, { mode });
+    assert.equal(fwd.mode, mode);
+    const done = once(fwd, 'done');
+    const got = maioDrain(dst.peer);
+    const sent = await maioPump(src.client, BULK, 'mixed', 4);
+    assert.deepEqual(await bounded(got, 'the sink'), { hash: sent, bytes: BULK });
+    const [err, bytes] = (await bounded(done, "the forwarder's done")) as [Error | null, number];
+    assert.equal(err, null);
+    assert.equal(bytes, BULK);
+    for (const s of [src.client, src.peer, dst.client, dst.peer]) s.destroy();
+    await stop(src.server);
+    await stop(dst.server);
+    t.done();
+    await guard.check();
+  });
+}
+
+for (const mode of ['sendfile', 'splice'] as const) {
+  test(`sendFile() to a unix socket, mode '${mode}': the file's bytes, exact`, { skip: skip || (mode === 'splice' && !currentRing().capabilities.splice ? 'splice needs io_uring' : false) }, async () => {
+    const guard = poolGuard();
+    const t = tempDir();
+    const data = Buffer.alloc(3 << 20);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 13)) & 0xff;
+    const file = path.join(t.dir, 'data.bin');
+    fs.writeFileSync(file, data);
+    const { server, client, peer } = await unixPair(t.dir, 'file.sock');
+    const got = maioDrain(client);
+    assert.equal(await bounded(peer.sendFile(file, { mode }), 'sendFile'), data.length);
+    peer.end();
+    const r = await bounded(got, 'the receiver');
+    assert.equal(r.bytes, data.length);
+    assert.equal(r.hash, createHash('sha256').update(data).digest('hex'));
+    client.destroy();
+    peer.destroy();
+    await stop(server);
+    t.done();
+    await guard.check();
+  });
+}
