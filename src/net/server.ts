@@ -143,6 +143,10 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
     if (this.#listening || this.#starting) throw new InvalidArgumentError('the server is listening already');
     const fd = o.fd ?? o.handle?.fd;
     if (o.handle !== undefined && fd === undefined) throw new InvalidArgumentError('handle must be an object with an fd');
+    // node:net quietly prefers one over the other; here an ambiguous call is an error
+    if ([o.port, o.path, fd].filter((v) => v !== undefined).length > 1) {
+      throw new InvalidArgumentError('listen takes one of port, path and fd (or handle)');
+    }
     if (fd !== undefined || o.path !== undefined) {
       if (fd !== undefined && (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)) {
         throw new InvalidArgumentError(`fd must be a non-negative integer, got ${String(fd)}`);
@@ -386,7 +390,10 @@ export function connect(options: ConnectOptions | number | string, host?: string
         ? { path: options }
         : { port: options as number, ...(host !== undefined ? { host } : {}) };
   const ring = currentRing();
-  if (o.path !== undefined) return connectUnix(ring, o, cb);
+  if (o.path !== undefined) {
+    if (o.port !== undefined || o.host !== undefined) throw new InvalidArgumentError('connect takes a path or a port and host, not both');
+    return connectUnix(ring, o, cb);
+  }
   const port = validatePort(o.port);
   validateSocketOptions(o);
   const h = o.host ?? 'localhost';

@@ -164,6 +164,9 @@ test('listen({ fd }) adopts a bound unix socket; connect errors and bad paths ar
   assert.throws(() => connect({ path: `/tmp/${'x'.repeat(120)}` }), { code: 'ERR_MAIO_INVALID_ADDRESS' });
   assert.throws(() => createServer().listen({ path: '' }), { code: 'ERR_MAIO_INVALID_ADDRESS' });
   assert.throws(() => createServer().listen({ fd: -1 }), { code: 'ERR_MAIO_INVALID_ARG' });
+  assert.throws(() => createServer().listen({ path: file, port: 0 }), { code: 'ERR_MAIO_INVALID_ARG' });
+  assert.throws(() => createServer().listen({ path: file, fd: 0 }), { code: 'ERR_MAIO_INVALID_ARG' });
+  assert.throws(() => connect({ path: file, port: 80 }), { code: 'ERR_MAIO_INVALID_ARG' });
   // not a socket: listen's 'error' is EINVAL, as node:net's
   const notSocket = fs.openSync(path.join(t.dir, 'plain-file'), 'w');
   const bad = createServer();
