@@ -6,7 +6,9 @@
  * Layout on Linux: family u16 (AF_UNIX, host order) | sun_path[108]. A path
  * starting with '\0' is an abstract name (Linux only): no file, and every byte
  * of the given length is part of the name, so it is passed without a NUL and
- * the length says where it ends. A file path is passed with its NUL.
+ * the length says where it ends (as libuv since 1.48, systemd and socat do;
+ * Node 20's libuv pads the name with NULs to 108 bytes, a different name to
+ * the kernel). A file path is passed with its NUL.
  */
 import * as os from 'node:os';
 import { InvalidAddressError } from '../core/errors';

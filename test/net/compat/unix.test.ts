@@ -310,3 +310,22 @@ test('bad path and fd arguments throw what node:net throws', { skip }, () => {
     assert.deepEqual(thrown(() => call(impls[1][1])), want, what);
   }
 });
+
+test('across implementations on one path: a node:net client to a maio/net server, and the reverse', { skip }, async () => {
+  const guard = poolGuard();
+  const t = tempDir();
+  for (const [serverImpl, clientImpl] of [
+    [impls[1][1], impls[0][1]],
+    [impls[0][1], impls[1][1]],
+  ] as const) {
+    const file = path.join(t.dir, 'cross.sock');
+    const server = serverOn(serverImpl);
+    await listening(server, file);
+    const report = await exchange(server, (clientImpl.connect as typeof net.connect)(file));
+    assert.equal(report.got, 'pong ping');
+    await closeServer(server);
+    assert.equal(fs.existsSync(file), false);
+  }
+  t.done();
+  await guard.check();
+});
