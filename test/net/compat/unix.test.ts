@@ -329,3 +329,48 @@ test('across implementations on one path: a node:net client to a maio/net server
   t.done();
   await guard.check();
 });
+
+test("connect to a unix socket whose backlog is full: node:net's EAGAIN, at once", { skip }, async () => {
+  const guard = poolGuard();
+  const t = tempDir();
+  const results: Record<string, unknown>[] = [];
+  for (const [name, impl] of impls) {
+    // a listener that never accepts, backlog 0: one connection waits in it, the next are refused
+    const file = path.join(t.dir, `${name.replace(/\W/g, '')}-full.sock`);
+    const n = native();
+    const fd = n.sockOpen('unix', 'tcp');
+    n.sockBind(fd, unixSockaddr(file));
+    n.sockListen(fd, 0);
+    const outcomes: string[] = [];
+    let first: Record<string, unknown> | null = null;
+    const clients = [0, 1, 2].map(() => (impl.connect as typeof net.connect)(file));
+    await bounded(
+      Promise.all(
+        clients.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              c.once('connect', () => {
+                outcomes.push('connect');
+                resolve();
+              });
+              c.once('error', (e: NodeJS.ErrnoException) => {
+                outcomes.push(String(e.code));
+                first ??= fields(e);
+                resolve();
+              });
+            }),
+        ),
+      ),
+      'three outcomes',
+    );
+    for (const c of clients) c.destroy();
+    await bounded(Promise.all(clients.map((c) => (c.closed ? Promise.resolve(false) : closed(c)))), 'close');
+    n.sockClose(fd);
+    results.push({ outcomes: outcomes.sort(), first: { ...first!, address: first!.address === file, message: String(first!.message).replace(file, 'PATH') } });
+  }
+  const [want, got] = results;
+  assert.deepEqual(want!.outcomes, ['EAGAIN', 'EAGAIN', 'connect']);
+  assert.deepEqual(got, want);
+  t.done();
+  await guard.check();
+});
