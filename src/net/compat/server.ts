@@ -163,8 +163,9 @@ export class Server extends EventEmitter {
           {
             path: o.path,
             ...(backlog !== undefined ? { backlog } : {}),
-            ...(o.readableAll ? { readableAll: true } : {}),
-            ...(o.writableAll ? { writableAll: true } : {}),
+            // node:net chmods only for a literal true
+            ...(o.readableAll === true ? { readableAll: true } : {}),
+            ...(o.writableAll === true ? { writableAll: true } : {}),
           },
           o.signal,
           cb,

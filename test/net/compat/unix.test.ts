@@ -208,6 +208,7 @@ test('readableAll / writableAll set the socket file\'s mode for every user', { s
       ['readableAll', { readableAll: true }],
       ['writableAll', { writableAll: true }],
       ['both', { readableAll: true, writableAll: true }],
+      ['truthy, not true', { readableAll: 1 as unknown as boolean, writableAll: 'yes' as unknown as boolean }],
     ] as const) {
       const file = path.join(t.dir, `${name.replace(/\W/g, '')}-${label}.sock`);
       const server = serverOn(impl);
@@ -219,6 +220,7 @@ test('readableAll / writableAll set the socket file\'s mode for every user', { s
   }
   const [want, got] = modes;
   assert.equal(want!.both, '777');
+  assert.equal(want!['truthy, not true'], want!.none);
   assert.equal((parseInt(want!.readableAll!, 8) & 0o444).toString(8), '444');
   assert.equal((parseInt(want!.writableAll!, 8) & 0o222).toString(8), '222');
   assert.deepEqual(got, want);
