@@ -11,10 +11,10 @@ import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths
 import { announce } from './args';
 
 export const usage =
-  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json]';
+  'maio proxy --listen HOST:PORT|unix:PATH --upstream HOST:PORT|unix:PATH [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json]';
 
-export const help = `  --listen HOST:PORT        where clients connect (required)
-  --upstream HOST:PORT      a backend; repeat for several (at least one)
+export const help = `  --listen HOST:PORT        where clients connect (required); unix:PATH for a unix domain socket
+  --upstream HOST:PORT      a backend (or unix:PATH); repeat for several (at least one)
   --balance NAME            round-robin (default) or least-connections
   --max-connections N       while N clients are open, a new one is closed at once (default: no limit)
   --idle-timeout S          close a connection with no byte either way for S seconds (closed after S to 1.5 S)
@@ -120,7 +120,7 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   const upstreams = ups.map((u) => {
     const what = src('--upstream', upsFromFlags, 'upstreams');
     const hp = parseHostPort(u, what);
-    if (hp.port === 0) throw new InvalidAddressError(`${what} '${u}': port must be in 1..65535`);
+    if (hp.path === undefined && hp.port === 0) throw new InvalidAddressError(`${what} '${u}': port must be in 1..65535`);
     return hp;
   });
   const options: ProxyOptions = {
@@ -147,7 +147,9 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   if (ct !== undefined) options.connectTimeout = ct;
   if (rd !== undefined) options.retryDown = rd;
   if (sa !== undefined) options.spliceAfterBytes = sa;
-  return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics')) };
+  const at = metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics'));
+  if (at?.path !== undefined) throw new InvalidAddressError(`metrics must be HOST:PORT, got '${String(metrics)}'`);
+  return { options, metrics: at };
 }
 
 function fail(msg: string): never {
@@ -155,9 +157,11 @@ function fail(msg: string): never {
   process.exit(1);
 }
 
+const where = (h: HostPort): string => (h.path !== undefined ? `unix:${h.path}` : `${h.host}:${h.port}`);
+
 function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): never {
   const why = err.code === 'EADDRINUSE' ? 'address in use' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : err.code === 'EACCES' ? 'permission denied' : err.message;
-  fail(`cannot listen on ${at.host}:${at.port} (${what}): ${why}`);
+  fail(`cannot listen on ${where(at)} (${what}): ${why}`);
 }
 
 export function run(argv: string[]): void {
@@ -166,7 +170,7 @@ export function run(argv: string[]): void {
   const proxy = new Proxy(options);
   proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
   proxy.on('upstream', (u: HostPort & { lastError: string }, healthy: boolean) => {
-    process.stderr.write(`maio proxy: upstream ${u.host}:${u.port} is ${healthy ? 'up' : `down (${u.lastError})`}\n`);
+    process.stderr.write(`maio proxy: upstream ${where(u)} is ${healthy ? 'up' : `down (${u.lastError})`}\n`);
   });
   proxy.on('connectionError', (err: Error, client: string) => process.stderr.write(`maio proxy: connection from ${client}: ${err.message}\n`));
   let httpServer: http.Server | null = null;
@@ -190,7 +194,7 @@ export function run(argv: string[]): void {
       }
       const health = await proxy.checkHealth();
       if (!health.some(Boolean)) process.stderr.write('maio proxy: warning: no upstream is reachable right now\n');
-      process.stdout.write(`listening ${addr.port}\n`);
+      process.stdout.write(`listening ${addr.family === 'unix' ? `unix:${addr.address}` : addr.port}\n`);
     },
     (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err),
   );

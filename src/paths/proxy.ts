@@ -15,11 +15,14 @@ import { ClosedError, InvalidAddressError, InvalidArgumentError } from '../core/
 import { TypedEmitter } from '../core/typed-events';
 import { connect, createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
+import { unixSockaddr } from '../net/unix-address';
 import { forwardBoth, resolveMode, type ForwardMode, type Relay } from './forward';
 
 export interface HostPort {
   host: string;
   port: number;
+  /** a unix domain socket path instead of host and port (which are then '' and 0) */
+  path?: string;
 }
 
 export interface ProxyOptions {
@@ -62,9 +65,14 @@ export interface ConnectionStats {
   since: number;
 }
 
-/** "host:port", "[v6]:port" or ":port" / "port" (host 127.0.0.1). */
+/** "host:port", "[v6]:port", ":port" / "port" (host 127.0.0.1), or "unix:PATH" (a unix domain socket). */
 export function parseHostPort(s: unknown, what = 'address'): HostPort {
   if (typeof s !== 'string' || s.length === 0) throw new InvalidAddressError(`${what} must be HOST:PORT, got ${JSON.stringify(s)}`);
+  if (s.startsWith('unix:')) {
+    const path = s.slice(5);
+    unixSockaddr(path); // a bad path throws here
+    return { host: '', port: 0, path };
+  }
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s) ?? /^()()(\d{1,5})$/.exec(s);
   if (!m) throw new InvalidAddressError(`${what} must be HOST:PORT, got '${s}'`);
   const port = Number(m[3]);
@@ -72,7 +80,14 @@ export function parseHostPort(s: unknown, what = 'address'): HostPort {
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
-const fmt = (h: HostPort) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
+const fmt = (h: HostPort) => (h.path !== undefined ? `unix:${h.path}` : h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
+
+/** A unix listener's address in the AddressInfo shape the proxy's API uses. */
+const unixInfo = (path: string): AddressInfo => ({ address: path, family: 'unix', port: 0 });
+
+/** connect() to an upstream: its path, or its host and port. */
+const dial = (u: HostPort, o: { timeout: number; allowHalfOpen?: boolean }): Socket =>
+  connect(u.path !== undefined ? { path: u.path, ...o } : { host: u.host, port: u.port, ...o });
 
 /** One upstream of a Proxy, its health and counters (what `proxy.upstreams` lists). */
 export class Upstream implements UpstreamStats {
@@ -88,6 +103,7 @@ export class Upstream implements UpstreamStats {
   constructor(
     readonly host: string,
     readonly port: number,
+    readonly path?: string,
   ) {}
 }
 
@@ -108,6 +124,11 @@ interface Conn {
 
 function checkHostPort(h: unknown, what: string, allowZero: boolean): void {
   const o = h as HostPort;
+  if (o !== null && typeof o === 'object' && o.path !== undefined) {
+    if (typeof o.path !== 'string') throw new InvalidAddressError(`${what} path must be a string`);
+    unixSockaddr(o.path);
+    return;
+  }
   if (o === null || typeof o !== 'object' || typeof o.host !== 'string' || o.host.length === 0) throw new InvalidAddressError(`${what} must be { host, port }`);
   if (!Number.isInteger(o.port) || o.port < (allowZero ? 0 : 1) || o.port > 65535) {
     throw new InvalidAddressError(`${what} ${fmt(o)}: port must be in ${allowZero ? 0 : 1}..65535`);
@@ -190,16 +211,17 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       mode: options.mode ?? 'auto',
       spliceAfterBytes: after,
     };
-    this.upstreams = options.upstreams.map((u) => new Upstream(u.host, u.port));
+    this.upstreams = options.upstreams.map((u) => new Upstream(u.host, u.port, u.path));
   }
 
-  /** Starts listening; resolves with the bound address. */
+  /** Starts listening; resolves with the bound address ({ address: the path, family: 'unix', port: 0 } on a unix socket). */
   async listen(): Promise<AddressInfo> {
     const server = createServer({ allowHalfOpen: true }, (s) => this.#onConnection(s));
     this.#server = server;
     let addr: AddressInfo;
+    const at = this.#o.listen;
     try {
-      addr = await server.listenAsync(this.#o.listen.port, this.#o.listen.host);
+      addr = at.path !== undefined ? unixInfo(await server.listenAsync({ path: at.path })) : await server.listenAsync(at.port, at.host);
     } catch (err) {
       this.#server = null;
       throw err;
@@ -217,7 +239,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   address(): AddressInfo | null {
-    return (this.#server?.address() as AddressInfo | null | undefined) ?? null; // TCP only
+    const a = this.#server?.address() ?? null;
+    return typeof a === 'string' ? unixInfo(a) : a;
   }
 
   get connections(): number {
@@ -237,7 +260,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           new Promise<boolean>((resolve) => {
             let s: Socket;
             try {
-              s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout });
+              s = dial(u, { timeout: this.#o.connectTimeout });
             } catch (err) {
               this.#setHealth(u, false, (err as Error).message);
               return resolve(false);
@@ -295,7 +318,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       return;
     }
     this.totals.accepted++;
-    const c: Conn = { id: this.#nextId++, client, peer: `${client.remoteAddress}:${client.remotePort}`, server: null, upstream: null, relay: null, since: Date.now(), lastBytes: 0, idleTimer: null, idle: false };
+    const c: Conn = { id: this.#nextId++, client, peer: client.remoteAddress === undefined ? 'unix' : `${client.remoteAddress}:${client.remotePort}`, server: null, upstream: null, relay: null, since: Date.now(), lastBytes: 0, idleTimer: null, idle: false };
     this.#conns.set(c.id, c);
     // Until the upstream is connected, arriving bytes wait in client's receive buffers (its read quota bounds them).
     const early = (err: Error) => this.#end(c, err);
@@ -318,7 +341,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     }
     let s: Socket;
     try {
-      s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout, allowHalfOpen: true });
+      s = dial(u, { timeout: this.#o.connectTimeout, allowHalfOpen: true });
     } catch (err) {
       // Not even started (no ring, no fd): this upstream cannot be had now.
       u.connectFailures++;
@@ -441,7 +464,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       bytesUp: up,
       bytesDown: down,
       active: this.#conns.size,
-      upstreams: this.upstreams.map((u) => ({ host: u.host, port: u.port, healthy: u.healthy, active: u.active, connections: u.connections, connectFailures: u.connectFailures, bytesUp: u.bytesUp, bytesDown: u.bytesDown })),
+      upstreams: this.upstreams.map((u) => ({ host: u.host, port: u.port, ...(u.path !== undefined ? { path: u.path } : {}), healthy: u.healthy, active: u.active, connections: u.connections, connectFailures: u.connectFailures, bytesUp: u.bytesUp, bytesDown: u.bytesDown })),
     };
   }
 
