@@ -4,6 +4,7 @@ import type { Socket } from '../net/socket';
 import type { IoBuffer } from '../pool/buffer';
 import { announce, onSignals, parseArgs, printListening } from './args';
 import { inCliWorker, runInWorkers, takeWorkerFlags, workersHelp } from './workers';
+import type { AddressInfo } from 'node:net';
 
 export const usage = 'maio echo [--port P] [--host H] [--workers N|auto] [--cpus LIST]';
 export const help = `  --port P   port to listen on (default 0: any free port; the one taken is printed as "listening <port>")
@@ -45,7 +46,7 @@ export function run(argv: string[]): Server | null {
     process.exit(1);
   });
   server.listen(o.port, o.host, () => {
-    printListening(server.address()!.port);
+    printListening((server.address() as AddressInfo).port);
   });
   onSignals(() => {
     server.close(() => process.exit(0));

@@ -3,6 +3,7 @@ import { createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
 import { announce, gbits, onSignals, parseArgs, printListening } from './args';
 import { inCliWorker, runInWorkers, takeWorkerFlags, workersHelp } from './workers';
+import type { AddressInfo } from 'node:net';
 
 export const usage = 'maio sink [--port P] [--host H] [--workers N|auto] [--cpus LIST]';
 export const help = `  --port P   port to listen on (default 0: any free port; the one taken is printed as "listening <port>")
@@ -49,7 +50,7 @@ export function run(argv: string[]): Server | null {
     process.exit(1);
   });
   server.listen(o.port, o.host, () => {
-    printListening(server.address()!.port);
+    printListening((server.address() as AddressInfo).port);
   });
   onSignals(() => {
     const secs = first ? (performance.now() - first) / 1000 : 0;

@@ -145,6 +145,9 @@ export function errnoName(errno: number): string {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const table = (require('node:os') as typeof import('node:os')).constants.errno as Record<string, number>;
     osErrnos = new Map(Object.entries(table).map(([k, v]) => [v, k]));
+    // errno 11 has two names and the table's later one would win; node:net (libuv) says EAGAIN
+    // (a unix socket connect to a full backlog)
+    if (table.EAGAIN !== undefined) osErrnos.set(table.EAGAIN, 'EAGAIN');
   }
   return osErrnos.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`;
 }

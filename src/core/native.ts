@@ -142,7 +142,7 @@ export interface NativeBinding {
   poolInfo(pool: PoolHandle): PoolInfo;
   // Socket set-up (native/sock.c). Addresses are encoded sockaddrs (src/net/address.ts).
   /** A nonblocking, close-on-exec socket; returns its fd. */
-  sockOpen(family: 4 | 6, type: 'tcp' | 'udp' | number): number;
+  sockOpen(family: 4 | 6 | 'unix', type: 'tcp' | 'udp' | number): number;
   sockBind(fd: number, address: Uint8Array): void;
   sockListen(fd: number, backlog: number): void;
   /** Fallback path: 0 when connected at once, -EINPROGRESS while the handshake runs. */
