@@ -6,10 +6,10 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { InvalidArgumentError } from '../core/errors';
+import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 import { GATEWAY_FLAG, GATEWAY_KEYS, GATEWAY_LIST, GATEWAY_NUM, GATEWAY_STR, gatewayHelp, gatewayOptions, gatewayUsage, parseUpstream, type GatewayParsed } from '../gateway/cli-options';
-import { resolveProxyOptions } from '../gateway/proxy-options';
+import { fmtHostPort, resolveProxyOptions, type UnixPath } from '../gateway/proxy-options';
 import { reloadOnSighup, reportGatewayEvents } from '../gateway/sighup';
 import { announce } from './args';
 import { runProxyWorkers } from './proxy-workers';
@@ -17,10 +17,10 @@ import { currentWorker } from '../workers/runtime';
 import { takeWorkerFlags, workersHelp } from './workers';
 
 export const usage =
-  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json] ' + gatewayUsage + ' [--workers N|auto] [--cpus LIST]';
+  'maio proxy --listen HOST:PORT|unix:PATH --upstream HOST:PORT|unix:PATH [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json] ' + gatewayUsage + ' [--workers N|auto] [--cpus LIST]';
 
-export const help = `  --listen HOST:PORT        where clients connect (required)
-  --upstream HOST:PORT      a backend; repeat for several (at least one)
+export const help = `  --listen HOST:PORT        where clients connect (required); unix:PATH for a unix domain socket
+  --upstream HOST:PORT      a backend (or unix:PATH); repeat for several (at least one)
   --balance NAME            round-robin (default) or least-connections
   --max-connections N       while N clients are open, a new one is closed at once (default: no limit)
   --idle-timeout S          close a connection with no byte either way for S seconds (closed after S to 1.5 S)
@@ -168,7 +168,9 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   if (sa !== undefined) options.spliceAfterBytes = sa;
   // Everything the Proxy would refuse, refused here: before the banner, and the same on SIGHUP.
   resolveProxyOptions(options);
-  return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics')) };
+  const at = metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics'));
+  if (at?.path !== undefined) throw new InvalidAddressError(`${src('--metrics', p.metrics !== undefined, 'metrics')} must be HOST:PORT (an HTTP server on TCP), got '${String(metrics)}'`);
+  return { options, metrics: at };
 }
 
 function fail(msg: string): never {
@@ -176,22 +178,24 @@ function fail(msg: string): never {
   process.exit(1);
 }
 
-function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): never {
+function listenError(what: string, at: HostPort | UnixPath, err: NodeJS.ErrnoException): never {
   const why = err.code === 'EADDRINUSE' ? 'address in use' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : err.code === 'EACCES' ? 'permission denied' : err.message;
-  fail(`cannot listen on ${at.host}:${at.port} (${what}): ${why}`);
+  fail(`cannot listen on ${fmtHostPort(at)} (${what}): ${why}`);
 }
 
 export function run(argv: string[]): void {
   const w = takeWorkerFlags(argv);
   const parsed = parseProxyArgs(w.rest);
   const { options, metrics } = resolveConfig(parsed);
+  // Workers share a port through SO_REUSEPORT; a unix path has no such group (the second bind fails).
+  if (w.workers !== null && options.listen.path !== undefined) throw new InvalidArgumentError('--workers needs a TCP --listen (a unix path cannot be shared by several listeners)');
   announce();
   const worker = currentWorker();
   if (w.workers !== null && !worker) return runProxyWorkers(w, metrics);
   const proxy = new Proxy(options);
   proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
   proxy.on('upstream', (u: HostPort & { lastError: string }, healthy: boolean) => {
-    process.stderr.write(`maio proxy: upstream ${u.host}:${u.port} is ${healthy ? 'up' : `down (${u.lastError})`}\n`);
+    process.stderr.write(`maio proxy: upstream ${fmtHostPort(u)} is ${healthy ? 'up' : `down (${u.lastError})`}\n`);
   });
   proxy.on('connectionError', (err: Error, client: string) => process.stderr.write(`maio proxy: connection from ${client}: ${err.message}\n`));
   let httpServer: http.Server | null = null;
@@ -222,7 +226,7 @@ export function run(argv: string[]): void {
       }
       const health = await proxy.checkHealth();
       if (!health.some(Boolean)) process.stderr.write('maio proxy: warning: no upstream is reachable right now\n');
-      process.stdout.write(`listening ${addr.port}\n`);
+      process.stdout.write(`listening ${addr.family === 'unix' ? `unix:${addr.address}` : addr.port}\n`);
     },
     (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err),
   );

@@ -53,10 +53,10 @@ function sendProxyOf(v: unknown, what: string): SendProxy {
 
 /**
  * One upstream from the command line or the config file: "HOST:PORT",
- * "dns:NAME:PORT", "srv:_service._proto.name", or (file only) an object
+ * "unix:PATH", "dns:NAME:PORT", "srv:_service._proto.name", or (file only) an object
  * { address, weight?, sendProxy? } with one of those as address.
  */
-export function parseUpstream(u: unknown, what: string, parseHostPort: (s: string, what: string) => { host: string; port: number }): UpstreamSpec {
+export function parseUpstream(u: unknown, what: string, parseHostPort: (s: string, what: string) => { host: string; port: number; path?: string }): UpstreamSpec {
   if (u !== null && typeof u === 'object' && !Array.isArray(u)) {
     const o = u as Record<string, unknown>;
     for (const k of Object.keys(o)) if (k !== 'address' && k !== 'weight' && k !== 'sendProxy') throw new InvalidArgumentError(`${what}: unknown key '${k}' (address, weight, sendProxy)`);
@@ -69,14 +69,15 @@ export function parseUpstream(u: unknown, what: string, parseHostPort: (s: strin
     if (o.sendProxy !== undefined) spec.sendProxy = sendProxyOf(o.sendProxy, `${what}: sendProxy`);
     return spec;
   }
-  if (typeof u !== 'string') throw new InvalidAddressError(`${what} must be "HOST:PORT", "dns:NAME:PORT" or "srv:_SERVICE._tcp.NAME", got ${JSON.stringify(u)}`);
+  if (typeof u !== 'string') throw new InvalidAddressError(`${what} must be "HOST:PORT", "unix:PATH", "dns:NAME:PORT" or "srv:_SERVICE._tcp.NAME", got ${JSON.stringify(u)}`);
   if (u.startsWith('srv:')) return { srv: u.slice(4) };
   if (u.startsWith('dns:')) {
     const hp = parseHostPort(u.slice(4), what);
+    if (hp.path !== undefined) throw new InvalidAddressError(`${what} '${u}': dns: names a host, not a unix path`);
     return { dns: hp.host, port: hp.port };
   }
   const hp = parseHostPort(u, what);
-  if (hp.port === 0) throw new InvalidAddressError(`${what} '${u}': port must be in 1..65535`);
+  if (hp.path === undefined && hp.port === 0) throw new InvalidAddressError(`${what} '${u}': port must be in 1..65535`);
   return hp;
 }
 

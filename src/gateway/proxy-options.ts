@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
+import { unixSockaddr } from '../net/unix-address';
 import { resolveMode, type ForwardMode } from '../paths/forward';
 import type { DnsSettings, DnsSpec } from './dns-upstreams';
 import { defaultBurst, type LimitSettings } from './limits';
@@ -13,6 +14,13 @@ import { V2_DEFAULT_MAX_LENGTH } from './proxy-protocol';
 export interface HostPort {
   host: string;
   port: number;
+  /** a unix domain socket path instead of host and port (which are then ignored: '' and 0) */
+  path?: string;
+}
+
+/** A unix domain socket by its path ('\0' first: an abstract name). */
+export interface UnixPath {
+  path: string;
 }
 
 /** 'v1' or 'v2': a PROXY protocol header goes first on each upstream connection; false: none. */
@@ -27,6 +35,10 @@ export interface StaticUpstreamSpec extends HostPort, UpstreamCommon {
   /** share of new connections relative to the others (default 1) */
   weight?: number;
 }
+/** One backend on a unix domain socket. */
+export interface UnixUpstreamSpec extends UnixPath, UpstreamCommon {
+  weight?: number;
+}
 /** Every A/AAAA address of `dns`, at `port`, re-resolved as the records expire. */
 export interface DnsUpstreamSpec extends UpstreamCommon {
   dns: string;
@@ -37,10 +49,11 @@ export interface DnsUpstreamSpec extends UpstreamCommon {
 export interface SrvUpstreamSpec extends UpstreamCommon {
   srv: string;
 }
-export type UpstreamSpec = StaticUpstreamSpec | DnsUpstreamSpec | SrvUpstreamSpec;
+export type UpstreamSpec = StaticUpstreamSpec | UnixUpstreamSpec | DnsUpstreamSpec | SrvUpstreamSpec;
 
 export interface ProxyOptions {
-  listen: HostPort;
+  /** { host, port }, or { path } for a unix domain socket */
+  listen: HostPort | UnixPath;
   upstreams: UpstreamSpec[];
   balance?: 'round-robin' | 'least-connections';
   /** most client connections at once (an integer); more are closed at accept (default and 0: unlimited) */
@@ -86,6 +99,7 @@ export interface ProxyOptions {
 
 /** Every option with its value in force. */
 export interface ResolvedProxyOptions {
+  /** a unix path as { host: '', port: 0, path } */
   listen: HostPort;
   upstreams: UpstreamSpec[];
   balance: 'round-robin' | 'least-connections';
@@ -104,10 +118,23 @@ export interface ResolvedProxyOptions {
   dns: DnsSettings;
 }
 
-export const fmtHostPort = (h: HostPort) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
+export const fmtHostPort = (h: HostPort | UnixPath): string =>
+  h.path !== undefined ? `unix:${h.path}` : (h as HostPort).host.includes(':') ? `[${(h as HostPort).host}]:${(h as HostPort).port}` : `${(h as HostPort).host}:${(h as HostPort).port}`;
+
+/** The unix path of an address or upstream spec, or undefined for host and port (and dns/srv). */
+export const unixPathOf = (h: object): string | undefined => ((h as { path?: unknown }).path !== undefined ? ((h as { path: string }).path) : undefined);
 
 function checkHostPort(h: unknown, what: string, allowZero: boolean): void {
   const o = h as HostPort;
+  if (o !== null && typeof o === 'object' && o.path !== undefined) {
+    if (typeof o.path !== 'string') throw new InvalidAddressError(`${what}: path must be a string, got ${typeof o.path}`);
+    try {
+      unixSockaddr(o.path);
+    } catch (err) {
+      throw new InvalidAddressError(`${what}: ${(err as Error).message}`);
+    }
+    return;
+  }
   if (o === null || typeof o !== 'object' || typeof o.host !== 'string' || o.host.length === 0) throw new InvalidAddressError(`${what} must be { host, port }`);
   if (!Number.isInteger(o.port) || o.port < (allowZero ? 0 : 1) || o.port > 65535) {
     throw new InvalidAddressError(`${what} ${fmtHostPort(o)}: port must be in ${allowZero ? 0 : 1}..65535`);
@@ -122,7 +149,7 @@ const NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_]
 
 function checkUpstream(u: unknown, i: number): void {
   const what = `upstream ${i}`;
-  if (u === null || typeof u !== 'object') throw new InvalidArgumentError(`${what} must be an object ({ host, port }, { dns, port } or { srv })`);
+  if (u === null || typeof u !== 'object') throw new InvalidArgumentError(`${what} must be an object ({ host, port }, { path }, { dns, port } or { srv })`);
   const o = u as Record<string, unknown>;
   checkSendProxy(o.sendProxy, `${what}: sendProxy`);
   if (o.weight !== undefined && (typeof o.weight !== 'number' || !Number.isFinite(o.weight) || o.weight <= 0)) {
@@ -205,8 +232,9 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     if (v !== undefined && r > 0 && v < 1) throw new InvalidArgumentError(`${k} must be at least 1 when its rate is set, got ${v}`);
     return v ?? defaultBurst(r);
   };
+  const lp = unixPathOf(options.listen);
   return {
-    listen: options.listen,
+    listen: lp !== undefined ? { host: '', port: 0, path: lp } : (options.listen as HostPort),
     upstreams: options.upstreams,
     balance,
     maxConnections: options.maxConnections || Infinity,

@@ -168,6 +168,29 @@ export function encodeProxyHeader(version: ProxyProtocolVersion, a: ProxyAddress
   return version === 'v1' ? encodeV1(a) : encodeV2(a);
 }
 
+/** sizeof(sun_path): each address of a v2 AF_UNIX header. */
+const UNIX_ADDR_BYTES = 108;
+
+/**
+ * The header for a client on a unix domain socket (relayed, so not LOCAL): v1
+ * has no unix family and says UNKNOWN; v2 says PROXY over AF_UNIX/STREAM with
+ * the two paths, 108 bytes each, NUL-padded ('' for an unnamed client).
+ */
+export function encodeUnixProxyHeader(version: ProxyProtocolVersion, sourcePath: string, destinationPath: string): Buffer {
+  if (version === 'v1') return encodeV1(null);
+  const src = Buffer.from(sourcePath, 'utf8');
+  const dst = Buffer.from(destinationPath, 'utf8');
+  if (src.length > UNIX_ADDR_BYTES || dst.length > UNIX_ADDR_BYTES) throw new ProxyProtocolError(`a unix path must be at most ${UNIX_ADDR_BYTES} bytes`);
+  const out = Buffer.alloc(16 + 2 * UNIX_ADDR_BYTES);
+  out.set(V2_SIGNATURE, 0);
+  out[12] = 0x21; // version 2, PROXY
+  out[13] = 0x31; // AF_UNIX over STREAM
+  out.writeUInt16BE(2 * UNIX_ADDR_BYTES, 14);
+  out.set(src, 16);
+  out.set(dst, 16 + UNIX_ADDR_BYTES);
+  return out;
+}
+
 function bytesOf(addr: string, n: 4 | 16): Uint8Array {
   const out = new Uint8Array(n);
   if (n === 4) v4Bytes(addr, out, 0);

@@ -7,6 +7,7 @@
 import type { HostPort, ProxyOptions } from '../paths/proxy';
 import type { Proxy } from '../paths/proxy';
 import { ConfigError } from '../core/errors';
+import { fmtHostPort } from './proxy-options';
 
 export function reloadOnSighup(proxy: Proxy, build: () => { options: ProxyOptions; metrics: HostPort | null }, metrics: HostPort | null): void {
   process.on('SIGHUP', () => {
@@ -26,6 +27,6 @@ export function reloadOnSighup(proxy: Proxy, build: () => { options: ProxyOption
 
 /** One stderr line per DNS change or failure, and per refused PROXY header. */
 export function reportGatewayEvents(proxy: Proxy): void {
-  proxy.on('resolved', (source, ups) => process.stderr.write(`maio proxy: ${source} now resolves to ${ups.map((u) => (u.host.includes(':') ? `[${u.host}]:${u.port}` : `${u.host}:${u.port}`)).join(', ')}\n`));
+  proxy.on('resolved', (source, ups) => process.stderr.write(`maio proxy: ${source} now resolves to ${ups.map((u) => fmtHostPort(u)).join(', ')}\n`));
   proxy.on('resolveError', (source, err) => process.stderr.write(`maio proxy: ${source}: resolution failed, keeping the last good set: ${err.message}\n`));
 }

@@ -23,12 +23,13 @@ import type { Socket } from '../net/socket';
 import { readProxyHeader } from '../gateway/accept-header';
 import { DnsWatcher, specKey, type ResolvedTarget } from '../gateway/dns-upstreams';
 import { ConnectionLimiter, type LimitRefusal } from '../gateway/limits';
-import { dnsSpecOf, fmtHostPort as fmt, resolveProxyOptions, sameDnsSettings, type HostPort, type ProxyOptions, type ResolvedProxyOptions, type SendProxy, type UpstreamSpec } from '../gateway/proxy-options';
-import { addressesOf, encodeProxyHeader, unmapV4, type ProxyAddresses } from '../gateway/proxy-protocol';
+import { dnsSpecOf, fmtHostPort as fmt, resolveProxyOptions, unixPathOf, sameDnsSettings, type HostPort, type ProxyOptions, type ResolvedProxyOptions, type SendProxy, type UpstreamSpec } from '../gateway/proxy-options';
+import { addressesOf, encodeProxyHeader, encodeUnixProxyHeader, unmapV4, type ProxyAddresses } from '../gateway/proxy-protocol';
+import { unixSockaddr } from '../net/unix-address';
 import { forwardBoth, type Relay } from './forward';
 
-export type { HostPort, ProxyOptions, SendProxy, UpstreamSpec } from '../gateway/proxy-options';
-export type { StaticUpstreamSpec, DnsUpstreamSpec, SrvUpstreamSpec } from '../gateway/proxy-options';
+export type { HostPort, ProxyOptions, SendProxy, UnixPath, UpstreamSpec } from '../gateway/proxy-options';
+export type { StaticUpstreamSpec, UnixUpstreamSpec, DnsUpstreamSpec, SrvUpstreamSpec } from '../gateway/proxy-options';
 
 export interface UpstreamStats extends HostPort {
   /** where it came from: 'static', or the dns:/srv: spec that resolved to it */
@@ -73,9 +74,18 @@ export interface ConnectionStats {
   since: number;
 }
 
-/** "host:port", "[v6]:port" or ":port" / "port" (host 127.0.0.1). */
+/** "host:port", "[v6]:port", ":port" / "port" (host 127.0.0.1), or "unix:PATH" (a unix domain socket). */
 export function parseHostPort(s: unknown, what = 'address'): HostPort {
   if (typeof s !== 'string' || s.length === 0) throw new InvalidAddressError(`${what} must be HOST:PORT, got ${JSON.stringify(s)}`);
+  if (s.startsWith('unix:')) {
+    const path = s.slice(5);
+    try {
+      unixSockaddr(path);
+    } catch (err) {
+      throw new InvalidAddressError(`${what} '${s}': ${(err as Error).message}`);
+    }
+    return { host: '', port: 0, path };
+  }
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s) ?? /^()()(\d{1,5})$/.exec(s);
   if (!m) throw new InvalidAddressError(`${what} must be HOST:PORT, got '${s}'`);
   const port = Number(m[3]);
@@ -105,8 +115,17 @@ export class Upstream implements UpstreamStats {
     public weight: number,
     public priority: number,
     public sendProxy: SendProxy,
+    /** a unix domain socket upstream: its path (host and port are then '' and 0) */
+    readonly path?: string,
   ) {}
 }
+
+/** A unix listener's address in the AddressInfo shape the proxy's API uses. */
+const unixInfo = (path: string): AddressInfo => ({ address: path, family: 'unix', port: 0 });
+
+/** connect() to an upstream: its path, or its host and port. */
+const dial = (u: Upstream, o: { timeout: number; allowHalfOpen?: boolean }): Socket =>
+  connect(u.path !== undefined ? { path: u.path, ...o } : { host: u.host, port: u.port, ...o });
 
 interface Conn {
   id: number;
@@ -131,6 +150,9 @@ interface Conn {
   o: ResolvedProxyOptions;
   cancelHeader: (() => void) | null;
 }
+
+/** An address an upstream list entry stands for: a DNS answer's, or a static one (maybe a unix path). */
+type Target = ResolvedTarget & { path?: string };
 
 /** One entry of the configuration's upstream list and what it stands for now. */
 interface Source {
@@ -224,7 +246,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     try {
       options = typeof next === 'function' ? next() : next;
       o = resolveProxyOptions(options);
-      if (o.listen.host !== this.#o.listen.host || o.listen.port !== this.#o.listen.port) {
+      if (fmt(o.listen) !== fmt(this.#o.listen)) {
         throw new InvalidAddressError(`listen cannot change on reload (${fmt(this.#o.listen)} -> ${fmt(o.listen)}); restart the proxy for a new address`);
       }
     } catch (err) {
@@ -263,7 +285,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.#applyTargets(src, src.watcher.targets, o);
       } else {
         const h = spec as HostPort & { weight?: number };
-        this.#applyTargets(src, [{ host: h.host, port: h.port, weight: h.weight ?? 1, priority: 0 }], o);
+        const path = unixPathOf(h);
+        const t: Target = path !== undefined ? { host: '', port: 0, path, weight: h.weight ?? 1, priority: 0 } : { host: h.host, port: h.port, weight: h.weight ?? 1, priority: 0 };
+        this.#applyTargets(src, [t], o);
       }
       sources.push(src);
     }
@@ -288,7 +312,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   /** A source's upstreams for `targets`: same address, same Upstream object; the others retire. */
-  #applyTargets(src: Source, targets: ResolvedTarget[], o: ResolvedProxyOptions): void {
+  #applyTargets(src: Source, targets: Target[], o: ResolvedProxyOptions): void {
     const byAddr = new Map(src.upstreams.map((u) => [fmt(u), u]));
     const next: Upstream[] = [];
     const taken = new Set<string>();
@@ -301,7 +325,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       let u = byAddr.get(k);
       byAddr.delete(k);
       if (!u) {
-        u = (this.#retired.size > 0 ? this.#retiredMatch(src.key, k) : undefined) ?? new Upstream(t.host, t.port, src.key.startsWith('static:') ? 'static' : src.key, 1, 0, false);
+        u = (this.#retired.size > 0 ? this.#retiredMatch(src.key, k) : undefined) ?? new Upstream(t.host, t.port, src.key.startsWith('static:') ? 'static' : src.key, 1, 0, false, t.path);
         u.retired = false;
         this.#retired.delete(u);
       }
@@ -335,14 +359,18 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     return Promise.all(this.#sources.map((s) => s.watcher?.ready())).then(() => undefined);
   }
 
-  /** Starts listening (after the first DNS answers of dns/srv upstreams); resolves with the bound address. */
+  /**
+   * Starts listening (after the first DNS answers of dns/srv upstreams); resolves with the bound
+   * address ({ address: the path, family: 'unix', port: 0 } on a unix socket).
+   */
   async listen(): Promise<AddressInfo> {
     await this.resolved();
     const server = createServer({ allowHalfOpen: true }, (s) => this.#onConnection(s));
     this.#server = server;
     let addr: AddressInfo;
+    const at = this.#o.listen;
     try {
-      addr = await server.listenAsync(this.#o.listen.port, this.#o.listen.host);
+      addr = at.path !== undefined ? unixInfo(await server.listenAsync({ path: at.path })) : await server.listenAsync(at.port, at.host);
     } catch (err) {
       this.#server = null;
       throw err;
@@ -366,14 +394,15 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   address(): AddressInfo | null {
-    return this.#server?.address() ?? null;
+    const a = this.#server?.address() ?? null;
+    return typeof a === 'string' ? unixInfo(a) : a;
   }
 
   get connections(): number {
     return this.#conns.size;
   }
 
-  /** One TCP connect per upstream; updates and returns their health. A check in progress is shared, not repeated. */
+  /** One connect per upstream; updates and returns their health. A check in progress is shared, not repeated. */
   checkHealth(): Promise<boolean[]> {
     this.#checking ??= this.#checkHealth().finally(() => (this.#checking = null));
     return this.#checking;
@@ -386,7 +415,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           new Promise<boolean>((resolve) => {
             let s: Socket;
             try {
-              s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout });
+              s = dial(u, { timeout: this.#o.connectTimeout });
             } catch (err) {
               this.#setHealth(u, false, (err as Error).message);
               return resolve(false);
@@ -466,7 +495,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
 
   #onConnection(client: Socket): void {
     const o = this.#o;
-    const peer = `${client.remoteAddress}:${client.remotePort}`;
+    // A unix client has no address: it is 'unix' (one client to the per-client limits).
+    const peer = client.remoteAddress === undefined ? 'unix' : `${client.remoteAddress}:${client.remotePort}`;
     if (this.#closing || this.#conns.size >= o.maxConnections) return this.#refuse(client, 'maxConnections', peer);
     const rated = this.#limiter.admitGlobal();
     if (rated) return this.#refuse(client, rated, peer);
@@ -519,7 +549,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
 
   /** The client's address is final: per-client limits, then the upstreams. */
   #admitted(c: Conn, early: (err: Error) => void): void {
-    const key = unmapV4(c.addrs ? c.addrs.sourceAddress : String(c.client.remoteAddress));
+    const key = c.addrs ? unmapV4(c.addrs.sourceAddress) : c.client.remoteAddress === undefined ? 'unix' : unmapV4(c.client.remoteAddress);
     const refused = this.#limiter.admitClient(key);
     if (refused) {
       this.#refuse(c.client, refused, c.peer);
@@ -543,7 +573,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     }
     let s: Socket;
     try {
-      s = connect({ host: u.host, port: u.port, timeout: c.o.connectTimeout, allowHalfOpen: true });
+      s = dial(u, { timeout: c.o.connectTimeout, allowHalfOpen: true });
     } catch (err) {
       // Not even started (no ring, no fd): this upstream cannot be had now.
       u.connectFailures++;
@@ -568,7 +598,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       if (u.sendProxy) {
         // The socket's own addresses are read only here: getsockname is a system call per connection.
         const cl = c.client;
-        s.write(encodeProxyHeader(u.sendProxy, c.addrs ?? addressesOf(cl.remoteAddress, cl.remotePort, cl.localAddress, cl.localPort)));
+        const lp = c.o.listen.path;
+        // A unix client (no header naming another): v1 UNKNOWN, v2 PROXY over AF_UNIX.
+        s.write(!c.addrs && lp !== undefined ? encodeUnixProxyHeader(u.sendProxy, '', lp) : encodeProxyHeader(u.sendProxy, c.addrs ?? addressesOf(cl.remoteAddress, cl.remotePort, cl.localAddress, cl.localPort)));
         this.#g.headersSent++;
       }
       if (c.early) s.write(c.early);
@@ -684,6 +716,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         (u): UpstreamStats => ({
           host: u.host,
           port: u.port,
+          ...(u.path !== undefined ? { path: u.path } : {}),
           source: u.source,
           weight: u.weight,
           priority: u.priority,
