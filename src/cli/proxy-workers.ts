@@ -1,14 +1,20 @@
 /**
  * `maio proxy --workers N`: every worker runs the same proxy (src/cli/proxy.ts
- * in a worker); this thread serves /metrics summed over the workers and
- * /connections as each worker's stats.
+ * in a worker) with the configuration this thread read; this thread serves
+ * /metrics summed over the workers and /connections as each worker's stats,
+ * and on SIGHUP re-reads the configuration and sends it to every worker
+ * (src/cli/proxy-worker-reload.ts).
  */
 import * as http from 'node:http';
-import type { HostPort } from '../paths/proxy';
+import type { HostPort, ProxyOptions } from '../paths/proxy';
+import { sumPrometheus } from '../workers/aggregate';
+import { ConfigError } from '../core/errors';
+import { WorkerReloads } from './proxy-worker-reload';
 import { runInWorkers, type WorkerFlags } from './workers';
 
-export function runProxyWorkers(flags: WorkerFlags, metrics: HostPort | null): void {
+export function runProxyWorkers(flags: WorkerFlags, options: ProxyOptions, metrics: HostPort | null, build: () => { options: ProxyOptions; metrics: HostPort | null }): void {
   let httpServer: http.Server | null = null;
+  let reloads: WorkerReloads | null = null;
   runInWorkers(
     'proxy',
     flags,
@@ -20,7 +26,8 @@ export function runProxyWorkers(flags: WorkerFlags, metrics: HostPort | null): v
           res.end(body);
         };
         if (req.url === '/metrics' || req.url === '/') {
-          group.metrics().then((text) => send('text/plain; version=0.0.4', text), () => res.writeHead(500).end());
+          // The main thread's own count (reloads it refused) last: the workers' families keep their order.
+          group.metrics().then((text) => send('text/plain; version=0.0.4', sumPrometheus([text, reloads!.metrics()])), () => res.writeHead(500).end());
         } else if (req.url === '/connections') {
           group.stats().then((s) => send('application/json', JSON.stringify({ stats: s.total, workers: s.workers })), () => res.writeHead(500).end());
         } else {
@@ -39,6 +46,23 @@ export function runProxyWorkers(flags: WorkerFlags, metrics: HostPort | null): v
     (group) => {
       process.stderr.write(`maio proxy: stopping: draining ${group.count} workers\n`);
       httpServer?.close();
+    },
+    () => reloads!.data(),
+    (group) => {
+      reloads = new WorkerReloads(options, group);
+      const r = reloads;
+      let busy: Promise<void> = Promise.resolve();
+      process.on('SIGHUP', () => {
+        // One reload at a time, in signal order: each worker sees the configurations in the same order.
+        busy = busy.then(() =>
+          r.reload(() => {
+            const next = build();
+            const same = (a: HostPort | null, b: HostPort | null) => (a === null ? b === null : b !== null && a.host === b.host && a.port === b.port);
+            if (!same(next.metrics, metrics)) throw new ConfigError('metrics cannot change on reload; restart the proxy for a new address');
+            return next.options;
+          }),
+        );
+      });
     },
   );
 }

@@ -13,6 +13,7 @@ import { fmtHostPort, resolveProxyOptions, type UnixPath } from '../gateway/prox
 import { reloadOnSighup, reportGatewayEvents } from '../gateway/sighup';
 import { announce } from './args';
 import { runProxyWorkers } from './proxy-workers';
+import { serveWorkerReloads, workerProxyData } from './proxy-worker-reload';
 import { currentWorker } from '../workers/runtime';
 import { takeWorkerFlags, workersHelp } from './workers';
 
@@ -186,12 +187,14 @@ function listenError(what: string, at: HostPort | UnixPath, err: NodeJS.ErrnoExc
 export function run(argv: string[]): void {
   const w = takeWorkerFlags(argv);
   const parsed = parseProxyArgs(w.rest);
-  const { options, metrics } = resolveConfig(parsed);
+  const worker = currentWorker();
+  const fromMain = worker ? workerProxyData() : null;
+  // A worker of `--workers N` runs what the main thread read and checked (the one in force, for a replacement).
+  const { options, metrics } = fromMain ? { options: fromMain.options, metrics: null } : resolveConfig(parsed);
   // Workers share a port through SO_REUSEPORT; a unix path has no such group (the second bind fails).
   if (w.workers !== null && options.listen.path !== undefined) throw new InvalidArgumentError('--workers needs a TCP --listen (a unix path cannot be shared by several listeners)');
   announce();
-  const worker = currentWorker();
-  if (w.workers !== null && !worker) return runProxyWorkers(w, metrics);
+  if (w.workers !== null && !worker) return runProxyWorkers(w, options, metrics, () => resolveConfig(parsed));
   const proxy = new Proxy(options);
   proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
   proxy.on('upstream', (u: HostPort & { lastError: string }, healthy: boolean) => {
@@ -231,8 +234,11 @@ export function run(argv: string[]): void {
     (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err),
   );
   reportGatewayEvents(proxy);
-  // In a worker the group drains (SIGTERM reaches the main thread); SIGHUP reload is single-thread only for now.
-  if (worker) return;
+  // In a worker the group drains (SIGTERM reaches the main thread) and SIGHUP comes as a message from it.
+  if (worker) {
+    if (fromMain) serveWorkerReloads(proxy, worker, fromMain.generation);
+    return;
+  }
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(0);

@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError } from '../core/errors';
 import { parseCpuList } from '../workers/cpus';
-import { startWorkers, type WorkerGroup } from '../workers/group';
+import { WorkerGroup } from '../workers/group';
 import { currentWorker } from '../workers/runtime';
 
 export const workersHelp = `  --workers N|auto  run N worker threads (auto: one per CPU this process may use), each with its own ring and pool, on one port (SO_REUSEPORT)
@@ -53,17 +53,33 @@ export function inCliWorker(): boolean {
  * Runs `command` in a worker group. `onReady` runs once every worker listens
  * (e.g. a metrics server in this thread); the port is the first listener's.
  */
-export function runInWorkers(command: string, flags: WorkerFlags, onReady?: (group: WorkerGroup) => Promise<void> | void, beforeStop?: (group: WorkerGroup) => Promise<void> | void): void {
+export function runInWorkers(
+  command: string,
+  flags: WorkerFlags,
+  onReady?: (group: WorkerGroup) => Promise<void> | void,
+  beforeStop?: (group: WorkerGroup) => Promise<void> | void,
+  /** more workerData for each worker, asked at its start (a replacement gets what is current then) */
+  extraData?: () => Record<string, unknown>,
+  /** the group before it starts (to listen for its messages from the first one on) */
+  onGroup?: (group: WorkerGroup) => void,
+): void {
   const fail = (err: Error) => {
     process.stderr.write(`maio ${command}: ${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}\n`);
     process.exit(1);
   };
-  startWorkers({
-    module: require.resolve('./worker-command'),
-    count: flags.workers ?? 'auto',
-    ...(flags.cpus !== null ? { cpus: flags.cpus } : {}),
-    workerData: { command, argv: flags.rest },
-  }).then(async (group) => {
+  let group: WorkerGroup;
+  try {
+    group = new WorkerGroup({
+      module: require.resolve('./worker-command'),
+      count: flags.workers ?? 'auto',
+      ...(flags.cpus !== null ? { cpus: flags.cpus } : {}),
+      workerData: () => ({ command, argv: flags.rest, ...extraData?.() }),
+    });
+  } catch (err) {
+    return fail(err as Error);
+  }
+  onGroup?.(group);
+  group.start().then(async (group) => {
     const pins = group.cpus ? `, pinned to CPUs ${group.workers.map((w) => w.cpus.join('+')).join(' ')}` : '';
     process.stderr.write(`maio ${command}: ${group.count} workers${pins}; steering: ${group.steering.mode}${group.steering.attached ? '' : ` (${group.steering.reason})`}\n`);
     group.on('exit', (w, code, info) => {

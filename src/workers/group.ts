@@ -44,7 +44,10 @@ export interface StartWorkersOptions {
    * 'hash': the kernel's 4-tuple hash. Default 'cpu' when `cpus` is given, else 'hash'.
    */
   steer?: 'cpu' | 'hash';
-  /** each worker's `workerData` (structured clone) */
+  /**
+   * each worker's `workerData` (structured clone); a function is called at each worker's start,
+   * so a replacement gets what it returns then (e.g. the configuration in force now)
+   */
   workerData?: unknown;
   /** each worker's process.env (default: a copy of this one), as worker_threads' option */
   env?: NodeJS.Dict<string> | typeof SHARE_ENV;
@@ -264,7 +267,7 @@ export class WorkerGroup extends TypedEmitter<WorkerGroupEvents> {
       initial,
     };
     const thread = new Worker(path.join(__dirname, 'bootstrap.js'), {
-      workerData: { [TAG]: boot, data: this.#opts.workerData },
+      workerData: { [TAG]: boot, data: typeof this.#opts.workerData === 'function' ? (this.#opts.workerData as () => unknown)() : this.#opts.workerData },
       ...(this.#opts.env !== undefined ? { env: this.#opts.env } : {}),
       ...(this.#opts.execArgv ? { execArgv: this.#opts.execArgv } : {}),
       ...(this.#opts.resourceLimits ? { resourceLimits: this.#opts.resourceLimits } : {}),
