@@ -53,9 +53,9 @@ export type { ForwardMode, SocketForwardOptions, ForwarderStats, ForwarderEvents
 export { Proxy } from './paths/proxy';
 export type { ProxyEvents } from './paths/proxy';
 export type { ProxyOptions, HostPort, Upstream, UpstreamStats, ConnectionStats, GatewayStats } from './paths/proxy';
-export type { UpstreamSpec, StaticUpstreamSpec, DnsUpstreamSpec, SrvUpstreamSpec, SendProxy } from './paths/proxy';
+export type { UpstreamSpec, StaticUpstreamSpec, UnixUpstreamSpec, UnixPath, DnsUpstreamSpec, SrvUpstreamSpec, SendProxy } from './paths/proxy';
 // The PROXY protocol codec the proxy uses (src/gateway/), for a backend that reads the header.
-export { decodeProxyHeader, encodeProxyHeader } from './gateway/proxy-protocol';
+export { decodeProxyHeader, encodeProxyHeader, encodeUnixProxyHeader } from './gateway/proxy-protocol';
 export type { ProxyHeader, ProxyAddresses, ProxyProtocolVersion, DecodeResult as ProxyHeaderDecodeResult } from './gateway/proxy-protocol';
 export type { LimitRefusal } from './gateway/limits';
 export type { SocketSendFileOptions } from './net/socket-file';

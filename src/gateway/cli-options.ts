@@ -40,8 +40,9 @@ export const gatewayHelp = `  --upstream dns:NAME:PORT  every A/AAAA address of 
   --dns-server IP[:PORT]    DNS server for dns:/srv: upstreams (repeat; default: the system's)
   --dns-min-interval S      shortest time between two resolutions of a name (default 1)
   --dns-max-interval S      longest time an answer is used whatever its TTL (default 300)
-  SIGHUP re-reads --config (flags still win) and takes it without dropping connections;
-  a bad one is refused with one line on stderr and the running configuration stays.`;
+  SIGHUP re-reads --config (flags still win) and takes it without dropping connections
+  (with --workers: read once, sent to every worker); a bad one is refused with one line
+  on stderr and the running configuration stays.`;
 
 export type GatewayParsed = Record<string, number | string | boolean | string[] | undefined>;
 
