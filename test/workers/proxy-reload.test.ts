@@ -78,6 +78,11 @@ test('maio proxy --workers 2: SIGHUP reaches every worker; open connections keep
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(reloadedLines().length, 2, p.stderr());
     assert.match(reloadedLines()[1]!, /^maio proxy: reload refused: config .* is not valid JSON/);
+    // A new listen address needs a restart: refused by the main thread too, in one line.
+    fs.writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:1', upstreams: [`127.0.0.1:${A.port}`], metrics: '127.0.0.1:0', mode: 'buffers' }));
+    p.child.kill('SIGHUP');
+    await until(() => reloadedLines().length === 3, 'the second refusal line');
+    assert.match(reloadedLines()[2]!, /^maio proxy: reload refused: listen cannot change on reload/);
     const after = await rawClient(port);
     sockets.push(after);
     assert.ok(await echoes(after, randomBytes(4096)));
@@ -86,7 +91,7 @@ test('maio proxy --workers 2: SIGHUP reaches every worker; open connections keep
 
     const m = parsePrometheus((await httpGet(metricsPort(p), '/metrics')).body);
     assert.equal(sampleOf(m, 'maio_proxy_reloads_total', '{result="ok"}'), 2, 'one taken reload in each of 2 workers, summed');
-    assert.equal(sampleOf(m, 'maio_proxy_reloads_total', '{result="refused"}'), 1, 'refused once, by the main thread');
+    assert.equal(sampleOf(m, 'maio_proxy_reloads_total', '{result="refused"}'), 2, 'each refused once, by the main thread');
   } finally {
     for (const s of sockets) s.destroy();
     p.child.kill('SIGTERM');
