@@ -14,7 +14,8 @@
         "native/sock.c",
         "native/fallback.c",
         "native/pipe.c",
-        "native/sendfile.c"
+        "native/sendfile.c",
+        "native/udp.c"
       ],
       "include_dirs": ["native"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

@@ -36,6 +36,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("sockGetBytes", maio_napi_sock_get_bytes),
 		FN("sockName", maio_napi_sock_name),
 		FN("sockError", maio_napi_sock_error),
+		FN("sockDisconnect", maio_napi_sock_disconnect),
 		FN("pipeOpen", maio_napi_pipe_open),
 		FN("fdSetBlocking", maio_napi_fd_set_blocking),
 		FN("sendfileStart", maio_napi_sendfile_start),
@@ -58,6 +59,8 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("fallbackConnectResult", maio_napi_fallback_connect_result),
 		FN("fallbackShutdown", maio_napi_fallback_shutdown),
 		FN("fallbackCloseFd", maio_napi_fallback_close_fd),
+		FN("fallbackRecvmsg", maio_napi_fallback_recvmsg),
+		FN("fallbackSendmsg", maio_napi_fallback_sendmsg),
 #undef FN
 	};
 	napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);

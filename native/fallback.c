@@ -41,6 +41,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -630,4 +631,116 @@ MAIO_EXPORT(maio_napi_fallback_close_fd)
 MAIO_EXPORT(maio_napi_fallback_close)
 {
 	return maio_loop_napi_close(env, info, "fallback", &maio_fallback_tag);
+}
+
+/* ---- datagrams ---------------------------------------------------------- */
+
+/*
+ * fallbackRecvmsg(fallback, fd, pool, off, len, nameLen, ctlLen, msgFlags):
+ * one recvmsg laid out as io_uring's multishot RECVMSG lays out a provided
+ * buffer: struct io_uring_recvmsg_out, nameLen bytes for the name, ctlLen
+ * for control messages, then the payload. Returns the bytes used or -errno.
+ * MSG_TRUNC makes payloadlen the datagram's real length, as io_uring reports.
+ */
+MAIO_EXPORT(maio_napi_fallback_recvmsg)
+{
+	napi_value argv[8];
+	int fd;
+	int32_t pool, off, len, name_len, ctl_len, flags;
+	struct maio_fallback *f = fb_args_fd(env, info, 8, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "pool", 0, MAIO_MAX_POOLS - 1, &pool) ||
+	    !maio_arg_int32(env, argv[3], "offset", 0, INT32_MAX, &off) ||
+	    !maio_arg_int32(env, argv[4], "length", 0, INT32_MAX, &len) ||
+	    !maio_arg_int32(env, argv[5], "nameLen", 0, MAIO_AUX_ADDR_MAX, &name_len) ||
+	    !maio_arg_int32(env, argv[6], "ctlLen", 0, MAIO_RECVMSG_CTL_MAX, &ctl_len) ||
+	    !maio_arg_int32(env, argv[7], "msgFlags", INT32_MIN, INT32_MAX, &flags))
+		return NULL;
+	if (!maio_udp_recvmsg_lengths_ok(name_len, ctl_len))
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "ctlLen %d is not a multiple of 8", ctl_len);
+	struct maio_pool *p = f->pools[pool];
+	if (!p || !p->base)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool %d is not attached", pool);
+	if ((uint64_t)off + (uint64_t)len > p->size)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					"offset %d + length %d lies outside the pool (%zu bytes)", off, len,
+					p->size);
+	size_t head = MAIO_RECVMSG_OUT + (size_t)name_len + (size_t)ctl_len;
+	if ((size_t)len < head)
+		return maio_int(env, -EINVAL);
+	uint8_t *buf = p->base + off;
+	struct io_uring_recvmsg_out out;
+	struct iovec iov = {.iov_base = buf + head, .iov_len = (size_t)len - head};
+	struct msghdr msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_name = name_len ? buf + MAIO_RECVMSG_OUT : NULL;
+	msg.msg_namelen = (socklen_t)name_len;
+	msg.msg_control = ctl_len ? buf + MAIO_RECVMSG_OUT + name_len : NULL;
+	msg.msg_controllen = (size_t)ctl_len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	ssize_t r;
+	do
+		r = recvmsg(fd, &msg, (flags & ~(MSG_WAITALL | MSG_ERRQUEUE)) | MSG_DONTWAIT | MSG_TRUNC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return maio_int(env, -errno);
+	out.namelen = msg.msg_namelen;
+	out.controllen = (uint32_t)msg.msg_controllen;
+	out.payloadlen = (uint32_t)r;
+	out.flags = (uint32_t)msg.msg_flags;
+	memcpy(buf, &out, sizeof(out));
+	size_t copied = (size_t)r < iov.iov_len ? (size_t)r : iov.iov_len;
+	return maio_int(env, (int64_t)(head + copied));
+}
+
+/*
+ * fallbackSendmsg(fallback, fd, pool, auxOff, auxLen, nameLen, gso, msgFlags):
+ * the SENDMSG descriptor's datagram (native/maio.h) in one sendmsg, checked
+ * by the same code as on the ring. Bytes sent or -errno.
+ */
+MAIO_EXPORT(maio_napi_fallback_sendmsg)
+{
+	napi_value argv[8];
+	int fd;
+	int32_t pool, aoff, alen, name_len, gso, flags;
+	struct maio_fallback *f = fb_args_fd(env, info, 8, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "pool", 0, MAIO_MAX_POOLS - 1, &pool) ||
+	    !maio_arg_int32(env, argv[3], "auxOff", 0, INT32_MAX, &aoff) ||
+	    !maio_arg_int32(env, argv[4], "auxLen", 8, 8 * MAIO_SENDMSG_MAX_SEGS, &alen) ||
+	    !maio_arg_int32(env, argv[5], "nameLen", 0, MAIO_SENDMSG_NAME_MAX, &name_len) ||
+	    !maio_arg_int32(env, argv[6], "gso", 0, 0xffff, &gso) ||
+	    !maio_arg_int32(env, argv[7], "msgFlags", INT32_MIN, INT32_MAX, &flags))
+		return NULL;
+	if (!fb_arrays(f) || !f->aux)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
+	struct maio_pool *p = f->pools[pool];
+	if (!p || !p->base)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool %d is not attached", pool);
+	/* The descriptor fields the shared builder reads; LEN is the sum it checks. */
+	int32_t d[MAIO_DESC_INTS];
+	memset(d, 0, sizeof(d));
+	d[MAIO_D_AUX_OFF] = aoff;
+	d[MAIO_D_AUX_LEN] = alen;
+	d[MAIO_D_OFF_LO] = name_len;
+	d[MAIO_D_OFF_HI] = gso;
+	int32_t segs[2 * MAIO_SENDMSG_MAX_SEGS];
+	if ((uint64_t)aoff + MAIO_SENDMSG_NAME_MAX + (uint64_t)alen <= f->aux_len) {
+		memcpy(segs, f->aux + aoff + MAIO_SENDMSG_NAME_MAX, (size_t)alen);
+		int64_t total = 0;
+		for (int k = 0; k < alen / 8; k++)
+			total += segs[2 * k + 1];
+		d[MAIO_D_LEN] = total > INT32_MAX ? -1 : (int32_t)total;
+	}
+	struct iovec iov[MAIO_SENDMSG_MAX_SEGS];
+	struct maio_udp_msg m;
+	struct msghdr msg;
+	const char *field = "", *why = "";
+	if (maio_udp_sendmsg_build(d, f->aux, f->aux_len, p->base, p->size, iov, &m, &msg, &field,
+				   &why) < 0)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "SENDMSG %s %s", field, why);
+	ssize_t r;
+	do
+		r = sendmsg(fd, &msg, (flags & ~MSG_ZEROCOPY) | MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return maio_int(env, r < 0 ? -errno : r);
 }

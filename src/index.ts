@@ -55,3 +55,6 @@ export type { ProxyEvents } from './paths/proxy';
 export type { ProxyOptions, HostPort, Upstream, UpstreamStats, ConnectionStats } from './paths/proxy';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';
+// UDP over the I/O pool (src/dgram/).
+export { UdpSocket, createUdpSocket } from './dgram/index';
+export type { UdpSocketEvents, UdpMessage, RemoteInfo, UdpSocketOptions, UdpType, OffloadState, UdpStats, SendCallback } from './dgram/index';

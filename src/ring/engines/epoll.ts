@@ -57,6 +57,8 @@ import {
   MAX_POOLS,
   NOTIF_USAGE_ZC_COPIED,
   Op,
+  RECVMSG_CTL_MAX,
+  SENDMSG_NAME_MAX,
   RingStat,
   SLOT_MASK,
   native,
@@ -67,7 +69,7 @@ import {
 import { typed, type Engine, type EngineArrays, type EngineAttachment, type EngineHost } from '../engine';
 import type { RingCapabilities } from '../io-ring';
 import { Errno, Flag } from '../linux';
-import { AUX_BYTES, AUX_SLOT } from '../slots';
+import { AUX_BYTES, AUX_SLOT, AUX_TOTAL } from '../slots';
 import { BufferGroup } from './epoll/buffer-group';
 import { FdState } from './epoll/fd-state';
 
@@ -89,7 +91,7 @@ const IORING_RECVSEND_POLL_FIRST = 1;
 const IORING_RECVSEND_BUNDLE = 1 << 4;
 
 // Per-op record, R int32 per op slot: the descriptor's fields and the op's progress.
-const R = 20;
+const R = 22;
 const enum F {
   Op = 0,
   Fd = 1,
@@ -117,6 +119,10 @@ const enum F {
   ZcPlain = 18,
   /** the op id in this slot */
   Id = 19,
+  /** descriptor OffLo: SENDMSG / RECVMSG_MULTI name bytes */
+  NameLen = 20,
+  /** descriptor OffHi: SENDMSG's UDP_SEGMENT size, RECVMSG_MULTI's control bytes */
+  Extra = 21,
 }
 
 const enum S {
@@ -141,6 +147,8 @@ const IOPRIO_ALLOWED: Record<number, number> = {
   [Op.Recv]: IORING_RECVSEND_POLL_FIRST,
   [Op.RecvMulti]: IORING_RECVSEND_POLL_FIRST | IORING_RECVSEND_BUNDLE,
   [Op.Accept]: Flag.IORING_ACCEPT_MULTISHOT,
+  [Op.RecvmsgMulti]: IORING_RECVSEND_POLL_FIRST,
+  [Op.Sendmsg]: IORING_RECVSEND_POLL_FIRST,
 };
 
 export class EpollEngine implements Engine {
@@ -270,6 +278,8 @@ export class EpollEngine implements Engine {
     r[b + F.AuxOff] = s[d + 9];
     r[b + F.AuxLen] = s[d + 10];
     r[b + F.SqeFlags] = s[d + 13];
+    r[b + F.NameLen] = s[d + 11];
+    r[b + F.Extra] = s[d + 12];
     r[b + F.State] = S.Queued;
     r[b + F.Done] = 0;
     r[b + F.Next] = -1;
@@ -343,10 +353,11 @@ export class EpollEngine implements Engine {
         return;
       case Op.Send:
       case Op.SendZc:
+      case Op.Sendmsg:
       case Op.Connect:
         this.#startOnFd(slot, fd, false);
         return;
-      default: // Recv, RecvMulti, Accept
+      default: // Recv, RecvMulti, RecvmsgMulti, Accept
         this.#startOnFd(slot, fd, true);
     }
   }
@@ -354,7 +365,7 @@ export class EpollEngine implements Engine {
   /** What ring.c's desc_check refuses, refused here (the op completes with -EINVAL). */
   #valid(b: number, op: number): boolean {
     const r = this.#rec;
-    if (op < Op.Nop || op > Op.Splice) return false;
+    if (op < Op.Nop || op > Op.Sendmsg || op === Op.Provide || op === Op.Sendv) return false;
     if (r[b + F.SqeFlags] & ~IOSQE_IO_LINK) return false;
     if (r[b + F.Ioprio] & ~(IOPRIO_ALLOWED[op] ?? 0)) return false;
     if (op !== Op.Nop && op !== Op.Cancel && r[b + F.Fd] < 0) return false;
@@ -371,6 +382,21 @@ export class EpollEngine implements Engine {
       }
       case Op.RecvMulti:
         return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && r[b + F.AuxLen] >= 0;
+      case Op.RecvmsgMulti: {
+        const name = r[b + F.NameLen];
+        const ctl = r[b + F.Extra];
+        return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && name >= 0 && name <= AUX_SLOT && ctl >= 0 && ctl <= RECVMSG_CTL_MAX && ctl % 8 === 0;
+      }
+      case Op.Sendmsg: {
+        // The entry itself (name, pieces) is checked by native at each send.
+        const pool = r[b + F.Pool];
+        const off = r[b + F.AuxOff];
+        const len = r[b + F.AuxLen];
+        return (
+          pool >= 0 && pool < MAX_POOLS && this.#poolSize[pool] > 0 && off >= 0 && off % 4 === 0 && len >= 8 && len % 8 === 0 &&
+          off + SENDMSG_NAME_MAX + len <= AUX_TOTAL && r[b + F.Extra] >= 0 && r[b + F.Extra] <= 0xffff
+        );
+      }
       case Op.Accept:
         return (r[b + F.MsgFlags] & ~(Flag.SOCK_NONBLOCK | Flag.SOCK_CLOEXEC)) === 0;
       case Op.Connect: {
@@ -422,6 +448,10 @@ export class EpollEngine implements Engine {
         return this.#attemptRecv(slot, st);
       case Op.RecvMulti:
         return this.#attemptRecvMulti(slot, st);
+      case Op.RecvmsgMulti:
+        return this.#attemptRecvmsgMulti(slot, st);
+      case Op.Sendmsg:
+        return this.#attemptSendmsg(slot);
       case Op.Accept:
         return this.#attemptAccept(slot, st);
       case Op.Connect:
@@ -568,6 +598,52 @@ export class EpollEngine implements Engine {
       return Attempt.Done;
     }
     return Attempt.Retry;
+  }
+
+  /** As RECV_MULTI, one datagram per buffer, laid out as io_uring's RECVMSG does. */
+  #attemptRecvmsgMulti(slot: number, st: FdState): Attempt {
+    const r = this.#rec;
+    const b = slot * R;
+    const g = this.#groups.get(r[b + F.Group]);
+    const flags = r[b + F.MsgFlags];
+    for (let i = 0; i < MULTISHOT_BATCH; i++) {
+      if (g === undefined || !g.shift()) {
+        if (i > 0) return Attempt.Retry;
+        this.#result(slot, -Errno.ENOBUFS, 0);
+        return Attempt.Done;
+      }
+      if (g.off + g.len > this.#poolSize[g.pool]) {
+        this.#result(slot, -Errno.EFAULT, 0);
+        return Attempt.Done;
+      }
+      this.#stats[RingStat.Enters]++;
+      const res = this.#native.fallbackRecvmsg(this.#handle, st.fd, g.pool, g.off, g.len, r[b + F.NameLen], r[b + F.Extra], flags);
+      if (res > 0) {
+        this.#post(slot, res, CQE_F_BUFFER | (g.bid << 16) | CQE_F_MORE);
+        continue;
+      }
+      g.unshift();
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
+      this.#result(slot, res, 0);
+      return Attempt.Done;
+    }
+    return Attempt.Retry;
+  }
+
+  /** A datagram (or GSO batch) leaves whole or not at all. */
+  #attemptSendmsg(slot: number): Attempt {
+    const r = this.#rec;
+    const b = slot * R;
+    this.#stats[RingStat.Enters]++;
+    let res: number;
+    try {
+      res = this.#native.fallbackSendmsg(this.#handle, r[b + F.Fd], r[b + F.Pool], r[b + F.AuxOff], r[b + F.AuxLen], r[b + F.NameLen], r[b + F.Extra], r[b + F.MsgFlags]);
+    } catch {
+      res = -Errno.EINVAL; // a bad entry, as ring.c refuses it
+    }
+    if (res === -Errno.EAGAIN) return Attempt.Wait;
+    this.#result(slot, res, 0);
+    return Attempt.Done;
   }
 
   #attemptAccept(slot: number, st: FdState): Attempt {
