@@ -26,6 +26,11 @@
  *   (PROVIDE descriptors, registerBufRing): one CQE per read with F_BUFFER |
  *   bid << 16 | F_MORE; it ends with -ENOBUFS when it needs a buffer and the
  *   group is empty, with 0 at end of stream, or with -errno.
+ * - RECVMSG_MULTI works like RECV_MULTI with one recvmsg per datagram, laid
+ *   out in the buffer as io_uring lays it out (io_uring_recvmsg_out, name,
+ *   control, payload; MSG_TRUNC gives the real length). SENDMSG is one
+ *   sendmsg of the aux entry (native/udp.c builds it as ring.c does): a
+ *   datagram or GSO batch leaves whole or waits for writability.
  * - ACCEPT with multishot posts one CQE per connection with F_MORE.
  * - CONNECT completes when the socket turns writable (SO_ERROR).
  * - CLOSE, SHUTDOWN, NOP, CANCEL and every error (a bad descriptor: -EINVAL)
