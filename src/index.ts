@@ -56,5 +56,5 @@ export type { ProxyOptions, HostPort, Upstream, UpstreamStats, ConnectionStats }
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';
 // UDP over the I/O pool (src/dgram/).
-export { UdpSocket, createUdpSocket } from './dgram/index';
-export type { UdpSocketEvents, UdpMessage, RemoteInfo, UdpSocketOptions, UdpType, OffloadState, UdpStats, SendCallback } from './dgram/index';
+export { UdpSocket, UdpMessage, createUdpSocket } from './dgram/index';
+export type { UdpSocketEvents, RemoteInfo, UdpSocketOptions, UdpType, OffloadState, UdpStats, SendCallback } from './dgram/index';

@@ -83,6 +83,11 @@ export class UdpSender implements PreFlush, CompletionTarget {
     this.#ring.schedule(this);
   }
 
+  #retry(): void {
+    if (this.#queue.length === 0 || this.#ring.closed) return;
+    this.#schedule();
+  }
+
   /** @internal the ring's flush starts: the queue leaves as SENDMSG ops. */
   preFlush(): void {
     this.#scheduled = false;
@@ -113,7 +118,12 @@ export class UdpSender implements PreFlush, CompletionTarget {
         for (let k = 0; k < n; k++) total += q[head + k].buf.length;
         aux = this.#ring.allocAux();
       }
-      if (aux < 0) break; // every slot is with the kernel: a completion brings the next flush
+      if (aux < 0) {
+        // Every slot is with the kernel: one of our completions brings the next
+        // flush; with none of ours in flight, other sockets hold them: look again soon.
+        if (this.#inflight.size === 0) setTimeout(() => this.#retry(), 1);
+        break;
+      }
       const nameLen = first.name === null ? 0 : first.name.length;
       if (first.name !== null) this.#ring.aux.set(first.name, aux);
       const segs = this.#segs;
