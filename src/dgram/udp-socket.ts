@@ -220,7 +220,8 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
 
   #deliver(p: ParsedDatagrams): void {
     for (const m of p.messages) {
-      if (this.#waiting.length > 0 || this.#receiver.paused || this.listenerCount('message') === 0) this.#waiting.push([m, p.from]);
+      if (this.#closing) m.release(); // closed by a handler of an earlier segment of this buffer
+      else if (this.#waiting.length > 0 || this.#receiver.paused || this.listenerCount('message') === 0) this.#waiting.push([m, p.from]);
       else this.#emitMessage(m, p.from);
     }
   }
