@@ -15,6 +15,7 @@ import { RecvGroup, type RecvGroupUser } from '../net/recv-group';
 import { parseDatagrams, type ParsedDatagrams } from './udp-message';
 import type { UdpCounters } from './udp-stats';
 
+const EINVAL = 22;
 const ENOBUFS = 105;
 const ECANCELED = 125;
 
@@ -42,6 +43,8 @@ export class UdpReceiver implements CompletionTarget, RecvGroupUser {
   #cancelling = false;
   #waitingBuffers = false;
   #closing = false;
+  /** the kernel refused the recv itself (EINVAL: no multishot RECVMSG here): not armed again */
+  #refused = false;
   #onStopped: (() => void) | null = null;
 
   constructor(ring: IoRing, pool: IoPool, fd: () => number, nameLen: number, ctlLen: number, bufferSize: number | undefined, quota: number, stats: UdpCounters, host: ReceiveHost) {
@@ -62,7 +65,7 @@ export class UdpReceiver implements CompletionTarget, RecvGroupUser {
 
   /** Arms the recv when it may run. */
   arm(): void {
-    if (this.#op >= 0 || this.#paused || this.#closing || this.#waitingBuffers || this.#held >= this.#quota) return;
+    if (this.#op >= 0 || this.#paused || this.#closing || this.#refused || this.#waitingBuffers || this.#held >= this.#quota) return;
     this.#group ??= RecvGroup.acquire(this.#ring, this.#pool, this.#bufferSize === undefined ? {} : { bufferSize: this.#bufferSize });
     this.#op = this.#ring.recvmsgMulti(this, this.#fd(), this.#group.id, this.#nameLen, this.#ctlLen);
   }
@@ -115,6 +118,7 @@ export class UdpReceiver implements CompletionTarget, RecvGroupUser {
       if (!this.#closing && !this.#group!.noBuffers(this)) this.#waitingBuffers = true;
     } else if (res < 0 && res !== -ECANCELED) {
       this.#stats.errors++;
+      if (res === -EINVAL) this.#refused = true; // again would fail again, at once
       if (!this.#closing) this.#host.receiveError(errnoError(res, 'recvmsg'));
     }
     if (final) {

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createPool, createUdpSocket, defaultPool, type IoPool, type UdpMessage, type UdpSocket } from '../../src/index';
+import { native } from '../../src/core/native';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
 
 /** A datagram of `len` bytes: seq in the first 4 bytes, then a pattern derived from it. */
@@ -287,6 +288,30 @@ test('the read quota: held messages stop the receive; releasing them brings the 
   await until(() => held.length === 6, 'the datagrams that waited');
   assert.deepEqual(held.map((m) => check(m.bytes)), [8, 9, 10, 11, 12, 13]);
   for (const m of held.splice(0)) m.release();
+  await closeAll(rx, tx);
+  await guard.check();
+});
+
+test('a GSO batch the kernel refuses turns GSO off for the socket (reason in stats) and its datagrams still go, one by one', { skip, timeout: 20000 }, async () => {
+  const pool = defaultPool();
+  const guard = poolGuard(pool);
+  const [rx, tx, port] = await pair({ gro: false }, { gso: true });
+  if (!tx.stats().gso.enabled) {
+    await closeAll(rx, tx);
+    return;
+  }
+  // SO_NO_CHECK (no UDP checksum): the kernel refuses UDP_SEGMENT sends with EINVAL.
+  native().sockSetInt(tx.fd, 1 /* SOL_SOCKET */, 11 /* SO_NO_CHECK */, 1);
+  const got: number[] = [];
+  rx.on('message', (msg) => got.push(check(msg.bytes)));
+  for (let i = 0; i < 10; i++) tx.send(fill(pool, i, 800), port, '127.0.0.1');
+  await until(() => got.length === 10, 'the refused batch, sent again one by one');
+  assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const s = tx.stats();
+  assert.equal(s.gso.enabled, false);
+  assert.match(s.gso.reason, /EINVAL/);
+  assert.equal(s.gsoBatches, 0);
+  assert.equal(s.datagramsOut, 10);
   await closeAll(rx, tx);
   await guard.check();
 });
