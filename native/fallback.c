@@ -635,62 +635,80 @@ MAIO_EXPORT(maio_napi_fallback_close)
 
 /* ---- datagrams ---------------------------------------------------------- */
 
+#define MAIO_FB_MMSG_MAX 64 /* datagrams one fallbackRecvmsg call takes at most */
+
 /*
- * fallbackRecvmsg(fallback, fd, pool, off, len, nameLen, ctlLen, msgFlags):
- * one recvmsg laid out as io_uring's multishot RECVMSG lays out a provided
- * buffer: struct io_uring_recvmsg_out, nameLen bytes for the name, ctlLen
- * for control messages, then the payload. Returns the bytes used or -errno.
- * MSG_TRUNC makes payloadlen the datagram's real length, as io_uring reports.
+ * fallbackRecvmsg(fallback, fd, list: Int32Array, count, nameLen, ctlLen, msgFlags):
+ * one recvmmsg into up to `count` buffers, list[4i..4i+2] = (pool, offset,
+ * length) of buffer i, each laid out as io_uring's multishot RECVMSG lays out
+ * a provided buffer: struct io_uring_recvmsg_out, nameLen bytes for the name,
+ * ctlLen for control messages, then the payload. Returns how many datagrams
+ * came (list[4i+3] = the bytes buffer i holds), or -errno. MSG_TRUNC makes
+ * payloadlen the datagram's real length, as io_uring reports it.
  */
 MAIO_EXPORT(maio_napi_fallback_recvmsg)
 {
-	napi_value argv[8];
+	napi_value argv[7];
 	int fd;
-	int32_t pool, off, len, name_len, ctl_len, flags;
-	struct maio_fallback *f = fb_args_fd(env, info, 8, argv, &fd);
-	if (!f || !maio_arg_int32(env, argv[2], "pool", 0, MAIO_MAX_POOLS - 1, &pool) ||
-	    !maio_arg_int32(env, argv[3], "offset", 0, INT32_MAX, &off) ||
-	    !maio_arg_int32(env, argv[4], "length", 0, INT32_MAX, &len) ||
-	    !maio_arg_int32(env, argv[5], "nameLen", 0, MAIO_AUX_ADDR_MAX, &name_len) ||
-	    !maio_arg_int32(env, argv[6], "ctlLen", 0, MAIO_RECVMSG_CTL_MAX, &ctl_len) ||
-	    !maio_arg_int32(env, argv[7], "msgFlags", INT32_MIN, INT32_MAX, &flags))
+	int32_t count, name_len, ctl_len, flags;
+	void *data;
+	size_t n;
+	struct maio_fallback *f = fb_args_fd(env, info, 7, argv, &fd);
+	if (!f || !maio_arg_typedarray(env, argv[2], "list", napi_int32_array, &data, &n) ||
+	    !maio_arg_int32(env, argv[3], "count", 1, MAIO_FB_MMSG_MAX, &count) ||
+	    !maio_arg_int32(env, argv[4], "nameLen", 0, MAIO_AUX_ADDR_MAX, &name_len) ||
+	    !maio_arg_int32(env, argv[5], "ctlLen", 0, MAIO_RECVMSG_CTL_MAX, &ctl_len) ||
+	    !maio_arg_int32(env, argv[6], "msgFlags", INT32_MIN, INT32_MAX, &flags))
 		return NULL;
 	if (!maio_udp_recvmsg_lengths_ok(name_len, ctl_len))
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "ctlLen %d is not a multiple of 8", ctl_len);
-	struct maio_pool *p = f->pools[pool];
-	if (!p || !p->base)
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool %d is not attached", pool);
-	if ((uint64_t)off + (uint64_t)len > p->size)
-		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
-					"offset %d + length %d lies outside the pool (%zu bytes)", off, len,
-					p->size);
+	if (n < (size_t)count * 4)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list holds %zu entries, count is %d", n / 4, count);
+	int32_t *list = data;
 	size_t head = MAIO_RECVMSG_OUT + (size_t)name_len + (size_t)ctl_len;
-	if ((size_t)len < head)
-		return maio_int(env, -EINVAL);
-	uint8_t *buf = p->base + off;
-	struct io_uring_recvmsg_out out;
-	struct iovec iov = {.iov_base = buf + head, .iov_len = (size_t)len - head};
-	struct msghdr msg;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_name = name_len ? buf + MAIO_RECVMSG_OUT : NULL;
-	msg.msg_namelen = (socklen_t)name_len;
-	msg.msg_control = ctl_len ? buf + MAIO_RECVMSG_OUT + name_len : NULL;
-	msg.msg_controllen = (size_t)ctl_len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	ssize_t r;
+	struct mmsghdr mm[MAIO_FB_MMSG_MAX];
+	struct iovec iov[MAIO_FB_MMSG_MAX];
+	uint8_t *bufs[MAIO_FB_MMSG_MAX];
+	memset(mm, 0, sizeof(mm[0]) * (size_t)count);
+	for (int32_t i = 0; i < count; i++) {
+		int32_t pool = list[4 * i], off = list[4 * i + 1], len = list[4 * i + 2];
+		struct maio_pool *p = pool >= 0 && pool < MAIO_MAX_POOLS ? f->pools[pool] : NULL;
+		if (!p || !p->base)
+			return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list[%d]: pool %d is not attached", i, pool);
+		if (off < 0 || len < 0 || (uint64_t)off + (uint64_t)len > p->size)
+			return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+						"list[%d]: offset %d + length %d lies outside the pool", i, off, len);
+		if ((size_t)len < head)
+			return maio_int(env, -EINVAL);
+		bufs[i] = p->base + off;
+		iov[i].iov_base = bufs[i] + head;
+		iov[i].iov_len = (size_t)len - head;
+		struct msghdr *msg = &mm[i].msg_hdr;
+		msg->msg_name = name_len ? bufs[i] + MAIO_RECVMSG_OUT : NULL;
+		msg->msg_namelen = (socklen_t)name_len;
+		msg->msg_control = ctl_len ? bufs[i] + MAIO_RECVMSG_OUT + name_len : NULL;
+		msg->msg_controllen = (size_t)ctl_len;
+		msg->msg_iov = &iov[i];
+		msg->msg_iovlen = 1;
+	}
+	int r;
 	do
-		r = recvmsg(fd, &msg, (flags & ~(MSG_WAITALL | MSG_ERRQUEUE)) | MSG_DONTWAIT | MSG_TRUNC);
+		r = recvmmsg(fd, mm, (unsigned)count,
+			     (flags & ~(MSG_WAITALL | MSG_ERRQUEUE)) | MSG_DONTWAIT | MSG_TRUNC, NULL);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return maio_int(env, -errno);
-	out.namelen = msg.msg_namelen;
-	out.controllen = (uint32_t)msg.msg_controllen;
-	out.payloadlen = (uint32_t)r;
-	out.flags = (uint32_t)msg.msg_flags;
-	memcpy(buf, &out, sizeof(out));
-	size_t copied = (size_t)r < iov.iov_len ? (size_t)r : iov.iov_len;
-	return maio_int(env, (int64_t)(head + copied));
+	for (int i = 0; i < r; i++) {
+		struct io_uring_recvmsg_out out;
+		out.namelen = mm[i].msg_hdr.msg_namelen;
+		out.controllen = (uint32_t)mm[i].msg_hdr.msg_controllen;
+		out.payloadlen = mm[i].msg_len;
+		out.flags = (uint32_t)mm[i].msg_hdr.msg_flags;
+		memcpy(bufs[i], &out, sizeof(out));
+		size_t copied = mm[i].msg_len < iov[i].iov_len ? mm[i].msg_len : iov[i].iov_len;
+		list[4 * i + 3] = (int32_t)(head + copied);
+	}
+	return maio_int(env, r);
 }
 
 /*

@@ -189,10 +189,12 @@ export interface NativeBinding {
   /** Connects to the sockaddr at aux[auxOff, auxOff + auxLen): 0, -EINPROGRESS or -errno. */
   fallbackConnect(fb: FallbackHandle, fd: number, auxOff: number, auxLen: number): number;
   /**
-   * recvmsg into pool[off, off + len) laid out as a RECVMSG_MULTI buffer (io_uring_recvmsg_out,
-   * nameLen bytes of name, ctlLen of control, payload): the bytes used, or -errno.
+   * One recvmmsg into up to `count` (1..64) buffers: list[4i..4i+2] = (pool, offset, length) of
+   * buffer i, each laid out as a RECVMSG_MULTI buffer (io_uring_recvmsg_out, nameLen bytes of
+   * name, ctlLen of control, payload). Returns the datagrams received (list[4i+3] = the bytes
+   * buffer i holds) or -errno.
    */
-  fallbackRecvmsg(fb: FallbackHandle, fd: number, pool: number, off: number, len: number, nameLen: number, ctlLen: number, msgFlags: number): number;
+  fallbackRecvmsg(fb: FallbackHandle, fd: number, list: Int32Array, count: number, nameLen: number, ctlLen: number, msgFlags: number): number;
   /** sendmsg of the SENDMSG aux entry at auxOff (name nameLen bytes, auxLen / 8 pieces of `pool`), UDP_SEGMENT gso if > 0: bytes sent or -errno. */
   fallbackSendmsg(fb: FallbackHandle, fd: number, pool: number, auxOff: number, auxLen: number, nameLen: number, gso: number, msgFlags: number): number;
   /** After -EINPROGRESS: 0 connected, -EINPROGRESS still running, else -errno (SO_ERROR). */

@@ -23,6 +23,7 @@ export type Param =
   | { kind: 'pool' }
   | { kind: 'fb' }
   | { kind: 'u8' }
+  | { kind: 'i32' }
   | { kind: 'obj' }
   | { kind: 'view' }
   | { kind: 'fn' }
@@ -118,6 +119,8 @@ export function expected(p: Param, label: string, value: unknown): string[] | nu
     }
     case 'u8':
       return value instanceof Uint8Array ? null : [...INVALID, ...RANGE];
+    case 'i32':
+      return value instanceof Int32Array ? null : [...INVALID, ...RANGE];
     case 'view':
       return ['ERR_MAIO_INVALID_HANDLE'];
     case 'fn':
@@ -282,8 +285,8 @@ function specs(): Spec[] {
     {
       group: 'fallback',
       fn: 'fallbackRecvmsg',
-      params: [fb, fd, int(0, 63), int(0, 1 << 20), int(0, 1 << 20), int(0, 128), int(0, 256), int(-(2 ** 31), I32)],
-      good: (fx) => [fx.fb, fx.sock, 0, 0, 256, 32, 0, 0],
+      params: [fb, fd, { kind: 'i32' }, int(1, 1), int(0, 128), int(0, 256), int(-(2 ** 31), I32)],
+      good: (fx) => [fx.fb, fx.sock, new Int32Array([0, 0, 256, 0]), 1, 32, 0, 0],
     },
     {
       group: 'fallback',

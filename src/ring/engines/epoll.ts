@@ -26,8 +26,8 @@
  *   (PROVIDE descriptors, registerBufRing): one CQE per read with F_BUFFER |
  *   bid << 16 | F_MORE; it ends with -ENOBUFS when it needs a buffer and the
  *   group is empty, with 0 at end of stream, or with -errno.
- * - RECVMSG_MULTI works like RECV_MULTI with one recvmsg per datagram, laid
- *   out in the buffer as io_uring lays it out (io_uring_recvmsg_out, name,
+ * - RECVMSG_MULTI works like RECV_MULTI, one recvmmsg into the group's next
+ *   buffers, one CQE per datagram, each buffer laid out as io_uring lays it out (io_uring_recvmsg_out, name,
  *   control, payload; MSG_TRUNC gives the real length). SENDMSG is one
  *   sendmsg of the aux entry (native/udp.c builds it as ring.c does): a
  *   datagram or GSO batch leaves whole or waits for writability.
@@ -81,6 +81,8 @@ import { FdState } from './epoll/fd-state';
 const EVENT_CAPACITY = 1024; // epoll events per JS call
 const NOTE_CAPACITY = 64; // zero-copy ranges per error-queue read
 const MULTISHOT_BATCH = 32; // reads/accepts per op and wakeup before others get a turn
+const MMSG_MAX = 32; // datagrams per recvmmsg
+const MMSG_ROUNDS = 4; // recvmmsg calls per op and wakeup before others get a turn
 const DISPATCH_ROUNDS = 64;
 const INITIAL_OPS = 1024;
 
@@ -168,6 +170,9 @@ export class EpollEngine implements Engine {
   readonly #handle: FallbackHandle;
   readonly #events = new Int32Array(EVENT_CAPACITY * 2);
   readonly #notes = new Int32Array(NOTE_CAPACITY * 3);
+  /** a recvmmsg's buffers: (pool, offset, length, bytes) each, and their buffer ids */
+  readonly #mmsg = new Int32Array(MMSG_MAX * 4);
+  readonly #mmsgBids = new Int32Array(MMSG_MAX);
   #closed = false;
 
   // per-op records, indexed by op slot
@@ -605,32 +610,42 @@ export class EpollEngine implements Engine {
     return Attempt.Retry;
   }
 
-  /** As RECV_MULTI, one datagram per buffer, laid out as io_uring's RECVMSG does. */
+  /**
+   * As RECV_MULTI, one datagram per buffer laid out as io_uring's RECVMSG
+   * does; the group's next buffers go to one recvmmsg, so a wakeup that finds
+   * many datagrams costs a few calls, not one per datagram.
+   */
   #attemptRecvmsgMulti(slot: number, st: FdState): Attempt {
     const r = this.#rec;
     const b = slot * R;
     const g = this.#groups.get(r[b + F.Group]);
-    const flags = r[b + F.MsgFlags];
-    for (let i = 0; i < MULTISHOT_BATCH; i++) {
-      if (g === undefined || !g.shift()) {
-        if (i > 0) return Attempt.Retry;
+    const list = this.#mmsg;
+    for (let round = 0; round < MMSG_ROUNDS; round++) {
+      const n = g === undefined ? 0 : g.peek(list, MMSG_MAX);
+      if (n === 0) {
+        if (round > 0) return Attempt.Retry; // the next batch may bring buffers back
         this.#result(slot, -Errno.ENOBUFS, 0);
         return Attempt.Done;
       }
-      if (g.off + g.len > this.#poolSize[g.pool]) {
-        this.#result(slot, -Errno.EFAULT, 0);
+      for (let i = 0; i < n; i++) {
+        if (list[4 * i + 1] + list[4 * i + 2] > this.#poolSize[list[4 * i]]) {
+          // A buffer's pool was detached after the buffer was provided.
+          this.#result(slot, -Errno.EFAULT, 0);
+          return Attempt.Done;
+        }
+        this.#mmsgBids[i] = list[4 * i + 3]; // native writes the byte counts over the bids
+      }
+      const bids = this.#mmsgBids;
+      this.#stats[RingStat.Enters]++;
+      const res = this.#native.fallbackRecvmsg(this.#handle, st.fd, list, n, r[b + F.NameLen], r[b + F.Extra], r[b + F.MsgFlags]);
+      if (res < 0) {
+        if (res === -Errno.EAGAIN) return Attempt.Wait;
+        this.#result(slot, res, 0);
         return Attempt.Done;
       }
-      this.#stats[RingStat.Enters]++;
-      const res = this.#native.fallbackRecvmsg(this.#handle, st.fd, g.pool, g.off, g.len, r[b + F.NameLen], r[b + F.Extra], flags);
-      if (res > 0) {
-        this.#post(slot, res, CQE_F_BUFFER | (g.bid << 16) | CQE_F_MORE);
-        continue;
-      }
-      g.unshift();
-      if (res === -Errno.EAGAIN) return Attempt.Wait;
-      this.#result(slot, res, 0);
-      return Attempt.Done;
+      g!.drop(res);
+      for (let i = 0; i < res; i++) this.#post(slot, list[4 * i + 3], CQE_F_BUFFER | (bids[i] << 16) | CQE_F_MORE);
+      if (res < n) return Attempt.Wait; // the socket is drained
     }
     return Attempt.Retry;
   }
