@@ -15,6 +15,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("ringSubmit", maio_napi_ring_submit),
 		FN("ringRegisterPool", maio_napi_ring_register_pool),
 		FN("ringUnregisterPool", maio_napi_ring_unregister_pool),
+		FN("ringRef", maio_napi_ring_ref),
 		FN("ringClose", maio_napi_ring_close),
 		FN("ringRegisterBufRing", maio_napi_ring_register_buf_ring),
 		FN("ringUnregisterBufRing", maio_napi_ring_unregister_buf_ring),

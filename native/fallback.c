@@ -19,8 +19,9 @@
  * Wake: an eventfd in the epoll set lets JS ask for a callback on the next
  * loop turn (completions that need no readiness: close, nop, errors).
  *
- * Keep-alive: the poll handle is referenced only while JS has operations
- * live (fallbackRef), so an idle fallback never keeps the process alive.
+ * Keep-alive: the poll handle is referenced only while JS has referenced
+ * operations live (fallbackRef), so an idle fallback, or one whose only ops
+ * are an unref'd socket's reads, never keeps the process alive.
  *
  * Lifetime (loop.h): close, finalizer and the env's cleanup hook funnel into
  * maio_loop_close, which runs fb_release once; the struct is freed when both
@@ -371,7 +372,7 @@ MAIO_EXPORT(maio_napi_fallback_watch)
 	return maio_int(env, r < 0 ? -errno : 0);
 }
 
-/* fallbackRef(fallback, on): keep the process alive while JS has ops live. */
+/* fallbackRef(fallback, on): keep the process alive while JS has referenced ops live. */
 MAIO_EXPORT(maio_napi_fallback_ref)
 {
 	napi_value argv[2];

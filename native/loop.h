@@ -133,7 +133,7 @@ static inline void *maio_loop_array(struct maio_loop *l, unsigned i, size_t *len
 	return data;
 }
 
-/* Keep the process alive (operations live) or not (idle). */
+/* Keep the process alive (referenced operations live) or not (idle). */
 static inline void maio_loop_ref(struct maio_loop *l, bool on)
 {
 	if (!l->poll || on == l->poll_ref)

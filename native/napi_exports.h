@@ -22,6 +22,7 @@ MAIO_EXPORT(maio_napi_ring_create);
 MAIO_EXPORT(maio_napi_ring_submit);
 MAIO_EXPORT(maio_napi_ring_register_pool);
 MAIO_EXPORT(maio_napi_ring_unregister_pool);
+MAIO_EXPORT(maio_napi_ring_ref);
 MAIO_EXPORT(maio_napi_ring_close);
 MAIO_EXPORT(maio_napi_ring_register_buf_ring);
 MAIO_EXPORT(maio_napi_ring_unregister_buf_ring);

@@ -168,13 +168,12 @@ static inline void stat_add(struct maio_ring *r, int which, double n)
 		r->stats[which] += n;
 }
 
-/* An idle ring must not keep the process alive: the poll handle is
- * referenced only while operations are in flight. */
-static void ring_update_ref(struct maio_ring *r)
+/* The in-flight count JS reads. Whether the poll handle keeps the process
+ * alive is JS's call (ringRef): it knows which live ops are referenced. */
+static void ring_update_inflight(struct maio_ring *r)
 {
 	if (r->stats)
 		r->stats[MAIO_RS_INFLIGHT] = (double)r->inflight;
-	maio_loop_ref(&r->loop, r->inflight > 0);
 }
 
 static int ring_enter(struct maio_ring *r, unsigned to_submit, unsigned min_complete,
@@ -370,7 +369,7 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			if (load_acquire(r->sq_flags) & IORING_SQ_CQ_OVERFLOW)
 				ring_get_events(r);
 			n = ring_reap(r);
-			ring_update_ref(r);
+			ring_update_inflight(r);
 			if (n) {
 				stat_add(r, MAIO_RS_REAP_BATCHES, 1);
 				maio_loop_call_js(l, n);
@@ -393,7 +392,7 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 		enter = true;
 	}
 	if (!l->closed)
-		ring_update_ref(r);
+		ring_update_inflight(r);
 }
 
 /* ---- provided-buffer rings ------------------------------------------- */
@@ -1258,7 +1257,7 @@ MAIO_EXPORT(maio_napi_ring_submit)
 		else
 			done += ret;
 	}
-	ring_update_ref(r);
+	ring_update_inflight(r);
 	if (err && done == 0 && sqe_count > 0)
 		return maio_throw_errno(env, err, "io_uring_enter");
 	/* Report descriptors, not SQEs: up to the first SQE not taken. */
@@ -1488,6 +1487,19 @@ MAIO_EXPORT(maio_napi_ring_unregister_buf_ring)
 }
 
 /* ringClose(ring): idempotent; later calls on the handle throw ERR_MAIO_CLOSED. */
+/* ringRef(ring, on): keep the process alive (referenced ops live) or not.
+ * Called by the Ring when that changes, never per operation. */
+MAIO_EXPORT(maio_napi_ring_ref)
+{
+	napi_value argv[2];
+	bool on;
+	struct maio_ring *r = ring_args(env, info, 2, argv);
+	if (!r || !maio_arg_bool(env, argv[1], "on", &on))
+		return NULL;
+	maio_loop_ref(&r->loop, on);
+	return NULL;
+}
+
 MAIO_EXPORT(maio_napi_ring_close)
 {
 	return maio_loop_napi_close(env, info, "ring", &maio_ring_tag);

@@ -52,7 +52,11 @@ export { forward, forwardBoth, Forwarder, Relay } from './paths/forward';
 export type { ForwardMode, SocketForwardOptions, ForwarderStats, ForwarderEvents, RelayEvents } from './paths/forward';
 export { Proxy } from './paths/proxy';
 export type { ProxyEvents } from './paths/proxy';
-export type { ProxyOptions, HostPort, Upstream, UpstreamStats, ConnectionStats } from './paths/proxy';
+export type { ProxyOptions, HostPort, Upstream, UpstreamStats, ConnectionStats, GatewayStats } from './paths/proxy';
+export type { UpstreamSpec, StaticUpstreamSpec, DnsUpstreamSpec, SrvUpstreamSpec, SendProxy } from './paths/proxy';
+// The PROXY protocol codec the proxy uses (src/gateway/), for a backend that reads the header.
+export { decodeProxyHeader, encodeProxyHeader } from './gateway/proxy-protocol';
+export type { ProxyHeader, ProxyAddresses, ProxyProtocolVersion, DecodeResult as ProxyHeaderDecodeResult } from './gateway/proxy-protocol';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';
 // UDP over the I/O pool (src/dgram/).

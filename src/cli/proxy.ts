@@ -6,12 +6,15 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
+import { InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
+import { GATEWAY_FLAG, GATEWAY_KEYS, GATEWAY_LIST, GATEWAY_NUM, GATEWAY_STR, gatewayHelp, gatewayOptions, gatewayUsage, parseUpstream, type GatewayParsed } from '../gateway/cli-options';
+import { resolveProxyOptions } from '../gateway/proxy-options';
+import { reloadOnSighup, reportGatewayEvents } from '../gateway/sighup';
 import { announce } from './args';
 
 export const usage =
-  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json]';
+  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json] ' + gatewayUsage;
 
 export const help = `  --listen HOST:PORT        where clients connect (required)
   --upstream HOST:PORT      a backend; repeat for several (at least one)
@@ -26,6 +29,7 @@ export const help = `  --listen HOST:PORT        where clients connect (required
                             buffers, or splice (io_uring only)
   --splice-after BYTES      auto: move a direction to splice after this many bytes within 1 s (default 8 MiB; 0: never)
   --config FILE             JSON with the same keys in camelCase (upstreams: [...]); flags win
+${gatewayHelp}
   SIGTERM stops accepting, drains open connections and exits.`;
 
 interface Parsed {
@@ -41,6 +45,8 @@ interface Parsed {
   mode?: string;
   spliceAfterBytes?: number;
   config?: string;
+  /** the gateway's options (src/gateway/cli-options.ts), by config key */
+  gateway: GatewayParsed;
 }
 
 const NUM: Record<string, keyof Parsed> = {
@@ -60,11 +66,24 @@ function num(key: string, v: unknown): number {
 }
 
 export function parseProxyArgs(argv: string[]): Parsed {
-  const out: Parsed = { upstreams: [] };
+  const out: Parsed = { upstreams: [], gateway: {} };
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
     if (!m) throw new InvalidArgumentError(`unexpected argument '${argv[i]}'`);
     const key = m[1]!;
+    // The gateway's options: checked with the config file's values in resolveConfig.
+    if (GATEWAY_FLAG[key]) {
+      if (m[2] !== undefined) throw new InvalidArgumentError(`--${key} takes no value`);
+      out.gateway[GATEWAY_FLAG[key]!] = true;
+      continue;
+    }
+    if (GATEWAY_NUM[key] || GATEWAY_STR[key] || GATEWAY_LIST[key]) {
+      const raw = m[2] ?? argv[++i];
+      if (raw === undefined) throw new InvalidArgumentError(`--${key} needs a value`);
+      if (GATEWAY_LIST[key]) ((out.gateway[GATEWAY_LIST[key]!] as string[] | undefined) ?? (out.gateway[GATEWAY_LIST[key]!] = [])).push(raw);
+      else out.gateway[(GATEWAY_NUM[key] ?? GATEWAY_STR[key])!] = raw;
+      continue;
+    }
     if (key !== 'upstream' && !NUM[key] && !STR[key]) throw new InvalidArgumentError(`unknown option --${key} (see maio proxy --help)`);
     const raw = m[2] ?? argv[++i];
     if (raw === undefined) throw new InvalidArgumentError(`--${key} needs a value`);
@@ -91,10 +110,10 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
       throw new InvalidArgumentError(`config ${p.config} is not valid JSON: ${(err as Error).message}`);
     }
     if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new InvalidArgumentError(`config ${p.config} must hold a JSON object`);
-    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'connectTimeout', 'retryDown', 'metrics', 'mode', 'spliceAfterBytes']);
+    const known = new Set(['listen', 'upstreams', 'balance', 'maxConnections', 'idleTimeout', 'healthInterval', 'connectTimeout', 'retryDown', 'metrics', 'mode', 'spliceAfterBytes', ...GATEWAY_KEYS]);
     for (const k of Object.keys(file)) if (!known.has(k)) throw new InvalidArgumentError(`config ${p.config}: unknown key '${k}'`);
-    if (file.upstreams !== undefined && (!Array.isArray(file.upstreams) || file.upstreams.some((u) => typeof u !== 'string'))) {
-      throw new InvalidArgumentError(`config ${p.config}: upstreams must be an array of "HOST:PORT" strings`);
+    if (file.upstreams !== undefined && (!Array.isArray(file.upstreams) || file.upstreams.some((u) => typeof u !== 'string' && (u === null || typeof u !== 'object')))) {
+      throw new InvalidArgumentError(`config ${p.config}: upstreams must be an array of "HOST:PORT" strings (or { address, weight, sendProxy } objects)`);
     }
     for (const k of ['listen', 'balance', 'metrics', 'mode']) {
       if (file[k] !== undefined && typeof file[k] !== 'string') throw new InvalidArgumentError(`config ${p.config}: ${k} must be a string, got ${JSON.stringify(file[k])}`);
@@ -105,7 +124,7 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   const listen = p.listen ?? (file.listen as string | undefined);
   if (listen === undefined) throw new InvalidArgumentError('--listen HOST:PORT is required');
   const upsFromFlags = p.upstreams.length > 0;
-  const ups = upsFromFlags ? p.upstreams : ((file.upstreams as string[] | undefined) ?? []);
+  const ups: unknown[] = upsFromFlags ? p.upstreams : ((file.upstreams as unknown[] | undefined) ?? []);
   if (ups.length === 0) throw new InvalidArgumentError('at least one --upstream HOST:PORT is required');
   const pick = <T>(a: T | undefined, k: string): T | undefined => (a !== undefined ? a : (file[k] as T | undefined));
   const balance = pick(p.balance, 'balance') ?? 'round-robin';
@@ -117,17 +136,13 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
     return v === undefined ? undefined : num(src(flag, a !== undefined, k), v);
   };
   const metrics = pick(p.metrics, 'metrics');
-  const upstreams = ups.map((u) => {
-    const what = src('--upstream', upsFromFlags, 'upstreams');
-    const hp = parseHostPort(u, what);
-    if (hp.port === 0) throw new InvalidAddressError(`${what} '${u}': port must be in 1..65535`);
-    return hp;
-  });
+  const upstreams = ups.map((u) => parseUpstream(u, src('--upstream', upsFromFlags, 'upstreams'), parseHostPort));
   const options: ProxyOptions = {
     listen: parseHostPort(listen, src('--listen', p.listen !== undefined, 'listen')),
     upstreams,
     balance,
     mode,
+    ...gatewayOptions(p.gateway ?? {}, file, src),
   };
   const mc = n(p.maxConnections, 'maxConnections', '--max-connections');
   const it = n(p.idleTimeout, 'idleTimeout', '--idle-timeout');
@@ -147,6 +162,8 @@ export function resolveConfig(p: Parsed): { options: ProxyOptions; metrics: Host
   if (ct !== undefined) options.connectTimeout = ct;
   if (rd !== undefined) options.retryDown = rd;
   if (sa !== undefined) options.spliceAfterBytes = sa;
+  // Everything the Proxy would refuse, refused here: before the banner, and the same on SIGHUP.
+  resolveProxyOptions(options);
   return { options, metrics: metrics === undefined ? null : parseHostPort(metrics, src('--metrics', p.metrics !== undefined, 'metrics')) };
 }
 
@@ -161,7 +178,8 @@ function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): ne
 }
 
 export function run(argv: string[]): void {
-  const { options, metrics } = resolveConfig(parseProxyArgs(argv));
+  const parsed = parseProxyArgs(argv);
+  const { options, metrics } = resolveConfig(parsed);
   announce();
   const proxy = new Proxy(options);
   proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
@@ -204,4 +222,6 @@ export function run(argv: string[]): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  reportGatewayEvents(proxy);
+  reloadOnSighup(proxy, () => resolveConfig(parsed), metrics);
 }

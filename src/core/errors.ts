@@ -83,6 +83,10 @@ export class FileShrunkError extends define('ERR_MAIO_FILE_SHRUNK', 'the file en
 export class DatagramTooLargeError extends define('ERR_MAIO_DATAGRAM_TOO_LARGE', 'datagram exceeds the largest UDP payload') {}
 /** maio/net: close() on a server that is not listening (node:net's code, so node:net code keeps working). */
 export class ServerNotRunningError extends define('ERR_SERVER_NOT_RUNNING', 'Server is not running.') {}
+/** A PROXY protocol header that cannot be read (or written): the connection carrying it is closed. */
+export class ProxyProtocolError extends define('ERR_MAIO_PROXY_PROTOCOL', 'malformed PROXY protocol header') {}
+/** A proxy configuration (new or reloaded) that was refused; the running one stays. */
+export class ConfigError extends define('ERR_MAIO_CONFIG', 'invalid configuration') {}
 
 export const errorClasses = [
   InvalidArgumentError,
@@ -103,6 +107,8 @@ export const errorClasses = [
   InvalidAddressError,
   FileShrunkError,
   ServerNotRunningError,
+  ProxyProtocolError,
+  ConfigError,
   DatagramTooLargeError,
 ] as const;
 

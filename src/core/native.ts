@@ -127,6 +127,8 @@ export interface NativeBinding {
   /** Attaches the pool at `index`; `registered` says whether the kernel pinned it as a fixed buffer, `error` why not. */
   ringRegisterPool(ring: RingHandle, pool: PoolHandle, index: number, lazy?: boolean): { registered: boolean; pending?: boolean; error: string };
   ringUnregisterPool(ring: RingHandle, index: number): void;
+  /** Reference the event loop (referenced ops live) or not; the Ring calls it when that changes. */
+  ringRef(ring: RingHandle, on: boolean): void;
   ringClose(ring: RingHandle): void;
   /** A provided-buffer ring for buffer group `group` (0..65535), `entries` a power of two <= 32768. */
   ringRegisterBufRing(ring: RingHandle, group: number, entries: number): void;

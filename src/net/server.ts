@@ -69,6 +69,8 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
   #starting = false;
   #address: AddressInfo | null = null;
   #retry: NodeJS.Timeout | null = null;
+  /** ref()/unref(): whether the listening keeps the process alive */
+  #refed = true;
   /** open connections: a count, not a set of them (each socket calls #onSocketClose once) */
   #open = 0;
   readonly #onSocketClose = (): void => {
@@ -238,6 +240,8 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
             this.#retry = null;
             this.#armAccept();
           }, ACCEPT_RETRY_MS);
+          // It stands in for the accept: it holds the process exactly when the accept would.
+          if (!this.#refed) this.#retry.unref();
         }
         return;
       }
@@ -291,10 +295,27 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
     process.nextTick(() => this.emit('close'));
   }
 
+  /**
+   * node:net's ref(): the listening keeps the process alive again (the
+   * default). Connections are their own: each keeps it alive until closed
+   * or unref'd.
+   */
   ref(): this {
+    this.#refed = true;
+    this.#ring.setRef(this, true);
+    this.#retry?.ref();
     return this;
   }
+
+  /**
+   * node:net's unref(): the process may exit while this server listens (its
+   * accept stops holding the event loop). Accepted connections still hold it;
+   * so does the listener's close while in flight.
+   */
   unref(): this {
+    this.#refed = false;
+    this.#ring.setRef(this, false);
+    this.#retry?.unref();
     return this;
   }
 }

@@ -436,6 +436,26 @@ export class Socket extends SendingSocket {
     );
   }
 
+  // ---- keep-alive ------------------------------------------------------------
+
+  /**
+   * node:net's unref(): the process may exit while this socket is open, its
+   * armed receive no longer holds the event loop. What node:net holds for an
+   * unref'd socket, this holds too: a connect in progress, sends the kernel
+   * has not taken yet, the shutdown and close. Before connecting it applies
+   * from the start. Idempotent; a no-op once closed.
+   */
+  unref(): this {
+    this.ring.setRef(this, false);
+    return this;
+  }
+
+  /** node:net's ref(): an open socket keeps the process alive again (the default). */
+  ref(): this {
+    this.ring.setRef(this, true);
+    return this;
+  }
+
   // ---- options and properties ----------------------------------------------
 
   setNoDelay(noDelay = true): this {

@@ -1,47 +1,42 @@
 /**
  * A TCP proxy on maio sockets: each accepted connection is forwarded to one
  * upstream with forwardBoth() (pool buffers passed on as they are, see
- * forward.ts). Upstreams are picked round-robin or by least connections among
- * the healthy ones; a failed connect marks the upstream down and tries the
- * next (failover); health checks (a TCP connect every `healthInterval` s)
- * bring it back, or without them one client connect tried on it again every
- * `retryDown` s (then it goes first; on failure the client fails over).
- * bring it back. close() stops accepting and resolves when every open
+ * forward.ts). Upstreams are picked round-robin (weighted) or by least
+ * connections among the healthy ones; a failed connect marks the upstream
+ * down and tries the next (failover); health checks (a TCP connect every
+ * `healthInterval` s) bring it back, or without them one client connect tried
+ * on it again every `retryDown` s (then it goes first; on failure the client
+ * fails over). close() stops accepting and resolves when every open
  * connection has ended (graceful drain).
+ *
+ * For production (src/gateway/, docs/GATEWAY.md): reload() swaps the
+ * configuration for new connections while open ones keep theirs; dns/srv
+ * upstreams follow their DNS answers; PROXY protocol headers go to upstreams
+ * and are read from a balancer in front; admission limits per client and
+ * per second. A connection's client is the one its PROXY header names.
  */
-import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ClosedError, InvalidAddressError, InvalidArgumentError } from '../core/errors';
+import { ClosedError, ConfigError, InvalidAddressError } from '../core/errors';
 import { TypedEmitter } from '../core/typed-events';
 import { connect, createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
-import { forwardBoth, resolveMode, type ForwardMode, type Relay } from './forward';
+import { readProxyHeader } from '../gateway/accept-header';
+import { DnsWatcher, specKey, type ResolvedTarget } from '../gateway/dns-upstreams';
+import { ConnectionLimiter, type LimitRefusal } from '../gateway/limits';
+import { dnsSpecOf, fmtHostPort as fmt, resolveProxyOptions, sameDnsSettings, type HostPort, type ProxyOptions, type ResolvedProxyOptions, type SendProxy, type UpstreamSpec } from '../gateway/proxy-options';
+import { addressesOf, encodeProxyHeader, unmapV4, type ProxyAddresses } from '../gateway/proxy-protocol';
+import { forwardBoth, type Relay } from './forward';
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-export interface ProxyOptions {
-  listen: HostPort;
-  upstreams: HostPort[];
-  balance?: 'round-robin' | 'least-connections';
-  /** most client connections at once (an integer); more are closed at accept (default and 0: unlimited) */
-  maxConnections?: number;
-  /** seconds without a byte in either direction before a connection is closed (0: never) */
-  idleTimeout?: number;
-  /** seconds between health checks (0: none; failed connects still mark an upstream down) */
-  healthInterval?: number;
-  /** without health checks: seconds after which a down upstream gets one client connect again (default 5; 0: never) */
-  retryDown?: number;
-  /** ms for an upstream connect or health check (default 3000; 0: the kernel's own timeout) */
-  connectTimeout?: number;
-  mode?: ForwardMode;
-  /** 'auto' on io_uring: bytes one direction carries within 1 s before it moves to splice (forward.ts; default 8 MiB; 0: never) */
-  spliceAfterBytes?: number;
-}
+export type { HostPort, ProxyOptions, SendProxy, UpstreamSpec } from '../gateway/proxy-options';
+export type { StaticUpstreamSpec, DnsUpstreamSpec, SrvUpstreamSpec } from '../gateway/proxy-options';
 
 export interface UpstreamStats extends HostPort {
+  /** where it came from: 'static', or the dns:/srv: spec that resolved to it */
+  source: string;
+  weight: number;
+  priority: number;
+  /** no longer in the configuration or the DNS answer: only its open connections use it */
+  retired: boolean;
   healthy: boolean;
   active: number;
   connections: number;
@@ -49,6 +44,22 @@ export interface UpstreamStats extends HostPort {
   bytesUp: number;
   bytesDown: number;
 }
+
+export interface GatewayStats {
+  reloads: number;
+  reloadsRefused: number;
+  /** why the last reload was refused ('' after one was taken) */
+  lastReloadError: string;
+  proxyHeaders: { sent: number; accepted: number; malformed: number; timedOut: number };
+  /** client connections closed at once, by the limit that closed them */
+  refused: { maxConnections: number; rate: number; perClient: number; clientRate: number };
+  /** client addresses with state in the per-client limits */
+  clientsTracked: { open: number; buckets: number };
+  dns: { source: string; resolutions: number; failures: number; upstreams: number; lastError: string }[];
+}
+
+/** A Prometheus label value: backslash, quote and newline escaped. */
+const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
 export interface ConnectionStats {
   id: number;
@@ -72,8 +83,6 @@ export function parseHostPort(s: unknown, what = 'address'): HostPort {
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
-const fmt = (h: HostPort) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
-
 /** One upstream of a Proxy, its health and counters (what `proxy.upstreams` lists). */
 export class Upstream implements UpstreamStats {
   healthy = true;
@@ -85,9 +94,17 @@ export class Upstream implements UpstreamStats {
   lastError = '';
   /** when it was marked down, or last retried while down (performance.now() ms) */
   downAt = 0;
+  retired = false;
+  /** smooth weighted round-robin: this upstream's running score */
+  current = 0;
   constructor(
     readonly host: string,
     readonly port: number,
+    /** 'static', or the dns:/srv: spec it was resolved from */
+    readonly source: string,
+    public weight: number,
+    public priority: number,
+    public sendProxy: SendProxy,
   ) {}
 }
 
@@ -104,14 +121,23 @@ interface Conn {
   idleTimer: NodeJS.Timeout | null;
   /** closed by the idle timeout (its error is not counted as a connection error) */
   idle: boolean;
+  /** the client as an accepted PROXY header named it (null: the socket's own addresses count) */
+  addrs: ProxyAddresses | null;
+  /** the address its per-client limits are counted on ('' until admitted) */
+  limitKey: string;
+  /** bytes that came after an accepted PROXY header: sent upstream first */
+  early: Uint8Array | null;
+  /** the configuration it started under (a reload does not change a running connection) */
+  o: ResolvedProxyOptions;
+  cancelHeader: (() => void) | null;
 }
 
-function checkHostPort(h: unknown, what: string, allowZero: boolean): void {
-  const o = h as HostPort;
-  if (o === null || typeof o !== 'object' || typeof o.host !== 'string' || o.host.length === 0) throw new InvalidAddressError(`${what} must be { host, port }`);
-  if (!Number.isInteger(o.port) || o.port < (allowZero ? 0 : 1) || o.port > 65535) {
-    throw new InvalidAddressError(`${what} ${fmt(o)}: port must be in ${allowZero ? 0 : 1}..65535`);
-  }
+/** One entry of the configuration's upstream list and what it stands for now. */
+interface Source {
+  key: string;
+  spec: UpstreamSpec;
+  upstreams: Upstream[];
+  watcher: DnsWatcher | null;
 }
 
 /**
@@ -135,11 +161,24 @@ export interface ProxyEvents {
   drained: [];
   /** listen and accept errors, only while someone listens */
   error: [err: Error];
+  /** reload() took a new configuration */
+  reload: [options: ProxyOptions];
+  /** a dns/srv upstream's addresses changed (the new set) */
+  resolved: [source: string, upstreams: Upstream[]];
+  /** a dns/srv resolution failed; the last good set stays */
+  resolveError: [source: string, err: Error];
+  /** a client connection was closed at accept: a limit, or a bad PROXY header */
+  refused: [reason: LimitRefusal | 'maxConnections' | 'proxyHeader', client: string];
 }
 
 export class Proxy extends TypedEmitter<ProxyEvents> {
-  readonly upstreams: Upstream[];
-  readonly #o: Required<Omit<ProxyOptions, 'mode' | 'spliceAfterBytes'>> & { mode: ForwardMode; spliceAfterBytes: number | undefined };
+  #o: ResolvedProxyOptions;
+  #options: ProxyOptions;
+  #sources: Source[] = [];
+  #upstreams: Upstream[] = [];
+  /** removed by a reload or a DNS change while connections still use them */
+  #retired = new Set<Upstream>();
+  #limiter: ConnectionLimiter;
   #server: Server | null = null;
   #conns = new Map<number, Conn>();
   #nextId = 1;
@@ -147,54 +186,158 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   #health: NodeJS.Timeout | null = null;
   #closing = false;
   #checking: Promise<boolean[]> | null = null;
+  #refusedMax = 0;
   readonly totals = { accepted: 0, rejected: 0, failed: 0, completed: 0, errors: 0, idleClosed: 0, bytesUp: 0, bytesDown: 0 };
+  /** reloads and PROXY headers (stats().gateway) */
+  #g = { reloads: 0, reloadsRefused: 0, lastReloadError: '', headersSent: 0, headersAccepted: 0, headersMalformed: 0, headersTimedOut: 0 };
 
   constructor(options: ProxyOptions) {
     super();
-    if (!options || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
-    if (!Array.isArray(options.upstreams) || options.upstreams.length === 0) throw new InvalidArgumentError('at least one upstream is needed');
-    const balance = options.balance ?? 'round-robin';
-    if (balance !== 'round-robin' && balance !== 'least-connections') {
-      throw new InvalidArgumentError(`balance must be round-robin or least-connections, got '${String(balance)}'`);
-    }
-    for (const [k, v] of [
-      ['maxConnections', options.maxConnections],
-      ['idleTimeout', options.idleTimeout],
-      ['healthInterval', options.healthInterval],
-      ['retryDown', options.retryDown],
-      ['connectTimeout', options.connectTimeout],
-    ] as const) {
-      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`${k} must be a number >= 0, got ${String(v)}`);
-    }
-    const after = options.spliceAfterBytes;
-    if (after !== undefined && (typeof after !== 'number' || !(Number.isSafeInteger(after) || after === Infinity) || after < 0)) {
-      throw new InvalidArgumentError(`spliceAfterBytes must be a whole number >= 0 (or Infinity), got ${String(after)}`);
-    }
-    if (options.maxConnections !== undefined && !Number.isInteger(options.maxConnections)) {
-      throw new InvalidArgumentError(`maxConnections must be an integer, got ${options.maxConnections}`);
-    }
-    // Here, not at the first connection: 'splice' on the epoll backend throws.
-    resolveMode(options.mode ?? 'auto');
-    checkHostPort(options.listen, 'listen', true);
-    options.upstreams.forEach((u, i) => checkHostPort(u, `upstream ${i}`, false));
-    this.#o = {
-      listen: options.listen,
-      upstreams: options.upstreams,
-      balance,
-      maxConnections: options.maxConnections || Infinity,
-      idleTimeout: options.idleTimeout ?? 0,
-      healthInterval: options.healthInterval ?? 0,
-      retryDown: options.retryDown ?? 5,
-      // connect() takes whole ms
-      connectTimeout: Math.ceil(options.connectTimeout ?? 3000),
-      mode: options.mode ?? 'auto',
-      spliceAfterBytes: after,
-    };
-    this.upstreams = options.upstreams.map((u) => new Upstream(u.host, u.port));
+    this.#o = resolveProxyOptions(options);
+    this.#options = options;
+    this.#limiter = new ConnectionLimiter(this.#o.limits);
+    this.#setSources(this.#o);
   }
 
-  /** Starts listening; resolves with the bound address. */
+  /** The upstreams new connections are balanced over (dns/srv upstreams: their current addresses). */
+  get upstreams(): Upstream[] {
+    return this.#upstreams;
+  }
+
+  /** The options in force (the last accepted by the constructor or reload()). */
+  get options(): ProxyOptions {
+    return this.#options;
+  }
+
+  /**
+   * Takes a new configuration without dropping a connection: open connections
+   * keep their upstream and the settings they started with; new ones get the
+   * new upstreams, limits, timeouts and PROXY protocol settings. `listen` must
+   * stay the same (a new address needs a new process). A configuration that
+   * is refused (or a function that throws instead of giving one) leaves the
+   * running one as it is and throws ConfigError naming the problem. Both
+   * outcomes are counted (stats().gateway).
+   */
+  reload(next: ProxyOptions | (() => ProxyOptions)): void {
+    let o: ResolvedProxyOptions;
+    let options: ProxyOptions;
+    try {
+      options = typeof next === 'function' ? next() : next;
+      o = resolveProxyOptions(options);
+      if (o.listen.host !== this.#o.listen.host || o.listen.port !== this.#o.listen.port) {
+        throw new InvalidAddressError(`listen cannot change on reload (${fmt(this.#o.listen)} -> ${fmt(o.listen)}); restart the proxy for a new address`);
+      }
+    } catch (err) {
+      this.#g.reloadsRefused++;
+      this.#g.lastReloadError = (err as Error).message;
+      throw err instanceof ConfigError ? err : new ConfigError((err as Error).message, { cause: err });
+    }
+    const healthChanged = o.healthInterval !== this.#o.healthInterval;
+    this.#o = o;
+    this.#options = options;
+    this.#limiter.configure(o.limits);
+    this.#setSources(o);
+    if (healthChanged && this.#server) this.#startHealth();
+    this.#g.reloads++;
+    this.#g.lastReloadError = '';
+    this.emit('reload', options);
+  }
+
+  /** Builds the sources of `o.upstreams`, keeping the upstreams (health, counters) and DNS watchers that stay. */
+  #setSources(o: ResolvedProxyOptions): void {
+    const old = new Map(this.#sources.map((s) => [s.key, s]));
+    const sources: Source[] = [];
+    const seen = new Set<string>();
+    for (const spec of o.upstreams) {
+      const d = dnsSpecOf(spec);
+      const key = d ? specKey(d) : `static:${fmt(spec as HostPort)}`;
+      if (seen.has(key)) continue; // listed twice: once is enough
+      seen.add(key);
+      const prev = old.get(key);
+      old.delete(key);
+      const src: Source = { key, spec, upstreams: prev?.upstreams ?? [], watcher: null };
+      if (d) {
+        const keep = prev?.watcher && sameDnsSettings(prev.watcher.settings, o.dns) ? prev.watcher : null;
+        if (prev?.watcher && !keep) prev.watcher.stop();
+        src.watcher = keep ?? this.#watch(src, o, prev?.watcher?.targets ?? []);
+        this.#applyTargets(src, src.watcher.targets, o);
+      } else {
+        const h = spec as HostPort & { weight?: number };
+        this.#applyTargets(src, [{ host: h.host, port: h.port, weight: h.weight ?? 1, priority: 0 }], o);
+      }
+      sources.push(src);
+    }
+    for (const gone of old.values()) {
+      gone.watcher?.stop();
+      for (const u of gone.upstreams) this.#retire(u);
+    }
+    this.#sources = sources;
+    this.#rebuild();
+  }
+
+  #watch(src: Source, o: ResolvedProxyOptions, seed: ResolvedTarget[]): DnsWatcher {
+    const w = new DnsWatcher(dnsSpecOf(src.spec)!, o.dns, seed);
+    w.on('change', (targets) => {
+      if (!this.#sources.includes(src)) return;
+      this.#applyTargets(src, targets, this.#o);
+      this.#rebuild();
+      this.emit('resolved', src.key, src.upstreams);
+    });
+    w.on('failure', (err) => this.emit('resolveError', src.key, err));
+    return w;
+  }
+
+  /** A source's upstreams for `targets`: same address, same Upstream object; the others retire. */
+  #applyTargets(src: Source, targets: ResolvedTarget[], o: ResolvedProxyOptions): void {
+    const byAddr = new Map(src.upstreams.map((u) => [fmt(u), u]));
+    const next: Upstream[] = [];
+    const taken = new Set<string>();
+    const sendProxy = src.spec.sendProxy ?? o.sendProxy;
+    const weight = 'srv' in src.spec ? null : (src.spec.weight ?? 1);
+    for (const t of targets) {
+      const k = fmt(t);
+      if (taken.has(k)) continue; // two SRV records naming one address
+      taken.add(k);
+      let u = byAddr.get(k);
+      byAddr.delete(k);
+      if (!u) {
+        u = (this.#retired.size > 0 ? this.#retiredMatch(src.key, k) : undefined) ?? new Upstream(t.host, t.port, src.key.startsWith('static:') ? 'static' : src.key, 1, 0, false);
+        u.retired = false;
+        this.#retired.delete(u);
+      }
+      // SRV weight 0: "a very small chance" (RFC 2782), not never.
+      u.weight = weight ?? (t.weight > 0 ? t.weight : 0.01);
+      u.priority = t.priority;
+      u.sendProxy = sendProxy;
+      next.push(u);
+    }
+    for (const u of byAddr.values()) this.#retire(u);
+    src.upstreams = next;
+  }
+
+  #retiredMatch(source: string, addr: string): Upstream | undefined {
+    const want = source.startsWith('static:') ? 'static' : source;
+    for (const u of this.#retired) if (u.source === want && fmt(u) === addr) return u;
+    return undefined;
+  }
+
+  #retire(u: Upstream): void {
+    u.retired = true;
+    if (u.active > 0) this.#retired.add(u);
+  }
+
+  #rebuild(): void {
+    this.#upstreams = this.#sources.flatMap((s) => s.upstreams);
+  }
+
+  /** Resolves once every dns/srv upstream has had its first answer (or failure). */
+  resolved(): Promise<void> {
+    return Promise.all(this.#sources.map((s) => s.watcher?.ready())).then(() => undefined);
+  }
+
+  /** Starts listening (after the first DNS answers of dns/srv upstreams); resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
+    await this.resolved();
     const server = createServer({ allowHalfOpen: true }, (s) => this.#onConnection(s));
     this.#server = server;
     let addr: AddressInfo;
@@ -208,12 +351,18 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     server.on('error', (err: Error) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
+    this.#startHealth();
+    this.emit('listening', addr);
+    return addr;
+  }
+
+  #startHealth(): void {
+    if (this.#health) clearInterval(this.#health);
+    this.#health = null;
     if (this.#o.healthInterval > 0) {
       this.#health = setInterval(() => void this.checkHealth(), this.#o.healthInterval * 1000);
       this.#health.unref();
     }
-    this.emit('listening', addr);
-    return addr;
   }
 
   address(): AddressInfo | null {
@@ -243,7 +392,14 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
               return resolve(false);
             }
             s.on('connect', () => {
-              s.destroy();
+              if (u.sendProxy) {
+                // A LOCAL (v2) or UNKNOWN (v1) header: to a backend that requires the PROXY
+                // protocol the check is a well-formed connection, not a broken header.
+                s.end(encodeProxyHeader(u.sendProxy, null));
+                setTimeout(() => s.destroy(), 1000).unref();
+              } else {
+                s.destroy();
+              }
               this.#setHealth(u, true, '');
               resolve(true);
             });
@@ -280,22 +436,57 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     const healthy = ups.filter((u) => u.healthy);
     let first: Upstream | undefined;
     if (healthy.length > 0) {
-      if (this.#o.balance === 'least-connections') first = healthy.reduce((a, b) => (b.active < a.active ? b : a));
-      else first = healthy[this.#rr++ % healthy.length];
+      // SRV priorities: only the best (lowest) priority that has a healthy upstream takes new connections.
+      const best = healthy.reduce((p, u) => Math.min(p, u.priority), Infinity);
+      const pool = healthy.filter((u) => u.priority === best);
+      if (this.#o.balance === 'least-connections') first = pool.reduce((a, b) => (b.active / b.weight < a.active / a.weight ? b : a));
+      else if (pool.every((u) => u.weight === pool[0]!.weight)) first = pool[this.#rr++ % pool.length];
+      else {
+        // Smooth weighted round-robin: each pick adds every weight to its score, the top score goes and pays the total.
+        let total = 0;
+        for (const u of pool) {
+          u.current += u.weight;
+          total += u.weight;
+          if (!first || u.current > first.current) first = u;
+        }
+        first!.current -= total;
+      }
     }
     const rest = [...healthy.filter((u) => u !== first), ...ups.filter((u) => !u.healthy)];
     return first ? [first, ...rest] : rest;
   }
 
+  #refuse(client: Socket, reason: LimitRefusal | 'maxConnections' | 'proxyHeader', who: string): void {
+    this.totals.rejected++;
+    if (reason === 'maxConnections') this.#refusedMax++;
+    client.on('error', () => {});
+    client.destroy();
+    this.emit('refused', reason, who);
+  }
+
   #onConnection(client: Socket): void {
-    if (this.#closing || this.#conns.size >= this.#o.maxConnections) {
-      this.totals.rejected++;
-      client.on('error', () => {});
-      client.destroy();
-      return;
-    }
-    this.totals.accepted++;
-    const c: Conn = { id: this.#nextId++, client, peer: `${client.remoteAddress}:${client.remotePort}`, server: null, upstream: null, relay: null, since: Date.now(), lastBytes: 0, idleTimer: null, idle: false };
+    const o = this.#o;
+    const peer = `${client.remoteAddress}:${client.remotePort}`;
+    if (this.#closing || this.#conns.size >= o.maxConnections) return this.#refuse(client, 'maxConnections', peer);
+    const rated = this.#limiter.admitGlobal();
+    if (rated) return this.#refuse(client, rated, peer);
+    const c: Conn = {
+      id: this.#nextId++,
+      client,
+      peer,
+      server: null,
+      upstream: null,
+      relay: null,
+      since: Date.now(),
+      lastBytes: 0,
+      idleTimer: null,
+      idle: false,
+      addrs: null,
+      limitKey: '',
+      early: null,
+      o,
+      cancelHeader: null,
+    };
     this.#conns.set(c.id, c);
     // Until the upstream is connected, arriving bytes wait in client's receive buffers (its read quota bounds them).
     const early = (err: Error) => this.#end(c, err);
@@ -303,6 +494,39 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     client.on('close', () => {
       if (!c.relay) this.#end(c, null);
     });
+    if (!o.acceptProxy) return this.#admitted(c, early);
+    c.cancelHeader = readProxyHeader(client, { timeout: o.acceptProxyTimeout, maxLength: o.acceptProxyMaxBytes }, (r) => {
+      c.cancelHeader = null;
+      if ('error' in r) {
+        if (r.timedOut) this.#g.headersTimedOut++;
+        else this.#g.headersMalformed++;
+        this.emit('refused', 'proxyHeader', `${c.peer} (${r.error.message})`);
+        this.totals.rejected++;
+        client.destroy();
+        return this.#end(c, null);
+      }
+      this.#g.headersAccepted++;
+      // LOCAL, UNKNOWN or a family this proxy does not relay: the connection's own addresses stay.
+      const a = r.header.command === 'proxy' ? r.header.addresses : null;
+      if (a) {
+        c.addrs = a;
+        c.peer = fmt({ host: a.sourceAddress, port: a.sourcePort });
+      }
+      if (r.rest.length > 0) c.early = r.rest;
+      this.#admitted(c, early);
+    });
+  }
+
+  /** The client's address is final: per-client limits, then the upstreams. */
+  #admitted(c: Conn, early: (err: Error) => void): void {
+    const key = unmapV4(c.addrs ? c.addrs.sourceAddress : String(c.client.remoteAddress));
+    const refused = this.#limiter.admitClient(key);
+    if (refused) {
+      this.#refuse(c.client, refused, c.peer);
+      return this.#end(c, null);
+    }
+    this.totals.accepted++;
+    c.limitKey = key;
     this.#tryUpstreams(c, this.#order(), [], early);
   }
 
@@ -311,14 +535,15 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     const u = order.shift();
     if (!u) {
       this.totals.failed++;
-      const err = new Error(`no upstream reachable (${errors.join('; ')})`);
+      const why = errors.length > 0 ? errors.join('; ') : this.#sources.some((s) => s.watcher) ? 'no address resolved yet' : 'none configured';
+      const err = new Error(`no upstream reachable (${why})`);
       this.emit('connectionError', err, c.peer);
       c.client.destroy();
       return this.#end(c, null);
     }
     let s: Socket;
     try {
-      s = connect({ host: u.host, port: u.port, timeout: this.#o.connectTimeout, allowHalfOpen: true });
+      s = connect({ host: u.host, port: u.port, timeout: c.o.connectTimeout, allowHalfOpen: true });
     } catch (err) {
       // Not even started (no ring, no fd): this upstream cannot be had now.
       u.connectFailures++;
@@ -339,6 +564,14 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       }
       c.client.off('error', early);
       u.connections++;
+      // The header, then what came after the client's own header, then the relay: in this order on the wire.
+      if (u.sendProxy) {
+        // The socket's own addresses are read only here: getsockname is a system call per connection.
+        const cl = c.client;
+        s.write(encodeProxyHeader(u.sendProxy, c.addrs ?? addressesOf(cl.remoteAddress, cl.remotePort, cl.localAddress, cl.localPort)));
+        this.#g.headersSent++;
+      }
+      if (c.early) s.write(c.early);
       this.#start(c, s);
     });
     s.on('error', (err: Error) => {
@@ -355,7 +588,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   #start(c: Conn, s: Socket): void {
-    const relay = forwardBoth(c.client, s, { mode: this.#o.mode, spliceAfterBytes: this.#o.spliceAfterBytes });
+    const relay = forwardBoth(c.client, s, { mode: c.o.mode, spliceAfterBytes: c.o.spliceAfterBytes });
     c.relay = relay;
     let error: Error | null = null;
     relay.on('error', (err: Error) => {
@@ -363,8 +596,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       if (!c.idle) this.totals.errors++;
     });
     relay.on('done', () => this.#end(c, error));
-    if (this.#o.idleTimeout > 0) {
-      const ms = this.#o.idleTimeout * 1000;
+    if (c.o.idleTimeout > 0) {
+      const ms = c.o.idleTimeout * 1000;
       // Polled every half timeout; a byte counts from the poll that sees it (no later than it
       // came), so a connection is closed after between 1x and 1.5x of the timeout without a
       // byte either way, never sooner.
@@ -380,7 +613,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         } else if (now - activeAt >= ms) {
           this.totals.idleClosed++;
           c.idle = true;
-          relay.destroy(new ClosedError(`idle timeout: no byte for ${this.#o.idleTimeout} s`));
+          relay.destroy(new ClosedError(`idle timeout: no byte for ${c.o.idleTimeout} s`));
           return;
         }
         c.idleTimer = setTimeout(tick, Math.max(1, Math.min(ms / 2, activeAt + ms - now)));
@@ -393,12 +626,18 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     if (!this.#conns.has(c.id)) return;
     this.#conns.delete(c.id);
     if (c.idleTimer) clearTimeout(c.idleTimer);
+    c.cancelHeader?.();
+    if (c.limitKey) this.#limiter.release(c.limitKey);
     const info = c.relay ? this.#info(c) : null;
     const u = c.upstream;
     c.upstream = null;
-    if (u) u.active--;
+    if (u) {
+      u.active--;
+      if (u.active === 0) this.#retired.delete(u);
+    }
     if (c.relay) {
-      const [up, down] = c.relay.bytes;
+      let [up, down] = c.relay.bytes;
+      up += c.early?.length ?? 0;
       this.totals.bytesUp += up;
       this.totals.bytesDown += down;
       this.totals.completed++;
@@ -419,7 +658,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       id: c.id,
       client: c.peer,
       upstream: c.upstream ? fmt(c.upstream) : '',
-      bytesUp: c.relay ? c.relay.bytes[0] : 0,
+      bytesUp: c.relay ? c.relay.bytes[0] + (c.early?.length ?? 0) : 0,
       bytesDown: c.relay ? c.relay.bytes[1] : 0,
       modeUp: c.relay ? c.relay.aToB.mode : 'buffers',
       modeDown: c.relay ? c.relay.bToA.mode : 'buffers',
@@ -441,7 +680,39 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       bytesUp: up,
       bytesDown: down,
       active: this.#conns.size,
-      upstreams: this.upstreams.map((u) => ({ host: u.host, port: u.port, healthy: u.healthy, active: u.active, connections: u.connections, connectFailures: u.connectFailures, bytesUp: u.bytesUp, bytesDown: u.bytesDown })),
+      upstreams: [...this.upstreams, ...this.#retired].map(
+        (u): UpstreamStats => ({
+          host: u.host,
+          port: u.port,
+          source: u.source,
+          weight: u.weight,
+          priority: u.priority,
+          retired: u.retired,
+          healthy: u.healthy,
+          active: u.active,
+          connections: u.connections,
+          connectFailures: u.connectFailures,
+          bytesUp: u.bytesUp,
+          bytesDown: u.bytesDown,
+        }),
+      ),
+      gateway: this.gatewayStats(),
+    };
+  }
+
+  /** Reloads, PROXY protocol headers, limit refusals and DNS resolutions. */
+  gatewayStats(): GatewayStats {
+    const g = this.#g;
+    return {
+      reloads: g.reloads,
+      reloadsRefused: g.reloadsRefused,
+      lastReloadError: g.lastReloadError,
+      proxyHeaders: { sent: g.headersSent, accepted: g.headersAccepted, malformed: g.headersMalformed, timedOut: g.headersTimedOut },
+      refused: { maxConnections: this.#refusedMax, ...this.#limiter.refused },
+      clientsTracked: this.#limiter.tracked,
+      dns: this.#sources
+        .filter((s) => s.watcher)
+        .map((s) => ({ source: s.key, resolutions: s.watcher!.resolutions, failures: s.watcher!.failures, upstreams: s.upstreams.length, lastError: s.watcher!.lastError })),
     };
   }
 
@@ -467,11 +738,45 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       ['{direction="up"}', s.bytesUp],
       ['{direction="down"}', s.bytesDown],
     ]);
-    const lab = (u: HostPort) => `{upstream="${fmt(u)}"}`;
-    metric('maio_proxy_upstream_up', 'gauge', 'Upstream health (1 healthy).', s.upstreams.map((u) => [lab(u), u.healthy ? 1 : 0]));
-    metric('maio_proxy_upstream_connections_active', 'gauge', 'Open connections per upstream.', s.upstreams.map((u) => [lab(u), u.active]));
-    metric('maio_proxy_upstream_connections_total', 'counter', 'Connections per upstream.', s.upstreams.map((u) => [lab(u), u.connections]));
-    metric('maio_proxy_upstream_connect_failures_total', 'counter', 'Failed connects per upstream.', s.upstreams.map((u) => [lab(u), u.connectFailures]));
+    // Static upstreams keep their one label; resolved ones also say which name they came from.
+    const lab = (u: UpstreamStats) => (u.source === 'static' ? `{upstream="${esc(fmt(u))}"}` : `{upstream="${esc(fmt(u))}",source="${esc(u.source)}"}`);
+    const seen = new Set<string>();
+    const ups = s.upstreams.filter((u) => !seen.has(lab(u)) && !!seen.add(lab(u)));
+    metric('maio_proxy_upstream_up', 'gauge', 'Upstream health (1 healthy).', ups.map((u) => [lab(u), u.healthy ? 1 : 0]));
+    metric('maio_proxy_upstream_connections_active', 'gauge', 'Open connections per upstream.', ups.map((u) => [lab(u), u.active]));
+    metric('maio_proxy_upstream_connections_total', 'counter', 'Connections per upstream.', ups.map((u) => [lab(u), u.connections]));
+    metric('maio_proxy_upstream_connect_failures_total', 'counter', 'Failed connects per upstream.', ups.map((u) => [lab(u), u.connectFailures]));
+    const g = s.gateway;
+    metric('maio_proxy_upstreams', 'gauge', 'Upstreams new connections are balanced over (retired ones not counted).', [['', this.upstreams.length]]);
+    metric('maio_proxy_upstreams_retired', 'gauge', 'Upstreams removed by a reload or DNS that still carry open connections.', [['', this.#retired.size]]);
+    metric('maio_proxy_reloads_total', 'counter', 'Configuration reloads, taken or refused.', [
+      ['{result="ok"}', g.reloads],
+      ['{result="refused"}', g.reloadsRefused],
+    ]);
+    metric('maio_proxy_proxy_headers_sent_total', 'counter', 'PROXY protocol headers sent to upstreams.', [['', g.proxyHeaders.sent]]);
+    metric('maio_proxy_proxy_headers_received_total', 'counter', 'PROXY protocol headers from clients, by outcome (a malformed or late one closes the connection).', [
+      ['{result="accepted"}', g.proxyHeaders.accepted],
+      ['{result="malformed"}', g.proxyHeaders.malformed],
+      ['{result="timeout"}', g.proxyHeaders.timedOut],
+    ]);
+    metric('maio_proxy_limit_refusals_total', 'counter', 'Client connections closed at once by a limit.', [
+      ['{limit="max_connections"}', g.refused.maxConnections],
+      ['{limit="rate"}', g.refused.rate],
+      ['{limit="per_client"}', g.refused.perClient],
+      ['{limit="client_rate"}', g.refused.clientRate],
+    ]);
+    metric('maio_proxy_limit_clients_tracked', 'gauge', 'Client addresses the per-client limits hold state for.', [
+      ['{state="open"}', g.clientsTracked.open],
+      ['{state="rate_bucket"}', g.clientsTracked.buckets],
+    ]);
+    if (g.dns.length > 0) {
+      const src = (d: { source: string }) => `source="${esc(d.source)}"`;
+      metric('maio_proxy_dns_resolutions_total', 'counter', 'DNS resolutions of dns/srv upstreams (a failed one keeps the last good set).', g.dns.flatMap((d): [string, number][] => [
+        [`{${src(d)},result="ok"}`, d.resolutions],
+        [`{${src(d)},result="failed"}`, d.failures],
+      ]));
+      metric('maio_proxy_dns_upstreams', 'gauge', 'Addresses a dns/srv upstream resolves to now.', g.dns.map((d) => [`{${src(d)}}`, d.upstreams]));
+    }
     return out.join('\n') + '\n';
   }
 
@@ -480,6 +785,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.#closing = true;
     if (this.#health) clearInterval(this.#health);
     this.#health = null;
+    for (const src of this.#sources) src.watcher?.stop();
+    this.#limiter.close();
     const server = this.#server;
     this.#server = null;
     const stopped = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));

@@ -38,8 +38,6 @@ export interface EngineHost {
   onCompletions(count: number): void;
   /** A PROVIDE was refused after submit() took it (-errno): tell the group's owner. */
   provideFailed(group: number, bid: number, res: number): void;
-  /** Operations queued or in flight (what keeps the event loop alive). */
-  pending(): number;
 }
 
 export interface EngineAttachment {
@@ -67,6 +65,11 @@ export interface Engine {
   detachPool(index: number): void;
   registerBufRing(group: number, entries: number): void;
   unregisterBufRing(group: number): void;
+  /**
+   * Keep the event loop alive (true) or not. The Ring calls it when the
+   * answer changes: referenced ops live or none (never per operation).
+   */
+  setRef(on: boolean): void;
   /** Stops all I/O; no completion follows. The Ring then cancels what was live. */
   close(): void;
 }

@@ -78,6 +78,12 @@ export interface IoRing {
   shutdown(target: CompletionTarget, fd: number, how: number): number;
   splice(target: CompletionTarget, fdIn: number, offIn: number, fdOut: number, len: number, flags?: number, sqeFlags?: number): number;
   cancel(opId: number): boolean;
+  /**
+   * node:net's ref()/unref() for `target`: with false, its waits for input
+   * (recv, accept) stop keeping the event loop alive, those live and those
+   * queued later; its other ops keep it alive whatever this says.
+   */
+  setRef(target: CompletionTarget, referenced: boolean): void;
   flush(): void;
   /** Calls `p.preFlush()` once at the start of the next flush (scheduled if need be). */
   schedule(p: PreFlush): void;

@@ -16,6 +16,14 @@
  * closures. An op id carries a generation, so a stale id never reaches the
  * op that reused its slot; the slot is reused only after the op's final
  * completion (the first one without IORING_CQE_F_MORE).
+ *
+ * Keep-alive: the ring keeps the event loop alive while a referenced op is
+ * live. Every op is referenced except a wait for input (RECV, multishot
+ * RECV, ACCEPT) queued by a target unref'd with setRef(target, false): as in
+ * node:net, an unref'd handle's reading and listening hold nothing, its
+ * requests (connect, writes, shutdown, close) still do. Two counts (live
+ * ops, live waits of unref'd targets) and a per-slot mark; the engine is
+ * told only when "any referenced op live" changes.
  */
 import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { CQE_F_MORE, CQE_INTS, DESC_INTS, GEN_MASK, MAX_POOLS, Op, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX, SENDV_MAX_LEN, RING_STATS, RingStat, SLOT_BITS, SLOT_MASK, type PoolHandle } from '../core/native';
@@ -115,6 +123,16 @@ export class Ring implements IoRing {
   #capacity = 0;
   #live = 0;
 
+  // keep-alive (see the file comment): per slot 0 not a wait, 1 a wait, 2 a wait of an unref'd target
+  #wait = new Uint8Array(INITIAL_OPS);
+  #unrefLive = 0;
+  /** targets unref'd with setRef(target, false); weak: a target dropped without ref() is no leak */
+  readonly #unrefTargets = new WeakSet<CompletionTarget>();
+  /** >= the targets in #unrefTargets (one collected unref'd is not subtracted): 0 skips the lookup */
+  #unrefTargetCount = 0;
+  /** what the engine was last told */
+  #refed = false;
+
   // failures found while flushing, delivered after the flush: (slot, res) pairs
   readonly #failed = new Int32Array(SUBMIT_CAPACITY * 2);
   #failedCount = 0;
@@ -162,7 +180,6 @@ export class Ring implements IoRing {
   readonly #host: EngineHost = {
     onCompletions: this.#onCompletions,
     provideFailed: (group, bid, res) => this.#provideFailed(group, bid, res),
-    pending: () => this.#live,
   };
 
   /** This thread's ring, created on first use (again after a close), on the engine backend() chose. */
@@ -230,6 +247,15 @@ export class Ring implements IoRing {
     this.#ids[slot] = opId;
     this.#targets[slot] = target;
     this.#live++;
+    if (op === Op.RecvMulti || op === Op.Accept || op === Op.Recv || op === Op.RecvmsgMulti) {
+      // A wait: once per connection (or resume), not per send, so the lookup costs nothing that counts.
+      if (this.#unrefTargetCount !== 0 && this.#unrefTargets.has(target)) {
+        this.#wait[slot] = 2;
+        this.#unrefLive++;
+      } else {
+        this.#wait[slot] = 1;
+      }
+    }
     const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv || op === Op.Sendv || op === Op.Sendmsg) && pool >= 0 && pool < MAX_POOLS;
     this.#opPool[slot] = usesPool ? pool : -1;
     if (usesPool) this.#pools.opStarted(pool);
@@ -452,6 +478,43 @@ export class Ring implements IoRing {
     return true;
   }
 
+  /**
+   * Whether `target`'s waits for input (RECV, multishot RECV, ACCEPT: what
+   * node:net's reading and listening are) keep the event loop alive, as
+   * node:net's ref()/unref(): from now on, and for those already live. Its
+   * other ops (connect, sends, shutdown, close) always do, as node:net's
+   * requests do. A scan of the op table, so for ref()/unref() calls, not per
+   * operation.
+   */
+  setRef(target: CompletionTarget, referenced: boolean): void {
+    if (this.#closed) return;
+    if (referenced ? !this.#unrefTargets.delete(target) : this.#unrefTargets.has(target)) return;
+    if (referenced) this.#unrefTargetCount--;
+    else {
+      this.#unrefTargets.add(target);
+      this.#unrefTargetCount++;
+    }
+    const from = referenced ? 2 : 1;
+    const to = referenced ? 1 : 2;
+    const wait = this.#wait;
+    const targets = this.#targets;
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      if (wait[slot] === from && targets[slot] === target) {
+        wait[slot] = to;
+        this.#unrefLive += referenced ? -1 : 1;
+      }
+    }
+    this.#syncRef();
+  }
+
+  /** Tells the engine when "a referenced op is live" changes (a native call per change, none per op). */
+  #syncRef(): void {
+    const want = this.#live > this.#unrefLive;
+    if (want === this.#refed || this.#closed) return;
+    this.#refed = want;
+    this.#engine.setRef(want);
+  }
+
   /** Submits everything queued now instead of at the end of the turn. */
   flush(): void {
     if (this.#closed) throw new ClosedError('the ring is closed');
@@ -478,6 +541,8 @@ export class Ring implements IoRing {
     let n = this.#queued;
     if (n === 0 || this.#closed) {
       this.#freeSendvAux();
+      // Completions were dispatched, or setRef changed, since the last look.
+      this.#syncRef();
       return;
     }
     const s = this.#submit;
@@ -522,6 +587,7 @@ export class Ring implements IoRing {
     this.#freeSendvAux();
     if (this.#refused.length) this.#deliverRefused();
     if (this.#failedCount) this.#deliverFailures();
+    this.#syncRef();
   }
 
   /** The batch is submitted (or failed): the kernel copied its SENDV segment lists. */
@@ -578,6 +644,11 @@ export class Ring implements IoRing {
     this.#targets[slot] = undefined;
     this.#free[this.#freeTop++] = slot;
     this.#live--;
+    const wait = this.#wait[slot];
+    if (wait !== 0) {
+      this.#wait[slot] = 0;
+      if (wait === 2) this.#unrefLive--;
+    }
     const pool = this.#opPool[slot];
     if (pool >= 0) {
       this.#opPool[slot] = -1;
@@ -595,6 +666,9 @@ export class Ring implements IoRing {
       const opPool = new Int8Array(capacity).fill(-1);
       opPool.set(this.#opPool);
       this.#opPool = opPool;
+      const wait = new Uint8Array(capacity);
+      wait.set(this.#wait);
+      this.#wait = wait;
       const free = new Int32Array(capacity);
       free.set(this.#free.subarray(0, this.#freeTop));
       this.#free = free;

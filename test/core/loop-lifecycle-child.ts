@@ -31,12 +31,14 @@ function open(engine: Engine, cb: () => void) {
     return {
       /** Something that completes soon (a NOP). */
       kick: () => {
+        n.ringRef(h, true); // as the Ring does while referenced ops are live
         submit.fill(0, 0, 16);
         submit[2] = 1; // user data
         n.ringSubmit(h, 1);
       },
       /** Something that stays in flight: the poll handle is referenced. */
       hold: () => {
+        n.ringRef(h, true);
         const l = n.sockOpen(4, 'tcp');
         n.sockBind(l, sockaddr('127.0.0.1', 0));
         n.sockListen(l, 4);

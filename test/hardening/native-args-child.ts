@@ -225,6 +225,7 @@ function specs(): Spec[] {
     { group: 'ring', fn: 'ringUnregisterPool', params: [ring, int(0, 63)], good: (fx) => [fx.ring, 7] },
     { group: 'ring', fn: 'ringRegisterBufRing', params: [ring, int(0, 0xffff), int(1, 32768)], good: (fx) => [fx.ring, 9, 8] },
     { group: 'ring', fn: 'ringUnregisterBufRing', params: [ring, int(0, 0xffff)], good: (fx) => [fx.ring, 9] },
+    { group: 'ring', fn: 'ringRef', params: [ring, bool], good: (fx) => [fx.ring, false] },
     { group: 'ring', fn: 'ringClose', params: [ring], good: (fx) => [fx.closedRing] },
     // pool.c
     { group: 'pool', fn: 'poolCreate', params: [obj], good: () => [{ size: 1 << 16, lock: false }] },
@@ -548,6 +549,7 @@ function runLifetimes(fx: Fixtures): void {
     n.ringClose(r);
     out(record('ringClose', 0, 'twice', 'lifetime', null, () => n.ringClose(r)));
     out(record('ringSubmit', 0, 'closed ring', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.ringSubmit(r, 0)));
+    out(record('ringRef', 0, 'closed ring', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.ringRef(r, true)));
     out(record('ringUnregisterBufRing', 0, 'closed ring', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.ringUnregisterBufRing(r, 1)));
   }
   // The ring's own descriptors (io_uring fd, eventfd) are not targets of a descriptor.

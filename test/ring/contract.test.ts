@@ -16,6 +16,7 @@ import { CQE_F_BUFFER, CQE_F_MORE, CQE_F_NOTIF, IOSQE_IO_LINK, NOTIF_USAGE_ZC_CO
 import { currentRing } from '../../src/ring/current';
 import type { IoRing } from '../../src/ring/io-ring';
 import { Ring, type CompletionTarget } from '../../src/ring/ring';
+import { Child } from '../net/keep-alive';
 import {
   Collector,
   ECANCELED,
@@ -517,6 +518,37 @@ test('an op in flight keeps the process alive until it completes', () => {
   assert.equal(r.signal, null, 'killed: the child never finished');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'received late');
+});
+
+/** A child whose ring arms a multishot accept for a target unref'd with setRef(); `then` runs after. */
+function acceptChild(then: string): string {
+  // node's own server is unref'd and never sees a connection: only the ring's ops may hold the child.
+  return `
+    const net = require('node:net');
+    const { Ring } = require(${JSON.stringify(ringJs)});
+    const ring = Ring.current();
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      srv.unref();
+      const target = { onCompletion(id, res) { console.log((id === nop ? 'nop ' : 'accept ') + res); } };
+      ring.setRef(target, false);
+      ring.accept(target, srv._handle.fd, true);
+      let nop = -1;
+      ${then}
+    });`;
+}
+
+test("setRef(target, false): the target's accept does not keep the process alive, its other ops do", () => {
+  // The NOP is not a wait: it holds the process until its completion, then nothing does.
+  const r = spawnSync(process.execPath, ['-e', acceptChild('nop = ring.nop(target);')], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.signal, null, 'the child had to be killed: the unref\'d accept kept it alive');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'nop 0');
+});
+
+test('setRef(target, true) after false: the accept already armed keeps the process alive again', async () => {
+  const c = new Child(acceptChild("ring.setRef(target, true); console.log('ready');"));
+  await c.line('ready');
+  await c.staysAlive('a target ref()ed again');
 });
 
 test('worker threads: their own ring, clean exit with ops in flight, terminate()', async () => {

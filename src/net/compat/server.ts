@@ -3,9 +3,9 @@
  * Server. Connections arrive through the maio server's multishot accept and
  * are handed out as maio/net Sockets (stream.Duplex).
  *
- * ref()/unref(): the armed multishot accept is an operation in flight, and
- * the ring holds the event loop while one is, so a listening server keeps
- * the process alive whatever unref() says; both are no-ops.
+ * ref()/unref(): the maio server's, as node:net's: an unref'd server's
+ * listening does not hold the event loop (before listen() too); its
+ * connections are their own.
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -209,9 +209,11 @@ export class Server extends EventEmitter {
   }
 
   ref(): this {
+    this.#inner.ref();
     return this;
   }
   unref(): this {
+    this.#inner.unref();
     return this;
   }
 }

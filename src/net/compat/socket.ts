@@ -29,10 +29,10 @@
  * RFC 8305 style); each attempt is a maio socket, adopted once it connects.
  * Writes and end() before that wait in #waiting.
  *
- * ref()/unref(): the ring holds the event loop while any operation is in
- * flight, and a connected socket always has its recv armed, so unref() cannot
- * let the process exit while the socket is open. Both are kept as no-ops
- * (the idle timer of setTimeout() is unref'd, like node's).
+ * ref()/unref(): passed to the maio socket (now, or when one is adopted):
+ * an unref'd socket's armed receive does not hold the event loop; its
+ * connect in progress and unsent writes do, as node:net's requests do. The
+ * idle timer of setTimeout() is unref'd, like node's.
  */
 import * as dns from 'node:dns';
 import { isIP, getDefaultAutoSelectFamily as nodeAutoSelectFamily, type AddressInfo } from 'node:net';
@@ -169,6 +169,8 @@ export class Socket extends Duplex {
   #onreadRest: Buffer | null = null;
   /** 'end' came (the peer's FIN): without allowHalfOpen, later writes fail with EPIPE */
   #peerEnded = false;
+  /** unref() was called (and no ref() since): passed on to each maio socket adopted */
+  #unref = false;
 
   constructor(options?: SocketOptions | number) {
     // node:net's legacy form: a number is a file descriptor
@@ -253,6 +255,7 @@ export class Socket extends Duplex {
     inner.on('timeout', () => this.emit('timeout'));
     this.#clearIdleTimer();
     if (this.timeout !== undefined) inner.setTimeout(this.timeout);
+    if (this.#unref) inner.unref();
     const waiting = this.#waiting;
     this.#waiting = [];
     for (const f of waiting) f();
@@ -746,12 +749,16 @@ export class Socket extends Duplex {
     return this.destroy();
   }
 
-  /** No-op: see the file comment (the ring holds the loop while the socket is open). */
+  /** node:net's ref(): an open socket keeps the process alive (the default). */
   ref(): this {
+    this.#unref = false;
+    this.#inner?.ref();
     return this;
   }
-  /** No-op: see the file comment (the ring holds the loop while the socket is open). */
+  /** node:net's unref(): the open socket no longer keeps the process alive (see the file comment). */
   unref(): this {
+    this.#unref = true;
+    this.#inner?.unref();
     return this;
   }
 

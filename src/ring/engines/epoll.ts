@@ -188,7 +188,6 @@ export class EpollEngine implements Engine {
   #cqLen = 0;
   #inCallback = false;
   #wakePending = false;
-  #refed = false;
 
   readonly #fds = new Map<number, FdState>();
   #retry: FdState[] = [];
@@ -217,7 +216,6 @@ export class EpollEngine implements Engine {
     }
     if (this.#closed) return;
     if (this.#cqLen > 0 || this.#retry.length > 0) this.#wake();
-    this.#syncRef();
   };
 
   constructor(host: EngineHost, shared: EngineArrays) {
@@ -265,7 +263,6 @@ export class EpollEngine implements Engine {
       }
     }
     this.#drainRunnable();
-    if (!this.#closed) this.#syncRef();
     return count;
   }
 
@@ -942,12 +939,9 @@ export class EpollEngine implements Engine {
     this.#cqLen -= n;
   }
 
-  /** The event loop stays alive exactly while ops are live. */
-  #syncRef(): void {
-    const want = this.#host.pending() > 0;
-    if (want === this.#refed || this.#closed) return;
-    this.#refed = want;
-    this.#native.fallbackRef(this.#handle, want);
+  /** The Ring says whether referenced ops are live (only when that changes). */
+  setRef(on: boolean): void {
+    if (!this.#closed) this.#native.fallbackRef(this.#handle, on);
   }
 
   // ---- provided-buffer groups --------------------------------------------------

@@ -98,6 +98,11 @@ export class UringEngine implements Engine {
     typed(() => this.#native.ringUnregisterBufRing(this.#handle, group));
   }
 
+  /** The Ring says whether referenced ops are live (only when that changes). */
+  setRef(on: boolean): void {
+    this.#native.ringRef(this.#handle, on);
+  }
+
   /** Cancels what is in flight and closes the ring (native waits for the cancellations). */
   close(): void {
     this.#native.ringClose(this.#handle);
