@@ -139,6 +139,11 @@ export class UdpReceiver implements CompletionTarget, RecvGroupUser {
     this.arm();
   }
 
+  /** Whether the armed recv keeps the process alive (node:dgram's ref()/unref()). */
+  setRef(referenced: boolean): void {
+    this.#ring.setRef(this, referenced);
+  }
+
   /** Stops for good; `cb` runs once no recv is in flight. */
   close(cb: () => void): void {
     this.#closing = true;

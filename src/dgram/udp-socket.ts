@@ -267,6 +267,18 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     return this.#receiver.paused;
   }
 
+  /** A bound socket no longer keeps the process alive by waiting for datagrams (sends still do), as node:dgram's unref(). */
+  unref(): this {
+    this.#receiver.setRef(false);
+    return this;
+  }
+
+  /** Waiting for datagrams keeps the process alive again (the default). */
+  ref(): this {
+    this.#receiver.setRef(true);
+    return this;
+  }
+
   stats(): UdpStats {
     const c = this.#stats;
     return {

@@ -6,6 +6,7 @@
 // a typed error, and every pool buffer comes back.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createPool, createUdpSocket, defaultPool, type IoPool, type UdpMessage, type UdpSocket } from '../../src/index';
 import { native } from '../../src/core/native';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
@@ -314,4 +315,17 @@ test('a GSO batch the kernel refuses turns GSO off for the socket (reason in sta
   assert.equal(s.datagramsOut, 10);
   await closeAll(rx, tx);
   await guard.check();
+});
+
+test('unref(): a bound socket waiting for datagrams lets the process exit; a referenced one holds it', { skip, timeout: 20000 }, () => {
+  const index = require.resolve('../../src/index');
+  const script = (unref: boolean) =>
+    `const m = require(${JSON.stringify(index)}); const s = m.createUdpSocket({ type: 'udp4' });` +
+    ` s.bind(0, '127.0.0.1').then(() => { ${unref ? 's.unref();' : ''} process.stdout.write('bound'); });`;
+  const free = spawnSync(process.execPath, ['-e', script(true)], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(free.stdout, 'bound');
+  assert.equal(free.status, 0, 'exited by itself');
+  const held = spawnSync(process.execPath, ['-e', script(false)], { encoding: 'utf8', timeout: 1500 });
+  assert.equal(held.stdout, 'bound');
+  assert.equal(held.signal, 'SIGTERM', 'still running when the time was up');
 });
