@@ -21,6 +21,10 @@ export type SendCallback = (err: Error | null) => void;
 
 interface Pending {
   buf: IoBuffer;
+  /** the datagram's further pieces (send() of several buffers), or null */
+  more: IoBuffer[] | null;
+  /** the datagram's length: buf's, plus the further pieces' */
+  len: number;
   /** the destination sockaddr (one cached array per destination), or null: connected */
   name: Uint8Array | null;
   cb: SendCallback | undefined;
@@ -70,11 +74,17 @@ export class UdpSender implements PreFlush, CompletionTarget {
     return n;
   }
 
-  /** Takes the buffer (checked by the caller) and queues it for this turn's flush. */
-  enqueue(buf: IoBuffer, name: Uint8Array | null, cb: SendCallback | undefined): void {
+  /** Takes the buffers of one datagram (checked by the caller: live, owned, distinct) and queues it for this turn's flush. */
+  enqueue(buf: IoBuffer, more: IoBuffer[] | null, len: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
     this.#pool[kLend](buf, LEND_TRANSFER);
-    this.#queue.push({ buf, name, cb });
+    if (more !== null) for (const b of more) this.#pool[kLend](b, LEND_TRANSFER);
+    this.#queue.push({ buf, more, len, name, cb });
     this.#schedule();
+  }
+
+  #giveBack(item: Pending): void {
+    this.#pool[kReturn](item.buf);
+    if (item.more !== null) for (const b of item.more) this.#pool[kReturn](b);
   }
 
   #schedule(): void {
@@ -95,27 +105,29 @@ export class UdpSender implements PreFlush, CompletionTarget {
     let head = 0;
     while (head < q.length) {
       const first = q[head];
-      const size = first.buf.length;
+      const size = first.len;
       let n = 1;
       let total = size;
-      if (this.gso.enabled && size > 0) {
+      // A datagram of several pieces goes alone: its pieces fill the list.
+      const pieces = first.more === null ? 1 : 1 + first.more.length;
+      if (this.gso.enabled && size > 0 && pieces === 1) {
         while (head + n < q.length && n < SENDMSG_MAX_SEGS) {
           const next = q[head + n];
-          const len = next.buf.length;
-          if (next.name !== first.name || len > size || len === 0 || total + len > GSO_MAX_BYTES) break;
+          const len = next.len;
+          if (next.name !== first.name || next.more !== null || len > size || len === 0 || total + len > GSO_MAX_BYTES) break;
           n++;
           total += len;
           if (len < size) break; // only the last segment may be shorter
         }
       }
-      let large = n > SMALL_SEGS;
+      let large = n > SMALL_SEGS || pieces > SMALL_SEGS;
       let aux = large ? this.#ring.allocAuxLarge() : this.#ring.allocAux();
-      if (aux < 0 && large) {
+      if (aux < 0 && large && pieces <= SMALL_SEGS) {
         // No large slot free: a smaller batch in a small one.
         large = false;
         n = SMALL_SEGS;
         total = 0;
-        for (let k = 0; k < n; k++) total += q[head + k].buf.length;
+        for (let k = 0; k < n; k++) total += q[head + k].len;
         aux = this.#ring.allocAux();
       }
       if (aux < 0) {
@@ -127,13 +139,24 @@ export class UdpSender implements PreFlush, CompletionTarget {
       const nameLen = first.name === null ? 0 : first.name.length;
       if (first.name !== null) this.#ring.aux.set(first.name, aux);
       const segs = this.#segs;
-      for (let k = 0; k < n; k++) {
-        const b = q[head + k].buf;
-        segs[2 * k] = b.offset;
-        segs[2 * k + 1] = b.length;
+      let count = n;
+      if (pieces > 1) {
+        segs[0] = first.buf.offset;
+        segs[1] = first.buf.length;
+        first.more!.forEach((b, k) => {
+          segs[2 * k + 2] = b.offset;
+          segs[2 * k + 3] = b.length;
+        });
+        count = pieces;
+      } else {
+        for (let k = 0; k < n; k++) {
+          const b = q[head + k].buf;
+          segs[2 * k] = b.offset;
+          segs[2 * k + 1] = b.length;
+        }
       }
       const gso = n > 1 ? size : 0;
-      const opId = this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, n, total, nameLen, gso);
+      const opId = this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso);
       this.#inflight.set(opId, { items: q.slice(head, head + n), aux, large, gso });
       head += n;
     }
@@ -160,7 +183,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
     const err = res < 0 ? errnoError(res, 'send') : null;
     let told = false;
     for (const item of batch.items) {
-      this.#pool[kReturn](item.buf);
+      this.#giveBack(item);
       if (item.cb) {
         told = true;
         try {
@@ -193,7 +216,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
     const q = this.#queue;
     this.#queue = [];
     for (const item of q) {
-      this.#pool[kReturn](item.buf);
+      this.#giveBack(item);
       item.cb?.(err);
     }
     if (this.#inflight.size === 0) cb();

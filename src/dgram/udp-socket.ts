@@ -6,8 +6,8 @@
  * maio's own API: the node:dgram-compatible layer builds on this.
  */
 import type { AddressInfo } from 'node:net';
-import { ClosedError, DatagramTooLargeError, InvalidAddressError, InvalidArgumentError, fromNative, type ErrnoError } from '../core/errors';
-import { native } from '../core/native';
+import { BufferLentError, BufferReleasedError, ClosedError, DatagramTooLargeError, InvalidAddressError, InvalidArgumentError, fromNative, type ErrnoError } from '../core/errors';
+import { SENDMSG_MAX_SEGS, native } from '../core/native';
 import { TypedEmitter } from '../core/typed-events';
 import { IoBuffer } from '../pool/buffer';
 import { defaultPool } from '../pool/index';
@@ -189,19 +189,32 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   }
 
   /**
-   * Sends the buffer's bytes as one datagram. The buffer is lent to the
-   * kernel from now on (neither readable nor writable) and goes back to the
-   * pool once sent: ownership goes with the send, as for TCP. A connected
-   * socket takes no port; an unconnected one needs it (host default:
-   * loopback). `cb(err)` runs once the kernel took it or refused it; without
-   * one, a refused send is an 'error' event.
+   * Sends the buffer's bytes as one datagram (an array of buffers: their
+   * bytes in order as one datagram, up to 64 pieces). The buffers are lent
+   * to the kernel from now on (neither readable nor writable) and go back to
+   * the pool once sent: ownership goes with the send, as for TCP. A
+   * connected socket takes no port; an unconnected one needs it (host
+   * default: loopback). `cb(err)` runs once the kernel took it or refused
+   * it; without one, a refused send is an 'error' event.
    */
-  send(buf: IoBuffer, port?: number, host?: string, cb?: SendCallback): void {
+  send(buf: IoBuffer | readonly IoBuffer[], port?: number, host?: string, cb?: SendCallback): void {
     this.#checkOpen();
-    if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('send() takes an IoBuffer');
-    if (buf.pool !== this.pool) throw new InvalidArgumentError("send() takes buffers of the socket's pool");
-    if (buf.length > MAX_PAYLOAD[this.#o.family]) {
-      throw new DatagramTooLargeError(`a ${this.type} datagram holds at most ${MAX_PAYLOAD[this.#o.family]} bytes, got ${buf.length}`);
+    const list = Array.isArray(buf) ? (buf as readonly IoBuffer[]) : null;
+    const first = list === null ? (buf as IoBuffer) : list[0];
+    if (list !== null && (list.length < 1 || list.length > SENDMSG_MAX_SEGS)) {
+      throw new InvalidArgumentError(`send() takes 1 to ${SENDMSG_MAX_SEGS} buffers for one datagram, got ${list.length}`);
+    }
+    let len = 0;
+    for (const b of list ?? [first]) {
+      if (!(b instanceof IoBuffer)) throw new InvalidArgumentError('send() takes an IoBuffer or an array of them');
+      if (b.pool !== this.pool) throw new InvalidArgumentError("send() takes buffers of the socket's pool");
+      if (b.released) throw new BufferReleasedError();
+      if (b.lent) throw new BufferLentError();
+      len += b.length;
+    }
+    if (list !== null && new Set(list).size !== list.length) throw new InvalidArgumentError('send() takes each buffer of a datagram once');
+    if (len > MAX_PAYLOAD[this.#o.family]) {
+      throw new DatagramTooLargeError(`a ${this.type} datagram holds at most ${MAX_PAYLOAD[this.#o.family]} bytes, got ${len}`);
     }
     let name: Uint8Array | null = null;
     if (this.#connected) {
@@ -210,7 +223,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       if (port === undefined) throw new InvalidArgumentError('send() on an unconnected UDP socket needs a port');
       name = this.#name(port, host);
     }
-    this.#sender.enqueue(buf, name, cb);
+    this.#sender.enqueue(first, list !== null && list.length > 1 ? list.slice(1) : null, len, name, cb);
     if (!this.#bound) {
       // The kernel binds an unbound socket at its first send: receive from then on.
       this.#bound = true;
