@@ -58,6 +58,9 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   readonly #receiver: UdpReceiver;
   readonly #gro;
   readonly #names = new Map<string, Uint8Array>();
+  #lastPort: unknown = undefined;
+  #lastHost: unknown = undefined;
+  #lastName: Uint8Array | null = null;
   #bound = false;
   #connected = false;
   #closing = false;
@@ -105,6 +108,16 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
 
   /** The sockaddr bytes for host:port, checked against this socket's family; one array per destination. */
   #name(port: unknown, host: unknown): Uint8Array {
+    // A flow sends to one destination: its name without building a key.
+    if (port === this.#lastPort && host === this.#lastHost && this.#lastName !== null) return this.#lastName;
+    const name = this.#lookupName(port, host);
+    this.#lastPort = port;
+    this.#lastHost = host;
+    this.#lastName = name;
+    return name;
+  }
+
+  #lookupName(port: unknown, host: unknown): Uint8Array {
     const p = validatePort(port);
     const h = host === undefined ? (this.#o.family === 4 ? '127.0.0.1' : '::1') : host;
     if (typeof h !== 'string') throw new InvalidAddressError(`host must be an IP address string, got ${typeof h}`);
@@ -115,7 +128,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     if (fam === 0) throw new InvalidAddressError(`${JSON.stringify(h)} is not an IP address (names are not looked up here)`);
     if (fam !== this.#o.family) {
       // A udp6 socket reaches IPv4 hosts through their IPv4-mapped form.
-      if (this.#o.family === 6 && !this.#o.ipv6Only) return this.#name(p, `::ffff:${h}`);
+      if (this.#o.family === 6 && !this.#o.ipv6Only) return this.#lookupName(p, `::ffff:${h}`);
       throw new InvalidAddressError(`${h} is not an IPv${this.#o.family} address (this is a ${this.type} socket)`);
     }
     name = sockaddr(h, p);
