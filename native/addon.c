@@ -62,6 +62,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("fallbackCloseFd", maio_napi_fallback_close_fd),
 		FN("fallbackRecvmsg", maio_napi_fallback_recvmsg),
 		FN("fallbackSendmsg", maio_napi_fallback_sendmsg),
+		FN("fallbackSendmmsg", maio_napi_fallback_sendmmsg),
 #undef FN
 	};
 	napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);

@@ -763,3 +763,85 @@ MAIO_EXPORT(maio_napi_fallback_sendmsg)
 	while (r < 0 && errno == EINTR);
 	return maio_int(env, r < 0 ? -errno : r);
 }
+
+/*
+ * fallbackSendmmsg(fallback, fd, list: Int32Array, count, msgFlags): the
+ * SENDMSG entries list[6i..6i+4] = (pool, auxOff, auxLen, nameLen, gso) in
+ * one sendmmsg, each checked as fallbackSendmsg checks it. Returns how many
+ * left (list[6i+5] = bytes sent of entry i) or the first one's -errno; an
+ * error after the first is the next call's to report.
+ */
+MAIO_EXPORT(maio_napi_fallback_sendmmsg)
+{
+	napi_value argv[5];
+	int fd;
+	int32_t count, flags;
+	void *data;
+	size_t n;
+	struct maio_fallback *f = fb_args_fd(env, info, 5, argv, &fd);
+	if (!f || !maio_arg_typedarray(env, argv[2], "list", napi_int32_array, &data, &n) ||
+	    !maio_arg_int32(env, argv[3], "count", 1, MAIO_FB_MMSG_MAX, &count) ||
+	    !maio_arg_int32(env, argv[4], "msgFlags", INT32_MIN, INT32_MAX, &flags))
+		return NULL;
+	if (n < (size_t)count * 6)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list holds %zu entries, count is %d", n / 6, count);
+	if (!fb_arrays(f) || !f->aux)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
+	int32_t *list = data;
+	/* 64 x 64 iovecs would be 64 KiB of stack: take them from the heap. */
+	struct iovec *iov = malloc((size_t)count * MAIO_SENDMSG_MAX_SEGS * sizeof(*iov));
+	struct maio_udp_msg *m = malloc((size_t)count * sizeof(*m));
+	struct mmsghdr *mm = calloc((size_t)count, sizeof(*mm));
+	napi_value out = NULL;
+	if (!iov || !m || !mm) {
+		out = maio_int(env, -ENOMEM);
+		goto done;
+	}
+	for (int32_t i = 0; i < count; i++) {
+		const int32_t *e = list + 6 * i;
+		int32_t pool = e[0], aoff = e[1], alen = e[2];
+		struct maio_pool *p = pool >= 0 && pool < MAIO_MAX_POOLS ? f->pools[pool] : NULL;
+		if (!p || !p->base) {
+			maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list[%d]: pool %d is not attached", i, pool);
+			goto done;
+		}
+		int32_t d[MAIO_DESC_INTS];
+		memset(d, 0, sizeof(d));
+		d[MAIO_D_AUX_OFF] = aoff;
+		d[MAIO_D_AUX_LEN] = alen;
+		d[MAIO_D_OFF_LO] = e[3];
+		d[MAIO_D_OFF_HI] = e[4];
+		if (aoff >= 0 && alen >= 8 && alen <= 8 * MAIO_SENDMSG_MAX_SEGS && alen % 8 == 0 &&
+		    (uint64_t)aoff + MAIO_SENDMSG_NAME_MAX + (uint64_t)alen <= f->aux_len) {
+			int32_t segs[2 * MAIO_SENDMSG_MAX_SEGS];
+			memcpy(segs, f->aux + aoff + MAIO_SENDMSG_NAME_MAX, (size_t)alen);
+			int64_t total = 0;
+			for (int k = 0; k < alen / 8; k++)
+				total += segs[2 * k + 1];
+			d[MAIO_D_LEN] = total > INT32_MAX ? -1 : (int32_t)total;
+		}
+		const char *field = "", *why = "";
+		if (maio_udp_sendmsg_build(d, f->aux, f->aux_len, p->base, p->size,
+					   iov + (size_t)i * MAIO_SENDMSG_MAX_SEGS, &m[i], &mm[i].msg_hdr,
+					   &field, &why) < 0) {
+			maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list[%d]: SENDMSG %s %s", i, field, why);
+			goto done;
+		}
+	}
+	int r;
+	do
+		r = sendmmsg(fd, mm, (unsigned)count, (flags & ~MSG_ZEROCOPY) | MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		out = maio_int(env, -errno);
+		goto done;
+	}
+	for (int i = 0; i < r; i++)
+		list[6 * i + 5] = (int32_t)mm[i].msg_len;
+	out = maio_int(env, r);
+done:
+	free(iov);
+	free(m);
+	free(mm);
+	return out;
+}

@@ -88,5 +88,6 @@ MAIO_EXPORT(maio_napi_fallback_shutdown);
 MAIO_EXPORT(maio_napi_fallback_close_fd);
 MAIO_EXPORT(maio_napi_fallback_recvmsg);
 MAIO_EXPORT(maio_napi_fallback_sendmsg);
+MAIO_EXPORT(maio_napi_fallback_sendmmsg);
 
 #endif

@@ -199,6 +199,11 @@ export interface NativeBinding {
   fallbackRecvmsg(fb: FallbackHandle, fd: number, list: Int32Array, count: number, nameLen: number, ctlLen: number, msgFlags: number): number;
   /** sendmsg of the SENDMSG aux entry at auxOff (name nameLen bytes, auxLen / 8 pieces of `pool`), UDP_SEGMENT gso if > 0: bytes sent or -errno. */
   fallbackSendmsg(fb: FallbackHandle, fd: number, pool: number, auxOff: number, auxLen: number, nameLen: number, gso: number, msgFlags: number): number;
+  /**
+   * One sendmmsg of up to 64 SENDMSG entries, list[6i..6i+4] = (pool, auxOff, auxLen, nameLen, gso):
+   * how many left (list[6i+5] = the bytes of entry i) or the first one's -errno.
+   */
+  fallbackSendmmsg(fb: FallbackHandle, fd: number, list: Int32Array, count: number, msgFlags: number): number;
   /** After -EINPROGRESS: 0 connected, -EINPROGRESS still running, else -errno (SO_ERROR). */
   fallbackConnectResult(fb: FallbackHandle, fd: number): number;
   fallbackShutdown(fb: FallbackHandle, fd: number, how: number): number;

@@ -105,3 +105,33 @@ test('RECVMSG_MULTI and SENDMSG: one CQE per datagram in order, the kernel\'s bu
     p.done();
   }
 });
+
+test('SENDMSGs submitted together: each its own result, a bad entry fails alone with -EINVAL (one sendmmsg on epoll)', { skip, timeout: 20000 }, async () => {
+  const ring = Ring.current();
+  const n = native();
+  const p = withPool(ring);
+  const rx = n.sockOpen(4, 'udp');
+  const tx = n.sockOpen(4, 'udp');
+  n.sockBind(rx, sockaddr('127.0.0.1', 0));
+  const rxPort = decodeSockaddr(n.sockName(rx, false)).port;
+  const sends = new Collector();
+  const auxes: number[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const a = ring.allocAux();
+      auxes.push(a);
+      ring.writeSockaddr(a, '127.0.0.1', rxPort);
+      // The third names 20 bytes of sockaddr: no family has that length.
+      ring.sendmsg(sends, tx, p.index, a, new Int32Array([i * 100, 10 + i]), 1, 10 + i, i === 2 ? 20 : 16);
+    }
+    ring.flush();
+    await until(() => sends.events.length === 5, 'five results');
+    const byId = new Map(sends.events.map((e) => [e[0], e[1]]));
+    assert.deepEqual([...byId.values()].sort((x, y) => x - y), [-22, 10, 11, 13, 14]);
+  } finally {
+    for (const a of auxes) ring.freeAux(a);
+    n.sockClose(rx);
+    n.sockClose(tx);
+    p.done();
+  }
+});

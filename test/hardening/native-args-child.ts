@@ -295,6 +295,12 @@ function specs(): Spec[] {
       params: [fb, fd, int(0, I32), int(0, I32), int(8, 512), int(0, 32), int(0, 0xffff), int(-(2 ** 31), I32)],
       good: (fx) => [fx.fb, fx.sock, 0, 0, 8, 0, 0, 0],
     },
+    {
+      group: 'fallback',
+      fn: 'fallbackSendmmsg',
+      params: [fb, fd, { kind: 'i32' }, int(1, 1), int(-(2 ** 31), I32)],
+      good: (fx) => [fx.fb, fx.sock, new Int32Array([0, 0, 8, 0, 0, 0]), 1, 0],
+    },
   ];
 }
 

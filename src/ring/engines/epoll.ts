@@ -27,10 +27,12 @@
  *   bid << 16 | F_MORE; it ends with -ENOBUFS when it needs a buffer and the
  *   group is empty, with 0 at end of stream, or with -errno.
  * - RECVMSG_MULTI works like RECV_MULTI, one recvmmsg into the group's next
- *   buffers, one CQE per datagram, each buffer laid out as io_uring lays it out (io_uring_recvmsg_out, name,
- *   control, payload; MSG_TRUNC gives the real length). SENDMSG is one
+ *   buffers, one CQE per datagram, each buffer laid out as io_uring lays it
+ *   out (io_uring_recvmsg_out, name, control, payload; MSG_TRUNC gives the
+ *   real length). SENDMSG is one
  *   sendmsg of the aux entry (native/udp.c builds it as ring.c does): a
- *   datagram or GSO batch leaves whole or waits for writability.
+ *   datagram or GSO batch leaves whole or waits for writability; SENDMSGs
+ *   submitted together to one socket leave in one sendmmsg.
  * - ACCEPT with multishot posts one CQE per connection with F_MORE.
  * - CONNECT completes when the socket turns writable (SO_ERROR).
  * - CLOSE, SHUTDOWN, NOP, CANCEL and every error (a bad descriptor: -EINVAL)
@@ -173,6 +175,9 @@ export class EpollEngine implements Engine {
   /** a recvmmsg's buffers: (pool, offset, length, bytes) each, and their buffer ids */
   readonly #mmsg = new Int32Array(MMSG_MAX * 4);
   readonly #mmsgBids = new Int32Array(MMSG_MAX);
+  /** a sendmmsg's entries: (pool, auxOff, auxLen, nameLen, gso, bytes) each, and their op slots */
+  readonly #mmsgSend = new Int32Array(MMSG_MAX * 6);
+  readonly #mmsgSlots = new Int32Array(MMSG_MAX);
   #closed = false;
 
   // per-op records, indexed by op slot
@@ -259,7 +264,9 @@ export class EpollEngine implements Engine {
         const d = i * DESC_INTS;
         if (s[d] === Op.Provide) continue;
         const slot = s[d + 2] & SLOT_MASK;
-        if (r[slot * R + F.State] === S.Queued) this.#start(slot);
+        if (r[slot * R + F.State] !== S.Queued) continue;
+        if (s[d] === Op.Sendmsg) i += this.#startSendmsgRun(i, count) - 1;
+        else this.#start(slot);
       }
     }
     this.#drainRunnable();
@@ -645,6 +652,56 @@ export class EpollEngine implements Engine {
       if (res < n) return Attempt.Wait; // the socket is drained
     }
     return Attempt.Retry;
+  }
+
+  /**
+   * Starts the SENDMSG at descriptor `i` and those right after it to the same
+   * socket (same flags, unlinked, valid): one sendmmsg for all of them when
+   * nothing waits ahead on the socket. Returns how many descriptors it took.
+   */
+  #startSendmsgRun(i: number, count: number): number {
+    const s = this.#submit;
+    const r = this.#rec;
+    const fd = s[i * DESC_INTS + 1];
+    const flags = s[i * DESC_INTS + 6];
+    const slots = this.#mmsgSlots;
+    let n = 0;
+    for (let j = i; j < count && n < MMSG_MAX; j++) {
+      const d = j * DESC_INTS;
+      const slot = s[d + 2] & SLOT_MASK;
+      const b = slot * R;
+      if (s[d] !== Op.Sendmsg || s[d + 1] !== fd || s[d + 6] !== flags || r[b + F.State] !== S.Queued) break;
+      if (r[b + F.SqeFlags] & IOSQE_IO_LINK || !this.#valid(b, Op.Sendmsg)) break;
+      slots[n++] = slot;
+    }
+    if (n <= 1 || this.#fdState(fd).writers.length > 0) {
+      this.#start(slots[0]);
+      return 1;
+    }
+    const list = this.#mmsgSend;
+    for (let k = 0; k < n; k++) {
+      const b = slots[k] * R;
+      list[6 * k] = r[b + F.Pool];
+      list[6 * k + 1] = r[b + F.AuxOff];
+      list[6 * k + 2] = r[b + F.AuxLen];
+      list[6 * k + 3] = r[b + F.NameLen];
+      list[6 * k + 4] = r[b + F.Extra];
+    }
+    this.#stats[RingStat.Enters]++;
+    let res: number;
+    try {
+      res = this.#native.fallbackSendmmsg(this.#handle, fd, list, n, flags);
+    } catch {
+      res = 0; // an entry native refuses: each goes alone, the bad one fails with -EINVAL
+    }
+    // The ones that left complete now; the first failure (or a full socket) and
+    // those after it go the single way, which reports each one's own result.
+    const sent = Math.max(res, 0);
+    for (let k = 0; k < sent; k++) this.#result(slots[k], list[6 * k + 5], 0);
+    for (let k = sent; k < n && !this.#closed; k++) {
+      if (r[slots[k] * R + F.State] === S.Queued) this.#start(slots[k]);
+    }
+    return n;
   }
 
   /** A datagram (or GSO batch) leaves whole or not at all. */
