@@ -15,7 +15,9 @@
         "native/fallback.c",
         "native/pipe.c",
         "native/sendfile.c",
-        "native/udp.c"
+        "native/udp.c",
+        "native/affinity.c",
+        "native/reuseport.c"
       ],
       "include_dirs": ["native"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

@@ -36,6 +36,7 @@ function nodeNet(id: string, label: string): Contender {
     unavailable: () => null,
     cmd: {
       echo: (env, p) => [process.execPath, server(env, 'node-echo.js'), ...port(p)],
+      echo2: (env, p) => [process.execPath, server(env, 'node-echo-cluster.js'), ...port(p), '--workers', '2'],
       sink: (env, p) => [process.execPath, server(env, 'node-sink.js'), ...port(p)],
       sender: (env, p) => [process.execPath, server(env, 'node-send.js'), ...port(p), '--size', String(WRITE_SIZE)],
       proxy: (env, p) => [process.execPath, server(env, 'node-proxy.js'), ...port(p), '--upstream', String(p.upstream)],
@@ -44,6 +45,7 @@ function nodeNet(id: string, label: string): Contender {
       https: nodeHttp('node'),
     },
     roleLabel: {
+      echo2: `${label} on node:cluster, 2 worker processes`,
       proxy: `${label} pipe() proxy`,
       file: `${label} createReadStream().pipe()`,
       http: label.replace('node:net', 'node:http'),
@@ -118,6 +120,7 @@ export const contenders: Contender[] = [
     earlyExitReason: 'maio CLI not built yet (it exits at once)',
     cmd: {
       echo: (env, p) => [process.execPath, env.maioCli, 'echo', '--port', String(p.port)],
+      echo2: (env, p) => [process.execPath, env.maioCli, 'echo', '--port', String(p.port), '--workers', '2'],
       sink: (env, p) => [process.execPath, env.maioCli, 'sink', '--port', String(p.port)],
       sender: (env, p) => [process.execPath, env.maioCli, 'blast', '--port', String(p.port)],
       steady: maioSteady,
@@ -127,6 +130,7 @@ export const contenders: Contender[] = [
       https: nodeHttp('maio'),
     },
     roleLabel: {
+      echo2: 'maio echo --workers 2 (threads, SO_REUSEPORT)',
       proxy: 'maio proxy',
       file: "maio socket.sendFile() (mode 'sendfile')",
       http: 'node:http on maio/net',
@@ -172,10 +176,11 @@ export const contenders: Contender[] = [
     id: 'c',
     label: 'C epoll',
     family: 'c',
-    roleLabel: { sink: 'C sink, 64 KiB reads', sender: 'C sender (loadgen send)' },
+    roleLabel: { sink: 'C sink, 64 KiB reads', sender: 'C sender (loadgen send)', echo2: 'C epoll, 2 threads (SO_REUSEPORT)' },
     unavailable: needTool('echo_epoll', 'sink', 'loadgen'),
     cmd: {
       echo: (env, p) => [tool(env, 'echo_epoll'), String(p.port)],
+      echo2: (env, p) => [tool(env, 'echo_epoll'), String(p.port), '65536', '2'],
       sink: (env, p) => [tool(env, 'sink'), String(p.port), '65536'],
       sender: (env, p) => [tool(env, 'loadgen'), 'send', ...port(p), '--write', String(WRITE_SIZE), '--duration', '0', '--warmup', '0'],
     },

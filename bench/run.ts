@@ -404,7 +404,8 @@ async function main(): Promise<void> {
   process.stderr.write(
     `bench: ${scenarios.length} scenarios (${scenarios.map((s) => s.id).join(', ')}), ${runs} servers, ${t.rounds} rounds, ` +
       `${t.warmup} s warm-up + ${t.duration} s each: about ${estimateSeconds(runs, t)} s; ` +
-      `${env.taskset ? 'servers on CPU 1, load on CPU 0' : 'no CPU pinning'}\n` +
+      `${env.taskset ? 'servers on CPU 1, load on CPU 0' : 'no CPU pinning'}` +
+      `${env.taskset && scenarios.some((s) => s.unpinned) ? ` (not in ${scenarios.filter((s) => s.unpinned).map((s) => s.id).join(', ')}: servers on several CPUs)` : ''}\n` +
       `bench: ${backend().summary}; if a figure looks wrong, \`npx maio doctor\` says why\n`,
   );
   const t0 = Date.now();

@@ -90,4 +90,12 @@ MAIO_EXPORT(maio_napi_fallback_recvmsg);
 MAIO_EXPORT(maio_napi_fallback_sendmsg);
 MAIO_EXPORT(maio_napi_fallback_sendmmsg);
 
+/* affinity.c */
+MAIO_EXPORT(maio_napi_thread_set_affinity);
+MAIO_EXPORT(maio_napi_thread_get_affinity);
+MAIO_EXPORT(maio_napi_thread_id);
+
+/* reuseport.c */
+MAIO_EXPORT(maio_napi_sock_attach_reuseport_cpu);
+
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* MAIO_SOCKOPT_MAX (maio.h) bounds raw option buffers: larger than any
@@ -75,7 +76,9 @@ static bool sock_arg_fd(napi_env env, napi_value v, int *fd)
 
 /*
  * An encoded sockaddr from a Uint8Array. The family field must agree with
- * the length, so the kernel never reads past what JS handed us.
+ * the length, so the kernel never reads past what JS handed us. A
+ * sockaddr_un's length is part of its address (an abstract name has no NUL
+ * and may hold any byte), so it passes as given, up to sizeof(sockaddr_un).
  */
 static bool sock_arg_addr(napi_env env, napi_value v, struct sockaddr_storage *ss,
 			  socklen_t *len)
@@ -93,6 +96,16 @@ static bool sock_arg_addr(napi_env env, napi_value v, struct sockaddr_storage *s
 	memset(ss, 0, sizeof(*ss));
 	memcpy(ss, data, n);
 	size_t need = 0;
+	if (ss->ss_family == AF_UNIX) {
+		if (n > sizeof(struct sockaddr_un)) {
+			maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					 "a unix address must be at most %zu bytes, got %zu",
+					 sizeof(struct sockaddr_un), n);
+			return false;
+		}
+		*len = (socklen_t)n;
+		return true;
+	}
 	if (ss->ss_family == AF_INET)
 		need = sizeof(struct sockaddr_in);
 	else if (ss->ss_family == AF_INET6)
@@ -112,8 +125,22 @@ static bool sock_arg_addr(napi_env env, napi_value v, struct sockaddr_storage *s
 	return true;
 }
 
+/* 4, 6 or 'unix' */
 static bool sock_arg_family(napi_env env, napi_value v, int *family)
 {
+	napi_valuetype t;
+	napi_typeof(env, v, &t);
+	if (t == napi_string) {
+		char s[8];
+		size_t n;
+		napi_get_value_string_utf8(env, v, s, sizeof(s), &n);
+		if (n == 4 && strcmp(s, "unix") == 0) {
+			*family = AF_UNIX;
+			return true;
+		}
+		maio_throw_type(env, MAIO_ERR_INVALID_ARG, "family must be 4, 6 or 'unix'");
+		return false;
+	}
 	int32_t f;
 	if (!maio_arg_int32(env, v, "family", 4, 6, &f))
 		return false;
@@ -151,7 +178,7 @@ static bool sock_arg_type(napi_env env, napi_value v, int *type)
 	return true;
 }
 
-/* sockOpen(family: 4 | 6, type: 'tcp' | 'udp' | SOCK_STREAM | SOCK_DGRAM) -> fd */
+/* sockOpen(family: 4 | 6 | 'unix', type: 'tcp' | 'udp' | SOCK_STREAM | SOCK_DGRAM) -> fd */
 MAIO_EXPORT(maio_napi_sock_open)
 {
 	napi_value argv[2];

@@ -57,8 +57,36 @@ export type { UpstreamSpec, StaticUpstreamSpec, DnsUpstreamSpec, SrvUpstreamSpec
 // The PROXY protocol codec the proxy uses (src/gateway/), for a backend that reads the header.
 export { decodeProxyHeader, encodeProxyHeader } from './gateway/proxy-protocol';
 export type { ProxyHeader, ProxyAddresses, ProxyProtocolVersion, DecodeResult as ProxyHeaderDecodeResult } from './gateway/proxy-protocol';
+export type { LimitRefusal } from './gateway/limits';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';
 // UDP over the I/O pool (src/dgram/).
 export { UdpSocket, UdpMessage, createUdpSocket } from './dgram/index';
 export type { UdpSocketEvents, RemoteInfo, UdpSocketOptions, UdpType, OffloadState, UdpStats, SendCallback } from './dgram/index';
+// Worker groups (src/workers/): N threads, one ring and pool each, servers on one port (SO_REUSEPORT).
+export {
+  startWorkers,
+  WorkerGroup,
+  MaioWorker,
+  currentWorker,
+  WorkerContext,
+  allowedCpus,
+  parseCpuList,
+  formatCpuList,
+  setThreadAffinity,
+  threadAffinity,
+  threadId,
+  probeCpuSteering,
+} from './workers/index';
+export type {
+  StartWorkersOptions,
+  RestartOptions,
+  WorkerState,
+  WorkerExitInfo,
+  WorkerGroupEvents,
+  GroupStats,
+  StopResult,
+  WorkerContextEvents,
+  WorkerStats,
+  SteeringState,
+} from './workers/index';

@@ -4,14 +4,19 @@
  * to read, the unsent tail is kept and reading from that connection stops until it
  * drains, so memory stays bounded and no byte is dropped.
  *
- * usage: echo_epoll <port> [read-size]     prints "listening <port>" when ready
+ * With a thread count above 1 (the echo2 scenario), each thread runs the same loop
+ * on its own SO_REUSEPORT listener and epoll set; nothing is shared between them.
+ *
+ * usage: echo_epoll <port> [read-size] [threads]     prints "listening <port>" when ready
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +29,10 @@ struct conn {
 	size_t len, off;
 };
 
-static struct conn *conns;
-static size_t nconns;
+/* Per thread: a connection belongs to the thread whose listener accepted it. */
+static __thread struct conn *conns;
+static __thread size_t nconns;
+static size_t bufsize = 65536;
 
 static void die(const char *what)
 {
@@ -87,42 +94,37 @@ static int conn_write(int fd, struct conn *c, const char *buf, size_t len)
 	return 1;
 }
 
-int main(int argc, char **argv)
+static int open_listener(int port, int reuseport)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: echo_epoll <port> [read-size]\n");
-		return 2;
-	}
-	int port = atoi(argv[1]);
-	size_t bufsize = argc > 2 ? (size_t)atol(argv[2]) : 65536;
-	char *buf = malloc(bufsize);
-	if (!buf)
-		die("malloc");
-	signal(SIGPIPE, SIG_IGN);
-
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (lfd < 0)
 		die("socket");
 	int one = 1;
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport && setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		die("SO_REUSEPORT");
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		die("bind");
 	if (listen(lfd, 4096) < 0)
 		die("listen");
-	socklen_t slen = sizeof(sa);
-	getsockname(lfd, (struct sockaddr *)&sa, &slen);
+	return lfd;
+}
 
+static void *serve(void *arg)
+{
+	int lfd = (int)(intptr_t)arg;
+	int one = 1;
+	char *buf = malloc(bufsize);
+	if (!buf)
+		die("malloc");
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1");
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
 		die("epoll_ctl");
-	printf("listening %d\n", ntohs(sa.sin_port));
-	fflush(stdout);
-
 	struct epoll_event events[256];
 	for (;;) {
 		int n = epoll_wait(ep, events, 256, -1);
@@ -175,4 +177,39 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: echo_epoll <port> [read-size] [threads]\n");
+		return 2;
+	}
+	int port = atoi(argv[1]);
+	if (argc > 2)
+		bufsize = (size_t)atol(argv[2]);
+	int threads = argc > 3 ? atoi(argv[3]) : 1;
+	if (threads < 1 || threads > 256) {
+		fprintf(stderr, "echo_epoll: threads must be 1..256\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int lfds[256];
+	lfds[0] = open_listener(port, threads > 1);
+	struct sockaddr_in sa;
+	socklen_t slen = sizeof(sa);
+	getsockname(lfds[0], (struct sockaddr *)&sa, &slen);
+	port = ntohs(sa.sin_port);
+	for (int i = 1; i < threads; i++)
+		lfds[i] = open_listener(port, 1);
+	printf("listening %d\n", port);
+	fflush(stdout);
+	for (int i = 1; i < threads; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, serve, (void *)(intptr_t)lfds[i]) != 0)
+			die("pthread_create");
+	}
+	serve((void *)(intptr_t)lfds[0]);
+	return 0;
 }

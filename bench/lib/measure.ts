@@ -1,6 +1,6 @@
 // One measurement: one contender, one round, in fresh processes that are gone afterwards.
 import * as path from 'node:path';
-import { BenchProcessError, capture, Child, cpuSeconds, freePort, memoryMiB, sleep } from './proc';
+import { BenchProcessError, capture, Child, cpuSeconds, freePort, treeCpuSeconds, memoryMiB, sleep } from './proc';
 import type { Contender, Env, Role, RunSample, Scenario, Timing } from './types';
 import { parseWrk, wrkErrors } from './wrk';
 
@@ -36,7 +36,7 @@ interface Mark {
   peak: number;
 }
 
-function spawnOpts(ctx: RunContext, name: string, cpu: number) {
+function spawnOpts(ctx: RunContext, name: string, cpu: number | undefined) {
   return {
     name,
     cpu,
@@ -47,7 +47,7 @@ function spawnOpts(ctx: RunContext, name: string, cpu: number) {
   };
 }
 
-async function startServer(ctx: RunContext, c: Contender, argv: string[], cpu: number): Promise<{ child: Child; port: number }> {
+async function startServer(ctx: RunContext, c: Contender, argv: string[], cpu: number | undefined): Promise<{ child: Child; port: number }> {
   const child = new Child(argv, spawnOpts(ctx, `${c.id} (${path.basename(argv[1] ?? argv[0])})`, cpu));
   try {
     const m = await child.waitLine(c.ready ?? READY, READY_TIMEOUT_MS);
@@ -68,14 +68,14 @@ function loadgenPath(env: Env): string {
 }
 
 /** Samples the measured process at every "phase <name>" line loadgen prints on stderr. */
-function watchPhases(loadgen: Child, pid: () => number | undefined): Map<string, Mark> {
+function watchPhases(loadgen: Child, pid: () => number | undefined, cpuOf: (pid: number) => number = cpuSeconds): Map<string, Mark> {
   const marks = new Map<string, Mark>();
   loadgen.onStderrLine((line) => {
     const m = /^phase (\w+)/.exec(line);
     const p = pid();
     if (!m || p === undefined) return;
     const mem = memoryMiB(p);
-    marks.set(m[1], { cpu: cpuSeconds(p), at: performance.now(), rss: mem.rss, peak: mem.peak });
+    marks.set(m[1], { cpu: cpuOf(p), at: performance.now(), rss: mem.rss, peak: mem.peak });
   });
   return marks;
 }
@@ -114,12 +114,13 @@ async function runClient(ctx: RunContext, c: Contender): Promise<RunSample> {
   const { env, scenario } = ctx;
   const port = await freePort();
   const argv = [...c.cmd[scenario.role]!(env, { port, host: HOST }), ...(scenario.serverArgs ?? [])];
-  const { child: server, port: printed } = await startServer(ctx, c, argv, SERVER_CPU);
+  // A server on several CPUs (echo2) is not pinned, and neither is its load.
+  const { child: server, port: printed } = await startServer(ctx, c, argv, scenario.unpinned ? undefined : SERVER_CPU);
   let loadgen: Child | undefined;
   try {
     const realPort = Number.isFinite(printed) ? printed : port;
-    loadgen = new Child([loadgenPath(env), ...scenario.loadgen!(ctx.timing), '--port', String(realPort)], spawnOpts(ctx, 'loadgen', LOAD_CPU));
-    const marks = watchPhases(loadgen, () => server.pid);
+    loadgen = new Child([loadgenPath(env), ...scenario.loadgen!(ctx.timing), '--port', String(realPort)], spawnOpts(ctx, 'loadgen', scenario.unpinned ? undefined : LOAD_CPU));
+    const marks = watchPhases(loadgen, () => server.pid, scenario.unpinned ? treeCpuSeconds : cpuSeconds);
     const code = await loadgen.waitExit(runBudgetMs(ctx));
     if (code !== 0) throw new BenchProcessError(`loadgen exited with code ${code}`, loadgen.output());
     if (!server.alive) throw new BenchProcessError(`${c.id} server died during the run`, server.output());

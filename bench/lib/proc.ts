@@ -2,7 +2,7 @@
 // killed with everything it started, every wait has a timeout, and every live group is
 // killed when the harness exits for any reason.
 import { spawn, ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import * as net from 'node:net';
 
 const live = new Set<ChildProcess>();
@@ -216,6 +216,32 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU seconds of a process and of its descendants that are alive (node:cluster workers). */
+export function treeCpuSeconds(pid: number): number {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(d));
+      children.set(ppid, list);
+    } catch {
+      /* gone */
+    }
+  }
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop()!;
+    const c = cpuSeconds(p);
+    if (Number.isFinite(c)) total += c;
+    stack.push(...(children.get(p) ?? []));
+  }
+  return total;
 }
 
 /** VmHWM (peak) and VmRSS of a process in MiB. */

@@ -1,7 +1,8 @@
 // Shapes shared by the harness, the scenario files and the contender registry.
 
 /** What a contender process is asked to be. */
-export type Role = 'echo' | 'sink' | 'sender' | 'steady' | 'proxy' | 'file' | 'http' | 'https';
+/** echo2: an echo server on two workers (threads, processes or a reuseport group: the contender's own way). */
+export type Role = 'echo' | 'echo2' | 'sink' | 'sender' | 'steady' | 'proxy' | 'file' | 'http' | 'https';
 
 /**
  * How a scenario is driven:
@@ -127,6 +128,11 @@ export interface Scenario {
    * openssl for the scenario (a temporary folder, removed after it).
    */
   wrk?: { connections: number; bodyBytes?: number; tls?: boolean };
+  /**
+   * The servers use several CPUs (echo2): neither server nor load generator is pinned, and the
+   * server's CPU time includes its child processes (a node:cluster primary's workers).
+   */
+  unpinned?: boolean;
   goals: Goal[];
 }
 

@@ -8,6 +8,7 @@
  *     [--read-buffer-size 65536] [--read-buffers-max 256] [--idle-timeout 0] [--gc (with node --expose-gc)]
  */
 import { createServer, defaultPool, stats, type Socket } from '../../src/index';
+import type { AddressInfo } from 'node:net';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,7 +49,7 @@ server.on('error', (e) => {
   process.exit(1);
 });
 server.listen({ port, host: '127.0.0.1', backlog: 65535 }, () => {
-  process.stdout.write(`listening ${server.address()!.port}\n`);
+  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
 });
 
 const t0 = Date.now();

@@ -3,6 +3,7 @@ import type { Scenario } from '../lib/types';
 import { scenario as echo1 } from './echo-64b-1c';
 import { scenario as echo64 } from './echo-64b-64c';
 import { scenario as echo1000 } from './echo-64b-1000c';
+import { scenario as echo1000w2 } from './echo-64b-1000c-2w';
 import { scenario as reqresp } from './reqresp-1k-256c';
 import { scenario as bulkRecv } from './bulk-recv';
 import { scenario as bulkSend } from './bulk-send';
@@ -15,4 +16,4 @@ import { scenario as http64 } from './http-64c';
 import { scenario as http1 } from './http-1c';
 import { scenario as httpsBulk } from './https-bulk';
 
-export const scenarios: Scenario[] = [echo1, echo64, echo1000, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, fileSend, http64, http1, httpsBulk];
+export const scenarios: Scenario[] = [echo1, echo64, echo1000, echo1000w2, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, fileSend, http64, http1, httpsBulk];

@@ -1,6 +1,7 @@
 /** A small `--key value` parser for the maio commands; unknown options are errors. */
 import { backend } from '../backend';
 import { InvalidArgumentError } from '../core/errors';
+import { currentWorker } from '../workers/runtime';
 
 /** 'flag': present or not (`--json`), no value. */
 export type OptionSpec = Record<string, 'number' | 'string' | 'flag'>;
@@ -37,11 +38,13 @@ export function parseArgs<T extends Record<string, number | string | boolean | u
  * backend it runs on (a bad flag fails first, without it).
  */
 export function announce(): void {
+  if (currentWorker()) return; // the main thread of a worker group said it once
   process.stderr.write(`${backend().summary}\n`);
 }
 
-/** Runs `stop` on SIGINT/SIGTERM, then exits (forced after `graceMs`). */
+/** Runs `stop` on SIGINT/SIGTERM, then exits (forced after `graceMs`). In a group's worker the group stops it instead. */
 export function onSignals(stop: () => void, graceMs = 2000): void {
+  if (currentWorker()) return;
   let stopping = false;
   const handler = () => {
     if (stopping) process.exit(0);
@@ -59,4 +62,9 @@ export function onSignals(stop: () => void, graceMs = 2000): void {
 
 export function gbits(bytes: number, seconds: number): string {
   return seconds > 0 ? ((bytes * 8) / seconds / 1e9).toFixed(2) : '0';
+}
+
+/** `listening <port>` on stdout, as the benchmark harness expects; a group's workers leave it to the main thread. */
+export function printListening(port: number): void {
+  if (!currentWorker()) process.stdout.write(`listening ${port}\n`);
 }

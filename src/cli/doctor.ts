@@ -3,19 +3,22 @@
  *
  * First the facts, each with a verdict (backend and why, ring set-up and the wake-up probe,
  * io_uring_disabled, seccomp, memlock and what a pool can lock and register, THP, zero-copy
- * sends, SO_REUSEPORT, socket buffer limits); then a loopback self-check (`maio self-check`, one
+ * sends, SO_REUSEPORT, the CPUs --workers auto takes and CPU steering, socket buffer limits); then a loopback self-check (`maio self-check`, one
  * child process per backend and ring set-up, node:net as the reference). Exit code 0 when the
  * configuration this process would run is healthy, 1 when something slows or blocks it (each
  * such line says why and how to fix it), 2 when the doctor itself failed.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { backend, type Backend } from '../backend';
 import { native } from '../core/native';
 import { createPool } from '../pool/index';
 import { defaultPoolSize, hasIpcLock, memlockLimit } from '../pool/config';
 import { parseArgs } from './args';
+import { allowedCpus, formatCpuList } from '../workers/cpus';
+import { probeCpuSteering } from '../workers/steering';
 import type { SelfCheckResult } from './self-check';
 
 export const usage = 'maio doctor [--json] [--duration-ms MS]';
@@ -182,6 +185,24 @@ function reusePortFinding(): Finding {
   }
 }
 
+/** What --workers auto takes (the affinity mask, not os.cpus()) and whether connections can be steered by CPU. */
+function workersFinding(): Finding {
+  const cpus = allowedCpus();
+  const all = os.cpus().length;
+  return {
+    name: 'worker CPUs', value: `${cpus.length} (${formatCpuList(cpus)})`, verdict: 'ok',
+    ...(cpus.length < all ? { why: `the affinity mask allows ${cpus.length} of the ${all} CPUs: --workers auto starts ${cpus.length}` } : {}),
+    data: { allowed: cpus, online: all },
+  };
+}
+
+function steeringFinding(): Finding {
+  const s = probeCpuSteering();
+  return s.attached
+    ? { name: 'CPU steering', value: 'yes', verdict: 'ok', why: 'SO_ATTACH_REUSEPORT_CBPF works: with --cpus, a connection goes to the worker pinned to the CPU its packets arrive on' }
+    : { name: 'CPU steering', value: 'no', verdict: 'note', why: s.reason, fix: 'workers share connections by the kernel\'s 4-tuple hash instead' };
+}
+
 function socketBufferFinding(): Finding {
   const data = {
     rmemMax: Number(read('/proc/sys/net/core/rmem_max')),
@@ -266,6 +287,8 @@ export async function diagnose(durationMs = 1000): Promise<DoctorReport> {
     thpFinding(),
     zeroCopyFinding(b),
     reusePortFinding(),
+    workersFinding(),
+    steeringFinding(),
     socketBufferFinding(),
   ];
   const checks: CheckLine[] = [];

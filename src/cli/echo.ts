@@ -2,11 +2,14 @@
 import { createServer, type Server } from '../net/server';
 import type { Socket } from '../net/socket';
 import type { IoBuffer } from '../pool/buffer';
-import { announce, onSignals, parseArgs } from './args';
+import { announce, onSignals, parseArgs, printListening } from './args';
+import { inCliWorker, runInWorkers, takeWorkerFlags, workersHelp } from './workers';
+import type { AddressInfo } from 'node:net';
 
-export const usage = 'maio echo [--port P] [--host H]';
+export const usage = 'maio echo [--port P] [--host H] [--workers N|auto] [--cpus LIST]';
 export const help = `  --port P   port to listen on (default 0: any free port; the one taken is printed as "listening <port>")
-  --host H   address to listen on (default 127.0.0.1)`;
+  --host H   address to listen on (default 127.0.0.1)
+${workersHelp}`;
 
 // One set of handlers for every connection (`this` is the socket): no closures per connection,
 // which a server holding 10,000 idle ones pays for in heap.
@@ -19,9 +22,14 @@ function onDrain(this: Socket): void {
 }
 function onError(): void {}
 
-export function run(argv: string[]): Server {
-  const o = parseArgs(argv, { port: 'number', host: 'string' }, { port: 0 as number, host: '127.0.0.1' as string });
+export function run(argv: string[]): Server | null {
+  const w = takeWorkerFlags(argv);
+  const o = parseArgs(w.rest, { port: 'number', host: 'string' }, { port: 0 as number, host: '127.0.0.1' as string });
   announce();
+  if (w.workers !== null && !inCliWorker()) {
+    runInWorkers('echo', w);
+    return null;
+  }
   const sockets = new Set<Socket>();
   function onClose(this: Socket): void {
     sockets.delete(this);
@@ -38,7 +46,7 @@ export function run(argv: string[]): Server {
     process.exit(1);
   });
   server.listen(o.port, o.host, () => {
-    process.stdout.write(`listening ${server.address()!.port}\n`);
+    printListening((server.address() as AddressInfo).port);
   });
   onSignals(() => {
     server.close(() => process.exit(0));

@@ -12,9 +12,12 @@ import { GATEWAY_FLAG, GATEWAY_KEYS, GATEWAY_LIST, GATEWAY_NUM, GATEWAY_STR, gat
 import { resolveProxyOptions } from '../gateway/proxy-options';
 import { reloadOnSighup, reportGatewayEvents } from '../gateway/sighup';
 import { announce } from './args';
+import { runProxyWorkers } from './proxy-workers';
+import { currentWorker } from '../workers/runtime';
+import { takeWorkerFlags, workersHelp } from './workers';
 
 export const usage =
-  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json] ' + gatewayUsage;
+  'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json] ' + gatewayUsage + ' [--workers N|auto] [--cpus LIST]';
 
 export const help = `  --listen HOST:PORT        where clients connect (required)
   --upstream HOST:PORT      a backend; repeat for several (at least one)
@@ -30,6 +33,7 @@ export const help = `  --listen HOST:PORT        where clients connect (required
   --splice-after BYTES      auto: move a direction to splice after this many bytes within 1 s (default 8 MiB; 0: never)
   --config FILE             JSON with the same keys in camelCase (upstreams: [...]); flags win
 ${gatewayHelp}
+${workersHelp}
   SIGTERM stops accepting, drains open connections and exits.`;
 
 interface Parsed {
@@ -178,9 +182,12 @@ function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): ne
 }
 
 export function run(argv: string[]): void {
-  const parsed = parseProxyArgs(argv);
+  const w = takeWorkerFlags(argv);
+  const parsed = parseProxyArgs(w.rest);
   const { options, metrics } = resolveConfig(parsed);
   announce();
+  const worker = currentWorker();
+  if (w.workers !== null && !worker) return runProxyWorkers(w, metrics);
   const proxy = new Proxy(options);
   proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
   proxy.on('upstream', (u: HostPort & { lastError: string }, healthy: boolean) => {
@@ -188,8 +195,15 @@ export function run(argv: string[]): void {
   });
   proxy.on('connectionError', (err: Error, client: string) => process.stderr.write(`maio proxy: connection from ${client}: ${err.message}\n`));
   let httpServer: http.Server | null = null;
+  if (worker) {
+    // One proxy per worker thread: the group's main thread serves the summed metrics and drains.
+    worker.onMetrics(() => proxy.metrics());
+    worker.onStats(() => proxy.stats());
+    worker.onStop(() => proxy.close());
+  }
   proxy.listen().then(
     async (addr) => {
+      if (worker) return;
       if (metrics) {
         httpServer = http.createServer((req, res) => {
           if (req.url === '/metrics' || req.url === '/') {
@@ -212,6 +226,9 @@ export function run(argv: string[]): void {
     },
     (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err),
   );
+  reportGatewayEvents(proxy);
+  // In a worker the group drains (SIGTERM reaches the main thread); SIGHUP reload is single-thread only for now.
+  if (worker) return;
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(0);
@@ -222,6 +239,5 @@ export function run(argv: string[]): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  reportGatewayEvents(proxy);
   reloadOnSighup(proxy, () => resolveConfig(parsed), metrics);
 }

@@ -90,7 +90,7 @@ async function startServer(impl: Impl, echo: boolean): Promise<{ port: number; r
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
-    port = server.address()!.port;
+    port = (server.address() as net.AddressInfo).port;
     close = (cb) => server.close(cb);
   } else {
     const server = net.createServer((s) => {

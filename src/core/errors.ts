@@ -88,6 +88,11 @@ export class ProxyProtocolError extends define('ERR_MAIO_PROXY_PROTOCOL', 'malfo
 /** A proxy configuration (new or reloaded) that was refused; the running one stays. */
 export class ConfigError extends define('ERR_MAIO_CONFIG', 'invalid configuration') {}
 
+/** A worker of a group could not start: its module threw, it exited, or it was not ready in time. */
+export class WorkerStartError extends define('ERR_MAIO_WORKER_START', 'a worker did not start') {}
+/** An IoBuffer (or a view of pool memory) was given to another thread: pool memory belongs to one thread. */
+export class BufferCrossThreadError extends define('ERR_MAIO_BUFFER_CROSS_THREAD', 'pool buffers cannot cross threads') {}
+
 export const errorClasses = [
   InvalidArgumentError,
   OutOfRangeError,
@@ -110,6 +115,8 @@ export const errorClasses = [
   ProxyProtocolError,
   ConfigError,
   DatagramTooLargeError,
+  WorkerStartError,
+  BufferCrossThreadError,
 ] as const;
 
 const byCode = new Map<string, new (message?: string, options?: { cause?: unknown }) => MaioError>(
@@ -141,6 +148,9 @@ export function errnoName(errno: number): string {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const table = (require('node:os') as typeof import('node:os')).constants.errno as Record<string, number>;
     osErrnos = new Map(Object.entries(table).map(([k, v]) => [v, k]));
+    // errno 11 has two names and the table's later one would win; node:net (libuv) says EAGAIN
+    // (a unix socket connect to a full backlog)
+    if (table.EAGAIN !== undefined) osErrnos.set(table.EAGAIN, 'EAGAIN');
   }
   return osErrnos.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`;
 }

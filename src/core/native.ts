@@ -142,7 +142,7 @@ export interface NativeBinding {
   poolInfo(pool: PoolHandle): PoolInfo;
   // Socket set-up (native/sock.c). Addresses are encoded sockaddrs (src/net/address.ts).
   /** A nonblocking, close-on-exec socket; returns its fd. */
-  sockOpen(family: 4 | 6, type: 'tcp' | 'udp' | number): number;
+  sockOpen(family: 4 | 6 | 'unix', type: 'tcp' | 'udp' | number): number;
   sockBind(fd: number, address: Uint8Array): void;
   sockListen(fd: number, backlog: number): void;
   /** Fallback path: 0 when connected at once, -EINPROGRESS while the handshake runs. */
@@ -164,6 +164,16 @@ export interface NativeBinding {
   sockDisconnect(fd: number): void;
   /** 0 or -errno: SO_ERROR negated, like a completion's res; reading clears it */
   sockError(fd: number): number;
+  /**
+   * SO_ATTACH_REUSEPORT_CBPF: the fd's reuseport group picks socket table[(CPU of arrival) %
+   * groupSize], or that index itself without a table or where the entry is -1 (native/reuseport.c).
+   */
+  sockAttachReuseportCpu(fd: number, groupSize: number, table?: Int32Array): void;
+  // The calling thread (native/affinity.c): bit i of the mask allows CPU i.
+  threadSetAffinity(mask: Uint8Array): void;
+  threadGetAffinity(): Uint8Array;
+  /** gettid(): the calling thread's id in /proc/self/task */
+  threadId(): number;
   // The epoll fallback (native/fallback.c). Data calls return a count or -errno and
   // throw typed errors only for invalid arguments.
   fallbackCreate(options: FallbackCreateOptions): FallbackHandle;

@@ -1,7 +1,8 @@
 /**
- * Server: a listening TCP socket whose connections arrive through one
- * multishot accept on the thread's ring (re-armed whenever the kernel ends
- * it), and connect(): a client socket connected through the ring.
+ * Server: a listening socket (a TCP port, a unix domain socket path, or an
+ * adopted fd: listeners.ts) whose connections arrive through one multishot
+ * accept on the thread's ring (re-armed whenever the kernel ends it), and
+ * connect(): a client socket connected through the ring.
  *
  * listen() returns the server and emits 'listening' like node:net;
  * listenAsync() is the same call as a promise of the bound address.
@@ -15,10 +16,13 @@ import { defaultPool } from '../pool/pool';
 import { currentRing } from '../ring/current';
 import type { CompletionTarget, IoRing } from '../ring/io-ring';
 import { AF_INET6, addressFamily, decodeSockaddr, parseAddress, resolveAddress, sockaddr, validatePort } from './address';
+import { adoptListener, listenUnix, removeSocketFile, type Listener } from './listeners';
+import { isPipeName, unixSockaddr } from './unix-address';
 import { makeSocket, type ConnectOptions, type LocalBind, type MaioSocketOptions, type Socket } from './socket';
 import * as sockopt from './sockopt';
 import { kIdleClose } from '../core/symbols';
 import { validateSocketOptions } from './options';
+import { listenHook } from './listen-hook';
 
 const ECANCELED = 125;
 const SOCK_NONBLOCK = 0o4000;
@@ -43,6 +47,16 @@ export interface ServerOptions extends MaioSocketOptions {
 export interface ListenOptions {
   port?: number | string;
   host?: string;
+  /** a unix domain socket path, or an abstract name starting with '\0' (instead of port and host) */
+  path?: string;
+  /** with path: make the socket file readable by every user */
+  readableAll?: boolean;
+  /** with path: make the socket file writable by every user (needed to connect) */
+  writableAll?: boolean;
+  /** an open stream socket (bound, or listening) to accept on; the server closes it */
+  fd?: number;
+  /** node:net's form of fd: `{ fd }` */
+  handle?: { fd: number };
   backlog?: number;
   reusePort?: boolean;
   /** IPV6_V6ONLY on an IPv6 listener (default false: dual stack on '::') */
@@ -67,7 +81,11 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
   #listening = false;
   #closing = false;
   #starting = false;
-  #address: AddressInfo | null = null;
+  #address: AddressInfo | string | null = null;
+  /** the socket file to remove at close (a unix path) */
+  #file: Listener['file'] = null;
+  /** connections are unix domain sockets */
+  #unix = false;
   #retry: NodeJS.Timeout | null = null;
   /** ref()/unref(): whether the listening keeps the process alive */
   #refed = true;
@@ -106,7 +124,8 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
   }
 
   /**
-   * listen(port?, host?, backlog?, cb?) or listen({ port, host, backlog, reusePort, ipv6Only }, cb?).
+   * listen(port?, host?, backlog?, cb?), listen(path, backlog?, cb?) or
+   * listen({ port, host, path, fd, handle, backlog, reusePort, ipv6Only, readableAll, writableAll }, cb?).
    * Without a host: '::' (dual stack) where IPv6 works, else '0.0.0.0'.
    * Returns the server; 'listening' (and cb) follow, or 'error'.
    */
@@ -114,7 +133,10 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
     const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
     let o: ListenOptions;
     if (typeof args[0] === 'object' && args[0] !== null) o = { ...(args[0] as ListenOptions) };
-    else {
+    else if (isPipeName(args[0])) {
+      o = { path: args[0] };
+      if (typeof args[1] === 'number') o.backlog = args[1];
+    } else {
       o = {};
       if (args[0] !== undefined && args[0] !== null) o.port = args[0] as number;
       if (typeof args[1] === 'string') o.host = args[1];
@@ -122,7 +144,30 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
       if (typeof args[2] === 'number') o.backlog = args[2];
     }
     if (this.#listening || this.#starting) throw new InvalidArgumentError('the server is listening already');
-    const port = validatePort(o.port ?? 0);
+    const fd = o.fd ?? o.handle?.fd;
+    if (o.handle !== undefined && fd === undefined) throw new InvalidArgumentError('handle must be an object with an fd');
+    // node:net quietly prefers one over the other; here an ambiguous call is an error
+    if ([o.port, o.path, fd].filter((v) => v !== undefined).length > 1) {
+      throw new InvalidArgumentError('listen takes one of port, path and fd (or handle)');
+    }
+    if (fd !== undefined || o.path !== undefined) {
+      if (fd !== undefined && (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)) {
+        throw new InvalidArgumentError(`fd must be a non-negative integer, got ${String(fd)}`);
+      }
+      if (fd === undefined) unixSockaddr(o.path as string); // a bad path throws here, typed
+      if (cb) this.once('listening', cb);
+      this.#starting = true;
+      this.#listenOn(() => (fd !== undefined ? adoptListener(fd, o.backlog ?? 511) : listenUnix(o.path!, { backlog: o.backlog ?? 511, readableAll: o.readableAll, writableAll: o.writableAll })));
+      return this;
+    }
+    let port = validatePort(o.port ?? 0);
+    // Inside a maio worker: the group's port and SO_REUSEPORT (src/net/listen-hook.ts).
+    const hook = listenHook();
+    if (hook) {
+      const p = hook.prepare(port);
+      port = p.port;
+      if (p.reusePort) o.reusePort = true;
+    }
     if (cb) this.once('listening', cb);
     this.#starting = true;
     const host = o.host;
@@ -140,9 +185,15 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
     return this;
   }
 
-  /** listen() as a promise of the bound address. */
-  listenAsync(...args: unknown[]): Promise<AddressInfo> {
-    return new Promise<AddressInfo>((resolve, reject) => {
+  /** listen() as a promise of the bound address: the path for a unix socket, as address() says. */
+  listenAsync(options: ListenOptions & { path: string }): Promise<string>;
+  /** An adopted fd: a TCP or a unix socket. */
+  listenAsync(options: ListenOptions & ({ fd: number } | { handle: { fd: number } })): Promise<AddressInfo | string>;
+  /** A port as a string, or a path. */
+  listenAsync(portOrPath: string, ...rest: unknown[]): Promise<AddressInfo | string>;
+  listenAsync(...args: unknown[]): Promise<AddressInfo>;
+  listenAsync(...args: unknown[]): Promise<AddressInfo | string> {
+    return new Promise<AddressInfo | string>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.once('error', onError);
       this.listen(...args, () => {
@@ -184,11 +235,33 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
         e.port = port;
         e.message = `listen ${e.code} ${host}:${port}`;
       }
+      listenHook()?.listened(this, -1, port);
       process.nextTick(() => this.emit('error', e));
       return;
     }
-    this.#fd = fd;
-    this.#address = decodeSockaddr(n.sockName(fd, false));
+    const address = decodeSockaddr(n.sockName(fd, false));
+    listenHook()?.listened(this, fd, address.port);
+    this.#started({ fd, address, file: null, unix: false });
+  }
+
+  /** A unix path or an adopted fd: `open` makes the listener or throws what 'error' gets. */
+  #listenOn(open: () => Listener): void {
+    let l: Listener;
+    try {
+      l = open();
+    } catch (err) {
+      this.#starting = false;
+      process.nextTick(() => this.emit('error', err as Error));
+      return;
+    }
+    this.#started(l);
+  }
+
+  #started(l: Listener): void {
+    this.#fd = l.fd;
+    this.#address = l.address;
+    this.#file = l.file;
+    this.#unix = l.unix;
     this.#starting = false;
     this.#listening = true;
     this.#closing = false;
@@ -222,7 +295,7 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
         try {
           // The server's options object is shared by its connections (a socket
           // replaces, never changes, it): no copy per accept.
-          socket = makeSocket({ ring: this.#ring, options: this.#opts, pool: this.#opts.pool ?? defaultPool(), fd: res, onClose: this.#onSocketClose });
+          socket = makeSocket({ ring: this.#ring, options: this.#opts, pool: this.#opts.pool ?? defaultPool(), fd: res, onClose: this.#onSocketClose, unix: this.#unix });
         } catch (err) {
           native().sockClose(res);
           this.emit('error', err as Error);
@@ -253,7 +326,8 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
     }
   }
 
-  address(): AddressInfo | null {
+  /** The bound address: { address, family, port } for TCP, the path (or abstract name) for a unix socket; null when not listening. */
+  address(): AddressInfo | string | null {
     return this.#listening ? this.#address : null;
   }
 
@@ -276,6 +350,11 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
   }
 
   #closeListener(): void {
+    // as node:net: the path is free again once the server stops (clients already connected go on)
+    if (this.#file) {
+      removeSocketFile(this.#file);
+      this.#file = null;
+    }
     if (this.#fd >= 0) {
       const fd = this.#fd;
       this.#fd = -1;
@@ -327,9 +406,9 @@ export function createServer(options?: ServerOptions | ((socket: Socket) => void
 }
 
 /**
- * connect(port, host?, cb?) or connect({ port, host, timeout, signal, ...socket options }, cb?).
+ * connect(port, host?, cb?), connect(path, cb?) or connect({ port, host, path, timeout, signal, ...socket options }, cb?).
  * 'connect' (and cb) when connected; errors are node:net-shaped (ECONNREFUSED,
- * ETIMEDOUT for `timeout`, ABORT_ERR for `signal`).
+ * ENOENT for a missing unix path, ETIMEDOUT for `timeout`, ABORT_ERR for `signal`).
  */
 export function connect(options: ConnectOptions | number | string, host?: string | (() => void), cb?: () => void): Socket {
   if (typeof host === 'function') {
@@ -337,8 +416,16 @@ export function connect(options: ConnectOptions | number | string, host?: string
     host = undefined;
   }
   const o: ConnectOptions =
-    typeof options === 'object' && options !== null ? { ...options } : { port: options as number, ...(host !== undefined ? { host } : {}) };
+    typeof options === 'object' && options !== null
+      ? { ...options }
+      : isPipeName(options)
+        ? { path: options }
+        : { port: options as number, ...(host !== undefined ? { host } : {}) };
   const ring = currentRing();
+  if (o.path !== undefined) {
+    if (o.port !== undefined || o.host !== undefined) throw new InvalidArgumentError('connect takes a path or a port and host, not both');
+    return connectUnix(ring, o, cb);
+  }
   const port = validatePort(o.port);
   validateSocketOptions(o);
   const h = o.host ?? 'localhost';
@@ -356,6 +443,17 @@ export function connect(options: ConnectOptions | number | string, host?: string
       (err: Error) => socket.fail(err),
     );
   }
+  return socket;
+}
+
+/** connect() to a unix domain socket: no lookup, no local bind. */
+function connectUnix(ring: IoRing, o: ConnectOptions, cb: (() => void) | undefined): Socket {
+  const addr = unixSockaddr(o.path as string);
+  validateSocketOptions(o);
+  if (o.timeout !== undefined && (!Number.isInteger(o.timeout) || o.timeout < 0)) throw new InvalidArgumentError('timeout must be a non-negative integer (ms)');
+  const socket = makeSocket({ ring, options: o, pool: o.pool ?? defaultPool(), fd: -1, unix: true });
+  if (cb) socket.once('connect', cb);
+  socket.connectTo(addr, o.timeout, o.signal);
   return socket;
 }
 

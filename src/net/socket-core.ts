@@ -46,6 +46,8 @@ export const enum Flag {
   WriteFinished = 1 << 13,
   Destroyed = 1 << 14,
   Closed = 1 << 15,
+  /** a unix domain socket: no TCP options, no IP addresses, no zero-copy sends */
+  Unix = 1 << 16,
 }
 
 /**
@@ -59,6 +61,8 @@ export class RareState {
   signal: AbortSignal | null = null;
   onAbort: (() => void) | null = null;
   remote: AddressInfo | null = null;
+  /** the unix socket path connected to (connect errors name it, as node:net's do) */
+  path: string | null = null;
   local: AddressInfo | null = null;
   /** the local address asked for with localAddress / localPort (connect errors name it, as node:net's do) */
   bind: { address: string; port: number } | null = null;
@@ -134,6 +138,7 @@ export abstract class SocketCore extends TypedEmitter<SocketEvents> {
       throw new InvalidArgumentError("the pool is not attached to this thread's ring (created with register: false, or on another thread)");
     }
     this.#fd = init.fd;
+    if (init.unix) this.#flags = Flag.Unix;
   }
 
   /** The file descriptor (-1 before connecting and after close). */

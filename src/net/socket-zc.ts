@@ -11,6 +11,7 @@
  */
 import type { IoRing } from '../ring/io-ring';
 import { isLocalAddress } from './address';
+import { Flag } from './socket-core';
 import { ReceivingSocket } from './socket-receive';
 import type { MaioSocketOptions } from './socket';
 import { totals } from './stats';
@@ -67,7 +68,7 @@ export abstract class ZeroCopySocket extends ReceivingSocket {
   protected zeroCopyPolicy(): ZeroCopyPolicy {
     const r = this.rareState();
     if (r.policy !== null) return r.policy;
-    const policy = (r.policy = new ZeroCopyPolicy(policyOptions(this.opts, () => this.remoteAddress, this.ring)));
+    const policy = (r.policy = new ZeroCopyPolicy(policyOptions(this.opts, () => this.remoteAddress, this.ring, this.flag(Flag.Unix))));
     policy.countPlain(this.#earlyPlainSends, this.#earlyPlainBytes);
     this.#earlyPlainSends = 0;
     this.#earlyPlainBytes = 0;
@@ -78,13 +79,26 @@ export abstract class ZeroCopySocket extends ReceivingSocket {
   protected zeroCopyStats(): SocketZeroCopyStats {
     const r = this.rare;
     const policy = r?.policy;
-    const z = policy ? policy.stats() : describeNewPolicy(policyOptions(this.opts, () => this.peekRemoteAddress(), this.ring), this.#earlyPlainSends, this.#earlyPlainBytes);
+    const z = policy ? policy.stats() : describeNewPolicy(policyOptions(this.opts, () => this.peekRemoteAddress(), this.ring, this.flag(Flag.Unix)), this.#earlyPlainSends, this.#earlyPlainBytes);
     return { ...z, zeroCopyBytesSent: r?.zcSentBytes ?? 0, copiedBytesReported: r?.zcCopiedBytes ?? 0 };
   }
 }
 
-/** A socket's policy options: its zeroCopy* options, and plain from the start for a peer on this host. */
-function policyOptions(o: MaioSocketOptions, peer: () => string | undefined, ring: IoRing): ZeroCopyPolicyOptions {
+/**
+ * A socket's policy options: its zeroCopy* options, and plain from the start
+ * for a peer on this host. A unix domain socket has no zero-copy send at all
+ * (the kernel refuses SEND_ZC and MSG_ZEROCOPY on it): plain whatever the
+ * mode, without probing.
+ */
+function policyOptions(o: MaioSocketOptions, peer: () => string | undefined, ring: IoRing, unix: boolean): ZeroCopyPolicyOptions {
+  if (unix) {
+    return {
+      mode: 'auto',
+      ...(o.zeroCopyMinBytes !== undefined ? { minBytes: o.zeroCopyMinBytes } : {}),
+      startPlain: `a unix domain socket: the kernel has no zero-copy send for it, so plain sends${o.zeroCopy === 'always' ? " (zeroCopy 'always' does not apply)" : ''}`,
+      reprobeAfter: Infinity,
+    };
+  }
   const mode = o.zeroCopy ?? 'auto';
   // the peer is looked up only where it decides (a system call for an accepted socket)
   const remoteAddress = mode === 'auto' && !o.zeroCopyProbeLocal ? peer() : undefined;

@@ -17,6 +17,7 @@ import { kIdleClose } from '../core/symbols';
 import type { IoPool } from '../pool/pool';
 import type { IoRing } from '../ring/io-ring';
 import { AF_INET6, addressFamily, decodeSockaddr, sockaddr } from './address';
+import { decodeUnixSockaddr } from './unix-address';
 import { unwatch, watch } from './idle';
 import { Flag } from './socket-core';
 export type { SocketEvents } from './socket-core';
@@ -69,7 +70,10 @@ export interface MaioSocketOptions extends sockopt.SocketOptions {
 }
 
 export interface ConnectOptions extends MaioSocketOptions {
-  port: number | string;
+  /** required unless `path` is given */
+  port?: number | string;
+  /** a unix domain socket path, or an abstract name starting with '\0' (instead of port and host) */
+  path?: string;
   /** IP literal or name (default 'localhost') */
   host?: string;
   /** 0, 4 or 6: restricts name lookups */
@@ -112,6 +116,8 @@ export interface SocketInit {
   /** an accepted fd (connected), or -1 */
   fd: number;
   onClose?: (s: Socket) => void;
+  /** a unix domain socket (accepted from a unix listener, or connecting to a path) */
+  unix?: boolean;
 }
 
 const kInit = Symbol('maio.socket.init');
@@ -141,7 +147,9 @@ export class Socket extends SendingSocket {
   connectTo(addr: Uint8Array, timeout: number | undefined, signal: AbortSignal | undefined, local?: LocalBind): void {
     this.setFlag(Flag.Connecting);
     if (this.flag(Flag.Destroyed)) return;
-    this.rareState().remote = decodeSockaddr(addr);
+    const unix = this.flag(Flag.Unix);
+    if (unix) this.rareState().path = decodeUnixSockaddr(addr);
+    else this.rareState().remote = decodeSockaddr(addr);
     if (signal) {
       if (signal.aborted) {
         process.nextTick(() => this.destroy(new AbortError(undefined, { cause: signal.reason })));
@@ -153,7 +161,7 @@ export class Socket extends SendingSocket {
       signal.addEventListener('abort', r.onAbort, { once: true });
     }
     if (this.flag(Flag.Destroyed)) return;
-    const family = new DataView(addr.buffer, addr.byteOffset, 2).getUint16(0, true) === AF_INET6 ? 6 : 4;
+    const family = unix ? 'unix' : new DataView(addr.buffer, addr.byteOffset, 2).getUint16(0, true) === AF_INET6 ? 6 : 4;
     try {
       this.setFd(native().sockOpen(family, 'tcp'));
       this.#applyOptions();
@@ -161,7 +169,7 @@ export class Socket extends SendingSocket {
       process.nextTick(() => this.destroy(fromNative(err) as Error));
       return;
     }
-    if (local && (local.address !== undefined || local.port !== undefined)) {
+    if (family !== 'unix' && local && (local.address !== undefined || local.port !== undefined)) {
       const err = this.#bindLocal(family, local);
       if (err) {
         process.nextTick(() => this.destroy(err));
@@ -259,6 +267,9 @@ export class Socket extends SendingSocket {
         err.address = r.remote.address;
         err.port = r.remote.port;
         err.message = `connect ${err.code} ${r.remote.address}:${r.remote.port}`;
+      } else if (r.path !== null) {
+        err.address = r.path;
+        err.message = `connect ${err.code} ${r.path}`;
       }
       // node:net names the local end when both its address and port were given
       const bind = r.bind;
@@ -281,8 +292,10 @@ export class Socket extends SendingSocket {
     // not one), so an accept allocates nothing here.
     const o = this.opts;
     const fd = this.fd;
-    sockopt.setNoDelay(fd, o.noDelay ?? true);
-    if (o.keepAlive !== undefined) {
+    // A unix socket has no TCP level: node:net's setNoDelay/setKeepAlive do nothing on one either.
+    const tcp = !this.flag(Flag.Unix);
+    if (tcp) sockopt.setNoDelay(fd, o.noDelay ?? true);
+    if (tcp && o.keepAlive !== undefined) {
       const probes: sockopt.KeepAliveProbes = {};
       if (o.keepAliveInterval !== undefined) probes.interval = o.keepAliveInterval;
       if (o.keepAliveCount !== undefined) probes.count = o.keepAliveCount;
@@ -290,7 +303,7 @@ export class Socket extends SendingSocket {
     }
     if (o.recvBufferSize !== undefined) sockopt.setRecvBufferSize(fd, o.recvBufferSize);
     if (o.sendBufferSize !== undefined) sockopt.setSendBufferSize(fd, o.sendBufferSize);
-    if (o.userTimeout !== undefined) sockopt.setUserTimeout(fd, o.userTimeout);
+    if (tcp && o.userTimeout !== undefined) sockopt.setUserTimeout(fd, o.userTimeout);
     if (o.linger !== undefined) sockopt.setLinger(fd, o.linger);
   }
 
@@ -460,13 +473,13 @@ export class Socket extends SendingSocket {
 
   setNoDelay(noDelay = true): this {
     this.opts = { ...this.opts, noDelay };
-    if (this.fd >= 0) sockopt.setNoDelay(this.fd, noDelay);
+    if (this.fd >= 0 && !this.flag(Flag.Unix)) sockopt.setNoDelay(this.fd, noDelay);
     return this;
   }
 
   setKeepAlive(enable = false, initialDelay = 0): this {
     this.opts = { ...this.opts, keepAlive: enable, keepAliveInitialDelay: initialDelay };
-    if (this.fd >= 0) sockopt.setKeepAlive(this.fd, enable, initialDelay);
+    if (this.fd >= 0 && !this.flag(Flag.Unix)) sockopt.setKeepAlive(this.fd, enable, initialDelay);
     return this;
   }
 
@@ -493,6 +506,8 @@ export class Socket extends SendingSocket {
 
   /** The peer's or the local address; kept unless `keep` is false (stats() reads without storing). */
   #name(peer: boolean, keep = true): AddressInfo | null {
+    // a unix socket has no IP address or port (node:net: undefined, and address() is {})
+    if (this.flag(Flag.Unix)) return null;
     const r = this.rare;
     const connecting = this.flag(Flag.Connecting);
     if (peer && r?.remote && !connecting) return r.remote;

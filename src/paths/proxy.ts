@@ -366,7 +366,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   address(): AddressInfo | null {
-    return this.#server?.address() ?? null;
+    return (this.#server?.address() as AddressInfo | null) ?? null;
   }
 
   get connections(): number {

@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import { native, type PoolCreateResult, type PoolHandle, type PoolInfo } from '../core/native';
 import { currentRing } from '../ring/current';
+import { bindToThread } from './thread-bound';
 import type { IoRing } from '../ring/io-ring';
 import {
   AbortError,
@@ -203,6 +204,7 @@ export class IoPool {
     this.#eager = o.eager;
     this.address = created.address;
     this.#t = new SlotTable(o.layout);
+    bindToThread(created.region);
     this.#u8 = new Uint8Array(created.region);
     this.#host = {
       table: this.#t,
@@ -320,7 +322,7 @@ export class IoPool {
     const views = this.#host.views;
     if (views) {
       try {
-        views[s] = native().poolStrictView(this.#native.handle, t.offset[s], t.classes[t.slotClass[s]].size);
+        views[s] = bindToThread(native().poolStrictView(this.#native.handle, t.offset[s], t.classes[t.slotClass[s]].size));
       } catch (e) {
         t.put(s);
         throw fromNative(e);
@@ -465,7 +467,7 @@ export class IoPool {
       t.state[s] = SlotState.Owned;
       t.lends[s] = 0;
       t.flags[s] = 0;
-      if (views) views[s] = native().poolStrictView(this.#native.handle, t.offset[s], cap);
+      if (views) views[s] = bindToThread(native().poolStrictView(this.#native.handle, t.offset[s], cap));
       recycler.recycle(makeBuffer(this, this.#host, s, cap));
       return;
     }

@@ -38,7 +38,7 @@ test('maio doctor --json: every fact and a self-check line per backend and set-u
   assert.equal(typeof rep.kernel, 'string');
   assert.equal(rep.node, process.version);
   assert.deepEqual(rep.findings.map((f) => f.name), [
-    'backend', 'ring set-up', 'io_uring_disabled', 'seccomp', 'memlock', 'THP', 'zero-copy send', 'SO_REUSEPORT', 'socket buffers',
+    'backend', 'ring set-up', 'io_uring_disabled', 'seccomp', 'memlock', 'THP', 'zero-copy send', 'SO_REUSEPORT', 'worker CPUs', 'CPU steering', 'socket buffers',
   ]);
   for (const f of rep.findings) {
     assert.ok(['ok', 'note', 'degraded'].includes(f.verdict), `${f.name}: ${f.verdict}`);

@@ -248,6 +248,11 @@ function specs(): Spec[] {
     { group: 'sock', fn: 'sockName', params: [fd, bool], good: (fx) => [fx.sock, false] },
     { group: 'sock', fn: 'sockError', params: [fd], good: (fx) => [fx.sock] },
     { group: 'sock', fn: 'sockDisconnect', params: [fd], good: (fx) => [fx.n.sockOpen(4, 'udp')] },
+    // reuseport.c, affinity.c (the child may pin itself: it is a process of its own)
+    { group: 'sock', fn: 'sockAttachReuseportCpu', params: [fd, int(1, 1024)], good: (fx) => [fresh(fx), 2] },
+    { group: 'sock', fn: 'threadSetAffinity', params: [u8], good: (fx) => [fx.n.threadGetAffinity()] },
+    { group: 'sock', fn: 'threadGetAffinity', params: [], good: () => [] },
+    { group: 'sock', fn: 'threadId', params: [], good: () => [] },
     // pipe.c (pipeOpen's size is optional: undefined is valid there)
     { group: 'pipe', fn: 'pipeOpen', params: [int(4096, 1 << 30)], good: () => [4096] },
     { group: 'pipe', fn: 'fdSetBlocking', params: [fd, bool], good: (fx) => [fresh(fx), false] },

@@ -30,7 +30,7 @@ test(`maio/net echo server (s.pipe(s)) with a node:net client, ${BYTES} bytes by
   const guard = poolGuard();
   const server = mnet.createServer((s) => s.pipe(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address()!;
+  const { port } = server.address() as net.AddressInfo;
   const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
   await once(c, 'connect');
   const back = nodeDrain(c);

@@ -96,7 +96,7 @@ test('socat TCP: STDIO round trip through a maio/net echo server (s.pipe(s)), by
   const { file: f, hash } = dataFile();
   const server = mnet.createServer((s) => s.pipe(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address()!;
+  const { port } = server.address() as net.AddressInfo;
   // -t: after stdin's EOF, wait (up to 60 s) for the echo to finish instead of socat's 0.5 s.
   const r = await run(['-t', '60', '-b', '131072', `TCP:127.0.0.1:${port}`, 'STDIO'], f);
   assert.equal(r.code, 0, r.stderr);

@@ -148,11 +148,12 @@ export function validateMsecs(ms: unknown): number {
  * failed bind at listen) and the system's description of the errno:
  * 'listen EADDRINUSE: address already in use 127.0.0.1:8080'.
  */
-export function asListenError(err: Error & { errno?: number; code?: string; syscall?: string; address?: string; port?: number }): Error {
+export function asListenError(err: Error & { errno?: number; code?: string; syscall?: string; address?: string | null; port?: number }): Error {
   if (typeof err.errno !== 'number' || typeof err.code !== 'string' || (err.syscall !== 'bind' && err.syscall !== 'listen')) return err;
   const description = getSystemErrorMap().get(err.errno)?.[1];
   err.syscall = 'listen';
-  const where = err.address === undefined ? '' : ` ${err.address}${err.port === undefined ? '' : `:${err.port}`}`;
+  // node:net names no port <= 0 (a unix path, an fd), and no address it does not have
+  const where = err.address == null ? '' : ` ${err.address}${err.port === undefined || err.port <= 0 ? '' : `:${err.port}`}`;
   err.message = `listen ${err.code}${description ? `: ${description}` : ''}${where}`;
   return err;
 }

@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError, ServerNotRunningError } from '../../core/errors';
-import { Server as MaioServer, type ServerOptions as MaioServerOptions } from '../server';
+import { Server as MaioServer, type ListenOptions as MaioListenOptions, type ServerOptions as MaioServerOptions } from '../server';
 import type { Socket as MaioSocket } from '../socket';
 import { InvalidArgTypeError, InvalidArgValueError, ServerAlreadyListenError, asListenError, validateAbortSignal, validateNumber, validatePort } from './errors';
 import { Socket, kAttach } from './socket';
@@ -35,6 +35,15 @@ export class Server extends EventEmitter {
   readonly #sockets = new Set<Socket>();
   #closing = false;
   #innerClosed = false;
+  /** listening on an adopted unix socket fd: node:net's address() is null then (its pipe handle has no name) */
+  #unnamed = false;
+  /** the listen in progress is on a path: node:net's listen errors then carry port -1 */
+  #pathListen = false;
+  /**
+   * the path of the last listen(path): node:net's address() keeps answering
+   * with it once that listen failed or the server closed (its _pipeName)
+   */
+  #pipeName: string | null = null;
 
   constructor(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void) {
     super();
@@ -56,7 +65,12 @@ export class Server extends EventEmitter {
     this.#inner = new MaioServer(maio, (s) => this.#onConnection(s));
     this.#inner.on('listening', () => this.emit('listening'));
     // node:net words listen errors its way: syscall 'listen', the errno's description
-    this.#inner.on('error', (err: Error) => this.emit('error', this.#inner.listening ? err : asListenError(err)));
+    this.#inner.on('error', (err: Error) => {
+      if (this.#inner.listening) return void this.emit('error', err);
+      const e = asListenError(err) as Error & { errno?: unknown; port?: number };
+      if (this.#pathListen && typeof e.errno === 'number') e.port = -1;
+      this.emit('error', e);
+    });
     this.#inner.on('close', () => {
       this.#innerClosed = true;
       this.#maybeEmitClose();
@@ -99,13 +113,30 @@ export class Server extends EventEmitter {
 
   /**
    * node:net's overloads: listen([port[, host[, backlog]]][, cb]),
-   * listen({ port, host, backlog, reusePort, ipv6Only, signal }[, cb]), with
-   * its argument checks. Unix paths, handles and fds are not supported.
+   * listen(path[, backlog][, cb]), listen(handle[, backlog][, cb]) with a
+   * handle `{ fd }`, listen({ port, host, path, fd, handle, backlog,
+   * readableAll, writableAll, reusePort, ipv6Only, signal }[, cb]), with its
+   * argument checks. A handle that is node's own TCP or Pipe object is not
+   * supported.
    */
   listen(...args: unknown[]): this {
     const cb = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
     const a0 = args[0];
-    let o: { port?: unknown; host?: unknown; backlog?: unknown; path?: unknown; handle?: unknown; _handle?: unknown; fd?: unknown; signal?: unknown; reusePort?: boolean; ipv6Only?: boolean };
+    type Options = {
+      port?: unknown;
+      host?: unknown;
+      backlog?: unknown;
+      path?: unknown;
+      handle?: unknown;
+      _handle?: unknown;
+      fd?: unknown;
+      signal?: unknown;
+      reusePort?: boolean;
+      ipv6Only?: boolean;
+      readableAll?: unknown;
+      writableAll?: unknown;
+    };
+    let o: Options;
     if (typeof a0 === 'object' && a0 !== null) o = { ...a0 };
     else if (typeof a0 === 'string' && !(Number(a0) >= 0)) o = { path: a0 };
     else {
@@ -113,23 +144,55 @@ export class Server extends EventEmitter {
       if (typeof args[1] === 'string') o.host = args[1];
     }
     if (this.#inner.listening) throw new ServerAlreadyListenError();
-    if (o.handle !== undefined || o._handle !== undefined || (typeof o.fd === 'number' && o.fd >= 0)) {
-      throw new InvalidArgumentError('maio/net listens on TCP ports only (handle and fd are not supported)');
+    // node:net: a handle (or _handle) stands in for the options; one with an fd is listened on
+    const handle = o._handle ?? o.handle;
+    if (typeof handle === 'object' && handle !== null) {
+      if (!(typeof (handle as { fd?: unknown }).fd === 'number' && (handle as { fd: number }).fd >= 0)) {
+        throw new InvalidArgumentError("maio/net listens on a handle only as { fd } (node's own TCP and Pipe handles are not supported)");
+      }
+      o = { ...o, fd: (handle as { fd: number }).fd };
     }
     if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal');
+    const backlog = toBacklog(o.backlog) ?? toBacklog(args.length > 1 && args[1]) ?? toBacklog(args.length > 2 && args[2]);
+    if (typeof o.fd === 'number' && o.fd >= 0) return this.#listenOn({ fd: o.fd, ...(backlog !== undefined ? { backlog } : {}) }, o.signal, cb);
     // node:net: no arguments, a callback only, or a port of null / undefined, listens on a free port
     if (args.length === 0 || typeof a0 === 'function' || (o.port === undefined && 'port' in o) || o.port === null) o.port = 0;
     if (typeof o.port !== 'number' && typeof o.port !== 'string') {
-      if (typeof o.path === 'string' && o.path !== '') throw new InvalidArgumentError('maio/net listens on TCP only (unix domain socket paths are not supported)');
+      if (typeof o.path === 'string' && o.path !== '' && !(Number(o.path) >= 0)) {
+        return this.#listenOn(
+          {
+            path: o.path,
+            ...(backlog !== undefined ? { backlog } : {}),
+            // node:net chmods only for a literal true
+            ...(o.readableAll === true ? { readableAll: true } : {}),
+            ...(o.writableAll === true ? { writableAll: true } : {}),
+          },
+          o.signal,
+          cb,
+        );
+      }
       if (!('port' in o) && !('path' in o)) throw new InvalidArgValueError('options', a0, 'must have the property "port" or "path"');
       throw new InvalidArgValueError('options', o);
     }
     const port = validatePort(o.port, 'options.port');
     // node:net looks a host up with dns.lookup, which throws at once for a host that is not a string
     if (o.host && typeof o.host !== 'string') throw new InvalidArgTypeError('hostname', 'string', o.host);
-    const backlog = toBacklog(o.backlog) ?? toBacklog(args.length > 1 && args[1]) ?? toBacklog(args.length > 2 && args[2]);
-    const signal = o.signal as AbortSignal | undefined;
-    if (signal) {
+    return this.#listenOn(
+      {
+        port,
+        ...(o.host ? { host: o.host as string } : {}),
+        ...(backlog !== undefined ? { backlog } : {}),
+        ...(o.reusePort !== undefined ? { reusePort: o.reusePort } : {}),
+        ...(o.ipv6Only !== undefined ? { ipv6Only: o.ipv6Only } : {}),
+      },
+      o.signal,
+      cb,
+    );
+  }
+
+  /** The checked listen options to the maio server, with the signal and callback. */
+  #listenOn(options: MaioListenOptions, signal: unknown, cb: (() => void) | undefined): this {
+    if (signal instanceof AbortSignal) {
       if (signal.aborted) process.nextTick(() => this.close());
       else {
         const onAbort = (): void => void this.close();
@@ -138,13 +201,11 @@ export class Server extends EventEmitter {
       }
     }
     if (cb) this.once('listening', cb);
-    this.#inner.listen({
-      port,
-      ...(o.host ? { host: o.host as string } : {}),
-      ...(backlog !== undefined ? { backlog } : {}),
-      ...(o.reusePort !== undefined ? { reusePort: o.reusePort } : {}),
-      ...(o.ipv6Only !== undefined ? { ipv6Only: o.ipv6Only } : {}),
-    });
+    this.#unnamed = false;
+    this.#pathListen = options.path !== undefined;
+    this.#pipeName = options.path ?? null;
+    if (options.fd !== undefined) this.once('listening', () => (this.#unnamed = typeof this.#inner.address() === 'string'));
+    this.#inner.listen(options);
     return this;
   }
 
@@ -153,8 +214,10 @@ export class Server extends EventEmitter {
     return #inner in this && this.#inner.listening;
   }
 
-  address(): AddressInfo | null {
-    return this.#inner.address();
+  /** { address, family, port }; the path for a unix socket (null for one adopted by fd, as node:net; still the path once closed, as there too). */
+  address(): AddressInfo | string | null {
+    if (this.#inner.listening) return this.#unnamed ? null : this.#inner.address();
+    return this.#pipeName;
   }
 
   /**

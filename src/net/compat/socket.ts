@@ -98,7 +98,7 @@ export interface TcpConnectOptions extends SocketOptions {
   autoSelectFamilyAttemptTimeout?: number;
   localAddress?: string;
   localPort?: number;
-  /** unix domain sockets are not supported: throws when set (null and undefined mean none) */
+  /** a unix domain socket path (or abstract name, '\0' first) to connect to instead of port and host */
   path?: string | null;
 }
 
@@ -422,8 +422,20 @@ export class Socket extends Duplex {
     if (this.connecting || (this.#inner !== null && !this.destroyed)) {
       throw new InvalidArgumentError('maio/net: the socket is connected or connecting already');
     }
-    if (o.path != null) throw new InvalidArgumentError('maio/net supports TCP only (options.path: unix domain sockets are not supported)');
     if (this.destroyed) this.#reuse();
+    // node:net: a path that is truthy makes a unix socket connection (an empty one falls through to TCP)
+    if (o.path) {
+      if (typeof o.path !== 'string') throw new InvalidArgTypeError('options.path', 'string', o.path);
+      const path = o.path;
+      if (o.noDelay !== undefined) this.#maioOpts.noDelay = o.noDelay;
+      this.#opened = true;
+      this.connecting = true;
+      this.#refreshIdleTimer();
+      process.nextTick(() => {
+        if (this.connecting) this.#connectPath(path);
+      });
+      return this;
+    }
 
     const { localAddress, localPort } = o;
     if (localAddress && !isIP(localAddress)) throw new InvalidIpAddressError(localAddress);
@@ -597,6 +609,33 @@ export class Socket extends Duplex {
         next(err);
       }, dial.attemptTimeout);
     }
+  }
+
+  /** A unix domain socket connection: one attempt, node:net's errors (connect ENOENT /path). */
+  #connectPath(path: string): void {
+    let inner: MaioSocket;
+    try {
+      inner = maioConnect({ ...this.#maioOpts, allowHalfOpen: true, path });
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    }
+    this.#dialing = inner;
+    const onError = (err: Error): void => {
+      inner.off('connect', onConnect);
+      if (this.#dialing !== inner) return;
+      this.#dialing = null;
+      this.destroy(err);
+    };
+    const onConnect = (): void => {
+      inner.off('error', onError);
+      this.#dialing = null;
+      this[kAttach](inner);
+      this.emit('connect');
+      this.emit('ready');
+    };
+    inner.once('error', onError);
+    inner.once('connect', onConnect);
   }
 
   // ---- node:net properties ---------------------------------------------------
