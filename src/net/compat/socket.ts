@@ -43,6 +43,8 @@ import type { IoPool } from '../../pool/pool';
 import { connect as maioConnect } from '../server';
 import type { MaioSocketOptions, Socket as MaioSocket } from '../socket';
 import * as sockopt from '../sockopt';
+import { totals } from '../stats';
+import { forgetPooled, isPooled, pooledChunk, pooledPipeEnabled, takePooled } from './pooled-chunk';
 import {
   AbortError,
   InvalidArgTypeError,
@@ -169,6 +171,12 @@ export class Socket extends Duplex {
   #onreadRest: Buffer | null = null;
   /** 'end' came (the peer's FIN): without allowHalfOpen, later writes fail with EPIPE */
   #peerEnded = false;
+  /** pipe()'s 'data' listener of the last pipe() to a maio/net socket (the fast path's consumer) */
+  #pipeOnData: ((...args: any[]) => void) | null = null;
+  /** where that pipe() writes */
+  #pipeDest: Socket | null = null;
+  /** pipe() paused this stream and the maio socket with it (see pause()) */
+  #pipePaused = false;
 
   constructor(options?: SocketOptions | number) {
     // node:net's legacy form: a number is a file descriptor
@@ -264,8 +272,16 @@ export class Socket extends Duplex {
     return (this as unknown as { _readableState: { ended: boolean } })._readableState.ended;
   }
 
-  /** One copy out of the pool: the Buffer is the consumer's, the pool buffer goes back now. */
+  /**
+   * One copy out of the pool: the Buffer is the consumer's, the pool buffer
+   * goes back now. No copy when the one consumer is pipe() to a maio/net
+   * socket (#pushPooled).
+   */
   readonly #onData = (buf: IoBuffer): void => {
+    if (this.#pipeIsConsumer() && this.#canPassPooled(buf)) {
+      this.#pushPooled(buf);
+      return;
+    }
     const bytes = buf.bytes;
     if (this.#onread !== null) {
       this.#copyToOnread(bytes);
@@ -275,6 +291,71 @@ export class Socket extends Duplex {
     chunk.set(bytes);
     if (!this.push(chunk)) this.#inner!.pause();
   };
+
+  /**
+   * Whether push() would hand a chunk straight to pipe()'s listener to a
+   * maio/net socket and to nothing else: flowing, nothing buffered, not
+   * inside _read() (readable's own condition for emitting at once), no
+   * decoder, and pipe()'s listener the only 'data' listener; the destination
+   * writable, connected, on the same pool. (The internals read are Node's
+   * ReadableState fields, as #pushedEnd reads `ended`.)
+   */
+  #canPassPooled(buf: IoBuffer): boolean {
+    const rs = (this as unknown as { _readableState: ReadableInternals })._readableState;
+    const events = (this as unknown as { _events: Record<string, unknown> })._events;
+    return (
+      rs.flowing === true &&
+      rs.length === 0 &&
+      rs.sync === false &&
+      rs.decoder === null &&
+      !rs.ended &&
+      !rs.destroyed &&
+      events.readable === undefined &&
+      this.#onread === null &&
+      this.#pipeDest!.#takesPooled(buf)
+    );
+  }
+
+  /** pipe()'s listener to a maio/net socket is the only 'data' listener. */
+  #pipeIsConsumer(): boolean {
+    return (
+      this.#pipeOnData !== null && pooledPipeEnabled() && (this as unknown as { _events: Record<string, unknown> })._events.data === this.#pipeOnData
+    );
+  }
+
+  /** This socket would take `buf` in write() now: its own _write, connected, writable, same pool. */
+  #takesPooled(buf: IoBuffer): boolean {
+    const inner = this.#inner;
+    return inner !== null && !inner.destroyed && !inner.writableEnded && inner.pool === buf.pool && this.writable && !this.#peerEnded;
+  }
+
+  /**
+   * The pipe fast path: the chunk is a Buffer over the pool buffer, written
+   * by pipe()'s listener into the destination, whose _write sends the pool
+   * buffer itself. Taken at once, it is lent to that send; queued in the
+   * destination's Writable buffer, it is held (retain) until _write sends it
+   * or _destroy drops it. Anything else (never seen): held for good.
+   */
+  #pushPooled(buf: IoBuffer): void {
+    const chunk = pooledChunk(buf);
+    const before = this.readableLength;
+    totals.streamPooledChunks++;
+    const more = this.push(chunk);
+    if (isPooled(chunk)) {
+      buf.retain();
+      if (this.readableLength !== before || !this.#pipeDest!.#holds(chunk)) {
+        forgetPooled(chunk);
+        totals.streamPooledStranded++;
+      }
+    }
+    if (!more) this.#inner?.pause();
+  }
+
+  /** `chunk` waits in this socket's Writable buffer. */
+  #holds(chunk: Uint8Array): boolean {
+    const buffered = (this as unknown as { _writableState: WritableInternals })._writableState.buffered;
+    return buffered.length > 0 && buffered[buffered.length - 1]?.chunk === chunk;
+  }
 
   /**
    * onread: the bytes go into the caller's buffer, as many calls as it takes.
@@ -311,13 +392,29 @@ export class Socket extends Duplex {
     if (!this.#onreadStopped && this.#inner?.isPaused()) this.#inner.resume();
   }
 
+  /**
+   * With pipe() to a maio/net socket as the only consumer, the maio socket
+   * stops with the stream: pipe() pauses at every chunk above the
+   * destination's high-water mark (16 KiB; a receive is up to 64 KiB), and
+   * what arrives meanwhile then waits as pool buffers in the maio socket,
+   * not as copies in this stream's buffer, and passes without a copy after
+   * resume().
+   */
   override pause(): this {
     if (this.#onread !== null) this.#stopOnread();
+    else if (this.#pipeIsConsumer() && this.#inner !== null) {
+      this.#pipePaused = true;
+      this.#inner.pause();
+    }
     return super.pause();
   }
 
   override resume(): this {
     if (this.#onread !== null) this.#startOnread();
+    else if (this.#pipePaused) {
+      this.#pipePaused = false;
+      if (this.#inner?.isPaused()) this.#inner.resume();
+    }
     return super.resume();
   }
 
@@ -344,9 +441,30 @@ export class Socket extends Duplex {
     return super.write(chunk, encoding, cb);
   }
 
+  /**
+   * node's pipe(); when `dest` is a maio/net socket (not a subclass that
+   * overrides writing), remembers pipe()'s 'data' listener: while it is the
+   * only consumer, chunks pass as pool buffers (#pushPooled).
+   */
+  override pipe<T extends NodeJS.WritableStream>(dest: T, options?: { end?: boolean }): T {
+    const before = this.listeners('data');
+    const r = super.pipe(dest, options);
+    if (isPlainSocket(dest)) {
+      const added = this.listeners('data').filter((f) => !before.includes(f));
+      this.#pipeOnData = added.length === 1 ? (added[0] as (...args: any[]) => void) : null;
+      this.#pipeDest = this.#pipeOnData === null ? null : dest;
+    }
+    return r;
+  }
+
   override _read(): void {
     const inner = this.#inner;
     if (inner === null || this.#onreadStopped) return;
+    if (this.#pipePaused) {
+      // the stream reads ahead while paused (below its high-water mark): not while pipe() paused it
+      if (!this.readableFlowing && this.#pipeIsConsumer()) return;
+      this.#pipePaused = false;
+    }
     if (inner.isPaused()) inner.resume();
   }
 
@@ -356,7 +474,24 @@ export class Socket extends Duplex {
       this.#waiting.push(() => this._write(chunk, _encoding, cb));
       return;
     }
-    inner.write(chunk, cb);
+    const pooled = takePooled(chunk);
+    if (pooled !== undefined) this.#sendPooled(inner, pooled, cb);
+    else inner.write(chunk, cb);
+  }
+
+  /**
+   * A chunk of the pipe fast path: its pool buffer goes out as it is (the
+   * send owns it and releases it when the kernel is done). On a socket that
+   * is closing (or another pool) it is written as a copy, which write()
+   * takes or fails as usual, and a held buffer goes back.
+   */
+  #sendPooled(inner: MaioSocket, buf: IoBuffer, cb?: (err?: Error | null) => void): void {
+    if (inner.pool === buf.pool && !inner.destroyed && !inner.writableEnded) {
+      inner.send(buf, cb);
+      return;
+    }
+    inner.write(Buffer.from(buf.bytes), cb);
+    if (buf.retained) buf.release();
   }
 
   override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
@@ -366,8 +501,13 @@ export class Socket extends Duplex {
       return;
     }
     const last = chunks.length - 1;
-    for (let i = 0; i < last; i++) inner.write(chunks[i].chunk);
-    inner.write(chunks[last].chunk, cb);
+    for (let i = 0; i <= last; i++) {
+      const chunk = chunks[i].chunk;
+      const done = i === last ? cb : undefined;
+      const pooled = takePooled(chunk);
+      if (pooled !== undefined) this.#sendPooled(inner, pooled, done);
+      else inner.write(chunk, done);
+    }
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -386,6 +526,7 @@ export class Socket extends Duplex {
     this.#clearIdleTimer();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#signal = null;
+    this.#dropPooled();
     const inner = this.#inner ?? this.#dialing;
     this.#dialing = null;
     // 'close' a turn later, like node:net's (after the handle's close callback): 'error' comes first
@@ -402,6 +543,14 @@ export class Socket extends Duplex {
     // Every pool buffer of this socket is back once the maio socket has closed.
     inner.once('close', done);
     inner.destroy();
+  }
+
+  /** Pool buffers of fast-path chunks still in the Writable's buffer: nobody will send them now. */
+  #dropPooled(): void {
+    for (const entry of (this as unknown as { _writableState: WritableInternals })._writableState.buffered) {
+      const buf = entry ? takePooled(entry.chunk) : undefined;
+      if (buf !== undefined && !buf.released && !buf.lent) buf.release();
+    }
   }
 
   // ---- connect --------------------------------------------------------------
@@ -758,6 +907,28 @@ export class Socket extends Duplex {
   override toString(): string {
     return `[maio/net Socket ${this.remoteAddress ?? ''}:${this.remotePort ?? ''}]`;
   }
+}
+
+/** The fields of Node's ReadableState the pipe fast path reads. */
+interface ReadableInternals {
+  flowing: boolean | null;
+  length: number;
+  sync: boolean;
+  decoder: unknown;
+  ended: boolean;
+  destroyed: boolean;
+}
+/** The field of Node's WritableState the pipe fast path reads: queued writes (null once written). */
+interface WritableInternals {
+  buffered: ({ chunk: unknown } | null)[];
+}
+
+/** A maio/net Socket that writes with this class's own write path. */
+function isPlainSocket(dest: unknown): dest is Socket {
+  if (!(dest instanceof Socket)) return false;
+  const p = Socket.prototype as unknown as Record<string, unknown>;
+  const d = dest as unknown as Record<string, unknown>;
+  return d.write === p.write && d._write === p._write && d._writev === p._writev && d._destroy === p._destroy;
 }
 
 /** A lookup answered with a family that is neither 4 nor 6. */
