@@ -11,6 +11,9 @@
  *           process: round trips/s and CPU us per round trip
  *   proxy   loadgen send -> a proxy in this process (`a.pipe(b)`) -> the C
  *           sink: Gbit/s and CPU s per GB
+ *   costs   no sockets: ns per chunk of each step of the receive path in
+ *           this process (copy into Buffer.allocUnsafe, a Buffer view over
+ *           pool memory, push() -> 'data', write() -> _write), 64 B and 64 KiB
  *
  * node:net runs twice ('node:net' and 'node:net (A/A)'): the spread between
  * them is the noise of the run. Each row is the median over rounds, with the
@@ -24,6 +27,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { Readable, Writable } from 'node:stream';
 import * as mnet from '../../src/net/compat/index';
 import { setPooledPipe } from '../../src/net/compat/pooled-chunk';
 import { stats as maioStats } from '../../src/net/stats';
@@ -49,7 +53,7 @@ interface Contender {
 const contenders: Contender[] = [
   { name: 'node:net', net },
   { name: 'maio/net', net: mnet as unknown as NetLike, pooledPipe: true },
-  { name: 'maio/net, fast path off', net: mnet as unknown as NetLike, pooledPipe: false },
+  { name: 'maio/net (fast path off)', net: mnet as unknown as NetLike, pooledPipe: false },
   { name: 'node:net (A/A)', net },
 ].filter((c) => !PICK || PICK.includes(c.name));
 
@@ -122,7 +126,60 @@ async function proxy(c: Contender, sinkPort: number): Promise<Sample> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
+/** ns per call of f, median of 7 timed batches (after a warm-up batch). */
+function nsPer(f: () => void, n: number): number {
+  const runs: number[] = [];
+  for (let r = 0; r < 8; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) f();
+    if (r > 0) runs.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  return median(runs);
+}
+
+/** What each step of a stream receive costs per chunk, in this process (no kernel). */
+function costs(): void {
+  const region = new ArrayBuffer(64 << 20); // stands for the pool's region
+  const src = new Uint8Array(region, 1 << 20, 65536).fill(7);
+  const rows = [];
+  for (const size of [64, 65536]) {
+    const bytes = src.subarray(0, size);
+    const n = size === 64 ? 200_000 : 20_000;
+    const keep = new WeakMap<Uint8Array, number>();
+    let sink: Uint8Array = bytes;
+    const copy = nsPer(() => {
+      const b = Buffer.allocUnsafe(size);
+      b.set(bytes);
+      sink = b;
+    }, n);
+    const allocOnly = nsPer(() => (sink = Buffer.allocUnsafe(size)), n);
+    const view = nsPer(() => {
+      const b = Buffer.from(region, 1 << 20, size);
+      keep.set(b, 1);
+      sink = b;
+    }, n);
+    const r = new Readable({ read() {} });
+    r.on('data', (d: Uint8Array) => (sink = d));
+    const push = nsPer(() => r.push(bytes), n);
+    const w = new Writable({ write: (_c, _e, cb) => cb() });
+    const write = nsPer(() => w.write(bytes), n);
+    rows.push({
+      'chunk bytes': size,
+      'allocUnsafe + copy ns': Math.round(copy),
+      'allocUnsafe alone ns': Math.round(allocOnly),
+      'Buffer view + WeakMap ns': Math.round(view),
+      "push() -> 'data' ns": Math.round(push),
+      'write() -> _write ns': Math.round(write),
+    });
+    void sink;
+  }
+  console.log('\n== costs (ns per chunk, median of 7 batches) ==');
+  console.table(rows);
+}
+
 async function main(): Promise<void> {
+  if (!ONLY || ONLY === 'costs') costs();
+  if (ONLY === 'costs') return;
   if (!fs.existsSync(loadgenPath)) throw new Error('bench/build/loadgen is missing: run `bash scripts/bench-setup.sh`');
   let sinkPort = 0;
   const sink = spawn(sinkPath, ['0', String(512 << 10)], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -46,6 +46,8 @@ export const enum Flag {
   WriteFinished = 1 << 13,
   Destroyed = 1 << 14,
   Closed = 1 << 15,
+  /** 'data' held back by kHoldData (the recv stays armed; buffers wait, up to the read quota) */
+  DataHeld = 1 << 16,
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { errnoError } from '../core/errors';
 import { CQE_F_MORE } from '../core/native';
-import { kOnReceiveStopped, kReleaseWhenReturned } from '../core/symbols';
+import { kHoldData, kOnReceiveStopped, kReleaseWhenReturned } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import { RecvGroup, type RecvGroupOptions, type RecvGroupUser } from './recv-group';
 import { Flag, SocketCore, type SocketEvents } from './socket-core';
@@ -209,7 +209,22 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
   }
 
   #flowing(): boolean {
-    return !this.flag(Flag.Paused | Flag.Iterating) && this.listenerCount('data') > 0;
+    return !this.flag(Flag.Paused | Flag.Iterating | Flag.DataHeld) && this.listenerCount('data') > 0;
+  }
+
+  /**
+   * @internal holds 'data' back while the recv stays armed: buffers wait as
+   * after pause(), and the read quota stops the recv (its byte limit), but a
+   * short hold costs no cancel and no re-arm. false lets them flow again.
+   */
+  [kHoldData](hold: boolean): void {
+    if (hold) {
+      this.setFlag(Flag.DataHeld);
+      return;
+    }
+    if (!this.flag(Flag.DataHeld)) return;
+    this.clearFlag(Flag.DataHeld);
+    process.nextTick(ReceivingSocket.#flushPendingOf, this);
   }
 
   #deliver(buf: IoBuffer): void {

@@ -38,6 +38,7 @@ import * as dns from 'node:dns';
 import { isIP, getDefaultAutoSelectFamily as nodeAutoSelectFamily, type AddressInfo } from 'node:net';
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { errnoError, InvalidArgumentError } from '../../core/errors';
+import { kHoldData } from '../../core/symbols';
 import type { IoBuffer } from '../../pool/buffer';
 import type { IoPool } from '../../pool/pool';
 import { connect as maioConnect } from '../server';
@@ -293,7 +294,7 @@ export class Socket extends Duplex {
   };
 
   /**
-   * Whether push() would hand a chunk straight to pipe()'s listener to a
+   * Whether push() would hand a chunk (of 4 KiB or more) straight to pipe()'s listener to a
    * maio/net socket and to nothing else: flowing, nothing buffered, not
    * inside _read() (readable's own condition for emitting at once), no
    * decoder, and pipe()'s listener the only 'data' listener; the destination
@@ -304,6 +305,7 @@ export class Socket extends Duplex {
     const rs = (this as unknown as { _readableState: ReadableInternals })._readableState;
     const events = (this as unknown as { _events: Record<string, unknown> })._events;
     return (
+      buf.length >= POOLED_MIN_BYTES &&
       rs.flowing === true &&
       rs.length === 0 &&
       rs.sync === false &&
@@ -394,28 +396,31 @@ export class Socket extends Duplex {
 
   /**
    * With pipe() to a maio/net socket as the only consumer, the maio socket
-   * stops with the stream: pipe() pauses at every chunk above the
-   * destination's high-water mark (16 KiB; a receive is up to 64 KiB), and
-   * what arrives meanwhile then waits as pool buffers in the maio socket,
-   * not as copies in this stream's buffer, and passes without a copy after
-   * resume().
+   * holds its 'data' while the stream is paused: pipe() pauses at every
+   * chunk above the destination's high-water mark (16 KiB; a receive is up
+   * to 64 KiB), and what arrives meanwhile then waits as pool buffers in the
+   * maio socket (its recv stays armed, up to the read quota), not as copies
+   * in this stream's buffer, and passes without a copy after resume().
    */
   override pause(): this {
     if (this.#onread !== null) this.#stopOnread();
     else if (this.#pipeIsConsumer() && this.#inner !== null) {
       this.#pipePaused = true;
-      this.#inner.pause();
+      this.#inner[kHoldData](true);
     }
     return super.pause();
   }
 
   override resume(): this {
     if (this.#onread !== null) this.#startOnread();
-    else if (this.#pipePaused) {
-      this.#pipePaused = false;
-      if (this.#inner?.isPaused()) this.#inner.resume();
-    }
+    else this.#releaseHold();
     return super.resume();
+  }
+
+  #releaseHold(): void {
+    if (!this.#pipePaused) return;
+    this.#pipePaused = false;
+    this.#inner?.[kHoldData](false);
   }
 
   override read(size?: number): unknown {
@@ -463,7 +468,7 @@ export class Socket extends Duplex {
     if (this.#pipePaused) {
       // the stream reads ahead while paused (below its high-water mark): not while pipe() paused it
       if (!this.readableFlowing && this.#pipeIsConsumer()) return;
-      this.#pipePaused = false;
+      this.#releaseHold();
     }
     if (inner.isPaused()) inner.resume();
   }
@@ -908,6 +913,14 @@ export class Socket extends Duplex {
     return `[maio/net Socket ${this.remoteAddress ?? ''}:${this.remotePort ?? ''}]`;
   }
 }
+
+/**
+ * Chunks smaller than this are copied even on the pipe fast path: a Buffer
+ * view over pool memory costs more than allocUnsafe (Node's 8 KiB slab) and
+ * a copy of a few hundred bytes (bench/micro/stream-receive.ts, 'costs'),
+ * and a copy lets the 64 KiB receive buffer go back at once.
+ */
+const POOLED_MIN_BYTES = 4096;
 
 /** The fields of Node's ReadableState the pipe fast path reads. */
 interface ReadableInternals {
