@@ -25,6 +25,8 @@ export const totals = {
   streamPooledChunks: 0,
   /** of those, chunks that reached something other than a maio/net write (never seen): their pool buffer is held for good */
   streamPooledStranded: 0,
+  /** 'data' chunks a maio/net socket with transientChunks handed out over their pool buffer (no copy) */
+  streamLentChunks: 0,
 };
 
 export interface MaioStats {
@@ -41,6 +43,8 @@ export interface MaioStats {
   streamPooledChunks: number;
   /** of those, chunks that reached something other than a maio/net write (never seen): their pool buffer is held for good */
   streamPooledStranded: number;
+  /** 'data' chunks a maio/net socket with transientChunks handed out over their pool buffer (no copy) */
+  streamLentChunks: number;
   /**
    * send ops per kernel entry over the thread's ring's life: io_uring_enter
    * calls on io_uring; on epoll, the data path's system calls (epoll_wait,

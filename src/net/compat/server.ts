@@ -23,6 +23,8 @@ export interface ServerOptions {
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
   highWaterMark?: number;
+  /** accepted sockets' 'data' chunks are valid only until the listeners return (see SocketOptions) */
+  transientChunks?: boolean;
   /** maio options for the server and its sockets (pool, readQuota, reusePort, ...) */
   maio?: MaioServerOptions;
 }
@@ -83,6 +85,7 @@ export class Server extends EventEmitter {
     const socket = new Socket({
       allowHalfOpen: o.allowHalfOpen === true,
       ...(o.highWaterMark !== undefined ? { highWaterMark: o.highWaterMark } : {}),
+      ...(o.transientChunks === true ? { transientChunks: true } : {}),
     });
     socket[kAttach](inner);
     if (o.pauseOnConnect) {

@@ -75,6 +75,15 @@ export interface SocketOptions extends DuplexOptions {
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
   onread?: OnReadOptions;
+  /**
+   * maio's opt-in (not node:net's): a 'data' chunk of 4 KiB or more may be a
+   * Buffer over the pool buffer it arrived in, valid only until the 'data'
+   * listeners return; the pool buffer is reused after that. For listeners
+   * that parse or forward each chunk and keep nothing (copy what you keep).
+   * Chunks the stream itself would buffer (paused, setEncoding, a pipe()
+   * to anything but a maio/net socket, a 'readable' listener) are copies.
+   */
+  transientChunks?: boolean;
   /** maio socket options (pool, readQuota, zeroCopy, ...), passed to the maio socket. */
   maio?: MaioSocketOptions;
   /** not supported (maio opens its own sockets): throws when set */
@@ -178,6 +187,9 @@ export class Socket extends Duplex {
   #pipeDest: Socket | null = null;
   /** pipe() paused this stream and the maio socket with it (see pause()) */
   #pipePaused = false;
+  #transient = false;
+  /** transient chunks a listener gave back with unshift(): held until the stream's buffer is empty */
+  #lentHeld: IoBuffer[] | null = null;
 
   constructor(options?: SocketOptions | number) {
     // node:net's legacy form: a number is a file descriptor
@@ -196,9 +208,11 @@ export class Socket extends Duplex {
     // The signal is handled below, once this object's fields exist (the Duplex would destroy the
     // stream from inside its constructor); the Duplex ends the writable side after 'end' unless
     // allowHalfOpen, as node:net's does.
-    const { maio, noDelay, keepAlive, keepAliveInitialDelay, allowHalfOpen, fd: _fd, signal, onread, ...duplex } = o;
+    if (o.transientChunks !== undefined) validateBoolean(o.transientChunks, 'options.transientChunks');
+    const { maio, noDelay, keepAlive, keepAliveInitialDelay, allowHalfOpen, fd: _fd, signal, onread, transientChunks, ...duplex } = o;
     super({ ...duplex, allowHalfOpen: allowHalfOpen === true, emitClose: false, autoDestroy: true });
     this.#maioOpts = { ...maio };
+    this.#transient = transientChunks === true;
     if (noDelay !== undefined) this.#maioOpts.noDelay = noDelay;
     if (keepAlive !== undefined) {
       this.#maioOpts.keepAlive = keepAlive;
@@ -283,6 +297,10 @@ export class Socket extends Duplex {
       this.#pushPooled(buf);
       return;
     }
+    if (this.#transient && this.#canLend(buf)) {
+      this.#pushLent(buf);
+      return;
+    }
     const bytes = buf.bytes;
     if (this.#onread !== null) {
       this.#copyToOnread(bytes);
@@ -316,6 +334,45 @@ export class Socket extends Duplex {
       this.#onread === null &&
       this.#pipeDest!.#takesPooled(buf)
     );
+  }
+
+  /** transientChunks: push() would emit the chunk to 'data' listeners at once, and nothing else sees it. */
+  #canLend(buf: IoBuffer): boolean {
+    const rs = (this as unknown as { _readableState: ReadableInternals & { pipes: unknown[] } })._readableState;
+    if (this.#lentHeld !== null && rs.length === 0) this.#releaseLent();
+    return (
+      buf.length >= POOLED_MIN_BYTES &&
+      rs.flowing === true &&
+      rs.length === 0 &&
+      rs.sync === false &&
+      rs.decoder === null &&
+      !rs.ended &&
+      !rs.destroyed &&
+      rs.pipes.length === 0 &&
+      (this as unknown as { _events: Record<string, unknown> })._events.readable === undefined &&
+      this.#onread === null
+    );
+  }
+
+  /**
+   * transientChunks: the chunk is a Buffer over the pool buffer, which the
+   * maio socket releases when this handler returns (after the 'data'
+   * listeners). A chunk a listener gave back with unshift() is held until
+   * the stream's buffer is empty again (it has been read once more).
+   */
+  #pushLent(buf: IoBuffer): void {
+    const bytes = buf.bytes;
+    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    totals.streamLentChunks++;
+    const more = this.push(chunk);
+    if (this.readableLength > 0) (this.#lentHeld ??= []).push(buf.retain());
+    if (!more) this.#inner?.pause();
+  }
+
+  #releaseLent(): void {
+    const held = this.#lentHeld;
+    this.#lentHeld = null;
+    if (held !== null) for (const b of held) if (!b.released && !b.lent) b.release();
   }
 
   /** pipe()'s listener to a maio/net socket is the only 'data' listener. */
@@ -532,6 +589,7 @@ export class Socket extends Duplex {
     this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#signal = null;
     this.#dropPooled();
+    this.#releaseLent();
     const inner = this.#inner ?? this.#dialing;
     this.#dialing = null;
     // 'close' a turn later, like node:net's (after the handle's close callback): 'error' comes first

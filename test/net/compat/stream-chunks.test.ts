@@ -2,13 +2,16 @@
  * maio/net's receive chunks: a chunk a consumer keeps stays valid and never
  * changes (on node:net and maio/net alike), and pipe() between maio/net
  * sockets passes pool buffers without a copy (stats().streamPooledChunks),
- * byte-exact, with every pool buffer back at the end.
+ * byte-exact, with every pool buffer back at the end; with the
+ * transientChunks opt-in, chunks over pool buffers reach 'data' listeners
+ * (stats().streamLentChunks) and the stream's own buffering still gets copies.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import * as nodeNet from 'node:net';
-import { pipeline } from 'node:stream';
+import { Writable, pipeline } from 'node:stream';
 import { promisify } from 'node:util';
 import * as mnet from '../../../src/net/compat/index';
 import { stats } from '../../../src/net/stats';
@@ -163,5 +166,73 @@ test('maio/net pipe(): pool buffers queued in a corked destination are sent at u
   c2.destroy();
   for (const s of [c, out]) s.destroy();
   await Promise.all([closeServer(first.server), closeServer(second.server), closeServer(sink.server), closeServer(sink2.server)]);
+  await guard.check();
+});
+
+test('transientChunks: chunks over pool buffers while the listener runs, byte-exact; copies where the stream would keep them', { skip }, async () => {
+  const guard = poolGuard();
+  const bytes = SOURCE.subarray(0, HALF);
+  const before = stats().streamLentChunks;
+  const a = await sender(bytes);
+  const c = mnet.connect({ port: a.port, host: '127.0.0.1', transientChunks: true });
+  const h = createHash('sha256');
+  let n = 0;
+  // a parser-like listener: it reads each chunk and keeps nothing
+  c.on('data', (d: Buffer) => {
+    h.update(d);
+    n += d.length;
+  });
+  await bounded(once(c, 'end'), 'the transfer');
+  assert.equal(n, bytes.length);
+  assert.equal(h.digest('hex'), createHash('sha256').update(bytes).digest('hex'), 'byte-exact');
+  const lent = stats().streamLentChunks - before;
+  assert.ok(lent > 0, 'chunks were handed out over pool buffers');
+
+  // The stream keeps chunks: setEncoding (a decoder) and pipe() into a node Writable get copies.
+  const b = await sender(bytes);
+  const d = mnet.connect({ port: b.port, host: '127.0.0.1', transientChunks: true });
+  const kept: Buffer[] = [];
+  d.pipe(new Writable({ write: (chunk: Buffer, _e, cb) => (kept.push(chunk), cb()) }));
+  await bounded(once(d, 'end'), 'the piped transfer');
+  const e = await sender(bytes);
+  const f = mnet.connect({ port: e.port, host: '127.0.0.1', transientChunks: true });
+  f.setEncoding('latin1');
+  let text = '';
+  f.on('data', (s: string) => (text += s));
+  await bounded(once(f, 'end'), 'the decoded transfer');
+  assert.equal(stats().streamLentChunks - before, lent, 'no chunk of the piped or decoded streams was lent');
+  assert.ok(Buffer.concat(kept).equals(bytes), 'the piped chunks kept, unchanged after more traffic');
+  assert.ok(Buffer.from(text, 'latin1').equals(bytes), 'the decoded text');
+
+  for (const s of [c, d, f]) s.destroy();
+  await Promise.all([closeServer(a.server), closeServer(b.server), closeServer(e.server)]);
+  await guard.check();
+});
+
+test('transientChunks: a chunk a listener gives back with unshift() stays intact until it is read again', { skip }, async () => {
+  const guard = poolGuard();
+  const bytes = SOURCE.subarray(0, 4 << 20);
+  const a = await sender(bytes);
+  // a high-water mark above the transfer: while paused, everything arrives (through every receive buffer)
+  const c = mnet.connect({ port: a.port, host: '127.0.0.1', transientChunks: true, readableHighWaterMark: 8 << 20 });
+  const seen: Buffer[] = [];
+  let unshifted = false;
+  c.on('data', (d: Buffer) => {
+    if (!unshifted && d.length >= 4096) {
+      unshifted = true;
+      // back into the paused stream (a flowing one would emit it again at once), read again
+      // only after more bytes came (into reused receive buffers)
+      c.pause();
+      c.unshift(d);
+      setTimeout(() => c.resume(), 100);
+      return;
+    }
+    seen.push(Buffer.from(d)); // the test keeps copies, as the contract asks
+  });
+  await bounded(once(c, 'end'), 'the transfer');
+  assert.ok(unshifted);
+  assert.ok(Buffer.concat(seen).equals(bytes), 'byte-exact, the unshifted chunk included');
+  c.destroy();
+  await closeServer(a.server);
   await guard.check();
 });
