@@ -15,8 +15,10 @@
  *           this process (copy into Buffer.allocUnsafe, a Buffer view over
  *           pool memory, push() -> 'data', write() -> _write), 64 B and 64 KiB
  *
- * node:net runs twice ('node:net' and 'node:net (A/A)'): the spread between
- * them is the noise of the run. Each row is the median over rounds, with the
+ * maio/net runs as it is, with its pipe fast path off ('fast path off': the
+ * copy path of before), and with the transientChunks opt-in. node:net runs
+ * twice ('node:net' and 'node:net (A/A)'): the spread between them is the
+ * noise of the run. Each row is the median over rounds, with the
  * lowest and highest round.
  * Run: `npm run build:ts && node dist/bench/micro/stream-receive.js`
  * (MAIO_BENCH_ROUNDS, default 5; MAIO_BENCH_SECONDS, default 2;
@@ -54,6 +56,7 @@ const contenders: Contender[] = [
   { name: 'node:net', net },
   { name: 'maio/net', net: mnet as unknown as NetLike, pooledPipe: true },
   { name: 'maio/net (fast path off)', net: mnet as unknown as NetLike, pooledPipe: false },
+  { name: 'maio/net transientChunks', net: mnet as unknown as NetLike, options: { transientChunks: true } },
   { name: 'node:net (A/A)', net },
 ].filter((c) => !PICK || PICK.includes(c.name));
 
@@ -218,7 +221,7 @@ async function main(): Promise<void> {
     );
   }
   const s = maioStats() as unknown as Record<string, unknown>;
-  const fast = Object.keys(s).filter((k) => /stream/i.test(k));
+  const fast = Object.keys(s).filter((k) => /^stream/.test(k));
   if (fast.length) console.log(Object.fromEntries(fast.map((k) => [k, s[k]])));
   sink.kill();
 }

@@ -17,6 +17,11 @@
  * What maio saves here is system calls (one io_uring_enter per batch, not one
  * read/write per chunk), not copies. Code that wants the 1-copy paths uses
  * maio's own Socket (IoBuffer 'data', send(buf)) instead of this adapter.
+ * Two exceptions skip the copies for chunks of 4 KiB or more, where nothing
+ * can keep the chunk: pipe() into a maio/net socket as the only consumer
+ * (the pool buffer itself is sent: #pushPooled, pooled-chunk.ts), and the
+ * transientChunks opt-in (chunks valid until the 'data' listeners return:
+ * #pushLent).
  *
  * Backpressure: push() returning false pauses the maio socket (its multishot
  * recv is cancelled; bytes wait in the kernel's socket buffer); _read()
