@@ -236,3 +236,31 @@ test('transientChunks: a chunk a listener gives back with unshift() stays intact
   await closeServer(a.server);
   await guard.check();
 });
+
+test("maio/net pipe() paused by its destination: the source holds a few receive buffers, not its read quota", { skip }, async () => {
+  const guard = poolGuard();
+  const bytes = SOURCE; // 8 MiB, under the 16 MiB read quota below
+  const a = await sender(bytes);
+  const sink = await collector();
+  const out = connect(mnet, sink.port);
+  await once(out, 'connect');
+  out.cork(); // never drains: pipe() pauses the source at its first chunk
+  const c = mnet.connect({ port: a.port, host: '127.0.0.1', maio: { readQuota: 16 << 20 } });
+  c.pipe(out);
+  // wait until the source stops reading (its bytesRead stays put for 100 ms)
+  for (let last = -1, now = 0, limit = Date.now() + 20_000; now === 0 || now !== last; ) {
+    assert.ok(Date.now() < limit, 'the source stops reading');
+    last = now;
+    await new Promise((r) => setTimeout(r, 100));
+    now = c.bytesRead ?? 0;
+  }
+  const held = c.maioSocket!.stats().receiveBytesHeld;
+  // 256 KiB, plus what the kernel delivered before the cancel landed; the whole transfer without the bound
+  assert.ok(held < 4 << 20, `held ${held} bytes`);
+  assert.ok((c.bytesRead ?? 0) < bytes.length, 'the rest waits in the kernel');
+  out.uncork();
+  assert.ok((await bounded(sink.got, 'the piped bytes')).equals(bytes), 'byte-exact once the destination drains');
+  for (const s of [c, out]) s.destroy();
+  await Promise.all([closeServer(a.server), closeServer(sink.server)]);
+  await guard.check();
+});
