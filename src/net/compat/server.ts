@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError, ServerNotRunningError } from '../../core/errors';
 import { Server as MaioServer, type ServerOptions as MaioServerOptions } from '../server';
 import type { Socket as MaioSocket } from '../socket';
-import { InvalidArgTypeError, InvalidArgValueError, ServerAlreadyListenError, asListenError, validateAbortSignal, validateNumber, validatePort } from './errors';
+import { InvalidArgTypeError, InvalidArgValueError, ServerAlreadyListenError, asListenError, validateAbortSignal, validateBoolean, validateNumber, validatePort } from './errors';
 import { Socket, kAttach } from './socket';
 
 export interface ServerOptions {
@@ -48,6 +48,7 @@ export class Server extends EventEmitter {
     if (typeof options !== 'object') throw new InvalidArgTypeError('options', 'object', options);
     if (options.keepAliveInitialDelay !== undefined) validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay');
     if (options.highWaterMark !== undefined) validateNumber(options.highWaterMark, 'options.highWaterMark');
+    if (options.transientChunks !== undefined) validateBoolean(options.transientChunks, 'options.transientChunks');
     this.#opts = { ...options };
     const maio: MaioServerOptions = { ...options.maio, allowHalfOpen: true };
     if (options.noDelay !== undefined) maio.noDelay = options.noDelay;

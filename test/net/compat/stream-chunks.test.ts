@@ -264,3 +264,9 @@ test("maio/net pipe() paused by its destination: the source holds a few receive 
   await Promise.all([closeServer(a.server), closeServer(sink.server)]);
   await guard.check();
 });
+
+test('transientChunks that is not a boolean: ERR_INVALID_ARG_TYPE from new Socket and createServer', { skip }, () => {
+  for (const make of [() => new mnet.Socket({ transientChunks: 1 as unknown as boolean }), () => mnet.createServer({ transientChunks: 'yes' as unknown as boolean })]) {
+    assert.throws(make, { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  }
+});
