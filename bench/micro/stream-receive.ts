@@ -186,6 +186,7 @@ async function main(): Promise<void> {
   if (!fs.existsSync(loadgenPath)) throw new Error('bench/build/loadgen is missing: run `bash scripts/bench-setup.sh`');
   let sinkPort = 0;
   const sink = spawn(sinkPath, ['0', String(512 << 10)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  process.on('exit', () => sink.kill()); // also when a round throws
   const [line] = (await once(sink.stdout!, 'data')) as [Buffer];
   sinkPort = Number(/listening (\d+)/.exec(line.toString())![1]);
   const scenarios: [string, string, string, (c: Contender) => Promise<Sample>][] = [
