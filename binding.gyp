@@ -15,6 +15,7 @@
         "native/fallback.c",
         "native/pipe.c",
         "native/sendfile.c",
+        "native/udp.c",
         "native/affinity.c",
         "native/reuseport.c"
       ],

@@ -37,6 +37,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("sockGetBytes", maio_napi_sock_get_bytes),
 		FN("sockName", maio_napi_sock_name),
 		FN("sockError", maio_napi_sock_error),
+		FN("sockDisconnect", maio_napi_sock_disconnect),
 		FN("sockAttachReuseportCpu", maio_napi_sock_attach_reuseport_cpu),
 		FN("threadSetAffinity", maio_napi_thread_set_affinity),
 		FN("threadGetAffinity", maio_napi_thread_get_affinity),
@@ -63,6 +64,9 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("fallbackConnectResult", maio_napi_fallback_connect_result),
 		FN("fallbackShutdown", maio_napi_fallback_shutdown),
 		FN("fallbackCloseFd", maio_napi_fallback_close_fd),
+		FN("fallbackRecvmsg", maio_napi_fallback_recvmsg),
+		FN("fallbackSendmsg", maio_napi_fallback_sendmsg),
+		FN("fallbackSendmmsg", maio_napi_fallback_sendmmsg),
 #undef FN
 	};
 	napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);

@@ -42,6 +42,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -631,4 +632,216 @@ MAIO_EXPORT(maio_napi_fallback_close_fd)
 MAIO_EXPORT(maio_napi_fallback_close)
 {
 	return maio_loop_napi_close(env, info, "fallback", &maio_fallback_tag);
+}
+
+/* ---- datagrams ---------------------------------------------------------- */
+
+#define MAIO_FB_MMSG_MAX 64 /* datagrams one fallbackRecvmsg call takes at most */
+
+/*
+ * fallbackRecvmsg(fallback, fd, list: Int32Array, count, nameLen, ctlLen, msgFlags):
+ * one recvmmsg into up to `count` buffers, list[4i..4i+2] = (pool, offset,
+ * length) of buffer i, each laid out as io_uring's multishot RECVMSG lays out
+ * a provided buffer: struct io_uring_recvmsg_out, nameLen bytes for the name,
+ * ctlLen for control messages, then the payload. Returns how many datagrams
+ * came (list[4i+3] = the bytes buffer i holds), or -errno. MSG_TRUNC makes
+ * payloadlen the datagram's real length, as io_uring reports it.
+ */
+MAIO_EXPORT(maio_napi_fallback_recvmsg)
+{
+	napi_value argv[7];
+	int fd;
+	int32_t count, name_len, ctl_len, flags;
+	void *data;
+	size_t n;
+	struct maio_fallback *f = fb_args_fd(env, info, 7, argv, &fd);
+	if (!f || !maio_arg_typedarray(env, argv[2], "list", napi_int32_array, &data, &n) ||
+	    !maio_arg_int32(env, argv[3], "count", 1, MAIO_FB_MMSG_MAX, &count) ||
+	    !maio_arg_int32(env, argv[4], "nameLen", 0, MAIO_AUX_ADDR_MAX, &name_len) ||
+	    !maio_arg_int32(env, argv[5], "ctlLen", 0, MAIO_RECVMSG_CTL_MAX, &ctl_len) ||
+	    !maio_arg_int32(env, argv[6], "msgFlags", INT32_MIN, INT32_MAX, &flags))
+		return NULL;
+	if (!maio_udp_recvmsg_lengths_ok(name_len, ctl_len))
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "ctlLen %d is not a multiple of 8", ctl_len);
+	if (n < (size_t)count * 4)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list holds %zu entries, count is %d", n / 4, count);
+	int32_t *list = data;
+	size_t head = MAIO_RECVMSG_OUT + (size_t)name_len + (size_t)ctl_len;
+	struct mmsghdr mm[MAIO_FB_MMSG_MAX];
+	struct iovec iov[MAIO_FB_MMSG_MAX];
+	uint8_t *bufs[MAIO_FB_MMSG_MAX];
+	memset(mm, 0, sizeof(mm[0]) * (size_t)count);
+	for (int32_t i = 0; i < count; i++) {
+		int32_t pool = list[4 * i], off = list[4 * i + 1], len = list[4 * i + 2];
+		struct maio_pool *p = pool >= 0 && pool < MAIO_MAX_POOLS ? f->pools[pool] : NULL;
+		if (!p || !p->base)
+			return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list[%d]: pool %d is not attached", i, pool);
+		if (off < 0 || len < 0 || (uint64_t)off + (uint64_t)len > p->size)
+			return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+						"list[%d]: offset %d + length %d lies outside the pool", i, off, len);
+		if ((size_t)len < head)
+			return maio_int(env, -EINVAL);
+		bufs[i] = p->base + off;
+		iov[i].iov_base = bufs[i] + head;
+		iov[i].iov_len = (size_t)len - head;
+		struct msghdr *msg = &mm[i].msg_hdr;
+		msg->msg_name = name_len ? bufs[i] + MAIO_RECVMSG_OUT : NULL;
+		msg->msg_namelen = (socklen_t)name_len;
+		msg->msg_control = ctl_len ? bufs[i] + MAIO_RECVMSG_OUT + name_len : NULL;
+		msg->msg_controllen = (size_t)ctl_len;
+		msg->msg_iov = &iov[i];
+		msg->msg_iovlen = 1;
+	}
+	int r;
+	do
+		r = recvmmsg(fd, mm, (unsigned)count,
+			     (flags & ~(MSG_WAITALL | MSG_ERRQUEUE)) | MSG_DONTWAIT | MSG_TRUNC, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return maio_int(env, -errno);
+	for (int i = 0; i < r; i++) {
+		struct io_uring_recvmsg_out out;
+		out.namelen = mm[i].msg_hdr.msg_namelen;
+		out.controllen = (uint32_t)mm[i].msg_hdr.msg_controllen;
+		out.payloadlen = mm[i].msg_len;
+		out.flags = (uint32_t)mm[i].msg_hdr.msg_flags;
+		memcpy(bufs[i], &out, sizeof(out));
+		size_t copied = mm[i].msg_len < iov[i].iov_len ? mm[i].msg_len : iov[i].iov_len;
+		list[4 * i + 3] = (int32_t)(head + copied);
+	}
+	return maio_int(env, r);
+}
+
+/*
+ * fallbackSendmsg(fallback, fd, pool, auxOff, auxLen, nameLen, gso, msgFlags):
+ * the SENDMSG descriptor's datagram (native/maio.h) in one sendmsg, checked
+ * by the same code as on the ring. Bytes sent or -errno.
+ */
+MAIO_EXPORT(maio_napi_fallback_sendmsg)
+{
+	napi_value argv[8];
+	int fd;
+	int32_t pool, aoff, alen, name_len, gso, flags;
+	struct maio_fallback *f = fb_args_fd(env, info, 8, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[2], "pool", 0, MAIO_MAX_POOLS - 1, &pool) ||
+	    !maio_arg_int32(env, argv[3], "auxOff", 0, INT32_MAX, &aoff) ||
+	    !maio_arg_int32(env, argv[4], "auxLen", 8, 8 * MAIO_SENDMSG_MAX_SEGS, &alen) ||
+	    !maio_arg_int32(env, argv[5], "nameLen", 0, MAIO_SENDMSG_NAME_MAX, &name_len) ||
+	    !maio_arg_int32(env, argv[6], "gso", 0, 0xffff, &gso) ||
+	    !maio_arg_int32(env, argv[7], "msgFlags", INT32_MIN, INT32_MAX, &flags))
+		return NULL;
+	if (!fb_arrays(f) || !f->aux)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
+	struct maio_pool *p = f->pools[pool];
+	if (!p || !p->base)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "pool %d is not attached", pool);
+	/* The descriptor fields the shared builder reads; LEN is the sum it checks. */
+	int32_t d[MAIO_DESC_INTS];
+	memset(d, 0, sizeof(d));
+	d[MAIO_D_AUX_OFF] = aoff;
+	d[MAIO_D_AUX_LEN] = alen;
+	d[MAIO_D_OFF_LO] = name_len;
+	d[MAIO_D_OFF_HI] = gso;
+	int32_t segs[2 * MAIO_SENDMSG_MAX_SEGS];
+	if ((uint64_t)aoff + MAIO_SENDMSG_NAME_MAX + (uint64_t)alen <= f->aux_len) {
+		memcpy(segs, f->aux + aoff + MAIO_SENDMSG_NAME_MAX, (size_t)alen);
+		int64_t total = 0;
+		for (int k = 0; k < alen / 8; k++)
+			total += segs[2 * k + 1];
+		d[MAIO_D_LEN] = total > INT32_MAX ? -1 : (int32_t)total;
+	}
+	struct iovec iov[MAIO_SENDMSG_MAX_SEGS];
+	struct maio_udp_msg m;
+	struct msghdr msg;
+	const char *field = "", *why = "";
+	if (maio_udp_sendmsg_build(d, f->aux, f->aux_len, p->base, p->size, iov, &m, &msg, &field,
+				   &why) < 0)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "SENDMSG %s %s", field, why);
+	ssize_t r;
+	do
+		r = sendmsg(fd, &msg, (flags & ~MSG_ZEROCOPY) | MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return maio_int(env, r < 0 ? -errno : r);
+}
+
+/*
+ * fallbackSendmmsg(fallback, fd, list: Int32Array, count, msgFlags): the
+ * SENDMSG entries list[6i..6i+4] = (pool, auxOff, auxLen, nameLen, gso) in
+ * one sendmmsg, each checked as fallbackSendmsg checks it. Returns how many
+ * left (list[6i+5] = bytes sent of entry i) or the first one's -errno; an
+ * error after the first is the next call's to report.
+ */
+MAIO_EXPORT(maio_napi_fallback_sendmmsg)
+{
+	napi_value argv[5];
+	int fd;
+	int32_t count, flags;
+	void *data;
+	size_t n;
+	struct maio_fallback *f = fb_args_fd(env, info, 5, argv, &fd);
+	if (!f || !maio_arg_typedarray(env, argv[2], "list", napi_int32_array, &data, &n) ||
+	    !maio_arg_int32(env, argv[3], "count", 1, MAIO_FB_MMSG_MAX, &count) ||
+	    !maio_arg_int32(env, argv[4], "msgFlags", INT32_MIN, INT32_MAX, &flags))
+		return NULL;
+	if (n < (size_t)count * 6)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list holds %zu entries, count is %d", n / 6, count);
+	if (!fb_arrays(f) || !f->aux)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
+	int32_t *list = data;
+	/* 64 x 64 iovecs would be 64 KiB of stack: take them from the heap. */
+	struct iovec *iov = malloc((size_t)count * MAIO_SENDMSG_MAX_SEGS * sizeof(*iov));
+	struct maio_udp_msg *m = malloc((size_t)count * sizeof(*m));
+	struct mmsghdr *mm = calloc((size_t)count, sizeof(*mm));
+	napi_value out = NULL;
+	if (!iov || !m || !mm) {
+		out = maio_int(env, -ENOMEM);
+		goto done;
+	}
+	for (int32_t i = 0; i < count; i++) {
+		const int32_t *e = list + 6 * i;
+		int32_t pool = e[0], aoff = e[1], alen = e[2];
+		struct maio_pool *p = pool >= 0 && pool < MAIO_MAX_POOLS ? f->pools[pool] : NULL;
+		if (!p || !p->base) {
+			maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list[%d]: pool %d is not attached", i, pool);
+			goto done;
+		}
+		int32_t d[MAIO_DESC_INTS];
+		memset(d, 0, sizeof(d));
+		d[MAIO_D_AUX_OFF] = aoff;
+		d[MAIO_D_AUX_LEN] = alen;
+		d[MAIO_D_OFF_LO] = e[3];
+		d[MAIO_D_OFF_HI] = e[4];
+		if (aoff >= 0 && alen >= 8 && alen <= 8 * MAIO_SENDMSG_MAX_SEGS && alen % 8 == 0 &&
+		    (uint64_t)aoff + MAIO_SENDMSG_NAME_MAX + (uint64_t)alen <= f->aux_len) {
+			int32_t segs[2 * MAIO_SENDMSG_MAX_SEGS];
+			memcpy(segs, f->aux + aoff + MAIO_SENDMSG_NAME_MAX, (size_t)alen);
+			int64_t total = 0;
+			for (int k = 0; k < alen / 8; k++)
+				total += segs[2 * k + 1];
+			d[MAIO_D_LEN] = total > INT32_MAX ? -1 : (int32_t)total;
+		}
+		const char *field = "", *why = "";
+		if (maio_udp_sendmsg_build(d, f->aux, f->aux_len, p->base, p->size,
+					   iov + (size_t)i * MAIO_SENDMSG_MAX_SEGS, &m[i], &mm[i].msg_hdr,
+					   &field, &why) < 0) {
+			maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "list[%d]: SENDMSG %s %s", i, field, why);
+			goto done;
+		}
+	}
+	int r;
+	do
+		r = sendmmsg(fd, mm, (unsigned)count, (flags & ~MSG_ZEROCOPY) | MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		out = maio_int(env, -errno);
+		goto done;
+	}
+	for (int i = 0; i < r; i++)
+		list[6 * i + 5] = (int32_t)mm[i].msg_len;
+	out = maio_int(env, r);
+done:
+	free(iov);
+	free(m);
+	free(mm);
+	return out;
 }

@@ -33,7 +33,8 @@ static const struct layout_entry ops[] = {
 	{"recv", MAIO_OP_RECV},       {"recvMulti", MAIO_OP_RECV_MULTI}, {"accept", MAIO_OP_ACCEPT},
 	{"connect", MAIO_OP_CONNECT}, {"close", MAIO_OP_CLOSE},     {"shutdown", MAIO_OP_SHUTDOWN},
 	{"cancel", MAIO_OP_CANCEL},   {"splice", MAIO_OP_SPLICE},   {"provide", MAIO_OP_PROVIDE},
-	{"sendv", MAIO_OP_SENDV},
+	{"sendv", MAIO_OP_SENDV},     {"recvmsgMulti", MAIO_OP_RECVMSG_MULTI},
+	{"sendmsg", MAIO_OP_SENDMSG},
 };
 
 static const struct layout_entry cqe[] = {
@@ -69,6 +70,13 @@ static const struct layout_entry scalars[] = {
 	{"sendvMaxSegs", MAIO_SENDV_MAX_SEGS},
 	{"sendvMaxLen", MAIO_SENDV_MAX_LEN},
 	{"auxAddrMax", MAIO_AUX_ADDR_MAX},
+	{"sendmsgNameMax", MAIO_SENDMSG_NAME_MAX},
+	{"sendmsgMaxSegs", MAIO_SENDMSG_MAX_SEGS},
+	{"recvmsgOut", MAIO_RECVMSG_OUT},
+	{"recvmsgCtlMax", MAIO_RECVMSG_CTL_MAX},
+	{"solUdp", MAIO_SOL_UDP},
+	{"udpSegment", MAIO_UDP_SEGMENT},
+	{"udpGro", MAIO_UDP_GRO},
 	{"sockoptMax", MAIO_SOCKOPT_MAX},
 	{"setupCoop", MAIO_SETUP_COOP},
 	{"setupDefer", MAIO_SETUP_DEFER},

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/io_uring.h>
+#include <sys/socket.h>
 
 /* ---- io_uring constants newer than the installed 6.1 UAPI headers ------- */
 
@@ -124,8 +125,35 @@ enum maio_op {
 	 * the op). The aux slot need not outlive ringSubmit. One completion,
 	 * res = bytes sent from the start of the list, or -errno. */
 	MAIO_OP_SENDV = 12,
+	/* Multishot IORING_OP_RECVMSG into provided buffers of BUF_GROUP: one
+	 * CQE per datagram (F_BUFFER | bid << 16, F_MORE while armed). Each
+	 * buffer holds struct io_uring_recvmsg_out (MAIO_RECVMSG_OUT bytes),
+	 * then OFF_LO bytes reserved for the source sockaddr (0..MAIO_AUX_ADDR_MAX),
+	 * then OFF_HI bytes reserved for control messages
+	 * (0..MAIO_RECVMSG_CTL_MAX), then the payload; res is all of it. */
+	MAIO_OP_RECVMSG_MULTI = 13,
+	/* One IORING_OP_SENDMSG of pieces of pool POOL (a datagram, or a GSO
+	 * batch of them). AUX_OFF (4-byte aligned) names an aux entry: the
+	 * destination sockaddr in its first MAIO_SENDMSG_NAME_MAX bytes (OFF_LO
+	 * bytes of it: 0 = none, the socket is connected; else 16 or 28), then
+	 * AUX_LEN / 8 pairs of int32 (pool offset, length), 1..MAIO_SENDMSG_MAX_SEGS.
+	 * LEN is their sum. OFF_HI: 0, or the UDP_SEGMENT size (GSO: the kernel
+	 * cuts the payload into datagrams of that size, the last may be shorter).
+	 * Native copies the name and builds the cmsg into memory kept per op
+	 * slot until the op's completion (the kernel may read both again when it
+	 * retries the send); the epoll engine reads the entry when it sends, so
+	 * JS keeps the entry unchanged until the completion. */
+	MAIO_OP_SENDMSG = 14,
 	MAIO_OP_COUNT
 };
+#define MAIO_SENDMSG_NAME_MAX 32  /* aux bytes reserved for the name: sockaddr_in6 fits */
+#define MAIO_SENDMSG_MAX_SEGS 64  /* the kernel's UDP_MAX_SEGMENTS (64 before 6.9) */
+#define MAIO_RECVMSG_OUT 16       /* sizeof(struct io_uring_recvmsg_out) */
+#define MAIO_RECVMSG_CTL_MAX 256  /* control bytes a RECVMSG_MULTI may reserve */
+/* UAPI values the 6.1 headers lack or keep in netinet/udp.h. */
+#define MAIO_SOL_UDP 17
+#define MAIO_UDP_SEGMENT 103
+#define MAIO_UDP_GRO 104
 #define MAIO_SENDV_MAX_SEGS 16 /* 16 (offset, length) pairs: one 128-byte aux slot */
 #define MAIO_SENDV_MAX_LEN (1 << 30) /* below the kernel's MAX_RW_COUNT per call */
 
@@ -234,6 +262,26 @@ int maio_pool_will_pin(struct maio_pool *pool); /* 0, or -ENOMEM: do not try */
 void maio_pool_pin_failed(struct maio_pool *pool, int err);
 void maio_pool_pinned(struct maio_pool *pool);
 void maio_pool_unpinned(struct maio_pool *pool);
+
+/* ---- Datagram messages (udp.c), shared by ring.c and fallback.c ----------
+ * What a SENDMSG descriptor becomes: the destination and the UDP_SEGMENT
+ * cmsg live here (ring.c keeps one per op slot until the completion), the
+ * iovec and msghdr with the caller. */
+struct maio_udp_msg {
+	struct sockaddr_storage name;
+	uint64_t ctl[3]; /* CMSG_SPACE(sizeof(uint16_t)) = 24 bytes, aligned */
+};
+struct iovec;
+struct msghdr;
+/* Checks a SENDMSG entry (d: the descriptor; aux: the aux array) against
+ * `pool_base`/`pool_size` and fills iov[], *m and *msg. 0, or -EINVAL with
+ * *field / *why saying which field is wrong and how. */
+int maio_udp_sendmsg_build(const int32_t *d, const uint8_t *aux, size_t aux_len,
+			   uint8_t *pool_base, size_t pool_size, struct iovec *iov,
+			   struct maio_udp_msg *m, struct msghdr *msg, const char **field,
+			   const char **why);
+/* Whether a RECVMSG_MULTI's reserved name and control lengths are valid. */
+bool maio_udp_recvmsg_lengths_ok(int32_t name_len, int32_t ctl_len);
 
 /* ---- Raw system calls (syscall.c), one wrapper each ------------------- */
 int maio_sys_io_uring_setup(unsigned entries, struct io_uring_params *p);

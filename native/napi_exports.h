@@ -56,6 +56,7 @@ MAIO_EXPORT(maio_napi_sock_set_bytes);
 MAIO_EXPORT(maio_napi_sock_get_bytes);
 MAIO_EXPORT(maio_napi_sock_name);
 MAIO_EXPORT(maio_napi_sock_error);
+MAIO_EXPORT(maio_napi_sock_disconnect);
 
 /* pipe.c */
 MAIO_EXPORT(maio_napi_pipe_open);
@@ -85,6 +86,9 @@ MAIO_EXPORT(maio_napi_fallback_connect);
 MAIO_EXPORT(maio_napi_fallback_connect_result);
 MAIO_EXPORT(maio_napi_fallback_shutdown);
 MAIO_EXPORT(maio_napi_fallback_close_fd);
+MAIO_EXPORT(maio_napi_fallback_recvmsg);
+MAIO_EXPORT(maio_napi_fallback_sendmsg);
+MAIO_EXPORT(maio_napi_fallback_sendmmsg);
 
 /* affinity.c */
 MAIO_EXPORT(maio_napi_thread_set_affinity);

@@ -51,6 +51,7 @@
 #define MAIO_ENTER_RETRIES 4
 #define MAIO_QUIESCE_ROUNDS 20 /* x 50 ms: how long close waits for cancellations */
 #define MAIO_REAP_ROUNDS 64    /* JS batches per wakeup before yielding to the loop */
+#define MAIO_UDP_CHUNK 4096    /* op slots per chunk of SENDMSG names and cmsgs */
 
 /*
  * A provided-buffer ring (IORING_REGISTER_PBUF_RING) for one buffer group.
@@ -109,6 +110,14 @@ struct maio_ring {
 	struct msghdr *sv_msg;
 	struct iovec *sv_iov;
 	bool sendv_ok; /* IORING_FEAT_SUBMIT_STABLE, SENDMSG probed, no SQPOLL */
+	bool recvmsg_ok; /* the same for RECVMSG_MULTI's msghdr */
+	/* SENDMSG / RECVMSG_MULTI: descriptor i's msghdr and iovec, like SENDV's. */
+	struct msghdr *um_msg;
+	struct iovec *um_iov;
+	/* SENDMSG's name and cmsg, per op slot: they must outlive the submit
+	 * (the kernel reads the cmsg again when it retries a send), and a slot
+	 * is reused only after its op's final completion. Chunks on demand. */
+	struct maio_udp_msg *udp_slots[(1u << MAIO_OPID_SLOT_BITS) / MAIO_UDP_CHUNK];
 
 	struct maio_pool *pools[MAIO_MAX_POOLS];
 	bool registered[MAIO_MAX_POOLS];
@@ -460,6 +469,10 @@ static void ring_free(struct maio_loop *l)
 	free(r->scratch);
 	free(r->sv_msg);
 	free(r->sv_iov);
+	free(r->um_msg);
+	free(r->um_iov);
+	for (size_t i = 0; i < sizeof(r->udp_slots) / sizeof(r->udp_slots[0]); i++)
+		free(r->udp_slots[i]);
 	free(r);
 }
 
@@ -685,6 +698,8 @@ MAIO_EXPORT(maio_napi_ring_create)
 	 * must have copied them once it consumed the SQE. */
 	r->sendv_ok = (p.features & IORING_FEAT_SUBMIT_STABLE) && pr.ops[IORING_OP_SENDMSG] &&
 		      !(setup_flags & IORING_SETUP_SQPOLL);
+	r->recvmsg_ok = (p.features & IORING_FEAT_SUBMIT_STABLE) && pr.ops[IORING_OP_RECVMSG] &&
+			!(setup_flags & IORING_SETUP_SQPOLL);
 	err = ring_map(r, &p);
 	if (err < 0) {
 		maio_loop_discard(l);
@@ -773,7 +788,58 @@ static const uint32_t ioprio_allowed[MAIO_OP_COUNT] = {
 	[MAIO_OP_RECV] = IORING_RECVSEND_POLL_FIRST,
 	[MAIO_OP_RECV_MULTI] = IORING_RECVSEND_POLL_FIRST | IORING_RECVSEND_BUNDLE,
 	[MAIO_OP_ACCEPT] = IORING_ACCEPT_MULTISHOT,
+	[MAIO_OP_RECVMSG_MULTI] = IORING_RECVSEND_POLL_FIRST,
+	[MAIO_OP_SENDMSG] = IORING_RECVSEND_POLL_FIRST,
 };
+
+/* The per-descriptor msghdr and iovec of SENDMSG / RECVMSG_MULTI, made at first use. */
+static bool um_arrays(struct maio_ring *r)
+{
+	if (r->um_msg)
+		return true;
+	r->um_msg = calloc(r->submit_cap, sizeof(*r->um_msg));
+	/* Large but lazily touched: calloc maps zero pages. */
+	r->um_iov = calloc(r->submit_cap * MAIO_SENDMSG_MAX_SEGS, sizeof(*r->um_iov));
+	if (r->um_msg && r->um_iov)
+		return true;
+	free(r->um_msg);
+	free(r->um_iov);
+	r->um_msg = NULL;
+	r->um_iov = NULL;
+	return false;
+}
+
+/* The name and cmsg memory of op slot `slot`, or NULL when out of memory. */
+static struct maio_udp_msg *udp_slot(struct maio_ring *r, uint32_t slot)
+{
+	struct maio_udp_msg **chunk = &r->udp_slots[slot / MAIO_UDP_CHUNK];
+	if (!*chunk)
+		*chunk = calloc(MAIO_UDP_CHUNK, sizeof(**chunk));
+	return *chunk ? *chunk + slot % MAIO_UDP_CHUNK : NULL;
+}
+
+/* Checks a SENDMSG descriptor (the i-th) and builds its msghdr from a copy
+ * of its aux entry: what is checked is what the kernel gets. */
+static bool sendmsg_check(napi_env env, struct maio_ring *r, const int32_t *d, uint32_t i)
+{
+	if (!r->sendv_ok)
+		return throw_desc(env, i, "op", "%lld (SENDMSG) is not supported by this ring",
+				  d[MAIO_D_OP]), false;
+	int32_t pool = d[MAIO_D_POOL];
+	if (pool < 0 || pool >= MAIO_MAX_POOLS || !r->pools[pool] || !r->pools[pool]->base)
+		return throw_desc(env, i, "pool", "%lld is not attached to this ring", pool), false;
+	if (d[MAIO_D_LEN] < 0)
+		return throw_desc(env, i, "len", "%lld is negative", d[MAIO_D_LEN]), false;
+	struct maio_udp_msg *m = udp_slot(r, (uint32_t)d[MAIO_D_USER_DATA] & MAIO_OPID_SLOT_MASK);
+	if (!um_arrays(r) || !m)
+		return throw_desc(env, i, "op", "%lld: out of memory for SENDMSG", d[MAIO_D_OP]), false;
+	const char *field = "", *why = "";
+	if (maio_udp_sendmsg_build(d, r->aux, r->aux_len, r->pools[pool]->base, r->pools[pool]->size,
+				   r->um_iov + (size_t)i * MAIO_SENDMSG_MAX_SEGS, m, &r->um_msg[i],
+				   &field, &why) < 0)
+		return throw_desc(env, i, field, why, 0), false;
+	return true;
+}
 
 /* Checks a SENDV descriptor (the i-th of the batch) and copies its segment
  * list out of the shared aux array into sv_iov: what is checked is what the
@@ -937,6 +1003,26 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 	}
 	case MAIO_OP_SENDV:
 		return sendv_check(env, r, d, i);
+	case MAIO_OP_SENDMSG:
+		return sendmsg_check(env, r, d, i);
+	case MAIO_OP_RECVMSG_MULTI: {
+		if (!r->recvmsg_ok)
+			return throw_desc(env, i, "op", "%lld (RECVMSG_MULTI) is not supported by this ring",
+					  op), false;
+		if (d[MAIO_D_BUF_GROUP] < 0 || d[MAIO_D_BUF_GROUP] > 0xffff)
+			return throw_desc(env, i, "bufGroup", "%lld is not a buffer group id",
+					  d[MAIO_D_BUF_GROUP]), false;
+		if (!maio_udp_recvmsg_lengths_ok(d[MAIO_D_OFF_LO], d[MAIO_D_OFF_HI]))
+			return throw_desc(env, i, "offLo", "%lld: name (0..128) or control (0..256, x 8) bytes out of range",
+					  d[MAIO_D_OFF_LO]), false;
+		if (!um_arrays(r))
+			return throw_desc(env, i, "op", "%lld: out of memory for RECVMSG", op), false;
+		struct msghdr *msg = &r->um_msg[i];
+		memset(msg, 0, sizeof(*msg));
+		msg->msg_namelen = (socklen_t)d[MAIO_D_OFF_LO];
+		msg->msg_controllen = (size_t)d[MAIO_D_OFF_HI];
+		break;
+	}
 	case MAIO_OP_SHUTDOWN:
 		if (d[MAIO_D_LEN] < SHUT_RD || d[MAIO_D_LEN] > SHUT_RDWR)
 			return throw_desc(env, i, "len", "%lld is not a shutdown `how`",
@@ -983,6 +1069,23 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 		sqe->opcode = IORING_OP_SENDMSG;
 		sqe->addr = (uintptr_t)&r->sv_msg[i];
 		sqe->len = 1; /* one msghdr */
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		break;
+	case MAIO_OP_SENDMSG:
+		sqe->opcode = IORING_OP_SENDMSG;
+		sqe->addr = (uintptr_t)&r->um_msg[i];
+		sqe->len = 1;
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		break;
+	case MAIO_OP_RECVMSG_MULTI:
+		/* The kernel copies the msghdr (only its name and control
+		 * lengths matter: it lays each buffer out by them) at prep. */
+		sqe->opcode = IORING_OP_RECVMSG;
+		sqe->addr = (uintptr_t)&r->um_msg[i];
+		sqe->len = 1;
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = (uint16_t)d[MAIO_D_BUF_GROUP];
+		sqe->ioprio |= IORING_RECV_MULTISHOT;
 		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
 		break;
 	case MAIO_OP_SEND_ZC:

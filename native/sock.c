@@ -425,3 +425,19 @@ MAIO_EXPORT(maio_napi_sock_error)
 		return sock_throw_errno(env, errno, "getsockopt");
 	return maio_int(env, -v);
 }
+
+/* sockDisconnect(fd): connect(AF_UNSPEC), so a connected datagram socket
+ * takes datagrams from anyone again and sends need a destination. */
+MAIO_EXPORT(maio_napi_sock_disconnect)
+{
+	napi_value argv[1];
+	int fd;
+	if (!maio_args(env, info, 1, argv, NULL) || !sock_arg_fd(env, argv[0], &fd))
+		return NULL;
+	struct sockaddr sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_family = AF_UNSPEC;
+	if (connect(fd, &sa, sizeof(sa)) < 0)
+		return sock_throw_errno(env, errno, "connect");
+	return sock_undefined(env);
+}

@@ -60,6 +60,9 @@ export type { ProxyHeader, ProxyAddresses, ProxyProtocolVersion, DecodeResult as
 export type { LimitRefusal } from './gateway/limits';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';
+// UDP over the I/O pool (src/dgram/).
+export { UdpSocket, UdpMessage, createUdpSocket } from './dgram/index';
+export type { UdpSocketEvents, RemoteInfo, UdpSocketOptions, UdpType, OffloadState, UdpStats, SendCallback } from './dgram/index';
 // Worker groups (src/workers/): N threads, one ring and pool each, servers on one port (SO_REUSEPORT).
 export {
   startWorkers,

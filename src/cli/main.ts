@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The maio command: `maio echo | sink | blast | proxy | doctor | self-check`. Each prints the backend on
+ * The maio command: `maio echo | sink | blast | udp-sink | udp-blast | proxy | doctor | self-check`. Each prints the backend on
  * stderr and, when ready, `listening <port>` (servers) or `ready` (blast) on
  * stdout, as the benchmark harness in bench/ expects. Errors: one line, exit 1.
  */
@@ -10,9 +10,11 @@ import * as echo from './echo';
 import * as proxy from './proxy';
 import * as selfCheck from './self-check';
 import * as sink from './sink';
+import * as udpBlast from './udp-blast';
+import * as udpSink from './udp-sink';
 
 const commands: Record<string, { usage: string; help: string; run(argv: string[]): unknown }> = {
-  echo, sink, blast, proxy, doctor, 'self-check': selfCheck,
+  echo, sink, blast, proxy, doctor, 'self-check': selfCheck, 'udp-sink': udpSink, 'udp-blast': udpBlast,
 };
 
 const help = `usage: maio <command> [options]
@@ -23,6 +25,10 @@ const help = `usage: maio <command> [options]
       accept connections and discard what arrives
   ${blast.usage}
       connect and send pool buffers as fast as the peer takes them
+  ${udpSink.usage}
+      bind a UDP port and discard the datagrams that arrive
+  ${udpBlast.usage}
+      send datagrams from pool buffers (UDP_SEGMENT batches) as fast as the socket takes them
   ${proxy.usage}
       TCP proxy: each connection forwarded to an upstream (pool buffers, no copy in JS)
   ${doctor.usage}
@@ -31,7 +37,7 @@ const help = `usage: maio <command> [options]
       one loopback connection in this process: 64 B ping-pong, then a bulk stream (JSON)
 
 Servers print "listening <port>" on stdout when ready (--port 0 picks a port);
-blast prints "ready" once connected. SIGINT/SIGTERM end gracefully.
+blast and udp-blast print "ready" once connected. SIGINT/SIGTERM end gracefully.
 \`maio <command> --help\` explains each command's options.
 `;
 

@@ -79,6 +79,8 @@ export class InvalidPortError extends define('ERR_MAIO_BAD_PORT', 'port must be 
 export class InvalidAddressError extends define('ERR_MAIO_INVALID_ADDRESS', 'invalid address') {}
 /** The file ended before the bytes asked for were read: it shrank during the transfer. */
 export class FileShrunkError extends define('ERR_MAIO_FILE_SHRUNK', 'the file ended before the requested range was sent') {}
+/** A datagram larger than UDP carries (65,507 bytes over IPv4, 65,527 over IPv6). */
+export class DatagramTooLargeError extends define('ERR_MAIO_DATAGRAM_TOO_LARGE', 'datagram exceeds the largest UDP payload') {}
 /** maio/net: close() on a server that is not listening (node:net's code, so node:net code keeps working). */
 export class ServerNotRunningError extends define('ERR_SERVER_NOT_RUNNING', 'Server is not running.') {}
 /** A PROXY protocol header that cannot be read (or written): the connection carrying it is closed. */
@@ -112,6 +114,7 @@ export const errorClasses = [
   ServerNotRunningError,
   ProxyProtocolError,
   ConfigError,
+  DatagramTooLargeError,
   WorkerStartError,
   BufferCrossThreadError,
 ] as const;

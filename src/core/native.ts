@@ -160,6 +160,8 @@ export interface NativeBinding {
   sockGetBytes(fd: number, level: number, name: number, maxLen: number): Uint8Array;
   /** getsockname (peer false) or getpeername (peer true), as an encoded sockaddr */
   sockName(fd: number, peer: boolean): Uint8Array;
+  /** connect(AF_UNSPEC): a connected datagram socket forgets its peer. */
+  sockDisconnect(fd: number): void;
   /** 0 or -errno: SO_ERROR negated, like a completion's res; reading clears it */
   sockError(fd: number): number;
   /**
@@ -198,6 +200,20 @@ export interface NativeBinding {
   fallbackAccept(fb: FallbackHandle, fd: number, flags: number): number;
   /** Connects to the sockaddr at aux[auxOff, auxOff + auxLen): 0, -EINPROGRESS or -errno. */
   fallbackConnect(fb: FallbackHandle, fd: number, auxOff: number, auxLen: number): number;
+  /**
+   * One recvmmsg into up to `count` (1..64) buffers: list[4i..4i+2] = (pool, offset, length) of
+   * buffer i, each laid out as a RECVMSG_MULTI buffer (io_uring_recvmsg_out, nameLen bytes of
+   * name, ctlLen of control, payload). Returns the datagrams received (list[4i+3] = the bytes
+   * buffer i holds) or -errno.
+   */
+  fallbackRecvmsg(fb: FallbackHandle, fd: number, list: Int32Array, count: number, nameLen: number, ctlLen: number, msgFlags: number): number;
+  /** sendmsg of the SENDMSG aux entry at auxOff (name nameLen bytes, auxLen / 8 pieces of `pool`), UDP_SEGMENT gso if > 0: bytes sent or -errno. */
+  fallbackSendmsg(fb: FallbackHandle, fd: number, pool: number, auxOff: number, auxLen: number, nameLen: number, gso: number, msgFlags: number): number;
+  /**
+   * One sendmmsg of up to 64 SENDMSG entries, list[6i..6i+4] = (pool, auxOff, auxLen, nameLen, gso):
+   * how many left (list[6i+5] = the bytes of entry i) or the first one's -errno.
+   */
+  fallbackSendmmsg(fb: FallbackHandle, fd: number, list: Int32Array, count: number, msgFlags: number): number;
   /** After -EINPROGRESS: 0 connected, -EINPROGRESS still running, else -errno (SO_ERROR). */
   fallbackConnectResult(fb: FallbackHandle, fd: number): number;
   fallbackShutdown(fb: FallbackHandle, fd: number, how: number): number;
@@ -274,7 +290,22 @@ export const enum Op {
   Provide = 11,
   /** Plain SENDMSG of 1..SENDV_MAX_SEGS (offset, length) pieces of one pool, listed in aux (native/maio.h). */
   Sendv = 12,
+  /** Multishot RECVMSG into provided buffers: io_uring_recvmsg_out, name (OffLo bytes), control (OffHi bytes), payload. */
+  RecvmsgMulti = 13,
+  /** SENDMSG of (offset, length) pieces of one pool to the sockaddr in aux, optionally with UDP_SEGMENT (native/maio.h). */
+  Sendmsg = 14,
 }
+/** MAIO_SENDMSG_NAME_MAX: aux bytes before a SENDMSG's segment list (the destination sockaddr). */
+export const SENDMSG_NAME_MAX = 32;
+/** MAIO_SENDMSG_MAX_SEGS: pieces per SENDMSG. */
+export const SENDMSG_MAX_SEGS = 64;
+/** MAIO_RECVMSG_OUT: sizeof(struct io_uring_recvmsg_out), at the start of every RECVMSG_MULTI buffer. */
+export const RECVMSG_OUT = 16;
+/** MAIO_RECVMSG_CTL_MAX: control bytes a RECVMSG_MULTI may reserve. */
+export const RECVMSG_CTL_MAX = 256;
+export const SOL_UDP = 17;
+export const UDP_SEGMENT = 103;
+export const UDP_GRO = 104;
 /** MAIO_SENDV_MAX_SEGS: pieces per SENDV (16 int32 pairs fill one 128-byte aux slot). */
 export const SENDV_MAX_SEGS = 16;
 /** MAIO_SENDV_MAX_LEN: bytes per SENDV. */
@@ -331,7 +362,7 @@ export const EXPECTED_LAYOUT = {
   op: {
     nop: Op.Nop, send: Op.Send, sendZc: Op.SendZc, recv: Op.Recv, recvMulti: Op.RecvMulti, accept: Op.Accept,
     connect: Op.Connect, close: Op.Close, shutdown: Op.Shutdown, cancel: Op.Cancel, splice: Op.Splice,
-    provide: Op.Provide, sendv: Op.Sendv,
+    provide: Op.Provide, sendv: Op.Sendv, recvmsgMulti: Op.RecvmsgMulti, sendmsg: Op.Sendmsg,
   },
   cqeInts: CQE_INTS,
   cqe: { userData: Cqe.UserData, res: Cqe.Res, flags: Cqe.Flags },
@@ -352,6 +383,13 @@ export const EXPECTED_LAYOUT = {
   sendvMaxSegs: SENDV_MAX_SEGS,
   sendvMaxLen: SENDV_MAX_LEN,
   auxAddrMax: AUX_ADDR_MAX,
+  sendmsgNameMax: SENDMSG_NAME_MAX,
+  sendmsgMaxSegs: SENDMSG_MAX_SEGS,
+  recvmsgOut: RECVMSG_OUT,
+  recvmsgCtlMax: RECVMSG_CTL_MAX,
+  solUdp: SOL_UDP,
+  udpSegment: UDP_SEGMENT,
+  udpGro: UDP_GRO,
   sockoptMax: SOCKOPT_MAX,
   setupCoop: RING_SETUP_COOP,
   setupDefer: RING_SETUP_DEFER,

@@ -32,3 +32,6 @@ export const kOnSendsDrained = Symbol('maio.onSendsDrained');
 /** Socket: (cb(waiting, ended)) calls cb once no recv is in flight (after pause() or destroy()), with the
  * buffers waiting for 'data' and whether the peer's FIN came. */
 export const kOnReceiveStopped = Symbol('maio.onReceiveStopped');
+/** Socket: (hold) holds 'data' back without stopping the recv (true), or lets it flow again (false):
+ * a pause that costs no cancel and no re-arm, for maio/net's pipe() (src/net/compat/socket.ts). */
+export const kHoldData = Symbol('maio.holdData');

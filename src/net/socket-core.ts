@@ -48,6 +48,8 @@ export const enum Flag {
   Closed = 1 << 15,
   /** a unix domain socket: no TCP options, no IP addresses, no zero-copy sends */
   Unix = 1 << 16,
+  /** 'data' held back by kHoldData (the recv stays armed; buffers wait, up to the read quota) */
+  DataHeld = 1 << 17,
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { errnoError } from '../core/errors';
 import { CQE_F_MORE } from '../core/native';
-import { kOnReceiveStopped, kReleaseWhenReturned } from '../core/symbols';
+import { kHoldData, kOnReceiveStopped, kReleaseWhenReturned } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import { RecvGroup, type RecvGroupOptions, type RecvGroupUser } from './recv-group';
 import { Flag, SocketCore, type SocketEvents } from './socket-core';
@@ -34,6 +34,9 @@ let recvLimitWorks = true;
 export function recvLimitSupported(): boolean {
   return recvLimitWorks;
 }
+
+/** Bytes a socket whose 'data' is held (kHoldData) receives before its recv stops as after pause(). */
+const HOLD_BYTES = 256 * 1024;
 
 /** Empty and shared by every socket (frozen: a push into it throws). */
 const NO_BUFFERS = Object.freeze([]) as unknown as IoBuffer[];
@@ -101,7 +104,8 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
     return (
       !this.flag(Flag.Destroyed | Flag.Connecting | Flag.ReadEnded | Flag.Paused | Flag.WaitingBuffers) &&
       this.fd >= 0 &&
-      this.#held < this.#quota
+      this.#held < this.#quota &&
+      !(this.#held >= HOLD_BYTES && this.flag(Flag.DataHeld))
     );
   }
 
@@ -158,7 +162,7 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
       this.#heldBuffers++;
       if (this.flag(Flag.Destroyed)) buf.release();
       else this.#deliver(buf);
-      if (!final && this.#held >= this.#quota) this.stopRecv();
+      if (!final && (this.#held >= this.#quota || (this.#held >= HOLD_BYTES && this.flag(Flag.DataHeld)))) this.stopRecv();
     } else if (res === 0) {
       this.setFlag(Flag.ReadEnded);
       if (this.#pending.length === 0) this.#emitEnd();
@@ -209,7 +213,23 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
   }
 
   #flowing(): boolean {
-    return !this.flag(Flag.Paused | Flag.Iterating) && this.listenerCount('data') > 0;
+    return !this.flag(Flag.Paused | Flag.Iterating | Flag.DataHeld) && this.listenerCount('data') > 0;
+  }
+
+  /**
+   * @internal holds 'data' back while the recv stays armed: buffers wait as
+   * after pause(), but a short hold costs no cancel and no re-arm. Past
+   * HOLD_BYTES held the recv stops as after pause() (a paused pipe() must not
+   * fill the pool up to every socket's read quota). false lets them flow again.
+   */
+  [kHoldData](hold: boolean): void {
+    if (hold) {
+      this.setFlag(Flag.DataHeld);
+      return;
+    }
+    if (!this.flag(Flag.DataHeld)) return;
+    this.clearFlag(Flag.DataHeld);
+    process.nextTick(ReceivingSocket.#flushPendingOf, this);
   }
 
   #deliver(buf: IoBuffer): void {

@@ -21,6 +21,12 @@ export const totals = {
   recvCompletions: 0,
   /** sends the kernel answered EAGAIN on a live connection, sent again (socket-send-chain.ts #resend) */
   sendRetries: 0,
+  /** chunks a maio/net pipe() passed from one socket's receive to a socket's send as the pool buffer they arrived in (no copy) */
+  streamPooledChunks: 0,
+  /** of those, chunks that reached something other than a maio/net write (never seen): their pool buffer is held for good */
+  streamPooledStranded: 0,
+  /** 'data' chunks a maio/net socket with transientChunks handed out over their pool buffer (no copy) */
+  streamLentChunks: 0,
 };
 
 export interface MaioStats {
@@ -33,6 +39,12 @@ export interface MaioStats {
   zeroCopyCopiedBytes: number;
   recvCompletions: number;
   sendRetries: number;
+  /** chunks a maio/net pipe() passed from one socket's receive to a socket's send as the pool buffer they arrived in (no copy) */
+  streamPooledChunks: number;
+  /** of those, chunks that reached something other than a maio/net write (never seen): their pool buffer is held for good */
+  streamPooledStranded: number;
+  /** 'data' chunks a maio/net socket with transientChunks handed out over their pool buffer (no copy) */
+  streamLentChunks: number;
   /**
    * send ops per kernel entry over the thread's ring's life: io_uring_enter
    * calls on io_uring; on epoll, the data path's system calls (epoll_wait,

@@ -68,6 +68,10 @@ export interface IoRing {
    * many bytes came in, at most one buffer more (io_uring: kernel 6.17+, -EINVAL before).
    */
   recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags?: number, totalLen?: number): number;
+  /** Multishot recvmsg: one completion per datagram (see Ring.recvmsgMulti). */
+  recvmsgMulti(target: CompletionTarget, fd: number, bufGroup: number, nameLen: number, ctlLen: number, msgFlags?: number): number;
+  /** One datagram (or, with gso > 0, a UDP_SEGMENT batch) from pool pieces through the aux entry at auxOff (see Ring.sendmsg). */
+  sendmsg(target: CompletionTarget, fd: number, pool: number, auxOff: number, segs: Int32Array, count: number, len: number, nameLen: number, gso?: number, msgFlags?: number): number;
   accept(target: CompletionTarget, fd: number, multishot?: boolean, flags?: number): number;
   connect(target: CompletionTarget, fd: number, auxOff: number, auxLen: number): number;
   closeFd(target: CompletionTarget, fd: number): number;
@@ -95,6 +99,9 @@ export interface IoRing {
   readonly aux: Uint8Array;
   allocAux(): number;
   freeAux(offset: number): void;
+  /** A 1 KiB aux slot (a sendmsg entry of up to 64 pieces), or -1. */
+  allocAuxLarge(): number;
+  freeAuxLarge(offset: number): void;
   writeSockaddr(offset: number, host: string, port: number): number;
 
   stats(): RingStats;

@@ -26,11 +26,11 @@
  * told only when "any referenced op live" changes.
  */
 import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
-import { CQE_F_MORE, CQE_INTS, DESC_INTS, GEN_MASK, MAX_POOLS, Op, SENDV_MAX_LEN, RING_STATS, RingStat, SLOT_BITS, SLOT_MASK, type PoolHandle } from '../core/native';
+import { CQE_F_MORE, CQE_INTS, DESC_INTS, GEN_MASK, MAX_POOLS, Op, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX, SENDV_MAX_LEN, RING_STATS, RingStat, SLOT_BITS, SLOT_MASK, type PoolHandle } from '../core/native';
 import type { Engine, EngineHost, OpenEngine } from './engine';
 import type { IoRing, RingCapabilities } from './io-ring';
 import { Errno, Flag } from './linux';
-import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
+import { AUX_BYTES, AUX_LARGE_SLOT as AUX_LARGE, AUX_SLOT, AUX_TOTAL, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
 
 /** Receives the completions of the operations it queued. */
 export interface CompletionTarget {
@@ -104,7 +104,7 @@ export class Ring implements IoRing {
   readonly #aux = new AuxSlots();
   readonly #stats = new Float64Array(RING_STATS);
   /** the aux array as int32: SENDV segment lists */
-  readonly #auxWords = new Int32Array(this.#aux.bytes.buffer, this.#aux.bytes.byteOffset, AUX_BYTES >> 2);
+  readonly #auxWords = new Int32Array(this.#aux.bytes.buffer, this.#aux.bytes.byteOffset, AUX_TOTAL >> 2);
   /** aux slots of the SENDVs queued in this batch: free once it is submitted (the kernel copied them) */
   readonly #sendvAux = new Int32Array(AUX_BYTES / AUX_SLOT);
   #sendvAuxCount = 0;
@@ -247,7 +247,7 @@ export class Ring implements IoRing {
     this.#ids[slot] = opId;
     this.#targets[slot] = target;
     this.#live++;
-    if (op === Op.RecvMulti || op === Op.Accept || op === Op.Recv) {
+    if (op === Op.RecvMulti || op === Op.Accept || op === Op.Recv || op === Op.RecvmsgMulti) {
       // A wait: once per connection (or resume), not per send, so the lookup costs nothing that counts.
       if (this.#unrefTargetCount !== 0 && this.#unrefTargets.has(target)) {
         this.#wait[slot] = 2;
@@ -256,7 +256,7 @@ export class Ring implements IoRing {
         this.#wait[slot] = 1;
       }
     }
-    const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv || op === Op.Sendv) && pool >= 0 && pool < MAX_POOLS;
+    const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv || op === Op.Sendv || op === Op.Sendmsg) && pool >= 0 && pool < MAX_POOLS;
     this.#opPool[slot] = usesPool ? pool : -1;
     if (usesPool) this.#pools.opStarted(pool);
 
@@ -334,6 +334,45 @@ export class Ring implements IoRing {
   recvMulti(target: CompletionTarget, fd: number, bufGroup: number, msgFlags = 0, totalLen = 0): number {
     // RECV_MULTI has no aux data: auxLen carries the total byte limit (sqe->optlen).
     return this.queue(target, Op.RecvMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup, -1, totalLen);
+  }
+
+  /**
+   * Multishot recvmsg into provided buffers of `bufGroup`: one completion per
+   * datagram, its buffer laid out as io_uring_recvmsg_out, `nameLen` bytes
+   * for the source address, `ctlLen` for control messages (a multiple of 8),
+   * then the payload.
+   */
+  recvmsgMulti(target: CompletionTarget, fd: number, bufGroup: number, nameLen: number, ctlLen: number, msgFlags = 0): number {
+    const opId = this.queue(target, Op.RecvmsgMulti, fd, 0, -1, 0, msgFlags, 0, bufGroup);
+    const s = this.#submit;
+    const b = (this.#queued - 1) * DESC_INTS;
+    s[b + 11] = nameLen | 0;
+    s[b + 12] = ctlLen | 0;
+    return opId;
+  }
+
+  /**
+   * One sendmsg of `count` pieces of pool `pool` (segs: offset, length pairs,
+   * `len` their sum) through the aux entry at `auxOff` (a small slot for up to
+   * 12 pieces, a large one for up to 64), which must already hold the
+   * destination sockaddr of `nameLen` bytes (0: connected socket). `gso` > 0
+   * adds UDP_SEGMENT. The caller keeps the entry until the completion.
+   */
+  sendmsg(target: CompletionTarget, fd: number, pool: number, auxOff: number, segs: Int32Array, count: number, len: number, nameLen: number, gso = 0, msgFlags = 0): number {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    const room = ((auxOff >= AUX_BYTES ? AUX_LARGE : AUX_SLOT) - SENDMSG_NAME_MAX) >> 3;
+    if (!Number.isInteger(count) || count < 1 || count > Math.min(room, SENDMSG_MAX_SEGS) || count * 2 > segs.length) {
+      throw new OutOfRangeError(`sendmsg takes 1 to ${Math.min(room, SENDMSG_MAX_SEGS)} pieces here, got ${count}`);
+    }
+    const w = this.#auxWords;
+    const base = (auxOff + SENDMSG_NAME_MAX) >> 2;
+    for (let k = 0; k < count * 2; k++) w[base + k] = segs[k];
+    const opId = this.queue(target, Op.Sendmsg, fd, len, pool, 0, msgFlags, 0, 0, auxOff, count * 8);
+    const s = this.#submit;
+    const b = (this.#queued - 1) * DESC_INTS;
+    s[b + 11] = nameLen | 0;
+    s[b + 12] = gso | 0;
+    return opId;
   }
 
   /**
@@ -679,6 +718,15 @@ export class Ring implements IoRing {
 
   freeAux(offset: number): void {
     this.#aux.free(offset);
+  }
+
+  /** A free 1 KiB aux slot's offset (a sendmsg of up to 64 pieces), or -1 when all are in use. */
+  allocAuxLarge(): number {
+    return this.#aux.allocLarge();
+  }
+
+  freeAuxLarge(offset: number): void {
+    this.#aux.freeLarge(offset);
   }
 
   /** Encodes host:port (an IP literal) into the aux slot at `offset`; returns its length. */

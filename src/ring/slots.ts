@@ -30,18 +30,44 @@ export function checkOpArgs(
 
 export const AUX_BYTES = 64 << 10;
 export const AUX_SLOT = 128; // sizeof(struct sockaddr_storage)
+/** Large slots follow the small ones: a datagram batch's name and up to 64 pieces (native/maio.h SENDMSG). */
+export const AUX_LARGE_SLOT = 1024;
+export const AUX_LARGE_BYTES = 64 << 10;
+/** The whole aux array: small slots, then large ones. */
+export const AUX_TOTAL = AUX_BYTES + AUX_LARGE_BYTES;
 
-/** The aux array, shared with native code, cut into 128-byte slots (sockaddrs and other per-op side data). */
+/** The aux array, shared with native code, cut into 128-byte slots (sockaddrs and other per-op side data) and 1 KiB large slots. */
 export class AuxSlots {
   /** The array the native ring reads: write a slot's bytes here. */
-  readonly bytes = new Uint8Array(AUX_BYTES);
+  readonly bytes = new Uint8Array(AUX_TOTAL);
   readonly #free = new Int32Array(AUX_BYTES / AUX_SLOT);
   readonly #used = new Uint8Array(AUX_BYTES / AUX_SLOT);
   #top = 0;
+  readonly #largeFree = new Int32Array(AUX_LARGE_BYTES / AUX_LARGE_SLOT);
+  readonly #largeUsed = new Uint8Array(AUX_LARGE_BYTES / AUX_LARGE_SLOT);
+  #largeTop = 0;
 
   constructor() {
     // Hand out low slots first.
     for (let i = this.#free.length - 1; i >= 0; i--) this.#free[this.#top++] = i;
+    for (let i = this.#largeFree.length - 1; i >= 0; i--) this.#largeFree[this.#largeTop++] = i;
+  }
+
+  /** A free 1 KiB slot's byte offset, or -1 when all are in use. */
+  allocLarge(): number {
+    if (this.#largeTop === 0) return -1;
+    const i = this.#largeFree[--this.#largeTop];
+    this.#largeUsed[i] = 1;
+    return AUX_BYTES + i * AUX_LARGE_SLOT;
+  }
+
+  freeLarge(offset: number): void {
+    const i = (offset - AUX_BYTES) / AUX_LARGE_SLOT;
+    if (!Number.isInteger(i) || i < 0 || i >= this.#largeUsed.length || !this.#largeUsed[i]) {
+      throw new InvalidArgumentError(`${offset} is not an allocated large aux slot`);
+    }
+    this.#largeUsed[i] = 0;
+    this.#largeFree[this.#largeTop++] = i;
   }
 
   /** A free slot's byte offset, or -1 when all are in use. */

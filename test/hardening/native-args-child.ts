@@ -23,6 +23,7 @@ export type Param =
   | { kind: 'pool' }
   | { kind: 'fb' }
   | { kind: 'u8' }
+  | { kind: 'i32' }
   | { kind: 'obj' }
   | { kind: 'view' }
   | { kind: 'fn' }
@@ -118,6 +119,8 @@ export function expected(p: Param, label: string, value: unknown): string[] | nu
     }
     case 'u8':
       return value instanceof Uint8Array ? null : [...INVALID, ...RANGE];
+    case 'i32':
+      return value instanceof Int32Array ? null : [...INVALID, ...RANGE];
     case 'view':
       return ['ERR_MAIO_INVALID_HANDLE'];
     case 'fn':
@@ -244,6 +247,7 @@ function specs(): Spec[] {
     { group: 'sock', fn: 'sockGetBytes', params: [fd, int(0, I32), int(0, I32), int(0, 4096)], good: (fx) => [fx.sock, 1, 7, 4] },
     { group: 'sock', fn: 'sockName', params: [fd, bool], good: (fx) => [fx.sock, false] },
     { group: 'sock', fn: 'sockError', params: [fd], good: (fx) => [fx.sock] },
+    { group: 'sock', fn: 'sockDisconnect', params: [fd], good: (fx) => [fx.n.sockOpen(4, 'udp')] },
     // reuseport.c, affinity.c (the child may pin itself: it is a process of its own)
     { group: 'sock', fn: 'sockAttachReuseportCpu', params: [fd, int(1, 1024)], good: (fx) => [fresh(fx), 2] },
     { group: 'sock', fn: 'threadSetAffinity', params: [u8], good: (fx) => [fx.n.threadGetAffinity()] },
@@ -284,6 +288,24 @@ function specs(): Spec[] {
     { group: 'fallback', fn: 'fallbackConnectResult', params: [fb, fd], good: (fx) => [fx.fb, fx.sock] },
     { group: 'fallback', fn: 'fallbackShutdown', params: [fb, fd, int(0, 2)], good: (fx) => [fx.fb, fresh(fx), 2] },
     { group: 'fallback', fn: 'fallbackCloseFd', params: [fb, fd], good: (fx) => [fx.fb, fresh(fx)] },
+    {
+      group: 'fallback',
+      fn: 'fallbackRecvmsg',
+      params: [fb, fd, { kind: 'i32' }, int(1, 1), int(0, 128), int(0, 256), int(-(2 ** 31), I32)],
+      good: (fx) => [fx.fb, fx.sock, new Int32Array([0, 0, 256, 0]), 1, 32, 0, 0],
+    },
+    {
+      group: 'fallback',
+      fn: 'fallbackSendmsg',
+      params: [fb, fd, int(0, I32), int(0, I32), int(8, 512), int(0, 32), int(0, 0xffff), int(-(2 ** 31), I32)],
+      good: (fx) => [fx.fb, fx.sock, 0, 0, 8, 0, 0, 0],
+    },
+    {
+      group: 'fallback',
+      fn: 'fallbackSendmmsg',
+      params: [fb, fd, { kind: 'i32' }, int(1, 1), int(-(2 ** 31), I32)],
+      good: (fx) => [fx.fb, fx.sock, new Int32Array([0, 0, 8, 0, 0, 0]), 1, 0],
+    },
   ];
 }
 
@@ -383,8 +405,9 @@ function runDescriptors(fx: Fixtures): void {
   const fdVals = [-1, -(2 ** 31), 2 ** 31 - 1, 0x10000, bad];
   // Every op of native/maio.h (0 .. MAIO_OP_COUNT - 1) and the first number past
   // them, which must be refused: a new op must be added here (OP_COUNT).
-  const OP_COUNT = 13;
+  const OP_COUNT = 15;
   const SENDV = 12;
+  const SENDMSG = 14;
   const auxWords = new Int32Array(o.aux.buffer);
   for (let op = 0; op <= OP_COUNT; op++) {
     for (let field = 0; field < 16; field++) {
@@ -396,6 +419,8 @@ function runDescriptors(fx: Fixtures): void {
         o.aux.set(sockaddr('127.0.0.1', 1));
         // SENDV: aux holds (offset, length) pairs, here two 8-byte pieces of pool 0.
         if (op === SENDV) auxWords.set([0, 8, 8, 8]);
+        // SENDMSG: no name (offLo 0), two 8-byte pieces listed after the 32 name bytes.
+        if (op === SENDMSG) auxWords.set([0, 8, 8, 8], 8);
         o.submit[field] = v;
         const must = op === OP_COUNT && field !== 0 ? ['ERR_MAIO_INVALID_DESCRIPTOR'] : null;
         // PROVIDE with a valid shape would really add a buffer; fine, the group is ours.
@@ -426,6 +451,37 @@ function runDescriptors(fx: Fixtures): void {
     o.aux.fill(0);
     if (auxOff >= 0 && auxOff % 4 === 0 && auxOff < 1024) auxWords.set(pairs.slice(0, (1024 - auxOff) / 4), auxOff / 4);
     out(record('ringSubmit', 10, `SENDV ${label}`, 'descriptor', ['ERR_MAIO_INVALID_DESCRIPTOR'], () => n.ringSubmit(ring, 1)));
+  }
+  // SENDMSG's entry: the name's length must match its family, the pieces lie in
+  // the pool and add up to len, 1..64 of them, the UDP_SEGMENT size fits 16 bits.
+  const msgCases: [string, number[], number, number, number, number, number][] = [
+    // label, pairs, len, auxOff, auxLen, nameLen (offLo), gso (offHi)
+    ['name length 20', [0, 8], 8, 0, 8, 20, 0],
+    ['name length 28 for an IPv4 sockaddr', [0, 8], 8, 0, 8, 28, 0],
+    ['name length 33', [0, 8], 8, 0, 8, 33, 0],
+    ['negative name length', [0, 8], 8, 0, 8, -1, 0],
+    ['piece past the pool', [(1 << 20) - 4, 8], 8, 0, 8, 16, 0],
+    ['negative piece length', [0, -1], -1, 0, 8, 0, 0],
+    ['len not the sum', [0, 8, 8, 8], 17, 0, 16, 0, 0],
+    ['no pieces', [], 0, 0, 0, 0, 0],
+    ['65 pieces', new Array(130).fill(1), 65, 0, 520, 0, 0],
+    ['auxOff unaligned', [0, 8], 8, 2, 8, 0, 0],
+    ['entry past aux', [0, 8], 8, 1024 - 32, 8, 0, 0],
+    ['gso 65536', [0, 8], 8, 0, 8, 0, 65536],
+    ['negative gso', [0, 8], 8, 0, 8, 0, -1],
+  ];
+  for (const [label, pairs, len, auxOff, auxLen, nameLen, gso] of msgCases) {
+    o.submit.fill(0);
+    o.submit.set([SENDMSG, sock, 1, len, 0, 0, 0, 0, 0, auxOff, auxLen, nameLen, gso, 0, 0, 0]);
+    o.aux.fill(0);
+    o.aux.set(sockaddr('127.0.0.1', 9));
+    if (auxOff >= 0 && auxOff % 4 === 0 && auxOff + 32 < 1024) auxWords.set(pairs.slice(0, (1024 - auxOff - 32) / 4), (auxOff + 32) / 4);
+    out(record('ringSubmit', 10, `SENDMSG ${label}`, 'descriptor', ['ERR_MAIO_INVALID_DESCRIPTOR'], () => n.ringSubmit(ring, 1)));
+  }
+  for (const [label, name, ctl] of [['name 129', 129, 0], ['control 257', 0, 257], ['control not x 8', 0, 12], ['negative name', -1, 0]] as const) {
+    o.submit.fill(0);
+    o.submit.set([13 /* RECVMSG_MULTI */, sock, 1, 0, 0, 0, 0, 0, 3, 0, 0, name, ctl, 0, 0, 0]);
+    out(record('ringSubmit', 11, `RECVMSG_MULTI ${label}`, 'descriptor', ['ERR_MAIO_INVALID_DESCRIPTOR'], () => n.ringSubmit(ring, 1)));
   }
   // A good SENDV (the socket is not connected: the CQE carries the error).
   o.submit.fill(0);

@@ -1,12 +1,12 @@
 // The bookkeeping both rings share (src/ring/slots.ts): aux slots, pool slots, the pre-flush queue.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AUX_BYTES, AUX_SLOT, AuxSlots, PoolSlots, PreFlushQueue } from '../../src/ring/slots';
+import { AUX_BYTES, AUX_LARGE_BYTES, AUX_LARGE_SLOT, AUX_SLOT, AUX_TOTAL, AuxSlots, PoolSlots, PreFlushQueue } from '../../src/ring/slots';
 import { MAX_POOLS } from '../../src/core/native';
 
 test('aux slots: every slot once, low slots first, then -1; a free slot comes back; bad frees are typed errors', () => {
   const aux = new AuxSlots();
-  assert.equal(aux.bytes.length, AUX_BYTES);
+  assert.equal(aux.bytes.length, AUX_TOTAL);
   const got: number[] = [];
   for (let off = aux.alloc(); off >= 0; off = aux.alloc()) got.push(off);
   assert.equal(got.length, AUX_BYTES / AUX_SLOT);
@@ -20,6 +20,21 @@ test('aux slots: every slot once, low slots first, then -1; a free slot comes ba
   }
   const n = aux.writeSockaddr(0, '127.0.0.1', 80);
   assert.equal(n, 16); // sizeof(struct sockaddr_in)
+});
+
+test('large aux slots: after the small ones, each once, then -1; bad frees are typed errors', () => {
+  const aux = new AuxSlots();
+  const got: number[] = [];
+  for (let off = aux.allocLarge(); off >= 0; off = aux.allocLarge()) got.push(off);
+  assert.equal(got.length, AUX_LARGE_BYTES / AUX_LARGE_SLOT);
+  assert.equal(got[0], AUX_BYTES);
+  assert.ok(got.every((o) => o >= AUX_BYTES && o + AUX_LARGE_SLOT <= AUX_TOTAL));
+  assert.ok(aux.alloc() >= 0, 'small slots are separate');
+  aux.freeLarge(got[3]);
+  assert.equal(aux.allocLarge(), got[3]);
+  for (const bad of [0, AUX_BYTES + 1, AUX_TOTAL, NaN]) {
+    assert.throws(() => aux.freeLarge(bad), { code: 'ERR_MAIO_INVALID_ARG' }, `freeLarge(${bad})`);
+  }
 });
 
 test('pool slots: a pool detached with operations in flight keeps its slot until the last completes', () => {

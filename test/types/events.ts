@@ -5,7 +5,7 @@
  * directive and the build fails. The same checks run against the installed
  * package in test/package/pack.test.ts.
  */
-import type { ConnectionStats, IoBuffer, Proxy, Relay, Forwarder, Server, Socket } from '../../src/index';
+import type { ConnectionStats, IoBuffer, Proxy, Relay, Forwarder, Server, Socket, UdpMessage, UdpSocket } from '../../src/index';
 
 export function socketEvents(s: Socket): void {
   s.on('data', (buf) => {
@@ -50,4 +50,19 @@ export function pathEvents(p: Proxy, f: Forwarder, r: Relay): void {
   r.on('done', (err, bytes) => void (err ?? bytes?.[0]));
   // @ts-expect-error a Forwarder emits no 'connection'
   f.on('connection', () => {});
+}
+
+export function udpEvents(s: UdpSocket): void {
+  s.on('message', (msg, from) => {
+    const m: UdpMessage = msg;
+    const port: number = from.port;
+    const bytes: Uint8Array = msg.bytes;
+    void [m, port, bytes];
+    // @ts-expect-error a UdpMessage is not an IoBuffer
+    const b: IoBuffer = msg;
+    void b;
+  });
+  s.once('error', (err) => void err.message);
+  // @ts-expect-error no such event
+  s.on('data', () => {});
 }

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError, ServerNotRunningError } from '../../core/errors';
 import { Server as MaioServer, type ListenOptions as MaioListenOptions, type ServerOptions as MaioServerOptions } from '../server';
 import type { Socket as MaioSocket } from '../socket';
-import { InvalidArgTypeError, InvalidArgValueError, ServerAlreadyListenError, asListenError, validateAbortSignal, validateNumber, validatePort } from './errors';
+import { InvalidArgTypeError, InvalidArgValueError, ServerAlreadyListenError, asListenError, validateAbortSignal, validateBoolean, validateNumber, validatePort } from './errors';
 import { Socket, kAttach } from './socket';
 
 export interface ServerOptions {
@@ -23,6 +23,8 @@ export interface ServerOptions {
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
   highWaterMark?: number;
+  /** accepted sockets' 'data' chunks are valid only until the listeners return (see SocketOptions) */
+  transientChunks?: boolean;
   /** maio options for the server and its sockets (pool, readQuota, reusePort, ...) */
   maio?: MaioServerOptions;
 }
@@ -55,6 +57,7 @@ export class Server extends EventEmitter {
     if (typeof options !== 'object') throw new InvalidArgTypeError('options', 'object', options);
     if (options.keepAliveInitialDelay !== undefined) validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay');
     if (options.highWaterMark !== undefined) validateNumber(options.highWaterMark, 'options.highWaterMark');
+    if (options.transientChunks !== undefined) validateBoolean(options.transientChunks, 'options.transientChunks');
     this.#opts = { ...options };
     const maio: MaioServerOptions = { ...options.maio, allowHalfOpen: true };
     if (options.noDelay !== undefined) maio.noDelay = options.noDelay;
@@ -97,6 +100,7 @@ export class Server extends EventEmitter {
     const socket = new Socket({
       allowHalfOpen: o.allowHalfOpen === true,
       ...(o.highWaterMark !== undefined ? { highWaterMark: o.highWaterMark } : {}),
+      ...(o.transientChunks === true ? { transientChunks: true } : {}),
     });
     socket[kAttach](inner);
     if (o.pauseOnConnect) {

@@ -17,6 +17,11 @@
  * What maio saves here is system calls (one io_uring_enter per batch, not one
  * read/write per chunk), not copies. Code that wants the 1-copy paths uses
  * maio's own Socket (IoBuffer 'data', send(buf)) instead of this adapter.
+ * Two exceptions skip the copies for chunks of 4 KiB or more, where nothing
+ * can keep the chunk: pipe() into a maio/net socket as the only consumer
+ * (the pool buffer itself is sent: #pushPooled, pooled-chunk.ts), and the
+ * transientChunks opt-in (chunks valid until the 'data' listeners return:
+ * #pushLent).
  *
  * Backpressure: push() returning false pauses the maio socket (its multishot
  * recv is cancelled; bytes wait in the kernel's socket buffer); _read()
@@ -38,11 +43,14 @@ import * as dns from 'node:dns';
 import { isIP, getDefaultAutoSelectFamily as nodeAutoSelectFamily, type AddressInfo } from 'node:net';
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { errnoError, InvalidArgumentError } from '../../core/errors';
+import { kHoldData } from '../../core/symbols';
 import type { IoBuffer } from '../../pool/buffer';
 import type { IoPool } from '../../pool/pool';
 import { connect as maioConnect } from '../server';
 import type { MaioSocketOptions, Socket as MaioSocket } from '../socket';
 import * as sockopt from '../sockopt';
+import { totals } from '../stats';
+import { forgetPooled, isPooled, pooledChunk, pooledPipeEnabled, takePooled } from './pooled-chunk';
 import {
   AbortError,
   InvalidArgTypeError,
@@ -72,6 +80,15 @@ export interface SocketOptions extends DuplexOptions {
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
   onread?: OnReadOptions;
+  /**
+   * maio's opt-in (not node:net's): a 'data' chunk of 4 KiB or more may be a
+   * Buffer over the pool buffer it arrived in, valid only until the 'data'
+   * listeners return; the pool buffer is reused after that. For listeners
+   * that parse or forward each chunk and keep nothing (copy what you keep).
+   * Chunks the stream itself would buffer (paused, setEncoding, a pipe()
+   * to anything but a maio/net socket, a 'readable' listener) are copies.
+   */
+  transientChunks?: boolean;
   /** maio socket options (pool, readQuota, zeroCopy, ...), passed to the maio socket. */
   maio?: MaioSocketOptions;
   /** not supported (maio opens its own sockets): throws when set */
@@ -171,6 +188,15 @@ export class Socket extends Duplex {
   #peerEnded = false;
   /** unref() was called (and no ref() since): passed on to each maio socket adopted */
   #unref = false;
+  /** pipe()'s 'data' listener of the last pipe() to a maio/net socket (the fast path's consumer) */
+  #pipeOnData: ((...args: any[]) => void) | null = null;
+  /** where that pipe() writes */
+  #pipeDest: Socket | null = null;
+  /** pipe() paused this stream and the maio socket with it (see pause()) */
+  #pipePaused = false;
+  #transient = false;
+  /** transient chunks a listener gave back with unshift(): held until the stream's buffer is empty */
+  #lentHeld: IoBuffer[] | null = null;
 
   constructor(options?: SocketOptions | number) {
     // node:net's legacy form: a number is a file descriptor
@@ -189,9 +215,11 @@ export class Socket extends Duplex {
     // The signal is handled below, once this object's fields exist (the Duplex would destroy the
     // stream from inside its constructor); the Duplex ends the writable side after 'end' unless
     // allowHalfOpen, as node:net's does.
-    const { maio, noDelay, keepAlive, keepAliveInitialDelay, allowHalfOpen, fd: _fd, signal, onread, ...duplex } = o;
+    if (o.transientChunks !== undefined) validateBoolean(o.transientChunks, 'options.transientChunks');
+    const { maio, noDelay, keepAlive, keepAliveInitialDelay, allowHalfOpen, fd: _fd, signal, onread, transientChunks, ...duplex } = o;
     super({ ...duplex, allowHalfOpen: allowHalfOpen === true, emitClose: false, autoDestroy: true });
     this.#maioOpts = { ...maio };
+    this.#transient = transientChunks === true;
     if (noDelay !== undefined) this.#maioOpts.noDelay = noDelay;
     if (keepAlive !== undefined) {
       this.#maioOpts.keepAlive = keepAlive;
@@ -267,8 +295,20 @@ export class Socket extends Duplex {
     return (this as unknown as { _readableState: { ended: boolean } })._readableState.ended;
   }
 
-  /** One copy out of the pool: the Buffer is the consumer's, the pool buffer goes back now. */
+  /**
+   * One copy out of the pool: the Buffer is the consumer's, the pool buffer
+   * goes back now. No copy when the one consumer is pipe() to a maio/net
+   * socket (#pushPooled).
+   */
   readonly #onData = (buf: IoBuffer): void => {
+    if (this.#pipeIsConsumer() && this.#canPassPooled(buf)) {
+      this.#pushPooled(buf);
+      return;
+    }
+    if (this.#transient && this.#canLend(buf)) {
+      this.#pushLent(buf);
+      return;
+    }
     const bytes = buf.bytes;
     if (this.#onread !== null) {
       this.#copyToOnread(bytes);
@@ -278,6 +318,111 @@ export class Socket extends Duplex {
     chunk.set(bytes);
     if (!this.push(chunk)) this.#inner!.pause();
   };
+
+  /**
+   * Whether push() would hand a chunk (of 4 KiB or more) straight to pipe()'s listener to a
+   * maio/net socket and to nothing else: flowing, nothing buffered, not
+   * inside _read() (readable's own condition for emitting at once), no
+   * decoder, and pipe()'s listener the only 'data' listener; the destination
+   * writable, connected, on the same pool. (The internals read are Node's
+   * ReadableState fields, as #pushedEnd reads `ended`.)
+   */
+  #canPassPooled(buf: IoBuffer): boolean {
+    const rs = (this as unknown as { _readableState: ReadableInternals })._readableState;
+    const events = (this as unknown as { _events: Record<string, unknown> })._events;
+    return (
+      buf.length >= POOLED_MIN_BYTES &&
+      rs.flowing === true &&
+      rs.length === 0 &&
+      rs.sync === false &&
+      rs.decoder === null &&
+      !rs.ended &&
+      !rs.destroyed &&
+      events.readable === undefined &&
+      this.#onread === null &&
+      this.#pipeDest!.#takesPooled(buf)
+    );
+  }
+
+  /** transientChunks: push() would emit the chunk to 'data' listeners at once, and nothing else sees it. */
+  #canLend(buf: IoBuffer): boolean {
+    const rs = (this as unknown as { _readableState: ReadableInternals & { pipes: unknown[] } })._readableState;
+    if (this.#lentHeld !== null && rs.length === 0) this.#releaseLent();
+    return (
+      buf.length >= POOLED_MIN_BYTES &&
+      rs.flowing === true &&
+      rs.length === 0 &&
+      rs.sync === false &&
+      rs.decoder === null &&
+      !rs.ended &&
+      !rs.destroyed &&
+      rs.pipes.length === 0 &&
+      (this as unknown as { _events: Record<string, unknown> })._events.readable === undefined &&
+      this.#onread === null
+    );
+  }
+
+  /**
+   * transientChunks: the chunk is a Buffer over the pool buffer, which the
+   * maio socket releases when this handler returns (after the 'data'
+   * listeners). A chunk a listener gave back with unshift() is held until
+   * the stream's buffer is empty again (it has been read once more).
+   */
+  #pushLent(buf: IoBuffer): void {
+    const bytes = buf.bytes;
+    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    totals.streamLentChunks++;
+    const more = this.push(chunk);
+    if (this.readableLength > 0) (this.#lentHeld ??= []).push(buf.retain());
+    if (!more) this.#inner?.pause();
+  }
+
+  #releaseLent(): void {
+    const held = this.#lentHeld;
+    this.#lentHeld = null;
+    if (held !== null) for (const b of held) if (!b.released && !b.lent) b.release();
+  }
+
+  /** pipe()'s listener to a maio/net socket is the only 'data' listener. */
+  #pipeIsConsumer(): boolean {
+    return (
+      this.#pipeOnData !== null && pooledPipeEnabled() && (this as unknown as { _events: Record<string, unknown> })._events.data === this.#pipeOnData
+    );
+  }
+
+  /** This socket would take `buf` in write() now: its own _write, connected, writable, same pool. */
+  #takesPooled(buf: IoBuffer): boolean {
+    const inner = this.#inner;
+    return inner !== null && !inner.destroyed && !inner.writableEnded && inner.pool === buf.pool && this.writable && !this.#peerEnded;
+  }
+
+  /**
+   * The pipe fast path: the chunk is a Buffer over the pool buffer, written
+   * by pipe()'s listener into the destination, whose _write sends the pool
+   * buffer itself. Taken at once, it is lent to that send; queued in the
+   * destination's Writable buffer, it is held (retain) until _write sends it
+   * or _destroy drops it. Anything else (never seen): held for good.
+   */
+  #pushPooled(buf: IoBuffer): void {
+    const chunk = pooledChunk(buf);
+    const before = this.readableLength;
+    totals.streamPooledChunks++;
+    const more = this.push(chunk);
+    if (isPooled(chunk)) {
+      buf.retain();
+      if (this.readableLength !== before || !this.#pipeDest!.#holds(chunk)) {
+        forgetPooled(chunk);
+        totals.streamPooledStranded++;
+      }
+    }
+    if (!more) this.#inner?.pause();
+  }
+
+  /** `chunk` waits in this socket's Writable buffer. */
+  #holds(chunk: Uint8Array): boolean {
+    const buffered = (this as unknown as { _writableState: WritableInternals })._writableState.buffered;
+    return buffered.length > 0 && buffered[buffered.length - 1]?.chunk === chunk;
+  }
 
   /**
    * onread: the bytes go into the caller's buffer, as many calls as it takes.
@@ -314,14 +459,33 @@ export class Socket extends Duplex {
     if (!this.#onreadStopped && this.#inner?.isPaused()) this.#inner.resume();
   }
 
+  /**
+   * With pipe() to a maio/net socket as the only consumer, the maio socket
+   * holds its 'data' while the stream is paused: pipe() pauses at every
+   * chunk above the destination's high-water mark (16 KiB; a receive is up
+   * to 64 KiB), and what arrives meanwhile then waits as pool buffers in the
+   * maio socket (its recv stays armed, up to the read quota), not as copies
+   * in this stream's buffer, and passes without a copy after resume().
+   */
   override pause(): this {
     if (this.#onread !== null) this.#stopOnread();
+    else if (this.#pipeIsConsumer() && this.#inner !== null) {
+      this.#pipePaused = true;
+      this.#inner[kHoldData](true);
+    }
     return super.pause();
   }
 
   override resume(): this {
     if (this.#onread !== null) this.#startOnread();
+    else this.#releaseHold();
     return super.resume();
+  }
+
+  #releaseHold(): void {
+    if (!this.#pipePaused) return;
+    this.#pipePaused = false;
+    this.#inner?.[kHoldData](false);
   }
 
   override read(size?: number): unknown {
@@ -347,9 +511,30 @@ export class Socket extends Duplex {
     return super.write(chunk, encoding, cb);
   }
 
+  /**
+   * node's pipe(); when `dest` is a maio/net socket (not a subclass that
+   * overrides writing), remembers pipe()'s 'data' listener: while it is the
+   * only consumer, chunks pass as pool buffers (#pushPooled).
+   */
+  override pipe<T extends NodeJS.WritableStream>(dest: T, options?: { end?: boolean }): T {
+    const before = this.listeners('data');
+    const r = super.pipe(dest, options);
+    if (isPlainSocket(dest)) {
+      const added = this.listeners('data').filter((f) => !before.includes(f));
+      this.#pipeOnData = added.length === 1 ? (added[0] as (...args: any[]) => void) : null;
+      this.#pipeDest = this.#pipeOnData === null ? null : dest;
+    }
+    return r;
+  }
+
   override _read(): void {
     const inner = this.#inner;
     if (inner === null || this.#onreadStopped) return;
+    if (this.#pipePaused) {
+      // the stream reads ahead while paused (below its high-water mark): not while pipe() paused it
+      if (!this.readableFlowing && this.#pipeIsConsumer()) return;
+      this.#releaseHold();
+    }
     if (inner.isPaused()) inner.resume();
   }
 
@@ -359,7 +544,24 @@ export class Socket extends Duplex {
       this.#waiting.push(() => this._write(chunk, _encoding, cb));
       return;
     }
-    inner.write(chunk, cb);
+    const pooled = takePooled(chunk);
+    if (pooled !== undefined) this.#sendPooled(inner, pooled, cb);
+    else inner.write(chunk, cb);
+  }
+
+  /**
+   * A chunk of the pipe fast path: its pool buffer goes out as it is (the
+   * send owns it and releases it when the kernel is done). On a socket that
+   * is closing (or another pool) it is written as a copy, which write()
+   * takes or fails as usual, and a held buffer goes back.
+   */
+  #sendPooled(inner: MaioSocket, buf: IoBuffer, cb?: (err?: Error | null) => void): void {
+    if (inner.pool === buf.pool && !inner.destroyed && !inner.writableEnded) {
+      inner.send(buf, cb);
+      return;
+    }
+    inner.write(Buffer.from(buf.bytes), cb);
+    if (buf.retained) buf.release();
   }
 
   override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
@@ -369,8 +571,13 @@ export class Socket extends Duplex {
       return;
     }
     const last = chunks.length - 1;
-    for (let i = 0; i < last; i++) inner.write(chunks[i].chunk);
-    inner.write(chunks[last].chunk, cb);
+    for (let i = 0; i <= last; i++) {
+      const chunk = chunks[i].chunk;
+      const done = i === last ? cb : undefined;
+      const pooled = takePooled(chunk);
+      if (pooled !== undefined) this.#sendPooled(inner, pooled, done);
+      else inner.write(chunk, done);
+    }
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -389,6 +596,8 @@ export class Socket extends Duplex {
     this.#clearIdleTimer();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#signal = null;
+    this.#dropPooled();
+    this.#releaseLent();
     const inner = this.#inner ?? this.#dialing;
     this.#dialing = null;
     // 'close' a turn later, like node:net's (after the handle's close callback): 'error' comes first
@@ -405,6 +614,14 @@ export class Socket extends Duplex {
     // Every pool buffer of this socket is back once the maio socket has closed.
     inner.once('close', done);
     inner.destroy();
+  }
+
+  /** Pool buffers of fast-path chunks still in the Writable's buffer: nobody will send them now. */
+  #dropPooled(): void {
+    for (const entry of (this as unknown as { _writableState: WritableInternals })._writableState.buffered) {
+      const buf = entry ? takePooled(entry.chunk) : undefined;
+      if (buf !== undefined && !buf.released && !buf.lent) buf.release();
+    }
   }
 
   // ---- connect --------------------------------------------------------------
@@ -804,6 +1021,36 @@ export class Socket extends Duplex {
   override toString(): string {
     return `[maio/net Socket ${this.remoteAddress ?? ''}:${this.remotePort ?? ''}]`;
   }
+}
+
+/**
+ * Chunks smaller than this are copied even on the pipe fast path: a Buffer
+ * view over pool memory costs more than allocUnsafe (Node's 8 KiB slab) and
+ * a copy of a few hundred bytes (bench/micro/stream-receive.ts, 'costs'),
+ * and a copy lets the 64 KiB receive buffer go back at once.
+ */
+const POOLED_MIN_BYTES = 4096;
+
+/** The fields of Node's ReadableState the pipe fast path reads. */
+interface ReadableInternals {
+  flowing: boolean | null;
+  length: number;
+  sync: boolean;
+  decoder: unknown;
+  ended: boolean;
+  destroyed: boolean;
+}
+/** The field of Node's WritableState the pipe fast path reads: queued writes (null once written). */
+interface WritableInternals {
+  buffered: ({ chunk: unknown } | null)[];
+}
+
+/** A maio/net Socket that writes with this class's own write path. */
+function isPlainSocket(dest: unknown): dest is Socket {
+  if (!(dest instanceof Socket)) return false;
+  const p = Socket.prototype as unknown as Record<string, unknown>;
+  const d = dest as unknown as Record<string, unknown>;
+  return d.write === p.write && d._write === p._write && d._writev === p._writev && d._destroy === p._destroy;
 }
 
 /** A lookup answered with a family that is neither 4 nor 6. */

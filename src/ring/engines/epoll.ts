@@ -26,6 +26,13 @@
  *   (PROVIDE descriptors, registerBufRing): one CQE per read with F_BUFFER |
  *   bid << 16 | F_MORE; it ends with -ENOBUFS when it needs a buffer and the
  *   group is empty, with 0 at end of stream, or with -errno.
+ * - RECVMSG_MULTI works like RECV_MULTI, one recvmmsg into the group's next
+ *   buffers, one CQE per datagram, each buffer laid out as io_uring lays it
+ *   out (io_uring_recvmsg_out, name, control, payload; MSG_TRUNC gives the
+ *   real length). SENDMSG is one
+ *   sendmsg of the aux entry (native/udp.c builds it as ring.c does): a
+ *   datagram or GSO batch leaves whole or waits for writability; SENDMSGs
+ *   submitted together to one socket leave in one sendmmsg.
  * - ACCEPT with multishot posts one CQE per connection with F_MORE.
  * - CONNECT completes when the socket turns writable (SO_ERROR).
  * - CLOSE, SHUTDOWN, NOP, CANCEL and every error (a bad descriptor: -EINVAL)
@@ -57,6 +64,8 @@ import {
   MAX_POOLS,
   NOTIF_USAGE_ZC_COPIED,
   Op,
+  RECVMSG_CTL_MAX,
+  SENDMSG_NAME_MAX,
   RingStat,
   SLOT_MASK,
   native,
@@ -67,13 +76,15 @@ import {
 import { typed, type Engine, type EngineArrays, type EngineAttachment, type EngineHost } from '../engine';
 import type { RingCapabilities } from '../io-ring';
 import { Errno, Flag } from '../linux';
-import { AUX_BYTES, AUX_SLOT } from '../slots';
+import { AUX_BYTES, AUX_SLOT, AUX_TOTAL } from '../slots';
 import { BufferGroup } from './epoll/buffer-group';
 import { FdState } from './epoll/fd-state';
 
 const EVENT_CAPACITY = 1024; // epoll events per JS call
 const NOTE_CAPACITY = 64; // zero-copy ranges per error-queue read
 const MULTISHOT_BATCH = 32; // reads/accepts per op and wakeup before others get a turn
+const MMSG_MAX = 32; // datagrams per recvmmsg
+const MMSG_ROUNDS = 4; // recvmmsg calls per op and wakeup before others get a turn
 const DISPATCH_ROUNDS = 64;
 const INITIAL_OPS = 1024;
 
@@ -89,7 +100,7 @@ const IORING_RECVSEND_POLL_FIRST = 1;
 const IORING_RECVSEND_BUNDLE = 1 << 4;
 
 // Per-op record, R int32 per op slot: the descriptor's fields and the op's progress.
-const R = 20;
+const R = 22;
 const enum F {
   Op = 0,
   Fd = 1,
@@ -117,6 +128,10 @@ const enum F {
   ZcPlain = 18,
   /** the op id in this slot */
   Id = 19,
+  /** descriptor OffLo: SENDMSG / RECVMSG_MULTI name bytes */
+  NameLen = 20,
+  /** descriptor OffHi: SENDMSG's UDP_SEGMENT size, RECVMSG_MULTI's control bytes */
+  Extra = 21,
 }
 
 const enum S {
@@ -141,6 +156,8 @@ const IOPRIO_ALLOWED: Record<number, number> = {
   [Op.Recv]: IORING_RECVSEND_POLL_FIRST,
   [Op.RecvMulti]: IORING_RECVSEND_POLL_FIRST | IORING_RECVSEND_BUNDLE,
   [Op.Accept]: Flag.IORING_ACCEPT_MULTISHOT,
+  [Op.RecvmsgMulti]: IORING_RECVSEND_POLL_FIRST,
+  [Op.Sendmsg]: IORING_RECVSEND_POLL_FIRST,
 };
 
 export class EpollEngine implements Engine {
@@ -155,6 +172,12 @@ export class EpollEngine implements Engine {
   readonly #handle: FallbackHandle;
   readonly #events = new Int32Array(EVENT_CAPACITY * 2);
   readonly #notes = new Int32Array(NOTE_CAPACITY * 3);
+  /** a recvmmsg's buffers: (pool, offset, length, bytes) each, and their buffer ids */
+  readonly #mmsg = new Int32Array(MMSG_MAX * 4);
+  readonly #mmsgBids = new Int32Array(MMSG_MAX);
+  /** a sendmmsg's entries: (pool, auxOff, auxLen, nameLen, gso, bytes) each, and their op slots */
+  readonly #mmsgSend = new Int32Array(MMSG_MAX * 6);
+  readonly #mmsgSlots = new Int32Array(MMSG_MAX);
   #closed = false;
 
   // per-op records, indexed by op slot
@@ -241,7 +264,9 @@ export class EpollEngine implements Engine {
         const d = i * DESC_INTS;
         if (s[d] === Op.Provide) continue;
         const slot = s[d + 2] & SLOT_MASK;
-        if (r[slot * R + F.State] === S.Queued) this.#start(slot);
+        if (r[slot * R + F.State] !== S.Queued) continue;
+        if (s[d] === Op.Sendmsg) i += this.#startSendmsgRun(i, count) - 1;
+        else this.#start(slot);
       }
     }
     this.#drainRunnable();
@@ -267,6 +292,8 @@ export class EpollEngine implements Engine {
     r[b + F.AuxOff] = s[d + 9];
     r[b + F.AuxLen] = s[d + 10];
     r[b + F.SqeFlags] = s[d + 13];
+    r[b + F.NameLen] = s[d + 11];
+    r[b + F.Extra] = s[d + 12];
     r[b + F.State] = S.Queued;
     r[b + F.Done] = 0;
     r[b + F.Next] = -1;
@@ -340,10 +367,11 @@ export class EpollEngine implements Engine {
         return;
       case Op.Send:
       case Op.SendZc:
+      case Op.Sendmsg:
       case Op.Connect:
         this.#startOnFd(slot, fd, false);
         return;
-      default: // Recv, RecvMulti, Accept
+      default: // Recv, RecvMulti, RecvmsgMulti, Accept
         this.#startOnFd(slot, fd, true);
     }
   }
@@ -351,7 +379,7 @@ export class EpollEngine implements Engine {
   /** What ring.c's desc_check refuses, refused here (the op completes with -EINVAL). */
   #valid(b: number, op: number): boolean {
     const r = this.#rec;
-    if (op < Op.Nop || op > Op.Splice) return false;
+    if (op < Op.Nop || op > Op.Sendmsg || op === Op.Provide || op === Op.Sendv) return false;
     if (r[b + F.SqeFlags] & ~IOSQE_IO_LINK) return false;
     if (r[b + F.Ioprio] & ~(IOPRIO_ALLOWED[op] ?? 0)) return false;
     if (op !== Op.Nop && op !== Op.Cancel && r[b + F.Fd] < 0) return false;
@@ -368,6 +396,21 @@ export class EpollEngine implements Engine {
       }
       case Op.RecvMulti:
         return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && r[b + F.AuxLen] >= 0;
+      case Op.RecvmsgMulti: {
+        const name = r[b + F.NameLen];
+        const ctl = r[b + F.Extra];
+        return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && name >= 0 && name <= AUX_SLOT && ctl >= 0 && ctl <= RECVMSG_CTL_MAX && ctl % 8 === 0;
+      }
+      case Op.Sendmsg: {
+        // The entry itself (name, pieces) is checked by native at each send.
+        const pool = r[b + F.Pool];
+        const off = r[b + F.AuxOff];
+        const len = r[b + F.AuxLen];
+        return (
+          pool >= 0 && pool < MAX_POOLS && this.#poolSize[pool] > 0 && off >= 0 && off % 4 === 0 && len >= 8 && len % 8 === 0 &&
+          off + SENDMSG_NAME_MAX + len <= AUX_TOTAL && r[b + F.Extra] >= 0 && r[b + F.Extra] <= 0xffff
+        );
+      }
       case Op.Accept:
         return (r[b + F.MsgFlags] & ~(Flag.SOCK_NONBLOCK | Flag.SOCK_CLOEXEC)) === 0;
       case Op.Connect: {
@@ -419,6 +462,10 @@ export class EpollEngine implements Engine {
         return this.#attemptRecv(slot, st);
       case Op.RecvMulti:
         return this.#attemptRecvMulti(slot, st);
+      case Op.RecvmsgMulti:
+        return this.#attemptRecvmsgMulti(slot, st);
+      case Op.Sendmsg:
+        return this.#attemptSendmsg(slot);
       case Op.Accept:
         return this.#attemptAccept(slot, st);
       case Op.Connect:
@@ -565,6 +612,112 @@ export class EpollEngine implements Engine {
       return Attempt.Done;
     }
     return Attempt.Retry;
+  }
+
+  /**
+   * As RECV_MULTI, one datagram per buffer laid out as io_uring's RECVMSG
+   * does; the group's next buffers go to one recvmmsg, so a wakeup that finds
+   * many datagrams costs a few calls, not one per datagram.
+   */
+  #attemptRecvmsgMulti(slot: number, st: FdState): Attempt {
+    const r = this.#rec;
+    const b = slot * R;
+    const g = this.#groups.get(r[b + F.Group]);
+    const list = this.#mmsg;
+    for (let round = 0; round < MMSG_ROUNDS; round++) {
+      const n = g === undefined ? 0 : g.peek(list, MMSG_MAX);
+      if (n === 0) {
+        if (round > 0) return Attempt.Retry; // the next batch may bring buffers back
+        this.#result(slot, -Errno.ENOBUFS, 0);
+        return Attempt.Done;
+      }
+      for (let i = 0; i < n; i++) {
+        if (list[4 * i + 1] + list[4 * i + 2] > this.#poolSize[list[4 * i]]) {
+          // A buffer's pool was detached after the buffer was provided.
+          this.#result(slot, -Errno.EFAULT, 0);
+          return Attempt.Done;
+        }
+        this.#mmsgBids[i] = list[4 * i + 3]; // native writes the byte counts over the bids
+      }
+      const bids = this.#mmsgBids;
+      this.#stats[RingStat.Enters]++;
+      const res = this.#native.fallbackRecvmsg(this.#handle, st.fd, list, n, r[b + F.NameLen], r[b + F.Extra], r[b + F.MsgFlags]);
+      if (res < 0) {
+        if (res === -Errno.EAGAIN) return Attempt.Wait;
+        this.#result(slot, res, 0);
+        return Attempt.Done;
+      }
+      g!.drop(res);
+      for (let i = 0; i < res; i++) this.#post(slot, list[4 * i + 3], CQE_F_BUFFER | (bids[i] << 16) | CQE_F_MORE);
+      if (res < n) return Attempt.Wait; // the socket is drained
+    }
+    return Attempt.Retry;
+  }
+
+  /**
+   * Starts the SENDMSG at descriptor `i` and those right after it to the same
+   * socket (same flags, unlinked, valid): one sendmmsg for all of them when
+   * nothing waits ahead on the socket. Returns how many descriptors it took.
+   */
+  #startSendmsgRun(i: number, count: number): number {
+    const s = this.#submit;
+    const r = this.#rec;
+    const fd = s[i * DESC_INTS + 1];
+    const flags = s[i * DESC_INTS + 6];
+    const slots = this.#mmsgSlots;
+    let n = 0;
+    for (let j = i; j < count && n < MMSG_MAX; j++) {
+      const d = j * DESC_INTS;
+      const slot = s[d + 2] & SLOT_MASK;
+      const b = slot * R;
+      if (s[d] !== Op.Sendmsg || s[d + 1] !== fd || s[d + 6] !== flags || r[b + F.State] !== S.Queued) break;
+      if (r[b + F.SqeFlags] & IOSQE_IO_LINK || !this.#valid(b, Op.Sendmsg)) break;
+      slots[n++] = slot;
+    }
+    if (n <= 1 || this.#fdState(fd).writers.length > 0) {
+      this.#start(slots[0]);
+      return 1;
+    }
+    const list = this.#mmsgSend;
+    for (let k = 0; k < n; k++) {
+      const b = slots[k] * R;
+      list[6 * k] = r[b + F.Pool];
+      list[6 * k + 1] = r[b + F.AuxOff];
+      list[6 * k + 2] = r[b + F.AuxLen];
+      list[6 * k + 3] = r[b + F.NameLen];
+      list[6 * k + 4] = r[b + F.Extra];
+    }
+    this.#stats[RingStat.Enters]++;
+    let res: number;
+    try {
+      res = this.#native.fallbackSendmmsg(this.#handle, fd, list, n, flags);
+    } catch {
+      res = 0; // an entry native refuses: each goes alone, the bad one fails with -EINVAL
+    }
+    // The ones that left complete now; the first failure (or a full socket) and
+    // those after it go the single way, which reports each one's own result.
+    const sent = Math.max(res, 0);
+    for (let k = 0; k < sent; k++) this.#result(slots[k], list[6 * k + 5], 0);
+    for (let k = sent; k < n && !this.#closed; k++) {
+      if (r[slots[k] * R + F.State] === S.Queued) this.#start(slots[k]);
+    }
+    return n;
+  }
+
+  /** A datagram (or GSO batch) leaves whole or not at all. */
+  #attemptSendmsg(slot: number): Attempt {
+    const r = this.#rec;
+    const b = slot * R;
+    this.#stats[RingStat.Enters]++;
+    let res: number;
+    try {
+      res = this.#native.fallbackSendmsg(this.#handle, r[b + F.Fd], r[b + F.Pool], r[b + F.AuxOff], r[b + F.AuxLen], r[b + F.NameLen], r[b + F.Extra], r[b + F.MsgFlags]);
+    } catch {
+      res = -Errno.EINVAL; // a bad entry, as ring.c refuses it
+    }
+    if (res === -Errno.EAGAIN) return Attempt.Wait;
+    this.#result(slot, res, 0);
+    return Attempt.Done;
   }
 
   #attemptAccept(slot: number, st: FdState): Attempt {

@@ -55,6 +55,26 @@ export class BufferGroup {
     return true;
   }
 
+  /** Copies up to `max` of the oldest entries, without taking them, into out as (pool, off, len, bid); returns how many. */
+  peek(out: Int32Array, max: number): number {
+    const n = Math.min(max, this.#count);
+    const e = this.#e;
+    for (let i = 0; i < n; i++) {
+      const b = ((this.#head + i) & this.#mask) * 4;
+      out[4 * i] = e[b];
+      out[4 * i + 1] = e[b + 1];
+      out[4 * i + 2] = e[b + 2];
+      out[4 * i + 3] = e[b + 3];
+    }
+    return n;
+  }
+
+  /** Takes the `n` oldest entries (after peek()). */
+  drop(n: number): void {
+    this.#head = (this.#head + n) & this.#mask;
+    this.#count -= n;
+  }
+
   /** Puts the entry shift() just took back in front (the recv found no data). */
   unshift(): void {
     this.#head = (this.#head - 1) & this.#mask;

@@ -1,0 +1,358 @@
+/**
+ * UdpSocket: a datagram socket on this thread's ring and I/O pool. Receives
+ * with one multishot RECVMSG into pool buffers ('message': a UdpMessage, a
+ * view of the pool buffer, and where it came from); sends pool buffers with
+ * SENDMSG, batched into UDP_SEGMENT sends where it pays (udp-send.ts).
+ * maio's own API: the node:dgram-compatible layer builds on this.
+ */
+import type { AddressInfo } from 'node:net';
+import { BufferLentError, BufferReleasedError, ClosedError, DatagramTooLargeError, InvalidAddressError, InvalidArgumentError, fromNative, type ErrnoError } from '../core/errors';
+import { SENDMSG_MAX_SEGS, native } from '../core/native';
+import { TypedEmitter } from '../core/typed-events';
+import { IoBuffer } from '../pool/buffer';
+import { defaultPool } from '../pool/index';
+import type { IoPool } from '../pool/pool';
+import { currentRing } from '../ring/current';
+import type { IoRing } from '../ring/io-ring';
+import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
+import { kPoolId } from '../core/symbols';
+import type { RemoteInfo, UdpMessage } from './udp-message';
+import type { ParsedDatagrams } from './udp-message';
+import { applyOptions, checkOptions, type CheckedOptions, type UdpSocketOptions } from './udp-options';
+import { UdpReceiver } from './udp-receive';
+import { UdpSender, type SendCallback } from './udp-send';
+import { UdpCounters, type UdpStats } from './udp-stats';
+
+export type UdpSocketEvents = {
+  message: [msg: UdpMessage, from: RemoteInfo];
+  listening: [];
+  error: [err: Error];
+  close: [];
+};
+
+/** Largest UDP payload: 65,535 minus the IP and UDP headers. */
+const MAX_PAYLOAD = { 4: 65507, 6: 65527 } as const;
+/** recvmsg name bytes reserved per buffer: a sockaddr_in6 (28) fits */
+const NAME_RESERVE = 32;
+/** control bytes for the UDP_GRO cmsg (CMSG_SPACE(sizeof(int))) */
+const GRO_CTL = 24;
+/** destinations remembered as encoded sockaddrs (one array per destination, reused) */
+const NAME_CACHE_MAX = 256;
+
+function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
+  readonly type: 'udp4' | 'udp6';
+  readonly pool: IoPool;
+  readonly #ring: IoRing;
+  readonly #o: CheckedOptions;
+  #fd: number;
+  readonly #stats = new UdpCounters();
+  readonly #sender: UdpSender;
+  readonly #receiver: UdpReceiver;
+  readonly #gro;
+  readonly #names = new Map<string, Uint8Array>();
+  #lastPort: unknown = undefined;
+  #lastHost: unknown = undefined;
+  #lastName: Uint8Array | null = null;
+  #bound = false;
+  #connected = false;
+  #closing = false;
+  #closed = false;
+  #closeOp = -1;
+  /** messages that came while no 'message' listener was there, or while paused */
+  #waiting: [UdpMessage, RemoteInfo][] = [];
+
+  constructor(options: UdpSocketOptions) {
+    super();
+    this.#o = checkOptions(options);
+    this.type = options.type;
+    this.pool = options.pool ?? defaultPool();
+    if (this.pool[kPoolId] < 0) throw new InvalidArgumentError("the pool is not attached to this thread's ring");
+    this.#ring = currentRing();
+    this.#fd = call(() => native().sockOpen(this.#o.family, 'udp'));
+    let offload;
+    try {
+      offload = call(() => applyOptions(this.#fd, this.#o));
+    } catch (err) {
+      native().sockClose(this.#fd);
+      throw err;
+    }
+    this.#gro = offload.gro;
+    const fd = (): number => this.#fd;
+    this.#sender = new UdpSender(this.#ring, this.pool, fd, offload.gso, this.#stats, (err) => this.#emitError(err));
+    const bufferSize = this.#o.readBufferSize ?? Math.min(65536, this.pool.maxAllocSize);
+    this.#receiver = new UdpReceiver(this.#ring, this.pool, fd, NAME_RESERVE, this.#gro.enabled ? GRO_CTL : 0, bufferSize, this.#o.readQuota, this.#stats, {
+      deliver: (p) => this.#deliver(p),
+      receiveError: (err) => this.#emitError(err),
+    });
+    (this as unknown as NodeJS.EventEmitter).on('newListener', (event: string) => {
+      if (event === 'message' && this.#waiting.length > 0) process.nextTick(() => this.#flushWaiting());
+    });
+  }
+
+  /** The file descriptor (-1 once closed). */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  #checkOpen(): void {
+    if (this.#closing) throw new ClosedError('the UDP socket is closed');
+  }
+
+  /** The sockaddr bytes for host:port, checked against this socket's family; one array per destination. */
+  #name(port: unknown, host: unknown): Uint8Array {
+    // A flow sends to one destination: its name without building a key.
+    if (port === this.#lastPort && host === this.#lastHost && this.#lastName !== null) return this.#lastName;
+    const name = this.#lookupName(port, host);
+    this.#lastPort = port;
+    this.#lastHost = host;
+    this.#lastName = name;
+    return name;
+  }
+
+  #lookupName(port: unknown, host: unknown): Uint8Array {
+    const p = validatePort(port);
+    const h = host === undefined ? (this.#o.family === 4 ? '127.0.0.1' : '::1') : host;
+    if (typeof h !== 'string') throw new InvalidAddressError(`host must be an IP address string, got ${typeof h}`);
+    const key = `${h}|${p}`;
+    let name = this.#names.get(key);
+    if (name !== undefined) return name;
+    const fam = addressFamily(h);
+    if (fam === 0) throw new InvalidAddressError(`${JSON.stringify(h)} is not an IP address (names are not looked up here)`);
+    if (fam !== this.#o.family) {
+      // A udp6 socket reaches IPv4 hosts through their IPv4-mapped form.
+      if (this.#o.family === 6 && !this.#o.ipv6Only) return this.#lookupName(p, `::ffff:${h}`);
+      throw new InvalidAddressError(`${h} is not an IPv${this.#o.family} address (this is a ${this.type} socket)`);
+    }
+    name = sockaddr(h, p);
+    if (this.#names.size >= NAME_CACHE_MAX) this.#names.clear();
+    this.#names.set(key, name);
+    return name;
+  }
+
+  /**
+   * Binds to host:port (port 0: the kernel picks one; host default: any
+   * address of the family) and starts receiving. Returns the bound address;
+   * or pass a callback.
+   */
+  bind(port: number = 0, host?: string, cb?: (err: Error | null, addr?: AddressInfo) => void): Promise<AddressInfo> {
+    const p = new Promise<AddressInfo>((resolve) => {
+      this.#checkOpen();
+      if (this.#bound) throw new InvalidArgumentError('the UDP socket is bound already');
+      const h = host ?? (this.#o.family === 4 ? '0.0.0.0' : '::');
+      const name = this.#name(port, h);
+      call(() => native().sockBind(this.#fd, name));
+      this.#bound = true;
+      this.#receiver.arm();
+      resolve(this.address());
+      process.nextTick(() => this.emit('listening'));
+    });
+    if (cb) p.then((a) => cb(null, a), (e: Error) => cb(e));
+    return p;
+  }
+
+  /** The local address (after bind, connect or a first send). */
+  address(): AddressInfo {
+    this.#checkOpen();
+    return decodeSockaddr(call(() => native().sockName(this.#fd, false)));
+  }
+
+  /** The connected peer; throws when not connected. */
+  remoteAddress(): AddressInfo {
+    this.#checkOpen();
+    if (!this.#connected) throw new InvalidArgumentError('the UDP socket is not connected');
+    return decodeSockaddr(call(() => native().sockName(this.#fd, true)));
+  }
+
+  /**
+   * Fixes the peer: send() then takes no address, only the peer's datagrams
+   * arrive, and ICMP errors for it come back as 'error' (ECONNREFUSED, ...).
+   */
+  connect(port: number, host?: string, cb?: (err: Error | null) => void): Promise<void> {
+    const p = new Promise<void>((resolve) => {
+      this.#checkOpen();
+      if (this.#connected) throw new InvalidArgumentError('the UDP socket is connected already: disconnect() first');
+      const name = this.#name(port, host);
+      call(() => native().sockConnectSync(this.#fd, name));
+      this.#connected = true;
+      this.#bound = true;
+      this.#receiver.arm();
+      resolve();
+    });
+    if (cb) p.then(() => cb(null), (e: Error) => cb(e));
+    return p;
+  }
+
+  disconnect(): void {
+    this.#checkOpen();
+    if (!this.#connected) throw new InvalidArgumentError('the UDP socket is not connected');
+    call(() => native().sockDisconnect(this.#fd));
+    this.#connected = false;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /**
+   * Sends the buffer's bytes as one datagram (an array of buffers: their
+   * bytes in order as one datagram, up to 64 pieces). The buffers are lent
+   * to the kernel from now on (neither readable nor writable) and go back to
+   * the pool once sent: ownership goes with the send, as for TCP. A
+   * connected socket takes no port; an unconnected one needs it (host
+   * default: loopback). `cb(err)` runs once the kernel took it or refused
+   * it; without one, a refused send is an 'error' event.
+   */
+  send(buf: IoBuffer | readonly IoBuffer[], port?: number, host?: string, cb?: SendCallback): void {
+    this.#checkOpen();
+    const list = Array.isArray(buf) ? (buf as readonly IoBuffer[]) : null;
+    const first = list === null ? (buf as IoBuffer) : list[0];
+    if (list !== null && (list.length < 1 || list.length > SENDMSG_MAX_SEGS)) {
+      throw new InvalidArgumentError(`send() takes 1 to ${SENDMSG_MAX_SEGS} buffers for one datagram, got ${list.length}`);
+    }
+    let len = 0;
+    for (const b of list ?? [first]) {
+      if (!(b instanceof IoBuffer)) throw new InvalidArgumentError('send() takes an IoBuffer or an array of them');
+      if (b.pool !== this.pool) throw new InvalidArgumentError("send() takes buffers of the socket's pool");
+      if (b.released) throw new BufferReleasedError();
+      if (b.lent) throw new BufferLentError();
+      len += b.length;
+    }
+    if (list !== null && new Set(list).size !== list.length) throw new InvalidArgumentError('send() takes each buffer of a datagram once');
+    if (len > MAX_PAYLOAD[this.#o.family]) {
+      throw new DatagramTooLargeError(`a ${this.type} datagram holds at most ${MAX_PAYLOAD[this.#o.family]} bytes, got ${len}`);
+    }
+    let name: Uint8Array | null = null;
+    if (this.#connected) {
+      if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: send() takes no address');
+    } else {
+      if (port === undefined) throw new InvalidArgumentError('send() on an unconnected UDP socket needs a port');
+      name = this.#name(port, host);
+    }
+    this.#sender.enqueue(first, list !== null && list.length > 1 ? list.slice(1) : null, len, name, cb);
+    if (!this.#bound) {
+      // The kernel binds an unbound socket at its first send: receive from then on.
+      this.#bound = true;
+      this.#receiver.arm();
+    }
+  }
+
+  #deliver(p: ParsedDatagrams): void {
+    for (const m of p.messages) {
+      if (this.#closing) m.release(); // closed by a handler of an earlier segment of this buffer
+      else if (this.#waiting.length > 0 || this.#receiver.paused || this.listenerCount('message') === 0) this.#waiting.push([m, p.from]);
+      else this.#emitMessage(m, p.from);
+    }
+  }
+
+  #emitMessage(m: UdpMessage, from: RemoteInfo): void {
+    try {
+      this.emit('message', m, from);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+    // Released when the handlers return, unless one kept it.
+    if (!m.released && !m.retained) m.release();
+  }
+
+  #flushWaiting(): void {
+    while (this.#waiting.length > 0 && !this.#receiver.paused && !this.#closing && this.listenerCount('message') > 0) {
+      const [m, from] = this.#waiting.shift()!;
+      this.#emitMessage(m, from);
+    }
+  }
+
+  #emitError(err: ErrnoError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.nextTick(() => this.emit('error', err)); // unhandled: throws, as EventEmitter does
+  }
+
+  /** Stops 'message' (datagrams wait in the kernel, which drops them when its buffer is full). */
+  pause(): this {
+    this.#receiver.pause();
+    return this;
+  }
+
+  /** Messages that waited come first. */
+  resume(): this {
+    this.#receiver.resume();
+    process.nextTick(() => this.#flushWaiting());
+    return this;
+  }
+
+  isPaused(): boolean {
+    return this.#receiver.paused;
+  }
+
+  /** A bound socket no longer keeps the process alive by waiting for datagrams (sends still do), as node:dgram's unref(). */
+  unref(): this {
+    this.#receiver.setRef(false);
+    return this;
+  }
+
+  /** Waiting for datagrams keeps the process alive again (the default). */
+  ref(): this {
+    this.#receiver.setRef(true);
+    return this;
+  }
+
+  stats(): UdpStats {
+    const c = this.#stats;
+    return {
+      datagramsIn: c.datagramsIn,
+      bytesIn: c.bytesIn,
+      datagramsOut: c.datagramsOut,
+      bytesOut: c.bytesOut,
+      truncated: c.truncated,
+      gsoBatches: c.gsoBatches,
+      groBatches: c.groBatches,
+      errors: c.errors,
+      noBufferEvents: c.noBufferEvents,
+      gso: { ...this.#sender.gso },
+      gro: { ...this.#gro },
+      sendsPending: this.#sender.pending,
+      receiveBytesHeld: this.#receiver.bytesHeld,
+    };
+  }
+
+  /**
+   * Closes: queued sends are dropped (their callbacks get ERR_MAIO_CLOSED),
+   * those with the kernel finish, waiting messages go back to the pool, then
+   * the fd closes and 'close' follows.
+   */
+  close(cb?: () => void): void {
+    if (cb) this.once('close', cb);
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const [m] of this.#waiting.splice(0)) if (!m.released) m.release();
+    let parts = 2;
+    const done = (): void => {
+      if (--parts > 0) return;
+      this.#closeOp = this.#ring.closeFd(this, this.#fd);
+    };
+    this.#receiver.close(done);
+    this.#sender.drain(new ClosedError('the UDP socket was closed before the datagram was sent'), done);
+  }
+
+  /** @internal the CLOSE of the fd */
+  onCompletion(opId: number): void {
+    if (opId !== this.#closeOp || this.#closed) return;
+    this.#closed = true;
+    this.#fd = -1;
+    this.emit('close');
+  }
+}
+
+/** A UDP socket on this thread's ring; `bind()` or `connect()` it, or just `send()`. */
+export function createUdpSocket(options: UdpSocketOptions): UdpSocket {
+  return new UdpSocket(options);
+}

@@ -1,0 +1,39 @@
+/** A UdpSocket's counters, and the stats() snapshot made of them. */
+import type { OffloadState } from './udp-options';
+
+export class UdpCounters {
+  datagramsIn = 0;
+  bytesIn = 0;
+  datagramsOut = 0;
+  bytesOut = 0;
+  /** datagrams cut short because the receive buffer was smaller */
+  truncated = 0;
+  /** UDP_SEGMENT sends (each several datagrams) */
+  gsoBatches = 0;
+  /** receive buffers that carried several datagrams (UDP_GRO) */
+  groBatches = 0;
+  /** failed sends and receive errors (ICMP errors on a connected socket, ...) */
+  errors = 0;
+  /** the receive group had no buffer for an arriving datagram (it waited in the kernel) */
+  noBufferEvents = 0;
+}
+
+export interface UdpStats {
+  datagramsIn: number;
+  bytesIn: number;
+  datagramsOut: number;
+  bytesOut: number;
+  truncated: number;
+  gsoBatches: number;
+  groBatches: number;
+  errors: number;
+  noBufferEvents: number;
+  /** whether UDP_SEGMENT batching is on, and why not */
+  gso: OffloadState;
+  /** whether UDP_GRO is on, and why not */
+  gro: OffloadState;
+  /** datagrams queued or with the kernel */
+  sendsPending: number;
+  /** bytes of receive buffers the application holds */
+  receiveBytesHeld: number;
+}
