@@ -445,7 +445,8 @@ export class FileSend implements CompletionTarget, FileTransfer {
     for (const fd of [this.#pipeR, this.#pipeW]) {
       if (fd >= 0) {
         try {
-          fs.closeSync(fd);
+          // native made the pipe: closing it through fs warns inside a worker (an fd fs never opened)
+          native().sockClose(fd);
         } catch {
           // already gone: nothing to free
         }

@@ -221,7 +221,8 @@ export class SpliceForward implements CompletionTarget {
     for (const fd of [...this.#pipeR, ...this.#pipeW]) {
       if (fd >= 0) {
         try {
-          fs.closeSync(fd);
+          // native made the pipe: closing it through fs warns inside a worker (an fd fs never opened)
+          native().sockClose(fd);
         } catch {
           // already gone
         }

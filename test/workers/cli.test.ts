@@ -70,6 +70,7 @@ test('maio proxy --workers 2: connections forwarded by both workers, /metrics su
     assert.ok(conns.workers.every((w) => w.accepted > 0), `per worker: ${conns.workers.map((w) => w.accepted)}`);
     for (const s of socks) s.end();
     assert.equal(await stop(proxy.child), 0, proxy.err());
+    assert.doesNotMatch(proxy.err(), /Warning:/, "no process warnings (a pipe fd closed through fs inside a worker warns)");
   } finally {
     for (const s of socks) s.destroy();
     proxy.child.kill('SIGKILL');
