@@ -40,7 +40,7 @@ export function estimateSeconds(runsPerRound: number, t: Timing): number {
   return Math.round(t.rounds * runsPerRound * (t.warmup + t.duration + RUN_OVERHEAD_S));
 }
 export const FULL: Timing = { rounds: 5, warmup: 1, duration: 4 };
-export const C_TOOLS = ['loadgen', 'echo_epoll', 'sink', 'sendfile'];
+export const C_TOOLS = ['loadgen', 'echo_epoll', 'sink', 'sendfile', 'udp_send', 'udp_recv'];
 
 export interface BenchOptions {
   scenarios: Scenario[];
@@ -201,6 +201,8 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
           r.samples.push(sample);
           let extra = sample.p99 !== undefined ? `  p99 ${fmt(sample.p99)} us` : '';
           const srv = sample.raw?.server as Record<string, number> | undefined;
+          const raw = sample.raw as Record<string, number> | undefined;
+          if (raw && typeof raw.loss === 'number') extra += `  ${fmt(raw.gbps)} Gbit/s  loss ${fmt(raw.loss * 100)}% (${raw.sent} sent, ${raw.received} received)`;
           if (srv) extra += `  heap ${fmt(srv.heapWarmMiB)} -> ${fmt(srv.heapEndMiB)} MiB  GC ${fmt(srv.gcMsPerMmsg)} ms/M msg  RSS ${fmt(srv.rssPeakMiB)} MiB`;
           const cpu = sample.cpuPerUnit !== undefined ? `  cpu ${fmt(sample.cpuPerUnit)} s/${s.cpuPer === 'GB' ? 'GB' : 'M msg'}` : '';
           log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `${fmt(sample.value)} ${s.metric.unit}${extra}${cpu}`));
@@ -393,7 +395,7 @@ async function main(): Promise<void> {
     for (const s of allScenarios) process.stdout.write(`${s.id.padEnd(18)} ${s.short ? 'short ' : '      '}${s.title}\n`);
     return;
   }
-  if (!existsSync(path.join(env.buildDir, 'loadgen'))) {
+  if (C_TOOLS.some((t) => !existsSync(path.join(env.buildDir, t)))) {
     process.stderr.write('bench: C tools missing, building them with cc (scripts/bench-setup.sh does the rest)\n');
     buildCTools(root, env.buildDir);
   }
