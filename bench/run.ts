@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { contenderById } from './contenders';
 import { measureOnce, rolesNeeded, SkipContender, type RunContext } from './lib/measure';
 import { capture, guardProcessExit, killAllSync } from './lib/proc';
+import { vethProblem } from './lib/netns';
 import { backend } from '../src/backend';
 import { markdown, replaceSection, svgChart, terminalTable, controlText, summaryLine } from './lib/report';
 import { addRatios, flagAnomalies, control, evaluateGoal, fmt, summarize } from './lib/stats';
@@ -89,6 +90,7 @@ export function detectEnv(root: string, buildDir = path.join(root, 'bench', 'bui
     haproxy: which('haproxy'),
     wrk: which('wrk'),
     openssl: which('openssl'),
+    ip: which('ip'),
     maioCli: path.join(root, 'dist', 'src', 'cli', 'main.js'),
     taskset: which('taskset') !== null && os.cpus().length >= 2,
     prlimit: which('prlimit') !== null,
@@ -128,6 +130,7 @@ async function fdLimitProblem(s: Scenario, env: Env): Promise<string | null> {
 
 /** A scenario driven by wrk needs wrk (and openssl for HTTPS). */
 function toolProblem(s: Scenario, env: Env): string | null {
+  if (s.veth) return vethProblem(env.ip);
   if (s.kind !== 'wrk') return null;
   if (!env.wrk) return 'wrk not installed (apt-get install wrk; scripts/bench-setup.sh does)';
   if (s.wrk?.tls && !env.openssl) return 'openssl not installed: no certificate for HTTPS (apt-get install openssl)';

@@ -39,6 +39,8 @@ export interface Env {
   haproxy: string | null;
   wrk: string | null;
   openssl: string | null;
+  /** iproute2's ip (the UDP scenarios' veth variant) */
+  ip: string | null;
   maioCli: string;
   taskset: boolean;
   prlimit: boolean;
@@ -152,6 +154,11 @@ export interface Scenario {
    * 1,400 B per buffer, a per-datagram one takes one, and the gap is sound.
    */
   anomalyFactor?: number;
+  /**
+   * UDP scenarios: sender and receiver in two network namespaces joined by a veth pair (made per
+   * measurement, deleted after it) instead of both on loopback. Needs root and `ip`.
+   */
+  veth?: boolean;
   goals: Goal[];
 }
 

@@ -21,6 +21,7 @@ import {
   watchPhases,
   type RunContext,
 } from './measure';
+import { deleteVeth, inNs, makeVeth, type VethPair } from './netns';
 import type { Contender, RunSample } from './types';
 
 const READY_TIMEOUT_MS = 15000;
@@ -51,6 +52,30 @@ export function lossOf(sent: Totals, received: Totals, tail: string): number {
   return 1 - received.datagrams / sent.datagrams;
 }
 
+/**
+ * Where the two ends run: both on loopback, or (Scenario.veth) the sender in namespace a and the
+ * receiver in namespace b of a fresh veth pair. `host` is the receiver's address.
+ */
+interface Ends {
+  host: string;
+  sender(argv: string[]): string[];
+  receiver(argv: string[]): string[];
+  close(): void;
+}
+
+function ends(ctx: RunContext): Ends {
+  const ip = ctx.env.ip;
+  if (!ctx.scenario.veth) return { host: HOST, sender: (a) => a, receiver: (a) => a, close: () => undefined };
+  if (!ip) throw new SkipContender('`ip` (iproute2) not installed: no network namespaces');
+  const pair: VethPair = makeVeth(ip);
+  return {
+    host: pair.b.addr,
+    sender: (a) => inNs(ip, pair.a.ns, a),
+    receiver: (a) => inNs(ip, pair.b.ns, a),
+    close: () => deleteVeth(ip, pair),
+  };
+}
+
 function udpTool(ctx: RunContext, name: string): string {
   return path.join(ctx.env.buildDir, name);
 }
@@ -76,15 +101,20 @@ async function stopAndCount(child: Child, who: string): Promise<Totals> {
  */
 export async function runUdpRecv(ctx: RunContext, c: Contender): Promise<RunSample> {
   const { env, timing, scenario } = ctx;
-  const { child: recv, port } = await startServer(ctx, c, c.cmd[scenario.role]!(env, { port: 0, host: HOST }), SERVER_CPU);
+  const where = ends(ctx);
+  let recv: Child | undefined;
   let load: Child | undefined;
   try {
+    const started = await startServer(ctx, c, where.receiver(c.cmd[scenario.role]!(env, { port: 0, host: where.host })), SERVER_CPU);
+    recv = started.child;
+    const port = started.port;
     if (!Number.isFinite(port)) throw new BenchProcessError(`${c.id} did not print its port`, recv.output());
     load = new Child(
-      [udpTool(ctx, 'udp_send'), '--port', String(port), '--host', HOST, '--mode', 'gso', '--warmup', String(timing.warmup), '--duration', String(timing.duration)],
+      where.sender([udpTool(ctx, 'udp_send'), '--port', String(port), '--host', where.host, '--mode', 'gso', '--warmup', String(timing.warmup), '--duration', String(timing.duration)]),
       spawnOpts(ctx, 'udp_send (load)', LOAD_CPU),
     );
-    const marks = watchPhases(load, () => recv.pid);
+    const r0 = recv;
+    const marks = watchPhases(load, () => r0.pid);
     const code = await load.waitExit(runBudgetMs(ctx));
     if (code !== 0) throw new BenchProcessError(`udp_send exited with code ${code}`, load.output());
     if (!recv.alive) throw new BenchProcessError(`${c.id} receiver died during the run`, recv.output());
@@ -104,7 +134,8 @@ export async function runUdpRecv(ctx: RunContext, c: Contender): Promise<RunSamp
     });
   } finally {
     await load?.kill();
-    await recv.kill();
+    await recv?.kill();
+    where.close();
   }
 }
 
@@ -117,15 +148,17 @@ export async function runUdpRecv(ctx: RunContext, c: Contender): Promise<RunSamp
  */
 export async function runUdpSend(ctx: RunContext, c: Contender): Promise<RunSample> {
   const { env, timing, scenario } = ctx;
-  const load = new Child(
-    [udpTool(ctx, 'udp_recv'), '--port', '0', '--host', HOST, '--mode', 'gro', '--warmup', String(timing.warmup), '--duration', String(timing.duration), '--idle-ms', '500'],
-    spawnOpts(ctx, 'udp_recv (load)', LOAD_CPU),
-  );
+  const where = ends(ctx);
+  let load: Child | undefined;
   let sender: Child | undefined;
   try {
+    load = new Child(
+      where.receiver([udpTool(ctx, 'udp_recv'), '--port', '0', '--host', where.host, '--mode', 'gro', '--warmup', String(timing.warmup), '--duration', String(timing.duration), '--idle-ms', '500']),
+      spawnOpts(ctx, 'udp_recv (load)', LOAD_CPU),
+    );
     const port = Number((await load.waitLine(/^listening (\d+)/, READY_TIMEOUT_MS))[1]);
     // The harness stops the sender when the window is over; its own duration is a safety net.
-    const argv = c.cmd[scenario.role]!(env, { port, host: HOST, duration: timing.warmup + timing.duration + (scenario.slack ?? 0) + 15 });
+    const argv = where.sender(c.cmd[scenario.role]!(env, { port, host: where.host, duration: timing.warmup + timing.duration + (scenario.slack ?? 0) + 15 }));
     sender = new Child(argv, spawnOpts(ctx, `${c.id} sender`, SERVER_CPU));
     const s = sender;
     const marks = watchPhases(load, () => s.pid);
@@ -155,6 +188,7 @@ export async function runUdpSend(ctx: RunContext, c: Contender): Promise<RunSamp
     });
   } finally {
     await sender?.kill();
-    await load.kill();
+    await load?.kill();
+    where.close();
   }
 }

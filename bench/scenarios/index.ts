@@ -19,5 +19,7 @@ import { scenario as http1 } from './http-1c';
 import { scenario as httpsBulk } from './https-bulk';
 import { scenario as udpRecv } from './udp-recv';
 import { scenario as udpSend } from './udp-send';
+import { scenario as udpRecvVeth } from './udp-recv-veth';
+import { scenario as udpSendVeth } from './udp-send-veth';
 
-export const scenarios: Scenario[] = [echo1, echo64, echo1000, echo1000w2, echoScale, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, proxy2w, fileSend, http64, http1, httpsBulk, udpRecv, udpSend];
+export const scenarios: Scenario[] = [echo1, echo64, echo1000, echo1000w2, echoScale, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, proxy2w, fileSend, http64, http1, httpsBulk, udpRecv, udpSend, udpRecvVeth, udpSendVeth];

@@ -4,7 +4,7 @@
 // left running. No speed assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,6 +14,7 @@ import { rolesNeeded } from '../../bench/lib/measure';
 import { pidAlive, startedPids } from '../../bench/lib/proc';
 import { flagAnomalies } from '../../bench/lib/stats';
 import { lossOf, parseTotals } from '../../bench/lib/udp';
+import { deleteVeth, makeVeth, vethProblem } from '../../bench/lib/netns';
 import type { ContenderResult, Scenario } from '../../bench/lib/types';
 import { scenarios } from '../../bench/scenarios/index';
 import { scenario as udpRecv } from '../../bench/scenarios/udp-recv';
@@ -110,4 +111,29 @@ test('udp-recv and udp-send on a tiny run: counted at both ends, loss in [0, 1),
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('makeVeth: two namespaces joined by a veth pair that carries a datagram; deleteVeth removes both', { skip: vethProblem(detectEnv(root).ip) ?? false, timeout: 20000 }, async () => {
+  const ip = detectEnv(root).ip!;
+  const pair = makeVeth(ip);
+  try {
+    const list = execFileSync(ip, ['netns', 'list'], { encoding: 'utf8' });
+    assert.ok(list.includes(pair.a.ns) && list.includes(pair.b.ns), list);
+    // a datagram from namespace a reaches a socket bound in namespace b
+    const recvJs = `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>{console.log('got '+m);process.exit(0)});s.bind(0,'${pair.b.addr}',()=>console.log('port '+s.address().port));setTimeout(()=>process.exit(3),10000)`;
+    const recv = spawn(ip, ['netns', 'exec', pair.b.ns, process.execPath, '-e', recvJs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    recv.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => recv.on('exit', resolve));
+    while (!/port (\d+)/.test(out)) await new Promise((r) => setTimeout(r, 20));
+    const port = /port (\d+)/.exec(out)![1];
+    const sendJs = `const s=require('dgram').createSocket('udp4');s.send('over veth',${port},'${pair.b.addr}',()=>s.close())`;
+    execFileSync(ip, ['netns', 'exec', pair.a.ns, process.execPath, '-e', sendJs]);
+    assert.equal(await exited, 0);
+    assert.match(out, /got over veth/);
+  } finally {
+    deleteVeth(ip, pair);
+  }
+  const after = execFileSync(ip, ['netns', 'list'], { encoding: 'utf8' });
+  assert.ok(!after.includes(pair.a.ns) && !after.includes(pair.b.ns), after);
 });
