@@ -395,7 +395,7 @@ async function main(): Promise<void> {
     scenarios = allScenarios.filter((s) => s.short);
   }
   if (cli.list) {
-    for (const s of allScenarios) process.stdout.write(`${s.id.padEnd(18)} ${s.short ? 'short ' : '      '}${s.title}\n`);
+    for (const s of allScenarios) process.stdout.write(`${s.id.padEnd(22)} ${s.short ? 'short ' : '      '}${s.title}\n`);
     return;
   }
   if (C_TOOLS.some((t) => !existsSync(path.join(env.buildDir, t)))) {
