@@ -133,7 +133,7 @@ function maioWorkers(id: string, label: string): Contender {
   };
 }
 
-/** HAProxy 2.x in TCP mode, one thread, no health checks; `splice` adds splice-auto. */
+/** HAProxy 2.x in TCP mode, one thread (proxy2: two), no health checks; `splice` adds splice-auto. */
 function haproxy(id: string, label: string, splice: boolean): Contender {
   return {
     id,
@@ -149,26 +149,26 @@ function haproxy(id: string, label: string, splice: boolean): Contender {
 /** HAProxy's command line; its configuration is written to bench/build/<id>-<threads>t.cfg. */
 function haproxyCmd(id: string, splice: boolean, threads: number) {
   return (env: Env, p: RoleParams): string[] => {
-        const cfg = path.join(env.buildDir, `${id}-${threads}t.cfg`);
-        const lines = [
-          'global',
-          `  nbthread ${threads}`,
-          '  maxconn 1000',
-          'defaults',
-          '  mode tcp',
-          '  timeout connect 5s',
-          '  timeout client 1h',
-          '  timeout server 1h',
-          ...(splice ? ['  option splice-auto'] : []),
-          'frontend f',
-          `  bind ${p.host}:${p.port}`,
-          '  default_backend b',
-          'backend b',
-          `  server s ${p.host}:${p.upstream}`,
-        ];
-        mkdirSync(env.buildDir, { recursive: true });
-        writeFileSync(cfg, lines.join('\n') + '\n');
-        return [env.haproxy!, '-db', '-f', cfg];
+    const cfg = path.join(env.buildDir, `${id}-${threads}t.cfg`);
+    const lines = [
+      'global',
+      `  nbthread ${threads}`,
+      '  maxconn 1000',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 1h',
+      '  timeout server 1h',
+      ...(splice ? ['  option splice-auto'] : []),
+      'frontend f',
+      `  bind ${p.host}:${p.port}`,
+      '  default_backend b',
+      'backend b',
+      `  server s ${p.host}:${p.upstream}`,
+    ];
+    mkdirSync(env.buildDir, { recursive: true });
+    writeFileSync(cfg, lines.join('\n') + '\n');
+    return [env.haproxy!, '-db', '-f', cfg];
   };
 }
 
