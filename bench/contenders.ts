@@ -40,6 +40,9 @@ function nodeNet(id: string, label: string): Contender {
       sink: (env, p) => [process.execPath, server(env, 'node-sink.js'), ...port(p)],
       sender: (env, p) => [process.execPath, server(env, 'node-send.js'), ...port(p), '--size', String(WRITE_SIZE)],
       proxy: (env, p) => [process.execPath, server(env, 'node-proxy.js'), ...port(p), '--upstream', String(p.upstream)],
+      proxy2: (env, p) => [process.execPath, server(env, 'node-proxy-cluster.js'), ...port(p), '--upstream', String(p.upstream), '--workers', '2'],
+      'udp-sink': (env, p) => [process.execPath, server(env, 'node-dgram-sink.js'), ...port(p)],
+      'udp-send': (env, p) => [process.execPath, server(env, 'node-dgram-send.js'), ...port(p), '--duration', String(p.duration ?? 5)],
       file: (env, p) => [process.execPath, server(env, 'node-sendfile.js'), ...port(p), '--file', p.file!],
       http: nodeHttp('node'),
       https: nodeHttp('node'),
@@ -47,6 +50,9 @@ function nodeNet(id: string, label: string): Contender {
     roleLabel: {
       echo2: `${label} on node:cluster, 2 worker processes`,
       proxy: `${label} pipe() proxy`,
+      proxy2: `${label} pipe() proxy on node:cluster, 2 worker processes`,
+      'udp-sink': label.replace('node:net', 'node:dgram'),
+      'udp-send': label.replace('node:net', 'node:dgram'),
       file: `${label} createReadStream().pipe()`,
       http: label.replace('node:net', 'node:http'),
       https: label.replace('node:net', 'node:https'),
@@ -55,7 +61,7 @@ function nodeNet(id: string, label: string): Contender {
 }
 
 /** `maio proxy` between the iperf3 ends; health checks effectively off (they would be iperf3 clients). */
-function maioProxy(mode: string) {
+function maioProxy(mode: string, extra: string[] = []) {
   return (env: Env, p: RoleParams): string[] => [
     process.execPath,
     env.maioCli,
@@ -68,7 +74,45 @@ function maioProxy(mode: string) {
     '86400',
     '--mode',
     mode,
+    ...extra,
   ];
+}
+
+/** `maio udp-sink` (GRO on or off; off also takes 2 KiB receive buffers, one datagram each). */
+function maioUdpSink(gro: boolean) {
+  return (env: Env, p: RoleParams): string[] => [
+    process.execPath,
+    env.maioCli,
+    'udp-sink',
+    ...port(p),
+    '--gro',
+    gro ? '1' : '0',
+    ...(gro ? [] : ['--read-size', '2048']),
+  ];
+}
+
+/** `maio udp-blast`, 1,400-byte datagrams, GSO (UDP_SEGMENT batches) on or off. */
+function maioUdpBlast(gso: boolean) {
+  return (env: Env, p: RoleParams): string[] => [
+    process.execPath,
+    env.maioCli,
+    'udp-blast',
+    ...port(p),
+    '--size',
+    '1400',
+    '--duration',
+    String(p.duration ?? 5),
+    '--gso',
+    gso ? '1' : '0',
+  ];
+}
+
+/** The C UDP tools: udp_recv (recvmmsg, or UDP_GRO) and udp_send (sendmmsg, or UDP_SEGMENT). */
+function cUdp(mode: { recv: string; send: string }) {
+  return {
+    'udp-sink': (env: Env, p: RoleParams): string[] => [tool(env, 'udp_recv'), ...port(p), '--mode', mode.recv],
+    'udp-send': (env: Env, p: RoleParams): string[] => [tool(env, 'udp_send'), ...port(p), '--mode', mode.send, '--size', '1400'],
+  };
 }
 
 /** maio's file sender: socket.sendFile() in a loop (servers/maio-sendfile.js). */
@@ -76,7 +120,20 @@ function maioFile(mode: string) {
   return (env: Env, p: RoleParams): string[] => [process.execPath, server(env, 'maio-sendfile.js'), ...port(p), '--file', p.file!, '--mode', mode];
 }
 
-/** HAProxy 2.x in TCP mode, one thread, no health checks; `splice` adds splice-auto. */
+/** `maio echo --workers 1`: the one-worker end of the scaling scenario (the same code path as 2). */
+function maioWorkers(id: string, label: string): Contender {
+  return {
+    id,
+    label,
+    family: 'maio',
+    unavailable: (env) => (existsSync(env.maioCli) ? null : 'maio CLI not built yet'),
+    earlyExitReason: 'maio CLI not built yet (it exits at once)',
+    cmd: { echo2: (env, p) => [process.execPath, env.maioCli, 'echo', '--port', String(p.port), '--workers', '1'] },
+    roleLabel: { echo2: label.replace('maio, 1 worker', 'maio echo --workers 1') },
+  };
+}
+
+/** HAProxy 2.x in TCP mode, one thread (proxy2: two), no health checks; `splice` adds splice-auto. */
 function haproxy(id: string, label: string, splice: boolean): Contender {
   return {
     id,
@@ -84,30 +141,34 @@ function haproxy(id: string, label: string, splice: boolean): Contender {
     family: 'c',
     unavailable: (env) => (env.haproxy ? null : 'HAProxy not installed (apt-get install haproxy; scripts/bench-setup.sh does)'),
     readyByListen: true,
-    cmd: {
-      proxy: (env, p) => {
-        const cfg = path.join(env.buildDir, `${id}.cfg`);
-        const lines = [
-          'global',
-          '  nbthread 1',
-          '  maxconn 1000',
-          'defaults',
-          '  mode tcp',
-          '  timeout connect 5s',
-          '  timeout client 1h',
-          '  timeout server 1h',
-          ...(splice ? ['  option splice-auto'] : []),
-          'frontend f',
-          `  bind ${p.host}:${p.port}`,
-          '  default_backend b',
-          'backend b',
-          `  server s ${p.host}:${p.upstream}`,
-        ];
-        mkdirSync(env.buildDir, { recursive: true });
-        writeFileSync(cfg, lines.join('\n') + '\n');
-        return [env.haproxy!, '-db', '-f', cfg];
-      },
-    },
+    cmd: { proxy: haproxyCmd(id, splice, 1), proxy2: haproxyCmd(id, splice, 2) },
+    roleLabel: { proxy2: `${label}, nbthread 2` },
+  };
+}
+
+/** HAProxy's command line; its configuration is written to bench/build/<id>-<threads>t.cfg. */
+function haproxyCmd(id: string, splice: boolean, threads: number) {
+  return (env: Env, p: RoleParams): string[] => {
+    const cfg = path.join(env.buildDir, `${id}-${threads}t.cfg`);
+    const lines = [
+      'global',
+      `  nbthread ${threads}`,
+      '  maxconn 1000',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 1h',
+      '  timeout server 1h',
+      ...(splice ? ['  option splice-auto'] : []),
+      'frontend f',
+      `  bind ${p.host}:${p.port}`,
+      '  default_backend b',
+      'backend b',
+      `  server s ${p.host}:${p.upstream}`,
+    ];
+    mkdirSync(env.buildDir, { recursive: true });
+    writeFileSync(cfg, lines.join('\n') + '\n');
+    return [env.haproxy!, '-db', '-f', cfg];
   };
 }
 
@@ -125,13 +186,19 @@ export const contenders: Contender[] = [
       sender: (env, p) => [process.execPath, env.maioCli, 'blast', '--port', String(p.port)],
       steady: maioSteady,
       proxy: maioProxy('auto'),
+      proxy2: maioProxy('auto', ['--workers', '2']),
       file: maioFile('sendfile'),
       http: nodeHttp('maio'),
       https: nodeHttp('maio'),
+      'udp-sink': maioUdpSink(true),
+      'udp-send': maioUdpBlast(true),
     },
     roleLabel: {
       echo2: 'maio echo --workers 2 (threads, SO_REUSEPORT)',
       proxy: 'maio proxy',
+      proxy2: 'maio proxy --workers 2',
+      'udp-sink': 'maio udp-sink, GRO on',
+      'udp-send': 'maio udp-blast, GSO on',
       file: "maio socket.sendFile() (mode 'sendfile')",
       http: 'node:http on maio/net',
       https: 'node:https on maio/net',
@@ -146,6 +213,17 @@ export const contenders: Contender[] = [
     cmd: { proxy: maioProxy('splice'), file: maioFile('splice') },
     roleLabel: { proxy: 'maio proxy --mode splice', file: "maio socket.sendFile() (mode 'splice')" },
   },
+  {
+    id: 'maio-off',
+    label: 'maio, GSO/GRO off',
+    family: 'maio',
+    unavailable: (env) => (existsSync(env.maioCli) ? null : 'maio CLI not built yet'),
+    earlyExitReason: 'maio CLI not built yet (it exits at once)',
+    cmd: { 'udp-sink': maioUdpSink(false), 'udp-send': maioUdpBlast(false) },
+    roleLabel: { 'udp-sink': 'maio udp-sink, GRO off (2 KiB buffers)', 'udp-send': 'maio udp-blast, GSO off' },
+  },
+  maioWorkers('maio-1w', 'maio, 1 worker'),
+  maioWorkers('maio-1w-b', 'maio, 1 worker (A/A copy)'),
   {
     id: 'maio-b',
     label: 'maio (A/A copy)',
@@ -176,14 +254,29 @@ export const contenders: Contender[] = [
     id: 'c',
     label: 'C epoll',
     family: 'c',
-    roleLabel: { sink: 'C sink, 64 KiB reads', sender: 'C sender (loadgen send)', echo2: 'C epoll, 2 threads (SO_REUSEPORT)' },
-    unavailable: needTool('echo_epoll', 'sink', 'loadgen'),
+    roleLabel: {
+      sink: 'C sink, 64 KiB reads',
+      sender: 'C sender (loadgen send)',
+      echo2: 'C epoll, 2 threads (SO_REUSEPORT)',
+      'udp-sink': 'C recvmmsg',
+      'udp-send': 'C sendmmsg',
+    },
+    unavailable: needTool('echo_epoll', 'sink', 'loadgen', 'udp_recv', 'udp_send'),
     cmd: {
       echo: (env, p) => [tool(env, 'echo_epoll'), String(p.port)],
       echo2: (env, p) => [tool(env, 'echo_epoll'), String(p.port), '65536', '2'],
       sink: (env, p) => [tool(env, 'sink'), String(p.port), '65536'],
       sender: (env, p) => [tool(env, 'loadgen'), 'send', ...port(p), '--write', String(WRITE_SIZE), '--duration', '0', '--warmup', '0'],
+      ...cUdp({ recv: 'mmsg', send: 'mmsg' }),
     },
+  },
+  {
+    id: 'c-seg',
+    label: 'C, UDP_GRO / UDP_SEGMENT',
+    family: 'c',
+    roleLabel: { 'udp-sink': 'C recvmmsg + UDP_GRO', 'udp-send': 'C sendmmsg + UDP_SEGMENT' },
+    unavailable: needTool('udp_recv', 'udp_send'),
+    cmd: cUdp({ recv: 'gro', send: 'gso' }),
   },
   {
     id: 'c-512k',

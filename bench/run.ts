@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { contenderById } from './contenders';
 import { measureOnce, rolesNeeded, SkipContender, type RunContext } from './lib/measure';
 import { capture, guardProcessExit, killAllSync } from './lib/proc';
+import { vethProblem } from './lib/netns';
 import { backend } from '../src/backend';
 import { markdown, replaceSection, svgChart, terminalTable, controlText, summaryLine } from './lib/report';
 import { addRatios, flagAnomalies, control, evaluateGoal, fmt, summarize } from './lib/stats';
@@ -40,7 +41,7 @@ export function estimateSeconds(runsPerRound: number, t: Timing): number {
   return Math.round(t.rounds * runsPerRound * (t.warmup + t.duration + RUN_OVERHEAD_S));
 }
 export const FULL: Timing = { rounds: 5, warmup: 1, duration: 4 };
-export const C_TOOLS = ['loadgen', 'echo_epoll', 'sink', 'sendfile'];
+export const C_TOOLS = ['loadgen', 'echo_epoll', 'sink', 'sendfile', 'udp_send', 'udp_recv'];
 
 export interface BenchOptions {
   scenarios: Scenario[];
@@ -89,6 +90,7 @@ export function detectEnv(root: string, buildDir = path.join(root, 'bench', 'bui
     haproxy: which('haproxy'),
     wrk: which('wrk'),
     openssl: which('openssl'),
+    ip: which('ip'),
     maioCli: path.join(root, 'dist', 'src', 'cli', 'main.js'),
     taskset: which('taskset') !== null && os.cpus().length >= 2,
     prlimit: which('prlimit') !== null,
@@ -128,6 +130,7 @@ async function fdLimitProblem(s: Scenario, env: Env): Promise<string | null> {
 
 /** A scenario driven by wrk needs wrk (and openssl for HTTPS). */
 function toolProblem(s: Scenario, env: Env): string | null {
+  if (s.veth) return vethProblem(env.ip);
   if (s.kind !== 'wrk') return null;
   if (!env.wrk) return 'wrk not installed (apt-get install wrk; scripts/bench-setup.sh does)';
   if (s.wrk?.tls && !env.openssl) return 'openssl not installed: no certificate for HTTPS (apt-get install openssl)';
@@ -201,6 +204,8 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
           r.samples.push(sample);
           let extra = sample.p99 !== undefined ? `  p99 ${fmt(sample.p99)} us` : '';
           const srv = sample.raw?.server as Record<string, number> | undefined;
+          const raw = sample.raw as Record<string, number> | undefined;
+          if (raw && typeof raw.loss === 'number') extra += `  ${fmt(raw.gbps)} Gbit/s  loss ${fmt(raw.loss * 100)}% (${raw.sent} sent, ${raw.received} received)`;
           if (srv) extra += `  heap ${fmt(srv.heapWarmMiB)} -> ${fmt(srv.heapEndMiB)} MiB  GC ${fmt(srv.gcMsPerMmsg)} ms/M msg  RSS ${fmt(srv.rssPeakMiB)} MiB`;
           const cpu = sample.cpuPerUnit !== undefined ? `  cpu ${fmt(sample.cpuPerUnit)} s/${s.cpuPer === 'GB' ? 'GB' : 'M msg'}` : '';
           log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `${fmt(sample.value)} ${s.metric.unit}${extra}${cpu}`));
@@ -390,10 +395,10 @@ async function main(): Promise<void> {
     scenarios = allScenarios.filter((s) => s.short);
   }
   if (cli.list) {
-    for (const s of allScenarios) process.stdout.write(`${s.id.padEnd(18)} ${s.short ? 'short ' : '      '}${s.title}\n`);
+    for (const s of allScenarios) process.stdout.write(`${s.id.padEnd(22)} ${s.short ? 'short ' : '      '}${s.title}\n`);
     return;
   }
-  if (!existsSync(path.join(env.buildDir, 'loadgen'))) {
+  if (C_TOOLS.some((t) => !existsSync(path.join(env.buildDir, t)))) {
     process.stderr.write('bench: C tools missing, building them with cc (scripts/bench-setup.sh does the rest)\n');
     buildCTools(root, env.buildDir);
   }

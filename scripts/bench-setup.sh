@@ -29,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# The C tools: loadgen, echo_epoll, sink. Rebuilt when the source is newer.
+# The C tools (bench/c/*.c: loadgen, echo_epoll, sink, sendfile, udp_send, udp_recv). Rebuilt when the source is newer.
 if command -v cc >/dev/null 2>&1; then
   mkdir -p bench/build
   for src in bench/c/*.c; do

@@ -3,12 +3,13 @@ import * as path from 'node:path';
 import { BenchProcessError, capture, Child, cpuSeconds, freePort, treeCpuSeconds, memoryMiB, sleep } from './proc';
 import type { Contender, Env, Role, RunSample, Scenario, Timing } from './types';
 import { parseWrk, wrkErrors } from './wrk';
+import { runUdpRecv, runUdpSend } from './udp';
 
-const HOST = '127.0.0.1';
+export const HOST = '127.0.0.1';
 const READY = /^(?:listening(?: on)? (\d+)|ready)\b/i;
 const READY_TIMEOUT_MS = 15000;
-const SERVER_CPU = 1;
-const LOAD_CPU = 0;
+export const SERVER_CPU = 1;
+export const LOAD_CPU = 0;
 
 /** The contender cannot run here (not an error of the run): skip it for the rest of the scenario. */
 export class SkipContender extends Error {
@@ -36,7 +37,7 @@ interface Mark {
   peak: number;
 }
 
-function spawnOpts(ctx: RunContext, name: string, cpu: number | undefined) {
+export function spawnOpts(ctx: RunContext, name: string, cpu: number | undefined) {
   return {
     name,
     cpu,
@@ -47,7 +48,7 @@ function spawnOpts(ctx: RunContext, name: string, cpu: number | undefined) {
   };
 }
 
-async function startServer(ctx: RunContext, c: Contender, argv: string[], cpu: number | undefined): Promise<{ child: Child; port: number }> {
+export async function startServer(ctx: RunContext, c: Contender, argv: string[], cpu: number | undefined): Promise<{ child: Child; port: number }> {
   const child = new Child(argv, spawnOpts(ctx, `${c.id} (${path.basename(argv[1] ?? argv[0])})`, cpu));
   try {
     const m = await child.waitLine(c.ready ?? READY, READY_TIMEOUT_MS);
@@ -68,7 +69,7 @@ function loadgenPath(env: Env): string {
 }
 
 /** Samples the measured process at every "phase <name>" line loadgen prints on stderr. */
-function watchPhases(loadgen: Child, pid: () => number | undefined, cpuOf: (pid: number) => number = cpuSeconds): Map<string, Mark> {
+export function watchPhases(loadgen: Child, pid: () => number | undefined, cpuOf: (pid: number) => number = cpuSeconds): Map<string, Mark> {
   const marks = new Map<string, Mark>();
   loadgen.onStderrLine((line) => {
     const m = /^phase (\w+)/.exec(line);
@@ -88,18 +89,18 @@ function lastJson(child: Child): Record<string, number> {
   throw new BenchProcessError('loadgen printed no JSON result', child.output());
 }
 
-function runBudgetMs(ctx: RunContext): number {
+export function runBudgetMs(ctx: RunContext): number {
   const t = ctx.timing;
   return (t.warmup + t.duration + (ctx.scenario.slack ?? 0) + 20) * 1000;
 }
 
-function positive(name: string, v: number, tail: string): number {
+export function positive(name: string, v: number, tail: string): number {
   if (!Number.isFinite(v) || v <= 0) throw new BenchProcessError(`${name} is ${v}, expected a number > 0`, tail);
   return v;
 }
 
 /** Builds a sample from a window [measure, done] of the measured process. */
-function sampleFrom(ctx: RunContext, value: number, units: number, cpuS: number, peak: number, extra: Partial<RunSample>): RunSample {
+export function sampleFrom(ctx: RunContext, value: number, units: number, cpuS: number, peak: number, extra: Partial<RunSample>): RunSample {
   return {
     round: ctx.round,
     value,
@@ -258,24 +259,30 @@ async function waitListening(port: number, child: Child, c: Contender): Promise<
  */
 async function runIperf(ctx: RunContext, c: Contender, kind: 'proxy' | 'iperf'): Promise<RunSample> {
   const { env, timing, scenario } = ctx;
+  // A proxy on several workers (proxy2) is not pinned, and neither are the iperf3 ends; its CPU
+  // includes its child processes (node:cluster workers).
+  const free = scenario.unpinned === true;
+  const load = free ? undefined : LOAD_CPU;
+  const serverCpu = free ? undefined : SERVER_CPU;
+  const cpuOf = free ? treeCpuSeconds : cpuSeconds;
   if (!env.iperf3) throw new SkipContender('iperf3 not installed (apt-get install iperf3)');
   const iperfPort = await freePort();
-  const server = new Child([env.iperf3, '-s', '--forceflush', '-B', HOST, '-p', String(iperfPort)], spawnOpts(ctx, 'iperf3 -s', LOAD_CPU));
+  const server = new Child([env.iperf3, '-s', '--forceflush', '-B', HOST, '-p', String(iperfPort)], spawnOpts(ctx, 'iperf3 -s', load));
   let proxy: Child | undefined;
   let client: Child | undefined;
   try {
     await server.waitLine(/listening on/i, READY_TIMEOUT_MS);
     let target = iperfPort;
-    const proxyCmd = kind === 'proxy' ? c.cmd.proxy : undefined;
+    const proxyCmd = kind === 'proxy' ? c.cmd[scenario.role] : undefined;
     if (proxyCmd) {
       const p = await freePort();
       const argv = proxyCmd(env, { port: p, host: HOST, upstream: iperfPort });
       if (c.readyByListen) {
-        proxy = new Child(argv, spawnOpts(ctx, `${c.id} proxy`, SERVER_CPU));
+        proxy = new Child(argv, spawnOpts(ctx, `${c.id} proxy`, serverCpu));
         await waitListening(p, proxy, c);
         target = p;
       } else {
-        const started = await startServer(ctx, c, argv, SERVER_CPU);
+        const started = await startServer(ctx, c, argv, serverCpu);
         proxy = started.child;
         target = Number.isFinite(started.port) ? started.port : p;
       }
@@ -283,8 +290,8 @@ async function runIperf(ctx: RunContext, c: Contender, kind: 'proxy' | 'iperf'):
     const clientArgv =
       kind === 'iperf'
         ? c.cmd[scenario.role]!(env, { port: iperfPort, host: HOST, file: ctx.file })
-        : [env.iperf3, '-c', HOST, '-p', String(target), '-t', '86400'];
-    client = new Child(clientArgv, spawnOpts(ctx, `iperf3 -c (${c.id})`, proxy ? LOAD_CPU : SERVER_CPU));
+        : [env.iperf3, '-c', HOST, '-p', String(target), '-t', '86400', ...(scenario.streams ? ['-P', String(scenario.streams)] : [])];
+    client = new Child(clientArgv, spawnOpts(ctx, `iperf3 -c (${c.id})`, proxy ? load : serverCpu));
     const measured = kind === 'iperf' ? client : proxy;
     const cl = client;
     const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -299,7 +306,7 @@ async function runIperf(ctx: RunContext, c: Contender, kind: 'proxy' | 'iperf'):
     const take = async () => {
       const t0 = performance.now();
       const bytes = await receivedBytes(iperfPort);
-      return { bytes, at: (t0 + performance.now()) / 2, cpu: measured ? cpuSeconds(measured.pid) : 0 };
+      return { bytes, at: (t0 + performance.now()) / 2, cpu: measured ? cpuOf(measured.pid) : 0 };
     };
     const a = await take();
     await sleep(timing.duration * 1000);
@@ -397,6 +404,10 @@ export function measureOnce(ctx: RunContext, c: Contender): Promise<RunSample> {
       return runPair(ctx, c);
     case 'wrk':
       return runWrk(ctx, c);
+    case 'udp-recv':
+      return runUdpRecv(ctx, c);
+    case 'udp-send':
+      return runUdpSend(ctx, c);
   }
 }
 

@@ -61,6 +61,12 @@ export const ANOMALY_FACTOR = 20;
  * Figures where lower is better and that are not latencies (memory: a C server's 2 MiB against
  * any JavaScript runtime's 50) are honestly that far apart and are not judged.
  */
+/** The median of the samples' raw.loss (UDP scenarios), or undefined. */
+function medianLoss(r: ContenderResult): number | undefined {
+  const xs = r.samples.map((s) => (s.raw as { loss?: unknown } | undefined)?.loss).filter((x): x is number => typeof x === 'number');
+  return xs.length ? summary(xs)?.median : undefined;
+}
+
 export function flagAnomalies(results: ContenderResult[], scenario: Scenario): void {
   const ok = results.filter((r) => r.status === 'ok' && r.value);
   const hib = scenario.metric.higherIsBetter;
@@ -69,13 +75,18 @@ export function flagAnomalies(results: ContenderResult[], scenario: Scenario): v
     if (!others.length) continue;
     const best = others.reduce((a, b) => (better(b.value!.median, a.value!.median, hib) > 1 ? b : a));
     const why: string[] = [];
-    if (hib && better(r.value!.median, best.value!.median, hib) < 1 / ANOMALY_FACTOR) {
+    const factor = scenario.anomalyFactor ?? ANOMALY_FACTOR;
+    if (hib && better(r.value!.median, best.value!.median, hib) < 1 / factor) {
       why.push(`${scenario.metric.label} ${fmt(r.value!.median)} ${scenario.metric.unit} against ${best.label}'s ${fmt(best.value!.median)}`);
     }
     const p50s = others.filter((o) => o.p50 !== undefined && o.p50 > 0);
     if (r.p50 !== undefined && p50s.length) {
       const low = p50s.reduce((a, b) => (b.p50! < a.p50! ? b : a));
       if (r.p50 > ANOMALY_FACTOR * low.p50!) why.push(`median latency ${fmt(r.p50)} us against ${low.label}'s ${fmt(low.p50)} us`);
+    }
+    const loss = medianLoss(r);
+    if (scenario.maxLoss !== undefined && loss !== undefined && loss > scenario.maxLoss) {
+      why.push(`median loss ${fmt(loss * 100)}% over ${fmt(scenario.maxLoss * 100)}%: the other end, not this contender, set the figure`);
     }
     if (why.length) r.anomaly = why.join('; ');
   }

@@ -2,7 +2,8 @@
 
 /** What a contender process is asked to be. */
 /** echo2: an echo server on two workers (threads, processes or a reuseport group: the contender's own way). */
-export type Role = 'echo' | 'echo2' | 'sink' | 'sender' | 'steady' | 'proxy' | 'file' | 'http' | 'https';
+/** proxy2: a proxy on two workers; udp-sink / udp-send: one UDP flow's receiver / sender. */
+export type Role = 'echo' | 'echo2' | 'sink' | 'sender' | 'steady' | 'proxy' | 'proxy2' | 'file' | 'http' | 'https' | 'udp-sink' | 'udp-send';
 
 /**
  * How a scenario is driven:
@@ -14,8 +15,11 @@ export type Role = 'echo' | 'echo2' | 'sink' | 'sender' | 'steady' | 'proxy' | '
  * - iperf: the contender's sender is an iperf3 client (e.g. -Z) into `iperf3 -s`; CPU is the client's.
  * - wrk: the contender is an HTTP(S) server (role http or https); wrk drives it (Scenario.wrk) and
  *   reports requests/s and latency percentiles; CPU is the server's over wrk's measured run.
+ * - udp-recv: the contender is a UDP receiver (role udp-sink); the C sender (udp_send, UDP_SEGMENT)
+ *   is the load. udp-send: the contender is a UDP sender (role udp-send) into the C receiver
+ *   (udp_recv, UDP_GRO). Both count datagrams sent and received (bench/lib/udp.ts).
  */
-export type Kind = 'client' | 'sender' | 'pair' | 'proxy' | 'iperf' | 'wrk';
+export type Kind = 'client' | 'sender' | 'pair' | 'proxy' | 'iperf' | 'wrk' | 'udp-recv' | 'udp-send';
 
 /** Per-run quantity a scenario or goal can look at. */
 export type Field = 'value' | 'p50' | 'p99' | 'cpuPerUnit' | 'rssPeakMiB';
@@ -35,6 +39,8 @@ export interface Env {
   haproxy: string | null;
   wrk: string | null;
   openssl: string | null;
+  /** iproute2's ip (the UDP scenarios' veth variant) */
+  ip: string | null;
   maioCli: string;
   taskset: boolean;
   prlimit: boolean;
@@ -42,6 +48,8 @@ export interface Env {
 
 export interface RoleParams {
   port: number;
+  /** UDP senders: seconds to send for (the harness stops them earlier) */
+  duration?: number;
   host: string;
   /** proxy role: the port to forward to (on host) */
   upstream?: number;
@@ -133,6 +141,24 @@ export interface Scenario {
    * server's CPU time includes its child processes (a node:cluster primary's workers).
    */
   unpinned?: boolean;
+  /** Kind proxy: parallel iperf3 streams (-P), default 1. */
+  streams?: number;
+  /**
+   * A median loss (raw.loss: 1 - received / sent) above this is flagged as an anomaly: the other
+   * end, not the contender, set the figure (the send scenario's C receiver fell behind).
+   */
+  maxLoss?: number;
+  /**
+   * Throughput this many times under the best other contender is an anomaly (default
+   * ANOMALY_FACTOR, bench/lib/stats.ts). UDP raises it: a GRO receiver takes 45 datagrams of
+   * 1,400 B per buffer, a per-datagram one takes one, and the gap is sound.
+   */
+  anomalyFactor?: number;
+  /**
+   * UDP scenarios: sender and receiver in two network namespaces joined by a veth pair (made per
+   * measurement, deleted after it) instead of both on loopback. Needs root and `ip`.
+   */
+  veth?: boolean;
   goals: Goal[];
 }
 

@@ -3,6 +3,7 @@ import type { Goal, Metric, Timing } from '../lib/types';
 
 export const RTPS: Metric = { key: 'rtps', label: 'round trips/s', unit: 'rt/s', higherIsBetter: true };
 export const GBPS: Metric = { key: 'gbps', label: 'Gbit/s', unit: 'Gbit/s', higherIsBetter: true };
+export const DPS: Metric = { key: 'dps', label: 'datagrams/s', unit: 'dgram/s', higherIsBetter: true };
 export const RPS: Metric = { key: 'rps', label: 'requests/s', unit: 'req/s', higherIsBetter: true };
 export const RSS: Metric = { key: 'rssPeakMiB', label: 'server peak RSS', unit: 'MiB', higherIsBetter: false };
 
