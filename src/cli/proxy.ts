@@ -15,6 +15,7 @@ import { announce } from './args';
 import { runProxyWorkers } from './proxy-workers';
 import { currentWorker } from '../workers/runtime';
 import { takeWorkerFlags, workersHelp } from './workers';
+import * as udpProxy from './udp-proxy';
 
 export const usage =
   'maio proxy --listen HOST:PORT --upstream HOST:PORT [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json] ' + gatewayUsage + ' [--workers N|auto] [--cpus LIST]';
@@ -34,7 +35,10 @@ export const help = `  --listen HOST:PORT        where clients connect (required
   --config FILE             JSON with the same keys in camelCase (upstreams: [...]); flags win
 ${gatewayHelp}
 ${workersHelp}
-  SIGTERM stops accepting, drains open connections and exits.`;
+  SIGTERM stops accepting, drains open connections and exits.
+
+  ${udpProxy.usage}
+${udpProxy.help}`;
 
 interface Parsed {
   listen?: string;
@@ -182,6 +186,7 @@ function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): ne
 }
 
 export function run(argv: string[]): void {
+  if (argv.includes('--udp')) return udpProxy.run(argv);
   const w = takeWorkerFlags(argv);
   const parsed = parseProxyArgs(w.rest);
   const { options, metrics } = resolveConfig(parsed);
