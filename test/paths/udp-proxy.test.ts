@@ -195,6 +195,26 @@ test('a GRO batch from a client reaches the upstream as a GSO batch', { skip, ti
   up.sock.close();
 });
 
+test('an upstream with no socket: its ICMP errors are counted, the relay keeps serving the others', { skip, timeout: 20000 }, async () => {
+  const gone = createUdpSocket({ type: 'udp4' });
+  const { port: deadPort } = await gone.bind(0, '127.0.0.1');
+  await new Promise<void>((r) => gone.close(r)); // nothing listens there now: port unreachable
+  const up = await echoUpstream();
+  const proxy = new UdpProxy({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: deadPort }, { host: '127.0.0.1', port: up.port }] });
+  const { port } = await proxy.listen();
+  const dead = await client();
+  for (let i = 0; i < 3; i++) dead.send(payload(1, i, 100), port, '127.0.0.1'); // round-robin: the first flow goes to the dead one
+  await until(() => proxy.stats().upstreams[0]!.errors >= 1, 'the dead upstream\'s ICMP error counted');
+  const live = await client();
+  const r = await exchange(live, 2, port, 20);
+  assert.equal(r.foreign + r.corrupt, 0);
+  assert.deepEqual(proxy.stats().upstreams.map((u) => u.sessions), [1, 1]);
+  dead.close();
+  live.close();
+  await proxy.close();
+  up.sock.close();
+});
+
 test('bad options are typed errors', () => {
   const ok = { listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: 9 }] };
   assert.throws(() => new UdpProxy({ ...ok, listen: { host: 'localhost', port: 0 } }), { code: 'ERR_MAIO_INVALID_ADDRESS' });
