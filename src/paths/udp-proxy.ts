@@ -68,6 +68,7 @@ export interface UdpSessionStats {
 }
 
 export interface UdpProxyStats {
+  /** refused: flows turned away at maxSessions (counted once until a session closes; drops.sessionLimit counts their datagrams) */
   sessions: { open: number; created: number; expired: number; refused: number };
   datagrams: { up: number; down: number };
   bytes: { up: number; down: number };
@@ -83,7 +84,7 @@ export interface UdpProxyEvents {
   session: [client: string, upstream: string];
   /** a session ended: 'idle' or 'close' (the proxy closed) */
   sessionClose: [info: UdpSessionStats, reason: 'idle' | 'close'];
-  /** a new flow was dropped at the session limit (once per flow while it keeps sending) */
+  /** a new flow was dropped at the session limit (once per flow until a session closes) */
   refused: [client: string];
   /** errors of the listening socket, only while someone listens (counted either way) */
   error: [err: Error];
@@ -166,6 +167,9 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
+/** refused flows remembered at most (a flood of new source ports must not grow memory) */
+const REFUSED_REMEMBERED = 4096;
+
 type SocketTotals = UdpProxyStats['sockets'];
 
 export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
@@ -173,7 +177,7 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
   readonly #pool: IoPool | undefined;
   readonly #upstreams: UdpUpstream[];
   readonly #sessions = new Map<string, Session>();
-  /** flows dropped at the limit since the last tick (one 'refused' event per flow and tick) */
+  /** flows turned away while the table is full: each counted (and emitted) once until a session closes */
   #refusedFlows = new Set<string>();
   #listener: UdpSocket | null = null;
   #rr = 0;
@@ -272,6 +276,7 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
     if (this.#sessions.size >= this.options.maxSessions) {
       this.#t.dropLimit++;
       if (!this.#refusedFlows.has(key)) {
+        if (this.#refusedFlows.size >= REFUSED_REMEMBERED) this.#refusedFlows.clear();
         this.#refusedFlows.add(key);
         this.#t.refused++;
         this.emit('refused', key);
@@ -301,7 +306,6 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
 
   #tick(idleMs: number): void {
     this.#now = performance.now();
-    this.#refusedFlows.clear();
     for (const s of this.#sessions.values()) {
       const seen = s.datagramsUp + s.down.datagrams;
       if (seen !== s.seen) {
@@ -336,6 +340,7 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
   #end(s: Session, reason: 'idle' | 'close'): Promise<void> {
     const info = this.#info(s);
     this.#sessions.delete(s.key);
+    this.#refusedFlows.clear(); // room again: a flow refused before is a new refusal next time
     if (this.#lastSession === s) {
       this.#lastSession = null;
       this.#lastFrom = null;
