@@ -11,8 +11,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { once } from 'node:events';
 import * as path from 'node:path';
-import { createUdpSocket, UdpProxy, type UdpSocket } from '../../src/index';
-import { bounded, netSkip as skip, until } from '../net/helpers';
+import { createUdpSocket, defaultPool, UdpProxy, type UdpSocket } from '../../src/index';
+import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
 
 const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -72,6 +72,7 @@ async function exchange(c: dgram.Socket, id: number, port: number, total: number
 }
 
 test('several clients through the relay: byte-exact replies, each to its own client, flows stick to one upstream and spread, no copy', { skip, timeout: 30000 }, async () => {
+  const guard = poolGuard(defaultPool());
   const ups = [await echoUpstream(), await echoUpstream()];
   const proxy = new UdpProxy({ listen: { host: '127.0.0.1', port: 0 }, upstreams: ups.map((u) => ({ host: '127.0.0.1', port: u.port })) });
   const { port } = await proxy.listen();
@@ -105,7 +106,8 @@ test('several clients through the relay: byte-exact replies, each to its own cli
   for (const c of clients) c.close();
   await bounded(proxy.close(), 'proxy close');
   assert.equal(proxy.stats().sessions.open, 0);
-  for (const u of ups) u.sock.close();
+  await Promise.all(ups.map((u) => new Promise<void>((r) => u.sock.close(r))));
+  await guard.check('every relayed buffer');
 });
 
 test('hash balance: a flow keeps its upstream across sessions; several flows spread', { skip, timeout: 30000 }, async () => {
@@ -127,10 +129,11 @@ test('hash balance: a flow keeps its upstream across sessions; several flows spr
   assert.ok(new Set(first.values()).size >= 2, `8 flows over 3 upstreams use at least 2 (${[...first.values()]})`);
   for (const c of clients) c.close();
   await proxy.close();
-  for (const u of ups) u.sock.close();
+  await Promise.all(ups.map((u) => new Promise<void>((r) => u.sock.close(r))));
 });
 
 test('idle sessions expire; the session limit drops new flows and counts them', { skip, timeout: 30000 }, async () => {
+  const guard = poolGuard(defaultPool());
   const up = await echoUpstream();
   const proxy = new UdpProxy({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: up.port }], idleTimeout: 0.2, maxSessions: 1 });
   const { port } = await proxy.listen();
@@ -162,7 +165,8 @@ test('idle sessions expire; the session limit drops new flows and counts them', 
   b.close();
   await proxy.close();
   assert.deepEqual(closes, ['idle', 'close']);
-  up.sock.close();
+  await new Promise<void>((r) => up.sock.close(r));
+  await guard.check('every buffer, dropped datagrams too');
 });
 
 test('a GRO batch from a client reaches the upstream as a GSO batch', { skip, timeout: 20000 }, async () => {
@@ -172,9 +176,9 @@ test('a GRO batch from a client reaches the upstream as a GSO batch', { skip, ti
   const tx = createUdpSocket({ type: 'udp4' });
   await tx.bind(0, '127.0.0.1');
   if (!tx.stats().gso.enabled) {
-    tx.close();
+    await new Promise<void>((r) => tx.close(r));
     await proxy.close();
-    up.sock.close();
+    await new Promise<void>((r) => up.sock.close(r));
     return;
   }
   let got = 0;
@@ -190,9 +194,9 @@ test('a GRO batch from a client reaches the upstream as a GSO batch', { skip, ti
   const s = proxy.stats();
   assert.ok(s.sockets.groBatches >= 1, 'the relay received GRO batches');
   assert.ok(s.sockets.gsoBatches >= 1, 'and sent GSO batches');
-  tx.close();
+  await new Promise<void>((r) => tx.close(r));
   await proxy.close();
-  up.sock.close();
+  await new Promise<void>((r) => up.sock.close(r));
 });
 
 test('an upstream with no socket: its ICMP errors are counted, the relay keeps serving the others', { skip, timeout: 20000 }, async () => {
@@ -212,7 +216,7 @@ test('an upstream with no socket: its ICMP errors are counted, the relay keeps s
   dead.close();
   live.close();
   await proxy.close();
-  up.sock.close();
+  await new Promise<void>((r) => up.sock.close(r));
 });
 
 test('bad options are typed errors', () => {
@@ -277,5 +281,5 @@ test('maio proxy --udp relays datagrams both ways and serves its metrics', { ski
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number];
   assert.equal(code, 0, err);
-  up.sock.close();
+  await new Promise<void>((r) => up.sock.close(r));
 });
