@@ -15,7 +15,7 @@ import type { IoPool } from '../pool/pool';
 import { currentRing } from '../ring/current';
 import type { IoRing } from '../ring/io-ring';
 import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
-import { kPoolId } from '../core/symbols';
+import { kPoolId, kUdpDestination, kUdpSendTo } from '../core/symbols';
 import { UdpMessage, type RemoteInfo } from './udp-message';
 import type { ParsedDatagrams } from './udp-message';
 import { applyOptions, checkOptions, type CheckedOptions, type UdpSocketOptions } from './udp-options';
@@ -258,7 +258,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
    * pool when the kernel is done with them and its sibling messages of a GRO
    * buffer are released.
    */
-  #sendMessage(msg: UdpMessage, port: unknown, host: unknown, cb: SendCallback | undefined): void {
+  #sendMessage(msg: UdpMessage, port: unknown, host: unknown, cb: SendCallback | undefined, encoded?: Uint8Array): void {
     if (msg.released) throw new BufferReleasedError('message was released');
     if (msg.pool !== this.pool) throw new InvalidArgumentError("send() takes messages received into the socket's pool");
     if (msg.length > MAX_PAYLOAD[this.#o.family]) {
@@ -267,6 +267,8 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     let name: Uint8Array | null = null;
     if (this.#connected) {
       if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: send() takes no address');
+    } else if (encoded !== undefined) {
+      name = encoded;
     } else {
       if (port === undefined) throw new InvalidArgumentError('send() on an unconnected UDP socket needs a port');
       name = this.#name(port, host);
@@ -277,6 +279,24 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       this.#bound = true;
       this.#receiver.arm();
     }
+  }
+
+  /**
+   * @internal A destination's sockaddr, checked and encoded once: a relay
+   * keeps one per flow, so a socket that sends to many flows in turn (a relay's
+   * listening socket) does not look each one up per datagram.
+   */
+  [kUdpDestination](port: number, host: string | undefined): Uint8Array {
+    this.#checkOpen();
+    return this.#lookupName(port, host);
+  }
+
+  /** @internal send(msg) to a destination encoded by kUdpDestination (an unconnected socket). */
+  [kUdpSendTo](msg: UdpMessage, name: Uint8Array, cb?: SendCallback): void {
+    this.#checkOpen();
+    if (!(msg instanceof UdpMessage)) throw new InvalidArgumentError('expected a UdpMessage');
+    if (this.#connected) throw new InvalidArgumentError('the UDP socket is connected: send() takes no address');
+    this.#sendMessage(msg, undefined, undefined, cb, name);
   }
 
   #deliver(p: ParsedDatagrams): void {

@@ -10,6 +10,7 @@
 import { InvalidArgumentError } from '../core/errors';
 import { TypedEmitter } from '../core/typed-events';
 import { validatePort } from '../net/address';
+import { kUdpDestination, kUdpSendTo } from '../core/symbols';
 import { UdpSocket } from '../dgram/udp-socket';
 import type { RemoteInfo, UdpMessage } from '../dgram/udp-message';
 
@@ -61,6 +62,8 @@ export class UdpForwarder extends TypedEmitter<UdpForwarderEvents> {
     if (!b.connected && port === undefined) throw new InvalidArgumentError('b is not connected: forwardUdp() needs a destination port');
     this.source = a;
     this.destination = b;
+    // Encoded once: b may send to many destinations in turn (a relay's listening socket).
+    const to = port === undefined ? null : b[kUdpDestination](port, host);
     this.#onMessage = (msg, from) => {
       if (filter !== undefined && !filter(msg, from)) {
         this.dropped++;
@@ -68,7 +71,8 @@ export class UdpForwarder extends TypedEmitter<UdpForwarderEvents> {
       }
       const len = msg.length;
       try {
-        b.send(msg, port, host, this.#onError);
+        if (to === null) b.send(msg, undefined, undefined, this.#onError);
+        else b[kUdpSendTo](msg, to, this.#onError);
       } catch (err) {
         this.dropped++;
         return;

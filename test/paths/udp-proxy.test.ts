@@ -18,7 +18,8 @@ const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 /** An echo upstream on maio (send(msg): the reply is the request's own buffer); records the source port of every datagram. */
 async function echoUpstream(): Promise<{ sock: UdpSocket; port: number; sources: Set<number>; count: () => number }> {
-  const sock = createUdpSocket({ type: 'udp4' });
+  // A large receive buffer: bursts through the relay must not overflow it (loopback would drop).
+  const sock = createUdpSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
   const { port } = await sock.bind(0, '127.0.0.1');
   const sources = new Set<number>();
   let n = 0;
@@ -46,7 +47,7 @@ function parse(b: Buffer): { id: number; seq: number } | null {
 }
 
 async function client(): Promise<dgram.Socket> {
-  const c = dgram.createSocket('udp4');
+  const c = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
   await new Promise<void>((r) => c.bind(0, '127.0.0.1', r));
   return c;
 }
@@ -74,7 +75,7 @@ async function exchange(c: dgram.Socket, id: number, port: number, total: number
 test('several clients through the relay: byte-exact replies, each to its own client, flows stick to one upstream and spread, no copy', { skip, timeout: 30000 }, async () => {
   const guard = poolGuard(defaultPool());
   const ups = [await echoUpstream(), await echoUpstream()];
-  const proxy = new UdpProxy({ listen: { host: '127.0.0.1', port: 0 }, upstreams: ups.map((u) => ({ host: '127.0.0.1', port: u.port })) });
+  const proxy = new UdpProxy({ listen: { host: '127.0.0.1', port: 0 }, upstreams: ups.map((u) => ({ host: '127.0.0.1', port: u.port })), recvBufferSize: 4 << 20 });
   const { port } = await proxy.listen();
   const clients = await Promise.all([0, 1, 2, 3].map(() => client()));
   const total = 300;
@@ -215,6 +216,35 @@ test('an upstream with no socket: its ICMP errors are counted, the relay keeps s
   assert.deepEqual(proxy.stats().upstreams.map((u) => u.sessions), [1, 1]);
   dead.close();
   live.close();
+  await proxy.close();
+  await new Promise<void>((r) => up.sock.close(r));
+});
+
+test('300 flows at once (more than a socket caches destinations for): each reply reaches its own client', { skip, timeout: 30000 }, async () => {
+  const up = await echoUpstream();
+  const proxy = new UdpProxy({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: up.port }], recvBufferSize: 4 << 20 });
+  const { port } = await proxy.listen();
+  const clients = await Promise.all([...Array(300)].map(() => client()));
+  const got = new Array<number>(clients.length).fill(0);
+  let wrong = 0;
+  clients.forEach((c, id) =>
+    c.on('message', (b) => {
+      const p = parse(b);
+      if (p && p.id === id) got[id]!++;
+      else wrong++;
+    }),
+  );
+  // Two rounds, each client one datagram per round, 50 clients at a time (a burst of 300 would
+  // overflow a socket buffer on the way: loopback drops, and this test wants every reply).
+  for (let round = 0; round < 2; round++) {
+    for (let from = 0; from < clients.length; from += 50) {
+      for (let id = from; id < from + 50; id++) clients[id]!.send(payload(id, round, 200), port, '127.0.0.1');
+      await until(() => got.slice(from, from + 50).every((n) => n === round + 1), `round ${round}: replies of clients ${from}..${from + 49}`, 20000);
+    }
+  }
+  assert.equal(wrong, 0);
+  assert.equal(proxy.stats().sessions.created, 300);
+  for (const c of clients) c.close();
   await proxy.close();
   await new Promise<void>((r) => up.sock.close(r));
 });
