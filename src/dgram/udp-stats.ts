@@ -10,7 +10,7 @@ export class UdpCounters {
   truncated = 0;
   /** UDP_SEGMENT sends (each several datagrams) */
   gsoBatches = 0;
-  /** datagrams sent on from a received message's own pool buffer (send(msg): no copy) */
+  /** datagrams send(msg) queued from a received message's own pool buffer (no copy) */
   messagesSent = 0;
   /** receive buffers that carried several datagrams (UDP_GRO) */
   groBatches = 0;
@@ -27,7 +27,7 @@ export interface UdpStats {
   bytesOut: number;
   truncated: number;
   gsoBatches: number;
-  /** datagrams sent on from a received message's own pool buffer (send(msg): no copy) */
+  /** datagrams send(msg) queued from a received message's own pool buffer (no copy) */
   messagesSent: number;
   groBatches: number;
   errors: number;
