@@ -28,6 +28,14 @@ export type RemoteInfo = Readonly<AddressInfo>;
 const MSG_TRUNC = 0x20;
 const CMSG_HDR = 16; // struct cmsghdr on 64-bit Linux: size_t len, int level, int type
 
+/** A message's `bytes` view -> the message, so send(msg.bytes) can send the message itself. */
+const byView = new WeakMap<Uint8Array, UdpMessage>();
+
+/** The live message whose `bytes` this view is (the very view, not a subarray of it), or undefined. */
+export function messageOfView(view: Uint8Array): UdpMessage | undefined {
+  return byView.get(view);
+}
+
 /** One pool buffer shared by the messages cut from it. */
 class SharedBuffer {
   refs = 0;
@@ -59,8 +67,12 @@ export class UdpMessage {
     if (this.#released) throw new BufferReleasedError('message was released');
     // Unchecked: a sibling message of the same GRO buffer may be with the kernel (the slot is
     // LENT), but only its own region is; this one's is still the application's.
-    const buf = this.#shared.buf;
-    return (this.#bytes ??= buf.pool[kUncheckedBytes](buf).subarray(this.#start, this.#start + this.length));
+    if (this.#bytes === null) {
+      const buf = this.#shared.buf;
+      this.#bytes = buf.pool[kUncheckedBytes](buf).subarray(this.#start, this.#start + this.length);
+      byView.set(this.#bytes, this);
+    }
+    return this.#bytes;
   }
 
   /** The pool the payload lives in (a socket sends a message only from its own pool). */

@@ -16,7 +16,7 @@ import { currentRing } from '../ring/current';
 import type { IoRing } from '../ring/io-ring';
 import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
 import { kPoolId, kUdpDestination, kUdpSendTo } from '../core/symbols';
-import { UdpMessage, type RemoteInfo } from './udp-message';
+import { UdpMessage, messageOfView, type RemoteInfo } from './udp-message';
 import type { ParsedDatagrams } from './udp-message';
 import { applyOptions, checkOptions, type CheckedOptions, type UdpSocketOptions } from './udp-options';
 import { UdpReceiver } from './udp-receive';
@@ -211,14 +211,21 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
    * it; without one, a refused send is an 'error' event.
    *
    * A received UdpMessage (of this socket's pool; inside its 'message'
-   * handler, or retained) is sent as it is, from the pool buffer it arrived
-   * in: no copy. It counts as released from then on. Messages of one GRO
+   * handler, or retained), or its `bytes` view itself, is sent as it is, from
+   * the pool buffer it arrived in: no copy. It counts as released from then on. Messages of one GRO
    * buffer sent on in one turn to one destination leave as one UDP_SEGMENT
    * batch again.
    */
-  send(buf: IoBuffer | readonly IoBuffer[] | UdpMessage, port?: number, host?: string, cb?: SendCallback): void {
+  send(buf: IoBuffer | readonly IoBuffer[] | UdpMessage | Uint8Array, port?: number, host?: string, cb?: SendCallback): void {
     this.#checkOpen();
     if (buf instanceof UdpMessage) return this.#sendMessage(buf, port, host, cb);
+    if (buf instanceof Uint8Array) {
+      const msg = messageOfView(buf);
+      if (msg === undefined || msg.released) {
+        throw new InvalidArgumentError("send() takes a Uint8Array only when it is a live received message's `bytes` (other bytes: copy them into a pool buffer)");
+      }
+      return this.#sendMessage(msg, port, host, cb);
+    }
     const list = Array.isArray(buf) ? (buf as readonly IoBuffer[]) : null;
     const first = list === null ? (buf as IoBuffer) : list[0];
     if (list !== null && (list.length < 1 || list.length > SENDMSG_MAX_SEGS)) {

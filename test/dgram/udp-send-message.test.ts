@@ -135,10 +135,39 @@ test('send(msg): typed errors for a message of another pool, a connected socket 
   assert.throws(() => tx.send(msg!), { code: 'ERR_MAIO_INVALID_ARG' });
   assert.throws(() => tx.send(msg!, 70000), { code: 'ERR_MAIO_BAD_PORT' });
   assert.equal(check(msg!.bytes), 1, 'a refused send leaves the message as it was');
+  assert.throws(() => tx.send(msg!.bytes.subarray(1), port), { code: 'ERR_MAIO_INVALID_ARG' }, 'a subarray is not the message');
+  assert.throws(() => tx.send(new Uint8Array(4) as never, port), { code: 'ERR_MAIO_INVALID_ARG' });
+  const view = msg!.bytes;
   msg!.release();
   assert.throws(() => tx.send(msg!, port), { code: 'ERR_MAIO_BUFFER_RELEASED' });
+  assert.throws(() => tx.send(view, port), { code: 'ERR_MAIO_INVALID_ARG' }, 'the view of a released message');
   await closeAll(tx, rx, foreign, conn);
   other.close();
+});
+
+test('send(msg.bytes): the view of a received message sends the message itself, byte-exact, no allocation', { skip, timeout: 20000 }, async () => {
+  const pool = defaultPool();
+  const guard = poolGuard(pool);
+  const tx = createUdpSocket({ type: 'udp4' });
+  const relay = createUdpSocket({ type: 'udp4' });
+  const sink = createUdpSocket({ type: 'udp4' });
+  const { port: relayPort } = await relay.bind(0, '127.0.0.1');
+  const { port: sinkPort } = await sink.bind(0, '127.0.0.1');
+  const got: number[] = [];
+  sink.on('message', (m) => got.push(check(m.bytes)));
+  relay.on('message', (m) => {
+    const bytes = m.bytes;
+    if (check(bytes) >= 0) relay.send(bytes, sinkPort, '127.0.0.1'); // look, then pass the view on
+  });
+  for (let seq = 0; seq < 5; seq++) tx.send(fill(pool, seq, 300), relayPort, '127.0.0.1');
+  const relayAllocs = countAllocs(pool);
+  await until(() => got.length === 5, 'the relayed datagrams');
+  relayAllocs.stop();
+  assert.deepEqual(got.sort((a, b) => a - b), [0, 1, 2, 3, 4]);
+  assert.equal(relayAllocs.count, 0);
+  assert.equal(relay.stats().messagesSent, 5);
+  await closeAll(tx, relay, sink);
+  await guard.check();
 });
 
 test('forwardUdp(a, b): datagrams on a leave b byte-exact from their pool buffers; stats; bad arguments are typed errors', { skip, timeout: 20000 }, async () => {
