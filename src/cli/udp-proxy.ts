@@ -125,4 +125,6 @@ export function run(argv: string[]): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // The TCP proxy reloads on SIGHUP; this one has no file to re-read, and must not die of it.
+  process.on('SIGHUP', () => process.stderr.write('maio proxy: SIGHUP ignored: a UDP proxy takes no --config to reload\n'));
 }

@@ -307,6 +307,11 @@ test('maio proxy --udp relays datagrams both ways and serves its metrics', { ski
   assert.match(text, /maio_udp_proxy_sessions_open 1/);
   const json = (await (await fetch(`http://127.0.0.1:${mport}/sessions`)).json()) as { sessions: { datagramsUp: number }[] };
   assert.equal(json.sessions[0]!.datagramsUp, 50);
+  child.kill('SIGHUP'); // not a reload here, and not an exit either
+  await until(() => err.includes('SIGHUP ignored'), 'the SIGHUP line');
+  c.removeAllListeners('message');
+  const again = await exchange(c, 7, port, 5);
+  assert.equal(again.foreign + again.corrupt, 0, 'still relaying after SIGHUP');
   c.close();
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number];
