@@ -30,7 +30,8 @@ const help = `usage: maio <command> [options]
   ${udpBlast.usage}
       send datagrams from pool buffers (UDP_SEGMENT batches) as fast as the socket takes them
   ${proxy.usage}
-      TCP proxy: each connection forwarded to an upstream (pool buffers, no copy in JS)
+      TCP proxy: each connection forwarded to an upstream (pool buffers, no copy in JS);
+      with --udp a UDP relay, one session per client flow
   ${doctor.usage}
       what this machine gives maio, and a self-check of every backend (exit 1: degraded)
   ${selfCheck.usage}

@@ -16,6 +16,7 @@ import { runProxyWorkers } from './proxy-workers';
 import { serveWorkerReloads, workerProxyData } from './proxy-worker-reload';
 import { currentWorker } from '../workers/runtime';
 import { takeWorkerFlags, workersHelp } from './workers';
+import * as udpProxy from './udp-proxy';
 
 export const usage =
   'maio proxy --listen HOST:PORT|unix:PATH --upstream HOST:PORT|unix:PATH [--upstream ...] [--balance round-robin|least-connections] [--max-connections N] [--idle-timeout S] [--health-interval S] [--retry-down S] [--connect-timeout MS] [--metrics HOST:PORT] [--mode auto|buffers|splice] [--splice-after BYTES] [--config file.json] ' + gatewayUsage + ' [--workers N|auto] [--cpus LIST]';
@@ -35,7 +36,10 @@ export const help = `  --listen HOST:PORT        where clients connect (required
   --config FILE             JSON with the same keys in camelCase (upstreams: [...]); flags win
 ${gatewayHelp}
 ${workersHelp}
-  SIGTERM stops accepting, drains open connections and exits.`;
+  SIGTERM stops accepting, drains open connections and exits.
+
+  ${udpProxy.usage}
+${udpProxy.help}`;
 
 interface Parsed {
   listen?: string;
@@ -185,6 +189,7 @@ function listenError(what: string, at: HostPort | UnixPath, err: NodeJS.ErrnoExc
 }
 
 export function run(argv: string[]): void {
+  if (argv.includes('--udp')) return udpProxy.run(argv);
   const w = takeWorkerFlags(argv);
   const parsed = parseProxyArgs(w.rest);
   const worker = currentWorker();

@@ -35,3 +35,7 @@ export const kOnReceiveStopped = Symbol('maio.onReceiveStopped');
 /** Socket: (hold) holds 'data' back without stopping the recv (true), or lets it flow again (false):
  * a pause that costs no cancel and no re-arm, for maio/net's pipe() (src/net/compat/socket.ts). */
 export const kHoldData = Symbol('maio.holdData');
+/** UdpSocket: a destination's sockaddr, encoded once (a forwarder keeps it per flow). */
+export const kUdpDestination = Symbol('maio.udpDestination');
+/** UdpSocket: send(msg) to a destination kUdpDestination encoded. */
+export const kUdpSendTo = Symbol('maio.udpSendTo');

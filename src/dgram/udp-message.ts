@@ -6,11 +6,20 @@
  * datagrams (the control message says the segment size): each becomes a
  * message over its own part of the same buffer, and the buffer goes back to
  * its pool when the last of them is released.
+ *
+ * A message can be sent on as it is (UdpSocket.send(msg)): its region of the
+ * pool buffer is lent to the kernel (the other messages of the buffer stay
+ * readable: a send only reads its own region) and the message counts as
+ * released. The buffer goes back when its last message is released and the
+ * last send of one of them has completed (the pool's lend count and
+ * release-on-return flag do that bookkeeping).
  */
 import type { AddressInfo } from 'node:net';
 import { BufferReleasedError } from '../core/errors';
 import { RECVMSG_OUT, SOL_UDP, UDP_GRO } from '../core/native';
+import { kLend, kReleaseWhenReturned, kUncheckedBytes } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
+import type { IoPool } from '../pool/pool';
 import { decodeSockaddr } from '../net/address';
 
 /** Where a datagram came from (node:dgram's rinfo without `size`: see message.length). */
@@ -18,6 +27,14 @@ export type RemoteInfo = Readonly<AddressInfo>;
 
 const MSG_TRUNC = 0x20;
 const CMSG_HDR = 16; // struct cmsghdr on 64-bit Linux: size_t len, int level, int type
+
+/** A message's `bytes` view -> the message, so send(msg.bytes) can send the message itself. */
+const byView = new WeakMap<Uint8Array, UdpMessage>();
+
+/** The live message whose `bytes` this view is (the very view, not a subarray of it), or undefined. */
+export function messageOfView(view: Uint8Array): UdpMessage | undefined {
+  return byView.get(view);
+}
 
 /** One pool buffer shared by the messages cut from it. */
 class SharedBuffer {
@@ -48,7 +65,35 @@ export class UdpMessage {
   /** The payload, a view of pool memory. Throws ERR_MAIO_BUFFER_RELEASED after release(). */
   get bytes(): Uint8Array {
     if (this.#released) throw new BufferReleasedError('message was released');
-    return (this.#bytes ??= this.#shared.buf.bytes.subarray(this.#start, this.#start + this.length));
+    // Unchecked: a sibling message of the same GRO buffer may be with the kernel (the slot is
+    // LENT), but only its own region is; this one's is still the application's.
+    if (this.#bytes === null) {
+      const buf = this.#shared.buf;
+      this.#bytes = buf.pool[kUncheckedBytes](buf).subarray(this.#start, this.#start + this.length);
+      byView.set(this.#bytes, this);
+    }
+    return this.#bytes;
+  }
+
+  /** The pool the payload lives in (a socket sends a message only from its own pool). */
+  get pool(): IoPool {
+    return this.#shared.buf.pool;
+  }
+
+  /**
+   * @internal UdpSocket.send(msg): lends the slot to the kernel once more
+   * (counted) and gives the message up. Returns the buffer to hand back to
+   * the pool (kReturn) when the send completes, and the payload's offset in
+   * the pool's region.
+   */
+  lendForSend(): { buf: IoBuffer; offset: number } {
+    if (this.#released) throw new BufferReleasedError('message was released');
+    const buf = this.#shared.buf;
+    buf.pool[kLend](buf, 0);
+    this.#released = true;
+    this.#bytes = null;
+    if (--this.#shared.refs === 0) buf.pool[kReleaseWhenReturned](buf);
+    return { buf, offset: buf.offset + this.#start };
   }
 
   get released(): boolean {
@@ -71,7 +116,8 @@ export class UdpMessage {
     if (this.#released) throw new BufferReleasedError('message was released');
     this.#released = true;
     this.#bytes = null;
-    if (--this.#shared.refs === 0) this.#shared.buf.release();
+    // Now, or when the last send of a sibling message completes.
+    if (--this.#shared.refs === 0) this.#shared.buf.pool[kReleaseWhenReturned](this.#shared.buf);
   }
 }
 

@@ -7,6 +7,12 @@
  * 64 of them: the kernel cuts it into datagrams, so a batch costs one op, not
  * one per datagram. The pieces are listed, not copied: each datagram stays in
  * its own pool buffer.
+ *
+ * A received message sent on (send(msg)) is a region of a receive buffer:
+ * its piece is (offset, length) inside that buffer, lent by the message
+ * itself. Messages cut from one GRO buffer, sent on in one turn to one
+ * destination, so leave as one UDP_SEGMENT send again; their pieces lie back
+ * to back in the buffer and are listed as one.
  */
 import { errnoError, type ErrnoError } from '../core/errors';
 import { SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX } from '../core/native';
@@ -21,6 +27,8 @@ export type SendCallback = (err: Error | null) => void;
 
 interface Pending {
   buf: IoBuffer;
+  /** where the first piece starts in the pool's region: buf.offset, or a message's payload inside buf */
+  off: number;
   /** the datagram's further pieces (send() of several buffers), or null */
   more: IoBuffer[] | null;
   /** the datagram's length: buf's, plus the further pieces' */
@@ -78,8 +86,32 @@ export class UdpSender implements PreFlush, CompletionTarget {
   enqueue(buf: IoBuffer, more: IoBuffer[] | null, len: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
     this.#pool[kLend](buf, LEND_TRANSFER);
     if (more !== null) for (const b of more) this.#pool[kLend](b, LEND_TRANSFER);
-    this.#queue.push({ buf, more, len, name, cb });
+    this.#queue.push({ buf, off: buf.offset, more, len, name, cb });
     this.#schedule();
+  }
+
+  /** Queues `len` bytes at pool offset `off` inside `buf`, already lent by its owner (a received message). */
+  enqueueLent(buf: IoBuffer, off: number, len: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
+    this.#queue.push({ buf, off, more: null, len, name, cb });
+    this.#stats.messagesSent++;
+    this.#schedule();
+  }
+
+  /** Lists datagrams head..head+n-1 (one piece each) in #segs, merging pieces that lie back to back; returns the count. */
+  #listPieces(q: Pending[], head: number, n: number): number {
+    const segs = this.#segs;
+    let count = 0;
+    for (let k = 0; k < n; k++) {
+      const item = q[head + k];
+      if (count > 0 && segs[2 * count - 2] + segs[2 * count - 1] === item.off) {
+        segs[2 * count - 1] += item.len;
+      } else {
+        segs[2 * count] = item.off;
+        segs[2 * count + 1] = item.len;
+        count++;
+      }
+    }
+    return count;
   }
 
   #giveBack(item: Pending): void {
@@ -120,7 +152,8 @@ export class UdpSender implements PreFlush, CompletionTarget {
           if (len < size) break; // only the last segment may be shorter
         }
       }
-      let large = n > SMALL_SEGS || pieces > SMALL_SEGS;
+      let count = pieces > 1 ? pieces : this.#listPieces(q, head, n);
+      let large = count > SMALL_SEGS;
       let aux = large ? this.#ring.allocAuxLarge() : this.#ring.allocAux();
       if (aux < 0 && large && pieces <= SMALL_SEGS) {
         // No large slot free: a smaller batch in a small one.
@@ -128,6 +161,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
         n = SMALL_SEGS;
         total = 0;
         for (let k = 0; k < n; k++) total += q[head + k].len;
+        count = this.#listPieces(q, head, n);
         aux = this.#ring.allocAux();
       }
       if (aux < 0) {
@@ -139,21 +173,13 @@ export class UdpSender implements PreFlush, CompletionTarget {
       const nameLen = first.name === null ? 0 : first.name.length;
       if (first.name !== null) this.#ring.aux.set(first.name, aux);
       const segs = this.#segs;
-      let count = n;
       if (pieces > 1) {
-        segs[0] = first.buf.offset;
+        segs[0] = first.off;
         segs[1] = first.buf.length;
         first.more!.forEach((b, k) => {
           segs[2 * k + 2] = b.offset;
           segs[2 * k + 3] = b.length;
         });
-        count = pieces;
-      } else {
-        for (let k = 0; k < n; k++) {
-          const b = q[head + k].buf;
-          segs[2 * k] = b.offset;
-          segs[2 * k + 1] = b.length;
-        }
       }
       const gso = n > 1 ? size : 0;
       const opId = this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso);

@@ -15,8 +15,8 @@ import type { IoPool } from '../pool/pool';
 import { currentRing } from '../ring/current';
 import type { IoRing } from '../ring/io-ring';
 import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
-import { kPoolId } from '../core/symbols';
-import type { RemoteInfo, UdpMessage } from './udp-message';
+import { kPoolId, kUdpDestination, kUdpSendTo } from '../core/symbols';
+import { UdpMessage, messageOfView, type RemoteInfo } from './udp-message';
 import type { ParsedDatagrams } from './udp-message';
 import { applyOptions, checkOptions, type CheckedOptions, type UdpSocketOptions } from './udp-options';
 import { UdpReceiver } from './udp-receive';
@@ -209,9 +209,23 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
    * connected socket takes no port; an unconnected one needs it (host
    * default: loopback). `cb(err)` runs once the kernel took it or refused
    * it; without one, a refused send is an 'error' event.
+   *
+   * A received UdpMessage (of this socket's pool; inside its 'message'
+   * handler, or retained), or its `bytes` view itself, is sent as it is, from
+   * the pool buffer it arrived in: no copy. It counts as released from then on. Messages of one GRO
+   * buffer sent on in one turn to one destination leave as one UDP_SEGMENT
+   * batch again.
    */
-  send(buf: IoBuffer | readonly IoBuffer[], port?: number, host?: string, cb?: SendCallback): void {
+  send(buf: IoBuffer | readonly IoBuffer[] | UdpMessage | Uint8Array, port?: number, host?: string, cb?: SendCallback): void {
     this.#checkOpen();
+    if (buf instanceof UdpMessage) return this.#sendMessage(buf, port, host, cb);
+    if (buf instanceof Uint8Array) {
+      const msg = messageOfView(buf);
+      if (msg === undefined || msg.released) {
+        throw new InvalidArgumentError("send() takes a Uint8Array only when it is a live received message's `bytes` (other bytes: copy them into a pool buffer)");
+      }
+      return this.#sendMessage(msg, port, host, cb);
+    }
     const list = Array.isArray(buf) ? (buf as readonly IoBuffer[]) : null;
     const first = list === null ? (buf as IoBuffer) : list[0];
     if (list !== null && (list.length < 1 || list.length > SENDMSG_MAX_SEGS)) {
@@ -242,6 +256,54 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       this.#bound = true;
       this.#receiver.arm();
     }
+  }
+
+  /**
+   * A received message sent on from its own pool buffer (no copy): see
+   * send(). The message is given up (released as far as the application is
+   * concerned, also inside its 'message' handler); its bytes go back to the
+   * pool when the kernel is done with them and its sibling messages of a GRO
+   * buffer are released.
+   */
+  #sendMessage(msg: UdpMessage, port: unknown, host: unknown, cb: SendCallback | undefined, encoded?: Uint8Array): void {
+    if (msg.released) throw new BufferReleasedError('message was released');
+    if (msg.pool !== this.pool) throw new InvalidArgumentError("send() takes messages received into the socket's pool");
+    if (msg.length > MAX_PAYLOAD[this.#o.family]) {
+      throw new DatagramTooLargeError(`a ${this.type} datagram holds at most ${MAX_PAYLOAD[this.#o.family]} bytes, got ${msg.length}`);
+    }
+    let name: Uint8Array | null = null;
+    if (this.#connected) {
+      if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: send() takes no address');
+    } else if (encoded !== undefined) {
+      name = encoded;
+    } else {
+      if (port === undefined) throw new InvalidArgumentError('send() on an unconnected UDP socket needs a port');
+      name = this.#name(port, host);
+    }
+    const { buf, offset } = msg.lendForSend();
+    this.#sender.enqueueLent(buf, offset, msg.length, name, cb);
+    if (!this.#bound) {
+      this.#bound = true;
+      this.#receiver.arm();
+    }
+  }
+
+  /**
+   * @internal A destination's sockaddr, checked and encoded once: a relay
+   * keeps one per flow, so a socket that sends to many flows in turn (a relay's
+   * listening socket) does not look each one up per datagram.
+   */
+  [kUdpDestination](port: number, host: string | undefined): Uint8Array {
+    this.#checkOpen();
+    return this.#lookupName(port, host);
+  }
+
+  /** @internal send(msg) to a destination encoded by kUdpDestination (an unconnected socket). */
+  [kUdpSendTo](msg: UdpMessage, name: Uint8Array, cb?: SendCallback): void {
+    this.#checkOpen();
+    if (!(msg instanceof UdpMessage)) throw new InvalidArgumentError('expected a UdpMessage');
+    if (this.#connected) throw new InvalidArgumentError('the UDP socket is connected: send() takes no address');
+    this.#sendMessage(msg, undefined, undefined, cb, name);
   }
 
   #deliver(p: ParsedDatagrams): void {
@@ -314,6 +376,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       bytesOut: c.bytesOut,
       truncated: c.truncated,
       gsoBatches: c.gsoBatches,
+      messagesSent: c.messagesSent,
       groBatches: c.groBatches,
       errors: c.errors,
       noBufferEvents: c.noBufferEvents,

@@ -10,6 +10,8 @@ export class UdpCounters {
   truncated = 0;
   /** UDP_SEGMENT sends (each several datagrams) */
   gsoBatches = 0;
+  /** datagrams send(msg) queued from a received message's own pool buffer (no copy) */
+  messagesSent = 0;
   /** receive buffers that carried several datagrams (UDP_GRO) */
   groBatches = 0;
   /** failed sends and receive errors (ICMP errors on a connected socket, ...) */
@@ -25,6 +27,8 @@ export interface UdpStats {
   bytesOut: number;
   truncated: number;
   gsoBatches: number;
+  /** datagrams send(msg) queued from a received message's own pool buffer (no copy) */
+  messagesSent: number;
   groBatches: number;
   errors: number;
   noBufferEvents: number;
