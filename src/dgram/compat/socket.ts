@@ -76,6 +76,7 @@ const EMSGSIZE = -90;
 const ENOBUFS = -105;
 const ECANCELED = -125;
 const EBADF = -9;
+const EINVAL = -22;
 
 const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
 
@@ -377,7 +378,8 @@ export class Socket extends EventEmitter {
       this.#queuedBytes -= len;
       this.#queuedCount--;
       if (!buf.released && !buf.lent) buf.release();
-      fail(e);
+      // refused before the kernel saw it (an address of the other family, ...): EINVAL, as libuv's
+      fail((e as { errno?: unknown }).errno ?? EINVAL);
     }
   }
 

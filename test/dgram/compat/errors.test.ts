@@ -78,6 +78,9 @@ for (const [name, dgram] of impls) {
     const m = await got;
     assert.equal(m.length, 60000);
     assert.ok(m.every((b) => b === 7));
+    // an address of the other family: EINVAL to the callback
+    const [err3] = await sent((cb) => tx.send('x', port, '::1', cb));
+    assert.deepEqual([(err3 as NodeJS.ErrnoException).code, err3!.message], ['EINVAL', `send EINVAL ::1:${port}`]);
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(errorEvents, 0);
     await close(tx);
