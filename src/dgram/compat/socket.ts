@@ -33,6 +33,7 @@ import {
   validatePort,
   validateString,
 } from './errors';
+import { OutOfRangeError } from '../../net/compat/errors';
 import * as opts from './sockopts';
 
 export type SocketType = 'udp4' | 'udp6';
@@ -105,6 +106,15 @@ function slice(msg: unknown, offset: unknown, length: unknown): unknown {
   return Buffer.from(b.buffer, b.byteOffset + off, len);
 }
 
+/** A uint32 as node checks createSocket's buffer sizes; 0 means unset. SO_RCVBUF/SO_SNDBUF take an int (the kernel caps it anyway). */
+function bufferSizeOption(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number') throw new ArgTypeError(name, 'of type number', v);
+  if (!Number.isInteger(v)) throw new OutOfRangeError(name, 'an integer', v);
+  if (v < 0 || v > 0xffffffff) throw new OutOfRangeError(name, '>= 0 && <= 4294967295', v);
+  return v === 0 ? undefined : Math.min(v, 0x7fffffff);
+}
+
 export class Socket extends EventEmitter {
   readonly type: SocketType;
   readonly #u: UdpSocket;
@@ -124,9 +134,8 @@ export class Socket extends EventEmitter {
     if (o.type !== 'udp4' && o.type !== 'udp6') throw new SocketBadTypeError();
     if (o.lookup !== undefined) validateFunction(o.lookup, 'options.lookup');
     if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new ArgTypeError('options.signal', 'an instance of AbortSignal', o.signal);
-    for (const k of ['recvBufferSize', 'sendBufferSize'] as const) {
-      if (o[k] !== undefined && (typeof o[k] !== 'number' || o[k]! >>> 0 !== o[k] || o[k] === 0)) throw new SocketBadBufferSizeError();
-    }
+    const recvBufferSize = bufferSizeOption(o.recvBufferSize, 'options.recvBufferSize');
+    const sendBufferSize = bufferSizeOption(o.sendBufferSize, 'options.sendBufferSize');
     this.type = o.type;
     this.#lookup = o.lookup;
     this.#u = new UdpSocket({
@@ -134,8 +143,8 @@ export class Socket extends EventEmitter {
       reuseAddr: !!o.reuseAddr,
       reusePort: !!o.reusePort,
       ipv6Only: !!o.ipv6Only,
-      recvBufferSize: o.recvBufferSize,
-      sendBufferSize: o.sendBufferSize,
+      recvBufferSize,
+      sendBufferSize,
       pool: o.pool,
     });
     this.#u.on('message', (m, from) => this.#onMessage(m, from));
@@ -203,6 +212,7 @@ export class Socket extends EventEmitter {
       if (this.#closed) return;
       if (err) {
         this.#bind = 'unbound';
+        this.#queue = null;
         this.emit('error', err);
         return;
       }
@@ -210,6 +220,8 @@ export class Socket extends EventEmitter {
         () => this.#listening(),
         (e: unknown) => {
           this.#bind = 'unbound';
+          // what waited for this bind will not run (node keeps it queued, and a close() behind it never closes)
+          this.#queue = null;
           this.emit('error', errnoException(e, 'bind', resolved, portNum));
         },
       );

@@ -14,6 +14,9 @@ for (const [name, dgram] of impls) {
     const s = dgram.createSocket('udp4');
     const cases: [string, () => unknown, object][] = [
       ['bad type', () => dgram.createSocket('udp5' as never), { name: 'TypeError', code: 'ERR_SOCKET_BAD_TYPE', message: 'Bad socket type specified. Valid types are: udp4, udp6' }],
+      ['recvBufferSize -1', () => dgram.createSocket({ type: 'udp4', recvBufferSize: -1 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'The value of "options.recvBufferSize" is out of range. It must be >= 0 && <= 4294967295. Received -1' }],
+      ['sendBufferSize 1.5', () => dgram.createSocket({ type: 'udp4', sendBufferSize: 1.5 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'The value of "options.sendBufferSize" is out of range. It must be an integer. Received 1.5' }],
+      ['recvBufferSize a string', () => dgram.createSocket({ type: 'udp4', recvBufferSize: '1' as never }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'The "options.recvBufferSize" property must be of type number. Received type string (\'1\')' }],
       ['send a number', () => s.send(5 as never, 7000, '127.0.0.1'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: `The "buffer" argument must be ${BUFFER}. Received type number (5)` }],
       ['send a list of numbers', () => s.send([1] as never, 7000, '127.0.0.1'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: `The "buffer list arguments" argument must be ${BUFFER}. Received an instance of Array` }],
       ['send port 70000', () => s.send('x', 70000, '127.0.0.1'), { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT', message: 'Port should be > 0 and < 65536. Received type number (70000).' }],
