@@ -9,7 +9,7 @@
  */
 import { Socket as SocketClass, type MessageListener, type SocketOptions, type SocketType } from './socket';
 
-export type { SocketOptions, SocketType, MessageListener, BindOptions, RemoteInfo, LookupFunction } from './socket';
+export type { SocketOptions, SocketType, MessageListener, BindOptions, RemoteInfo, LookupFunction, SendCallback, Message } from './socket';
 /** The class behind `dgram.Socket`, for the API reference. */
 export type { SocketClass as DgramSocket };
 

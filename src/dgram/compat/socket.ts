@@ -68,7 +68,11 @@ export interface RemoteInfo {
 }
 
 export type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
-type SendCb = (error: Error | null, bytes?: number) => void;
+/** send()'s callback: the error, or null and the bytes sent. */
+export type SendCallback = (error: Error | null, bytes?: number) => void;
+type SendCb = SendCallback;
+/** What send() takes as one datagram: a string, Buffer, TypedArray, DataView, or an array of them (their bytes in order). */
+export type Message = string | ArrayBufferView | readonly (string | ArrayBufferView)[];
 type Piece = ArrayBufferView;
 
 /** Largest UDP payload: 65,535 minus the IP and UDP headers. */
@@ -187,7 +191,11 @@ export class Socket extends EventEmitter {
     (this.#lookup ?? (dns.lookup as unknown as LookupFunction))(host, family, (err, ip) => (err ? cb(err) : cb(null, ip)));
   }
 
-  bind(port?: number | BindOptions | ((this: Socket) => void), address?: string | (() => void), callback?: () => void): this {
+  bind(port?: number, address?: string, callback?: () => void): this;
+  bind(port?: number, callback?: () => void): this;
+  bind(callback?: () => void): this;
+  bind(options: BindOptions, callback?: () => void): this;
+  bind(port?: number | BindOptions | (() => void), address?: string | (() => void), callback?: () => void): this {
     this.#healthCheck();
     if (this.#bind !== 'unbound') throw new SocketAlreadyBoundError();
     const cb = [port, address, callback].find((a) => typeof a === 'function') as (() => void) | undefined;
@@ -242,6 +250,8 @@ export class Socket extends EventEmitter {
     if (this.#bind === 'unbound') this.bind({ port: 0, exclusive: true });
   }
 
+  connect(port: number, address?: string, callback?: () => void): void;
+  connect(port: number, callback: () => void): void;
   connect(port: number, address?: string | (() => void), callback?: () => void): void {
     const p = validatePort(port, 'Port', false);
     if (typeof address === 'function') {
@@ -309,6 +319,12 @@ export class Socket extends EventEmitter {
    * send(msg[, offset, length][, port][, address][, callback]), node:dgram's
    * overloads: msg a string, Buffer, TypedArray, DataView or an array of them.
    */
+  send(msg: Message, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: Message, port?: number, callback?: SendCallback): void;
+  send(msg: Message, callback?: SendCallback): void;
+  send(msg: string | ArrayBufferView, offset: number, length: number, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: string | ArrayBufferView, offset: number, length: number, port?: number, callback?: SendCallback): void;
+  send(msg: string | ArrayBufferView, offset: number, length: number, callback?: SendCallback): void;
   send(buffer: unknown, offset?: unknown, length?: unknown, port?: unknown, address?: unknown, callback?: unknown): void {
     const connected = this.#connect === 'connected';
     let msg = buffer;
