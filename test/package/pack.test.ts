@@ -116,6 +116,19 @@ test('npm pack, install the tarball into a scratch app, run the README examples,
     assert.equal(run(process.execPath, [file], app, 30_000).stdout.trim(), 'via maio/net', file);
   }
 
+  // maio/dgram: an echo through node:dgram's API on maio's UdpSocket, as CommonJS and as an ES module.
+  const dgramEcho = (dgram: string) => `
+    const e = ${dgram}.createSocket('udp4', (m, r) => e.send(m, r.port, r.address));
+    e.bind(0, '127.0.0.1', () => {
+      const c = ${dgram}.createSocket('udp4', (m) => { console.log(String(m)); c.close(); e.close(); });
+      c.send('via maio/dgram', e.address().port, '127.0.0.1');
+    });`;
+  fs.writeFileSync(path.join(app, 'dgram.cjs'), `const dgram = require('maio/dgram');\n${dgramEcho('dgram')}`);
+  fs.writeFileSync(path.join(app, 'dgram.mjs'), `import dgram from 'maio/dgram';\nimport { createSocket } from 'maio/dgram';\nif (dgram.createSocket !== createSocket) throw new Error('named and default exports differ');\n${dgramEcho('dgram')}`);
+  for (const file of ['dgram.cjs', 'dgram.mjs']) {
+    assert.equal(run(process.execPath, [file], app, 30_000).stdout.trim(), 'via maio/dgram', file);
+  }
+
   // What the docs name is exported, from both entries, and deep imports stay refused.
   const names = ['fanOut', 'forward', 'forwardBoth', 'Proxy', 'createServer', 'connect', 'createPool', 'backend', 'stats'];
   fs.writeFileSync(

@@ -9,7 +9,7 @@
 import { getSystemErrorMap, inspect } from 'node:util';
 
 /** "Received ..." as node words it: the type and a short form of the value. */
-function received(value: unknown): string {
+export function received(value: unknown): string {
   if (value === null || value === undefined) return `Received ${String(value)}`;
   if (typeof value === 'function') return `Received function ${value.name}`;
   if (typeof value === 'object') {
