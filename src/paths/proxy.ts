@@ -27,6 +27,7 @@ import { dnsSpecOf, fmtHostPort as fmt, resolveProxyOptions, unixPathOf, sameDns
 import { addressesOf, encodeProxyHeader, encodeUnixProxyHeader, unmapV4, type ProxyAddresses } from '../gateway/proxy-protocol';
 import { unixSockaddr } from '../net/unix-address';
 import { forwardBoth, type Relay } from './forward';
+import { writeMetric, type MetricRows } from './metrics-text';
 
 export type { HostPort, ProxyOptions, SendProxy, UnixPath, UpstreamSpec } from '../gateway/proxy-options';
 export type { StaticUpstreamSpec, UnixUpstreamSpec, DnsUpstreamSpec, SrvUpstreamSpec } from '../gateway/proxy-options';
@@ -753,10 +754,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   metrics(): string {
     const s = this.stats();
     const out: string[] = [];
-    const metric = (name: string, type: string, help: string, rows: [string, number][]) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
-    };
+    const metric = (name: string, type: 'counter' | 'gauge', help: string, rows: MetricRows): void => writeMetric(out, name, type, help, rows);
     metric('maio_proxy_connections_accepted_total', 'counter', 'Client connections accepted.', [['', s.accepted]]);
     metric('maio_proxy_connections_rejected_total', 'counter', 'Client connections closed at accept (limit or shutdown).', [['', s.rejected]]);
     metric('maio_proxy_connections_failed_total', 'counter', 'Client connections no upstream took.', [['', s.failed]]);

@@ -19,6 +19,7 @@ import { createUdpSocket, type UdpSocket } from '../dgram/udp-socket';
 import type { RemoteInfo, UdpMessage } from '../dgram/udp-message';
 import type { UdpStats } from '../dgram/udp-stats';
 import { forwardUdp, type UdpForwarder } from './forward-udp';
+import { writeMetric, type MetricRows } from './metrics-text';
 
 export interface UdpProxyHostPort {
   host: string;
@@ -402,10 +403,7 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
   metrics(): string {
     const s = this.stats();
     const out: string[] = [];
-    const metric = (name: string, type: string, help: string, rows: [string, number][]) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
-    };
+    const metric = (name: string, type: 'counter' | 'gauge', help: string, rows: MetricRows): void => writeMetric(out, name, type, help, rows);
     metric('maio_udp_proxy_sessions_open', 'gauge', 'Open sessions (client flows).', [['', s.sessions.open]]);
     metric('maio_udp_proxy_sessions_total', 'counter', 'Sessions by event.', [
       ['{event="created"}', s.sessions.created],

@@ -328,8 +328,16 @@ export class Socket extends Duplex {
    * ReadableState fields, as #pushedEnd reads `ended`.)
    */
   #canPassPooled(buf: IoBuffer): boolean {
+    return this.#emitsAtOnce(buf) && this.#pipeDest!.#takesPooled(buf);
+  }
+
+  /**
+   * push() would hand `buf` to the 'data' listeners at once (flowing, nothing
+   * buffered, outside _read(), no decoder, no 'readable' listener, no onread)
+   * and it is large enough that a view is cheaper than a copy.
+   */
+  #emitsAtOnce(buf: IoBuffer): boolean {
     const rs = (this as unknown as { _readableState: ReadableInternals })._readableState;
-    const events = (this as unknown as { _events: Record<string, unknown> })._events;
     return (
       buf.length >= POOLED_MIN_BYTES &&
       rs.flowing === true &&
@@ -338,9 +346,8 @@ export class Socket extends Duplex {
       rs.decoder === null &&
       !rs.ended &&
       !rs.destroyed &&
-      events.readable === undefined &&
-      this.#onread === null &&
-      this.#pipeDest!.#takesPooled(buf)
+      (this as unknown as { _events: Record<string, unknown> })._events.readable === undefined &&
+      this.#onread === null
     );
   }
 
@@ -348,18 +355,7 @@ export class Socket extends Duplex {
   #canLend(buf: IoBuffer): boolean {
     const rs = (this as unknown as { _readableState: ReadableInternals & { pipes: unknown[] } })._readableState;
     if (this.#lentHeld !== null && rs.length === 0) this.#releaseLent();
-    return (
-      buf.length >= POOLED_MIN_BYTES &&
-      rs.flowing === true &&
-      rs.length === 0 &&
-      rs.sync === false &&
-      rs.decoder === null &&
-      !rs.ended &&
-      !rs.destroyed &&
-      rs.pipes.length === 0 &&
-      (this as unknown as { _events: Record<string, unknown> })._events.readable === undefined &&
-      this.#onread === null
-    );
+    return rs.pipes.length === 0 && this.#emitsAtOnce(buf);
   }
 
   /**
