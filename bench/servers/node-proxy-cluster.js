@@ -1,24 +1,10 @@
 'use strict';
 // node:net pipe proxy (servers/node-proxy.js's `a.pipe(b); b.pipe(a)`) on N node:cluster workers
 // (processes; the primary hands connections out round-robin): the node side of the proxy-2w scenario.
-const cluster = require('node:cluster');
 const net = require('node:net');
 const opt = require('./args.js')({ port: 0, host: '127.0.0.1', upstream: 0, 'upstream-host': '127.0.0.1', workers: 2 });
 
-if (cluster.isPrimary) {
-  let listening = 0;
-  for (let i = 0; i < opt.workers; i++) cluster.fork();
-  cluster.on('listening', (_w, address) => {
-    if (++listening === opt.workers) process.stdout.write(`listening ${address.port}\n`);
-  });
-  cluster.on('exit', () => process.exit(1));
-  const stop = () => {
-    for (const w of Object.values(cluster.workers)) w.process.kill('SIGKILL');
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-} else {
+if (!require('./cluster-primary.js')(opt.workers)) {
   const server = net.createServer({ allowHalfOpen: true }, (a) => {
     const b = net.connect({ port: opt.upstream, host: opt['upstream-host'], allowHalfOpen: true });
     a.pipe(b);
