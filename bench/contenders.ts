@@ -91,7 +91,7 @@ function maioUdpSink(gro: boolean) {
   ];
 }
 
-/** `maio udp-blast`, 1,400-byte datagrams, GSO (UDP_SEGMENT batches) on or off. */
+/** `maio udp-blast`, 1,400-byte datagrams: GSO on (a pool buffer of 46 datagrams per sendSegments(), as the C UDP_SEGMENT sender) or off. */
 function maioUdpBlast(gso: boolean) {
   return (env: Env, p: RoleParams): string[] => [
     process.execPath,
@@ -198,7 +198,7 @@ export const contenders: Contender[] = [
       proxy: 'maio proxy',
       proxy2: 'maio proxy --workers 2',
       'udp-sink': 'maio udp-sink, GRO on',
-      'udp-send': 'maio udp-blast, GSO on',
+      'udp-send': 'maio udp-blast, GSO on (sendSegments)',
       file: "maio socket.sendFile() (mode 'sendfile')",
       http: 'node:http on maio/net',
       https: 'node:https on maio/net',

@@ -1,21 +1,27 @@
 /**
  * maio udp-blast: send datagrams from pool buffers as fast as the socket
  * takes them (each buffer's ownership goes to the kernel, back to the pool
- * after). Datagrams queued in one turn to one destination leave as
- * UDP_SEGMENT batches unless --gso 0.
+ * after). With GSO (--gso 1) each pool buffer holds as many datagrams as one
+ * UDP_SEGMENT send takes, sent with sendSegments() (--segments 1, as a C
+ * sender with UDP_SEGMENT does), or one datagram per buffer batched by the
+ * socket's per-turn GSO (--segments 0); --gso 0 sends them one by one.
  */
 import { createUdpSocket } from '../dgram/udp-socket';
+import { GSO_MAX_BYTES } from '../dgram/udp-send';
+import { SENDMSG_MAX_SEGS } from '../core/native';
 import { defaultPool } from '../pool/pool';
 import { announce, gbits, onSignals, parseArgs } from './args';
 
-export const usage = 'maio udp-blast --port P [--host H] [--size 1400] [--duration 5] [--count N] [--gso 1] [--batch 64]';
+export const usage = 'maio udp-blast --port P [--host H] [--size 1400] [--duration 5] [--count N] [--gso 1] [--segments 1] [--batch 64]';
 export const help = `  --port P       port to send to (required)
   --host H       host to send to (default 127.0.0.1)
   --size B       bytes per datagram (default 1400)
   --duration S   stop after S seconds (default 5)
   --count N      stop after N datagrams (default 0: no limit)
   --gso 0|1      UDP_SEGMENT batching (default 1)
-  --batch N      datagrams queued per event-loop turn (default 64)
+  --segments 0|1 with GSO: one pool buffer of datagrams per send (sendSegments, default 1)
+  --batch N      datagrams queued per event-loop turn (default 64; 4096 with --segments 1,
+                 where a turn queues whole buffers and the pool bounds what is in flight)
   Prints "ready" once the socket is up, and the datagrams sent and the rate on stderr at the end.`;
 
 const MAX_PENDING = 2048; // datagrams queued or with the kernel before the blaster waits a turn
@@ -23,12 +29,12 @@ const MAX_PENDING = 2048; // datagrams queued or with the kernel before the blas
 export function run(argv: string[]): void {
   const o = parseArgs(
     argv,
-    { port: 'number', host: 'string', size: 'number', duration: 'number', count: 'number', gso: 'number', batch: 'number' },
-    { port: 0 as number, host: '127.0.0.1' as string, size: 1400 as number, duration: 5 as number, count: 0 as number, gso: 1 as number, batch: 64 as number },
+    { port: 'number', host: 'string', size: 'number', duration: 'number', count: 'number', gso: 'number', segments: 'number', batch: 'number' },
+    { port: 0 as number, host: '127.0.0.1' as string, size: 1400 as number, duration: 5 as number, count: 0 as number, gso: 1 as number, segments: 1 as number, batch: 0 as number },
   );
   if (!o.port) throw new Error('--port is required');
   if (!Number.isInteger(o.size) || o.size < 1 || o.size > 65507) throw new Error('--size must be an integer in [1, 65507]');
-  if (!Number.isInteger(o.batch) || o.batch < 1) throw new Error('--batch must be a positive integer');
+  if (!Number.isInteger(o.batch) || o.batch < 0) throw new Error('--batch must be a non-negative integer (0: the default)');
   const pool = defaultPool();
   announce();
   const sock = createUdpSocket({ type: o.host.includes(':') ? 'udp6' : 'udp4', gso: o.gso !== 0, sendBufferSize: 8 << 20 });
@@ -51,10 +57,28 @@ export function run(argv: string[]): void {
     };
     waitSent();
   };
+  // Datagrams per pool buffer: 1, or what one UDP_SEGMENT send takes.
+  const perBuffer = o.gso !== 0 && o.segments !== 0 && sock.stats().gso.enabled ? Math.max(1, Math.min(SENDMSG_MAX_SEGS, Math.floor(GSO_MAX_BYTES / o.size))) : 1;
+  const batch = o.batch || (perBuffer > 1 ? 4096 : 64);
+  const pumpSegments = (): void => {
+    if (done) return;
+    if (sock.stats().sendsPending < MAX_PENDING / perBuffer) {
+      for (let i = 0; i < Math.ceil(batch / perBuffer); i++) {
+        if (o.count && queued >= o.count) return finish();
+        const k = o.count ? Math.min(perBuffer, o.count - queued) : perBuffer;
+        const buf = pool.tryAlloc(k * o.size);
+        if (!buf) break; // every buffer is in flight: next turn
+        buf.setLength(k * o.size);
+        sock.sendSegments(buf, o.size, o.port, o.host);
+        queued += k;
+      }
+    }
+    setImmediate(pumpSegments);
+  };
   const pump = (): void => {
     if (done) return;
     if (sock.stats().sendsPending < MAX_PENDING) {
-      for (let i = 0; i < o.batch; i++) {
+      for (let i = 0; i < batch; i++) {
         if (o.count && queued >= o.count) return finish();
         const buf = pool.tryAlloc(o.size);
         if (!buf) break; // every buffer is in flight: next turn
@@ -67,6 +91,7 @@ export function run(argv: string[]): void {
   };
   process.stdout.write('ready\n');
   if (o.duration) setTimeout(finish, o.duration * 1000);
-  pump();
+  if (perBuffer > 1) pumpSegments();
+  else pump();
   onSignals(finish);
 }

@@ -36,6 +36,8 @@ interface Pending {
   /** the destination sockaddr (one cached array per destination), or null: connected */
   name: Uint8Array | null;
   cb: SendCallback | undefined;
+  /** sendSegments(): the segment size the kernel cuts this buffer into; 0: one datagram */
+  seg: number;
 }
 
 interface Batch {
@@ -86,13 +88,24 @@ export class UdpSender implements PreFlush, CompletionTarget {
   enqueue(buf: IoBuffer, more: IoBuffer[] | null, len: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
     this.#pool[kLend](buf, LEND_TRANSFER);
     if (more !== null) for (const b of more) this.#pool[kLend](b, LEND_TRANSFER);
-    this.#queue.push({ buf, off: buf.offset, more, len, name, cb });
+    this.#queue.push({ buf, off: buf.offset, more, len, name, cb, seg: 0 });
+    this.#schedule();
+  }
+
+  /**
+   * Takes one buffer of datagrams laid end to end, each `seg` bytes (the last
+   * may be shorter), checked by the caller; it leaves alone as one UDP_SEGMENT
+   * send, so the application pays one queue entry for up to 64 datagrams.
+   */
+  enqueueSegments(buf: IoBuffer, seg: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
+    this.#pool[kLend](buf, LEND_TRANSFER);
+    this.#queue.push({ buf, off: buf.offset, more: null, len: buf.length, name, cb, seg });
     this.#schedule();
   }
 
   /** Queues `len` bytes at pool offset `off` inside `buf`, already lent by its owner (a received message). */
   enqueueLent(buf: IoBuffer, off: number, len: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
-    this.#queue.push({ buf, off, more: null, len, name, cb });
+    this.#queue.push({ buf, off, more: null, len, name, cb, seg: 0 });
     this.#stats.messagesSent++;
     this.#schedule();
   }
@@ -142,11 +155,12 @@ export class UdpSender implements PreFlush, CompletionTarget {
       let total = size;
       // A datagram of several pieces goes alone: its pieces fill the list.
       const pieces = first.more === null ? 1 : 1 + first.more.length;
-      if (this.gso.enabled && size > 0 && pieces === 1) {
+      // A buffer of segments goes alone too: it is a GSO batch already.
+      if (this.gso.enabled && size > 0 && pieces === 1 && first.seg === 0) {
         while (head + n < q.length && n < SENDMSG_MAX_SEGS) {
           const next = q[head + n];
           const len = next.len;
-          if (next.name !== first.name || next.more !== null || len > size || len === 0 || total + len > GSO_MAX_BYTES) break;
+          if (next.name !== first.name || next.more !== null || next.seg !== 0 || len > size || len === 0 || total + len > GSO_MAX_BYTES) break;
           n++;
           total += len;
           if (len < size) break; // only the last segment may be shorter
@@ -181,7 +195,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
           segs[2 * k + 3] = b.length;
         });
       }
-      const gso = n > 1 ? size : 0;
+      const gso = first.seg > 0 ? first.seg : n > 1 ? size : 0;
       const opId = this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso);
       this.#inflight.set(opId, { items: q.slice(head, head + n), aux, large, gso });
       head += n;
@@ -196,9 +210,10 @@ export class UdpSender implements PreFlush, CompletionTarget {
     this.#inflight.delete(opId);
     if (batch.large) this.#ring.freeAuxLarge(batch.aux);
     else this.#ring.freeAux(batch.aux);
-    if (res < 0 && batch.gso > 0 && (res === -EINVAL || res === -EIO)) {
+    if (res < 0 && batch.gso > 0 && (res === -EINVAL || res === -EIO) && batch.items[0].seg === 0) {
       // The kernel or the route refused segmentation: off for this socket,
-      // and this batch goes again as single datagrams.
+      // and this batch goes again as single datagrams. (A sendSegments()
+      // buffer cannot be cut here: it fails with the kernel's error below.)
       this.gso.enabled = false;
       this.gso.reason = `${res === -EIO ? 'EIO' : 'EINVAL'}: a UDP_SEGMENT send of ${batch.items.length} x ${batch.gso} bytes was refused`;
       this.#queue = batch.items.concat(this.#queue);
@@ -222,7 +237,8 @@ export class UdpSender implements PreFlush, CompletionTarget {
       }
     }
     if (err === null) {
-      s.datagramsOut += batch.items.length;
+      const only = batch.items[0];
+      s.datagramsOut += only.seg > 0 ? Math.ceil(only.len / only.seg) : batch.items.length;
       s.bytesOut += res;
       if (batch.gso > 0) s.gsoBatches++;
     } else {

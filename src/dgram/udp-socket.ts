@@ -6,7 +6,7 @@
  * maio's own API: the node:dgram-compatible layer builds on this.
  */
 import type { AddressInfo } from 'node:net';
-import { BufferLentError, BufferReleasedError, ClosedError, DatagramTooLargeError, InvalidAddressError, InvalidArgumentError, fromNative, type ErrnoError } from '../core/errors';
+import { BackendUnavailableError, BufferLentError, BufferReleasedError, ClosedError, DatagramTooLargeError, InvalidAddressError, InvalidArgumentError, OutOfRangeError, fromNative, type ErrnoError } from '../core/errors';
 import { SENDMSG_MAX_SEGS, native } from '../core/native';
 import { TypedEmitter } from '../core/typed-events';
 import { IoBuffer } from '../pool/buffer';
@@ -20,7 +20,7 @@ import { UdpMessage, messageOfView, type RemoteInfo } from './udp-message';
 import type { ParsedDatagrams } from './udp-message';
 import { applyOptions, checkOptions, type CheckedOptions, type UdpSocketOptions } from './udp-options';
 import { UdpReceiver } from './udp-receive';
-import { UdpSender, type SendCallback } from './udp-send';
+import { GSO_MAX_BYTES, UdpSender, type SendCallback } from './udp-send';
 import { UdpCounters, type UdpStats } from './udp-stats';
 
 export type UdpSocketEvents = {
@@ -253,6 +253,42 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     this.#sender.enqueue(first, list !== null && list.length > 1 ? list.slice(1) : null, len, name, cb);
     if (!this.#bound) {
       // The kernel binds an unbound socket at its first send: receive from then on.
+      this.#bound = true;
+      this.#receiver.arm();
+    }
+  }
+
+  /**
+   * Sends `buf` as datagrams of `segmentSize` bytes laid end to end in it (the
+   * last may be shorter), to `port`/`host` or, connected, to the peer: one
+   * UDP_SEGMENT send the kernel cuts up (GSO), so up to 64 datagrams cost one
+   * call here and one operation. The buffer is lent as with send(). Throws
+   * BackendUnavailableError where this socket has no GSO (`stats().gso` says
+   * why): send the datagrams one by one there.
+   */
+  sendSegments(buf: IoBuffer, segmentSize: number, port?: number, host?: string, cb?: SendCallback): void {
+    this.#checkOpen();
+    if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('sendSegments() takes an IoBuffer');
+    if (buf.pool !== this.pool) throw new InvalidArgumentError("sendSegments() takes a buffer of the socket's pool");
+    if (buf.released) throw new BufferReleasedError();
+    if (buf.lent) throw new BufferLentError();
+    if (!Number.isInteger(segmentSize) || segmentSize < 1 || segmentSize > MAX_PAYLOAD[this.#o.family]) {
+      throw new OutOfRangeError(`segmentSize must be an integer from 1 to ${MAX_PAYLOAD[this.#o.family]}, got ${String(segmentSize)}`);
+    }
+    const len = buf.length;
+    if (len < 1 || len > GSO_MAX_BYTES || Math.ceil(len / segmentSize) > SENDMSG_MAX_SEGS) {
+      throw new DatagramTooLargeError(`sendSegments() sends 1 to ${GSO_MAX_BYTES} bytes in at most ${SENDMSG_MAX_SEGS} segments, got ${len} bytes of ${segmentSize}-byte segments`);
+    }
+    if (!this.#sender.gso.enabled) throw new BackendUnavailableError(`UDP segmentation is off on this socket: ${this.#sender.gso.reason}`);
+    let name: Uint8Array | null = null;
+    if (this.#connected) {
+      if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: sendSegments() takes no address');
+    } else {
+      if (port === undefined) throw new InvalidArgumentError('sendSegments() on an unconnected UDP socket needs a port');
+      name = this.#name(port, host);
+    }
+    this.#sender.enqueueSegments(buf, segmentSize, name, cb);
+    if (!this.#bound) {
       this.#bound = true;
       this.#receiver.arm();
     }

@@ -360,3 +360,62 @@ test('send() of several buffers: one datagram of their bytes in order (up to 64 
   await closeAll(rx, tx);
   await guard.check();
 });
+
+test('sendSegments(): one buffer of datagrams end to end leaves as one UDP_SEGMENT send and arrives as each datagram; bad calls are typed errors', { skip, timeout: 20000 }, async () => {
+  const pool = defaultPool();
+  const guard = poolGuard(pool);
+  const [rx, tx, port] = await pair({ gro: false }, { gso: true });
+  if (!tx.stats().gso.enabled) {
+    // Where the kernel has no UDP_SEGMENT the call says so, typed.
+    const buf = pool.alloc(100);
+    buf.setLength(100);
+    assert.throws(() => tx.sendSegments(buf, 10, port, '127.0.0.1'), { code: 'ERR_MAIO_BACKEND_UNAVAILABLE' });
+    buf.release();
+    await closeAll(rx, tx);
+    return;
+  }
+  const seg = 1400;
+  const lens = [...Array(45).fill(seg), 700]; // 63,700 bytes: 46 datagrams, the last short
+  const total = lens.reduce((a, b) => a + b, 0);
+  const buf = pool.alloc(total);
+  buf.setLength(total);
+  lens.forEach((len, seq) => {
+    const one = fill(pool, seq, len);
+    buf.bytes.set(one.bytes, seq * seg);
+    one.release();
+  });
+  const got: { seq: number; len: number }[] = [];
+  rx.on('message', (msg) => got.push({ seq: check(msg.bytes), len: msg.length }));
+  let sent: Error | null | undefined;
+  tx.sendSegments(buf, seg, port, '127.0.0.1', (err) => (sent = err));
+  assert.equal(buf.lent, true, 'lent to the kernel until the send completes');
+  await until(() => got.length === lens.length && sent !== undefined, 'the segmented buffer');
+  assert.equal(sent, null);
+  assert.deepEqual(got, lens.map((len, seq) => ({ seq, len })));
+  const s = tx.stats();
+  assert.equal(s.gsoBatches, 1);
+  assert.equal(s.datagramsOut, lens.length);
+  assert.equal(s.bytesOut, total);
+
+  const b = pool.alloc(65536);
+  b.setLength(65281);
+  assert.throws(() => tx.sendSegments(b, 1400, port, '127.0.0.1'), { code: 'ERR_MAIO_DATAGRAM_TOO_LARGE' }, 'over 65,280 bytes');
+  b.setLength(6500);
+  assert.throws(() => tx.sendSegments(b, 100, port, '127.0.0.1'), { code: 'ERR_MAIO_DATAGRAM_TOO_LARGE' }, '65 segments');
+  for (const bad of [0, -1, 1.5, 65508, NaN]) {
+    assert.throws(() => tx.sendSegments(b, bad, port, '127.0.0.1'), { code: 'ERR_MAIO_OUT_OF_RANGE' }, `segmentSize ${bad}`);
+  }
+  assert.throws(() => tx.sendSegments(b, 1000), { code: 'ERR_MAIO_INVALID_ARG' }, 'no port on an unconnected socket');
+  assert.throws(() => tx.sendSegments(b.bytes as never, 1000, port, '127.0.0.1'), { code: 'ERR_MAIO_INVALID_ARG' });
+  assert.equal(b.lent, false, 'a refused call leaves the buffer with the caller');
+
+  // A segmented send the kernel refuses (SO_NO_CHECK: EINVAL) fails with that error; it is not cut up here.
+  native().sockSetInt(tx.fd, 1 /* SOL_SOCKET */, 11 /* SO_NO_CHECK */, 1);
+  let refused: Error | null | undefined;
+  tx.sendSegments(b, 1000, port, '127.0.0.1', (err) => (refused = err));
+  await until(() => refused !== undefined, 'the refused send');
+  assert.equal((refused as { code?: string }).code, 'EINVAL');
+  assert.equal(tx.stats().gso.enabled, true, 'a refused sendSegments() does not turn GSO off for send()');
+  await closeAll(rx, tx);
+  await guard.check();
+});
