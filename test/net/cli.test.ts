@@ -1,31 +1,14 @@
 /** The maio command: echo answers a node:net client; sink/blast move bytes; each exits on SIGTERM. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { backend } from '../../src/backend';
 import { netSkip } from './helpers';
+import { CLI, startCli as start } from './child';
 
 const skip = netSkip;
-const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
-
-function start(args: string[]): { child: ChildProcess; line: Promise<string>; stderr: () => string } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const line = new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before its ready line: ${err}`)));
-  });
-  return { child, line, stderr: () => err };
-}
 
 async function stop(child: ChildProcess): Promise<number | null> {
   const exited = once(child, 'exit');
@@ -35,27 +18,27 @@ async function stop(child: ChildProcess): Promise<number | null> {
 }
 
 test('maio --help, unknown commands and options fail in one line', () => {
-  const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  const help = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /maio echo \[--port P\]/);
   assert.match(help.stdout, /maio doctor/);
   assert.match(help.stdout, /maio blast/);
-  const bad = spawnSync(process.execPath, [cli, 'nope'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [CLI, 'nope'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.equal(bad.stderr.trim().split('\n').length, 1);
   assert.match(bad.stderr, /unknown command 'nope'/);
-  const badOpt = spawnSync(process.execPath, [cli, 'echo', '--bogus', '1'], { encoding: 'utf8' });
+  const badOpt = spawnSync(process.execPath, [CLI, 'echo', '--bogus', '1'], { encoding: 'utf8' });
   assert.equal(badOpt.status, 1);
   assert.match(badOpt.stderr, /unknown option --bogus/);
   // A bad flag fails before the backend line: one line on stderr, the error.
   for (const args of [['echo', '--bogus', '1'], ['sink', '--port', 'x'], ['blast', '--size', '1'], ['proxy', '--bogus'], ['self-check', '--impl', 'bun']]) {
-    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     assert.equal(r.status, 1, args.join(' '));
     assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /maio backend:/, args.join(' '));
   }
   // An unknown proxy flag is named as such, not as one missing its value.
-  const proxyBogus = spawnSync(process.execPath, [cli, 'proxy', '--bogus'], { encoding: 'utf8' });
+  const proxyBogus = spawnSync(process.execPath, [CLI, 'proxy', '--bogus'], { encoding: 'utf8' });
   assert.match(proxyBogus.stderr, /unknown option --bogus/);
 });
 
@@ -69,7 +52,7 @@ test('maio <command> --help explains every option the command takes', () => {
     'self-check': ['--round-trips', '--duration-ms', '--bulk-ms', '--impl'],
   };
   for (const [cmd, list] of Object.entries(flags)) {
-    const r = spawnSync(process.execPath, [cli, cmd, '--help'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, cmd, '--help'], { encoding: 'utf8' });
     assert.equal(r.status, 0, cmd);
     assert.match(r.stdout, new RegExp(`^usage: maio ${cmd} `), cmd);
     // Each flag on a line of its own with words after it: an explanation, not only the usage line.
@@ -78,10 +61,10 @@ test('maio <command> --help explains every option the command takes', () => {
 });
 
 test('maio echo answers a node:net client and exits on SIGTERM', { skip }, async () => {
-  const { child, line, stderr } = start(['echo', '--port', '0']);
+  const { child, line, err } = start(['echo', '--port', '0']);
   const m = /^listening (\d+)$/.exec(await line);
   assert.ok(m, 'listening <port>');
-  assert.match(stderr(), new RegExp(`^maio backend: ${backend().mode} \\(`), 'the one-line banner names the backend');
+  assert.match(err(), new RegExp(`^maio backend: ${backend().mode} \\(`), 'the one-line banner names the backend');
   const c = net.connect(Number(m[1]), '127.0.0.1');
   await once(c, 'connect');
   const payload = Buffer.alloc(300000, 'e');
@@ -102,11 +85,11 @@ test('maio blast into maio sink moves the bytes; both exit cleanly', { skip }, a
   const blast = start(['blast', '--port', m[1]!, '--bytes', String(BYTES)]);
   assert.equal(await blast.line, 'ready');
   const [code] = (await once(blast.child, 'exit')) as [number];
-  assert.equal(code, 0, blast.stderr());
-  assert.match(blast.stderr(), new RegExp(`maio blast: ${BYTES} bytes`));
+  assert.equal(code, 0, blast.err());
+  assert.match(blast.err(), new RegExp(`maio blast: ${BYTES} bytes`));
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(await stop(sink.child), 0);
-  const bytes = Number(/maio sink: (\d+) bytes/.exec(sink.stderr())?.[1]);
+  const bytes = Number(/maio sink: (\d+) bytes/.exec(sink.err())?.[1]);
   assert.equal(bytes, BYTES);
 });
 

@@ -5,32 +5,15 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { netSkip } from '../net/helpers';
+import { CLI, startCli as start } from '../net/child';
 import { connectTo, exchange, payload } from './helpers';
 
 const skip = netSkip;
-const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
-
-function start(args: string[]): { child: ChildProcess; port: Promise<number>; err: () => string } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const port = new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /^listening (\d+)$/m.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${err}`)));
-  });
-  return { child, port, err: () => err };
-}
 
 async function stop(child: ChildProcess): Promise<number | null> {
   const exited = once(child, 'exit');
@@ -100,7 +83,7 @@ test('maio sink --workers 2 reports the bytes every worker received', { skip }, 
 
 test('bad --workers and --cpus values fail in one line with exit 1', () => {
   for (const args of [['echo', '--workers', '0'], ['echo', '--workers', 'two'], ['sink', '--workers'], ['echo', '--cpus', '0'], ['echo', '--workers', '2', '--cpus', 'x'], ['proxy', '--workers', '-1', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1']]) {
-    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     assert.equal(r.status, 1, args.join(' '));
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /--workers|--cpus/);

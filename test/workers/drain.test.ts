@@ -6,12 +6,12 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { startWorkers, type StopResult } from '../../src/index';
 import { bounded, netSkip } from '../net/helpers';
+import { startChild } from '../net/child';
 import { ECHO_WORKER, connectTo, ending, exchange, payload } from './helpers';
 
 const skip = netSkip;
@@ -58,22 +58,6 @@ test('stop({ timeout }) terminates a worker whose connection stays open; that co
   assert.deepEqual(r, { drained: 1, terminated: 1 });
   assert.equal((await end)?.code, 'ECONNRESET');
 });
-
-function startChild(args: string[]): { child: ChildProcess; port: Promise<number>; out: () => string; err: () => string } {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const port = new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /^listening (\d+)$/m.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${err}`)));
-  });
-  return { child, port, out: () => out, err: () => err };
-}
 
 const runs: [string, string[]][] = [
   ['a process with signals: true', [path.join(__dirname, 'fixtures', 'group-main.js')]],
