@@ -10,6 +10,9 @@ import { IPPROTO_IPV6, IPV6_V6ONLY, SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR, SO_REUS
 
 export type UdpType = 'udp4' | 'udp6';
 
+/** Resolves a host name, as dns.lookup(hostname, family, callback) does (node:dgram's `lookup` option). */
+export type UdpLookupFunction = (hostname: string, family: 4 | 6, callback: (err: Error | null, address: string, family?: number) => void) => void;
+
 export interface UdpSocketOptions {
   type: UdpType;
   reuseAddr?: boolean;
@@ -30,6 +33,8 @@ export interface UdpSocketOptions {
   gro?: boolean;
   /** Datagrams of one turn to one destination with one size leave as one UDP_SEGMENT send (default true). */
   gso?: boolean;
+  /** Resolves host names given to bind, connect and send (default dns.lookup); the socket's family is asked for (A for udp4, AAAA for udp6). */
+  lookup?: UdpLookupFunction;
 }
 
 /** Whether an offload is on, and if not, why. */
@@ -62,6 +67,7 @@ export interface CheckedOptions {
   readQuota: number;
   gro: boolean;
   gso: boolean;
+  lookup: UdpLookupFunction | undefined;
 }
 
 export function checkOptions(o: UdpSocketOptions): CheckedOptions {
@@ -78,7 +84,13 @@ export function checkOptions(o: UdpSocketOptions): CheckedOptions {
     readQuota: int(o.readQuota, 'readQuota', 1, Number.MAX_SAFE_INTEGER) ?? 1024 * 1024,
     gro: bool(o.gro, 'gro', true),
     gso: bool(o.gso, 'gso', true),
+    lookup: lookupOption(o.lookup),
   };
+}
+
+function lookupOption(v: unknown): UdpLookupFunction | undefined {
+  if (v !== undefined && typeof v !== 'function') throw new InvalidArgumentError(`lookup must be a function, got ${typeof v}`);
+  return v as UdpLookupFunction | undefined;
 }
 
 function reason(err: unknown, what: string): string {
