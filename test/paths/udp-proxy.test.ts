@@ -10,9 +10,11 @@ import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createUdpSocket, defaultPool, UdpProxy, type UdpSocket } from '../../src/index';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
+import { tmpDir } from './helpers';
 
 const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -298,7 +300,17 @@ function runCli(args: string[]): { code: number | null; stderr: string } {
 }
 
 test('maio proxy --udp: bad flags are one line on stderr, exit 1', { skip }, () => {
+  const dir = tmpDir();
+  const conf = (name: string, o: unknown) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, JSON.stringify(o));
+    return f;
+  };
+  const tcpKey = conf('tcp-key.json', { listen: '127.0.0.1:0', upstreams: ['127.0.0.1:9'], mode: 'buffers' });
+  const badIdle = conf('bad-idle.json', { listen: '127.0.0.1:0', upstreams: ['127.0.0.1:9'], udpIdleTimeout: -1 });
   for (const [args, want] of [
+    [['--udp', '--config', tcpKey], /config .*tcp-key.json: unknown key 'mode' for a UDP proxy/],
+    [['--udp', '--config', badIdle], /config .*bad-idle.json: udpIdleTimeout must be a number > 0, got '-1'/],
     [['--udp', '--listen', '127.0.0.1:0'], /at least one --upstream/],
     [['--udp', '--upstream', '127.0.0.1:9'], /--listen HOST:PORT is required/],
     [['--udp', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--udp-max-sessions', '0'], /--udp-max-sessions must be a whole number > 0/],
