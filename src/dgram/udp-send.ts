@@ -18,6 +18,9 @@
  * datagrams) may go zero-copy (udp-zero-copy.ts decides): SENDMSG_ZC, whose
  * pieces stay lent until the kernel's notification, not just its result;
  * the callbacks run at the result, the buffers go back at the notification.
+ * Batches of more than 17 separate buffers go zero-copy (cut to 17) only
+ * once zero-copy is proven or forced, so 'auto' probes with what fits as
+ * it is (sendSegments() buffers, relayed GRO regions, smaller batches).
  */
 import { errnoError, type ErrnoError } from '../core/errors';
 import { CQE_F_MORE, CQE_F_NOTIF, NOTIF_USAGE_ZC_COPIED, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX } from '../core/native';
@@ -231,13 +234,16 @@ export class UdpSender implements PreFlush, CompletionTarget {
       }
       let plain = false;
       for (let k = 0; k < n; k++) if (q[head + k].plain) plain = true;
-      // Shape the batch for zero-copy first, where the policy would send it so.
+      // Zero-copy where the policy would send it so and it fits the kernel's
+      // fragments; a batch too fragmented is cut to fit only once zero-copy is
+      // settled (proven or forced): probes never reshape the batches.
       let zcFits = false;
       if (!plain && this.#zc.wouldUse(total)) {
         const fit = pieces > 1 ? (this.#fragsOfMany(first) <= MAX_FRAGS ? 1 : 0) : this.#fitting(q, head, n);
         let fitTotal = 0;
         for (let k = 0; k < fit; k++) fitTotal += q[head + k].len;
-        if (fit > 0 && this.#zc.wouldUse(fitTotal)) {
+        if (fit === n) zcFits = true;
+        else if (fit > 0 && this.#zc.settled && this.#zc.wouldUse(fitTotal)) {
           n = fit;
           total = fitTotal;
           zcFits = true;

@@ -65,6 +65,12 @@ export class UdpZeroCopy {
     return this.#policy.wouldUseZeroCopy(len);
   }
 
+  /** Zero-copy is proven (the kernel did not copy) or forced: worth reshaping a batch for. */
+  get settled(): boolean {
+    const state = this.#policy?.state;
+    return state === 'zero-copy' || state === 'forced-zero-copy' || (state === undefined && this.#always);
+  }
+
   /** Counts a send that could not go zero-copy whatever the policy says (too many pieces for the kernel). */
   plain(len: number): void {
     if (this.#policy !== null) this.#policy.countPlain(1, len);
