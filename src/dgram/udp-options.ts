@@ -6,6 +6,7 @@
 import { InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { SOL_UDP, UDP_GRO, UDP_SEGMENT, native } from '../core/native';
 import type { IoPool } from '../pool/pool';
+import type { ZeroCopyMode } from '../net/zc-policy';
 import { IPPROTO_IPV6, IPV6_V6ONLY, SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF } from '../net/sockopt';
 
 export type UdpType = 'udp4' | 'udp6';
@@ -35,6 +36,17 @@ export interface UdpSocketOptions {
   gso?: boolean;
   /** Resolves host names given to bind, connect and send (default dns.lookup); the socket's family is asked for (A for udp4, AAAA for udp6). */
   lookup?: UdpLookupFunction;
+  /**
+   * Zero-copy sends (SENDMSG_ZC; epoll: MSG_ZEROCOPY) for sends of
+   * zeroCopyMinBytes or more, as a TCP socket's option: 'auto' (default)
+   * probes and keeps zero-copy only while the kernel reports it did not copy,
+   * 'always' / 'never' force (udp-zero-copy.ts).
+   */
+  zeroCopy?: ZeroCopyMode;
+  /** Smallest send (a datagram, or a UDP_SEGMENT batch) that may go zero-copy (default 16 KiB). */
+  zeroCopyMinBytes?: number;
+  /** Zero-copy sends 'auto' looks at before deciding (default 8). */
+  zeroCopyProbeSends?: number;
 }
 
 /** Whether an offload is on, and if not, why. */
@@ -68,6 +80,15 @@ export interface CheckedOptions {
   gro: boolean;
   gso: boolean;
   lookup: UdpLookupFunction | undefined;
+  zeroCopy: ZeroCopyMode;
+  zeroCopyMinBytes: number | undefined;
+  zeroCopyProbeSends: number | undefined;
+}
+
+function zeroCopyMode(v: unknown): ZeroCopyMode {
+  if (v === undefined) return 'auto';
+  if (v !== 'auto' && v !== 'always' && v !== 'never') throw new InvalidArgumentError(`zeroCopy must be 'auto', 'always' or 'never', got ${String(v)}`);
+  return v;
 }
 
 export function checkOptions(o: UdpSocketOptions): CheckedOptions {
@@ -85,6 +106,9 @@ export function checkOptions(o: UdpSocketOptions): CheckedOptions {
     gro: bool(o.gro, 'gro', true),
     gso: bool(o.gso, 'gso', true),
     lookup: lookupOption(o.lookup),
+    zeroCopy: zeroCopyMode(o.zeroCopy),
+    zeroCopyMinBytes: int(o.zeroCopyMinBytes, 'zeroCopyMinBytes', 0, Number.MAX_SAFE_INTEGER),
+    zeroCopyProbeSends: int(o.zeroCopyProbeSends, 'zeroCopyProbeSends', 1, 1 << 20),
   };
 }
 

@@ -25,6 +25,7 @@ import { applyOptions, checkOptions, type CheckedOptions, type UdpLookupFunction
 import { UdpReceiver } from './udp-receive';
 import { GSO_MAX_BYTES, UdpSender, type SendCallback } from './udp-send';
 import { UdpCounters, type UdpStats } from './udp-stats';
+import { UdpZeroCopy } from './udp-zero-copy';
 
 export type UdpSocketEvents = {
   message: [msg: UdpMessage, from: RemoteInfo];
@@ -58,6 +59,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   #fd: number;
   readonly #stats = new UdpCounters();
   readonly #sender: UdpSender;
+  readonly #zeroCopy: UdpZeroCopy;
   readonly #receiver: UdpReceiver;
   readonly #gro;
   readonly #names = new Map<string, Uint8Array>();
@@ -92,7 +94,9 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     }
     this.#gro = offload.gro;
     const fd = (): number => this.#fd;
-    this.#sender = new UdpSender(this.#ring, this.pool, fd, offload.gso, this.#stats, (err) => this.#emitError(err));
+    const o = this.#o;
+    this.#zeroCopy = new UdpZeroCopy({ mode: o.zeroCopy, minBytes: o.zeroCopyMinBytes, probeSends: o.zeroCopyProbeSends }, this.#ring.capabilities.zeroCopySendmsg);
+    this.#sender = new UdpSender(this.#ring, this.pool, fd, offload.gso, this.#zeroCopy, this.#stats, (err) => this.#emitError(err));
     const bufferSize = this.#o.readBufferSize ?? Math.min(65536, this.pool.maxAllocSize);
     this.#receiver = new UdpReceiver(this.#ring, this.pool, fd, NAME_RESERVE, this.#gro.enabled ? GRO_CTL : 0, bufferSize, this.#o.readQuota, this.#stats, {
       deliver: (p) => this.#deliver(p),
@@ -569,6 +573,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       gro: { ...this.#gro },
       sendsPending: this.#sender.pending,
       receiveBytesHeld: this.#receiver.bytesHeld,
+      zeroCopy: this.#zeroCopy.stats(),
     };
   }
 
