@@ -17,7 +17,7 @@ import type { IoRing } from '../ring/io-ring';
 import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
 import { kPoolId, kUdpDestination, kUdpSendTo } from '../core/symbols';
 import { UdpMessage, messageOfView, type RemoteInfo } from './udp-message';
-import type { ParsedDatagrams } from './udp-message';
+import { kMessageAt, kNextMessage, type UdpBatch } from './udp-batch';
 import { applyOptions, checkOptions, type CheckedOptions, type UdpSocketOptions } from './udp-options';
 import { UdpReceiver } from './udp-receive';
 import { GSO_MAX_BYTES, UdpSender, type SendCallback } from './udp-send';
@@ -25,6 +25,8 @@ import { UdpCounters, type UdpStats } from './udp-stats';
 
 export type UdpSocketEvents = {
   message: [msg: UdpMessage, from: RemoteInfo];
+  /** Opt-in: with a listener, one event per receive buffer (its datagrams together) and no 'message'. */
+  batch: [batch: UdpBatch, from: RemoteInfo];
   listening: [];
   error: [err: Error];
   close: [];
@@ -66,8 +68,11 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   #closing = false;
   #closed = false;
   #closeOp = -1;
-  /** messages that came while no 'message' listener was there, or while paused */
-  #waiting: [UdpMessage, RemoteInfo][] = [];
+  /** buffers that came while no listener was there, or while paused (the first may be partly handed out) */
+  #waiting: UdpBatch[] = [];
+  /** 'message' and 'batch' listeners, counted as they come and go: looked at per datagram */
+  #messageListeners = 0;
+  #batchListeners = 0;
 
   constructor(options: UdpSocketOptions) {
     super();
@@ -92,8 +97,16 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       deliver: (p) => this.#deliver(p),
       receiveError: (err) => this.#emitError(err),
     });
-    (this as unknown as NodeJS.EventEmitter).on('newListener', (event: string) => {
-      if (event === 'message' && this.#waiting.length > 0) process.nextTick(() => this.#flushWaiting());
+    const self = this as unknown as NodeJS.EventEmitter;
+    self.on('newListener', (event: string) => {
+      if (event === 'message') this.#messageListeners++;
+      else if (event === 'batch') this.#batchListeners++;
+      else return;
+      if (this.#waiting.length > 0) process.nextTick(() => this.#flushWaiting());
+    });
+    self.on('removeListener', (event: string) => {
+      if (event === 'message') this.#messageListeners--;
+      else if (event === 'batch') this.#batchListeners--;
     });
   }
 
@@ -342,31 +355,55 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     this.#sendMessage(msg, undefined, undefined, cb, name);
   }
 
-  #deliver(p: ParsedDatagrams): void {
-    for (const m of p.messages) {
-      if (this.#closing) m.release(); // closed by a handler of an earlier segment of this buffer
-      else if (this.#waiting.length > 0 || this.#receiver.paused || this.listenerCount('message') === 0) this.#waiting.push([m, p.from]);
-      else this.#emitMessage(m, p.from);
-    }
+  #deliver(b: UdpBatch): void {
+    if (this.#closing) b.release();
+    else if (this.#waiting.length > 0 || !this.#handOut(b)) this.#waiting.push(b);
   }
 
-  #emitMessage(m: UdpMessage, from: RemoteInfo): void {
-    try {
-      this.emit('message', m, from);
-    } catch (err) {
-      process.nextTick(() => {
-        throw err;
-      });
+  /**
+   * Hands a buffer's datagrams to the application: the whole batch to
+   * 'batch' listeners, else one 'message' per datagram, each made as it is
+   * handed out. Returns false when a pause (or the last listener leaving)
+   * stopped it first; the batch then remembers where to go on.
+   */
+  #handOut(b: UdpBatch): boolean {
+    if (this.#receiver.paused) return false;
+    if (this.#batchListeners > 0 && b[kNextMessage] === 0) {
+      try {
+        this.emit('batch', b, b.from);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+      // Released when the handlers return, unless one kept it.
+      if (!b.released && !b.retained) b.release();
+      return true;
     }
-    // Released when the handlers return, unless one kept it.
-    if (!m.released && !m.retained) m.release();
+    const from = b.from;
+    const n = b.count;
+    for (let i = b[kNextMessage]; i < n; i++) {
+      if (this.#closing) break; // closed by a handler of an earlier datagram
+      if (this.#receiver.paused || this.#messageListeners === 0) {
+        b[kNextMessage] = i;
+        return false;
+      }
+      const m = b[kMessageAt](i);
+      try {
+        this.emit('message', m, from);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+      if (!m.released && !m.retained) m.release();
+    }
+    b.release(); // the batch's own share: the buffer goes back with its last message
+    return true;
   }
 
   #flushWaiting(): void {
-    while (this.#waiting.length > 0 && !this.#receiver.paused && !this.#closing && this.listenerCount('message') > 0) {
-      const [m, from] = this.#waiting.shift()!;
-      this.#emitMessage(m, from);
-    }
+    while (this.#waiting.length > 0 && !this.#closing && this.#handOut(this.#waiting[0])) this.#waiting.shift();
   }
 
   #emitError(err: ErrnoError): void {
@@ -432,7 +469,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     if (cb) this.once('close', cb);
     if (this.#closing) return;
     this.#closing = true;
-    for (const [m] of this.#waiting.splice(0)) if (!m.released) m.release();
+    for (const b of this.#waiting.splice(0)) if (!b.released) b.release();
     let parts = 2;
     const done = (): void => {
       if (--parts > 0) return;
