@@ -1,7 +1,8 @@
 /**
  * UdpSocket: a datagram socket on this thread's ring and I/O pool. Receives
  * with one multishot RECVMSG into pool buffers ('message': a UdpMessage, a
- * view of the pool buffer, and where it came from); sends pool buffers with
+ * view of the pool buffer, and where it came from; or, with a 'batch'
+ * listener, one UdpBatch per buffer instead); sends pool buffers with
  * SENDMSG, batched into UDP_SEGMENT sends where it pays (udp-send.ts).
  * maio's own API: the node:dgram-compatible layer builds on this.
  */
@@ -364,7 +365,8 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
    * Hands a buffer's datagrams to the application: the whole batch to
    * 'batch' listeners, else one 'message' per datagram, each made as it is
    * handed out. Returns false when a pause (or the last listener leaving)
-   * stopped it first; the batch then remembers where to go on.
+   * stopped it first; the batch then remembers where to go on (as messages:
+   * a batch partly handed out never reaches 'batch' listeners).
    */
   #handOut(b: UdpBatch): boolean {
     if (this.#receiver.paused) return false;
@@ -411,13 +413,13 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     else process.nextTick(() => this.emit('error', err)); // unhandled: throws, as EventEmitter does
   }
 
-  /** Stops 'message' (datagrams wait in the kernel, which drops them when its buffer is full). */
+  /** Stops 'message' and 'batch' (datagrams wait in the kernel, which drops them when its buffer is full). */
   pause(): this {
     this.#receiver.pause();
     return this;
   }
 
-  /** Messages that waited come first. */
+  /** Messages (or batches) that waited come first. */
   resume(): this {
     this.#receiver.resume();
     process.nextTick(() => this.#flushWaiting());
