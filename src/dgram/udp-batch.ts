@@ -8,11 +8,14 @@
  *
  * Ownership as for a received IoBuffer: the batch is the application's while
  * its 'batch' handlers run and goes back to the pool, all its datagrams
- * together, when they return, unless one retain()ed it (then release() it).
+ * together, when they return, unless one retain()ed it (then release() it)
+ * or sent it on (UdpSocket.send(batch): one UDP_SEGMENT send from the same
+ * buffer, no copy; the batch counts as released from then on).
  * Its views throw ERR_MAIO_BUFFER_RELEASED after that. Keep the batch, not a
  * view: a view kept past release reads pool memory someone else may own.
  */
 import { BufferReleasedError, OutOfRangeError } from '../core/errors';
+import { kLend } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import type { IoPool } from '../pool/pool';
 import { SharedBuffer, UdpMessage, type RemoteInfo } from './udp-message';
@@ -21,6 +24,8 @@ import { SharedBuffer, UdpMessage, type RemoteInfo } from './udp-message';
 export const kNextMessage = Symbol('maio.UdpBatch.nextMessage');
 /** @internal message delivery: datagram i as a UdpMessage holding its own share of the buffer */
 export const kMessageAt = Symbol('maio.UdpBatch.messageAt');
+/** @internal UdpSocket.send(batch): lends the buffer for `sends` sends and gives the batch up */
+export const kLendForSend = Symbol('maio.UdpBatch.lendForSend');
 
 export class UdpBatch {
   /** Where the datagrams came from (one source per buffer: GRO merges one flow only). */
@@ -108,6 +113,22 @@ export class UdpBatch {
     this.#released = true;
     this.#bytes = null;
     this.#shared.drop();
+  }
+
+  /**
+   * @internal Lends the slot to the kernel `sends` times more (the pool
+   * counts lends; each send's completion returns one) and counts the batch
+   * as released. Returns the buffer and the payload's offset in the pool's
+   * region. Its bytes go back to the pool once the last send completed.
+   */
+  [kLendForSend](sends: number): { buf: IoBuffer; offset: number } {
+    this.#check();
+    const buf = this.#shared.buf;
+    for (let k = 0; k < sends; k++) buf.pool[kLend](buf, 0);
+    this.#released = true;
+    this.#bytes = null;
+    this.#shared.drop();
+    return { buf, offset: buf.offset + this.#start };
   }
 
   /** @internal */

@@ -18,7 +18,7 @@ import type { IoRing } from '../ring/io-ring';
 import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
 import { kPoolId, kUdpDestination, kUdpSendTo } from '../core/symbols';
 import { UdpMessage, messageOfView, type RemoteInfo } from './udp-message';
-import { kMessageAt, kNextMessage, type UdpBatch } from './udp-batch';
+import { UdpBatch, kLendForSend, kMessageAt, kNextMessage } from './udp-batch';
 import { applyOptions, checkOptions, type CheckedOptions, type UdpSocketOptions } from './udp-options';
 import { UdpReceiver } from './udp-receive';
 import { GSO_MAX_BYTES, UdpSender, type SendCallback } from './udp-send';
@@ -228,11 +228,13 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
    * handler, or retained), or its `bytes` view itself, is sent as it is, from
    * the pool buffer it arrived in: no copy. It counts as released from then on. Messages of one GRO
    * buffer sent on in one turn to one destination leave as one UDP_SEGMENT
-   * batch again.
+   * batch again. A received UdpBatch (in its 'batch' handler, or retained)
+   * is sent the same way, all its datagrams as one UDP_SEGMENT send.
    */
-  send(buf: IoBuffer | readonly IoBuffer[] | UdpMessage | Uint8Array, port?: number, host?: string, cb?: SendCallback): void {
+  send(buf: IoBuffer | readonly IoBuffer[] | UdpMessage | UdpBatch | Uint8Array, port?: number, host?: string, cb?: SendCallback): void {
     this.#checkOpen();
     if (buf instanceof UdpMessage) return this.#sendMessage(buf, port, host, cb);
+    if (buf instanceof UdpBatch) return this.#sendBatch(buf, port, host, cb);
     if (buf instanceof Uint8Array) {
       const msg = messageOfView(buf);
       if (msg === undefined || msg.released) {
@@ -332,6 +334,47 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     }
     const { buf, offset } = msg.lendForSend();
     this.#sender.enqueueLent(buf, offset, msg.length, name, cb);
+    if (!this.#bound) {
+      this.#bound = true;
+      this.#receiver.arm();
+    }
+  }
+
+  /**
+   * A received batch sent on from its own pool buffer (no copy): with GSO,
+   * one UDP_SEGMENT send of all its datagrams, cut as they arrived; without,
+   * (or more than one send takes) datagram by datagram, `cb` once after the
+   * last with the first error. The batch counts as released from then on.
+   */
+  #sendBatch(b: UdpBatch, port: unknown, host: unknown, cb: SendCallback | undefined): void {
+    if (b.released) throw new BufferReleasedError('the batch was released');
+    if (b.pool !== this.pool) throw new InvalidArgumentError("send() takes batches received into the socket's pool");
+    if (b.segmentSize > MAX_PAYLOAD[this.#o.family]) {
+      throw new DatagramTooLargeError(`a ${this.type} datagram holds at most ${MAX_PAYLOAD[this.#o.family]} bytes, got ${b.segmentSize}`);
+    }
+    let name: Uint8Array | null = null;
+    if (this.#connected) {
+      if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: send() takes no address');
+    } else {
+      if (port === undefined) throw new InvalidArgumentError('send() on an unconnected UDP socket needs a port');
+      name = this.#name(port, host);
+    }
+    const n = b.count;
+    if (n === 1 || (this.#sender.gso.enabled && n <= SENDMSG_MAX_SEGS && b.length <= GSO_MAX_BYTES)) {
+      const { buf, offset } = b[kLendForSend](1);
+      this.#sender.enqueueLent(buf, offset, b.length, name, cb, n > 1 ? b.segmentSize : 0);
+    } else {
+      let left = n;
+      let first: Error | null = null;
+      const each = cb && ((err: Error | null): void => {
+        first ??= err;
+        if (--left === 0) cb(first);
+      });
+      const seg = b.segmentSize;
+      const last = b.length - (n - 1) * seg;
+      const { buf, offset } = b[kLendForSend](n);
+      for (let i = 0; i < n; i++) this.#sender.enqueueLent(buf, offset + i * seg, i === n - 1 ? last : seg, name, each);
+    }
     if (!this.#bound) {
       this.#bound = true;
       this.#receiver.arm();

@@ -4,7 +4,8 @@
 // together when the handler returns or when a retained batch is released (use
 // after release is a typed error), every buffer back in the pool; pause and
 // resume, the read quota and a pause inside a 'message' handler in the middle
-// of a GRO buffer keep working.
+// of a GRO buffer keep working; send(batch) relays a batch from its own buffer
+// (one UDP_SEGMENT send with GSO, datagram by datagram without).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createPool, createUdpSocket, defaultPool, type IoPool, type UdpBatch, type UdpMessage, type UdpSocket } from '../../src/index';
@@ -227,3 +228,46 @@ test('close() with batches waiting (paused) gives their buffers back; a retained
   kept!.release();
   await guard.check();
 });
+
+for (const gso of [true, false]) {
+  test(`send(batch) relays a received batch from its own buffer (gso ${gso}): every datagram arrives whole, in order; the batch counts as released`, { skip, timeout: 20000 }, async () => {
+    const pool = defaultPool();
+    const guard = poolGuard(pool);
+    const [relay, tx, port] = await pair({ gro: true, gso }, { gso: true });
+    const sink = createUdpSocket({ type: 'udp4' });
+    const { port: sinkPort } = await sink.bind(0, '127.0.0.1');
+    const lens = [...Array(20).fill(1100), 300];
+    const got: [number, number][] = [];
+    sink.on('message', (m) => got.push([check(m.bytes), m.length]));
+    let relayed = 0;
+    let batches = 0;
+    let callbacks = 0;
+    let sent: UdpBatch | null = null;
+    relay.on('batch', (b) => {
+      relayed += b.count;
+      batches++;
+      relay.send(b, sinkPort, '127.0.0.1', (err) => {
+        assert.equal(err, null);
+        callbacks++;
+      });
+      assert.equal(b.released, true, 'given up by the send');
+      assert.throws(() => b.bytes, { code: 'ERR_MAIO_BUFFER_RELEASED' });
+      sent ??= b;
+    });
+    lens.forEach((len, seq) => tx.send(fill(pool, seq, len), port, '127.0.0.1'));
+    await until(() => got.length === lens.length, 'the relayed datagrams');
+    assert.deepEqual(got, lens.map((len, seq) => [seq, len]));
+    assert.equal(relayed, lens.length);
+    assert.throws(() => relay.send(sent!, sinkPort, '127.0.0.1'), { code: 'ERR_MAIO_BUFFER_RELEASED' });
+    await until(() => callbacks === batches, 'one callback per batch, after its last datagram');
+    const s = relay.stats();
+    assert.equal(s.sendsPending, 0);
+    assert.equal(s.messagesSent, lens.length);
+    assert.equal(s.datagramsOut, lens.length);
+    if (gso && s.gso.enabled && s.groBatches > 0) assert.ok(s.gsoBatches >= 1, 'a batch of several datagrams left as one UDP_SEGMENT send');
+    if (!gso) assert.equal(s.gsoBatches, 0, 'datagram by datagram without GSO');
+    if (s.groBatches > 0) assert.ok(batches < lens.length, 'several datagrams per batch');
+    await closeAll(relay, tx, sink);
+    await guard.check();
+  });
+}
