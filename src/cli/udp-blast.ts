@@ -4,7 +4,8 @@
  * after). With GSO (--gso 1) each pool buffer holds as many datagrams as one
  * UDP_SEGMENT send takes, sent with sendSegments() (--segments 1, as a C
  * sender with UDP_SEGMENT does), or one datagram per buffer batched by the
- * socket's per-turn GSO (--segments 0); --gso 0 sends them one by one.
+ * socket's per-turn GSO (--segments 0); --gso 0 sends them one by one. The
+ * socket is connected to the receiver, as a C sender's is.
  */
 import { createUdpSocket } from '../dgram/udp-socket';
 import { GSO_MAX_BYTES } from '../dgram/udp-send';
@@ -69,7 +70,7 @@ export function run(argv: string[]): void {
         const buf = pool.tryAlloc(k * o.size);
         if (!buf) break; // every buffer is in flight: next turn
         buf.setLength(k * o.size);
-        sock.sendSegments(buf, o.size, o.port, o.host);
+        sock.sendSegments(buf, o.size);
         queued += k;
       }
     }
@@ -83,15 +84,24 @@ export function run(argv: string[]): void {
         const buf = pool.tryAlloc(o.size);
         if (!buf) break; // every buffer is in flight: next turn
         buf.setLength(o.size);
-        sock.send(buf, o.port, o.host);
+        sock.send(buf);
         queued++;
       }
     }
     setImmediate(pump);
   };
-  process.stdout.write('ready\n');
-  if (o.duration) setTimeout(finish, o.duration * 1000);
-  if (perBuffer > 1) pumpSegments();
-  else pump();
+  // Connected, as the C sender: the kernel keeps the route, no lookup per send.
+  sock.connect(o.port, o.host).then(
+    () => {
+      process.stdout.write('ready\n');
+      if (o.duration) setTimeout(finish, o.duration * 1000);
+      if (perBuffer > 1) pumpSegments();
+      else pump();
+    },
+    (err: Error) => {
+      process.stderr.write(`maio udp-blast: ${err.message}\n`);
+      process.exit(1);
+    },
+  );
   onSignals(finish);
 }
