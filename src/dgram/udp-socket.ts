@@ -71,9 +71,6 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   #closeOp = -1;
   /** buffers that came while no listener was there, or while paused (the first may be partly handed out) */
   #waiting: UdpBatch[] = [];
-  /** 'message' and 'batch' listeners, counted as they come and go: looked at per datagram */
-  #messageListeners = 0;
-  #batchListeners = 0;
 
   constructor(options: UdpSocketOptions) {
     super();
@@ -98,16 +95,8 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       deliver: (p) => this.#deliver(p),
       receiveError: (err) => this.#emitError(err),
     });
-    const self = this as unknown as NodeJS.EventEmitter;
-    self.on('newListener', (event: string) => {
-      if (event === 'message') this.#messageListeners++;
-      else if (event === 'batch') this.#batchListeners++;
-      else return;
-      if (this.#waiting.length > 0) process.nextTick(() => this.#flushWaiting());
-    });
-    self.on('removeListener', (event: string) => {
-      if (event === 'message') this.#messageListeners--;
-      else if (event === 'batch') this.#batchListeners--;
+    (this as unknown as NodeJS.EventEmitter).on('newListener', (event: string) => {
+      if ((event === 'message' || event === 'batch') && this.#waiting.length > 0) process.nextTick(() => this.#flushWaiting());
     });
   }
 
@@ -413,7 +402,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
    */
   #handOut(b: UdpBatch): boolean {
     if (this.#receiver.paused) return false;
-    if (this.#batchListeners > 0 && b[kNextMessage] === 0) {
+    if (b[kNextMessage] === 0 && this.listenerCount('batch') > 0) {
       try {
         this.emit('batch', b, b.from);
       } catch (err) {
@@ -429,19 +418,25 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     const n = b.count;
     for (let i = b[kNextMessage]; i < n; i++) {
       if (this.#closing) break; // closed by a handler of an earlier datagram
-      if (this.#receiver.paused || this.#messageListeners === 0) {
+      if (this.#receiver.paused) {
         b[kNextMessage] = i;
         return false;
       }
       const m = b[kMessageAt](i);
+      let heard = true;
       try {
-        this.emit('message', m, from);
+        heard = this.emit('message', m, from);
       } catch (err) {
         process.nextTick(() => {
           throw err;
         });
       }
       if (!m.released && !m.retained) m.release();
+      if (!heard) {
+        // No 'message' listener (any more): this datagram and the rest wait for one.
+        b[kNextMessage] = i;
+        return false;
+      }
     }
     b.release(); // the batch's own share: the buffer goes back with its last message
     return true;
