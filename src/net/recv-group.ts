@@ -37,7 +37,8 @@ export interface RecvGroupOptions {
   bufferSize?: number;
   /** Buffers provided when the group is set up, default 16. */
   initialBuffers?: number;
-  /** Most buffers the group takes from the pool, default 256 (capped by what the pool has). */
+  /** Most buffers the group takes from the pool, default 16 MiB of them (256 of 64 KiB; capped at
+   * 3/4 of what the pool has of that size). */
   maxBuffers?: number;
 }
 
@@ -64,7 +65,10 @@ const enum Where {
 
 const DEFAULT_BUFFER = 64 * 1024;
 const DEFAULT_INITIAL = 16;
-const DEFAULT_MAX = 256;
+/** a group's default cap in bytes: 256 buffers of 64 KiB, 8,192 of 2 KiB (before the 3/4 share) */
+const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
+/** the largest size class a socket of small messages may move to (RecvGroup.smallSize) */
+const SMALL_MAX = 4096;
 
 /** group ids this thread's groups use: kept away from 0 and from small ids other layers may pick */
 const FIRST_GROUP_ID = 0x4000;
@@ -73,6 +77,8 @@ const freeGroupIds: number[] = [];
 
 /** per thread (module state is per thread): pool -> buffer size -> group */
 const registry = new Map<IoPool, Map<number, RecvGroup>>();
+/** pool -> its small receive size (RecvGroup.smallSize), looked up once per pool */
+const smallSizes = new WeakMap<IoPool, number>();
 
 function pow2AtLeast(n: number): number {
   let p = 1;
@@ -86,6 +92,8 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
   readonly bufferSize: number;
   readonly maxBuffers: number;
   readonly id: number;
+  /** RecvGroup.smallSize(pool): the size a socket of small messages moves to (0: none) */
+  readonly smallSize: number;
   readonly #initial: number;
   /** current handle per buffer id */
   readonly #bufs: (IoBuffer | null)[] = [];
@@ -117,6 +125,21 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
     return g;
   }
 
+  /**
+   * The buffer size a socket that receives small messages moves to (see
+   * socket-receive.ts, "small receives"): the pool's smallest class when it
+   * is at most SMALL_MAX and below the default size; 0 when there is none.
+   */
+  static smallSize(pool: IoPool): number {
+    let size = smallSizes.get(pool);
+    if (size === undefined) {
+      const smallest = pool.stats().classes[0]?.size ?? 0;
+      size = smallest > 0 && smallest <= SMALL_MAX && smallest < Math.min(DEFAULT_BUFFER, pool.maxAllocSize) ? smallest : 0;
+      smallSizes.set(pool, size);
+    }
+    return size;
+  }
+
   /** Stats of every live group of this thread. */
   static all(): RecvGroupStats[] {
     const out: RecvGroupStats[] = [];
@@ -132,13 +155,15 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
     this.ring = ring;
     this.pool = pool;
     this.bufferSize = bufferSize;
+    this.smallSize = RecvGroup.smallSize(pool);
     // By default a group takes at most 3/4 of its size class: the buffers it
     // provides wait in the kernel until data comes, and a group holding the
     // whole class left senders' allocWait() waiting for buffers that only
     // their own sends could bring back (a deadlock on a small pool).
     const cls = pool.stats().classes.find((c) => c.size >= bufferSize);
-    const share = cls ? Math.max(1, Math.floor((cls.total * 3) / 4)) : DEFAULT_MAX;
-    this.maxBuffers = Math.min(options.maxBuffers ?? Math.min(DEFAULT_MAX, share), 32768);
+    const byBytes = Math.max(1, Math.floor(DEFAULT_MAX_BYTES / bufferSize));
+    const share = cls ? Math.max(1, Math.floor((cls.total * 3) / 4)) : byBytes;
+    this.maxBuffers = Math.min(options.maxBuffers ?? Math.min(byBytes, share), 32768);
     if (!Number.isInteger(this.maxBuffers) || this.maxBuffers < 1) throw new OutOfRangeError('maxBuffers must be a positive integer');
     this.#initial = Math.max(1, Math.min(options.initialBuffers ?? DEFAULT_INITIAL, this.maxBuffers));
     const entries = pow2AtLeast(this.maxBuffers);

@@ -24,6 +24,7 @@ import { kPoolId } from '../core/symbols';
 import type { IoPool } from '../pool/pool';
 import type { IoRing } from '../ring/io-ring';
 import type { IdleEntry } from './idle';
+import type { RecvGroup } from './recv-group';
 import type { SendItem } from './send-item';
 import type { MaioSocketOptions, SocketInit } from './socket';
 import type { ZeroCopyPolicy } from './zc-policy';
@@ -50,6 +51,12 @@ export const enum Flag {
   Unix = 1 << 16,
   /** 'data' held back by kHoldData (the recv stays armed; buffers wait, up to the read quota) */
   DataHeld = 1 << 17,
+  /** small receives (socket-receive.ts): the socket may move between its default and its small receive group */
+  RecvAdaptive = 1 << 18,
+  /** the last receive fit in half a small buffer: the next arm takes the small group */
+  RecvSmall = 1 << 19,
+  /** the current receive group is the small one */
+  RecvInSmallGroup = 1 << 20,
 }
 
 /**
@@ -88,6 +95,8 @@ export class RareState {
   drainWaiters: (() => void)[] | null = null;
   /** kOnReceiveStopped callbacks: called once no recv is in flight */
   recvStopWaiters: ((waiting: number, ended: boolean) => void)[] | null = null;
+  /** the receive group not in use now (small receives, socket-receive.ts): kept until close */
+  otherRecvGroup: RecvGroup | null = null;
 }
 
 /** What a Socket emits: each event with its listener's arguments. */
