@@ -19,6 +19,7 @@ import type { IoRing } from '../ring/io-ring';
 import { AF_INET6, addressFamily, decodeSockaddr, sockaddr } from './address';
 import { decodeUnixSockaddr } from './unix-address';
 import { unwatch, watch } from './idle';
+import { listenHook } from './listen-hook';
 import { Flag } from './socket-core';
 export type { SocketEvents } from './socket-core';
 import { socketSendFile, type SocketSendFileOptions } from './socket-file';
@@ -164,6 +165,8 @@ export class Socket extends SendingSocket {
     const family = unix ? 'unix' : new DataView(addr.buffer, addr.byteOffset, 2).getUint16(0, true) === AF_INET6 ? 6 : 4;
     try {
       this.setFd(native().sockOpen(family, 'tcp'));
+      // In a worker group: a crash of this thread resets the connection too.
+      listenHook()?.connecting?.(this, this.fd);
       this.#applyOptions();
     } catch (err) {
       process.nextTick(() => this.destroy(fromNative(err) as Error));
