@@ -155,7 +155,7 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
       let other = rare.otherRecvGroup;
       if (other === null || other.dead) {
         if (other !== null) other.release();
-        other = RecvGroup.acquire(this.ring, this.pool, small ? { bufferSize: group.smallSize } : NO_GROUP_OPTIONS);
+        other = RecvGroup.acquire(this.ring, this.pool, small ? { bufferSize: group.smallSize, smallReceives: true } : NO_GROUP_OPTIONS);
       }
       rare.otherRecvGroup = group;
       this.#group = group = other;
