@@ -56,9 +56,13 @@ export interface MaioSocketOptions extends sockopt.SocketOptions {
    * starts in plain mode there and says why).
    */
   zeroCopyProbeLocal?: boolean;
-  /** Receive buffer size, a pool size class (default 65536). */
+  /**
+   * Receive buffer size, a pool size class (default 65536). With neither this nor readBuffersMax
+   * set, a socket whose last receive fit in half of the pool's smallest class (2 KiB) receives in
+   * that class from its next recv on, and goes back to 65536 when a small buffer fills.
+   */
   readBufferSize?: number;
-  /** Most receive buffers the thread's group for this pool takes (default 256). */
+  /** Most receive buffers the thread's group for this pool takes (default 256; the 2 KiB group of small receives: 16 MiB of them, at most 3/4 of the class). */
   readBuffersMax?: number;
   /** Bytes of receive buffers (capacity) a socket may hold unreleased before it stops reading (default 1 MiB). */
   readQuota?: number;
