@@ -131,6 +131,16 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
   }
 
   /**
+   * The live group `acquire(ring, pool, options)` would return, without
+   * counting a user: for a socket that acquired it before and holds it.
+   */
+  static held(ring: IoRing, pool: IoPool, options: RecvGroupOptions): RecvGroup | null {
+    const size = options.bufferSize ?? Math.min(DEFAULT_BUFFER, pool.maxAllocSize);
+    const g = registry.get(pool)?.get(options.smallReceives ? -size : size);
+    return g !== undefined && !g.#dead && g.ring === ring ? g : null;
+  }
+
+  /**
    * The buffer size a socket that receives small messages moves to (see
    * socket-receive.ts, "small receives"): the pool's smallest class when it
    * is at most SMALL_MAX and below the default size; 0 when there is none.

@@ -24,7 +24,6 @@ import { kPoolId } from '../core/symbols';
 import type { IoPool } from '../pool/pool';
 import type { IoRing } from '../ring/io-ring';
 import type { IdleEntry } from './idle';
-import type { RecvGroup } from './recv-group';
 import type { SendItem } from './send-item';
 import type { MaioSocketOptions, SocketInit } from './socket';
 import type { ZeroCopyPolicy } from './zc-policy';
@@ -57,6 +56,8 @@ export const enum Flag {
   RecvSmall = 1 << 19,
   /** the current receive group is the small one */
   RecvInSmallGroup = 1 << 20,
+  /** the socket acquired both receive groups (small receives): it releases both when it closes */
+  RecvBothGroups = 1 << 21,
 }
 
 /**
@@ -95,8 +96,6 @@ export class RareState {
   drainWaiters: (() => void)[] | null = null;
   /** kOnReceiveStopped callbacks: called once no recv is in flight */
   recvStopWaiters: ((waiting: number, ended: boolean) => void)[] | null = null;
-  /** the receive group not in use now (small receives, socket-receive.ts): kept until close */
-  otherRecvGroup: RecvGroup | null = null;
 }
 
 /** What a Socket emits: each event with its listener's arguments. */

@@ -151,18 +151,24 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
     }
     const small = this.flag(Flag.RecvSmall);
     if (this.flag(Flag.RecvAdaptive) && small !== this.flag(Flag.RecvInSmallGroup)) {
-      const rare = this.rareState();
-      let other = rare.otherRecvGroup;
-      if (other === null || other.dead) {
-        if (other !== null) other.release();
-        other = RecvGroup.acquire(this.ring, this.pool, small ? { bufferSize: group.smallSize, smallReceives: true } : NO_GROUP_OPTIONS);
+      const options = this.#otherGroupOptions(group);
+      // The first switch acquires the other group; the socket then holds both until it closes
+      // (a flag, not a field: an idle socket pays nothing), so neither can dissolve meanwhile.
+      let other = this.flag(Flag.RecvBothGroups) ? RecvGroup.held(this.ring, this.pool, options) : null;
+      if (other === null) {
+        other = RecvGroup.acquire(this.ring, this.pool, options);
+        this.setFlag(Flag.RecvBothGroups);
       }
-      rare.otherRecvGroup = group;
       this.#group = group = other;
       if (small) this.setFlag(Flag.RecvInSmallGroup);
       else this.clearFlag(Flag.RecvInSmallGroup);
     }
     return group;
+  }
+
+  /** The options of the small-receives group a socket is not using now (the default one's, or the small one's). */
+  #otherGroupOptions(current: RecvGroup): RecvGroupOptions {
+    return this.flag(Flag.RecvInSmallGroup) ? NO_GROUP_OPTIONS : { bufferSize: current.smallSize, smallReceives: true };
   }
 
   /** Cancels the recv in flight (its last completion still comes). */
@@ -382,16 +388,19 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
 
   /** close: the socket no longer uses the thread's receive group. */
   protected leaveGroup(): void {
-    if (this.#group) {
-      this.#group.forget(this);
-      this.#group.release();
+    const group = this.#group;
+    if (group) {
+      group.forget(this);
+      group.release();
       this.#group = null;
     }
-    const other = this.rare?.otherRecvGroup;
-    if (other) {
-      other.forget(this);
-      other.release();
-      this.rare!.otherRecvGroup = null;
+    if (group !== null && this.flag(Flag.RecvBothGroups)) {
+      this.clearFlag(Flag.RecvBothGroups);
+      const other = RecvGroup.held(this.ring, this.pool, this.#otherGroupOptions(group));
+      if (other) {
+        other.forget(this);
+        other.release();
+      }
     }
   }
 

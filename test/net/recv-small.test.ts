@@ -87,14 +87,19 @@ test('a re-arm after a small message takes the small group; bulk data after it g
   const seen: number[] = [];
   let received = 0;
   const hash = createHash('sha256');
+  let server!: Socket;
+  let kept: IoBuffer | null = null;
   const srv = createServer({ pool }, (s: Socket) => {
+    server = s;
     s.on('error', () => {});
     s.on('data', (buf: IoBuffer) => {
       seen.push(buf.capacity);
       received += buf.length;
       hash.update(buf.bytes);
-      // The first message: pause and resume, so that the recv ends and is armed again.
+      // The first message: kept across the switch (its release must still reach the socket's
+      // count), and pause and resume, so that the recv ends and is armed again.
       if (seen.length === 1) {
+        kept = buf.retain();
         s.pause();
         setTimeout(() => s.resume(), 20);
       }
@@ -113,6 +118,9 @@ test('a re-arm after a small message takes the small group; bulk data after it g
   c.write(second);
   await until(() => seen.length === 2, 'the second message');
   assert.equal(seen[1], 2 * KiB, 'armed again after a small message: the small group');
+  assert.equal(server.stats().receiveBytesHeld, 64 * KiB, 'the kept 64 KiB buffer counts');
+  kept!.release();
+  assert.equal(server.stats().receiveBytesHeld, 0, 'its release reached the socket through the group it came from');
   const total = 8 * MiB;
   const data = Buffer.alloc(total);
   for (let i = 0; i < total; i++) data[i] = (i * 13 + (i >> 12)) & 0xff;
@@ -125,8 +133,11 @@ test('a re-arm after a small message takes the small group; bulk data after it g
   const big = bulk.filter((x) => x === 64 * KiB).length;
   assert.ok(big > 0, `bulk data came in 64 KiB buffers again (${bulk.length} buffers, ${big} of 64 KiB)`);
   assert.ok(big * 64 * KiB >= total / 2, `most bulk bytes came in 64 KiB buffers (${bulk.length - big} of 2 KiB)`);
+  assert.equal(server.stats().receiveBuffersHeld, 0);
   c.destroy();
   await until(() => srv.connections === 0, 'server side closed');
+  // Both groups were the socket's alone: closing it dissolved them.
+  assert.equal(stats().recvGroups.filter((g) => g.sockets > 0).length, 0, JSON.stringify(stats().recvGroups));
   const closed = once(srv, 'close');
   srv.close();
   await closed;
