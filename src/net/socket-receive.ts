@@ -197,7 +197,8 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
       totals.recvCompletions++;
       this.#held += buf.capacity;
       this.#heldBuffers++;
-      if (this.flag(Flag.RecvAdaptive)) this.#noteRecvSize(res, final);
+      // A final data completion is cut by the recv's byte limit, not by the sender: no evidence.
+      if (!final && this.flag(Flag.RecvAdaptive)) this.#noteRecvSize(res);
       if (this.flag(Flag.Destroyed)) buf.release();
       else this.#deliver(buf);
       if (!final && (this.#held >= this.#quota || (this.#held >= HOLD_BYTES && this.flag(Flag.DataHeld)))) this.stopRecv();
@@ -220,7 +221,7 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
   }
 
   /** Small receives (#groupForArm): whether the next arm takes the small group; a full small buffer stops the recv now. */
-  #noteRecvSize(res: number, final: boolean): void {
+  #noteRecvSize(res: number): void {
     const small = this.#group!.smallSize;
     if (res <= small >> 1) {
       this.setFlag(Flag.RecvSmall);
@@ -228,7 +229,7 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
     }
     this.clearFlag(Flag.RecvSmall);
     // A small buffer filled: bulk in 2 KiB pieces would cost a CQE each.
-    if (!final && res >= small && this.flag(Flag.RecvInSmallGroup)) this.stopRecv();
+    if (res >= small && this.flag(Flag.RecvInSmallGroup)) this.stopRecv();
   }
 
   /**
