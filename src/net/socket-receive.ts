@@ -125,7 +125,7 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
   /**
    * Small receives: the group the next recv arms on. A socket whose options
    * name no buffer size receives in the default size (64 KiB) and, once its
-   * last receive fit in half of the pool's smallest class (2 KiB), moves to
+   * last two receives fit in half of the pool's smallest class (2 KiB), moves to
    * that class's group at the next arm; a small buffer filled to the brim
    * sends it back (#onRecv). Re-arms come with group pressure (-ENOBUFS ends
    * the recv): 1,000 echoing connections kept 1,000 64 KiB buffers lent from
@@ -224,10 +224,13 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
   #noteRecvSize(res: number): void {
     const small = this.#group!.smallSize;
     if (res <= small >> 1) {
-      this.setFlag(Flag.RecvSmall);
+      // Two in a row: a bulk stream's tail pieces (a 64 KiB write is one 65,483-byte loopback
+      // segment and a 53-byte one) come one at a time between large ones.
+      if (this.flag(Flag.RecvSmallOnce)) this.setFlag(Flag.RecvSmall);
+      else this.setFlag(Flag.RecvSmallOnce);
       return;
     }
-    this.clearFlag(Flag.RecvSmall);
+    this.clearFlag(Flag.RecvSmall | Flag.RecvSmallOnce);
     // A small buffer filled: bulk in 2 KiB pieces would cost a CQE each.
     if (res >= small && this.flag(Flag.RecvInSmallGroup)) this.stopRecv();
   }

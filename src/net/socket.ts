@@ -58,7 +58,7 @@ export interface MaioSocketOptions extends sockopt.SocketOptions {
   zeroCopyProbeLocal?: boolean;
   /**
    * Receive buffer size, a pool size class (default 65536). With neither this nor readBuffersMax
-   * set, a socket whose last receive fit in half of the pool's smallest class (2 KiB) receives in
+   * set, a socket whose last two receives fit in half of the pool's smallest class (2 KiB) receives in
    * that class from its next recv on, and goes back to 65536 when a small buffer fills.
    */
   readBufferSize?: number;

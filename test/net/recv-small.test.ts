@@ -82,7 +82,7 @@ test('100 connections of 64-byte messages move to the small group: few -ENOBUFS,
   pool.close();
 });
 
-test('a re-arm after a small message takes the small group; bulk data after it goes back to 64 KiB buffers, every byte in order', { skip, timeout: 60000 }, async () => {
+test('a re-arm after two small messages takes the small group; bulk data after it goes back to 64 KiB buffers, every byte in order', { skip, timeout: 60000 }, async () => {
   const pool = smallPool();
   const seen: number[] = [];
   let received = 0;
@@ -97,9 +97,9 @@ test('a re-arm after a small message takes the small group; bulk data after it g
       received += buf.length;
       hash.update(buf.bytes);
       // The first message: kept across the switch (its release must still reach the socket's
-      // count), and pause and resume, so that the recv ends and is armed again.
-      if (seen.length === 1) {
-        kept = buf.retain();
+      // count). After the second, pause and resume, so that the recv ends and is armed again.
+      if (seen.length === 1) kept = buf.retain();
+      if (seen.length === 2) {
         s.pause();
         setTimeout(() => s.resume(), 20);
       }
@@ -117,7 +117,12 @@ test('a re-arm after a small message takes the small group; bulk data after it g
   const second = Buffer.alloc(64, 2);
   c.write(second);
   await until(() => seen.length === 2, 'the second message');
-  assert.equal(seen[1], 2 * KiB, 'armed again after a small message: the small group');
+  assert.equal(seen[1], 64 * KiB, 'the same recv: still the 64 KiB group');
+  await new Promise((r) => setTimeout(r, 50));
+  const third = Buffer.alloc(64, 3);
+  c.write(third);
+  await until(() => seen.length === 3, 'the third message');
+  assert.equal(seen[2], 2 * KiB, 'armed again after two small messages: the small group');
   assert.equal(server.stats().receiveBytesHeld, 64 * KiB, 'the kept 64 KiB buffer counts');
   kept!.release();
   assert.equal(server.stats().receiveBytesHeld, 0, 'its release reached the socket through the group it came from');
@@ -125,11 +130,11 @@ test('a re-arm after a small message takes the small group; bulk data after it g
   const data = Buffer.alloc(total);
   for (let i = 0; i < total; i++) data[i] = (i * 13 + (i >> 12)) & 0xff;
   c.write(data);
-  await until(() => received >= total + 128, `${total} bytes received (got ${received - 128})`);
-  assert.equal(received, total + 128);
-  assert.equal(hash.digest('hex'), createHash('sha256').update(first).update(second).update(data).digest('hex'));
+  await until(() => received >= total + 192, `${total} bytes received (got ${received - 192})`);
+  assert.equal(received, total + 192);
+  assert.equal(hash.digest('hex'), createHash('sha256').update(first).update(second).update(third).update(data).digest('hex'));
   // A filled 2 KiB buffer stops the small recv; the re-arm takes the 64 KiB group.
-  const bulk = seen.slice(2);
+  const bulk = seen.slice(3);
   const big = bulk.filter((x) => x === 64 * KiB).length;
   assert.ok(big > 0, `bulk data came in 64 KiB buffers again (${bulk.length} buffers, ${big} of 64 KiB)`);
   assert.ok(big * 64 * KiB >= total / 2, `most bulk bytes came in 64 KiB buffers (${bulk.length - big} of 2 KiB)`);
