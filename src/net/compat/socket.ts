@@ -43,7 +43,7 @@ import * as dns from 'node:dns';
 import { isIP, getDefaultAutoSelectFamily as nodeAutoSelectFamily, type AddressInfo } from 'node:net';
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { errnoError, InvalidArgumentError } from '../../core/errors';
-import { kHoldData } from '../../core/symbols';
+import { kHoldData, kWriteHeld } from '../../core/symbols';
 import type { IoBuffer } from '../../pool/buffer';
 import type { IoPool } from '../../pool/pool';
 import { connect as maioConnect } from '../server';
@@ -542,7 +542,7 @@ export class Socket extends Duplex {
     }
     const pooled = takePooled(chunk);
     if (pooled !== undefined) this.#sendPooled(inner, pooled, cb);
-    else inner.write(chunk, cb);
+    else inner[kWriteHeld](chunk, cb);
   }
 
   /**
@@ -572,7 +572,7 @@ export class Socket extends Duplex {
       const done = i === last ? cb : undefined;
       const pooled = takePooled(chunk);
       if (pooled !== undefined) this.#sendPooled(inner, pooled, done);
-      else inner.write(chunk, done);
+      else inner[kWriteHeld](chunk, done);
     }
   }
 

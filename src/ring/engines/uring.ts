@@ -77,8 +77,9 @@ export class UringEngine implements Engine {
     this.capabilities = Object.freeze({ splice: true, sendvMax: sendv ? SENDV_MAX_SEGS : 0, fixedBuffers: true, zeroCopySend: 'SEND_ZC' as const });
   }
 
-  submit(count: number): number {
-    return this.#native.ringSubmit(this.#handle, count);
+  submit(count: number, bufs: Uint8Array[]): number {
+    // native references the views of the ops the kernel took (RingStat.Held)
+    return bufs.length === 0 ? this.#native.ringSubmit(this.#handle, count) : this.#native.ringSubmit(this.#handle, count, bufs);
   }
 
   attachPool(handle: PoolHandle, index: number, lazy: boolean): EngineAttachment {
