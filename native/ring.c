@@ -76,10 +76,11 @@ struct maio_bufring {
 	int nheld, capheld;
 };
 
-/* One reference on a held caller buffer, in its op slot's list. */
+/* The one reference of an op's held caller buffers: the view, or an array of them. */
 struct maio_held {
 	napi_ref ref;
-	int32_t next; /* entry index, -1: end */
+	int32_t views; /* how many */
+	int32_t next;  /* free list: entry index, -1: end */
 };
 #define MAIO_HELD_MAX_LIST (1 << 16) /* entries of ringSubmit's buffer list */
 
@@ -134,8 +135,8 @@ struct maio_ring {
 	/* Held caller buffers (see "held buffers" below). This batch: the list's
 	 * entries as read at the start of ringSubmit (hb_in), the views each
 	 * descriptor uses (hb_vals from hb_first[i], hb_count[i] of them) and a
-	 * SEND_BUF's checked address (sb_addr[i]). In flight: per op slot a list
-	 * of references (held_head[slot] = entry + 1) marked in held_slots. */
+	 * SEND_BUF's checked address (sb_addr[i]). In flight: per op slot its
+	 * reference (held_head[slot] = entry + 1), the slot marked in held_slots. */
 	napi_value *hb_in;
 	uint32_t hb_in_n;
 	napi_value *hb_vals;
@@ -538,34 +539,48 @@ static bool held_take(napi_env env, struct maio_ring *r, int64_t k, int64_t len,
 	return true;
 }
 
-/* After the enter: references the views of descriptor i, which the kernel took. */
+static bool held_fill(napi_env env, napi_value array, const napi_value *vals, int32_t n)
+{
+	for (int32_t k = 0; k < n; k++)
+		if (napi_set_element(env, array, (uint32_t)k, vals[k]) != napi_ok)
+			return false;
+	return true;
+}
+
+/* After the enter: references the views of descriptor i, which the kernel
+ * took. One reference per op: a reference costs ~250 ns to take and drop
+ * (bench/micro/held-write.ts), so several views (a SENDV) go into an array
+ * made here, which JS never sees, and that array is referenced. */
 static void held_ref(napi_env env, struct maio_ring *r, uint32_t i, uint32_t slot)
 {
 	int32_t first = r->hb_first[i], n = r->hb_count[i];
-	for (int32_t j = first; j < first + n; j++) {
-		if (r->held_free < 0) {
-			int32_t cap = r->held_cap ? r->held_cap * 2 : 256;
-			struct maio_held *h = realloc(r->held, (size_t)cap * sizeof(*h));
-			if (!h) /* the kernel reads the view: losing it is not an option */
-				napi_fatal_error("maio.ring", NAPI_AUTO_LENGTH, "out of memory holding a send buffer",
-						 NAPI_AUTO_LENGTH);
-			for (int32_t e = cap - 1; e >= r->held_cap; e--) {
-				h[e].next = r->held_free;
-				r->held_free = e;
-			}
-			r->held = h;
-			r->held_cap = cap;
-		}
-		int32_t e = r->held_free;
-		struct maio_held *h = &r->held[e];
-		r->held_free = h->next;
-		if (napi_create_reference(env, r->hb_vals[j], 1, &h->ref) != napi_ok)
-			napi_fatal_error("maio.ring", NAPI_AUTO_LENGTH, "could not hold a send buffer",
+	napi_value value = r->hb_vals[first];
+	if (n > 1 && (napi_create_array_with_length(env, (size_t)n, &value) != napi_ok ||
+		      !held_fill(env, value, r->hb_vals + first, n)))
+		napi_fatal_error("maio.ring", NAPI_AUTO_LENGTH, "could not hold send buffers",
+				 NAPI_AUTO_LENGTH);
+	if (r->held_free < 0) {
+		int32_t cap = r->held_cap ? r->held_cap * 2 : 256;
+		struct maio_held *h = realloc(r->held, (size_t)cap * sizeof(*h));
+		if (!h) /* the kernel reads the views: losing them is not an option */
+			napi_fatal_error("maio.ring", NAPI_AUTO_LENGTH, "out of memory holding send buffers",
 					 NAPI_AUTO_LENGTH);
-		h->next = r->held_head[slot] - 1;
-		r->held_head[slot] = e + 1;
-		r->held_live++;
+		for (int32_t e = cap - 1; e >= r->held_cap; e--) {
+			h[e].next = r->held_free;
+			r->held_free = e;
+		}
+		r->held = h;
+		r->held_cap = cap;
 	}
+	int32_t e = r->held_free;
+	struct maio_held *h = &r->held[e];
+	r->held_free = h->next;
+	if (napi_create_reference(env, value, 1, &h->ref) != napi_ok)
+		napi_fatal_error("maio.ring", NAPI_AUTO_LENGTH, "could not hold send buffers",
+				 NAPI_AUTO_LENGTH);
+	h->views = n;
+	r->held_head[slot] = e + 1;
+	r->held_live += n;
 	held_stat(r);
 }
 
@@ -573,14 +588,12 @@ static void held_ref(napi_env env, struct maio_ring *r, uint32_t i, uint32_t slo
 static void held_release(struct maio_ring *r, uint32_t slot)
 {
 	int32_t e = r->held_head[slot] - 1;
-	while (e >= 0) {
+	if (e >= 0) {
 		struct maio_held *h = &r->held[e];
 		napi_delete_reference(r->loop.env, h->ref);
-		int32_t next = h->next;
+		r->held_live -= h->views;
 		h->next = r->held_free;
 		r->held_free = e;
-		r->held_live--;
-		e = next;
 	}
 	r->held_head[slot] = 0;
 	held_mark(r, slot, false);

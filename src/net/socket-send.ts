@@ -15,15 +15,18 @@ import { Flag } from './socket-core';
 import { totals } from './stats';
 
 /**
- * Writes from this size on are sent from the caller's buffer ([kWriteHeld]):
- * below it, a copy into a pool buffer costs less than holding the buffer,
- * and small writes of one turn coalesce into one piece (bench/micro/,
- * 'held-write'). MAIO_HELD_WRITE_MIN overrides it, for measurements.
+ * Writes from this size on are sent from the caller's buffer ([kWriteHeld]).
+ * Holding one costs ~300-400 ns of CPU (the buffer list, a reference taken
+ * at submit and dropped at the completion: the generic Node-API calls), as
+ * much as copying 16 KiB that are in cache, as a just-made Buffer is
+ * (bench/micro/held-write.ts); below it the copy is cheaper, and small
+ * writes of one turn coalesce into one pool piece. MAIO_HELD_WRITE_MIN
+ * overrides it, for measurements.
  */
-const HELD_WRITE_MIN = heldWriteMin(process.env.MAIO_HELD_WRITE_MIN);
+export const HELD_WRITE_MIN = heldWriteMin(process.env.MAIO_HELD_WRITE_MIN);
 
 function heldWriteMin(v: string | undefined): number {
-  if (v === undefined || v === '') return 4096;
+  if (v === undefined || v === '') return 16384;
   if (!/^\d{1,10}$/.test(v)) throw new InvalidArgumentError(`MAIO_HELD_WRITE_MIN must be a byte count, got '${v}'`);
   return Number(v);
 }
