@@ -333,6 +333,12 @@ export class Ring implements IoRing {
       throw new OutOfRangeError(`sendv takes 1 to ${this.#sendvMax} pieces, got ${count}`);
     }
     if (!Number.isInteger(len) || len < 0 || len > SENDV_MAX_LEN) throw new OutOfRangeError(`sendv length must be in [0, ${SENDV_MAX_LEN}], got ${len}`);
+    if (held !== null) {
+      for (let k = 0; k < count; k++) {
+        const b = held[k];
+        if (b !== null && b !== undefined && (!(b instanceof Uint8Array) || segs[2 * k + 1] > b.length)) throw new OutOfRangeError(`sendv piece ${k} is longer than its buffer`);
+      }
+    }
     // A flush frees this batch's slots: make it before taking one.
     if (this.#queued === this.#batch) this.#flush();
     const aux = this.#aux.alloc();
@@ -343,9 +349,7 @@ export class Ring implements IoRing {
     if (held !== null) {
       for (let k = 0; k < count; k++) {
         const b = held[k];
-        if (b === null || b === undefined) continue;
-        if (!(b instanceof Uint8Array) || segs[2 * k + 1] > b.length) throw new OutOfRangeError(`sendv piece ${k} is longer than its buffer`);
-        w[base + 2 * k] = -this.#bufs.push(b); // -(index + 1)
+        if (b !== null && b !== undefined) w[base + 2 * k] = -this.#bufs.push(b); // -(index + 1)
       }
     }
     this.#sendvAux[this.#sendvAuxCount++] = aux;
@@ -811,6 +815,8 @@ export class Ring implements IoRing {
       this.#engine.close();
     } finally {
       this.#stats[RingStat.Inflight] = 0;
+      // The engine let its held buffers go (or, for an op the kernel kept past close, left them to the env).
+      this.#stats[RingStat.Held] = 0;
       for (let slot = 0; slot < this.#capacity; slot++) {
         const target = this.#targets[slot];
         if (target === undefined) continue;

@@ -15,10 +15,13 @@ import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import { kWriteHeld } from '../../src/core/symbols';
 import * as maioNet from '../../src/net/compat';
+import { markTransient } from '../../src/net/compat/pooled-chunk';
 import { connect } from '../../src/net/server';
 import { HELD_WRITE_MIN } from '../../src/net/socket-send';
 import { stats } from '../../src/net/stats';
+import { native } from '../../src/core/native';
 import { currentRing } from '../../src/ring/current';
+import { sockaddr } from '../../src/net/address';
 import { closed, netSkip, nodeDrain, poolGuard, rng, SOURCE, until } from './helpers';
 
 const skip = netSkip;
@@ -205,5 +208,45 @@ test('write() of maio Socket still copies: the caller may reuse its buffer at on
   assert.equal(got.hash, createHash('sha256').update(Buffer.alloc(256 << 10, 7)).digest('hex'));
   assert.equal(stats().heldWrites, before.heldWrites, 'write() held nothing');
   await done;
+  server.close();
+});
+
+test('maio/net: a transientChunks chunk (pool memory that goes back soon) is copied, not held', { skip }, async () => {
+  const server = net.createServer((s) => s.resume());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const c = maioNet.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise((r) => c.once('connect', r));
+  const chunk = Buffer.alloc(1 << 20, 5);
+  markTransient(chunk);
+  const before = stats();
+  await new Promise<void>((r, j) => c.write(chunk, (err) => (err ? j(err) : r())));
+  assert.equal(stats().heldWrites, before.heldWrites, 'copied');
+  await new Promise<void>((r, j) => c.write(Buffer.alloc(1 << 20, 6), (err) => (err ? j(err) : r())));
+  assert.equal(stats().heldWrites, before.heldWrites + 1, 'a plain Buffer of the same size is held');
+  c.destroy();
+  server.close();
+});
+
+test("closing the thread's ring with a held send in flight completes it -ECANCELED and holds nothing after", { skip }, async () => {
+  // The Ring directly on a raw socket (a socket object would re-arm its receive on the closed ring).
+  const server = net.createServer((s) => s.pause());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const n = native();
+  const fd = n.sockOpen(4, 'tcp');
+  n.sockConnectSync(fd, sockaddr('127.0.0.1', (server.address() as net.AddressInfo).port));
+  const ring = currentRing();
+  const results: number[] = [];
+  const big = Buffer.alloc(64 << 20, 1);
+  await until(() => {
+    // connecting: the send fails at once (ENOTCONN/EAGAIN); try again until it stays in flight
+    if (results.length === 0 && ring.stats().heldBuffers === 0) ring.sendBuf({ onCompletion: (_id, res) => results.push(res) }, fd, big, big.length, 0x100 /* MSG_WAITALL */);
+    else if (results.length > 0) results.length = 0;
+    return ring.stats().heldBuffers === 1;
+  }, 'a held send in flight');
+  ring.close();
+  await until(() => results.length === 1, 'its completion');
+  assert.ok(results[0] === -125 || results[0] > 0, `cancelled (or cut short): ${results[0]}`);
+  assert.equal(ring.stats().heldBuffers, 0);
+  n.sockClose(fd);
   server.close();
 });
