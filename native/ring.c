@@ -139,6 +139,7 @@ struct maio_ring {
 	 * reference (held_head[slot] = entry + 1), the slot marked in held_slots. */
 	napi_value *hb_in;
 	uint32_t hb_in_n;
+	bool hb_reading; /* a getter of the list runs JS: ringSubmit must not nest */
 	napi_value *hb_vals;
 	int32_t hb_n;
 	int32_t *hb_first, *hb_count;
@@ -502,11 +503,14 @@ static bool held_read_list(napi_env env, struct maio_ring *r, napi_value list)
 		return true;
 	if (!held_arrays(r))
 		return maio_throw_errno(env, -ENOMEM, "ringSubmit"), false;
-	for (uint32_t k = 0; k < n; k++)
-		if (napi_get_element(env, list, k, &r->hb_in[k]) != napi_ok)
-			return false; /* a getter threw: its exception is pending */
-	r->hb_in_n = n;
-	return true;
+	r->hb_reading = true;
+	bool ok = true;
+	for (uint32_t k = 0; k < n && ok; k++)
+		ok = napi_get_element(env, list, k, &r->hb_in[k]) == napi_ok; /* else: pending */
+	r->hb_reading = false;
+	if (ok)
+		r->hb_in_n = n;
+	return ok;
 }
 
 static napi_value throw_desc(napi_env env, uint32_t index, const char *field, const char *fmt,
@@ -1452,6 +1456,10 @@ MAIO_EXPORT(maio_napi_ring_submit)
 	int32_t count;
 	if (!maio_arg_int32(env, argv[1], "count", 0, MAIO_HELD_MAX_LIST, &count))
 		return NULL;
+	/* A getter of the list calling ringSubmit would overwrite the list being read. */
+	if (r->hb_reading)
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG,
+					"ringSubmit called while reading its buffer list");
 	/* First, as it may run JS (getters): the ring may be closed after it. */
 	r->hb_in_n = 0;
 	if (argc > 2 && !held_read_list(env, r, argv[2]))

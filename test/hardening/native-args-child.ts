@@ -429,6 +429,11 @@ function runHeldBuffers(fx: Fixtures, o: ReturnType<typeof ringOptions>, ring: u
   Object.defineProperty(list, 0, { get: () => (n.ringClose(own), new Uint8Array(16)), enumerable: true });
   o.submit.fill(0);
   out(record('ringSubmit', 2, 'SEND_BUF list getter closes the ring', 'descriptor', ['ERR_MAIO_CLOSED'], () => (n.ringSubmit as (...a: unknown[]) => number)(own, 0, list)));
+  // A getter that submits on the same ring while its list is read: refused, the outer call fails too.
+  const nested: unknown[] = [];
+  Object.defineProperty(nested, 0, { get: () => ((n.ringSubmit as (...a: unknown[]) => number)(ring, 0, [new Uint8Array(1)]), new Uint8Array(16)), enumerable: true });
+  o.submit.fill(0);
+  out(record('ringSubmit', 2, 'SEND_BUF list getter submits on the same ring', 'descriptor', ['ERR_MAIO_INVALID_ARG'], () => (n.ringSubmit as (...a: unknown[]) => number)(ring, 0, nested)));
   // SENDV pieces -(k + 1): entry k of the list, as long as the piece at most.
   const segCases: [string, number[], number, unknown[]][] = [
     ['held piece past the list', [-2, 8], 8, [new Uint8Array(16)]],
