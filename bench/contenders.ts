@@ -91,8 +91,11 @@ function maioUdpSink(gro: boolean) {
   ];
 }
 
-/** `maio udp-blast`, 1,400-byte datagrams: GSO on (a pool buffer of 46 datagrams per sendSegments(), as the C UDP_SEGMENT sender) or off. */
-function maioUdpBlast(gso: boolean) {
+/**
+ * `maio udp-blast`, 1,400-byte datagrams: GSO on (a pool buffer of 46 datagrams per
+ * sendSegments(), as the C UDP_SEGMENT sender) or off; `zeroCopy` passes --zerocopy.
+ */
+function maioUdpBlast(gso: boolean, zeroCopy?: 'always') {
   return (env: Env, p: RoleParams): string[] => [
     process.execPath,
     env.maioCli,
@@ -104,6 +107,7 @@ function maioUdpBlast(gso: boolean) {
     String(p.duration ?? 5),
     '--gso',
     gso ? '1' : '0',
+    ...(zeroCopy ? ['--zerocopy', zeroCopy] : []),
   ];
 }
 
@@ -221,6 +225,15 @@ export const contenders: Contender[] = [
     earlyExitReason: 'maio CLI not built yet (it exits at once)',
     cmd: { 'udp-sink': maioUdpSink(false), 'udp-send': maioUdpBlast(false) },
     roleLabel: { 'udp-sink': 'maio udp-sink, GRO off (2 KiB buffers)', 'udp-send': 'maio udp-blast, GSO off' },
+  },
+  {
+    id: 'maio-zc',
+    label: 'maio, zero-copy sends',
+    family: 'maio',
+    unavailable: (env) => (existsSync(env.maioCli) ? null : 'maio CLI not built yet'),
+    earlyExitReason: 'maio CLI not built yet (it exits at once)',
+    cmd: { 'udp-send': maioUdpBlast(true, 'always') },
+    roleLabel: { 'udp-send': 'maio udp-blast --zerocopy always (SENDMSG_ZC; the peer namespace copies at delivery)' },
   },
   maioWorkers('maio-1w', 'maio, 1 worker'),
   maioWorkers('maio-1w-b', 'maio, 1 worker (A/A copy)'),

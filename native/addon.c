@@ -67,6 +67,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("fallbackCloseFd", maio_napi_fallback_close_fd),
 		FN("fallbackRecvmsg", maio_napi_fallback_recvmsg),
 		FN("fallbackSendmsg", maio_napi_fallback_sendmsg),
+		FN("fallbackSendmsgZc", maio_napi_fallback_sendmsg_zc),
 		FN("fallbackSendmmsg", maio_napi_fallback_sendmmsg),
 #undef FN
 	};

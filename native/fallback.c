@@ -746,9 +746,10 @@ MAIO_EXPORT(maio_napi_fallback_recvmsg)
 /*
  * fallbackSendmsg(fallback, fd, pool, auxOff, auxLen, nameLen, gso, msgFlags):
  * the SENDMSG descriptor's datagram (native/maio.h) in one sendmsg, checked
- * by the same code as on the ring. Bytes sent or -errno.
+ * by the same code as on the ring. Bytes sent or -errno. fallbackSendmsgZc
+ * adds MSG_ZEROCOPY (the SENDMSG_ZC op; see fallbackSendZc).
  */
-MAIO_EXPORT(maio_napi_fallback_sendmsg)
+static napi_value fb_sendmsg(napi_env env, napi_callback_info info, bool zc)
 {
 	napi_value argv[8];
 	int fd;
@@ -790,9 +791,20 @@ MAIO_EXPORT(maio_napi_fallback_sendmsg)
 		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "SENDMSG %s %s", field, why);
 	ssize_t r;
 	do
-		r = sendmsg(fd, &msg, (flags & ~MSG_ZEROCOPY) | MSG_DONTWAIT | MSG_NOSIGNAL);
+		r = sendmsg(fd, &msg,
+			    (flags & ~MSG_ZEROCOPY) | (zc ? MSG_ZEROCOPY : 0) | MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
 	return maio_int(env, r < 0 ? -errno : r);
+}
+
+MAIO_EXPORT(maio_napi_fallback_sendmsg)
+{
+	return fb_sendmsg(env, info, false);
+}
+
+MAIO_EXPORT(maio_napi_fallback_sendmsg_zc)
+{
+	return fb_sendmsg(env, info, true);
 }
 
 /*

@@ -34,7 +34,8 @@ static const struct layout_entry ops[] = {
 	{"connect", MAIO_OP_CONNECT}, {"close", MAIO_OP_CLOSE},     {"shutdown", MAIO_OP_SHUTDOWN},
 	{"cancel", MAIO_OP_CANCEL},   {"splice", MAIO_OP_SPLICE},   {"provide", MAIO_OP_PROVIDE},
 	{"sendv", MAIO_OP_SENDV},     {"recvmsgMulti", MAIO_OP_RECVMSG_MULTI},
-	{"sendmsg", MAIO_OP_SENDMSG}, {"sendBuf", MAIO_OP_SEND_BUF},
+	{"sendmsg", MAIO_OP_SENDMSG}, {"sendmsgZc", MAIO_OP_SENDMSG_ZC},
+	{"sendBuf", MAIO_OP_SEND_BUF},
 };
 
 static const struct layout_entry cqe[] = {

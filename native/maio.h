@@ -66,6 +66,9 @@
 #define MAIO_IORING_OP_BIND 56
 #define MAIO_IORING_OP_LISTEN 57
 #define MAIO_IORING_OP_RECV_ZC 58
+/* 6.15: came with SENDMSG_ZC from vectored registered buffers (iovecs that
+ * point into a fixed buffer); its presence says SENDMSG_ZC takes them. */
+#define MAIO_IORING_OP_WRITEV_FIXED 61
 
 /* ---- Operation descriptors: JS -> native ---------------------------------
  *
@@ -144,6 +147,15 @@ enum maio_op {
 	 * retries the send); the epoll engine reads the entry when it sends, so
 	 * JS keeps the entry unchanged until the completion. */
 	MAIO_OP_SENDMSG = 14,
+	/* SENDMSG, zero-copy: IORING_OP_SENDMSG_ZC (epoll: sendmsg with
+	 * MSG_ZEROCOPY) of the same aux entry. Two completions, as SEND_ZC:
+	 * the result (F_MORE once the kernel took the pages), then the
+	 * notification (F_NOTIF; res has IORING_NOTIF_USAGE_ZC_COPIED when
+	 * the kernel copied after all). The pieces are the kernel's until the
+	 * notification. A lazily attached pool is registered at its first
+	 * SENDMSG_ZC, as at its first SEND_ZC, and passed as a fixed buffer
+	 * where the kernel takes iovecs into one (MAIO_IORING_OP_WRITEV_FIXED). */
+	MAIO_OP_SENDMSG_ZC = 15,
 	/* Plain send from a caller's buffer, not a pool: BUF_OFF is an index
 	 * into the buffer list given to ringSubmit (a JS Array of Uint8Array),
 	 * LEN bytes from the view's start (at most its length). Native reads
@@ -151,7 +163,7 @@ enum maio_op {
 	 * on the view from the submit to the op's final completion (ring.c,
 	 * "held buffers"). A SENDV piece with a negative offset -(k + 1) names
 	 * entry k of the same list the same way. */
-	MAIO_OP_SEND_BUF = 15,
+	MAIO_OP_SEND_BUF = 16,
 	MAIO_OP_COUNT
 };
 #define MAIO_SENDMSG_NAME_MAX 32  /* aux bytes reserved for the name: sockaddr_in6 fits */

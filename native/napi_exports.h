@@ -89,6 +89,7 @@ MAIO_EXPORT(maio_napi_fallback_shutdown);
 MAIO_EXPORT(maio_napi_fallback_close_fd);
 MAIO_EXPORT(maio_napi_fallback_recvmsg);
 MAIO_EXPORT(maio_napi_fallback_sendmsg);
+MAIO_EXPORT(maio_napi_fallback_sendmsg_zc);
 MAIO_EXPORT(maio_napi_fallback_sendmmsg);
 
 /* affinity.c */

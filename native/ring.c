@@ -119,6 +119,8 @@ struct maio_ring {
 	struct iovec *sv_iov;
 	bool sendv_ok; /* IORING_FEAT_SUBMIT_STABLE, SENDMSG probed, no SQPOLL */
 	bool recvmsg_ok; /* the same for RECVMSG_MULTI's msghdr */
+	bool sendmsg_zc_ok; /* sendv_ok, and SENDMSG_ZC probed */
+	bool sendmsg_zc_fixed; /* SENDMSG_ZC takes iovecs into a fixed buffer (6.15) */
 	/* SENDMSG / RECVMSG_MULTI: descriptor i's msghdr and iovec, like SENDV's. */
 	struct msghdr *um_msg;
 	struct iovec *um_iov;
@@ -129,7 +131,7 @@ struct maio_ring {
 
 	struct maio_pool *pools[MAIO_MAX_POOLS];
 	bool registered[MAIO_MAX_POOLS];
-	bool register_lazy[MAIO_MAX_POOLS]; /* register at the pool's first SEND_ZC */
+	bool register_lazy[MAIO_MAX_POOLS]; /* register at the pool's first SEND_ZC / SENDMSG_ZC */
 	struct maio_bufring *bufrings[MAIO_MAX_BUF_RINGS];
 
 	/* Held caller buffers (see "held buffers" below). This batch: the list's
@@ -151,7 +153,7 @@ struct maio_ring {
 	int64_t held_live;
 
 	int64_t inflight;
-	uint8_t zc_slots[(1u << MAIO_OPID_SLOT_BITS) / 8]; /* one bit per op slot: a SEND_ZC (ring_account) */
+	uint8_t zc_slots[(1u << MAIO_OPID_SLOT_BITS) / 8]; /* one bit per op slot: a SEND_ZC or SENDMSG_ZC (ring_account) */
 	double overflows;
 
 	/* Bulk batching (see ring_bulk): 0 = never wait. */
@@ -929,6 +931,8 @@ MAIO_EXPORT(maio_napi_ring_create)
 		      !(setup_flags & IORING_SETUP_SQPOLL);
 	r->recvmsg_ok = (p.features & IORING_FEAT_SUBMIT_STABLE) && pr.ops[IORING_OP_RECVMSG] &&
 			!(setup_flags & IORING_SETUP_SQPOLL);
+	r->sendmsg_zc_ok = r->sendv_ok && pr.ops[MAIO_IORING_OP_SENDMSG_ZC];
+	r->sendmsg_zc_fixed = r->sendmsg_zc_ok && pr.ops[MAIO_IORING_OP_WRITEV_FIXED];
 	err = ring_map(r, &p);
 	if (err < 0) {
 		maio_loop_discard(l);
@@ -1019,6 +1023,7 @@ static const uint32_t ioprio_allowed[MAIO_OP_COUNT] = {
 	[MAIO_OP_ACCEPT] = IORING_ACCEPT_MULTISHOT,
 	[MAIO_OP_RECVMSG_MULTI] = IORING_RECVSEND_POLL_FIRST,
 	[MAIO_OP_SENDMSG] = IORING_RECVSEND_POLL_FIRST,
+	[MAIO_OP_SENDMSG_ZC] = IORING_RECVSEND_POLL_FIRST,
 	[MAIO_OP_SEND_BUF] = IORING_RECVSEND_POLL_FIRST,
 };
 
@@ -1054,6 +1059,9 @@ static bool sendmsg_check(napi_env env, struct maio_ring *r, const int32_t *d, u
 {
 	if (!r->sendv_ok)
 		return throw_desc(env, i, "op", "%lld (SENDMSG) is not supported by this ring",
+				  d[MAIO_D_OP]), false;
+	if (d[MAIO_D_OP] == MAIO_OP_SENDMSG_ZC && !r->sendmsg_zc_ok)
+		return throw_desc(env, i, "op", "%lld (SENDMSG_ZC) is not supported by this ring",
 				  d[MAIO_D_OP]), false;
 	int32_t pool = d[MAIO_D_POOL];
 	if (pool < 0 || pool >= MAIO_MAX_POOLS || !r->pools[pool] || !r->pools[pool]->base)
@@ -1251,6 +1259,7 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 	case MAIO_OP_SENDV:
 		return sendv_check(env, r, d, i);
 	case MAIO_OP_SENDMSG:
+	case MAIO_OP_SENDMSG_ZC:
 		return sendmsg_check(env, r, d, i);
 	case MAIO_OP_RECVMSG_MULTI: {
 		if (!r->recvmsg_ok)
@@ -1291,7 +1300,7 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 	sqe->user_data = (uint32_t)d[MAIO_D_USER_DATA];
 	sqe->flags = (uint8_t)d[MAIO_D_SQE_FLAGS];
 	uint32_t slot = (uint32_t)d[MAIO_D_USER_DATA] & MAIO_OPID_SLOT_MASK;
-	if (d[MAIO_D_OP] == MAIO_OP_SEND_ZC)
+	if (d[MAIO_D_OP] == MAIO_OP_SEND_ZC || d[MAIO_D_OP] == MAIO_OP_SENDMSG_ZC)
 		r->zc_slots[slot >> 3] |= (uint8_t)(1u << (slot & 7));
 	else
 		r->zc_slots[slot >> 3] &= (uint8_t)~(1u << (slot & 7));
@@ -1329,6 +1338,22 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 		sqe->addr = (uintptr_t)&r->um_msg[i];
 		sqe->len = 1;
 		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		break;
+	case MAIO_OP_SENDMSG_ZC:
+		/* As SENDMSG; the pieces may come from the registered pool. */
+		sqe->opcode = MAIO_IORING_OP_SENDMSG_ZC;
+		sqe->addr = (uintptr_t)&r->um_msg[i];
+		sqe->len = 1;
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
+		sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+		if (r->sendmsg_zc_fixed) {
+			if (r->register_lazy[pool])
+				ring_pool_pin(r, pool);
+			if (r->registered[pool]) {
+				sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+				sqe->buf_index = (uint16_t)pool;
+			}
+		}
 		break;
 	case MAIO_OP_RECVMSG_MULTI:
 		/* The kernel copies the msghdr (only its name and control
@@ -1590,11 +1615,11 @@ static int ring_update_slot(struct maio_ring *r, int index, void *base, size_t s
 }
 
 /*
- * A lazy pool is registered by its first SEND_ZC, the only operation that
- * uses a fixed buffer: registering pins (faults in) the whole region, which a
- * server that never sends zero-copy (local peers, small sends) does not need.
- * Tried once; when the kernel refuses, SEND_ZC passes plain addresses, as for
- * a pool refused at attach, and the pool records why.
+ * A lazy pool is registered by its first SEND_ZC or SENDMSG_ZC, the only
+ * operations that use a fixed buffer: registering pins (faults in) the whole
+ * region, which a server that never sends zero-copy (local peers, small
+ * sends) does not need. Tried once; when the kernel refuses, they pass plain
+ * addresses, as for a pool refused at attach, and the pool records why.
  */
 static void ring_pool_pin(struct maio_ring *r, int index)
 {

@@ -66,7 +66,7 @@ export { forwardUdp, UdpForwarder } from './paths/forward-udp';
 export type { UdpForwardOptions, UdpForwardStats, UdpForwarderEvents } from './paths/forward-udp';
 export { UdpProxy, resolveUdpProxyOptions } from './paths/udp-proxy';
 export type { UdpProxyOptions, ResolvedUdpProxyOptions, UdpProxyHostPort, UdpBalance, UdpProxyStats, UdpSessionStats, UdpUpstreamStats, UdpProxyEvents } from './paths/udp-proxy';
-export type { UdpSocketEvents, RemoteInfo, UdpSocketOptions, UdpType, OffloadState, UdpStats, SendCallback } from './dgram/index';
+export type { UdpSocketEvents, RemoteInfo, UdpSocketOptions, UdpType, OffloadState, UdpStats, SendCallback, UdpLookupFunction } from './dgram/index';
 // Worker groups (src/workers/): N threads, one ring and pool each, servers on one port (SO_REUSEPORT).
 export {
   startWorkers,

@@ -5,23 +5,38 @@
  * took it. A worker carries the generation of the configuration it runs: a
  * replacement starts with the one in force (workerData at its start), and one
  * that started while a reload was under way says so and is sent the new one.
+ * The TCP proxy and the UDP relay (`--udp`) share it: options are whatever
+ * the relay's reload() takes, with a `listen` that cannot change.
  */
 import { workerData } from 'node:worker_threads';
 import type { MaioWorker, WorkerGroup } from '../workers/group';
 import type { WorkerContext } from '../workers/runtime';
-import type { Proxy, ProxyOptions } from '../paths/proxy';
 import { fmtHostPort } from '../gateway/proxy-options';
 
 /** The key of this protocol's messages (the group passes on messages without maio's own tag). */
 const KEY = 'maioProxyReload';
 
+/** What a reload carries: a proxy's options, of which listen cannot change. */
+export interface ReloadableOptions {
+  listen: Parameters<typeof fmtHostPort>[0];
+}
+
 /** What a worker of the group is started with (workerData.proxy). */
-export interface ProxyWorkerData {
-  options: ProxyOptions;
+export interface ProxyWorkerData<O = ReloadableOptions> {
+  options: O;
   generation: number;
 }
 
-type ToWorker = { [KEY]: 'reload'; seq: number; generation: number; options: ProxyOptions };
+/** The worker's relay as reloads see it (a Proxy, a UdpProxy). */
+export interface ReloadTarget<O> {
+  reload(options: O): void;
+  /** upstreams new connections (flows) are given */
+  upstreams(): number;
+  /** connections (sessions) open now */
+  open(): number;
+}
+
+type ToWorker = { [KEY]: 'reload'; seq: number; generation: number; options: ReloadableOptions };
 type ToMain =
   | { [KEY]: 'hello'; generation: number }
   | { [KEY]: 'reloaded'; seq: number; ok: boolean; error: string; upstreams: number; connections: number };
@@ -29,23 +44,23 @@ type ToMain =
 const isOurs = (m: unknown): m is Record<string, unknown> => typeof m === 'object' && m !== null && typeof (m as Record<string, unknown>)[KEY] === 'string';
 
 /** In a worker: the configuration the main thread started it with, or null (not started by `maio proxy --workers`). */
-export function workerProxyData(): ProxyWorkerData | null {
-  const d = (workerData as { proxy?: ProxyWorkerData } | null)?.proxy;
+export function workerProxyData<O = ReloadableOptions>(): ProxyWorkerData<O> | null {
+  const d = (workerData as { proxy?: ProxyWorkerData<O> } | null)?.proxy;
   return d && typeof d === 'object' ? d : null;
 }
 
 /** In a worker: take reloads from the main thread, answer each, and say which configuration this worker runs. */
-export function serveWorkerReloads(proxy: Proxy, worker: WorkerContext, generation: number): void {
+export function serveWorkerReloads<O>(proxy: ReloadTarget<O>, worker: WorkerContext, generation: number): void {
   worker.on('message', (m) => {
     if (!isOurs(m) || m[KEY] !== 'reload') return;
     const r = m as ToWorker;
     let error = '';
     try {
-      proxy.reload(r.options);
+      proxy.reload(r.options as O);
     } catch (err) {
       error = (err as Error).message;
     }
-    worker.send({ [KEY]: 'reloaded', seq: r.seq, ok: error === '', error, upstreams: proxy.upstreams.length, connections: proxy.connections } satisfies ToMain);
+    worker.send({ [KEY]: 'reloaded', seq: r.seq, ok: error === '', error, upstreams: proxy.upstreams(), connections: proxy.open() } satisfies ToMain);
   });
   worker.send({ [KEY]: 'hello', generation } satisfies ToMain);
 }
@@ -54,8 +69,8 @@ export function serveWorkerReloads(proxy: Proxy, worker: WorkerContext, generati
 const ANSWER_MS = 5000;
 
 /** The main thread's side: the configuration in force, its generation, and the reload to every worker. */
-export class WorkerReloads {
-  #options: ProxyOptions;
+export class WorkerReloads<O extends ReloadableOptions = ReloadableOptions> {
+  #options: O;
   #generation = 1;
   #seq = 1;
   /** workers that said which configuration they run, and its generation */
@@ -65,8 +80,10 @@ export class WorkerReloads {
   refused = 0;
 
   constructor(
-    options: ProxyOptions,
+    options: O,
     readonly group: WorkerGroup,
+    /** what an open unit is called in the report line ('connection', 'session') */
+    readonly openNoun = 'connection',
   ) {
     this.#options = options;
     group.on('message', (w, m) => this.#onMessage(w, m));
@@ -77,7 +94,7 @@ export class WorkerReloads {
   }
 
   /** workerData.proxy for a worker starting now. */
-  data(): { proxy: ProxyWorkerData } {
+  data(): { proxy: ProxyWorkerData<O> } {
     return { proxy: { options: this.#options, generation: this.#generation } };
   }
 
@@ -117,8 +134,8 @@ export class WorkerReloads {
    * every worker, or refuses it with one stderr line if it changes what a
    * reload cannot change. Resolves when every worker has answered.
    */
-  async reload(build: () => ProxyOptions): Promise<void> {
-    let next: ProxyOptions;
+  async reload(build: () => O): Promise<void> {
+    let next: O;
     try {
       next = build();
       if (fmtHostPort(next.listen) !== fmtHostPort(this.#options.listen)) {
@@ -140,7 +157,7 @@ export class WorkerReloads {
 
   #report(answers: readonly (readonly [MaioWorker, ToMain & { [KEY]: 'reloaded' }])[], count?: number): void {
     const ok = answers.filter(([, a]) => a.ok);
-    const each = answers.map(([w, a]) => (a.ok ? `worker ${w.index} ok (${a.upstreams} upstream(s), ${a.connections} open connection(s) kept)` : `worker ${w.index} refused: ${a.error}`));
+    const each = answers.map(([w, a]) => (a.ok ? `worker ${w.index} ok (${a.upstreams} upstream(s), ${a.connections} open ${this.openNoun}(s) kept)` : `worker ${w.index} refused: ${a.error}`));
     const starting = count !== undefined && answers.length < count ? `; ${count - answers.length} starting with it` : '';
     process.stderr.write(`maio proxy: reloaded in ${ok.length}/${answers.length} worker(s)${starting}: ${each.join('; ')}\n`);
   }

@@ -3,18 +3,22 @@
  * in a worker) with the configuration this thread read; this thread serves
  * /metrics summed over the workers and /connections as each worker's stats,
  * and on SIGHUP re-reads the configuration and sends it to every worker
- * (src/cli/proxy-worker-reload.ts).
+ * (src/cli/proxy-worker-reload.ts). The UDP relay (`--udp --workers N`) runs
+ * the same way, with /sessions for /connections.
  */
 import * as http from 'node:http';
-import type { HostPort, ProxyOptions } from '../paths/proxy';
+import type { HostPort } from '../paths/proxy';
 import { sumPrometheus } from '../workers/aggregate';
-import { ConfigError } from '../core/errors';
-import { WorkerReloads } from './proxy-worker-reload';
+import { WorkerReloads, type ReloadableOptions } from './proxy-worker-reload';
 import { runInWorkers, type WorkerFlags } from './workers';
 
-export function runProxyWorkers(flags: WorkerFlags, options: ProxyOptions, metrics: HostPort | null, build: () => { options: ProxyOptions; metrics: HostPort | null }): void {
+/** The TCP proxy's names; the UDP relay's are /sessions and 'session'. */
+const TCP = { json: '/connections', open: 'connection' };
+
+/** `build` re-reads the configuration for a SIGHUP (throws to refuse it, e.g. a new metrics address). */
+export function runProxyWorkers<O extends ReloadableOptions>(flags: WorkerFlags, options: O, metrics: HostPort | null, build: () => O, names = TCP): void {
   let httpServer: http.Server | null = null;
-  let reloads: WorkerReloads | null = null;
+  let reloads: WorkerReloads<O> | null = null;
   runInWorkers(
     'proxy',
     flags,
@@ -28,7 +32,7 @@ export function runProxyWorkers(flags: WorkerFlags, options: ProxyOptions, metri
         if (req.url === '/metrics' || req.url === '/') {
           // The main thread's own count (reloads it refused) last: the workers' families keep their order.
           group.metrics().then((text) => send('text/plain; version=0.0.4', sumPrometheus([text, reloads!.metrics()])), () => res.writeHead(500).end());
-        } else if (req.url === '/connections') {
+        } else if (req.url === names.json) {
           group.stats().then((s) => send('application/json', JSON.stringify({ stats: s.total, workers: s.workers })), () => res.writeHead(500).end());
         } else {
           res.writeHead(404).end();
@@ -49,19 +53,12 @@ export function runProxyWorkers(flags: WorkerFlags, options: ProxyOptions, metri
     },
     () => reloads!.data(),
     (group) => {
-      reloads = new WorkerReloads(options, group);
+      reloads = new WorkerReloads(options, group, names.open);
       const r = reloads;
       let busy: Promise<void> = Promise.resolve();
       process.on('SIGHUP', () => {
         // One reload at a time, in signal order: each worker sees the configurations in the same order.
-        busy = busy.then(() =>
-          r.reload(() => {
-            const next = build();
-            const same = (a: HostPort | null, b: HostPort | null) => (a === null ? b === null : b !== null && a.host === b.host && a.port === b.port);
-            if (!same(next.metrics, metrics)) throw new ConfigError('metrics cannot change on reload; restart the proxy for a new address');
-            return next.options;
-          }),
-        );
+        busy = busy.then(() => r.reload(build));
       });
     },
   );

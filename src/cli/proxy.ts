@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { InvalidAddressError, InvalidArgumentError } from '../core/errors';
+import { ConfigError, InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 import { GATEWAY_FLAG, GATEWAY_KEYS, GATEWAY_LIST, GATEWAY_NUM, GATEWAY_STR, gatewayHelp, gatewayOptions, gatewayUsage, parseUpstream, type GatewayParsed } from '../gateway/cli-options';
 import { fmtHostPort, resolveProxyOptions, type UnixPath } from '../gateway/proxy-options';
@@ -193,13 +193,20 @@ export function run(argv: string[]): void {
   const w = takeWorkerFlags(argv);
   const parsed = parseProxyArgs(w.rest);
   const worker = currentWorker();
-  const fromMain = worker ? workerProxyData() : null;
+  const fromMain = worker ? workerProxyData<ProxyOptions>() : null;
   // A worker of `--workers N` runs what the main thread read and checked (the one in force, for a replacement).
   const { options, metrics } = fromMain ? { options: fromMain.options, metrics: null } : resolveConfig(parsed);
   // Workers share a port through SO_REUSEPORT; a unix path has no such group (the second bind fails).
   if (w.workers !== null && options.listen.path !== undefined) throw new InvalidArgumentError('--workers needs a TCP --listen (a unix path cannot be shared by several listeners)');
   announce();
-  if (w.workers !== null && !worker) return runProxyWorkers(w, options, metrics, () => resolveConfig(parsed));
+  if (w.workers !== null && !worker) {
+    return runProxyWorkers(w, options, metrics, () => {
+      const next = resolveConfig(parsed);
+      const same = (a: HostPort | null, b: HostPort | null) => (a === null ? b === null : b !== null && a.host === b.host && a.port === b.port);
+      if (!same(next.metrics, metrics)) throw new ConfigError('metrics cannot change on reload; restart the proxy for a new address');
+      return next.options;
+    });
+  }
   const proxy = new Proxy(options);
   proxy.on('error', (err: NodeJS.ErrnoException) => listenError('proxy', options.listen, err));
   proxy.on('upstream', (u: HostPort & { lastError: string }, healthy: boolean) => {
@@ -241,7 +248,7 @@ export function run(argv: string[]): void {
   reportGatewayEvents(proxy);
   // In a worker the group drains (SIGTERM reaches the main thread) and SIGHUP comes as a message from it.
   if (worker) {
-    if (fromMain) serveWorkerReloads(proxy, worker, fromMain.generation);
+    if (fromMain) serveWorkerReloads<ProxyOptions>({ reload: (o) => proxy.reload(o), upstreams: () => proxy.upstreams.length, open: () => proxy.connections }, worker, fromMain.generation);
     return;
   }
   let stopping = false;

@@ -15,6 +15,8 @@ export const workersHelp = `  --workers N|auto  run N worker threads (auto: one 
 export interface WorkerFlags {
   workers: number | 'auto' | null;
   cpus: string | null;
+  /** the group's steering, when the command needs one (default: 'cpu' with --cpus, else 'hash') */
+  steer?: 'cpu' | 'hash';
   /** the other arguments, for the command itself */
   rest: string[];
 }
@@ -73,6 +75,7 @@ export function runInWorkers(
       module: require.resolve('./worker-command'),
       count: flags.workers ?? 'auto',
       ...(flags.cpus !== null ? { cpus: flags.cpus } : {}),
+      ...(flags.steer !== undefined ? { steer: flags.steer } : {}),
       workerData: () => ({ command, argv: flags.rest, ...extraData?.() }),
     });
   } catch (err) {

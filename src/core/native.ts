@@ -212,6 +212,8 @@ export interface NativeBinding {
   fallbackRecvmsg(fb: FallbackHandle, fd: number, list: Int32Array, count: number, nameLen: number, ctlLen: number, msgFlags: number): number;
   /** sendmsg of the SENDMSG aux entry at auxOff (name nameLen bytes, auxLen / 8 pieces of `pool`), UDP_SEGMENT gso if > 0: bytes sent or -errno. */
   fallbackSendmsg(fb: FallbackHandle, fd: number, pool: number, auxOff: number, auxLen: number, nameLen: number, gso: number, msgFlags: number): number;
+  /** fallbackSendmsg with MSG_ZEROCOPY: a call that sends takes the next value of the socket's counter. */
+  fallbackSendmsgZc(fb: FallbackHandle, fd: number, pool: number, auxOff: number, auxLen: number, nameLen: number, gso: number, msgFlags: number): number;
   /**
    * One sendmmsg of up to 64 SENDMSG entries, list[6i..6i+4] = (pool, auxOff, auxLen, nameLen, gso):
    * how many left (list[6i+5] = the bytes of entry i) or the first one's -errno.
@@ -297,8 +299,10 @@ export const enum Op {
   RecvmsgMulti = 13,
   /** SENDMSG of (offset, length) pieces of one pool to the sockaddr in aux, optionally with UDP_SEGMENT (native/maio.h). */
   Sendmsg = 14,
+  /** Sendmsg, zero-copy (IORING_OP_SENDMSG_ZC; epoll: MSG_ZEROCOPY): a result with F_MORE, then a F_NOTIF notification. */
+  SendmsgZc = 15,
   /** Plain send from a caller's Uint8Array (entry BufOff of the buffer list given with the batch), held until the final completion. */
-  SendBuf = 15,
+  SendBuf = 16,
 }
 /** MAIO_SENDMSG_NAME_MAX: aux bytes before a SENDMSG's segment list (the destination sockaddr). */
 export const SENDMSG_NAME_MAX = 32;
@@ -318,6 +322,8 @@ export const SENDV_MAX_LEN = 1 << 30;
 /** IORING_FEAT_SUBMIT_STABLE and IORING_OP_SENDMSG, from the probe: what SENDV needs. */
 export const IORING_FEAT_SUBMIT_STABLE = 1 << 2;
 export const IORING_OP_SENDMSG = 9;
+/** What SENDMSG_ZC needs besides SENDMSG's conditions (native/ring.c refuses it otherwise). */
+export const IORING_OP_SENDMSG_ZC = 48;
 export const CQE_INTS = 4;
 export const enum Cqe {
   UserData = 0,
@@ -370,6 +376,7 @@ export const EXPECTED_LAYOUT = {
     nop: Op.Nop, send: Op.Send, sendZc: Op.SendZc, recv: Op.Recv, recvMulti: Op.RecvMulti, accept: Op.Accept,
     connect: Op.Connect, close: Op.Close, shutdown: Op.Shutdown, cancel: Op.Cancel, splice: Op.Splice,
     provide: Op.Provide, sendv: Op.Sendv, recvmsgMulti: Op.RecvmsgMulti, sendmsg: Op.Sendmsg,
+    sendmsgZc: Op.SendmsgZc,
     sendBuf: Op.SendBuf,
   },
   cqeInts: CQE_INTS,

@@ -6,9 +6,13 @@
 import { InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { SOL_UDP, UDP_GRO, UDP_SEGMENT, native } from '../core/native';
 import type { IoPool } from '../pool/pool';
+import type { ZeroCopyMode } from '../net/zc-policy';
 import { IPPROTO_IPV6, IPV6_V6ONLY, SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF } from '../net/sockopt';
 
 export type UdpType = 'udp4' | 'udp6';
+
+/** Resolves a host name, as dns.lookup(hostname, family, callback) does (node:dgram's `lookup` option). */
+export type UdpLookupFunction = (hostname: string, family: 4 | 6, callback: (err: Error | null, address: string, family?: number) => void) => void;
 
 export interface UdpSocketOptions {
   type: UdpType;
@@ -30,6 +34,19 @@ export interface UdpSocketOptions {
   gro?: boolean;
   /** Datagrams of one turn to one destination with one size leave as one UDP_SEGMENT send (default true). */
   gso?: boolean;
+  /** Resolves host names given to bind, connect and send (default dns.lookup); the socket's family is asked for (A for udp4, AAAA for udp6). */
+  lookup?: UdpLookupFunction;
+  /**
+   * Zero-copy sends (SENDMSG_ZC; epoll: MSG_ZEROCOPY) for sends of
+   * zeroCopyMinBytes or more, as a TCP socket's option: 'auto' (default)
+   * probes and keeps zero-copy only while the kernel reports it did not copy,
+   * 'always' / 'never' force (udp-zero-copy.ts).
+   */
+  zeroCopy?: ZeroCopyMode;
+  /** Smallest send (a datagram, or a UDP_SEGMENT batch) that may go zero-copy (default 16 KiB). */
+  zeroCopyMinBytes?: number;
+  /** Zero-copy sends 'auto' looks at before deciding (default 8). */
+  zeroCopyProbeSends?: number;
 }
 
 /** Whether an offload is on, and if not, why. */
@@ -62,6 +79,16 @@ export interface CheckedOptions {
   readQuota: number;
   gro: boolean;
   gso: boolean;
+  lookup: UdpLookupFunction | undefined;
+  zeroCopy: ZeroCopyMode;
+  zeroCopyMinBytes: number | undefined;
+  zeroCopyProbeSends: number | undefined;
+}
+
+function zeroCopyMode(v: unknown): ZeroCopyMode {
+  if (v === undefined) return 'auto';
+  if (v !== 'auto' && v !== 'always' && v !== 'never') throw new InvalidArgumentError(`zeroCopy must be 'auto', 'always' or 'never', got ${String(v)}`);
+  return v;
 }
 
 export function checkOptions(o: UdpSocketOptions): CheckedOptions {
@@ -78,7 +105,16 @@ export function checkOptions(o: UdpSocketOptions): CheckedOptions {
     readQuota: int(o.readQuota, 'readQuota', 1, Number.MAX_SAFE_INTEGER) ?? 1024 * 1024,
     gro: bool(o.gro, 'gro', true),
     gso: bool(o.gso, 'gso', true),
+    lookup: lookupOption(o.lookup),
+    zeroCopy: zeroCopyMode(o.zeroCopy),
+    zeroCopyMinBytes: int(o.zeroCopyMinBytes, 'zeroCopyMinBytes', 0, Number.MAX_SAFE_INTEGER),
+    zeroCopyProbeSends: int(o.zeroCopyProbeSends, 'zeroCopyProbeSends', 1, 1 << 20),
   };
+}
+
+function lookupOption(v: unknown): UdpLookupFunction | undefined {
+  if (v !== undefined && typeof v !== 'function') throw new InvalidArgumentError(`lookup must be a function, got ${typeof v}`);
+  return v as UdpLookupFunction | undefined;
 }
 
 function reason(err: unknown, what: string): string {

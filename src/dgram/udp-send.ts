@@ -13,15 +13,24 @@
  * itself. Messages cut from one GRO buffer, sent on in one turn to one
  * destination, so leave as one UDP_SEGMENT send again; their pieces lie back
  * to back in the buffer and are listed as one.
+ *
+ * Large sends (zeroCopyMinBytes, 16 KiB by default: a GSO batch of a dozen
+ * datagrams) may go zero-copy (udp-zero-copy.ts decides): SENDMSG_ZC, whose
+ * pieces stay lent until the kernel's notification, not just its result;
+ * the callbacks run at the result, the buffers go back at the notification.
+ * Batches of more than 17 separate buffers go zero-copy (cut to 17) only
+ * once zero-copy is proven or forced, so 'auto' probes with what fits as
+ * it is (sendSegments() buffers, relayed GRO regions, smaller batches).
  */
 import { errnoError, type ErrnoError } from '../core/errors';
-import { SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX } from '../core/native';
+import { CQE_F_MORE, CQE_F_NOTIF, NOTIF_USAGE_ZC_COPIED, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX } from '../core/native';
 import { kLend, kPoolId, kReturn } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
 import type { CompletionTarget, IoRing, PreFlush } from '../ring/io-ring';
 import type { OffloadState } from './udp-options';
 import type { UdpCounters } from './udp-stats';
+import type { UdpZeroCopy } from './udp-zero-copy';
 
 export type SendCallback = (err: Error | null) => void;
 
@@ -38,6 +47,16 @@ interface Pending {
   cb: SendCallback | undefined;
   /** sendSegments(): the segment size the kernel cuts this buffer into; 0: one datagram */
   seg: number;
+  /** a zero-copy send of it failed: it goes plain */
+  plain: boolean;
+}
+
+const enum Again {
+  No = 0,
+  /** the zero-copy send failed: the items go again as plain sends */
+  Plain = 1,
+  /** the kernel refused UDP_SEGMENT: the items go again one by one */
+  Singly = 2,
 }
 
 interface Batch {
@@ -45,6 +64,12 @@ interface Batch {
   aux: number;
   large: boolean;
   gso: number;
+  /** bytes of the send */
+  total: number;
+  zc: boolean;
+  /** a zero-copy send's result said the kernel took the bytes: its notification counts */
+  sent: boolean;
+  again: Again;
 }
 
 /** Pieces a 128-byte aux slot lists after the name. */
@@ -52,8 +77,21 @@ const SMALL_SEGS = (128 - SENDMSG_NAME_MAX) >> 3;
 /** One GSO send's payload at most: under IPv6's 65,487-byte datagram limit, and with
  * room for the recvmsg header, name and GRO cmsg in a 64 KiB receive buffer. */
 export const GSO_MAX_BYTES = 65280;
+/**
+ * The kernel hangs a zero-copy send's pages on one skb as page fragments, at
+ * most MAX_SKB_FRAGS (17 unless the kernel was built with more), and fails
+ * the send with EMSGSIZE beyond; a batch is cut to fit before it goes
+ * zero-copy. Pool offsets count from the region's page-aligned start.
+ */
+const MAX_FRAGS = 17;
+const PAGE = 4096;
+const EMSGSIZE = 90;
 const EINVAL = 22;
 const EIO = 5;
+const ENOMEM = 12;
+const ENOBUFS = 105;
+const EOPNOTSUPP = 95;
+const ECANCELED = 125;
 
 export class UdpSender implements PreFlush, CompletionTarget {
   readonly #ring: IoRing;
@@ -62,17 +100,21 @@ export class UdpSender implements PreFlush, CompletionTarget {
   readonly #stats: UdpCounters;
   readonly #onError: (err: ErrnoError) => void;
   readonly gso: OffloadState;
+  readonly #zc: UdpZeroCopy;
   readonly #segs = new Int32Array(2 * SENDMSG_MAX_SEGS);
   #queue: Pending[] = [];
   readonly #inflight = new Map<number, Batch>();
   #scheduled = false;
   #onIdle: (() => void) | null = null;
+  /** drain() was called: nothing goes again */
+  #closeError: Error | null = null;
 
-  constructor(ring: IoRing, pool: IoPool, fd: () => number, gso: OffloadState, stats: UdpCounters, onError: (err: ErrnoError) => void) {
+  constructor(ring: IoRing, pool: IoPool, fd: () => number, gso: OffloadState, zc: UdpZeroCopy, stats: UdpCounters, onError: (err: ErrnoError) => void) {
     this.#ring = ring;
     this.#pool = pool;
     this.#fd = fd;
     this.gso = gso;
+    this.#zc = zc;
     this.#stats = stats;
     this.#onError = onError;
   }
@@ -88,7 +130,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
   enqueue(buf: IoBuffer, more: IoBuffer[] | null, len: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
     this.#pool[kLend](buf, LEND_TRANSFER);
     if (more !== null) for (const b of more) this.#pool[kLend](b, LEND_TRANSFER);
-    this.#queue.push({ buf, off: buf.offset, more, len, name, cb, seg: 0 });
+    this.#queue.push({ buf, off: buf.offset, more, len, name, cb, seg: 0, plain: false });
     this.#schedule();
   }
 
@@ -99,13 +141,13 @@ export class UdpSender implements PreFlush, CompletionTarget {
    */
   enqueueSegments(buf: IoBuffer, seg: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
     this.#pool[kLend](buf, LEND_TRANSFER);
-    this.#queue.push({ buf, off: buf.offset, more: null, len: buf.length, name, cb, seg });
+    this.#queue.push({ buf, off: buf.offset, more: null, len: buf.length, name, cb, seg, plain: false });
     this.#schedule();
   }
 
   /** Queues `len` bytes at pool offset `off` inside `buf`, already lent by its owner (a received message). */
   enqueueLent(buf: IoBuffer, off: number, len: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
-    this.#queue.push({ buf, off, more: null, len, name, cb, seg: 0 });
+    this.#queue.push({ buf, off, more: null, len, name, cb, seg: 0, plain: false });
     this.#stats.messagesSent++;
     this.#schedule();
   }
@@ -125,6 +167,30 @@ export class UdpSender implements PreFlush, CompletionTarget {
       }
     }
     return count;
+  }
+
+  /** How many of items head..head+n-1 fit MAX_FRAGS page fragments, pieces back to back merged as #listPieces merges them. */
+  #fitting(q: Pending[], head: number, n: number): number {
+    let frags = 0;
+    let end = -1;
+    for (let k = 0; k < n; k++) {
+      const { off, len } = q[head + k];
+      const first = Math.floor(off / PAGE);
+      let add = Math.floor((off + Math.max(len, 1) - 1) / PAGE) - first + 1;
+      if (off === end && end % PAGE !== 0) add--; // continues the previous piece's page
+      if (frags + add > MAX_FRAGS) return k;
+      frags += add;
+      end = off + len;
+    }
+    return n;
+  }
+
+  /** Page fragments of a datagram of several buffers. */
+  #fragsOfMany(item: Pending): number {
+    const pages = (off: number, len: number): number => Math.floor((off + Math.max(len, 1) - 1) / PAGE) - Math.floor(off / PAGE) + 1;
+    let frags = pages(item.off, item.buf.length);
+    for (const b of item.more!) frags += pages(b.offset, b.length);
+    return frags;
   }
 
   #giveBack(item: Pending): void {
@@ -166,6 +232,23 @@ export class UdpSender implements PreFlush, CompletionTarget {
           if (len < size) break; // only the last segment may be shorter
         }
       }
+      let plain = false;
+      for (let k = 0; k < n; k++) if (q[head + k].plain) plain = true;
+      // Zero-copy where the policy would send it so and it fits the kernel's
+      // fragments; a batch too fragmented is cut to fit only once zero-copy is
+      // settled (proven or forced): probes never reshape the batches.
+      let zcFits = false;
+      if (!plain && this.#zc.wouldUse(total)) {
+        const fit = pieces > 1 ? (this.#fragsOfMany(first) <= MAX_FRAGS ? 1 : 0) : this.#fitting(q, head, n);
+        let fitTotal = 0;
+        for (let k = 0; k < fit; k++) fitTotal += q[head + k].len;
+        if (fit === n) zcFits = true;
+        else if (fit > 0 && this.#zc.settled && this.#zc.wouldUse(fitTotal)) {
+          n = fit;
+          total = fitTotal;
+          zcFits = true;
+        }
+      }
       let count = pieces > 1 ? pieces : this.#listPieces(q, head, n);
       let large = count > SMALL_SEGS;
       let aux = large ? this.#ring.allocAuxLarge() : this.#ring.allocAux();
@@ -196,39 +279,82 @@ export class UdpSender implements PreFlush, CompletionTarget {
         });
       }
       const gso = first.seg > 0 ? first.seg : n > 1 ? size : 0;
-      const opId = this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso);
-      this.#inflight.set(opId, { items: q.slice(head, head + n), aux, large, gso });
+      let zc = false;
+      if (zcFits) zc = this.#zc.use(total);
+      else if (!plain) this.#zc.plain(total);
+      const opId = zc
+        ? this.#ring.sendmsgZc(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso)
+        : this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso);
+      this.#inflight.set(opId, { items: q.slice(head, head + n), aux, large, gso, total, zc, sent: false, again: Again.No });
       head += n;
     }
     this.#queue = head === q.length ? [] : q.slice(head);
   }
 
-  /** @internal a SENDMSG completed: res is the bytes sent, or -errno */
-  onCompletion(opId: number, res: number): void {
+  /**
+   * @internal a SENDMSG's completion: res is the bytes sent, or -errno. A
+   * SENDMSG_ZC has two: the result (F_MORE when the kernel took the pages),
+   * then the notification (F_NOTIF), when the buffers go back.
+   */
+  onCompletion(opId: number, res: number, flags: number): void {
     const batch = this.#inflight.get(opId);
     if (batch === undefined) return;
-    this.#inflight.delete(opId);
-    if (batch.large) this.#ring.freeAuxLarge(batch.aux);
-    else this.#ring.freeAux(batch.aux);
-    if (res < 0 && batch.gso > 0 && (res === -EINVAL || res === -EIO) && batch.items[0].seg === 0) {
+    if (flags & CQE_F_NOTIF) {
+      if (batch.sent) {
+        const copied = (res & NOTIF_USAGE_ZC_COPIED) !== 0;
+        this.#zc.notified(batch.total, copied);
+      }
+      this.#finish(opId, batch);
+      return;
+    }
+    const final = (flags & CQE_F_MORE) === 0;
+    batch.again = this.#again(batch, res);
+    if (batch.again === Again.No) {
+      // A plain send's buffers go back before its callbacks run, as they always did.
+      if (final && !batch.zc) this.#giveBackAll(batch);
+      this.#report(batch, res);
+    }
+    if (final) this.#finish(opId, batch);
+  }
+
+  /** Whether a failed send goes again, and how. */
+  #again(batch: Batch, res: number): Again {
+    if (res >= 0 || res === -ECANCELED) return Again.No;
+    const gsoRefused = batch.gso > 0 && (res === -EINVAL || res === -EIO) && batch.items[0].seg === 0;
+    if (batch.zc && !gsoRefused && (res === -ENOMEM || res === -ENOBUFS || res === -EOPNOTSUPP || res === -EINVAL)) {
+      // No memory to pin (memlock, optmem), or no zero-copy for this socket: plain sends from now on.
+      this.#zc.failed(errnoError(res, 'send').code);
+      for (const item of batch.items) item.plain = true;
+      return Again.Plain;
+    }
+    if (batch.zc && res === -EMSGSIZE) {
+      // More page fragments than this kernel takes (built with fewer than
+      // MAX_FRAGS?): this batch goes plain; the policy is not to blame.
+      for (const item of batch.items) item.plain = true;
+      return Again.Plain;
+    }
+    if (gsoRefused) {
       // The kernel or the route refused segmentation: off for this socket,
       // and this batch goes again as single datagrams. (A sendSegments()
       // buffer cannot be cut here: it fails with the kernel's error below.)
       this.gso.enabled = false;
       this.gso.reason = `${res === -EIO ? 'EIO' : 'EINVAL'}: a UDP_SEGMENT send of ${batch.items.length} x ${batch.gso} bytes was refused`;
-      this.#queue = batch.items.concat(this.#queue);
-      this.#schedule();
-      return;
+      return Again.Singly;
     }
+    return Again.No;
+  }
+
+  /** A send's result: callbacks and counters. */
+  #report(batch: Batch, res: number): void {
     const s = this.#stats;
     const err = res < 0 ? errnoError(res, 'send') : null;
     let told = false;
     for (const item of batch.items) {
-      this.#giveBack(item);
-      if (item.cb) {
+      const cb = item.cb;
+      if (cb) {
         told = true;
         try {
-          item.cb(err);
+          cb(err);
         } catch (e) {
           process.nextTick(() => {
             throw e;
@@ -241,10 +367,30 @@ export class UdpSender implements PreFlush, CompletionTarget {
       s.datagramsOut += only.seg > 0 ? Math.ceil(only.len / only.seg) : batch.items.length;
       s.bytesOut += res;
       if (batch.gso > 0) s.gsoBatches++;
+      if (batch.zc) batch.sent = true;
     } else {
       s.errors++;
-      if (!told && res !== -125) this.#onError(err); // -ECANCELED: closing
+      if (!told && res !== -ECANCELED) this.#onError(err);
     }
+  }
+
+  #giveBackAll(batch: Batch): void {
+    for (const item of batch.items) this.#giveBack(item);
+  }
+
+  /** The op's final completion: its aux entry is free, its buffers go back (or go again). */
+  #finish(opId: number, batch: Batch): void {
+    this.#inflight.delete(opId);
+    if (batch.large) this.#ring.freeAuxLarge(batch.aux);
+    else this.#ring.freeAux(batch.aux);
+    if (batch.again !== Again.No && this.#closeError === null) {
+      this.#queue = batch.items.concat(this.#queue);
+      this.#schedule();
+      return;
+    }
+    // A zero-copy send's buffers come back only now (a plain one's went at its result).
+    if (batch.zc || batch.again !== Again.No) this.#giveBackAll(batch);
+    if (batch.again !== Again.No) for (const item of batch.items) item.cb?.(this.#closeError);
     if (this.#queue.length > 0) this.#schedule();
     else if (this.#inflight.size === 0 && this.#onIdle) {
       const cb = this.#onIdle;
@@ -255,6 +401,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
 
   /** Closing: queued datagrams go back to the pool with `err`; `cb` runs once none is with the kernel. */
   drain(err: Error, cb: () => void): void {
+    this.#closeError = err;
     const q = this.#queue;
     this.#queue = [];
     for (const item of q) {

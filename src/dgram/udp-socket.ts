@@ -3,8 +3,11 @@
  * with one multishot RECVMSG into pool buffers ('message': a UdpMessage, a
  * view of the pool buffer, and where it came from); sends pool buffers with
  * SENDMSG, batched into UDP_SEGMENT sends where it pays (udp-send.ts).
- * maio's own API: the node:dgram-compatible layer builds on this.
+ * maio's own API: the node:dgram-compatible layer builds on this. Host names
+ * given to bind, connect and send are resolved with dns.lookup (or the
+ * `lookup` option) for the socket's family, as node:dgram does.
  */
+import * as dns from 'node:dns';
 import type { AddressInfo } from 'node:net';
 import { BackendUnavailableError, BufferLentError, BufferReleasedError, ClosedError, DatagramTooLargeError, InvalidAddressError, InvalidArgumentError, OutOfRangeError, fromNative, type ErrnoError } from '../core/errors';
 import { SENDMSG_MAX_SEGS, native } from '../core/native';
@@ -15,13 +18,14 @@ import type { IoPool } from '../pool/pool';
 import { currentRing } from '../ring/current';
 import type { IoRing } from '../ring/io-ring';
 import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
-import { kPoolId, kUdpDestination, kUdpSendTo } from '../core/symbols';
+import { kLend, kPoolId, kReturn, kUdpDestination, kUdpSendTo } from '../core/symbols';
 import { UdpMessage, messageOfView, type RemoteInfo } from './udp-message';
 import type { ParsedDatagrams } from './udp-message';
-import { applyOptions, checkOptions, type CheckedOptions, type UdpSocketOptions } from './udp-options';
+import { applyOptions, checkOptions, type CheckedOptions, type UdpLookupFunction, type UdpSocketOptions } from './udp-options';
 import { UdpReceiver } from './udp-receive';
 import { GSO_MAX_BYTES, UdpSender, type SendCallback } from './udp-send';
 import { UdpCounters, type UdpStats } from './udp-stats';
+import { UdpZeroCopy } from './udp-zero-copy';
 
 export type UdpSocketEvents = {
   message: [msg: UdpMessage, from: RemoteInfo];
@@ -55,6 +59,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   #fd: number;
   readonly #stats = new UdpCounters();
   readonly #sender: UdpSender;
+  readonly #zeroCopy: UdpZeroCopy;
   readonly #receiver: UdpReceiver;
   readonly #gro;
   readonly #names = new Map<string, Uint8Array>();
@@ -62,6 +67,9 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   #lastHost: unknown = undefined;
   #lastName: Uint8Array | null = null;
   #bound = false;
+  /** a bind or connect waits for its host name */
+  #binding = false;
+  #connecting = false;
   #connected = false;
   #closing = false;
   #closed = false;
@@ -86,7 +94,9 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     }
     this.#gro = offload.gro;
     const fd = (): number => this.#fd;
-    this.#sender = new UdpSender(this.#ring, this.pool, fd, offload.gso, this.#stats, (err) => this.#emitError(err));
+    const o = this.#o;
+    this.#zeroCopy = new UdpZeroCopy({ mode: o.zeroCopy, minBytes: o.zeroCopyMinBytes, probeSends: o.zeroCopyProbeSends }, this.#ring.capabilities.zeroCopySendmsg);
+    this.#sender = new UdpSender(this.#ring, this.pool, fd, offload.gso, this.#zeroCopy, this.#stats, (err) => this.#emitError(err));
     const bufferSize = this.#o.readBufferSize ?? Math.min(65536, this.pool.maxAllocSize);
     this.#receiver = new UdpReceiver(this.#ring, this.pool, fd, NAME_RESERVE, this.#gro.enabled ? GRO_CTL : 0, bufferSize, this.#o.readQuota, this.#stats, {
       deliver: (p) => this.#deliver(p),
@@ -119,13 +129,13 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
 
   #lookupName(port: unknown, host: unknown): Uint8Array {
     const p = validatePort(port);
-    const h = host === undefined ? (this.#o.family === 4 ? '127.0.0.1' : '::1') : host;
-    if (typeof h !== 'string') throw new InvalidAddressError(`host must be an IP address string, got ${typeof h}`);
+    const h = host === undefined || host === '' ? (this.#o.family === 4 ? '127.0.0.1' : '::1') : host;
+    if (typeof h !== 'string') throw new InvalidAddressError(`host must be a string (an IP address or a host name), got ${typeof h}`);
     const key = `${h}|${p}`;
     let name = this.#names.get(key);
     if (name !== undefined) return name;
     const fam = addressFamily(h);
-    if (fam === 0) throw new InvalidAddressError(`${JSON.stringify(h)} is not an IP address (names are not looked up here)`);
+    if (fam === 0) throw new InvalidAddressError(`${JSON.stringify(h)} is not an IP address`);
     if (fam !== this.#o.family) {
       // A udp6 socket reaches IPv4 hosts through their IPv4-mapped form.
       if (this.#o.family === 6 && !this.#o.ipv6Only) return this.#lookupName(p, `::ffff:${h}`);
@@ -137,25 +147,90 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     return name;
   }
 
+  /** A host that needs a lookup: a string that is not an IP address ('' means the default, as in node:dgram). */
+  static #isName(host: unknown): host is string {
+    return typeof host === 'string' && host !== '' && addressFamily(host) === 0;
+  }
+
+  /**
+   * A host name's address of this socket's family, through the `lookup`
+   * option or dns.lookup; its error as the lookup gave it (ENOTFOUND with
+   * node's errno, code, syscall and hostname).
+   */
+  #lookupHost(host: string): Promise<string> {
+    const lookup: UdpLookupFunction = this.#o.lookup ?? (dns.lookup as unknown as UdpLookupFunction);
+    return new Promise<string>((resolve, reject) => {
+      lookup(host, this.#o.family, (err, address) => {
+        if (err) reject(err);
+        else if (typeof address !== 'string') reject(new InvalidAddressError(`the lookup of ${JSON.stringify(host)} gave no address`));
+        else resolve(address);
+      });
+    });
+  }
+
+  /**
+   * A send to a host name: what is to be sent is held (lent: the application
+   * can no longer touch it, as after any send) while the name resolves; then
+   * `go` queues it. A failed lookup, or a close meanwhile, gives it up
+   * through `drop` (back to the pool) and reports the error to `cb` or as
+   * 'error', as a refused send is.
+   */
+  #sendAfterLookup(host: string, port: number, go: (name: Uint8Array) => void, drop: () => void, cb: SendCallback | undefined): void {
+    const fail = (err: unknown): void => {
+      drop();
+      if (cb) cb(err as Error);
+      else this.#emitError(err as ErrnoError);
+    };
+    this.#lookupHost(host).then((ip) => {
+      let name: Uint8Array;
+      try {
+        if (this.#closing) throw new ClosedError('the UDP socket was closed before the datagram was sent');
+        name = this.#name(port, ip);
+      } catch (err) {
+        return fail(err);
+      }
+      go(name);
+    }, fail);
+  }
+
   /**
    * Binds to host:port (port 0: the kernel picks one; host default: any
-   * address of the family) and starts receiving. Returns the bound address;
-   * or pass a callback.
+   * address of the family; a name is looked up first) and starts receiving.
+   * Returns the bound address; or pass a callback.
    */
   bind(port: number = 0, host?: string, cb?: (err: Error | null, addr?: AddressInfo) => void): Promise<AddressInfo> {
     const p = new Promise<AddressInfo>((resolve) => {
       this.#checkOpen();
-      if (this.#bound) throw new InvalidArgumentError('the UDP socket is bound already');
-      const h = host ?? (this.#o.family === 4 ? '0.0.0.0' : '::');
-      const name = this.#name(port, h);
-      call(() => native().sockBind(this.#fd, name));
-      this.#bound = true;
-      this.#receiver.arm();
-      resolve(this.address());
-      process.nextTick(() => this.emit('listening'));
+      if (this.#bound || this.#binding) throw new InvalidArgumentError('the UDP socket is bound already');
+      const h = host === undefined || host === '' ? (this.#o.family === 4 ? '0.0.0.0' : '::') : host;
+      if (!UdpSocket.#isName(h)) return resolve(this.#bindTo(port, h));
+      validatePort(port);
+      this.#binding = true;
+      resolve(
+        this.#lookupHost(h).then(
+          (ip) => {
+            this.#binding = false;
+            this.#checkOpen();
+            return this.#bindTo(port, ip);
+          },
+          (err: unknown) => {
+            this.#binding = false;
+            throw err;
+          },
+        ),
+      );
     });
     if (cb) p.then((a) => cb(null, a), (e: Error) => cb(e));
     return p;
+  }
+
+  #bindTo(port: unknown, host: unknown): AddressInfo {
+    const name = this.#name(port, host);
+    call(() => native().sockBind(this.#fd, name));
+    this.#bound = true;
+    this.#receiver.arm();
+    process.nextTick(() => this.emit('listening'));
+    return this.address();
   }
 
   /** The local address (after bind, connect or a first send). */
@@ -174,20 +249,40 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   /**
    * Fixes the peer: send() then takes no address, only the peer's datagrams
    * arrive, and ICMP errors for it come back as 'error' (ECONNREFUSED, ...).
+   * An IP address is connected when this returns; a host name is looked up
+   * first, so send() takes no address only once the promise resolved.
    */
   connect(port: number, host?: string, cb?: (err: Error | null) => void): Promise<void> {
     const p = new Promise<void>((resolve) => {
       this.#checkOpen();
-      if (this.#connected) throw new InvalidArgumentError('the UDP socket is connected already: disconnect() first');
-      const name = this.#name(port, host);
-      call(() => native().sockConnectSync(this.#fd, name));
-      this.#connected = true;
-      this.#bound = true;
-      this.#receiver.arm();
-      resolve();
+      if (this.#connected || this.#connecting) throw new InvalidArgumentError('the UDP socket is connected already: disconnect() first');
+      if (!UdpSocket.#isName(host)) return resolve(this.#connectTo(port, host === '' ? undefined : host));
+      validatePort(port);
+      this.#connecting = true;
+      resolve(
+        this.#lookupHost(host).then(
+          (ip) => {
+            this.#connecting = false;
+            this.#checkOpen();
+            this.#connectTo(port, ip);
+          },
+          (err: unknown) => {
+            this.#connecting = false;
+            throw err;
+          },
+        ),
+      );
     });
     if (cb) p.then(() => cb(null), (e: Error) => cb(e));
     return p;
+  }
+
+  #connectTo(port: unknown, host: unknown): void {
+    const name = this.#name(port, host);
+    call(() => native().sockConnectSync(this.#fd, name));
+    this.#connected = true;
+    this.#bound = true;
+    this.#receiver.arm();
   }
 
   disconnect(): void {
@@ -244,15 +339,43 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       throw new DatagramTooLargeError(`a ${this.type} datagram holds at most ${MAX_PAYLOAD[this.#o.family]} bytes, got ${len}`);
     }
     let name: Uint8Array | null = null;
+    const more = list !== null && list.length > 1 ? list.slice(1) : null;
     if (this.#connected) {
       if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: send() takes no address');
     } else {
       if (port === undefined) throw new InvalidArgumentError('send() on an unconnected UDP socket needs a port');
+      if (UdpSocket.#isName(host)) {
+        const bufs = list ?? [first];
+        const p = validatePort(port);
+        for (const b of bufs) this.pool[kLend](b);
+        const giveBack = (): void => {
+          for (const b of bufs) this.pool[kReturn](b);
+        };
+        this.#sendAfterLookup(
+          host,
+          p,
+          (to) => {
+            giveBack();
+            this.#sender.enqueue(first, more, len, to, cb);
+            this.#armAfterSend();
+          },
+          () => {
+            giveBack();
+            for (const b of bufs) b.release(); // ownership went with the send
+          },
+          cb,
+        );
+        return;
+      }
       name = this.#name(port, host);
     }
-    this.#sender.enqueue(first, list !== null && list.length > 1 ? list.slice(1) : null, len, name, cb);
+    this.#sender.enqueue(first, more, len, name, cb);
+    this.#armAfterSend();
+  }
+
+  /** The kernel binds an unbound socket at its first send: receive from then on. */
+  #armAfterSend(): void {
     if (!this.#bound) {
-      // The kernel binds an unbound socket at its first send: receive from then on.
       this.#bound = true;
       this.#receiver.arm();
     }
@@ -285,13 +408,29 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: sendSegments() takes no address');
     } else {
       if (port === undefined) throw new InvalidArgumentError('sendSegments() on an unconnected UDP socket needs a port');
+      if (UdpSocket.#isName(host)) {
+        const p = validatePort(port);
+        this.pool[kLend](buf);
+        this.#sendAfterLookup(
+          host,
+          p,
+          (to) => {
+            this.pool[kReturn](buf);
+            this.#sender.enqueueSegments(buf, segmentSize, to, cb);
+            this.#armAfterSend();
+          },
+          () => {
+            this.pool[kReturn](buf);
+            buf.release();
+          },
+          cb,
+        );
+        return;
+      }
       name = this.#name(port, host);
     }
     this.#sender.enqueueSegments(buf, segmentSize, name, cb);
-    if (!this.#bound) {
-      this.#bound = true;
-      this.#receiver.arm();
-    }
+    this.#armAfterSend();
   }
 
   /**
@@ -314,14 +453,28 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       name = encoded;
     } else {
       if (port === undefined) throw new InvalidArgumentError('send() on an unconnected UDP socket needs a port');
+      if (UdpSocket.#isName(host)) {
+        const p = validatePort(port);
+        const len = msg.length;
+        // The message's own lend holds its region while the name resolves.
+        const { buf, offset } = msg.lendForSend();
+        this.#sendAfterLookup(
+          host,
+          p,
+          (to) => {
+            this.#sender.enqueueLent(buf, offset, len, to, cb);
+            this.#armAfterSend();
+          },
+          () => void this.pool[kReturn](buf),
+          cb,
+        );
+        return;
+      }
       name = this.#name(port, host);
     }
     const { buf, offset } = msg.lendForSend();
     this.#sender.enqueueLent(buf, offset, msg.length, name, cb);
-    if (!this.#bound) {
-      this.#bound = true;
-      this.#receiver.arm();
-    }
+    this.#armAfterSend();
   }
 
   /**
@@ -420,6 +573,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       gro: { ...this.#gro },
       sendsPending: this.#sender.pending,
       receiveBytesHeld: this.#receiver.bytesHeld,
+      zeroCopy: this.#zeroCopy.stats(),
     };
   }
 

@@ -1,4 +1,5 @@
 /** A UdpSocket's counters, and the stats() snapshot made of them. */
+import type { ZeroCopyStats } from '../net/zc-policy';
 import type { OffloadState } from './udp-options';
 
 export class UdpCounters {
@@ -40,4 +41,10 @@ export interface UdpStats {
   sendsPending: number;
   /** bytes of receive buffers the application holds */
   receiveBytesHeld: number;
+  /**
+   * Zero-copy sends (the zeroCopy option): the policy's state and why, sends
+   * made zero-copy, and what their notifications said (copiedSends: the
+   * kernel copied anyway, notCopiedSends: it did not), as a TCP socket's.
+   */
+  zeroCopy: ZeroCopyStats;
 }

@@ -130,6 +130,25 @@ export class ZeroCopyPolicy {
     return zc;
   }
 
+  /**
+   * What useZeroCopy(length) would answer now, without counting the send or
+   * changing any state (a UDP socket shapes its batch by it first).
+   */
+  wouldUseZeroCopy(length: number): boolean {
+    switch (this.#state) {
+      case 'forced-zero-copy':
+        return true;
+      case 'forced-plain':
+        return false;
+      case 'zero-copy':
+        return length >= this.minBytes;
+      case 'probing':
+        return length >= this.minBytes && this.#probeIssued < this.#probeSends;
+      case 'plain':
+        return length >= this.minBytes && this.#plainStreak + 1 >= this.#reprobeAfter;
+    }
+  }
+
   #decide(length: number): boolean {
     switch (this.#state) {
       case 'forced-zero-copy':

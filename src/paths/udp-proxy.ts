@@ -9,11 +9,15 @@
  * batch. A session with no datagram either way for `idleTimeout` seconds is
  * closed (after between 1x and 1.5x of it); at `maxSessions` open sessions a
  * new flow's datagrams are dropped and counted, as a full relay would.
+ * reload() swaps upstreams, balance and limits for new flows; open sessions
+ * keep their upstream. Inside a maio worker the listening socket joins the
+ * group's SO_REUSEPORT set (src/net/listen-hook.ts), as a TCP server does.
  */
 import type { AddressInfo } from 'node:net';
-import { InvalidAddressError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
+import { ConfigError, InvalidAddressError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { TypedEmitter } from '../core/typed-events';
 import { addressFamily } from '../net/address';
+import { listenHook, type ListenHook } from '../net/listen-hook';
 import type { IoPool } from '../pool/pool';
 import { createUdpSocket, type UdpSocket } from '../dgram/udp-socket';
 import type { RemoteInfo, UdpMessage } from '../dgram/udp-message';
@@ -54,6 +58,8 @@ export interface UdpUpstreamStats extends UdpProxyHostPort {
   sessions: number;
   /** ICMP errors (port unreachable, ...) and send errors on its sessions */
   errors: number;
+  /** removed by a reload, listed while sessions still use it */
+  retired?: boolean;
 }
 
 export interface UdpSessionStats {
@@ -77,6 +83,8 @@ export interface UdpProxyStats {
   /** the relay's sockets together (listening + sessions, closed ones included) */
   sockets: { gsoBatches: number; groBatches: number; messagesSent: number; errors: number; truncated: number };
   upstreams: UdpUpstreamStats[];
+  /** reload() calls taken and refused */
+  reloads: { ok: number; refused: number };
 }
 
 export interface UdpProxyEvents {
@@ -89,6 +97,8 @@ export interface UdpProxyEvents {
   refused: [client: string];
   /** errors of the listening socket, only while someone listens (counted either way) */
   error: [err: Error];
+  /** reload() took a new configuration */
+  reload: [options: ResolvedUdpProxyOptions];
 }
 
 class UdpUpstream implements UdpUpstreamStats {
@@ -173,10 +183,16 @@ const REFUSED_REMEMBERED = 4096;
 
 type SocketTotals = UdpProxyStats['sockets'];
 
+const hostPortKey = (h: UdpProxyHostPort) => `${h.host}|${h.port}`;
+
 export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
-  readonly options: ResolvedUdpProxyOptions;
+  #o: ResolvedUdpProxyOptions;
   readonly #pool: IoPool | undefined;
-  readonly #upstreams: UdpUpstream[];
+  #upstreams: UdpUpstream[];
+  /** upstreams a reload removed while sessions still use them */
+  readonly #retired = new Set<UdpUpstream>();
+  /** the worker group's hook when the relay runs in a maio worker (else undefined) */
+  #hook: ListenHook | undefined;
   readonly #sessions = new Map<string, Session>();
   /** flows turned away while the table is full: each counted (and emitted) once until a session closes */
   #refusedFlows = new Set<string>();
@@ -187,46 +203,115 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
   #closing = false;
   #lastFrom: RemoteInfo | null = null;
   #lastSession: Session | null = null;
-  readonly #t = { created: 0, expired: 0, refused: 0, datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropLimit: 0, dropSend: 0, dropClosing: 0 };
+  readonly #t = { reloads: 0, reloadsRefused: 0, created: 0, expired: 0, refused: 0, datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropLimit: 0, dropSend: 0, dropClosing: 0 };
   /** counters of session sockets already closed */
   readonly #closedSockets: SocketTotals = { gsoBatches: 0, groBatches: 0, messagesSent: 0, errors: 0, truncated: 0 };
 
   constructor(options: UdpProxyOptions) {
     super();
-    this.options = resolveUdpProxyOptions(options);
+    this.#o = resolveUdpProxyOptions(options);
     this.#pool = options.pool;
-    this.#upstreams = this.options.upstreams.map((u) => new UdpUpstream(u.host, u.port));
+    this.#upstreams = this.#o.upstreams.map((u) => new UdpUpstream(u.host, u.port));
+  }
+
+  /** The options in force (the constructor's, or the last reload's). */
+  get options(): ResolvedUdpProxyOptions {
+    return this.#o;
+  }
+
+  /**
+   * Takes new upstreams, balance, idle timeout and session limit for flows
+   * from now on; open sessions keep their upstream (a removed one is listed
+   * as retired until its last session ends), and an upstream that stays keeps
+   * its counters. `listen`, `readQuota` and `recvBufferSize` cannot change
+   * (ConfigError); a bad option throws as in the constructor and nothing
+   * changes. A function is called for the options (its throw is a refusal).
+   */
+  reload(next: UdpProxyOptions | (() => UdpProxyOptions)): void {
+    let o: ResolvedUdpProxyOptions;
+    try {
+      o = resolveUdpProxyOptions(typeof next === 'function' ? next() : next);
+      const cur = this.#o;
+      if (hostPortKey(o.listen) !== hostPortKey(cur.listen)) throw new ConfigError(`listen cannot change on reload (${fmt(cur.listen)} -> ${fmt(o.listen)}); restart the relay for a new address`);
+      for (const k of ['readQuota', 'recvBufferSize'] as const) {
+        if (o[k] !== cur[k]) throw new ConfigError(`${k} cannot change on reload (${String(cur[k])} -> ${String(o[k])})`);
+      }
+    } catch (err) {
+      this.#t.reloadsRefused++;
+      throw err;
+    }
+    const kept = new Map(this.#upstreams.map((u) => [hostPortKey(u), u]));
+    for (const r of this.#retired) kept.set(hostPortKey(r), r);
+    const ups = o.upstreams.map((u) => kept.get(hostPortKey(u)) ?? new UdpUpstream(u.host, u.port));
+    const now = new Set(ups);
+    for (const u of [...this.#upstreams, ...this.#retired]) {
+      if (now.has(u)) this.#retired.delete(u);
+      else if (u.active > 0) this.#retired.add(u);
+      else this.#retired.delete(u);
+    }
+    this.#upstreams = ups;
+    this.#rr = 0;
+    const idleChanged = o.idleTimeout !== this.#o.idleTimeout;
+    this.#o = o;
+    if (idleChanged && this.#timer) this.#startTimer();
+    this.#refusedFlows.clear();
+    this.#t.reloads++;
+    this.emit('reload', o);
+  }
+
+  /** Upstreams new flows are given (a reload's retired ones are not among them). */
+  get upstreamCount(): number {
+    return this.#upstreams.length;
+  }
+
+  #startTimer(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    const idleMs = this.#o.idleTimeout * 1000;
+    // A quarter of the timeout, at most a second: a session closes after 1x to 1.5x of it.
+    const tickMs = Math.max(5, Math.min(1000, idleMs / 4));
+    this.#timer = setInterval(() => this.#tick(idleMs), tickMs);
+    this.#timer.unref();
   }
 
   /** Binds the listening socket; resolves with its address. */
   async listen(): Promise<AddressInfo> {
     if (this.#listener) throw new InvalidArgumentError('the UDP proxy is listening already');
-    const o = this.options;
-    const l = createUdpSocket({
-      type: addressFamily(o.listen.host) === 6 ? 'udp6' : 'udp4',
-      pool: this.#pool,
-      readQuota: o.readQuota,
-      recvBufferSize: o.recvBufferSize,
-    });
+    const o = this.#o;
+    // Inside a maio worker: the group's port and SO_REUSEPORT; the kernel's reuseport hash of the
+    // client's address keeps each flow on one worker, so sessions stay per worker.
+    const hook = listenHook();
+    const at = hook ? hook.prepare(o.listen.port) : { port: o.listen.port, reusePort: false };
+    let l: UdpSocket;
+    try {
+      l = createUdpSocket({
+        type: addressFamily(o.listen.host) === 6 ? 'udp6' : 'udp4',
+        pool: this.#pool,
+        readQuota: o.readQuota,
+        recvBufferSize: o.recvBufferSize,
+        reusePort: at.reusePort,
+      });
+    } catch (err) {
+      hook?.listenedDatagram(null, -1, at.port);
+      throw err;
+    }
     l.on('error', (err) => {
       this.#t.dropSend++;
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
     let addr: AddressInfo;
     try {
-      addr = await l.bind(o.listen.port, o.listen.host);
+      addr = await l.bind(at.port, o.listen.host);
     } catch (err) {
+      hook?.listenedDatagram(l, -1, at.port);
       l.close();
       throw err;
     }
     this.#listener = l;
+    this.#hook = hook;
+    hook?.listenedDatagram(l, l.fd, addr.port);
     l.on('message', (msg, from) => this.#up(msg, from));
-    const idleMs = o.idleTimeout * 1000;
-    // A quarter of the timeout, at most a second: a session closes after 1x to 1.5x of it.
-    const tickMs = Math.max(5, Math.min(1000, idleMs / 4));
     this.#now = performance.now();
-    this.#timer = setInterval(() => this.#tick(idleMs), tickMs);
-    this.#timer.unref();
+    this.#startTimer();
     this.emit('listening', addr);
     return addr;
   }
@@ -265,7 +350,7 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
 
   #pick(key: string): UdpUpstream {
     const ups = this.#upstreams;
-    if (this.options.balance === 'hash') return ups[hash(key) % ups.length]!;
+    if (this.#o.balance === 'hash') return ups[hash(key) % ups.length]!;
     return ups[this.#rr++ % ups.length]!;
   }
 
@@ -274,7 +359,7 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
       this.#t.dropClosing++;
       return null;
     }
-    if (this.#sessions.size >= this.options.maxSessions) {
+    if (this.#sessions.size >= this.#o.maxSessions) {
       this.#t.dropLimit++;
       if (!this.#refusedFlows.has(key)) {
         if (this.#refusedFlows.size >= REFUSED_REMEMBERED) this.#refusedFlows.clear();
@@ -285,7 +370,7 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
       return null;
     }
     const u = this.#pick(key);
-    const sock = createUdpSocket({ type: u.family === 6 ? 'udp6' : 'udp4', pool: this.#pool, readQuota: this.options.readQuota });
+    const sock = createUdpSocket({ type: u.family === 6 ? 'udp6' : 'udp4', pool: this.#pool, readQuota: this.#o.readQuota });
     // A UDP connect only sets the peer: done when connect() returns (its promise just reports it).
     sock.connect(u.port, u.host).catch(() => {});
     if (!sock.connected) {
@@ -294,6 +379,8 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
       this.#t.dropSend++;
       return null;
     }
+    // In a worker: the group closes it if this thread dies (src/workers/fd-table.ts).
+    this.#hook?.ownSocket(sock.fd);
     const down = forwardUdp(sock, this.#listener!, { port: from.port, host: from.address });
     down.on('error', () => u.errors++);
     const s: Session = { key, client: from, upstream: u, sock, down, datagramsUp: 0, bytesUp: 0, seen: 0, activeAt: this.#now, since: Date.now() };
@@ -347,6 +434,8 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
       this.#lastFrom = null;
     }
     s.upstream.active--;
+    if (s.upstream.active === 0) this.#retired.delete(s.upstream);
+    this.#hook?.disownSocket(s.sock.fd);
     this.#t.datagramsDown += s.down.datagrams;
     this.#t.bytesDown += s.down.bytes;
     this.#t.dropSend += s.down.dropped;
@@ -395,7 +484,11 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
       bytes: { up: t.bytesUp, down: bytesDown },
       drops: { sessionLimit: t.dropLimit, sendErrors: dropSend, closing: t.dropClosing },
       sockets,
-      upstreams: this.#upstreams.map((u) => ({ host: u.host, port: u.port, active: u.active, sessions: u.sessions, errors: u.errors })),
+      upstreams: [
+        ...this.#upstreams.map((u) => ({ host: u.host, port: u.port, active: u.active, sessions: u.sessions, errors: u.errors })),
+        ...[...this.#retired].map((u) => ({ host: u.host, port: u.port, active: u.active, sessions: u.sessions, errors: u.errors, retired: true })),
+      ],
+      reloads: { ok: t.reloads, refused: t.reloadsRefused },
     };
   }
 
@@ -430,6 +523,10 @@ export class UdpProxy extends TypedEmitter<UdpProxyEvents> {
     metric('maio_udp_proxy_upstream_sessions_open', 'gauge', 'Open sessions per upstream.', s.upstreams.map((u) => [lab(u), u.active]));
     metric('maio_udp_proxy_upstream_sessions_total', 'counter', 'Sessions per upstream.', s.upstreams.map((u) => [lab(u), u.sessions]));
     metric('maio_udp_proxy_upstream_errors_total', 'counter', 'ICMP and send errors per upstream.', s.upstreams.map((u) => [lab(u), u.errors]));
+    metric('maio_udp_proxy_reloads_total', 'counter', 'Configuration reloads, taken or refused.', [
+      ['{result="ok"}', s.reloads.ok],
+      ['{result="refused"}', s.reloads.refused],
+    ]);
     return out.join('\n') + '\n';
   }
 

@@ -25,6 +25,8 @@ export interface RingCapabilities {
   readonly fixedBuffers: boolean;
   /** How a zero-copy send is made, for messages: io_uring's SEND_ZC or a send(2) with MSG_ZEROCOPY. */
   readonly zeroCopySend: 'SEND_ZC' | 'MSG_ZEROCOPY';
+  /** sendmsgZc() works: SENDMSG_ZC on io_uring, sendmsg with MSG_ZEROCOPY on epoll. */
+  readonly zeroCopySendmsg: boolean;
 }
 
 export interface IoRing {
@@ -74,6 +76,8 @@ export interface IoRing {
   recvmsgMulti(target: CompletionTarget, fd: number, bufGroup: number, nameLen: number, ctlLen: number, msgFlags?: number): number;
   /** One datagram (or, with gso > 0, a UDP_SEGMENT batch) from pool pieces through the aux entry at auxOff (see Ring.sendmsg). */
   sendmsg(target: CompletionTarget, fd: number, pool: number, auxOff: number, segs: Int32Array, count: number, len: number, nameLen: number, gso?: number, msgFlags?: number): number;
+  /** sendmsg, zero-copy (capabilities.zeroCopySendmsg): the result (F_MORE when it worked), then the notification (F_NOTIF); the pieces are lent until the notification. */
+  sendmsgZc(target: CompletionTarget, fd: number, pool: number, auxOff: number, segs: Int32Array, count: number, len: number, nameLen: number, gso?: number, msgFlags?: number): number;
   accept(target: CompletionTarget, fd: number, multishot?: boolean, flags?: number): number;
   connect(target: CompletionTarget, fd: number, auxOff: number, auxLen: number): number;
   closeFd(target: CompletionTarget, fd: number): number;

@@ -25,7 +25,7 @@
  * ops, live waits of unref'd targets) and a per-slot mark; the engine is
  * told only when "any referenced op live" changes.
  */
-import { ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
+import { BackendUnavailableError, ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { CQE_F_MORE, CQE_INTS, DESC_INTS, GEN_MASK, MAX_POOLS, Op, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX, SENDV_MAX_LEN, RING_STATS, RingStat, SLOT_BITS, SLOT_MASK, type PoolHandle } from '../core/native';
 import type { Engine, EngineHost, OpenEngine } from './engine';
 import type { IoRing, RingCapabilities } from './io-ring';
@@ -260,7 +260,7 @@ export class Ring implements IoRing {
         this.#wait[slot] = 1;
       }
     }
-    const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv || op === Op.Sendv || op === Op.Sendmsg) && pool >= 0 && pool < MAX_POOLS;
+    const usesPool = (op === Op.Send || op === Op.SendZc || op === Op.Recv || op === Op.Sendv || op === Op.Sendmsg || op === Op.SendmsgZc) && pool >= 0 && pool < MAX_POOLS;
     this.#opPool[slot] = usesPool ? pool : -1;
     if (usesPool) this.#pools.opStarted(pool);
 
@@ -394,6 +394,20 @@ export class Ring implements IoRing {
    * adds UDP_SEGMENT. The caller keeps the entry until the completion.
    */
   sendmsg(target: CompletionTarget, fd: number, pool: number, auxOff: number, segs: Int32Array, count: number, len: number, nameLen: number, gso = 0, msgFlags = 0): number {
+    return this.#sendmsgOp(Op.Sendmsg, target, fd, pool, auxOff, segs, count, len, nameLen, gso, msgFlags);
+  }
+
+  /**
+   * sendmsg() as SENDMSG_ZC (epoll: MSG_ZEROCOPY), where capabilities.zeroCopySendmsg:
+   * two completions, the result (with F_MORE when it worked), then the
+   * notification (F_NOTIF); the pieces and the entry are the kernel's until then.
+   */
+  sendmsgZc(target: CompletionTarget, fd: number, pool: number, auxOff: number, segs: Int32Array, count: number, len: number, nameLen: number, gso = 0, msgFlags = 0): number {
+    if (!this.capabilities.zeroCopySendmsg) throw new BackendUnavailableError('this ring has no zero-copy sendmsg (IORING_OP_SENDMSG_ZC)');
+    return this.#sendmsgOp(Op.SendmsgZc, target, fd, pool, auxOff, segs, count, len, nameLen, gso, msgFlags);
+  }
+
+  #sendmsgOp(op: Op, target: CompletionTarget, fd: number, pool: number, auxOff: number, segs: Int32Array, count: number, len: number, nameLen: number, gso: number, msgFlags: number): number {
     if (this.#closed) throw new ClosedError('the ring is closed');
     const room = ((auxOff >= AUX_BYTES ? AUX_LARGE : AUX_SLOT) - SENDMSG_NAME_MAX) >> 3;
     if (!Number.isInteger(count) || count < 1 || count > Math.min(room, SENDMSG_MAX_SEGS) || count * 2 > segs.length) {
@@ -402,7 +416,7 @@ export class Ring implements IoRing {
     const w = this.#auxWords;
     const base = (auxOff + SENDMSG_NAME_MAX) >> 2;
     for (let k = 0; k < count * 2; k++) w[base + k] = segs[k];
-    const opId = this.queue(target, Op.Sendmsg, fd, len, pool, 0, msgFlags, 0, 0, auxOff, count * 8);
+    const opId = this.queue(target, op, fd, len, pool, 0, msgFlags, 0, 0, auxOff, count * 8);
     const s = this.#submit;
     const b = (this.#queued - 1) * DESC_INTS;
     s[b + 11] = nameLen | 0;

@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { backend } from '../backend';
 import { TypedEmitter } from '../core/typed-events';
-import { setListenHook } from '../net/listen-hook';
+import { setListenHook, type DatagramListener } from '../net/listen-hook';
 import type { Server } from '../net/server';
 import type { Socket } from '../net/socket';
 import { stats as netStats } from '../net/stats';
@@ -42,6 +42,8 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
   readonly #boot: WorkerBoot;
   readonly #fds: FdRecorder;
   readonly #servers = new Set<Server>();
+  /** datagram sockets that serve for the group (a UDP relay's listening socket) */
+  readonly #datagrams = new Set<DatagramListener>();
   /** listener fds of the group's main port (the first listen call), for steering */
   readonly #steerFds: number[] = [];
   #listenCalls = 0;
@@ -120,6 +122,35 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
 
   /** @internal */
   listened(server: Server, fd: number, port: number): void {
+    this.#joined(fd, port, () => this.#track(server, fd));
+  }
+
+  /** @internal */
+  listenedDatagram(socket: DatagramListener | null, fd: number, port: number): void {
+    this.#joined(fd, port, () => {
+      if (!socket) return;
+      this.#datagrams.add(socket);
+      socket.once('close', () => {
+        this.#fds.forget(fd);
+        const at = this.#steerFds.indexOf(fd);
+        if (at >= 0) this.#steerFds.splice(at, 1);
+        this.#datagrams.delete(socket);
+      });
+    });
+  }
+
+  /** @internal */
+  ownSocket(fd: number): void {
+    this.#fds.record(fd);
+  }
+
+  /** @internal */
+  disownSocket(fd: number): void {
+    this.#fds.forget(fd);
+  }
+
+  /** After a listen call's bind: share its port, record its fd, steer, say so to the group. */
+  #joined(fd: number, port: number, track: () => void): void {
     const k = this.#listenCalls - 1;
     const ports = this.#boot.ports;
     if (fd >= 0) {
@@ -128,7 +159,7 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
         Atomics.notify(ports, 2 * k);
       }
       this.#fds.record(fd);
-      this.#track(server, fd);
+      track();
       if (this.#boot.steer && k === 0) {
         this.#steerFds.push(fd);
         // First start: the workers joined in index order, socket i is worker i. A replacement
@@ -210,7 +241,7 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
       threadId: this.threadId,
       cpus: threadAffinity(),
       backend: backend().mode,
-      listeners: [...this.#servers].filter((x) => x.listening).length,
+      listeners: [...this.#servers].filter((x) => x.listening).length + this.#datagrams.size,
       connections,
       accepted: this.#accepted,
       net,

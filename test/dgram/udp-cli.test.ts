@@ -29,3 +29,23 @@ for (const gso of [1, 0]) {
     assert.equal(Number(got[2]), Number(got[1]) * 1200);
   });
 }
+
+test('maio udp-blast --zerocopy always: every batch goes zero-copy and the end line says the kernel copied them (loopback)', { skip, timeout: 30000 }, async () => {
+  const sink = start(['udp-sink', '--port', '0']);
+  const port = Number(/^listening (\d+)$/.exec(await sink.line)![1]);
+  const blast = start(['udp-blast', '--port', String(port), '--count', '2000', '--duration', '0', '--size', '1200', '--zerocopy', 'always']);
+  const [code] = (await once(blast.child, 'exit')) as [number];
+  assert.equal(code, 0, blast.err());
+  assert.match(blast.err(), /udp-blast: 2000 datagrams/);
+  const zc = /zero-copy forced-zero-copy: .*; (\d+) zero-copy sends, (\d+) reported not copied, (\d+) copied/.exec(blast.err());
+  assert.ok(zc, blast.err());
+  assert.ok(Number(zc[1]) > 0);
+  assert.equal(Number(zc[3]), Number(zc[1]), 'local delivery copies every one');
+  const exited = once(sink.child, 'exit');
+  sink.child.kill('SIGTERM');
+  await exited;
+  const bad = start(['udp-blast', '--port', String(port), '--zerocopy', 'yes']);
+  const [badCode] = (await once(bad.child, 'exit')) as [number];
+  assert.notEqual(badCode, 0);
+  assert.match(bad.err(), /--zerocopy must be auto, always or never/);
+});

@@ -8,7 +8,9 @@
  * happen here: MSG_ZEROCOPY over loopback is copied and unpinned at local
  * delivery, so neither the memlock limit nor net.core.optmem_max 0 fails a
  * send (checked: every send reports copied, none went plain); the tests then
- * show only that nothing is lost (docs/FAULTS.md, Limits).
+ * show only that nothing is lost (docs/FAULTS.md, Limits). The same for a
+ * UdpSocket's zero-copy UDP_SEGMENT batches (SENDMSG_ZC): a batch that fails
+ * with ENOMEM goes again as a plain SENDMSG (src/dgram/udp-send.ts).
  *
  * Existing coverage: test/pool/nobody.test.ts (pools under the memlock limit
  * as nobody: locked, registered or why not); test/net/zerocopy.test.ts
@@ -50,7 +52,9 @@ function stage(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maio-zc-memlock-'));
   fs.cpSync(path.join(ROOT, 'dist', 'src'), path.join(dir, 'dist', 'src'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'dist', 'test', 'hardening', 'fixtures'), { recursive: true });
-  fs.copyFileSync(path.join(__dirname, 'fixtures', 'zc-memlock.js'), path.join(dir, 'dist', 'test', 'hardening', 'fixtures', 'zc-memlock.js'));
+  for (const f of ['zc-memlock.js', 'udp-zc-memlock.js']) {
+    fs.copyFileSync(path.join(__dirname, 'fixtures', f), path.join(dir, 'dist', 'test', 'hardening', 'fixtures', f));
+  }
   fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'build', 'Release', 'maio.node'), path.join(dir, 'build', 'Release', 'maio.node'));
   const open = (p: string): void => {
@@ -63,9 +67,9 @@ function stage(): string {
   return dir;
 }
 
-function runChild(opts: { memlock: number; optmem?: number }): any {
+function runChild(opts: { memlock: number; optmem?: number; fixture?: string }): any {
   const dir = stage();
-  const fixture = path.join(dir, 'dist', 'test', 'hardening', 'fixtures', 'zc-memlock.js');
+  const fixture = path.join(dir, 'dist', 'test', 'hardening', 'fixtures', opts.fixture ?? 'zc-memlock.js');
   const asNobody = ['prlimit', `--memlock=${opts.memlock}:${opts.memlock}`, 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, fixture, String(TOTAL)];
   const cmd = opts.optmem === undefined
     ? asNobody
@@ -111,4 +115,22 @@ test('as nobody under a 64 KiB memlock limit (too little for the ring itself): e
   assert.equal(v.backend, 'epoll', 'io_uring_setup of a full-size ring fails with ENOMEM here: the probe must see it too');
   if (!process.env.MAIO_BACKEND) assert.match(v.summary, /io_uring_setup failed with ENOMEM: not enough locked memory for the ring \(RLIMIT_MEMLOCK\)/);
   assertNoLoss(v);
+});
+
+test('UDP, as nobody under a 1 MiB memlock limit: zero-copy batches that cannot be pinned go again as plain sends; none lost to the sender, pool back', { skip }, (t) => {
+  const v = runChild({ memlock: 1 << 20, fixture: 'udp-zc-memlock.js' });
+  t.diagnostic(JSON.stringify(v));
+  assert.deepEqual(v.errs, [], 'no error surfaced: the batches went again');
+  assert.equal(v.datagramsOut, v.sent, 'the kernel took every datagram');
+  assert.equal(v.wrong, 0, 'what arrived is byte-exact');
+  assert.ok(v.arrived > 0);
+  assert.equal(v.poolBack, true);
+  if (v.backend === 'io_uring') {
+    assert.equal(v.registered, false, 'the pool is too large to register under the limit');
+    assert.equal(v.zeroCopy.state, 'plain', 'SENDMSG_ZC failed, the socket went plain');
+    assert.match(v.zeroCopy.reason, /zero-copy send failed \((ENOMEM|ENOBUFS)\)/);
+    assert.ok(v.zeroCopy.zcSends > 0 && v.zeroCopy.plainSends > 0);
+  } else {
+    t.diagnostic('epoll: MSG_ZEROCOPY over loopback is copied at delivery; the memlock fault is not provoked (docs/FAULTS.md, Limits)');
+  }
 });

@@ -300,12 +300,14 @@ function specs(): Spec[] {
       params: [fb, fd, { kind: 'i32' }, int(1, 1), int(0, 128), int(0, 256), int(-(2 ** 31), I32)],
       good: (fx) => [fx.fb, fx.sock, new Int32Array([0, 0, 256, 0]), 1, 32, 0, 0],
     },
-    {
-      group: 'fallback',
-      fn: 'fallbackSendmsg',
-      params: [fb, fd, int(0, I32), int(0, I32), int(8, 512), int(0, 32), int(0, 0xffff), int(-(2 ** 31), I32)],
-      good: (fx) => [fx.fb, fx.sock, 0, 0, 8, 0, 0, 0],
-    },
+    ...(['fallbackSendmsg', 'fallbackSendmsgZc'] as const).map(
+      (fn): Spec => ({
+        group: 'fallback',
+        fn,
+        params: [fb, fd, int(0, I32), int(0, I32), int(8, 512), int(0, 32), int(0, 0xffff), int(-(2 ** 31), I32)],
+        good: (fx) => [fx.fb, fx.sock, 0, 0, 8, 0, 0, 0],
+      }),
+    ),
     {
       group: 'fallback',
       fn: 'fallbackSendmmsg',
@@ -398,7 +400,7 @@ function runMatrix(group: string, fx: Fixtures): void {
  */
 function runHeldBuffers(fx: Fixtures, o: ReturnType<typeof ringOptions>, ring: unknown, sock: number): void {
   const n = fx.n;
-  const SEND_BUF = 15;
+  const SEND_BUF = 16;
   const SENDV = 12;
   const auxWords = new Int32Array(o.aux.buffer);
   const bad = ['ERR_MAIO_INVALID_DESCRIPTOR'];
@@ -491,9 +493,10 @@ function runDescriptors(fx: Fixtures): void {
   const fdVals = [-1, -(2 ** 31), 2 ** 31 - 1, 0x10000, bad];
   // Every op of native/maio.h (0 .. MAIO_OP_COUNT - 1) and the first number past
   // them, which must be refused: a new op must be added here (OP_COUNT).
-  const OP_COUNT = 16;
+  const OP_COUNT = 17;
   const SENDV = 12;
   const SENDMSG = 14;
+  const SENDMSG_ZC = 15;
   const auxWords = new Int32Array(o.aux.buffer);
   for (let op = 0; op <= OP_COUNT; op++) {
     for (let field = 0; field < 16; field++) {
@@ -506,7 +509,7 @@ function runDescriptors(fx: Fixtures): void {
         // SENDV: aux holds (offset, length) pairs, here two 8-byte pieces of pool 0.
         if (op === SENDV) auxWords.set([0, 8, 8, 8]);
         // SENDMSG: no name (offLo 0), two 8-byte pieces listed after the 32 name bytes.
-        if (op === SENDMSG) auxWords.set([0, 8, 8, 8], 8);
+        if (op === SENDMSG || op === SENDMSG_ZC) auxWords.set([0, 8, 8, 8], 8);
         o.submit[field] = v;
         const must = op === OP_COUNT && field !== 0 ? ['ERR_MAIO_INVALID_DESCRIPTOR'] : null;
         // PROVIDE with a valid shape would really add a buffer; fine, the group is ours.
@@ -556,13 +559,16 @@ function runDescriptors(fx: Fixtures): void {
     ['gso 65536', [0, 8], 8, 0, 8, 0, 65536],
     ['negative gso', [0, 8], 8, 0, 8, 0, -1],
   ];
-  for (const [label, pairs, len, auxOff, auxLen, nameLen, gso] of msgCases) {
-    o.submit.fill(0);
-    o.submit.set([SENDMSG, sock, 1, len, 0, 0, 0, 0, 0, auxOff, auxLen, nameLen, gso, 0, 0, 0]);
-    o.aux.fill(0);
-    o.aux.set(sockaddr('127.0.0.1', 9));
-    if (auxOff >= 0 && auxOff % 4 === 0 && auxOff + 32 < 1024) auxWords.set(pairs.slice(0, (1024 - auxOff - 32) / 4), (auxOff + 32) / 4);
-    out(record('ringSubmit', 10, `SENDMSG ${label}`, 'descriptor', ['ERR_MAIO_INVALID_DESCRIPTOR'], () => n.ringSubmit(ring, 1)));
+  for (const op of [SENDMSG, SENDMSG_ZC]) {
+    for (const [label, pairs, len, auxOff, auxLen, nameLen, gso] of msgCases) {
+      o.submit.fill(0);
+      o.submit.set([op, sock, 1, len, 0, 0, 0, 0, 0, auxOff, auxLen, nameLen, gso, 0, 0, 0]);
+      o.aux.fill(0);
+      o.aux.set(sockaddr('127.0.0.1', 9));
+      if (auxOff >= 0 && auxOff % 4 === 0 && auxOff + 32 < 1024) auxWords.set(pairs.slice(0, (1024 - auxOff - 32) / 4), (auxOff + 32) / 4);
+      const name = op === SENDMSG ? 'SENDMSG' : 'SENDMSG_ZC';
+      out(record('ringSubmit', 10, `${name} ${label}`, 'descriptor', ['ERR_MAIO_INVALID_DESCRIPTOR'], () => n.ringSubmit(ring, 1)));
+    }
   }
   for (const [label, name, ctl] of [['name 129', 129, 0], ['control 257', 0, 257], ['control not x 8', 0, 12], ['negative name', -1, 0]] as const) {
     o.submit.fill(0);

@@ -72,3 +72,25 @@ test('forced modes ignore notifications', () => {
   assert.equal(sends(never, 5), 0);
   assert.equal(never.state, 'forced-plain');
 });
+
+test('wouldUseZeroCopy answers as the next useZeroCopy would, without counting or changing state', () => {
+  const p = new ZeroCopyPolicy({ probeSends: 2, reprobeAfter: 3 });
+  const script: [number, boolean | null][] = [
+    // [length, then a notification for the send (copied?) or none]
+    [100, null], [BIG, null], [BIG, null], [BIG, null], [BIG, true], [BIG, true],
+    [BIG, null], [BIG, null], [BIG, null], [BIG, null], [100, null],
+  ];
+  const zcSends: number[] = [];
+  for (const [len, copied] of script) {
+    const before = p.stats();
+    const predicted = p.wouldUseZeroCopy(len);
+    assert.deepEqual(p.stats(), before, 'asking changes nothing');
+    assert.equal(p.useZeroCopy(len), predicted, `${len} bytes in state ${before.state}`);
+    if (predicted) zcSends.push(len);
+    // The notifications of the sends made so far, as the script says.
+    if (copied !== null) p.onNotification(BIG, copied);
+  }
+  assert.ok(zcSends.length >= 3, 'the script went through probing, plain and a re-probe');
+  assert.equal(new ZeroCopyPolicy({ mode: 'always' }).wouldUseZeroCopy(1), true);
+  assert.equal(new ZeroCopyPolicy({ mode: 'never' }).wouldUseZeroCopy(BIG), false);
+});

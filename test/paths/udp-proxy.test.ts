@@ -10,9 +10,11 @@ import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createUdpSocket, defaultPool, UdpProxy, type UdpSocket } from '../../src/index';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
+import { tmpDir } from './helpers';
 
 const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -249,6 +251,38 @@ test('300 flows at once (more than a socket caches destinations for): each reply
   await new Promise<void>((r) => up.sock.close(r));
 });
 
+test('reload(): open sessions keep their upstream (listed as retired until they end), new flows take the new set; listen cannot change', { skip, timeout: 30000 }, async () => {
+  const A = await echoUpstream();
+  const B = await echoUpstream();
+  const listen = { host: '127.0.0.1', port: 0 };
+  const proxy = new UdpProxy({ listen, upstreams: [{ host: '127.0.0.1', port: A.port }], idleTimeout: 0.3 });
+  const { port } = await proxy.listen();
+  const old = await client();
+  await exchange(old, 1, port, 5);
+  proxy.reload({ listen, upstreams: [{ host: '127.0.0.1', port: B.port }], idleTimeout: 0.3 });
+  let s = proxy.stats();
+  assert.deepEqual(s.upstreams.map((u) => [u.port, u.active, u.retired ?? false]), [[B.port, 0, false], [A.port, 1, true]]);
+  old.removeAllListeners('message');
+  await exchange(old, 1, port, 5);
+  assert.equal(A.count(), 10, 'the open flow stayed on A');
+  const fresh = await client();
+  await exchange(fresh, 2, port, 5);
+  assert.equal(B.count(), 5, 'the new flow went to B');
+  // Refused: nothing changes, and it is counted.
+  assert.throws(() => proxy.reload({ listen: { host: '127.0.0.1', port: 1 }, upstreams: [{ host: '127.0.0.1', port: A.port }] }), { code: 'ERR_MAIO_CONFIG' });
+  assert.throws(() => proxy.reload(() => ({ listen, upstreams: [] })), { code: 'ERR_MAIO_INVALID_ARG' });
+  assert.deepEqual(proxy.stats().reloads, { ok: 1, refused: 2 });
+  assert.equal(proxy.upstreamCount, 1);
+  // A's last session expires: it is no longer listed.
+  await until(() => proxy.stats().upstreams.length === 1, 'the retired upstream dropped after its last session');
+  s = proxy.stats();
+  assert.equal(s.upstreams[0]!.port, B.port);
+  old.close();
+  fresh.close();
+  await proxy.close();
+  await Promise.all([A, B].map((u) => new Promise<void>((r) => u.sock.close(r))));
+});
+
 test('bad options are typed errors', () => {
   const ok = { listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: 9 }] };
   assert.throws(() => new UdpProxy({ ...ok, listen: { host: 'localhost', port: 0 } }), { code: 'ERR_MAIO_INVALID_ADDRESS' });
@@ -266,14 +300,27 @@ function runCli(args: string[]): { code: number | null; stderr: string } {
 }
 
 test('maio proxy --udp: bad flags are one line on stderr, exit 1', { skip }, () => {
+  const dir = tmpDir();
+  const conf = (name: string, o: unknown) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, JSON.stringify(o));
+    return f;
+  };
+  const tcpKey = conf('tcp-key.json', { listen: '127.0.0.1:0', upstreams: ['127.0.0.1:9'], mode: 'buffers' });
+  const badIdle = conf('bad-idle.json', { listen: '127.0.0.1:0', upstreams: ['127.0.0.1:9'], udpIdleTimeout: -1 });
   for (const [args, want] of [
+    [['--udp', '--config', tcpKey], /config .*tcp-key.json: unknown key 'mode' for a UDP proxy/],
+    [['--udp', '--config', badIdle], /config .*bad-idle.json: udpIdleTimeout must be a number > 0, got '-1'/],
     [['--udp', '--listen', '127.0.0.1:0'], /at least one --upstream/],
     [['--udp', '--upstream', '127.0.0.1:9'], /--listen HOST:PORT is required/],
     [['--udp', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--udp-max-sessions', '0'], /--udp-max-sessions must be a whole number > 0/],
     [['--udp', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--udp-idle-timeout', 'x'], /--udp-idle-timeout must be a number > 0/],
     [['--udp', '--listen', '127.0.0.1:0', '--upstream', 'localhost:9'], /--upstream: host must be an IP address/],
     [['--udp', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--balance', 'least-connections'], /--balance must be round-robin or hash/],
-    [['--udp', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--workers', '2'], /unknown option --workers/],
+    [['--udp', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--workers', '0'], /--workers must be 'auto' or a whole number/],
+    [['--udp', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--cpus', '0'], /--cpus needs --workers/],
+    [['--udp', '--config', '/nonexistent/udp.json'], /cannot read config \/nonexistent\/udp.json/],
+    [['--udp', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--mode', 'splice'], /unknown option --mode for a UDP proxy/],
   ] as const) {
     const r = runCli(['proxy', ...args]);
     assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
@@ -307,8 +354,8 @@ test('maio proxy --udp relays datagrams both ways and serves its metrics', { ski
   assert.match(text, /maio_udp_proxy_sessions_open 1/);
   const json = (await (await fetch(`http://127.0.0.1:${mport}/sessions`)).json()) as { sessions: { datagramsUp: number }[] };
   assert.equal(json.sessions[0]!.datagramsUp, 50);
-  child.kill('SIGHUP'); // not a reload here, and not an exit either
-  await until(() => err.includes('SIGHUP ignored'), 'the SIGHUP line');
+  child.kill('SIGHUP'); // the same flags again, no --config: a reload that changes nothing, not an exit
+  await until(() => err.includes('maio proxy: reloaded: 1 upstream(s) for new flows, 1 open session(s) kept'), 'the SIGHUP line');
   c.removeAllListeners('message');
   const again = await exchange(c, 7, port, 5);
   assert.equal(again.foreign + again.corrupt, 0, 'still relaying after SIGHUP');

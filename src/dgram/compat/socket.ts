@@ -504,7 +504,7 @@ export class Socket extends EventEmitter {
     this.#healthCheck();
     validateString(source, 'sourceAddress');
     validateString(group, 'groupAddress');
-    opts.sourceMembership(this.#u.fd, this.#family, source, group, iface || undefined, join);
+    opts.sourceMembership(this.#u.fd, source, group, iface || undefined, join);
   }
 
   #bufferSize(name: number, size: number | undefined, syscall: string): number {

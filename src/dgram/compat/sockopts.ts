@@ -4,6 +4,7 @@
  * bytes entries. Errors come back as node's: `setTTL EINVAL` with errno and
  * syscall named after the method, as libuv's checks and the kernel give them.
  */
+import { endianness } from 'node:os';
 import { native } from '../../core/native';
 import { parseAddress } from '../../net/address';
 import { SOL_SOCKET } from '../../net/sockopt';
@@ -27,8 +28,11 @@ const IPV6_MULTICAST_HOPS = 18;
 const IPV6_MULTICAST_LOOP = 19;
 const IPV6_ADD_MEMBERSHIP = 20;
 const IPV6_DROP_MEMBERSHIP = 21;
+// include/uapi/linux/in.h: protocol-independent source-specific joins (RFC 3678), what libuv uses for IPv6.
+const MCAST_JOIN_SOURCE_GROUP = 46;
+const MCAST_LEAVE_SOURCE_GROUP = 47;
+const AF_INET6 = 10;
 const EINVAL = -22;
-const ENOSYS = -38;
 
 export type Family = 4 | 6;
 
@@ -103,14 +107,59 @@ export function membership(fd: number, family: Family, group: string, iface: str
   }
 }
 
-/** Source-specific (SSM), IPv4 only: struct ip_mreq_source (group, interface, source). */
-export function sourceMembership(fd: number, family: Family, source: string, group: string, iface: string | undefined, join: boolean): void {
+/** An address of either family, or undefined (libuv tries IPv4, then IPv6). */
+function anyAddress(address: string): { family: Family; bytes: Uint8Array; scopeId: number } | undefined {
+  try {
+    const p = parseAddress(address);
+    return p && { family: p.family as Family, bytes: Uint8Array.from(p.bytes), scopeId: p.scopeId };
+  } catch {
+    return undefined; // an unknown zone name
+  }
+}
+
+/**
+ * struct group_source_req: u32 interface, then two struct sockaddr_storage
+ * (128 bytes each) aligned as a pointer: offsets 8 and 136 on 64-bit, 4 and
+ * 132 on 32-bit.
+ */
+const PTR_ALIGN = /64|s390x/.test(process.arch) ? 8 : 4;
+const SS_SIZE = 128;
+
+function groupSourceReq(ifindex: number, group: { bytes: Uint8Array; scopeId: number }, source: { bytes: Uint8Array; scopeId: number }): Uint8Array {
+  const req = new Uint8Array(PTR_ALIGN + 2 * SS_SIZE);
+  const dv = new DataView(req.buffer);
+  const le = endianness() === 'LE';
+  dv.setUint32(0, ifindex, le);
+  // A sockaddr_in6 in each storage: family (host order), port 0, flowinfo 0, address, scope id.
+  for (const [at, a] of [[PTR_ALIGN, group], [PTR_ALIGN + SS_SIZE, source]] as const) {
+    dv.setUint16(at, AF_INET6, le);
+    req.set(a.bytes, at + 8);
+    dv.setUint32(at + 24, a.scopeId, le);
+  }
+  return req;
+}
+
+/**
+ * Source-specific (SSM) join or leave, as libuv does it: the group's family
+ * picks the call, not the socket's (an IPv4 group on a udp6 socket works; an
+ * IPv6 group on a udp4 socket is the kernel's ENOPROTOOPT). IPv4: struct
+ * ip_mreq_source (group, interface address, source). IPv6:
+ * MCAST_JOIN_SOURCE_GROUP with struct group_source_req, the interface the
+ * zone of `iface` ('::%lo', '::%1'), 0 (the kernel's route) without one.
+ */
+export function sourceMembership(fd: number, source: string, group: string, iface: string | undefined, join: boolean): void {
   const syscall = join ? 'addSourceSpecificMembership' : 'dropSourceSpecificMembership';
-  // IPv6 needs MCAST_JOIN_SOURCE_GROUP's sockaddr_storage layout: not here yet.
-  if (family === 6) throw errnoException(ENOSYS, syscall);
-  const req = new Uint8Array(12);
-  req.set(addressBytes(group, 4, syscall).bytes, 0);
-  if (iface !== undefined) req.set(addressBytes(iface, 4, syscall).bytes, 4);
-  req.set(addressBytes(source, 4, syscall).bytes, 8);
-  set(fd, IPPROTO_IP, join ? IP_ADD_SOURCE_MEMBERSHIP : IP_DROP_SOURCE_MEMBERSHIP, req, syscall);
+  const g = anyAddress(group);
+  const src = anyAddress(source);
+  if (g === undefined || src === undefined || src.family !== g.family) throw errnoException(EINVAL, syscall);
+  if (g.family === 4) {
+    const req = new Uint8Array(12);
+    req.set(g.bytes, 0);
+    if (iface !== undefined) req.set(addressBytes(iface, 4, syscall).bytes, 4);
+    req.set(src.bytes, 8);
+    set(fd, IPPROTO_IP, join ? IP_ADD_SOURCE_MEMBERSHIP : IP_DROP_SOURCE_MEMBERSHIP, req, syscall);
+    return;
+  }
+  const ifindex = iface === undefined ? 0 : addressBytes(iface, 6, syscall).scopeId;
+  set(fd, IPPROTO_IPV6, join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP, groupSourceReq(ifindex, g, src), syscall);
 }

@@ -32,7 +32,8 @@
  *   real length). SENDMSG is one
  *   sendmsg of the aux entry (native/udp.c builds it as ring.c does): a
  *   datagram or GSO batch leaves whole or waits for writability; SENDMSGs
- *   submitted together to one socket leave in one sendmmsg.
+ *   submitted together to one socket leave in one sendmmsg. SENDMSG_ZC is
+ *   one sendmsg with MSG_ZEROCOPY, its notification as SEND_ZC's.
  * - ACCEPT with multishot posts one CQE per connection with F_MORE.
  * - CONNECT completes when the socket turns writable (SO_ERROR).
  * - CLOSE, SHUTDOWN, NOP, CANCEL and every error (a bad descriptor: -EINVAL)
@@ -159,11 +160,12 @@ const IOPRIO_ALLOWED: Record<number, number> = {
   [Op.Accept]: Flag.IORING_ACCEPT_MULTISHOT,
   [Op.RecvmsgMulti]: IORING_RECVSEND_POLL_FIRST,
   [Op.Sendmsg]: IORING_RECVSEND_POLL_FIRST,
+  [Op.SendmsgZc]: IORING_RECVSEND_POLL_FIRST,
 };
 
 export class EpollEngine implements Engine {
   /** No SENDV (a send() per buffer: sendmsg would save little against epoll's own calls), no SPLICE. */
-  readonly capabilities: RingCapabilities = Object.freeze({ splice: false, sendvMax: 0, fixedBuffers: false, zeroCopySend: 'MSG_ZEROCOPY' as const });
+  readonly capabilities: RingCapabilities = Object.freeze({ splice: false, sendvMax: 0, fixedBuffers: false, zeroCopySend: 'MSG_ZEROCOPY' as const, zeroCopySendmsg: true });
   readonly batch: number;
   readonly #host: EngineHost;
   readonly #submit: Int32Array;
@@ -314,8 +316,8 @@ export class EpollEngine implements Engine {
         this.#held[slot] = buf;
       }
     }
-    if (s[d] === Op.SendZc) {
-      // Only a SEND_ZC reads these.
+    if (s[d] === Op.SendZc || s[d] === Op.SendmsgZc) {
+      // Only zero-copy sends read these.
       r[b + F.ZcLo] = 0;
       r[b + F.ZcCount] = 0;
       r[b + F.ZcLeft] = 0;
@@ -385,6 +387,7 @@ export class EpollEngine implements Engine {
       case Op.SendZc:
       case Op.SendBuf:
       case Op.Sendmsg:
+      case Op.SendmsgZc:
       case Op.Connect:
         this.#startOnFd(slot, fd, false);
         return;
@@ -423,7 +426,8 @@ export class EpollEngine implements Engine {
         const ctl = r[b + F.Extra];
         return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && name >= 0 && name <= AUX_SLOT && ctl >= 0 && ctl <= RECVMSG_CTL_MAX && ctl % 8 === 0;
       }
-      case Op.Sendmsg: {
+      case Op.Sendmsg:
+      case Op.SendmsgZc: {
         // The entry itself (name, pieces) is checked by native at each send.
         const pool = r[b + F.Pool];
         const off = r[b + F.AuxOff];
@@ -489,6 +493,8 @@ export class EpollEngine implements Engine {
         return this.#attemptRecvmsgMulti(slot, st);
       case Op.Sendmsg:
         return this.#attemptSendmsg(slot);
+      case Op.SendmsgZc:
+        return this.#attemptSendmsgZc(slot, st);
       case Op.Accept:
         return this.#attemptAccept(slot, st);
       case Op.Connect:
@@ -556,11 +562,11 @@ export class EpollEngine implements Engine {
     }
   }
 
-  /** A send's result; for SEND_ZC also its notification once the error queue reported every send. */
+  /** A send's result; for SEND_ZC and SENDMSG_ZC also its notification once the error queue reported every send. */
   #sendDone(slot: number, st: FdState, res: number): void {
     const r = this.#rec;
     const b = slot * R;
-    if (r[b + F.Op] !== Op.SendZc) {
+    if (r[b + F.Op] !== Op.SendZc && r[b + F.Op] !== Op.SendmsgZc) {
       this.#result(slot, res, 0);
       return;
     }
@@ -744,6 +750,49 @@ export class EpollEngine implements Engine {
     if (res === -Errno.EAGAIN) return Attempt.Wait;
     this.#result(slot, res, 0);
     return Attempt.Done;
+  }
+
+  /**
+   * As #attemptSendmsg with MSG_ZEROCOPY (SO_ZEROCOPY set once per socket):
+   * a send that left takes the socket's next counter value, and the
+   * notification follows the result once the error queue reported it.
+   */
+  #attemptSendmsgZc(slot: number, st: FdState): Attempt {
+    const r = this.#rec;
+    const b = slot * R;
+    const n = this.#native;
+    const stats = this.#stats;
+    if (st.zc === 0) {
+      stats[RingStat.Enters]++;
+      st.zc = n.fallbackZcEnable(this.#handle, st.fd) === 0 ? 1 : -1;
+    }
+    for (;;) {
+      const useZc = st.zc === 1 && r[b + F.ZcPlain] === 0;
+      stats[RingStat.Enters]++;
+      let res: number;
+      try {
+        const send = useZc ? n.fallbackSendmsgZc : n.fallbackSendmsg;
+        res = send(this.#handle, st.fd, r[b + F.Pool], r[b + F.AuxOff], r[b + F.AuxLen], r[b + F.NameLen], r[b + F.Extra], r[b + F.MsgFlags]);
+      } catch {
+        res = -Errno.EINVAL; // a bad entry, as ring.c refuses it
+      }
+      if (res === -Errno.EAGAIN) return Attempt.Wait;
+      if (useZc && res === -Errno.ENOBUFS) {
+        // Out of option memory for pinned pages: send it by copying.
+        r[b + F.ZcPlain] = 1;
+        r[b + F.ZcCopied] = 1;
+        continue;
+      }
+      if (useZc && res > 0) {
+        r[b + F.ZcLo] = st.zcNext;
+        r[b + F.ZcCount] = 1;
+        r[b + F.ZcLeft] = 1;
+        st.zcOps.push(slot);
+        st.zcNext = (st.zcNext + 1) | 0;
+      }
+      this.#sendDone(slot, st, res);
+      return Attempt.Done;
+    }
   }
 
   #attemptAccept(slot: number, st: FdState): Attempt {

@@ -9,6 +9,7 @@ import { OutOfRangeError } from '../../core/errors';
 import {
   IORING_FEAT_SUBMIT_STABLE,
   IORING_OP_SENDMSG,
+  IORING_OP_SENDMSG_ZC,
   SENDV_MAX_SEGS,
   native,
   type NativeBinding,
@@ -72,9 +73,15 @@ export class UringEngine implements Engine {
     );
     // native/ring.c refuses SENDV on the same grounds.
     const p = this.#native.probe();
-    const sendv = (p.features & IORING_FEAT_SUBMIT_STABLE) !== 0 && p.ops.includes(IORING_OP_SENDMSG) &&
-      !backend().setupFlags.includes('SQPOLL') && SENDV_ENV !== '0';
-    this.capabilities = Object.freeze({ splice: true, sendvMax: sendv ? SENDV_MAX_SEGS : 0, fixedBuffers: true, zeroCopySend: 'SEND_ZC' as const });
+    const stable = (p.features & IORING_FEAT_SUBMIT_STABLE) !== 0 && p.ops.includes(IORING_OP_SENDMSG) && !backend().setupFlags.includes('SQPOLL');
+    const sendv = stable && SENDV_ENV !== '0';
+    this.capabilities = Object.freeze({
+      splice: true,
+      sendvMax: sendv ? SENDV_MAX_SEGS : 0,
+      fixedBuffers: true,
+      zeroCopySend: 'SEND_ZC' as const,
+      zeroCopySendmsg: stable && p.ops.includes(IORING_OP_SENDMSG_ZC),
+    });
   }
 
   submit(count: number, bufs: Uint8Array[]): number {

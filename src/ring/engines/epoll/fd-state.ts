@@ -12,7 +12,7 @@ export class FdState {
   readonly readers: number[] = [];
   /** op slots waiting for EPOLLOUT, head first */
   readonly writers: number[] = [];
-  /** SEND_ZC op slots with zero-copy sends not yet reported by the error queue */
+  /** SEND_ZC and SENDMSG_ZC op slots with zero-copy sends not yet reported by the error queue */
   readonly zcOps: number[] = [];
   /** in the epoll set */
   watched = false;
