@@ -256,12 +256,13 @@ export const contenders: Contender[] = [
     unavailable: (env) => (env.bun ? null : 'Bun not installed (npm install in bench/)'),
     cmd: {
       echo: (env, p) => [env.bun!, server(env, 'bun-echo.js'), ...port(p)],
+      echo2: (env, p) => [env.bun!, server(env, 'bun-echo-reuseport.js'), ...port(p), '--workers', '2'],
       sink: (env, p) => [env.bun!, server(env, 'bun-sink.js'), ...port(p)],
       sender: (env, p) => [env.bun!, server(env, 'bun-send.js'), ...port(p), '--size', String(WRITE_SIZE)],
       http: (env, p) => [env.bun!, server(env, 'bun-http.js'), ...port(p)],
       https: (env, p) => [env.bun!, server(env, 'bun-http.js'), ...port(p)],
     },
-    roleLabel: { http: 'Bun.serve', https: 'Bun.serve (TLS)' },
+    roleLabel: { echo2: 'Bun, 2 processes (reusePort)', http: 'Bun.serve', https: 'Bun.serve (TLS)' },
   },
   {
     id: 'c',

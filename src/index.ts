@@ -61,7 +61,7 @@ export type { LimitRefusal } from './gateway/limits';
 export type { SocketSendFileOptions } from './net/socket-file';
 export type { SendFileOptions, SendFileMode, SendFileStats } from './net/send-file';
 // UDP over the I/O pool (src/dgram/).
-export { UdpSocket, UdpMessage, createUdpSocket } from './dgram/index';
+export { UdpSocket, UdpMessage, UdpBatch, createUdpSocket } from './dgram/index';
 export { forwardUdp, UdpForwarder } from './paths/forward-udp';
 export type { UdpForwardOptions, UdpForwardStats, UdpForwarderEvents } from './paths/forward-udp';
 export { UdpProxy, resolveUdpProxyOptions } from './paths/udp-proxy';

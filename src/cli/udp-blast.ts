@@ -8,6 +8,7 @@
  * --zerocopy is the socket's zeroCopy option (sends of 16 KiB or more go
  * SENDMSG_ZC / MSG_ZEROCOPY; 'auto' keeps that only while the kernel does
  * not copy); the end line says what the notifications reported.
+ * The socket is connected to the receiver, as a C sender's is.
  */
 import { createUdpSocket } from '../dgram/udp-socket';
 import { GSO_MAX_BYTES } from '../dgram/udp-send';
@@ -78,7 +79,7 @@ export function run(argv: string[]): void {
         const buf = pool.tryAlloc(k * o.size);
         if (!buf) break; // every buffer is in flight: next turn
         buf.setLength(k * o.size);
-        sock.sendSegments(buf, o.size, o.port, o.host);
+        sock.sendSegments(buf, o.size);
         queued += k;
       }
     }
@@ -92,15 +93,24 @@ export function run(argv: string[]): void {
         const buf = pool.tryAlloc(o.size);
         if (!buf) break; // every buffer is in flight: next turn
         buf.setLength(o.size);
-        sock.send(buf, o.port, o.host);
+        sock.send(buf);
         queued++;
       }
     }
     setImmediate(pump);
   };
-  process.stdout.write('ready\n');
-  if (o.duration) setTimeout(finish, o.duration * 1000);
-  if (perBuffer > 1) pumpSegments();
-  else pump();
+  // Connected, as the C sender: the kernel keeps the route, no lookup per send.
+  sock.connect(o.port, o.host).then(
+    () => {
+      process.stdout.write('ready\n');
+      if (o.duration) setTimeout(finish, o.duration * 1000);
+      if (perBuffer > 1) pumpSegments();
+      else pump();
+    },
+    (err: Error) => {
+      process.stderr.write(`maio udp-blast: ${err.message}\n`);
+      process.exit(1);
+    },
+  );
   onSignals(finish);
 }

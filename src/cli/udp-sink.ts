@@ -1,21 +1,30 @@
-/** maio udp-sink: bind and discard datagrams (each message is released when the handler returns). */
+/**
+ * maio udp-sink: bind and discard datagrams. It listens to 'batch': one event
+ * per receive buffer (with GRO, up to 46 datagrams of 1,400 B), released when
+ * the handler returns; no object or call per datagram (--event message: one
+ * 'message' per datagram, for comparison).
+ */
+import { InvalidArgumentError } from '../core/errors';
 import { createUdpSocket } from '../dgram/udp-socket';
 import { announce, gbits, onSignals, parseArgs } from './args';
 
-export const usage = 'maio udp-sink [--port P] [--host H] [--gro 1] [--read-size B]';
+export const usage = 'maio udp-sink [--port P] [--host H] [--gro 1] [--read-size B] [--event batch]';
 export const help = `  --port P       port to bind (default 0: any free port; the one taken is printed as "listening <port>")
   --host H       address to bind (default 127.0.0.1; an IPv6 literal binds a udp6 socket)
   --gro 0|1      UDP_GRO: several datagrams of a flow per receive buffer (default 1)
   --read-size B  receive buffer size (default 65536; a longer datagram is truncated)
+  --event E      batch: one event per receive buffer (default); message: one per datagram
   On SIGINT/SIGTERM it prints the datagrams and bytes received, the rate and the socket's stats on stderr.`;
 
 export function run(argv: string[]): void {
-  const o = parseArgs(argv, { port: 'number', host: 'string', gro: 'number', 'read-size': 'number' }, {
+  const o = parseArgs(argv, { port: 'number', host: 'string', gro: 'number', 'read-size': 'number', event: 'string' }, {
     port: 0 as number,
     host: '127.0.0.1' as string,
     gro: 1 as number,
     'read-size': 0 as number,
+    event: 'batch' as string,
   });
+  if (o.event !== 'batch' && o.event !== 'message') throw new InvalidArgumentError(`--event must be batch or message, got '${o.event}'`);
   announce();
   const sock = createUdpSocket({
     type: o.host.includes(':') ? 'udp6' : 'udp4',
@@ -25,10 +34,12 @@ export function run(argv: string[]): void {
   });
   let first = 0;
   let last = 0;
-  sock.on('message', () => {
+  const seen = (): void => {
     last = performance.now();
     if (!first) first = last;
-  });
+  };
+  if (o.event === 'batch') sock.on('batch', seen);
+  else sock.on('message', seen);
   sock.on('error', (err) => process.stderr.write(`maio udp-sink: ${err.message}\n`));
   sock.bind(o.port, o.host).then(
     (a) => process.stdout.write(`listening ${a.port}\n`),

@@ -12,7 +12,8 @@ import { CQE_F_MORE } from '../core/native';
 import type { IoPool } from '../pool/pool';
 import type { CompletionTarget, IoRing } from '../ring/io-ring';
 import { RecvGroup, type RecvGroupUser } from '../net/recv-group';
-import { parseDatagrams, type ParsedDatagrams } from './udp-message';
+import type { UdpBatch } from './udp-batch';
+import { parseRecvmsg } from './udp-recvmsg';
 import type { UdpCounters } from './udp-stats';
 
 const EINVAL = 22;
@@ -21,7 +22,7 @@ const ECANCELED = 125;
 
 export interface ReceiveHost {
   /** A buffer's datagrams, now owned by the application. */
-  deliver(parsed: ParsedDatagrams): void;
+  deliver(batch: UdpBatch): void;
   /** The recv ended with an error (an ICMP error on a connected socket, ...); it is armed again. */
   receiveError(err: ErrnoError): void;
 }
@@ -102,16 +103,14 @@ export class UdpReceiver implements CompletionTarget, RecvGroupUser {
     if (res > 0) {
       const buf = this.#group!.take(flags >>> 16, res, this);
       this.#held += buf.capacity;
-      const parsed = parseDatagrams(buf, res, this.#nameLen, this.#ctlLen);
+      const batch = parseRecvmsg(buf, res, this.#nameLen, this.#ctlLen);
       const s = this.#stats;
-      for (const m of parsed.messages) {
-        s.datagramsIn++;
-        s.bytesIn += m.length;
-      }
-      if (parsed.truncated) s.truncated++;
-      if (parsed.messages.length > 1) s.groBatches++;
-      if (this.#closing) for (const m of parsed.messages) m.release();
-      else this.#host.deliver(parsed);
+      s.datagramsIn += batch.count;
+      s.bytesIn += batch.length;
+      if (batch.truncated) s.truncated++;
+      if (batch.count > 1) s.groBatches++;
+      if (this.#closing) batch.release();
+      else this.#host.deliver(batch);
       if (!final && this.#held >= this.#quota) this.#stop();
     } else if (res === -ENOBUFS) {
       this.#stats.noBufferEvents++;

@@ -145,10 +145,14 @@ export class UdpSender implements PreFlush, CompletionTarget {
     this.#schedule();
   }
 
-  /** Queues `len` bytes at pool offset `off` inside `buf`, already lent by its owner (a received message). */
-  enqueueLent(buf: IoBuffer, off: number, len: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
-    this.#queue.push({ buf, off, more: null, len, name, cb, seg: 0, plain: false });
-    this.#stats.messagesSent++;
+  /**
+   * Queues `len` bytes at pool offset `off` inside `buf`, already lent by its
+   * owner: a received message, or (`seg` > 0) a received batch of datagrams
+   * of `seg` bytes end to end, which leaves alone as one UDP_SEGMENT send.
+   */
+  enqueueLent(buf: IoBuffer, off: number, len: number, name: Uint8Array | null, cb: SendCallback | undefined, seg = 0): void {
+    this.#queue.push({ buf, off, more: null, len, name, cb, seg, plain: false });
+    this.#stats.messagesSent += seg > 0 ? Math.ceil(len / seg) : 1;
     this.#schedule();
   }
 

@@ -1,7 +1,8 @@
 /**
  * UdpSocket: a datagram socket on this thread's ring and I/O pool. Receives
  * with one multishot RECVMSG into pool buffers ('message': a UdpMessage, a
- * view of the pool buffer, and where it came from); sends pool buffers with
+ * view of the pool buffer, and where it came from; or, with a 'batch'
+ * listener, one UdpBatch per buffer instead); sends pool buffers with
  * SENDMSG, batched into UDP_SEGMENT sends where it pays (udp-send.ts).
  * maio's own API: the node:dgram-compatible layer builds on this. Host names
  * given to bind, connect and send are resolved with dns.lookup (or the
@@ -20,7 +21,7 @@ import type { IoRing } from '../ring/io-ring';
 import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
 import { kLend, kPoolId, kReturn, kUdpDestination, kUdpSendTo } from '../core/symbols';
 import { UdpMessage, messageOfView, type RemoteInfo } from './udp-message';
-import type { ParsedDatagrams } from './udp-message';
+import { UdpBatch, kLendForSend, kMessageAt, kNextMessage } from './udp-batch';
 import { applyOptions, checkOptions, type CheckedOptions, type UdpLookupFunction, type UdpSocketOptions } from './udp-options';
 import { UdpReceiver } from './udp-receive';
 import { GSO_MAX_BYTES, UdpSender, type SendCallback } from './udp-send';
@@ -29,6 +30,8 @@ import { UdpZeroCopy } from './udp-zero-copy';
 
 export type UdpSocketEvents = {
   message: [msg: UdpMessage, from: RemoteInfo];
+  /** Opt-in: with a listener, one event per receive buffer (its datagrams together) and no 'message'. */
+  batch: [batch: UdpBatch, from: RemoteInfo];
   listening: [];
   error: [err: Error];
   close: [];
@@ -74,8 +77,8 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   #closing = false;
   #closed = false;
   #closeOp = -1;
-  /** messages that came while no 'message' listener was there, or while paused */
-  #waiting: [UdpMessage, RemoteInfo][] = [];
+  /** buffers that came while no listener was there, or while paused (the first may be partly handed out) */
+  #waiting: UdpBatch[] = [];
 
   constructor(options: UdpSocketOptions) {
     super();
@@ -103,7 +106,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       receiveError: (err) => this.#emitError(err),
     });
     (this as unknown as NodeJS.EventEmitter).on('newListener', (event: string) => {
-      if (event === 'message' && this.#waiting.length > 0) process.nextTick(() => this.#flushWaiting());
+      if ((event === 'message' || event === 'batch') && this.#waiting.length > 0) process.nextTick(() => this.#flushWaiting());
     });
   }
 
@@ -309,11 +312,13 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
    * handler, or retained), or its `bytes` view itself, is sent as it is, from
    * the pool buffer it arrived in: no copy. It counts as released from then on. Messages of one GRO
    * buffer sent on in one turn to one destination leave as one UDP_SEGMENT
-   * batch again.
+   * batch again. A received UdpBatch (in its 'batch' handler, or retained)
+   * is sent the same way, all its datagrams as one UDP_SEGMENT send.
    */
-  send(buf: IoBuffer | readonly IoBuffer[] | UdpMessage | Uint8Array, port?: number, host?: string, cb?: SendCallback): void {
+  send(buf: IoBuffer | readonly IoBuffer[] | UdpMessage | UdpBatch | Uint8Array, port?: number, host?: string, cb?: SendCallback): void {
     this.#checkOpen();
     if (buf instanceof UdpMessage) return this.#sendMessage(buf, port, host, cb);
+    if (buf instanceof UdpBatch) return this.#sendBatch(buf, port, host, cb);
     if (buf instanceof Uint8Array) {
       const msg = messageOfView(buf);
       if (msg === undefined || msg.released) {
@@ -478,6 +483,46 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   }
 
   /**
+   * A received batch sent on from its own pool buffer (no copy): with GSO,
+   * one UDP_SEGMENT send of all its datagrams, cut as they arrived; without,
+   * (or more than one send takes) datagram by datagram, `cb` once after the
+   * last with the first error. The batch counts as released from then on.
+   */
+  #sendBatch(b: UdpBatch, port: unknown, host: unknown, cb: SendCallback | undefined): void {
+    if (b.released) throw new BufferReleasedError('the batch was released');
+    if (b.pool !== this.pool) throw new InvalidArgumentError("send() takes batches received into the socket's pool");
+    if (b.segmentSize > MAX_PAYLOAD[this.#o.family]) {
+      throw new DatagramTooLargeError(`a ${this.type} datagram holds at most ${MAX_PAYLOAD[this.#o.family]} bytes, got ${b.segmentSize}`);
+    }
+    let name: Uint8Array | null = null;
+    if (this.#connected) {
+      if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: send() takes no address');
+    } else {
+      if (port === undefined) throw new InvalidArgumentError('send() on an unconnected UDP socket needs a port');
+      // A batch lives until its handler returns: no waiting for a lookup.
+      if (UdpSocket.#isName(host)) throw new InvalidAddressError('send(batch) takes an IP address: resolve the name first, or connect the socket to it');
+      name = this.#name(port, host);
+    }
+    const n = b.count;
+    if (n === 1 || (this.#sender.gso.enabled && n <= SENDMSG_MAX_SEGS && b.length <= GSO_MAX_BYTES)) {
+      const { buf, offset } = b[kLendForSend](1);
+      this.#sender.enqueueLent(buf, offset, b.length, name, cb, n > 1 ? b.segmentSize : 0);
+    } else {
+      let left = n;
+      let first: Error | null = null;
+      const each = cb && ((err: Error | null): void => {
+        first ??= err;
+        if (--left === 0) cb(first);
+      });
+      const seg = b.segmentSize;
+      const last = b.length - (n - 1) * seg;
+      const { buf, offset } = b[kLendForSend](n);
+      for (let i = 0; i < n; i++) this.#sender.enqueueLent(buf, offset + i * seg, i === n - 1 ? last : seg, name, each);
+    }
+    this.#armAfterSend();
+  }
+
+  /**
    * @internal A destination's sockaddr, checked and encoded once: a relay
    * keeps one per flow, so a socket that sends to many flows in turn (a relay's
    * listening socket) does not look each one up per datagram.
@@ -495,31 +540,62 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     this.#sendMessage(msg, undefined, undefined, cb, name);
   }
 
-  #deliver(p: ParsedDatagrams): void {
-    for (const m of p.messages) {
-      if (this.#closing) m.release(); // closed by a handler of an earlier segment of this buffer
-      else if (this.#waiting.length > 0 || this.#receiver.paused || this.listenerCount('message') === 0) this.#waiting.push([m, p.from]);
-      else this.#emitMessage(m, p.from);
-    }
+  #deliver(b: UdpBatch): void {
+    if (this.#closing) b.release();
+    else if (this.#waiting.length > 0 || !this.#handOut(b)) this.#waiting.push(b);
   }
 
-  #emitMessage(m: UdpMessage, from: RemoteInfo): void {
-    try {
-      this.emit('message', m, from);
-    } catch (err) {
-      process.nextTick(() => {
-        throw err;
-      });
+  /**
+   * Hands a buffer's datagrams to the application: the whole batch to
+   * 'batch' listeners, else one 'message' per datagram, each made as it is
+   * handed out. Returns false when a pause (or the last listener leaving)
+   * stopped it first; the batch then remembers where to go on (as messages:
+   * a batch partly handed out never reaches 'batch' listeners).
+   */
+  #handOut(b: UdpBatch): boolean {
+    if (this.#receiver.paused) return false;
+    if (b[kNextMessage] === 0 && this.listenerCount('batch') > 0) {
+      try {
+        this.emit('batch', b, b.from);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+      // Released when the handlers return, unless one kept it.
+      if (!b.released && !b.retained) b.release();
+      return true;
     }
-    // Released when the handlers return, unless one kept it.
-    if (!m.released && !m.retained) m.release();
+    const from = b.from;
+    const n = b.count;
+    for (let i = b[kNextMessage]; i < n; i++) {
+      if (this.#closing) break; // closed by a handler of an earlier datagram
+      if (this.#receiver.paused) {
+        b[kNextMessage] = i;
+        return false;
+      }
+      const m = b[kMessageAt](i);
+      let heard = true;
+      try {
+        heard = this.emit('message', m, from);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+      if (!m.released && !m.retained) m.release();
+      if (!heard) {
+        // No 'message' listener (any more): this datagram and the rest wait for one.
+        b[kNextMessage] = i;
+        return false;
+      }
+    }
+    b.release(); // the batch's own share: the buffer goes back with its last message
+    return true;
   }
 
   #flushWaiting(): void {
-    while (this.#waiting.length > 0 && !this.#receiver.paused && !this.#closing && this.listenerCount('message') > 0) {
-      const [m, from] = this.#waiting.shift()!;
-      this.#emitMessage(m, from);
-    }
+    while (this.#waiting.length > 0 && !this.#closing && this.#handOut(this.#waiting[0])) this.#waiting.shift();
   }
 
   #emitError(err: ErrnoError): void {
@@ -527,13 +603,13 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     else process.nextTick(() => this.emit('error', err)); // unhandled: throws, as EventEmitter does
   }
 
-  /** Stops 'message' (datagrams wait in the kernel, which drops them when its buffer is full). */
+  /** Stops 'message' and 'batch' (datagrams wait in the kernel, which drops them when its buffer is full). */
   pause(): this {
     this.#receiver.pause();
     return this;
   }
 
-  /** Messages that waited come first. */
+  /** Messages (or batches) that waited come first. */
   resume(): this {
     this.#receiver.resume();
     process.nextTick(() => this.#flushWaiting());
@@ -586,7 +662,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     if (cb) this.once('close', cb);
     if (this.#closing) return;
     this.#closing = true;
-    for (const [m] of this.#waiting.splice(0)) if (!m.released) m.release();
+    for (const b of this.#waiting.splice(0)) if (!b.released) b.release();
     let parts = 2;
     const done = (): void => {
       if (--parts > 0) return;

@@ -1,12 +1,15 @@
 /**
- * The one seam between servers and a worker group (src/workers/): inside a
+ * The one seam between sockets and a worker group (src/workers/): inside a
  * maio worker thread, every listener joins the group's SO_REUSEPORT set, a
  * port 0 becomes the port the group shares (as node:cluster does), and the
- * worker learns each listener's fd (to steer, to clean up after a crash).
- * A UDP relay's listening socket (src/paths/udp-proxy.ts) joins the same way.
+ * worker learns each listener's fd (to steer, to clean up after a crash) and
+ * each fd a socket serves with there (a proxy's upstream connections, a UDP
+ * relay's session sockets), all of which the group resets if the thread dies.
+ * A UDP relay's listening socket (src/paths/udp-proxy.ts) joins as a listener.
  * Kept on a global symbol so that two loaded copies of maio see one hook.
  */
 import type { Server } from './server';
+import type { Socket } from './socket';
 
 /** A datagram socket that serves for the group (a UDP relay's listening socket): closed, it leaves. */
 export interface DatagramListener {
@@ -24,6 +27,8 @@ export interface ListenHook {
   ownSocket(fd: number): void;
   /** the socket is being closed by its owner */
   disownSocket(fd: number): void;
+  /** a socket of connect() got its fd: recorded until its 'close' */
+  connecting?(socket: Socket, fd: number): void;
 }
 
 const kHook = Symbol.for('maio.listenHook');

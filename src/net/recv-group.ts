@@ -37,8 +37,10 @@ export interface RecvGroupOptions {
   bufferSize?: number;
   /** Buffers provided when the group is set up, default 16. */
   initialBuffers?: number;
-  /** Most buffers the group takes from the pool, default 256 (capped by what the pool has). */
+  /** Most buffers the group takes from the pool, default 256 (capped at 3/4 of what the pool has of that size). */
   maxBuffers?: number;
+  /** @internal the small-receives group of socket-receive.ts: by default up to 16 MiB of buffers (8,192 of 2 KiB), not 256 */
+  smallReceives?: boolean;
 }
 
 export interface RecvGroupStats {
@@ -65,14 +67,20 @@ const enum Where {
 const DEFAULT_BUFFER = 64 * 1024;
 const DEFAULT_INITIAL = 16;
 const DEFAULT_MAX = 256;
+/** the small-receives group's default cap in bytes: 8,192 buffers of 2 KiB (before the 3/4 share) */
+const SMALL_MAX_BYTES = 16 * 1024 * 1024;
+/** the largest size class a socket of small messages may move to (RecvGroup.smallSize) */
+const SMALL_MAX = 4096;
 
 /** group ids this thread's groups use: kept away from 0 and from small ids other layers may pick */
 const FIRST_GROUP_ID = 0x4000;
 let nextGroupId = FIRST_GROUP_ID;
 const freeGroupIds: number[] = [];
 
-/** per thread (module state is per thread): pool -> buffer size -> group */
+/** per thread (module state is per thread): pool -> key (buffer size; negated for a small-receives group) -> group */
 const registry = new Map<IoPool, Map<number, RecvGroup>>();
+/** pool -> its small receive size (RecvGroup.smallSize), looked up once per pool */
+const smallSizes = new WeakMap<IoPool, number>();
 
 function pow2AtLeast(n: number): number {
   let p = 1;
@@ -86,7 +94,11 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
   readonly bufferSize: number;
   readonly maxBuffers: number;
   readonly id: number;
+  /** RecvGroup.smallSize(pool): the size a socket of small messages moves to (0: none) */
+  readonly smallSize: number;
   readonly #initial: number;
+  /** made with smallReceives (its registry key) */
+  readonly #small: boolean;
   /** current handle per buffer id */
   readonly #bufs: (IoBuffer | null)[] = [];
   readonly #where: Uint8Array;
@@ -107,14 +119,40 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
     // A pool whose largest class is smaller than the default receives in its largest buffers.
     const size = options.bufferSize ?? Math.min(DEFAULT_BUFFER, pool.maxAllocSize);
     let bySize = registry.get(pool);
-    let g = bySize?.get(size);
+    const key = options.smallReceives ? -size : size;
+    let g = bySize?.get(key);
     if (!g || g.#dead || g.ring !== ring) {
       g = new RecvGroup(ring, pool, size, options);
       if (!bySize) registry.set(pool, (bySize = new Map()));
-      bySize.set(size, g);
+      bySize.set(key, g);
     }
     g.#users++;
     return g;
+  }
+
+  /**
+   * The live group `acquire(ring, pool, options)` would return, without
+   * counting a user: for a socket that acquired it before and holds it.
+   */
+  static held(ring: IoRing, pool: IoPool, options: RecvGroupOptions): RecvGroup | null {
+    const size = options.bufferSize ?? Math.min(DEFAULT_BUFFER, pool.maxAllocSize);
+    const g = registry.get(pool)?.get(options.smallReceives ? -size : size);
+    return g !== undefined && !g.#dead && g.ring === ring ? g : null;
+  }
+
+  /**
+   * The buffer size a socket that receives small messages moves to (see
+   * socket-receive.ts, "small receives"): the pool's smallest class when it
+   * is at most SMALL_MAX and below the default size; 0 when there is none.
+   */
+  static smallSize(pool: IoPool): number {
+    let size = smallSizes.get(pool);
+    if (size === undefined) {
+      const smallest = pool.stats().classes[0]?.size ?? 0;
+      size = smallest > 0 && smallest <= SMALL_MAX && smallest < Math.min(DEFAULT_BUFFER, pool.maxAllocSize) ? smallest : 0;
+      smallSizes.set(pool, size);
+    }
+    return size;
   }
 
   /** Stats of every live group of this thread. */
@@ -132,13 +170,18 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
     this.ring = ring;
     this.pool = pool;
     this.bufferSize = bufferSize;
+    this.smallSize = RecvGroup.smallSize(pool);
+    this.#small = options.smallReceives === true;
     // By default a group takes at most 3/4 of its size class: the buffers it
     // provides wait in the kernel until data comes, and a group holding the
     // whole class left senders' allocWait() waiting for buffers that only
     // their own sends could bring back (a deadlock on a small pool).
     const cls = pool.stats().classes.find((c) => c.size >= bufferSize);
-    const share = cls ? Math.max(1, Math.floor((cls.total * 3) / 4)) : DEFAULT_MAX;
-    this.maxBuffers = Math.min(options.maxBuffers ?? Math.min(DEFAULT_MAX, share), 32768);
+    // The small-receives group holds one buffer per connection with a message in flight: 1,000
+    // echoing connections need 1,000, and 2 KiB buffers make that 2 MiB.
+    const cap = options.smallReceives ? Math.max(1, Math.floor(SMALL_MAX_BYTES / bufferSize)) : DEFAULT_MAX;
+    const share = cls ? Math.max(1, Math.floor((cls.total * 3) / 4)) : cap;
+    this.maxBuffers = Math.min(options.maxBuffers ?? Math.min(cap, share), 32768);
     if (!Number.isInteger(this.maxBuffers) || this.maxBuffers < 1) throw new OutOfRangeError('maxBuffers must be a positive integer');
     this.#initial = Math.max(1, Math.min(options.initialBuffers ?? DEFAULT_INITIAL, this.maxBuffers));
     const entries = pow2AtLeast(this.maxBuffers);
@@ -312,8 +355,9 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
     if (--this.#users > 0 || this.#dead) return;
     this.#dead = true;
     const bySize = registry.get(this.pool);
-    if (bySize?.get(this.bufferSize) === this) {
-      bySize.delete(this.bufferSize);
+    const key = this.#small ? -this.bufferSize : this.bufferSize;
+    if (bySize?.get(key) === this) {
+      bySize.delete(key);
       if (bySize.size === 0) registry.delete(this.pool);
     }
     try {

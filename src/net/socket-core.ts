@@ -50,6 +50,14 @@ export const enum Flag {
   Unix = 1 << 16,
   /** 'data' held back by kHoldData (the recv stays armed; buffers wait, up to the read quota) */
   DataHeld = 1 << 17,
+  /** small receives (socket-receive.ts): the socket may move between its default and its small receive group */
+  RecvAdaptive = 1 << 18,
+  /** the last receive fit in half a small buffer: the next arm takes the small group */
+  RecvSmall = 1 << 19,
+  /** the current receive group is the small one */
+  RecvInSmallGroup = 1 << 20,
+  /** the socket acquired both receive groups (small receives): it releases both when it closes */
+  RecvBothGroups = 1 << 21,
 }
 
 /**

@@ -111,19 +111,7 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
 
   protected armRecv(): void {
     if (this.#recvOp >= 0 || !this.#canRead()) return;
-    if (this.#group === null) {
-      const o = this.opts;
-      this.#group = RecvGroup.acquire(
-        this.ring,
-        this.pool,
-        o.readBufferSize === undefined && o.readBuffersMax === undefined
-          ? NO_GROUP_OPTIONS
-          : {
-              ...(o.readBufferSize !== undefined ? { bufferSize: o.readBufferSize } : {}),
-              ...(o.readBuffersMax !== undefined ? { maxBuffers: o.readBuffersMax } : {}),
-            },
-      );
-    }
+    const group = this.#groupForArm();
     // The recv ends by itself once the bytes left under the quota came in (at
     // most one buffer more): a cancel sent at the quota lands only after the
     // kernel drained the socket buffer into the shared group (~200 KiB held
@@ -131,7 +119,56 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
     if (recvLimitWorks) this.setFlag(Flag.RecvLimited);
     else this.clearFlag(Flag.RecvLimited);
     const limit = recvLimitWorks ? Math.max(1, Math.min(Math.floor(this.#quota - this.#held), 0x7fffffff)) : 0;
-    this.#recvOp = this.ring.recvMulti(this, this.fd, this.#group.id, 0, limit);
+    this.#recvOp = this.ring.recvMulti(this, this.fd, group.id, 0, limit);
+  }
+
+  /**
+   * Small receives: the group the next recv arms on. A socket whose options
+   * name no buffer size receives in the default size (64 KiB) and, once its
+   * last receive fit in half of the pool's smallest class (2 KiB), moves to
+   * that class's group at the next arm; a small buffer filled to the brim
+   * sends it back (#onRecv). Re-arms come with group pressure (-ENOBUFS ends
+   * the recv): 1,000 echoing connections kept 1,000 64 KiB buffers lent from
+   * recv to send completion, the 64 KiB group (230 buffers of a 64 MiB pool)
+   * ran dry every turn and each message cost five recv arms. A socket keeps
+   * both groups until it closes: buffers it still holds report their release
+   * to it through the group they came from.
+   */
+  #groupForArm(): RecvGroup {
+    let group = this.#group;
+    if (group === null) {
+      const o = this.opts;
+      if (o.readBufferSize === undefined && o.readBuffersMax === undefined) {
+        group = RecvGroup.acquire(this.ring, this.pool, NO_GROUP_OPTIONS);
+        if (group.smallSize > 0) this.setFlag(Flag.RecvAdaptive);
+      } else {
+        group = RecvGroup.acquire(this.ring, this.pool, {
+          ...(o.readBufferSize !== undefined ? { bufferSize: o.readBufferSize } : {}),
+          ...(o.readBuffersMax !== undefined ? { maxBuffers: o.readBuffersMax } : {}),
+        });
+      }
+      this.#group = group;
+    }
+    const small = this.flag(Flag.RecvSmall);
+    if (this.flag(Flag.RecvAdaptive) && small !== this.flag(Flag.RecvInSmallGroup)) {
+      const options = this.#otherGroupOptions(group);
+      // The first switch acquires the other group; the socket then holds both until it closes
+      // (a flag, not a field: an idle socket pays nothing), so neither can dissolve meanwhile.
+      let other = this.flag(Flag.RecvBothGroups) ? RecvGroup.held(this.ring, this.pool, options) : null;
+      if (other === null) {
+        other = RecvGroup.acquire(this.ring, this.pool, options);
+        this.setFlag(Flag.RecvBothGroups);
+      }
+      this.#group = group = other;
+      if (small) this.setFlag(Flag.RecvInSmallGroup);
+      else this.clearFlag(Flag.RecvInSmallGroup);
+    }
+    return group;
+  }
+
+  /** The options of the small-receives group a socket is not using now (the default one's, or the small one's). */
+  #otherGroupOptions(current: RecvGroup): RecvGroupOptions {
+    return this.flag(Flag.RecvInSmallGroup) ? NO_GROUP_OPTIONS : { bufferSize: current.smallSize, smallReceives: true };
   }
 
   /** Cancels the recv in flight (its last completion still comes). */
@@ -160,6 +197,8 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
       totals.recvCompletions++;
       this.#held += buf.capacity;
       this.#heldBuffers++;
+      // A final data completion is cut by the recv's byte limit, not by the sender: no evidence.
+      if (!final && this.flag(Flag.RecvAdaptive)) this.#noteRecvSize(res);
       if (this.flag(Flag.Destroyed)) buf.release();
       else this.#deliver(buf);
       if (!final && (this.#held >= this.#quota || (this.#held >= HOLD_BYTES && this.flag(Flag.DataHeld)))) this.stopRecv();
@@ -179,6 +218,18 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
       else this.armRecv();
       if (this.#recvOp < 0 && this.rare?.recvStopWaiters) this.#receiveStopped();
     }
+  }
+
+  /** Small receives (#groupForArm): whether the next arm takes the small group; a full small buffer stops the recv now. */
+  #noteRecvSize(res: number): void {
+    const small = this.#group!.smallSize;
+    if (res <= small >> 1) {
+      this.setFlag(Flag.RecvSmall);
+      return;
+    }
+    this.clearFlag(Flag.RecvSmall);
+    // A small buffer filled: bulk in 2 KiB pieces would cost a CQE each.
+    if (res >= small && this.flag(Flag.RecvInSmallGroup)) this.stopRecv();
   }
 
   /**
@@ -338,10 +389,19 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
 
   /** close: the socket no longer uses the thread's receive group. */
   protected leaveGroup(): void {
-    if (this.#group) {
-      this.#group.forget(this);
-      this.#group.release();
+    const group = this.#group;
+    if (group) {
+      group.forget(this);
+      group.release();
       this.#group = null;
+    }
+    if (group !== null && this.flag(Flag.RecvBothGroups)) {
+      this.clearFlag(Flag.RecvBothGroups);
+      const other = RecvGroup.held(this.ring, this.pool, this.#otherGroupOptions(group));
+      if (other) {
+        other.forget(this);
+        other.release();
+      }
     }
   }
 

@@ -19,6 +19,7 @@ import type { IoRing } from '../ring/io-ring';
 import { AF_INET6, addressFamily, decodeSockaddr, sockaddr } from './address';
 import { decodeUnixSockaddr } from './unix-address';
 import { unwatch, watch } from './idle';
+import { listenHook } from './listen-hook';
 import { Flag } from './socket-core';
 export type { SocketEvents } from './socket-core';
 import { socketSendFile, type SocketSendFileOptions } from './socket-file';
@@ -55,9 +56,13 @@ export interface MaioSocketOptions extends sockopt.SocketOptions {
    * starts in plain mode there and says why).
    */
   zeroCopyProbeLocal?: boolean;
-  /** Receive buffer size, a pool size class (default 65536). */
+  /**
+   * Receive buffer size, a pool size class (default 65536). With neither this nor readBuffersMax
+   * set, a socket whose last receive fit in half of the pool's smallest class (2 KiB) receives in
+   * that class from its next recv on, and goes back to 65536 when a small buffer fills.
+   */
   readBufferSize?: number;
-  /** Most receive buffers the thread's group for this pool takes (default 256). */
+  /** Most receive buffers the thread's group for this pool takes (default 256; the 2 KiB group of small receives: 16 MiB of them, at most 3/4 of the class). */
   readBuffersMax?: number;
   /** Bytes of receive buffers (capacity) a socket may hold unreleased before it stops reading (default 1 MiB). */
   readQuota?: number;
@@ -164,6 +169,8 @@ export class Socket extends SendingSocket {
     const family = unix ? 'unix' : new DataView(addr.buffer, addr.byteOffset, 2).getUint16(0, true) === AF_INET6 ? 6 : 4;
     try {
       this.setFd(native().sockOpen(family, 'tcp'));
+      // In a worker group: a crash of this thread resets the connection too.
+      listenHook()?.connecting?.(this, this.fd);
       this.#applyOptions();
     } catch (err) {
       process.nextTick(() => this.destroy(fromNative(err) as Error));

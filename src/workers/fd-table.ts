@@ -4,8 +4,9 @@
  * terminate()) leaves its socket fds open: they belong to the process, not
  * the thread. Its listener would stay in the reuseport group and take
  * connections nobody accepts, and its peers would wait forever. So each
- * worker records its listeners and accepted sockets here, and the group
- * resets what a dead worker still owned.
+ * worker records its listeners, accepted sockets and the sockets it connects
+ * (a proxy's upstream connections) here, and the group resets what a dead
+ * worker still owned.
  *
  * Indexed by fd (unique in the process at any moment). Each entry holds the
  * owner's worker id and the socket's inode: a number the worker closed and

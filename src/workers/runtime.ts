@@ -178,6 +178,13 @@ export class WorkerContext extends TypedEmitter<WorkerContextEvents> {
     }
   }
 
+  /** @internal a connect() in this worker opened `fd` (a proxy's upstream): reset with the others if the thread dies */
+  connecting(socket: Socket, fd: number): void {
+    const fds = this.#fds;
+    fds.record(fd);
+    socket.once('close', () => fds.forget(fd));
+  }
+
   #track(server: Server, fd: number): void {
     this.#servers.add(server);
     const fds = this.#fds;
