@@ -56,6 +56,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("fallbackWake", maio_napi_fallback_wake),
 		FN("fallbackRecv", maio_napi_fallback_recv),
 		FN("fallbackSend", maio_napi_fallback_send),
+		FN("fallbackSendBuf", maio_napi_fallback_send_buf),
 		FN("fallbackSendZc", maio_napi_fallback_send_zc),
 		FN("fallbackZcEnable", maio_napi_fallback_zc_enable),
 		FN("fallbackZcNotes", maio_napi_fallback_zc_notes),

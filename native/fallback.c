@@ -436,6 +436,37 @@ MAIO_EXPORT(maio_napi_fallback_send)
 }
 
 /*
+ * fallbackSendBuf(fallback, fd, buf, off, len, msgFlags) -> bytes or -errno:
+ * a send from a caller's Uint8Array (SEND_BUF), bytes [off, off + len) of it.
+ * The view is read here, at the call: nothing outlives it.
+ */
+MAIO_EXPORT(maio_napi_fallback_send_buf)
+{
+	napi_value argv[6];
+	int fd;
+	int32_t off, n, fl;
+	struct maio_fallback *f = fb_args_fd(env, info, 6, argv, &fd);
+	if (!f || !maio_arg_int32(env, argv[3], "offset", 0, INT32_MAX, &off) ||
+	    !maio_arg_int32(env, argv[4], "length", 0, INT32_MAX, &n) ||
+	    !maio_arg_int32(env, argv[5], "msgFlags", INT32_MIN, INT32_MAX, &fl))
+		return NULL;
+	bool is_ta = false;
+	napi_typedarray_type type;
+	size_t length = 0;
+	void *data = NULL;
+	if (napi_is_typedarray(env, argv[2], &is_ta) != napi_ok || !is_ta ||
+	    napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) != napi_ok ||
+	    type != napi_uint8_array)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "buf must be a Uint8Array");
+	if ((uint64_t)off + (uint64_t)n > length || (n > 0 && !data))
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE,
+					"offset %d + length %d lies outside the buffer (%zu bytes)", off, n,
+					length);
+	return maio_int(env, fb_send(fd, (uint8_t *)data + off, (size_t)n,
+				     fl & ~(MSG_WAITALL | MSG_ZEROCOPY)));
+}
+
+/*
  * fallbackSendZc(fallback, fd, pool, off, len, msgFlags) -> bytes or -errno.
  * MSG_ZEROCOPY: the pages stay pinned until the error queue reports the
  * send's counter as done (fallbackZcNotes). The socket needs SO_ZEROCOPY

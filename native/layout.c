@@ -35,6 +35,7 @@ static const struct layout_entry ops[] = {
 	{"cancel", MAIO_OP_CANCEL},   {"splice", MAIO_OP_SPLICE},   {"provide", MAIO_OP_PROVIDE},
 	{"sendv", MAIO_OP_SENDV},     {"recvmsgMulti", MAIO_OP_RECVMSG_MULTI},
 	{"sendmsg", MAIO_OP_SENDMSG}, {"sendmsgZc", MAIO_OP_SENDMSG_ZC},
+	{"sendBuf", MAIO_OP_SEND_BUF},
 };
 
 static const struct layout_entry cqe[] = {
@@ -47,6 +48,7 @@ static const struct layout_entry ring_stat[] = {
 	{"reapBatches", MAIO_RS_REAP_BATCHES}, {"inflight", MAIO_RS_INFLIGHT},
 	{"cqOverflow", MAIO_RS_CQ_OVERFLOW}, {"sqFull", MAIO_RS_SQ_FULL},
 	{"cqFlushes", MAIO_RS_CQ_FLUSHES},   {"batchWaits", MAIO_RS_BATCH_WAITS},
+	{"held", MAIO_RS_HELD},
 };
 
 static const struct layout_entry cqe_flags[] = {

@@ -156,6 +156,14 @@ enum maio_op {
 	 * SENDMSG_ZC, as at its first SEND_ZC, and passed as a fixed buffer
 	 * where the kernel takes iovecs into one (MAIO_IORING_OP_WRITEV_FIXED). */
 	MAIO_OP_SENDMSG_ZC = 15,
+	/* Plain send from a caller's buffer, not a pool: BUF_OFF is an index
+	 * into the buffer list given to ringSubmit (a JS Array of Uint8Array),
+	 * LEN bytes from the view's start (at most its length). Native reads
+	 * the list itself, so JS never names an address, and holds a reference
+	 * on the view from the submit to the op's final completion (ring.c,
+	 * "held buffers"). A SENDV piece with a negative offset -(k + 1) names
+	 * entry k of the same list the same way. */
+	MAIO_OP_SEND_BUF = 16,
 	MAIO_OP_COUNT
 };
 #define MAIO_SENDMSG_NAME_MAX 32  /* aux bytes reserved for the name: sockaddr_in6 fits */
@@ -203,6 +211,7 @@ enum maio_ring_stat {
 	MAIO_RS_SQ_FULL = 7,       /* times submission had to wait for SQ space */
 	MAIO_RS_CQ_FLUSHES = 8,    /* times the CQ overflowed into the kernel backlog and was flushed */
 	MAIO_RS_BATCH_WAITS = 9,   /* wake-ups that first waited for a bulk batch (ring.c) */
+	MAIO_RS_HELD = 10,         /* caller buffers held for sends in flight (SEND_BUF, SENDV pieces) */
 	MAIO_RS_COUNT = 16
 };
 

@@ -78,6 +78,7 @@ MAIO_EXPORT(maio_napi_fallback_ref);
 MAIO_EXPORT(maio_napi_fallback_wake);
 MAIO_EXPORT(maio_napi_fallback_recv);
 MAIO_EXPORT(maio_napi_fallback_send);
+MAIO_EXPORT(maio_napi_fallback_send_buf);
 MAIO_EXPORT(maio_napi_fallback_send_zc);
 MAIO_EXPORT(maio_napi_fallback_zc_enable);
 MAIO_EXPORT(maio_napi_fallback_zc_notes);

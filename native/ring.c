@@ -76,6 +76,14 @@ struct maio_bufring {
 	int nheld, capheld;
 };
 
+/* The one reference of an op's held caller buffers: the view, or an array of them. */
+struct maio_held {
+	napi_ref ref;
+	int32_t views; /* how many */
+	int32_t next;  /* free list: entry index, -1: end */
+};
+#define MAIO_HELD_MAX_LIST (1 << 16) /* entries of ringSubmit's buffer list */
+
 /* The loop's shared arrays, in maio_loop_init's order. */
 enum { RING_SUBMIT, RING_COMP, RING_AUX, RING_STATS, RING_NARRAYS };
 
@@ -125,6 +133,24 @@ struct maio_ring {
 	bool registered[MAIO_MAX_POOLS];
 	bool register_lazy[MAIO_MAX_POOLS]; /* register at the pool's first SEND_ZC / SENDMSG_ZC */
 	struct maio_bufring *bufrings[MAIO_MAX_BUF_RINGS];
+
+	/* Held caller buffers (see "held buffers" below). This batch: the list's
+	 * entries as read at the start of ringSubmit (hb_in), the views each
+	 * descriptor uses (hb_vals from hb_first[i], hb_count[i] of them) and a
+	 * SEND_BUF's checked address (sb_addr[i]). In flight: per op slot its
+	 * reference (held_head[slot] = entry + 1), the slot marked in held_slots. */
+	napi_value *hb_in;
+	uint32_t hb_in_n;
+	bool hb_reading; /* a getter of the list runs JS: ringSubmit must not nest */
+	napi_value *hb_vals;
+	int32_t hb_n;
+	int32_t *hb_first, *hb_count;
+	uint8_t **sb_addr;
+	struct maio_held *held;
+	int32_t held_cap, held_free;
+	int32_t *held_head;
+	uint8_t held_slots[(1u << MAIO_OPID_SLOT_BITS) / 8];
+	int64_t held_live;
 
 	int64_t inflight;
 	uint8_t zc_slots[(1u << MAIO_OPID_SLOT_BITS) / 8]; /* one bit per op slot: a SEND_ZC or SENDMSG_ZC (ring_account) */
@@ -206,6 +232,8 @@ static void ring_get_events(struct maio_ring *r)
  * -ECANCELED and no F_MORE, and its notification still follows (6.18); it
  * is done at the notification. Counting both let the total go negative: the
  * loop lost its reference with ops in flight, and close stopped waiting. */
+static void held_release(struct maio_ring *r, uint32_t slot);
+
 static inline void ring_account(struct maio_ring *r, const struct io_uring_cqe *cqe)
 {
 	if (cqe->user_data & MAIO_UD_INTERNAL)
@@ -217,6 +245,8 @@ static inline void ring_account(struct maio_ring *r, const struct io_uring_cqe *
 	    (r->zc_slots[slot >> 3] & (1u << (slot & 7))))
 		return;
 	r->inflight--;
+	if (r->held_slots[slot >> 3] & (1u << (slot & 7)))
+		held_release(r, slot);
 }
 
 /* Copies up to comp_cap CQEs into the completion array; returns the count. */
@@ -397,6 +427,195 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 		ring_update_inflight(r);
 }
 
+/* ---- held buffers ------------------------------------------------------
+ * A SEND_BUF, or a SENDV piece with a negative offset, sends from a caller's
+ * Uint8Array instead of a pool: maio/net's write() of a large Buffer, which
+ * the kernel copies anyway. JS passes the views in ringSubmit's buffer list
+ * and names them by index; native reads their address and length itself
+ * (JS never gives an address), and once the kernel took the op, references
+ * each view until the op's final CQE (ring_account), so the memory stays
+ * alive while the kernel may read it, whatever JS drops meanwhile. A slot
+ * whose op holds buffers is refused to every other descriptor until then:
+ * an early final CQE of another op in that slot would drop the references.
+ */
+
+static inline bool held_marked(const struct maio_ring *r, uint32_t slot)
+{
+	return (r->held_slots[slot >> 3] & (1u << (slot & 7))) != 0;
+}
+
+static inline void held_mark(struct maio_ring *r, uint32_t slot, bool on)
+{
+	if (on)
+		r->held_slots[slot >> 3] |= (uint8_t)(1u << (slot & 7));
+	else
+		r->held_slots[slot >> 3] &= (uint8_t)~(1u << (slot & 7));
+}
+
+static void held_stat(struct maio_ring *r)
+{
+	if (r->stats)
+		r->stats[MAIO_RS_HELD] = (double)r->held_live;
+}
+
+/* Per-batch arrays and the slot table, made at the first held send. */
+static bool held_arrays(struct maio_ring *r)
+{
+	if (r->sb_addr)
+		return true;
+	r->hb_in = calloc(MAIO_HELD_MAX_LIST, sizeof(*r->hb_in));
+	r->hb_vals = calloc(r->submit_cap * MAIO_SENDV_MAX_SEGS, sizeof(*r->hb_vals));
+	r->hb_first = calloc(r->submit_cap, sizeof(*r->hb_first));
+	r->hb_count = calloc(r->submit_cap, sizeof(*r->hb_count));
+	/* One int32 per possible op slot, lazily touched: calloc maps zero pages. */
+	r->held_head = calloc(1u << MAIO_OPID_SLOT_BITS, sizeof(*r->held_head));
+	uint8_t **addr = calloc(r->submit_cap, sizeof(*addr));
+	if (r->hb_in && r->hb_vals && r->hb_first && r->hb_count && r->held_head && addr) {
+		r->sb_addr = addr;
+		return true;
+	}
+	free(addr);
+	free(r->hb_in);
+	free(r->hb_vals);
+	free(r->hb_first);
+	free(r->hb_count);
+	free(r->held_head);
+	r->hb_in = r->hb_vals = NULL;
+	r->hb_first = r->hb_count = r->held_head = NULL;
+	return false;
+}
+
+/* Reads ringSubmit's buffer list before anything else: an element getter
+ * runs JS, which must not run between checking a batch and submitting it. */
+static bool held_read_list(napi_env env, struct maio_ring *r, napi_value list)
+{
+	r->hb_in_n = 0;
+	napi_valuetype t;
+	if (napi_typeof(env, list, &t) != napi_ok || t == napi_undefined)
+		return true;
+	bool is_array = false;
+	uint32_t n = 0;
+	if (napi_is_array(env, list, &is_array) != napi_ok || !is_array ||
+	    napi_get_array_length(env, list, &n) != napi_ok)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "bufs must be an Array"), false;
+	if (n > MAIO_HELD_MAX_LIST)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "bufs holds %u entries, at most %d",
+					n, MAIO_HELD_MAX_LIST), false;
+	if (n == 0)
+		return true;
+	if (!held_arrays(r))
+		return maio_throw_errno(env, -ENOMEM, "ringSubmit"), false;
+	r->hb_reading = true;
+	bool ok = true;
+	for (uint32_t k = 0; k < n && ok; k++)
+		ok = napi_get_element(env, list, k, &r->hb_in[k]) == napi_ok; /* else: pending */
+	r->hb_reading = false;
+	if (ok)
+		r->hb_in_n = n;
+	return ok;
+}
+
+static napi_value throw_desc(napi_env env, uint32_t index, const char *field, const char *fmt,
+			     long long val);
+
+/* Checks entry k of the buffer list for `len` bytes (descriptor i); adds the
+ * view to descriptor i's list and sets *addr, or returns false after throwing. */
+static bool held_take(napi_env env, struct maio_ring *r, int64_t k, int64_t len, uint32_t i,
+		      const char *field, uint8_t **addr)
+{
+	if (k < 0 || (uint64_t)k >= r->hb_in_n)
+		return throw_desc(env, i, field, "%lld is not an index into ringSubmit's buffer list", k),
+		       false;
+	napi_value v = r->hb_in[k];
+	bool is_ta = false;
+	napi_typedarray_type type;
+	size_t length = 0;
+	void *data = NULL;
+	if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+	    napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok ||
+	    type != napi_uint8_array)
+		return throw_desc(env, i, field, "%lld: the buffer list's entry is not a Uint8Array", k),
+		       false;
+	if (len < 0 || (uint64_t)len > length || (len > 0 && !data))
+		return throw_desc(env, i, "len", "%lld lies outside the buffer (detached, or shorter)", len),
+		       false;
+	r->hb_vals[r->hb_n++] = v;
+	r->hb_count[i]++;
+	*addr = data;
+	return true;
+}
+
+static bool held_fill(napi_env env, napi_value array, const napi_value *vals, int32_t n)
+{
+	for (int32_t k = 0; k < n; k++)
+		if (napi_set_element(env, array, (uint32_t)k, vals[k]) != napi_ok)
+			return false;
+	return true;
+}
+
+/* After the enter: references the views of descriptor i, which the kernel
+ * took. One reference per op: a reference costs ~250 ns to take and drop
+ * (bench/micro/held-write.ts), so several views (a SENDV) go into an array
+ * made here, which JS never sees, and that array is referenced. */
+static void held_ref(napi_env env, struct maio_ring *r, uint32_t i, uint32_t slot)
+{
+	int32_t first = r->hb_first[i], n = r->hb_count[i];
+	napi_value value = r->hb_vals[first];
+	if (n > 1 && (napi_create_array_with_length(env, (size_t)n, &value) != napi_ok ||
+		      !held_fill(env, value, r->hb_vals + first, n)))
+		napi_fatal_error("maio.ring", NAPI_AUTO_LENGTH, "could not hold send buffers",
+				 NAPI_AUTO_LENGTH);
+	if (r->held_free < 0) {
+		int32_t cap = r->held_cap ? r->held_cap * 2 : 256;
+		struct maio_held *h = realloc(r->held, (size_t)cap * sizeof(*h));
+		if (!h) /* the kernel reads the views: losing them is not an option */
+			napi_fatal_error("maio.ring", NAPI_AUTO_LENGTH, "out of memory holding send buffers",
+					 NAPI_AUTO_LENGTH);
+		for (int32_t e = cap - 1; e >= r->held_cap; e--) {
+			h[e].next = r->held_free;
+			r->held_free = e;
+		}
+		r->held = h;
+		r->held_cap = cap;
+	}
+	int32_t e = r->held_free;
+	struct maio_held *h = &r->held[e];
+	r->held_free = h->next;
+	if (napi_create_reference(env, value, 1, &h->ref) != napi_ok)
+		napi_fatal_error("maio.ring", NAPI_AUTO_LENGTH, "could not hold send buffers",
+				 NAPI_AUTO_LENGTH);
+	h->views = n;
+	r->held_head[slot] = e + 1;
+	r->held_live += n;
+	held_stat(r);
+}
+
+/* The op in `slot` is done: its views may go. */
+static void held_release(struct maio_ring *r, uint32_t slot)
+{
+	int32_t e = r->held_head[slot] - 1;
+	if (e >= 0) {
+		struct maio_held *h = &r->held[e];
+		napi_delete_reference(r->loop.env, h->ref);
+		r->held_live -= h->views;
+		h->next = r->held_free;
+		r->held_free = e;
+	}
+	r->held_head[slot] = 0;
+	held_mark(r, slot, false);
+	held_stat(r);
+}
+
+/* Descriptors [from, to) of the batch will not run: free the slots they marked. */
+static void held_unmark(struct maio_ring *r, int32_t from, int32_t to)
+{
+	for (int32_t i = from; i < to; i++)
+		if (r->hb_count[i] > 0)
+			held_mark(r, (uint32_t)r->scratch[(size_t)i * MAIO_DESC_INTS + MAIO_D_USER_DATA] &
+					     MAIO_OPID_SLOT_MASK,
+				  false);
+}
+
 /* ---- provided-buffer rings ------------------------------------------- */
 
 static struct maio_bufring *bufring_find(struct maio_ring *r, int32_t bgid)
@@ -473,6 +692,15 @@ static void ring_free(struct maio_loop *l)
 	free(r->sv_iov);
 	free(r->um_msg);
 	free(r->um_iov);
+	/* References still held (the kernel kept an op past close) stay with
+	 * the env, which deletes them at its teardown; only the lists go. */
+	free(r->hb_in);
+	free(r->hb_vals);
+	free(r->hb_first);
+	free(r->hb_count);
+	free(r->sb_addr);
+	free(r->held_head);
+	free(r->held);
 	for (size_t i = 0; i < sizeof(r->udp_slots) / sizeof(r->udp_slots[0]); i++)
 		free(r->udp_slots[i]);
 	free(r);
@@ -676,6 +904,7 @@ MAIO_EXPORT(maio_napi_ring_create)
 		return maio_throw_errno(env, -ENOMEM, "ringCreate");
 	r->fd = -1;
 	r->efd = -1;
+	r->held_free = -1;
 	r->batch_wait_ns = (uint64_t)batch_wait_us * 1000;
 	struct maio_loop *l = &r->loop;
 	if (maio_loop_init(l, env, &ring_loop_ops, v_cb, arrays, RING_NARRAYS) < 0) {
@@ -795,6 +1024,7 @@ static const uint32_t ioprio_allowed[MAIO_OP_COUNT] = {
 	[MAIO_OP_RECVMSG_MULTI] = IORING_RECVSEND_POLL_FIRST,
 	[MAIO_OP_SENDMSG] = IORING_RECVSEND_POLL_FIRST,
 	[MAIO_OP_SENDMSG_ZC] = IORING_RECVSEND_POLL_FIRST,
+	[MAIO_OP_SEND_BUF] = IORING_RECVSEND_POLL_FIRST,
 };
 
 /* The per-descriptor msghdr and iovec of SENDMSG / RECVMSG_MULTI, made at first use. */
@@ -858,8 +1088,6 @@ static bool sendv_check(napi_env env, struct maio_ring *r, const int32_t *d, uin
 		return throw_desc(env, i, "op", "%lld (SENDV) is not supported by this ring", d[MAIO_D_OP]),
 		       false;
 	int32_t pool = d[MAIO_D_POOL];
-	if (pool < 0 || pool >= MAIO_MAX_POOLS || !r->pools[pool] || !r->pools[pool]->base)
-		return throw_desc(env, i, "pool", "%lld is not attached to this ring", pool), false;
 	int64_t aoff = d[MAIO_D_AUX_OFF], alen = d[MAIO_D_AUX_LEN];
 	if (alen < 8 || alen > 8 * MAIO_SENDV_MAX_SEGS || alen % 8)
 		return throw_desc(env, i, "auxLen", "%lld is not 8 x (1..16) segment bytes", alen), false;
@@ -883,12 +1111,26 @@ static bool sendv_check(napi_env env, struct maio_ring *r, const int32_t *d, uin
 	int32_t segs[2 * MAIO_SENDV_MAX_SEGS];
 	int nseg = (int)(alen / 8);
 	memcpy(segs, r->aux + aoff, (size_t)alen);
-	const struct maio_pool *p = r->pools[pool];
+	/* The pool is needed only if a piece lies in it: a run of held pieces has none. */
+	const struct maio_pool *p =
+		pool >= 0 && pool < MAIO_MAX_POOLS && r->pools[pool] && r->pools[pool]->base ? r->pools[pool] : NULL;
 	struct iovec *iov = r->sv_iov + (size_t)i * MAIO_SENDV_MAX_SEGS;
 	int64_t total = 0;
 	for (int k = 0; k < nseg; k++) {
 		int64_t off = segs[2 * k], len = segs[2 * k + 1];
-		if (off < 0 || len < 0 || (uint64_t)(off + len) > p->size)
+		if (off < 0) {
+			/* -(k + 1): entry k of ringSubmit's buffer list, from its start. */
+			uint8_t *a;
+			if (!held_take(env, r, -off - 1, len, i, "auxOff", &a))
+				return false;
+			iov[k].iov_base = a;
+			iov[k].iov_len = (size_t)len;
+			total += len;
+			continue;
+		}
+		if (!p)
+			return throw_desc(env, i, "pool", "%lld is not attached to this ring", pool), false;
+		if (len < 0 || (uint64_t)(off + len) > p->size)
 			return throw_desc(env, i, "auxOff", "segment at pool offset %lld lies outside the pool",
 					  off), false;
 		iov[k].iov_base = p->base + off;
@@ -925,6 +1167,9 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 	if ((uint32_t)d[MAIO_D_IOPRIO] & ~ioprio_allowed[op])
 		return throw_desc(env, i, "ioprio", "0x%llx is not allowed for this op",
 				  (uint32_t)d[MAIO_D_IOPRIO]), false;
+	if (op != MAIO_OP_PROVIDE && held_marked(r, (uint32_t)d[MAIO_D_USER_DATA] & MAIO_OPID_SLOT_MASK))
+		return throw_desc(env, i, "userData", "0x%llx: its op slot holds the buffers of a send in flight",
+				  (uint32_t)d[MAIO_D_USER_DATA]), false;
 
 	switch (op) {
 	case MAIO_OP_SEND:
@@ -1009,6 +1254,8 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 					  (uint32_t)d[MAIO_D_MSG_FLAGS]), false;
 		break;
 	}
+	case MAIO_OP_SEND_BUF:
+		return held_take(env, r, d[MAIO_D_BUF_OFF], d[MAIO_D_LEN], i, "bufOff", &r->sb_addr[i]);
 	case MAIO_OP_SENDV:
 		return sendv_check(env, r, d, i);
 	case MAIO_OP_SENDMSG:
@@ -1067,6 +1314,12 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 	case MAIO_OP_NOP:
 		sqe->opcode = IORING_OP_NOP;
 		sqe->fd = -1;
+		break;
+	case MAIO_OP_SEND_BUF:
+		sqe->opcode = IORING_OP_SEND;
+		sqe->addr = (uintptr_t)r->sb_addr[i];
+		sqe->len = (uint32_t)d[MAIO_D_LEN];
+		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
 		break;
 	case MAIO_OP_SEND:
 		sqe->opcode = IORING_OP_SEND;
@@ -1216,24 +1469,56 @@ static int ring_flush(struct maio_ring *r, unsigned n)
  */
 MAIO_EXPORT(maio_napi_ring_submit)
 {
-	napi_value argv[2];
-	struct maio_ring *r = ring_args(env, info, 2, argv);
+	napi_value argv[3];
+	size_t argc = 3;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG, "could not read arguments");
+	if (argc < 2)
+		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "expected 2 arguments, got %zu", argc);
+	struct maio_ring *r = ring_arg_open(env, argv[0]);
 	if (!r)
 		return NULL;
+	int32_t count;
+	if (!maio_arg_int32(env, argv[1], "count", 0, MAIO_HELD_MAX_LIST, &count))
+		return NULL;
+	/* A getter of the list calling ringSubmit would overwrite the list being read. */
+	if (r->hb_reading)
+		return maio_throw_plain(env, MAIO_ERR_INVALID_ARG,
+					"ringSubmit called while reading its buffer list");
+	/* First, as it may run JS (getters): the ring may be closed after it. */
+	r->hb_in_n = 0;
+	if (argc > 2 && !held_read_list(env, r, argv[2]))
+		return NULL;
+	if (r->loop.closed)
+		return maio_throw_plain(env, MAIO_ERR_CLOSED, "the ring is closed");
 	if (!ring_arrays(r))
 		return maio_throw_type(env, MAIO_ERR_INVALID_ARG, "a shared array was detached");
-	int32_t count;
-	if (!maio_arg_int32(env, argv[1], "count", 0, (int32_t)r->submit_cap, &count))
-		return NULL;
+	if (count > (int32_t)r->submit_cap)
+		return maio_throw_range(env, MAIO_ERR_OUT_OF_RANGE, "count must be in [0, %zu], got %d",
+					r->submit_cap, count);
 	stat_add(r, MAIO_RS_SUBMIT_CALLS, 1);
 
 	/* Validate a private copy: the submit array may be shared with another
 	 * thread, and what is checked must be what is submitted. */
 	size_t bytes = (size_t)count * MAIO_DESC_INTS * sizeof(int32_t);
 	memcpy(r->scratch, r->submit, bytes);
-	for (int32_t i = 0; i < count; i++)
-		if (!desc_check(env, r, r->scratch + (size_t)i * MAIO_DESC_INTS, (uint32_t)i))
+	bool held = r->hb_in_n > 0; /* per-descriptor held lists in use */
+	r->hb_n = 0;
+	for (int32_t i = 0; i < count; i++) {
+		const int32_t *d = r->scratch + (size_t)i * MAIO_DESC_INTS;
+		if (held) {
+			r->hb_first[i] = r->hb_n;
+			r->hb_count[i] = 0;
+		}
+		if (!desc_check(env, r, d, (uint32_t)i)) {
+			if (held)
+				held_unmark(r, 0, i);
 			return NULL;
+		}
+		/* Marked now, so a second descriptor of this batch cannot take the slot. */
+		if (held && r->hb_count[i] > 0)
+			held_mark(r, (uint32_t)d[MAIO_D_USER_DATA] & MAIO_OPID_SLOT_MASK, true);
+	}
 
 	/* Buffers first, published before the enter, so a recv armed in this
 	 * batch finds them. A valid batch applies every PROVIDE, whatever
@@ -1283,8 +1568,6 @@ MAIO_EXPORT(maio_napi_ring_submit)
 			done += ret;
 	}
 	ring_update_inflight(r);
-	if (err && done == 0 && sqe_count > 0)
-		return maio_throw_errno(env, err, "io_uring_enter");
 	/* Report descriptors, not SQEs: up to the first SQE not taken. */
 	int32_t taken = count;
 	if (done < sqe_count) {
@@ -1298,6 +1581,18 @@ MAIO_EXPORT(maio_napi_ring_submit)
 			}
 		}
 	}
+	if (held) {
+		/* The kernel took descriptors [0, taken): hold their views until
+		 * their final CQEs, which cannot be reaped before this returns. */
+		for (int32_t i = 0; i < taken; i++)
+			if (r->hb_count[i] > 0)
+				held_ref(env, r, (uint32_t)i,
+					 (uint32_t)r->scratch[(size_t)i * MAIO_DESC_INTS + MAIO_D_USER_DATA] &
+						 MAIO_OPID_SLOT_MASK);
+		held_unmark(r, taken, count);
+	}
+	if (err && done == 0 && sqe_count > 0)
+		return maio_throw_errno(env, err, "io_uring_enter");
 	napi_value out;
 	napi_create_int32(env, taken, &out);
 	return out;

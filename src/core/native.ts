@@ -123,7 +123,8 @@ export interface NativeBinding {
   probe(): NativeProbe;
   ringCreate(options: RingCreateOptions): RingHandle;
   /** Submits `count` descriptors from the submit array; returns the number the kernel took. */
-  ringSubmit(ring: RingHandle, count: number): number;
+  /** bufs: the Uint8Arrays SEND_BUF descriptors and SENDV pieces name by index (native/maio.h). */
+  ringSubmit(ring: RingHandle, count: number, bufs?: Uint8Array[]): number;
   /** Attaches the pool at `index`; `registered` says whether the kernel pinned it as a fixed buffer, `error` why not. */
   ringRegisterPool(ring: RingHandle, pool: PoolHandle, index: number, lazy?: boolean): { registered: boolean; pending?: boolean; error: string };
   ringUnregisterPool(ring: RingHandle, index: number): void;
@@ -190,6 +191,8 @@ export interface NativeBinding {
   fallbackWake(fb: FallbackHandle): void;
   fallbackRecv(fb: FallbackHandle, fd: number, pool: number, off: number, len: number, msgFlags: number): number;
   fallbackSend(fb: FallbackHandle, fd: number, pool: number, off: number, len: number, msgFlags: number): number;
+  /** send from bytes [off, off + len) of a caller's Uint8Array (SEND_BUF). */
+  fallbackSendBuf(fb: FallbackHandle, fd: number, buf: Uint8Array, off: number, len: number, msgFlags: number): number;
   /** send with MSG_ZEROCOPY: each call that sends bytes takes the next value of the socket's counter. */
   fallbackSendZc(fb: FallbackHandle, fd: number, pool: number, off: number, len: number, msgFlags: number): number;
   /** setsockopt(SO_ZEROCOPY, 1): 0 or -errno. */
@@ -298,6 +301,8 @@ export const enum Op {
   Sendmsg = 14,
   /** Sendmsg, zero-copy (IORING_OP_SENDMSG_ZC; epoll: MSG_ZEROCOPY): a result with F_MORE, then a F_NOTIF notification. */
   SendmsgZc = 15,
+  /** Plain send from a caller's Uint8Array (entry BufOff of the buffer list given with the batch), held until the final completion. */
+  SendBuf = 16,
 }
 /** MAIO_SENDMSG_NAME_MAX: aux bytes before a SENDMSG's segment list (the destination sockaddr). */
 export const SENDMSG_NAME_MAX = 32;
@@ -337,6 +342,8 @@ export const enum RingStat {
   SqFull = 7,
   CqFlushes = 8,
   BatchWaits = 9,
+  /** caller buffers held for sends in flight */
+  Held = 10,
 }
 export const MAX_POOLS = 64;
 export const MAX_BUF_RINGS = 64;
@@ -370,6 +377,7 @@ export const EXPECTED_LAYOUT = {
     connect: Op.Connect, close: Op.Close, shutdown: Op.Shutdown, cancel: Op.Cancel, splice: Op.Splice,
     provide: Op.Provide, sendv: Op.Sendv, recvmsgMulti: Op.RecvmsgMulti, sendmsg: Op.Sendmsg,
     sendmsgZc: Op.SendmsgZc,
+    sendBuf: Op.SendBuf,
   },
   cqeInts: CQE_INTS,
   cqe: { userData: Cqe.UserData, res: Cqe.Res, flags: Cqe.Flags },
@@ -378,7 +386,7 @@ export const EXPECTED_LAYOUT = {
     enters: RingStat.Enters, submitted: RingStat.Submitted, completed: RingStat.Completed,
     submitCalls: RingStat.SubmitCalls, reapBatches: RingStat.ReapBatches, inflight: RingStat.Inflight,
     cqOverflow: RingStat.CqOverflow, sqFull: RingStat.SqFull, cqFlushes: RingStat.CqFlushes,
-    batchWaits: RingStat.BatchWaits,
+    batchWaits: RingStat.BatchWaits, held: RingStat.Held,
   },
   cqeFlags: { buffer: CQE_F_BUFFER, more: CQE_F_MORE, sockNonempty: CQE_F_SOCK_NONEMPTY, notif: CQE_F_NOTIF, bufMore: CQE_F_BUF_MORE },
   opIdSlotBits: SLOT_BITS,

@@ -39,3 +39,5 @@ export const kHoldData = Symbol('maio.holdData');
 export const kUdpDestination = Symbol('maio.udpDestination');
 /** UdpSocket: send(msg) to a destination kUdpDestination encoded. */
 export const kUdpSendTo = Symbol('maio.udpSendTo');
+/** write() that sends a large Uint8Array from the caller's memory (held until the send completes) instead of copying it: maio/net's _write. */
+export const kWriteHeld = Symbol('maio.writeHeld');

@@ -23,7 +23,10 @@ export interface SendOwner {
 }
 
 export class SendItem implements CompletionTarget {
-  buf: IoBuffer;
+  /** the pool buffer sent, or null for a caller's buffer (data) */
+  buf: IoBuffer | null;
+  /** a caller's buffer sent from its own memory (maio/net's large writes), held until the final completion */
+  data: Uint8Array | null = null;
   /** bytes to send (writes fill it up to buf.capacity) */
   len: number;
   /** a write buffer the socket owns (vs a buffer handed over with send()) */
@@ -43,7 +46,7 @@ export class SendItem implements CompletionTarget {
   /** the socket whose in-flight list holds it, and where (set when queued on the ring) */
   owner: SendOwner | null = null;
   index = -1;
-  constructor(buf: IoBuffer, len: number, write: boolean) {
+  constructor(buf: IoBuffer | null, len: number, write: boolean) {
     this.buf = buf;
     this.len = len;
     this.write = write;
@@ -60,7 +63,7 @@ export class SendItem implements CompletionTarget {
 const spareItems: SendItem[] = [];
 const MAX_SPARE_ITEMS = 1024;
 
-export function newItem(buf: IoBuffer, len: number, write: boolean): SendItem {
+export function newItem(buf: IoBuffer | null, len: number, write: boolean): SendItem {
   const item = spareItems.pop();
   if (item === undefined) return new SendItem(buf, len, write);
   item.buf = buf;
@@ -73,7 +76,8 @@ export function newItem(buf: IoBuffer, len: number, write: boolean): SendItem {
 export function recycleItem(item: SendItem): void {
   if (spareItems.length >= MAX_SPARE_ITEMS) return;
   // the buffer's handle is stale now: do not keep it alive in the spare list
-  (item as { buf: IoBuffer | null }).buf = null;
+  item.buf = null;
+  item.data = null;
   item.cbs = null;
   item.opId = -1;
   item.zc = false;

@@ -38,8 +38,16 @@ const TCP_ESTABLISHED = 1;
 const TCP_CLOSE_WAIT = 8;
 /** a SENDV's (offset, length) pairs, filled per run (ring.sendv copies them) */
 const sendvSegs = new Int32Array(2 * SENDV_MAX_SEGS);
+/** a SENDV's caller buffers, per piece (null: a pool piece), filled per run */
+const sendvHeld: (Uint8Array | null)[] = new Array<Uint8Array | null>(SENDV_MAX_SEGS).fill(null);
 /** submit order of this thread's sends (SendItem.seq: resends go again in order); not a field per socket */
 let nextSeq = 0;
+
+/** The bytes of a caller-buffer send: the whole write, or what a short send left (a view: the rare path). */
+function heldView(item: SendItem): Uint8Array {
+  const d = item.data!;
+  return item.off === 0 && item.len === d.length ? d : d.subarray(item.off, item.off + item.len);
+}
 
 export abstract class SendChainSocket extends ZeroCopySocket implements PreFlush, SendOwner {
   readonly #hwm: number;
@@ -118,10 +126,11 @@ export abstract class SendChainSocket extends ZeroCopySocket implements PreFlush
     for (let i = 0; i < n; i++) {
       const item = items[i];
       if (item.write) {
-        item.buf.setLength(item.len);
-        this.pool[kLend](item.buf, LEND_TRANSFER);
+        item.buf!.setLength(item.len);
+        this.pool[kLend](item.buf!, LEND_TRANSFER);
       }
-      const zc = item.len > 0 && this.useZeroCopy(item.len);
+      // a caller's buffer goes plain: the kernel copies it (zero-copy needs pool memory)
+      const zc = item.data === null && item.len > 0 && this.useZeroCopy(item.len);
       item.zc = zc;
       item.seq = nextSeq++;
       item.owner = this;
@@ -141,11 +150,22 @@ export abstract class SendChainSocket extends ZeroCopySocket implements PreFlush
         while (j < n && j - i < maxSegs && !items[j].zc && total + items[j].len <= SENDV_MAX_LEN) total += items[j++].len;
         if (j - i > 1) {
           const segs = sendvSegs;
+          const held = sendvHeld;
+          let anyHeld = false;
           for (let k = i; k < j; k++) {
-            segs[2 * (k - i)] = items[k].buf.offset + items[k].off;
-            segs[2 * (k - i) + 1] = items[k].len;
+            const it = items[k];
+            if (it.data !== null) {
+              held[k - i] = heldView(it);
+              anyHeld = true;
+              segs[2 * (k - i)] = 0;
+            } else {
+              held[k - i] = null;
+              segs[2 * (k - i)] = it.buf!.offset + it.off;
+            }
+            segs[2 * (k - i) + 1] = it.len;
           }
-          const opId = ring.sendv(item, fd, poolId, segs, j - i, total, flags, j < n ? IOSQE_IO_LINK : 0);
+          const opId = ring.sendv(item, fd, poolId, segs, j - i, total, flags, j < n ? IOSQE_IO_LINK : 0, anyHeld ? held : null);
+          if (anyHeld) held.fill(null); // hold nothing past the call
           if (opId >= 0) {
             const run = takeList();
             for (let k = i; k < j; k++) {
@@ -159,7 +179,9 @@ export abstract class SendChainSocket extends ZeroCopySocket implements PreFlush
           j = i + 1; // no aux slot free: one op per send
         }
       }
-      item.opId = ring.queue(item, item.zc ? Op.SendZc : Op.Send, fd, item.len, poolId, item.buf.offset + item.off, flags, 0, 0, -1, 0, j < n ? IOSQE_IO_LINK : 0);
+      const link = j < n ? IOSQE_IO_LINK : 0;
+      if (item.data !== null) item.opId = ring.sendBuf(item, fd, heldView(item), item.len, flags, link);
+      else item.opId = ring.queue(item, item.zc ? Op.SendZc : Op.Send, fd, item.len, poolId, item.buf!.offset + item.off, flags, 0, 0, -1, 0, link);
       i = j;
     }
     // Drop the chain from the queue without allocating: splice makes an array,
@@ -312,7 +334,7 @@ export abstract class SendChainSocket extends ZeroCopySocket implements PreFlush
 
   #returnBuf(item: SendItem): void {
     if (item.share !== null && --item.share.n > 0) return;
-    this.pool[kReturn](item.buf);
+    if (item.buf !== null) this.pool[kReturn](item.buf);
   }
 
   /**
@@ -344,6 +366,7 @@ export abstract class SendChainSocket extends ZeroCopySocket implements PreFlush
     const done = res > 0 ? res : 0;
     if (done > 0) this.#countSent(item, done);
     const again = new SendItem(item.buf, item.len - done, false);
+    again.data = item.data;
     again.off = item.off + done;
     again.seq = item.seq;
     again.cbs = item.cbs;
@@ -417,7 +440,7 @@ export abstract class SendChainSocket extends ZeroCopySocket implements PreFlush
       r.cancelled = null;
     }
     for (const item of queued) {
-      if (item.write) item.buf.release();
+      if (item.write) item.buf!.release();
       else this.#returnBuf(item);
       if (item.cbs) for (const cb of item.cbs) process.nextTick(cb, (cbErr ??= droppedByDestroy()));
     }

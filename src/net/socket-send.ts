@@ -6,12 +6,30 @@
  * goes into one queue, which socket-send-chain.ts sends.
  */
 import { BufferForeignError, BufferLentError, BufferReleasedError, ClosedError, InvalidArgumentError } from '../core/errors';
-import { kLend, kUncheckedBytes } from '../core/symbols';
+import { kLend, kUncheckedBytes, kWriteHeld } from '../core/symbols';
 import { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER } from '../pool/pool';
 import { droppedByDestroy, newItem, type SendItem, type WriteCallback } from './send-item';
 import { SendChainSocket } from './socket-send-chain';
 import { Flag } from './socket-core';
+import { totals } from './stats';
+
+/**
+ * Writes from this size on are sent from the caller's buffer ([kWriteHeld]).
+ * Holding one costs ~300-400 ns of CPU (the buffer list, a reference taken
+ * at submit and dropped at the completion: the generic Node-API calls), as
+ * much as copying 16 KiB that are in cache, as a just-made Buffer is
+ * (bench/micro/held-write.ts); below it the copy is cheaper, and small
+ * writes of one turn coalesce into one pool piece. MAIO_HELD_WRITE_MIN
+ * overrides it, for measurements.
+ */
+export const HELD_WRITE_MIN = heldWriteMin(process.env.MAIO_HELD_WRITE_MIN);
+
+function heldWriteMin(v: string | undefined): number {
+  if (v === undefined || v === '') return 16384;
+  if (!/^\d{1,10}$/.test(v)) throw new InvalidArgumentError(`MAIO_HELD_WRITE_MIN must be a byte count, got '${v}'`);
+  return Number(v);
+}
 
 /** A write waiting for a pool buffer. */
 interface Pending {
@@ -148,10 +166,29 @@ export abstract class SendingSocket extends SendChainSocket {
     return this.afterQueue();
   }
 
+  /**
+   * @internal write() for maio/net (node:net's contract: the caller leaves
+   * the bytes alone until the callback): a Uint8Array of at least
+   * HELD_WRITE_MIN bytes is sent from the caller's memory, held until the
+   * send completes (one copy, the kernel's, as node:net), not copied into a
+   * pool buffer first; smaller ones are copied and coalesce as in write().
+   */
+  [kWriteHeld](data: Uint8Array, cb?: WriteCallback): boolean {
+    if (data.length < HELD_WRITE_MIN || this.#overflow.length > 0 || this.flag(Flag.Destroyed | Flag.Ending)) return this.write(data, cb);
+    const item = newItem(null, data.length, false);
+    item.data = data;
+    if (cb) item.cbs = [cb];
+    this.enqueue(item);
+    this.addQueued(data.length);
+    totals.heldWrites++;
+    totals.heldWriteBytes += data.length;
+    return this.afterQueue();
+  }
+
   /** The last queued item if it is a write buffer with room. */
   #tail(): SendItem | null {
     const t = this.lastQueued();
-    return t !== null && t.write && t.len < t.buf.capacity ? t : null;
+    return t !== null && t.write && t.len < t.buf!.capacity ? t : null;
   }
 
   #copyIn(data: Uint8Array, cb: WriteCallback | null): void {
@@ -166,8 +203,9 @@ export abstract class SendingSocket extends SendChainSocket {
           item = newItem(buf, 0, true);
           this.enqueue(item);
         }
-        const n = Math.min(item.buf.capacity - item.len, data.length - off);
-        item.buf.bytes.set(n === data.length && off === 0 ? data : data.subarray(off, off + n), item.len);
+        const wbuf = item.buf!;
+        const n = Math.min(wbuf.capacity - item.len, data.length - off);
+        wbuf.bytes.set(n === data.length && off === 0 ? data : data.subarray(off, off + n), item.len);
         item.len += n;
         off += n;
       }

@@ -21,6 +21,9 @@ export const totals = {
   recvCompletions: 0,
   /** sends the kernel answered EAGAIN on a live connection, sent again (socket-send-chain.ts #resend) */
   sendRetries: 0,
+  /** writes sent from the caller's buffer (held until the send completed) instead of a copy into the pool: maio/net's large writes */
+  heldWrites: 0,
+  heldWriteBytes: 0,
   /** chunks a maio/net pipe() passed from one socket's receive to a socket's send as the pool buffer they arrived in (no copy) */
   streamPooledChunks: 0,
   /** of those, chunks that reached something other than a maio/net write (never seen): their pool buffer is held for good */
@@ -39,6 +42,9 @@ export interface MaioStats {
   zeroCopyCopiedBytes: number;
   recvCompletions: number;
   sendRetries: number;
+  /** writes sent from the caller's buffer (held until the send completed) instead of a copy into the pool: maio/net's large writes */
+  heldWrites: number;
+  heldWriteBytes: number;
   /** chunks a maio/net pipe() passed from one socket's receive to a socket's send as the pool buffer they arrived in (no copy) */
   streamPooledChunks: number;
   /** of those, chunks that reached something other than a maio/net write (never seen): their pool buffer is held for good */

@@ -16,6 +16,10 @@
  *                     host.onCompletions(count), never inside submit().
  *  aux, stats         per-op side data (sockaddrs, SENDV lists) and the
  *                     RingStat counters.
+ *  bufs               per batch (submit's argument): caller Uint8Arrays that
+ *                     SEND_BUF descriptors (BufOff) and SENDV pieces (offset
+ *                     -(k + 1)) name by index. The engine holds each until
+ *                     its op's final completion (RingStat.Held counts them).
  *
  * An op id is (generation << SLOT_BITS) | slot; the slot (id & SLOT_MASK) is
  * unique among the ops in flight, so an engine may index per-op state by it.
@@ -59,7 +63,7 @@ export interface Engine {
    * nothing could be started. An engine that starts each op itself may
    * instead complete a bad op with -EINVAL.
    */
-  submit(count: number): number;
+  submit(count: number, bufs: Uint8Array[]): number;
   attachPool(handle: PoolHandle, index: number, lazy: boolean): EngineAttachment;
   /** The Ring gave the slot up (no op uses the pool's memory any more). */
   detachPool(index: number): void;

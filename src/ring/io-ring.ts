@@ -63,7 +63,9 @@ export interface IoRing {
    * id, or -1 when it cannot be queued now (no SENDV, no free aux slot):
    * send the pieces one by one then.
    */
-  sendv(target: CompletionTarget, fd: number, pool: number, segs: Int32Array, count: number, len: number, msgFlags?: number, sqeFlags?: number): number;
+  sendv(target: CompletionTarget, fd: number, pool: number, segs: Int32Array, count: number, len: number, msgFlags?: number, sqeFlags?: number, held?: readonly (Uint8Array | null)[] | null): number;
+  /** A plain send from the caller's `buf` (its first `len` bytes), held until the final completion: no copy into a pool buffer. */
+  sendBuf(target: CompletionTarget, fd: number, buf: Uint8Array, len: number, msgFlags?: number, sqeFlags?: number): number;
   recv(target: CompletionTarget, fd: number, pool: number, off: number, len: number, msgFlags?: number): number;
   /**
    * `totalLen` > 0: the multishot ends (a data CQE without F_MORE) once that

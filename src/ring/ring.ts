@@ -55,6 +55,8 @@ export interface RingStats {
   sqFull: number;
   /** wake-ups that first waited for a larger batch because the ring was receiving in bulk (MAIO_BATCH_WAIT_US) */
   batchWaits: number;
+  /** caller buffers held for sends in flight (sendBuf, sendv pieces of caller memory): 0 when none is in flight */
+  heldBuffers: number;
   submittedPerEnter: number;
   completionsPerBatch: number;
 }
@@ -108,6 +110,8 @@ export class Ring implements IoRing {
   /** aux slots of the SENDVs queued in this batch: free once it is submitted (the kernel copied them) */
   readonly #sendvAux = new Int32Array(AUX_BYTES / AUX_SLOT);
   #sendvAuxCount = 0;
+  /** caller buffers the batch's SEND_BUF descriptors and SENDV pieces name by index (the engine holds each until its op's final completion) */
+  readonly #bufs: Uint8Array[] = [];
   readonly #sendvMax: number;
   readonly capabilities: RingCapabilities;
   #queued = 0;
@@ -292,6 +296,23 @@ export class Ring implements IoRing {
     return this.queue(target, Op.Send, fd, len, pool, off, msgFlags);
   }
 
+  /**
+   * A plain send of `buf`'s first `len` bytes from the caller's memory, not a
+   * pool: the engine holds `buf` (io_uring: a reference native takes) until
+   * the op's final completion; the caller must not change the bytes until
+   * then. For sends the kernel copies anyway, this skips the copy into a
+   * pool buffer.
+   */
+  sendBuf(target: CompletionTarget, fd: number, buf: Uint8Array, len: number, msgFlags = 0, sqeFlags = 0): number {
+    if (this.#closed) throw new ClosedError('the ring is closed');
+    if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError('sendBuf takes a Uint8Array');
+    if (!Number.isInteger(len) || len < 0 || len > buf.length) throw new OutOfRangeError(`sendBuf length must be in [0, ${buf.length}], got ${len}`);
+    // The index names an entry of this batch's list: flush first if the batch is full.
+    if (this.#queued === this.#batch) this.#flush();
+    const k = this.#bufs.push(buf) - 1;
+    return this.queue(target, Op.SendBuf, fd, len, -1, k, msgFlags, 0, 0, -1, 0, sqeFlags);
+  }
+
   /** Pieces one sendv() takes; 0 when this kernel cannot (see the constructor) or MAIO_SENDV=0. */
   get sendvMax(): number {
     return this.#sendvMax;
@@ -302,14 +323,22 @@ export class Ring implements IoRing {
    * `len` their sum). The list goes to native through an aux slot that is
    * free again once this batch is submitted. Returns the op id, or -1 when
    * no aux slot is free or SENDV is off: send the pieces one by one.
+   * `held[k]`, if given and not null, makes piece k the first segs[2k + 1]
+   * bytes of that caller buffer instead of pool memory (as sendBuf()).
    */
-  sendv(target: CompletionTarget, fd: number, pool: number, segs: Int32Array, count: number, len: number, msgFlags = 0, sqeFlags = 0): number {
+  sendv(target: CompletionTarget, fd: number, pool: number, segs: Int32Array, count: number, len: number, msgFlags = 0, sqeFlags = 0, held: readonly (Uint8Array | null)[] | null = null): number {
     if (this.#closed) throw new ClosedError('the ring is closed');
     if (this.#sendvMax === 0) return -1;
     if (!Number.isInteger(count) || count < 1 || count > this.#sendvMax || count * 2 > segs.length) {
       throw new OutOfRangeError(`sendv takes 1 to ${this.#sendvMax} pieces, got ${count}`);
     }
     if (!Number.isInteger(len) || len < 0 || len > SENDV_MAX_LEN) throw new OutOfRangeError(`sendv length must be in [0, ${SENDV_MAX_LEN}], got ${len}`);
+    if (held !== null) {
+      for (let k = 0; k < count; k++) {
+        const b = held[k];
+        if (b !== null && b !== undefined && (!(b instanceof Uint8Array) || segs[2 * k + 1] > b.length)) throw new OutOfRangeError(`sendv piece ${k} is longer than its buffer`);
+      }
+    }
     // A flush frees this batch's slots: make it before taking one.
     if (this.#queued === this.#batch) this.#flush();
     const aux = this.#aux.alloc();
@@ -317,6 +346,12 @@ export class Ring implements IoRing {
     const w = this.#auxWords;
     const base = aux >> 2;
     for (let k = 0; k < count * 2; k++) w[base + k] = segs[k];
+    if (held !== null) {
+      for (let k = 0; k < count; k++) {
+        const b = held[k];
+        if (b !== null && b !== undefined) w[base + 2 * k] = -this.#bufs.push(b); // -(index + 1)
+      }
+    }
     this.#sendvAux[this.#sendvAuxCount++] = aux;
     return this.queue(target, Op.Sendv, fd, len, pool, 0, msgFlags, 0, 0, aux, count * 8, sqeFlags);
   }
@@ -555,6 +590,7 @@ export class Ring implements IoRing {
     let n = this.#queued;
     if (n === 0 || this.#closed) {
       this.#freeSendvAux();
+      if (this.#bufs.length !== 0) this.#bufs.length = 0;
       // Completions were dispatched, or setRef changed, since the last look.
       this.#syncRef();
       return;
@@ -564,7 +600,7 @@ export class Ring implements IoRing {
     while (n > 0) {
       let done: number;
       try {
-        done = this.#engine.submit(n);
+        done = this.#engine.submit(n, this.#bufs);
       } catch (err) {
         const e = err as { code?: unknown; index?: unknown; errno?: unknown };
         if (e.code === 'ERR_MAIO_INVALID_DESCRIPTOR' && typeof e.index === 'number') {
@@ -599,6 +635,8 @@ export class Ring implements IoRing {
     }
     this.#queued = 0;
     this.#freeSendvAux();
+    // The engine took its references (or failed the ops): the list is this batch's only.
+    if (this.#bufs.length !== 0) this.#bufs.length = 0;
     if (this.#refused.length) this.#deliverRefused();
     if (this.#failedCount) this.#deliverFailures();
     this.#syncRef();
@@ -767,6 +805,7 @@ export class Ring implements IoRing {
       cqFlushes: s[RingStat.CqFlushes],
       sqFull: s[RingStat.SqFull],
       batchWaits: s[RingStat.BatchWaits],
+      heldBuffers: s[RingStat.Held],
       submittedPerEnter: enters ? submitted / enters : 0,
       completionsPerBatch: reapBatches ? completed / reapBatches : 0,
     };
@@ -782,6 +821,7 @@ export class Ring implements IoRing {
     this.#flushScheduled = false;
     this.#queued = 0;
     this.#freeSendvAux();
+    this.#bufs.length = 0;
     if (current === this) current = null;
     this.#groups.clear();
     this.#preFlush.clear();
@@ -789,6 +829,8 @@ export class Ring implements IoRing {
       this.#engine.close();
     } finally {
       this.#stats[RingStat.Inflight] = 0;
+      // The engine let its held buffers go (or, for an op the kernel kept past close, left them to the env).
+      this.#stats[RingStat.Held] = 0;
       for (let slot = 0; slot < this.#capacity; slot++) {
         const target = this.#targets[slot];
         if (target === undefined) continue;

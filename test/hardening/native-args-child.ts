@@ -273,6 +273,12 @@ function specs(): Spec[] {
     { group: 'fallback', fn: 'fallbackWatch', params: [fb, fd, bool], good: (fx) => [fx.fb, fresh(fx), false] },
     { group: 'fallback', fn: 'fallbackRef', params: [fb, bool], good: (fx) => [fx.fb, false] },
     { group: 'fallback', fn: 'fallbackWake', params: [fb], good: (fx) => [fx.fb] },
+    {
+      group: 'fallback',
+      fn: 'fallbackSendBuf',
+      params: [fb, fd, u8, int(0, I32), int(0, I32), int(-(2 ** 31), I32)],
+      good: (fx) => [fx.fb, fx.sock, new Uint8Array(16), 0, 16, 0],
+    },
     ...(['fallbackRecv', 'fallbackSend', 'fallbackSendZc'] as const).map(
       (f): Spec => ({
         group: 'fallback',
@@ -385,6 +391,86 @@ function runMatrix(group: string, fx: Fixtures): void {
   }
 }
 
+/**
+ * SEND_BUF and SENDV pieces of caller buffers: native reads the buffer list
+ * itself and refuses every entry it cannot check (not an index, not a
+ * Uint8Array, shorter than the length, detached), a list that is not an
+ * Array, a getter that closes the ring, and any descriptor of an op slot
+ * whose held send is still in flight.
+ */
+function runHeldBuffers(fx: Fixtures, o: ReturnType<typeof ringOptions>, ring: unknown, sock: number): void {
+  const n = fx.n;
+  const SEND_BUF = 16;
+  const SENDV = 12;
+  const auxWords = new Int32Array(o.aux.buffer);
+  const bad = ['ERR_MAIO_INVALID_DESCRIPTOR'];
+  const detached = new Uint8Array(64);
+  structuredClone(detached.buffer, { transfer: [detached.buffer] });
+  const sendBuf = (label: string, list: unknown, index: number, len: number, must: string[] | null): void => {
+    o.submit.fill(0);
+    o.submit.set([SEND_BUF, sock, 1, len, -1, index, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0]);
+    out(record('ringSubmit', 2, `SEND_BUF ${label}`, 'descriptor', must, () => (n.ringSubmit as (...a: unknown[]) => number)(ring, 1, list)));
+  };
+  sendBuf('no buffer list', undefined, 0, 16, bad);
+  sendBuf('index past the list', [new Uint8Array(16)], 1, 16, bad);
+  sendBuf('negative index', [new Uint8Array(16)], -1, 16, bad);
+  sendBuf('len past the buffer', [new Uint8Array(16)], 0, 17, bad);
+  sendBuf('negative len', [new Uint8Array(16)], 0, -1, bad);
+  sendBuf('a view past its buffer end (subarray)', [new Uint8Array(64).subarray(60)], 0, 8, bad);
+  sendBuf('detached buffer', [detached], 0, 16, bad);
+  for (const [label, v] of [['a number', 7], ['an ArrayBuffer', new ArrayBuffer(16)], ['a Float64Array', new Float64Array(4)], ['a DataView', new DataView(new ArrayBuffer(16))], ['an object', { length: 16 }], ['null', null]] as const) {
+    sendBuf(`entry is ${label}`, [v], 0, 8, bad);
+  }
+  for (const [label, list] of [['an object', { 0: new Uint8Array(16), length: 1 }], ['a string', 'abcd'], ['a number', 1]] as const) {
+    sendBuf(`list is ${label}`, list, 0, 8, ['ERR_MAIO_INVALID_ARG']);
+  }
+  sendBuf('list of 65,537 entries', new Array(65537).fill(new Uint8Array(1)), 0, 1, ['ERR_MAIO_OUT_OF_RANGE']);
+  // A getter runs before anything is checked; one that closes the ring ends the call.
+  const own = n.ringCreate(ringOptions());
+  const list: unknown[] = [];
+  Object.defineProperty(list, 0, { get: () => (n.ringClose(own), new Uint8Array(16)), enumerable: true });
+  o.submit.fill(0);
+  out(record('ringSubmit', 2, 'SEND_BUF list getter closes the ring', 'descriptor', ['ERR_MAIO_CLOSED'], () => (n.ringSubmit as (...a: unknown[]) => number)(own, 0, list)));
+  // A getter that submits on the same ring while its list is read: refused, the outer call fails too.
+  const nested: unknown[] = [];
+  Object.defineProperty(nested, 0, { get: () => ((n.ringSubmit as (...a: unknown[]) => number)(ring, 0, [new Uint8Array(1)]), new Uint8Array(16)), enumerable: true });
+  o.submit.fill(0);
+  out(record('ringSubmit', 2, 'SEND_BUF list getter submits on the same ring', 'descriptor', ['ERR_MAIO_INVALID_ARG'], () => (n.ringSubmit as (...a: unknown[]) => number)(ring, 0, nested)));
+  // SENDV pieces -(k + 1): entry k of the list, as long as the piece at most.
+  const segCases: [string, number[], number, unknown[]][] = [
+    ['held piece past the list', [-2, 8], 8, [new Uint8Array(16)]],
+    ['held piece longer than its buffer', [-1, 17], 17, [new Uint8Array(16)]],
+    ['held piece of a non-Uint8Array', [-1, 8], 8, [new Int32Array(4)]],
+    ['held piece of a detached buffer', [-1, 8], 8, [detached]],
+    ['held and pool pieces, len not the sum', [-1, 8, 0, 8], 17, [new Uint8Array(16)]],
+  ];
+  for (const [label, pairs, len, l] of segCases) {
+    o.submit.fill(0);
+    o.submit.set([SENDV, sock, 1, len, 0, 0, 0, 0, 0, 0, pairs.length * 4, 0, 0, 0, 0, 0]);
+    auxWords.set(pairs);
+    out(record('ringSubmit', 10, `SENDV ${label}`, 'descriptor', bad, () => (n.ringSubmit as (...a: unknown[]) => number)(ring, 1, l)));
+  }
+  // Good ones: the socket is not connected, the CQE carries the error.
+  sendBuf('good', [new Uint8Array(16)], 0, 16, null);
+  o.submit.fill(0);
+  o.submit.set([SENDV, sock, 2, 24, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0]);
+  auxWords.set([-1, 16, 0, 8]);
+  out(record('ringSubmit', 10, 'SENDV held and pool pieces', 'descriptor', null, () => (n.ringSubmit as (...a: unknown[]) => number)(ring, 1, [new Uint8Array(16)])));
+  // A held send in flight (a peer that never reads): its op slot is refused to every descriptor.
+  const peer = n.sockOpen(4, 'tcp');
+  n.sockConnectSync(peer, n.sockName(fx.listen, false));
+  const big = new Uint8Array(64 << 20);
+  o.submit.fill(0);
+  o.submit.set([SEND_BUF, peer, 5, big.length, -1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0]);
+  out(record('ringSubmit', 2, 'SEND_BUF in flight', 'descriptor', null, () => (n.ringSubmit as (...a: unknown[]) => number)(ring, 1, [big])));
+  for (const [label, op] of [['NOP', 0], ['SEND_BUF', SEND_BUF]] as const) {
+    o.submit.fill(0);
+    o.submit.set([op, peer, 5 | (1 << 20), 16, -1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0]);
+    out(record('ringSubmit', 2, `${label} in the op slot of a held send in flight`, 'descriptor', bad, () => (n.ringSubmit as (...a: unknown[]) => number)(ring, 1, [new Uint8Array(16)])));
+  }
+  n.sockClose(peer);
+}
+
 /** Submits hand-made descriptors, one bad field at a time. */
 function runDescriptors(fx: Fixtures): void {
   if (!fx.ring) {
@@ -407,7 +493,7 @@ function runDescriptors(fx: Fixtures): void {
   const fdVals = [-1, -(2 ** 31), 2 ** 31 - 1, 0x10000, bad];
   // Every op of native/maio.h (0 .. MAIO_OP_COUNT - 1) and the first number past
   // them, which must be refused: a new op must be added here (OP_COUNT).
-  const OP_COUNT = 16;
+  const OP_COUNT = 17;
   const SENDV = 12;
   const SENDMSG = 14;
   const SENDMSG_ZC = 15;
@@ -494,6 +580,7 @@ function runDescriptors(fx: Fixtures): void {
   o.submit.set([SENDV, sock, 1, 24, 0, 0, 0, 0, 0, 0, 24, 0, 0, 0, 0, 0]);
   auxWords.set([0, 8, 100, 8, (1 << 20) - 8, 8]);
   out(record('ringSubmit', 10, 'SENDV three good pieces', 'descriptor', null, () => n.ringSubmit(ring, 1)));
+  runHeldBuffers(fx, o, ring, sock);
   // count larger than the array, and the whole array at once
   out(record('ringSubmit', 1, 'count = submit capacity + 1', 'int', ['ERR_MAIO_OUT_OF_RANGE'], () => n.ringSubmit(ring, 9)));
   n.ringClose(ring);

@@ -161,6 +161,8 @@ test('a bad descriptor throws ERR_MAIO_INVALID_DESCRIPTOR naming it, and nothing
       [{ op: 14, fd: 0, pool: 70, len: 8, auxOff: 0, auxLen: 8 }, 'pool'],
       [{ op: 15, fd: 0, pool: 70, len: 8, auxOff: 0, auxLen: 8 }, 'pool'], // SENDMSG_ZC
       [{ op: 15, fd: 0, ioprio: 1 << 2, pool: 0, auxOff: 0, auxLen: 8 }, 'ioprio'], // FIXED_BUF is native's to set
+      // SEND_BUF names an entry of ringSubmit's buffer list, and none was given (the rest: native-args-child.ts)
+      [{ op: 16, fd: 0, len: 1 }, 'bufOff'],
     ];
     for (const [bad, field] of cases) {
       put(r.submit, 0, { op: 0 });
@@ -187,8 +189,8 @@ test('a bad descriptor throws ERR_MAIO_INVALID_DESCRIPTOR naming it, and nothing
       fc.property(
         fc.integer({ min: 1, max: 16 }),
         fc.nat(),
-        // MAIO_OP_COUNT (16) and up; SENDV (12), RECVMSG_MULTI (13), SENDMSG (14), SENDMSG_ZC (15) are checked in the table above.
-        fc.oneof(fc.integer({ min: 16, max: 1 << 30 }), fc.integer({ min: -(1 << 30), max: -1 })),
+        // MAIO_OP_COUNT (17) and up; SENDV (12), RECVMSG_MULTI (13), SENDMSG (14), SENDMSG_ZC (15), SEND_BUF (16) are checked in the table above.
+        fc.oneof(fc.integer({ min: 17, max: 1 << 30 }), fc.integer({ min: -(1 << 30), max: -1 })),
         (count, pos, op) => {
           const at = pos % count;
           for (let i = 0; i < count; i++) put(r.submit, i, { op: 0 });

@@ -50,3 +50,18 @@ export function isPooled(chunk: Uint8Array): boolean {
 export function forgetPooled(chunk: Uint8Array): void {
   pooled.delete(chunk);
 }
+
+/**
+ * transientChunks' chunks (Buffers over a pool buffer that goes back when
+ * the 'data' listeners return): a write() of one copies it, never holds it
+ * (a held send would read the buffer after its next receive reused it).
+ */
+const transient = new WeakSet<Uint8Array>();
+
+export function markTransient(chunk: Uint8Array): void {
+  transient.add(chunk);
+}
+
+export function isTransient(chunk: Uint8Array): boolean {
+  return transient.has(chunk);
+}

@@ -43,14 +43,15 @@ import * as dns from 'node:dns';
 import { isIP, getDefaultAutoSelectFamily as nodeAutoSelectFamily, type AddressInfo } from 'node:net';
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { errnoError, InvalidArgumentError } from '../../core/errors';
-import { kHoldData } from '../../core/symbols';
+import { kHoldData, kWriteHeld } from '../../core/symbols';
 import type { IoBuffer } from '../../pool/buffer';
 import type { IoPool } from '../../pool/pool';
 import { connect as maioConnect } from '../server';
 import type { MaioSocketOptions, Socket as MaioSocket } from '../socket';
 import * as sockopt from '../sockopt';
 import { totals } from '../stats';
-import { forgetPooled, isPooled, pooledChunk, pooledPipeEnabled, takePooled } from './pooled-chunk';
+import { HELD_WRITE_MIN } from '../socket-send';
+import { forgetPooled, isPooled, isTransient, markTransient, pooledChunk, pooledPipeEnabled, takePooled } from './pooled-chunk';
 import {
   AbortError,
   InvalidArgTypeError,
@@ -367,6 +368,7 @@ export class Socket extends Duplex {
   #pushLent(buf: IoBuffer): void {
     const bytes = buf.bytes;
     const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    markTransient(chunk);
     totals.streamLentChunks++;
     const more = this.push(chunk);
     if (this.readableLength > 0) (this.#lentHeld ??= []).push(buf.retain());
@@ -542,6 +544,12 @@ export class Socket extends Duplex {
     }
     const pooled = takePooled(chunk);
     if (pooled !== undefined) this.#sendPooled(inner, pooled, cb);
+    else this.#writeChunk(inner, chunk, cb);
+  }
+
+  /** A plain chunk: held from HELD_WRITE_MIN bytes on, unless its memory goes back to a pool soon (transientChunks). */
+  #writeChunk(inner: MaioSocket, chunk: Buffer, cb?: (err?: Error | null) => void): void {
+    if (chunk.length >= HELD_WRITE_MIN && !isTransient(chunk)) inner[kWriteHeld](chunk, cb);
     else inner.write(chunk, cb);
   }
 
@@ -572,7 +580,7 @@ export class Socket extends Duplex {
       const done = i === last ? cb : undefined;
       const pooled = takePooled(chunk);
       if (pooled !== undefined) this.#sendPooled(inner, pooled, done);
-      else inner.write(chunk, done);
+      else this.#writeChunk(inner, chunk, done);
     }
   }
 

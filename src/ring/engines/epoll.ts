@@ -82,6 +82,7 @@ import { BufferGroup } from './epoll/buffer-group';
 import { FdState } from './epoll/fd-state';
 
 const EVENT_CAPACITY = 1024; // epoll events per JS call
+const NO_BUFS: Uint8Array[] = [];
 const NOTE_CAPACITY = 64; // zero-copy ranges per error-queue read
 const MULTISHOT_BATCH = 32; // reads/accepts per op and wakeup before others get a turn
 const MMSG_MAX = 32; // datagrams per recvmmsg
@@ -202,6 +203,10 @@ export class EpollEngine implements Engine {
   readonly #groups = new Map<number, BufferGroup>();
   // pools the Ring attached: descriptors are checked against their sizes here
   readonly #poolSize = new Float64Array(MAX_POOLS);
+  /** a SEND_BUF's caller buffer, by op slot, from its submit to its final completion */
+  #held: (Uint8Array | undefined)[] = [];
+  /** the buffer list of the submit() in progress */
+  #bufs: Uint8Array[] = NO_BUFS;
 
   readonly #onEvents = (count: number): void => {
     if (this.#closed) return;
@@ -241,8 +246,9 @@ export class EpollEngine implements Engine {
    * before the batch's SQEs), then each op starts in order. Never throws for
    * a bad descriptor: the op completes with -EINVAL in the next batch.
    */
-  submit(count: number): number {
+  submit(count: number, bufs: Uint8Array[]): number {
     const s = this.#submit;
+    this.#bufs = bufs;
     // Recording starts nothing, so PROVIDEs applied in the same pass still come first.
     let ops = 0;
     let linkOpen = -1; // op id of the last op with IOSQE_IO_LINK in this batch
@@ -272,6 +278,7 @@ export class EpollEngine implements Engine {
       }
     }
     this.#drainRunnable();
+    this.#bufs = NO_BUFS;
     return count;
   }
 
@@ -300,6 +307,15 @@ export class EpollEngine implements Engine {
     r[b + F.Done] = 0;
     r[b + F.Next] = -1;
     r[b + F.Id] = opId;
+    if (s[d] === Op.SendBuf) {
+      // Held from here to the final completion; a bad entry fails the op in #valid.
+      const buf = this.#bufs[s[d + 5]];
+      if (buf instanceof Uint8Array) {
+        while (this.#held.length <= slot) this.#held.push(undefined);
+        if (this.#held[slot] === undefined) this.#stats[RingStat.Held]++;
+        this.#held[slot] = buf;
+      }
+    }
     if (s[d] === Op.SendZc || s[d] === Op.SendmsgZc) {
       // Only zero-copy sends read these.
       r[b + F.ZcLo] = 0;
@@ -369,6 +385,7 @@ export class EpollEngine implements Engine {
         return;
       case Op.Send:
       case Op.SendZc:
+      case Op.SendBuf:
       case Op.Sendmsg:
       case Op.SendmsgZc:
       case Op.Connect:
@@ -382,7 +399,7 @@ export class EpollEngine implements Engine {
   /** What ring.c's desc_check refuses, refused here (the op completes with -EINVAL). */
   #valid(b: number, op: number): boolean {
     const r = this.#rec;
-    if (op < Op.Nop || op > Op.SendmsgZc || op === Op.Provide || op === Op.Sendv) return false;
+    if (op < Op.Nop || op > Op.SendBuf || op === Op.Provide || op === Op.Sendv) return false;
     if (r[b + F.SqeFlags] & ~IOSQE_IO_LINK) return false;
     if (r[b + F.Ioprio] & ~(IOPRIO_ALLOWED[op] ?? 0)) return false;
     if (op !== Op.Nop && op !== Op.Cancel && r[b + F.Fd] < 0) return false;
@@ -396,6 +413,11 @@ export class EpollEngine implements Engine {
         return (
           pool >= 0 && pool < MAX_POOLS && this.#poolSize[pool] > 0 && off >= 0 && len >= 0 && off + len <= this.#poolSize[pool]
         );
+      }
+      case Op.SendBuf: {
+        const buf = this.#held[b / R];
+        const len = r[b + F.Len];
+        return buf !== undefined && len >= 0 && len <= buf.length;
       }
       case Op.RecvMulti:
         return r[b + F.Group] >= 0 && r[b + F.Group] <= 0xffff && r[b + F.AuxLen] >= 0;
@@ -461,6 +483,7 @@ export class EpollEngine implements Engine {
     switch (this.#rec[slot * R + F.Op]) {
       case Op.Send:
       case Op.SendZc:
+      case Op.SendBuf:
         return this.#attemptSend(slot, st);
       case Op.Recv:
         return this.#attemptRecv(slot, st);
@@ -498,13 +521,16 @@ export class EpollEngine implements Engine {
     const off = r[b + F.Off];
     const len = r[b + F.Len];
     const flags = r[b + F.MsgFlags];
+    const held = r[b + F.Op] === Op.SendBuf ? this.#held[slot] : undefined;
     for (;;) {
       const done = r[b + F.Done];
       const useZc = zc && st.zc === 1 && r[b + F.ZcPlain] === 0;
       stats[RingStat.Enters]++;
       const res = useZc
         ? n.fallbackSendZc(h, fd, pool, off + done, len - done, flags)
-        : n.fallbackSend(h, fd, pool, off + done, len - done, flags);
+        : held !== undefined
+          ? n.fallbackSendBuf(h, fd, held, done, len - done, flags)
+          : n.fallbackSend(h, fd, pool, off + done, len - done, flags);
       if (res >= 0) {
         if (useZc && res > 0) {
           // Each send that queued bytes takes the socket's next counter value.
@@ -989,7 +1015,7 @@ export class EpollEngine implements Engine {
     const op = r[b + F.Op];
     const failed =
       res < 0 ||
-      ((op === Op.Send || op === Op.SendZc) && res !== r[b + F.Len]) ||
+      ((op === Op.Send || op === Op.SendZc || op === Op.SendBuf) && res !== r[b + F.Len]) ||
       (op === Op.Recv && (r[b + F.MsgFlags] & Flag.MSG_WAITALL) !== 0 && res !== r[b + F.Len]);
     this.#runnable.push(failed ? ~next : next);
   }
@@ -1010,8 +1036,16 @@ export class EpollEngine implements Engine {
     if ((flags & CQE_F_MORE) === 0) {
       this.#rec[b + F.State] = S.Posted;
       this.#stats[RingStat.Inflight] = --this.#inflight;
+      if (this.#rec[b + F.Op] === Op.SendBuf) this.#unhold(slot);
     }
     if (!this.#inCallback) this.#wake();
+  }
+
+  /** A SEND_BUF is done: its buffer is the caller's again. */
+  #unhold(slot: number): void {
+    if (this.#held[slot] === undefined) return;
+    this.#held[slot] = undefined;
+    this.#stats[RingStat.Held]--;
   }
 
   /** Delivery happens on a coming loop turn, from the epoll wakeup: never inside submit(). */
@@ -1111,6 +1145,8 @@ export class EpollEngine implements Engine {
       this.#retry.length = 0;
       this.#groups.clear();
       this.#inflight = 0;
+      this.#held.length = 0;
+      this.#stats[RingStat.Held] = 0;
     }
   }
 }

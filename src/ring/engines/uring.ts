@@ -84,8 +84,9 @@ export class UringEngine implements Engine {
     });
   }
 
-  submit(count: number): number {
-    return this.#native.ringSubmit(this.#handle, count);
+  submit(count: number, bufs: Uint8Array[]): number {
+    // native references the views of the ops the kernel took (RingStat.Held)
+    return bufs.length === 0 ? this.#native.ringSubmit(this.#handle, count) : this.#native.ringSubmit(this.#handle, count, bufs);
   }
 
   attachPool(handle: PoolHandle, index: number, lazy: boolean): EngineAttachment {
