@@ -41,3 +41,5 @@ export const kUdpDestination = Symbol('maio.udpDestination');
 export const kUdpSendTo = Symbol('maio.udpSendTo');
 /** write() that sends a large Uint8Array from the caller's memory (held until the send completes) instead of copying it: maio/net's _write. */
 export const kWriteHeld = Symbol('maio.writeHeld');
+/** IoPool: whether the ring it was attached to is closed (defaultPool() then makes a new one). */
+export const kRingClosed = Symbol('maio.ringClosed');

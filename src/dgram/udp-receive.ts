@@ -25,6 +25,8 @@ export interface ReceiveHost {
   deliver(batch: UdpBatch): void;
   /** The recv ended with an error (an ICMP error on a connected socket, ...); it is armed again. */
   receiveError(err: ErrnoError): void;
+  /** Ring.close() cancelled the recv: the socket closes with its ring. */
+  ringClosed(): void;
 }
 
 export class UdpReceiver implements CompletionTarget, RecvGroupUser {
@@ -66,7 +68,7 @@ export class UdpReceiver implements CompletionTarget, RecvGroupUser {
 
   /** Arms the recv when it may run. */
   arm(): void {
-    if (this.#op >= 0 || this.#paused || this.#closing || this.#refused || this.#waitingBuffers || this.#held >= this.#quota) return;
+    if (this.#op >= 0 || this.#paused || this.#closing || this.#refused || this.#waitingBuffers || this.#held >= this.#quota || this.#ring.closed) return;
     this.#group ??= RecvGroup.acquire(this.#ring, this.#pool, this.#bufferSize === undefined ? {} : { bufferSize: this.#bufferSize });
     this.#op = this.#ring.recvmsgMulti(this, this.#fd(), this.#group.id, this.#nameLen, this.#ctlLen);
   }
@@ -122,6 +124,7 @@ export class UdpReceiver implements CompletionTarget, RecvGroupUser {
     }
     if (final) {
       if (this.#closing) this.#stopped();
+      else if (this.#ring.closed) this.#host.ringClosed();
       else this.arm();
     }
   }

@@ -104,6 +104,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     this.#receiver = new UdpReceiver(this.#ring, this.pool, fd, NAME_RESERVE, this.#gro.enabled ? GRO_CTL : 0, bufferSize, this.#o.readQuota, this.#stats, {
       deliver: (p) => this.#deliver(p),
       receiveError: (err) => this.#emitError(err),
+      ringClosed: () => this.close(),
     });
     (this as unknown as NodeJS.EventEmitter).on('newListener', (event: string) => {
       if ((event === 'message' || event === 'batch') && this.#waiting.length > 0) process.nextTick(() => this.#flushWaiting());
@@ -666,7 +667,13 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     let parts = 2;
     const done = (): void => {
       if (--parts > 0) return;
-      this.#closeOp = this.#ring.closeFd(this, this.#fd);
+      if (!this.#ring.closed) {
+        this.#closeOp = this.#ring.closeFd(this, this.#fd);
+        return;
+      }
+      // The ring is closed: nothing of it acts on the fd any more.
+      native().sockClose(this.#fd);
+      process.nextTick(() => this.onCompletion(this.#closeOp));
     };
     this.#receiver.close(done);
     this.#sender.drain(new ClosedError('the UDP socket was closed before the datagram was sent'), done);

@@ -321,7 +321,9 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
       this.emit('error', errnoError(res, 'accept'));
     }
     if (final) {
-      if (this.#listening) this.#armAccept();
+      // Ring.close() cancelled the accept: the server closes with its ring.
+      if (this.#listening && this.#ring.closed) this.close();
+      else if (this.#listening) this.#armAccept();
       else this.#closeListener();
     }
   }

@@ -110,7 +110,7 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
   }
 
   protected armRecv(): void {
-    if (this.#recvOp >= 0 || !this.#canRead()) return;
+    if (this.#recvOp >= 0 || !this.#canRead() || this.ring.closed) return;
     const group = this.#groupForArm();
     // The recv ends by itself once the bytes left under the quota came in (at
     // most one buffer more): a cancel sent at the quota lands only after the
@@ -215,6 +215,8 @@ export abstract class ReceivingSocket extends SocketCore implements RecvGroupUse
     }
     if (final) {
       if (this.flag(Flag.Destroyed)) this.maybeClose();
+      // Ring.close() cancelled the recv: the ring is gone, so is the socket ('close', no error).
+      else if (this.ring.closed) this.destroy();
       else this.armRecv();
       if (this.#recvOp < 0 && this.rare?.recvStopWaiters) this.#receiveStopped();
     }

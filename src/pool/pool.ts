@@ -36,6 +36,7 @@ import {
   kLend,
   kPoolHandle,
   kPoolId,
+  kRingClosed,
   kQuotaAlloc,
   kQuotaAllocWait,
   kQuotaCharge,
@@ -163,6 +164,11 @@ export class IoPool {
   readonly address: string;
   /** Descriptor pool id: the ring's index for this pool, -1 if not attached. */
   [kPoolId] = -1;
+
+  /** @internal the ring this pool was attached to is closed */
+  [kRingClosed](): boolean {
+    return this.#ring !== null && this.#ring.closed;
+  }
   readonly #native: Omit<PoolCreateResult, 'region'>;
   readonly #t: SlotTable;
   readonly #host: BufferHost;
@@ -667,8 +673,15 @@ export function createPool(options?: PoolOptions): IoPool {
   return new IoPool(options);
 }
 
-/** This thread's default pool, created on first use (module state is per thread). */
+/**
+ * This thread's default pool, created on first use (module state is per
+ * thread), and again after Ring.close(): a pool is attached to the ring it
+ * was made on, and the next ring cannot take its buffers. The old pool closes
+ * once the application has given back what it still holds.
+ */
 export function defaultPool(): IoPool {
+  const old = defaultPoolInstance;
+  if (old !== null && !old.closed && old[kRingClosed]()) old.close();
   if (!defaultPoolInstance || defaultPoolInstance.closed) defaultPoolInstance = new IoPool();
   return defaultPoolInstance;
 }

@@ -1,0 +1,67 @@
+// Ring.close() with servers and sockets still on the ring: their cancelled
+// operations must not re-arm on the closed ring (that threw ERR_MAIO_CLOSED
+// out of the completion, an uncaught exception). Each closes with the ring,
+// quietly ('close', no 'error'), and the thread's next ring works.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import * as dgram from 'node:dgram';
+import { Ring, createServer, createUdpSocket, type IoBuffer, type Socket } from '../../src/index';
+import { until } from '../net/helpers';
+
+test('Ring.close() closes the servers, TCP sockets and UDP sockets on it, without an error, and a new ring serves', async () => {
+  const uncaught: Error[] = [];
+  const onUncaught = (err: Error): void => void uncaught.push(err);
+  process.on('uncaughtException', onUncaught);
+  try {
+    const errors: Error[] = [];
+    let accepted!: Socket;
+    let held: IoBuffer | null = null;
+    const server = createServer((s) => {
+      accepted = s;
+      s.on('error', (e) => errors.push(e));
+      s.on('data', (b: IoBuffer) => {
+        if (held === null) held = b.retain();
+      });
+    });
+    server.on('error', (e) => errors.push(e));
+    await server.listenAsync(0, '127.0.0.1');
+    const { port } = server.address() as net.AddressInfo;
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write('held across the close');
+    await until(() => held !== null, 'the first data');
+
+    const udp = createUdpSocket({ type: 'udp4' });
+    udp.on('error', (e) => errors.push(e));
+    await udp.bind(0, '127.0.0.1');
+    const sender = dgram.createSocket('udp4');
+    sender.send('x', udp.address().port, '127.0.0.1');
+    await once(udp, 'message');
+
+    const closed = Promise.all([once(server, 'close'), once(accepted, 'close'), once(udp, 'close'), once(client, 'close')]);
+    Ring.current()!.close();
+    await closed;
+    // A buffer released after its ring closed gives no error either.
+    (held as IoBuffer | null)?.release();
+    sender.close();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(errors, [], 'no error event');
+    assert.deepEqual(uncaught.map((e) => String(e)), [], 'no uncaught exception');
+
+    // The thread's next ring: an echo round trip.
+    const again = createServer((s) => s.on('data', (b: IoBuffer) => s.send(b)));
+    await again.listenAsync(0, '127.0.0.1');
+    const c2 = net.connect((again.address() as net.AddressInfo).port, '127.0.0.1');
+    c2.write('again');
+    const [echo] = await once(c2, 'data');
+    assert.equal(String(echo), 'again');
+    c2.destroy();
+    await until(() => again.connections === 0, 'the echo connection closed');
+    again.close();
+    await once(again, 'close');
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
+});
