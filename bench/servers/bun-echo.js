@@ -1,11 +1,13 @@
 'use strict';
 // Bun echo server (Bun.listen). Bun's write() may take only part of the data: the rest is kept
-// and written on 'drain', and reading the connection's data stays in order.
-const opt = require('./args.js')({ port: 0, host: '127.0.0.1' });
+// and written on 'drain', and reading the connection's data stays in order. `--reusePort 1`:
+// one of several processes on one port (bun-echo-reuseport.js starts them).
+const opt = require('./args.js')({ port: 0, host: '127.0.0.1', reusePort: 0 });
 
 const server = Bun.listen({
   hostname: opt.host,
   port: opt.port,
+  reusePort: opt.reusePort === 1,
   socket: {
     open(socket) { socket.data = { pending: null }; },
     data(socket, data) {

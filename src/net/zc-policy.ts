@@ -150,26 +150,14 @@ export class ZeroCopyPolicy {
   }
 
   #decide(length: number): boolean {
-    switch (this.#state) {
-      case 'forced-zero-copy':
-        return true;
-      case 'forced-plain':
-        return false;
-      case 'zero-copy':
-        return length >= this.minBytes;
-      case 'probing':
-        if (length < this.minBytes) return false;
-        // Enough probes are out; wait for their notifications before sending more zero-copy.
-        if (this.#probeIssued >= this.#probeSends) return false;
-        this.#probeIssued++;
-        return true;
-      case 'plain':
-        if (length < this.minBytes) return false;
-        if (++this.#plainStreak < this.#reprobeAfter) return false;
-        this.#startProbe(`probing again after ${this.#reprobeAfter} plain sends`);
-        this.#probeIssued++;
-        return true;
+    const zc = this.wouldUseZeroCopy(length);
+    if (this.#state === 'plain' && length >= this.minBytes) {
+      this.#plainStreak++;
+      if (zc) this.#startProbe(`probing again after ${this.#reprobeAfter} plain sends`);
     }
+    // Counted so that enough probes out wait for their notifications before more zero-copy.
+    if (zc && this.#state === 'probing') this.#probeIssued++;
+    return zc;
   }
 
   /**
