@@ -1292,6 +1292,18 @@ static bool desc_check(napi_env env, struct maio_ring *r, const int32_t *d, uint
 
 static void ring_pool_pin(struct maio_ring *r, int index);
 
+/* A zero-copy send from the pool: pinned and registered at its first one (a
+ * lazy pool), then sent as a fixed buffer so the kernel skips pinning pages. */
+static void sqe_zc_fixed_pool(struct maio_ring *r, struct io_uring_sqe *sqe, int pool)
+{
+	if (r->register_lazy[pool])
+		ring_pool_pin(r, pool);
+	if (r->registered[pool]) {
+		sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+		sqe->buf_index = (uint16_t)pool;
+	}
+}
+
 /* Fills the SQE of descriptor i of the batch (checked by desc_check). */
 static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32_t *d, int32_t i)
 {
@@ -1346,14 +1358,8 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 		sqe->len = 1;
 		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
 		sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
-		if (r->sendmsg_zc_fixed) {
-			if (r->register_lazy[pool])
-				ring_pool_pin(r, pool);
-			if (r->registered[pool]) {
-				sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
-				sqe->buf_index = (uint16_t)pool;
-			}
-		}
+		if (r->sendmsg_zc_fixed)
+			sqe_zc_fixed_pool(r, sqe, pool);
 		break;
 	case MAIO_OP_RECVMSG_MULTI:
 		/* The kernel copies the msghdr (only its name and control
@@ -1372,12 +1378,7 @@ static void desc_fill(struct maio_ring *r, struct io_uring_sqe *sqe, const int32
 		sqe->len = (uint32_t)d[MAIO_D_LEN];
 		sqe->msg_flags = (uint32_t)d[MAIO_D_MSG_FLAGS];
 		sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
-		if (r->register_lazy[pool])
-			ring_pool_pin(r, pool);
-		if (r->registered[pool]) {
-			sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
-			sqe->buf_index = (uint16_t)pool;
-		}
+		sqe_zc_fixed_pool(r, sqe, pool);
 		break;
 	case MAIO_OP_RECV:
 		sqe->opcode = IORING_OP_RECV;
