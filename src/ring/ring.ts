@@ -813,7 +813,9 @@ export class Ring implements IoRing {
 
   /**
    * Cancels what is in flight, closes the ring, then completes every op that
-   * had no final completion yet with -ECANCELED. Safe to call twice.
+   * had no final completion yet with -ECANCELED. Safe to call twice. The
+   * servers and sockets on it close with it ('close', no 'error'); the
+   * thread's next Ring.current() is a new ring, with a new default pool.
    */
   close(): void {
     if (this.#closed) return;
