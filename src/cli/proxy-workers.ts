@@ -6,7 +6,8 @@
  * (src/cli/proxy-worker-reload.ts). The UDP relay (`--udp --workers N`) runs
  * the same way, with /sessions for /connections.
  */
-import * as http from 'node:http';
+import type * as http from 'node:http';
+import { metricsPort, serveMetrics } from './metrics-endpoint';
 import type { HostPort } from '../paths/proxy';
 import { sumPrometheus } from '../workers/aggregate';
 import { WorkerReloads, type ReloadableOptions } from './proxy-worker-reload';
@@ -24,28 +25,20 @@ export function runProxyWorkers<O extends ReloadableOptions>(flags: WorkerFlags,
     flags,
     async (group) => {
       if (!metrics) return;
-      httpServer = http.createServer((req, res) => {
-        const send = (type: string, body: string) => {
-          res.writeHead(200, { 'content-type': type });
-          res.end(body);
-        };
-        if (req.url === '/metrics' || req.url === '/') {
+      httpServer = await serveMetrics(
+        metrics,
+        {
           // The main thread's own count (reloads it refused) last: the workers' families keep their order.
-          group.metrics().then((text) => send('text/plain; version=0.0.4', sumPrometheus([text, reloads!.metrics()])), () => res.writeHead(500).end());
-        } else if (req.url === names.json) {
-          group.stats().then((s) => send('application/json', JSON.stringify({ stats: s.total, workers: s.workers })), () => res.writeHead(500).end());
-        } else {
-          res.writeHead(404).end();
-        }
-      });
-      await new Promise<void>((resolve, reject) => {
-        httpServer!.once('error', reject);
-        httpServer!.listen(metrics.port, metrics.host, resolve);
-      }).catch((err: Error) => {
-        process.stderr.write(`maio proxy: cannot listen on ${metrics.host}:${metrics.port} (metrics): ${err.message}\n`);
-        process.exit(1);
-      });
-      process.stderr.write(`maio proxy: metrics on http://${metrics.host}:${(httpServer.address() as { port: number }).port}/metrics (summed over ${group.count} workers)\n`);
+          metrics: () => group.metrics().then((text) => sumPrometheus([text, reloads!.metrics()])),
+          jsonPath: names.json,
+          json: () => group.stats().then((s) => ({ stats: s.total, workers: s.workers })),
+        },
+        (err) => {
+          process.stderr.write(`maio proxy: cannot listen on ${metrics.host}:${metrics.port} (metrics): ${err.message}\n`);
+          process.exit(1);
+        },
+      );
+      process.stderr.write(`maio proxy: metrics on http://${metrics.host}:${metricsPort(httpServer)}/metrics (summed over ${group.count} workers)\n`);
     },
     (group) => {
       process.stderr.write(`maio proxy: stopping: draining ${group.count} workers\n`);

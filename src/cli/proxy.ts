@@ -5,7 +5,8 @@
  * second signal exits at once).
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
+import type * as http from 'node:http';
+import { metricsPort, serveMetrics } from './metrics-endpoint';
 import { ConfigError, InvalidAddressError, InvalidArgumentError } from '../core/errors';
 import { Proxy, parseHostPort, type HostPort, type ProxyOptions } from '../paths/proxy';
 import { GATEWAY_FLAG, GATEWAY_KEYS, GATEWAY_LIST, GATEWAY_NUM, GATEWAY_STR, gatewayHelp, gatewayOptions, gatewayUsage, parseUpstream, type GatewayParsed } from '../gateway/cli-options';
@@ -224,20 +225,12 @@ export function run(argv: string[]): void {
     async (addr) => {
       if (worker) return;
       if (metrics) {
-        httpServer = http.createServer((req, res) => {
-          if (req.url === '/metrics' || req.url === '/') {
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-            res.end(proxy.metrics());
-          } else if (req.url === '/connections') {
-            res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ stats: proxy.stats(), connections: proxy.connectionStats() }));
-          } else {
-            res.writeHead(404).end();
-          }
-        });
-        httpServer.on('error', (err: NodeJS.ErrnoException) => listenError('metrics', metrics, err));
-        await new Promise<void>((resolve) => httpServer!.listen(metrics.port, metrics.host, resolve));
-        process.stderr.write(`maio proxy: metrics on http://${metrics.host}:${(httpServer.address() as { port: number }).port}/metrics\n`);
+        httpServer = await serveMetrics(
+          metrics,
+          { metrics: () => proxy.metrics(), jsonPath: '/connections', json: () => ({ stats: proxy.stats(), connections: proxy.connectionStats() }) },
+          (err) => listenError('metrics', metrics, err),
+        );
+        process.stderr.write(`maio proxy: metrics on http://${metrics.host}:${metricsPort(httpServer)}/metrics\n`);
       }
       const health = await proxy.checkHealth();
       if (!health.some(Boolean)) process.stderr.write('maio proxy: warning: no upstream is reachable right now\n');

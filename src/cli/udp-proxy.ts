@@ -10,7 +10,8 @@
  * lists /sessions per worker, and sends reloads (src/cli/proxy-workers.ts).
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
+import type * as http from 'node:http';
+import { metricsPort, serveMetrics } from './metrics-endpoint';
 import { ConfigError, InvalidArgumentError } from '../core/errors';
 import { parseHostPort, type HostPort } from '../paths/proxy';
 import { UdpProxy, resolveUdpProxyOptions, type UdpProxyOptions } from '../paths/udp-proxy';
@@ -163,20 +164,12 @@ export function run(argv: string[]): void {
     async (addr) => {
       if (worker) return;
       if (metrics) {
-        httpServer = http.createServer((req, res) => {
-          if (req.url === '/metrics' || req.url === '/') {
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-            res.end(proxy.metrics());
-          } else if (req.url === '/sessions') {
-            res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ stats: proxy.stats(), sessions: proxy.sessionStats() }));
-          } else {
-            res.writeHead(404).end();
-          }
-        });
-        httpServer.on('error', (err) => fail(`cannot listen on ${metrics.host}:${metrics.port} (metrics): ${err.message}`));
-        await new Promise<void>((resolve) => httpServer!.listen(metrics.port, metrics.host, resolve));
-        process.stderr.write(`maio proxy: metrics on http://${metrics.host}:${(httpServer.address() as { port: number }).port}/metrics\n`);
+        httpServer = await serveMetrics(
+          metrics,
+          { metrics: () => proxy.metrics(), jsonPath: '/sessions', json: () => ({ stats: proxy.stats(), sessions: proxy.sessionStats() }) },
+          (err) => fail(`cannot listen on ${metrics.host}:${metrics.port} (metrics): ${err.message}`),
+        );
+        process.stderr.write(`maio proxy: metrics on http://${metrics.host}:${metricsPort(httpServer)}/metrics\n`);
       }
       process.stdout.write(`listening ${addr.port}\n`);
     },
