@@ -10,24 +10,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createPool, createUdpSocket, defaultPool, type IoPool, type UdpBatch, type UdpMessage, type UdpSocket } from '../../src/index';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
+import { check, fill } from './datagrams';
 
-/** A datagram of `len` bytes: seq in the first 4 bytes, then a pattern derived from it. */
-function fill(pool: IoPool, seq: number, len: number) {
-  const buf = pool.alloc(len);
-  buf.setLength(len);
-  const b = buf.bytes;
-  for (let i = 0; i < len; i++) b[i] = (seq * 31 + i * 7) & 0xff;
-  new DataView(b.buffer, b.byteOffset, len).setUint32(0, seq);
-  return buf;
-}
-
-/** The seq of a datagram made by fill(), or -1 when its bytes are not what fill() wrote. */
-function check(bytes: Uint8Array): number {
-  if (bytes.length < 4) return -1;
-  const seq = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(0);
-  for (let i = 4; i < bytes.length; i++) if (bytes[i] !== ((seq * 31 + i * 7) & 0xff)) return -1;
-  return seq;
-}
 
 /** Every datagram of a batch as [seq, length], read through datagram(i). */
 function datagrams(b: UdpBatch): [number, number][] {

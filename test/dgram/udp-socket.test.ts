@@ -10,24 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { createPool, createUdpSocket, defaultPool, type IoPool, type UdpMessage, type UdpSocket } from '../../src/index';
 import { native } from '../../src/core/native';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
-
-/** A datagram of `len` bytes: seq in the first 4 bytes, then a pattern derived from it. */
-function fill(pool: IoPool, seq: number, len: number) {
-  const buf = pool.alloc(len);
-  buf.setLength(len);
-  const b = buf.bytes;
-  for (let i = 0; i < len; i++) b[i] = (seq * 31 + i * 7) & 0xff;
-  if (len >= 4) new DataView(b.buffer, b.byteOffset, len).setUint32(0, seq);
-  return buf;
-}
-
-/** The seq of a datagram made by fill(), or -1 when its bytes are not what fill() wrote. */
-function check(bytes: Uint8Array): number {
-  if (bytes.length < 4) return -1;
-  const seq = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(0);
-  for (let i = 4; i < bytes.length; i++) if (bytes[i] !== ((seq * 31 + i * 7) & 0xff)) return -1;
-  return seq;
-}
+import { check, fill } from './datagrams';
 
 async function pair(rxOptions: object = {}, txOptions: object = {}): Promise<[UdpSocket, UdpSocket, number]> {
   const rx = createUdpSocket({ type: 'udp4', ...rxOptions });
