@@ -43,3 +43,5 @@ export const kUdpSendTo = Symbol('maio.udpSendTo');
 export const kWriteHeld = Symbol('maio.writeHeld');
 /** IoPool: whether the ring it was attached to is closed (defaultPool() then makes a new one). */
 export const kRingClosed = Symbol('maio.ringClosed');
+/** IoPool: its descriptor id on a given ring, or a typed error when it cannot be used there. */
+export const kPoolIdOn = Symbol('maio.poolIdOn');

@@ -19,7 +19,7 @@ import type { IoPool } from '../pool/pool';
 import { currentRing } from '../ring/current';
 import type { IoRing } from '../ring/io-ring';
 import { addressFamily, decodeSockaddr, sockaddr, validatePort } from '../net/address';
-import { kLend, kPoolId, kReturn, kUdpDestination, kUdpSendTo } from '../core/symbols';
+import { kLend, kPoolIdOn, kReturn, kUdpDestination, kUdpSendTo } from '../core/symbols';
 import { UdpMessage, messageOfView, type RemoteInfo } from './udp-message';
 import { UdpBatch, kLendForSend, kMessageAt, kNextMessage } from './udp-batch';
 import { applyOptions, checkOptions, type CheckedOptions, type UdpLookupFunction, type UdpSocketOptions } from './udp-options';
@@ -85,8 +85,8 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
     this.#o = checkOptions(options);
     this.type = options.type;
     this.pool = options.pool ?? defaultPool();
-    if (this.pool[kPoolId] < 0) throw new InvalidArgumentError("the pool is not attached to this thread's ring");
     this.#ring = currentRing();
+    this.pool[kPoolIdOn](this.#ring);
     this.#fd = call(() => native().sockOpen(this.#o.family, 'udp'));
     let offload;
     try {

@@ -20,7 +20,7 @@
  */
 import type { IoBuffer } from '../pool/buffer';
 import { LEND_EXCLUSIVE, type IoPool, type SlotRecycler } from '../pool/pool';
-import { kLend, kPoolId, kReturn, kSetRecycler, kSlot } from '../core/symbols';
+import { kLend, kPoolId, kPoolIdOn, kReturn, kSetRecycler, kSlot } from '../core/symbols';
 import { InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import type { IoRing, ProvideOwner } from '../ring/io-ring';
 
@@ -166,7 +166,7 @@ export class RecvGroup implements ProvideOwner, SlotRecycler {
     if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > pool.maxAllocSize) {
       throw new OutOfRangeError(`receive buffer size must be in [1, ${pool.maxAllocSize}], got ${bufferSize}`);
     }
-    if (pool[kPoolId] < 0) throw new InvalidArgumentError('the pool is not attached to this thread\'s ring');
+    pool[kPoolIdOn](ring);
     this.ring = ring;
     this.pool = pool;
     this.bufferSize = bufferSize;

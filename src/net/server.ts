@@ -20,7 +20,7 @@ import { adoptListener, listenUnix, removeSocketFile, type Listener } from './li
 import { isPipeName, unixSockaddr } from './unix-address';
 import { makeSocket, type ConnectOptions, type LocalBind, type MaioSocketOptions, type Socket } from './socket';
 import * as sockopt from './sockopt';
-import { kIdleClose } from '../core/symbols';
+import { kIdleClose, kPoolIdOn } from '../core/symbols';
 import { validateSocketOptions } from './options';
 import { listenHook } from './listen-hook';
 
@@ -102,6 +102,8 @@ export class Server extends TypedEmitter<ServerEvents> implements CompletionTarg
     this.#ring = currentRing();
     this.#opts = { ...options };
     validateSocketOptions(this.#opts);
+    // Checked now, not at the first accept (an error there has no caller).
+    this.#opts.pool?.[kPoolIdOn](this.#ring);
     for (const k of ['idleTimeout', 'idleMinBytes'] as const) {
       const v = options[k];
       if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) {

@@ -19,8 +19,7 @@
 import { TypedEmitter } from '../core/typed-events';
 import type { IoBuffer } from '../pool/buffer';
 import type { AddressInfo } from 'node:net';
-import { InvalidArgumentError } from '../core/errors';
-import { kPoolId } from '../core/symbols';
+import { kPoolIdOn } from '../core/symbols';
 import type { IoPool } from '../pool/pool';
 import type { IoRing } from '../ring/io-ring';
 import type { IdleEntry } from './idle';
@@ -146,9 +145,7 @@ export abstract class SocketCore extends TypedEmitter<SocketEvents> {
     this.#ring = init.ring;
     this.#opts = init.options;
     this.pool = init.pool;
-    if (this.pool[kPoolId] < 0) {
-      throw new InvalidArgumentError("the pool is not attached to this thread's ring (created with register: false, or on another thread)");
-    }
+    this.pool[kPoolIdOn](init.ring);
     this.#fd = init.fd;
     if (init.unix) this.#flags = Flag.Unix;
   }

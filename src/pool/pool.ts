@@ -36,6 +36,7 @@ import {
   kLend,
   kPoolHandle,
   kPoolId,
+  kPoolIdOn,
   kRingClosed,
   kQuotaAlloc,
   kQuotaAllocWait,
@@ -168,6 +169,20 @@ export class IoPool {
   /** @internal the ring this pool was attached to is closed */
   [kRingClosed](): boolean {
     return this.#ring !== null && this.#ring.closed;
+  }
+
+  /**
+   * @internal This pool's descriptor id on `ring`. A pool is attached to the
+   * ring it was made on; its id means nothing on any other ring (on the
+   * thread's next ring the same id names another pool's memory), so using it
+   * there is an error, never a descriptor.
+   */
+  [kPoolIdOn](ring: IoRing): number {
+    if (this.#ring === ring && !ring.closed) return this[kPoolId];
+    if (this.#ring !== null && this.#ring.closed) {
+      throw new ClosedError("the pool's ring was closed: a pool serves only the ring it was made on (make a new pool; defaultPool() does)");
+    }
+    throw new InvalidArgumentError("the pool is not attached to this thread's ring (created with register: false, or on another thread)");
   }
   readonly #native: Omit<PoolCreateResult, 'region'>;
   readonly #t: SlotTable;

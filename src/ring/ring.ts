@@ -815,7 +815,9 @@ export class Ring implements IoRing {
    * Cancels what is in flight, closes the ring, then completes every op that
    * had no final completion yet with -ECANCELED. Safe to call twice. The
    * servers and sockets on it close with it ('close', no 'error'); the
-   * thread's next Ring.current() is a new ring, with a new default pool.
+   * thread's next Ring.current() is a new ring, with a new default pool. A
+   * pool made with createPool() serves only the ring it was made on: handed
+   * to a server or socket on the next ring it is an ERR_MAIO_CLOSED error.
    */
   close(): void {
     if (this.#closed) return;

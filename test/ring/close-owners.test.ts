@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import * as dgram from 'node:dgram';
-import { Ring, createServer, createUdpSocket, type IoBuffer, type Socket } from '../../src/index';
+import { Ring, connect, createPool, createServer, createUdpSocket, defaultPool, type IoBuffer, type Socket } from '../../src/index';
 import { until } from '../net/helpers';
 
 test('Ring.close() closes the servers, TCP sockets and UDP sockets on it, without an error, and a new ring serves', async () => {
@@ -64,4 +64,30 @@ test('Ring.close() closes the servers, TCP sockets and UDP sockets on it, withou
   } finally {
     process.off('uncaughtException', onUncaught);
   }
+});
+
+test("a pool made on a ring that closed is refused by the thread's next ring with a typed error (its id there names another pool's memory)", async () => {
+  const pool = createPool({ size: 4 << 20 });
+  const held = pool.alloc(100);
+  held.bytes.set(Buffer.from('still mine'));
+  Ring.current()!.close();
+  defaultPool(); // the thread's next ring, with its own pool in the id the old one had
+  assert.throws(() => createServer({ pool }), { code: 'ERR_MAIO_CLOSED' });
+  assert.throws(() => connect({ port: 9, host: '127.0.0.1', pool }), { code: 'ERR_MAIO_CLOSED' });
+  assert.throws(() => createUdpSocket({ type: 'udp4', pool }), { code: 'ERR_MAIO_CLOSED' });
+  // What the application holds stays readable and can be given back.
+  assert.equal(Buffer.from(held.bytes.subarray(0, 10)).toString(), 'still mine');
+  held.release();
+  pool.close();
+  // The next ring itself serves.
+  const server = createServer((s) => s.on('data', (b: IoBuffer) => s.send(b)));
+  await server.listenAsync(0, '127.0.0.1');
+  const c = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  c.write('next ring');
+  const [echo] = await once(c, 'data');
+  assert.equal(String(echo), 'next ring');
+  c.destroy();
+  await until(() => server.connections === 0, 'the echo connection closed');
+  server.close();
+  await once(server, 'close');
 });
