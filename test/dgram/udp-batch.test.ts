@@ -8,9 +8,9 @@
 // (one UDP_SEGMENT send with GSO, datagram by datagram without).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { createPool, createUdpSocket, defaultPool, type IoPool, type UdpBatch, type UdpMessage, type UdpSocket } from '../../src/index';
-import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
-import { check, fill } from './datagrams';
+import { createUdpSocket, defaultPool, type UdpBatch, type UdpMessage, type UdpSocket } from '../../src/index';
+import { netSkip as skip, poolGuard, until } from '../net/helpers';
+import { check, closeAll, fill, pair, readQuotaHolds } from './datagrams';
 
 
 /** Every datagram of a batch as [seq, length], read through datagram(i). */
@@ -18,18 +18,6 @@ function datagrams(b: UdpBatch): [number, number][] {
   const out: [number, number][] = [];
   for (let i = 0; i < b.count; i++) out.push([check(b.datagram(i)), b.sizeOf(i)]);
   return out;
-}
-
-async function pair(rxOptions: object = {}, txOptions: object = {}): Promise<[UdpSocket, UdpSocket, number, number]> {
-  const rx = createUdpSocket({ type: 'udp4', ...rxOptions });
-  const tx = createUdpSocket({ type: 'udp4', ...txOptions });
-  const { port } = await rx.bind(0, '127.0.0.1');
-  const { port: txPort } = await tx.bind(0, '127.0.0.1');
-  return [rx, tx, port, txPort];
-}
-
-async function closeAll(...socks: UdpSocket[]): Promise<void> {
-  await Promise.all(socks.map((s) => bounded(new Promise<void>((r) => s.close(r)), 'close')));
 }
 
 test('a GRO batch with a short last segment is one batch event: counts, sizes, bytes, source; no message events; released together', { skip, timeout: 20000 }, async () => {
@@ -171,28 +159,9 @@ test('pause() in a message handler in the middle of a GRO buffer: the rest of th
   await guard.check();
 });
 
-test('the read quota counts retained batches: the receive stops at it and goes on when they are released', { skip, timeout: 20000 }, async () => {
-  const pool = createPool({ size: 8 << 20, lock: false, classes: [{ size: 2048, count: 1024 }] });
-  const guard = poolGuard(pool);
-  const quota = 8 * 2048;
-  const [rx, tx, port] = await pair({ pool, readBufferSize: 2048, gro: false, readQuota: quota }, { pool });
-  const held: UdpBatch[] = [];
-  rx.on('batch', (b) => held.push(b.retain()));
-  for (let i = 0; i < 8; i++) {
-    tx.send(fill(pool, i, 1000), port, '127.0.0.1');
-    await until(() => held.length === i + 1, `datagram ${i}`);
-  }
-  assert.equal(rx.stats().receiveBytesHeld, quota);
-  for (let i = 8; i < 14; i++) tx.send(fill(pool, i, 1000), port, '127.0.0.1');
-  await new Promise((r) => setTimeout(r, 150));
-  assert.equal(held.length, 8, 'nothing past the quota while the application holds it');
-  for (const b of held.splice(0)) b.release();
-  await until(() => held.length === 6, 'the datagrams that waited');
-  assert.deepEqual(held.map((b) => check(b.bytes)), [8, 9, 10, 11, 12, 13]);
-  for (const b of held.splice(0)) b.release();
-  await closeAll(rx, tx);
-  await guard.check();
-});
+test('the read quota counts retained batches: the receive stops at it and goes on when they are released', { skip, timeout: 20000 }, () =>
+  readQuotaHolds('batch'),
+);
 
 test('close() with batches waiting (paused) gives their buffers back; a retained batch stays readable until released', { skip, timeout: 20000 }, async () => {
   const pool = defaultPool();

@@ -7,22 +7,10 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createPool, createUdpSocket, defaultPool, type IoPool, type UdpMessage, type UdpSocket } from '../../src/index';
+import { createPool, createUdpSocket, defaultPool, type UdpMessage, type UdpSocket } from '../../src/index';
 import { native } from '../../src/core/native';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
-import { check, fill } from './datagrams';
-
-async function pair(rxOptions: object = {}, txOptions: object = {}): Promise<[UdpSocket, UdpSocket, number]> {
-  const rx = createUdpSocket({ type: 'udp4', ...rxOptions });
-  const tx = createUdpSocket({ type: 'udp4', ...txOptions });
-  const { port } = await rx.bind(0, '127.0.0.1');
-  await tx.bind(0, '127.0.0.1');
-  return [rx, tx, port];
-}
-
-async function closeAll(...socks: UdpSocket[]): Promise<void> {
-  await Promise.all(socks.map((s) => bounded(new Promise<void>((r) => s.close(r)), 'close')));
-}
+import { check, closeAll, fill, pair, readQuotaHolds } from './datagrams';
 
 for (const gso of [false, true]) {
   test(`sequence-numbered datagrams arrive whole and in order at a paced rate (gso ${gso}); loss and reorder counted`, { skip, timeout: 30000 }, async () => {
@@ -252,29 +240,9 @@ test('udp6: bind, send to ::1 and to an IPv4 host through its mapped address', {
   await guard.check();
 });
 
-test('the read quota: held messages stop the receive; releasing them brings the datagrams that waited in the kernel', { skip, timeout: 20000 }, async () => {
-  const pool = createPool({ size: 8 << 20, lock: false, classes: [{ size: 2048, count: 1024 }] });
-  const guard = poolGuard(pool);
-  const quota = 8 * 2048;
-  const [rx, tx, port] = await pair({ pool, readBufferSize: 2048, gro: false, readQuota: quota }, { pool });
-  const held: UdpMessage[] = [];
-  rx.on('message', (msg) => held.push(msg.retain()));
-  // One at a time up to the quota: each arrives before the next leaves.
-  for (let i = 0; i < 8; i++) {
-    tx.send(fill(pool, i, 1000), port, '127.0.0.1');
-    await until(() => held.length === i + 1, `datagram ${i}`);
-  }
-  assert.equal(rx.stats().receiveBytesHeld, quota);
-  for (let i = 8; i < 14; i++) tx.send(fill(pool, i, 1000), port, '127.0.0.1');
-  await new Promise((r) => setTimeout(r, 150));
-  assert.equal(held.length, 8, 'nothing past the quota while the application holds it');
-  for (const m of held.splice(0)) m.release();
-  await until(() => held.length === 6, 'the datagrams that waited');
-  assert.deepEqual(held.map((m) => check(m.bytes)), [8, 9, 10, 11, 12, 13]);
-  for (const m of held.splice(0)) m.release();
-  await closeAll(rx, tx);
-  await guard.check();
-});
+test('the read quota: held messages stop the receive; releasing them brings the datagrams that waited in the kernel', { skip, timeout: 20000 }, () =>
+  readQuotaHolds('message'),
+);
 
 test('a GSO batch the kernel refuses turns GSO off for the socket (reason in stats) and its datagrams still go, one by one', { skip, timeout: 20000 }, async () => {
   const pool = defaultPool();
