@@ -3,7 +3,7 @@
  *
  * First the facts, each with a verdict (backend and why, ring set-up and the wake-up probe,
  * io_uring_disabled, seccomp, memlock and what a pool can lock and register, THP, zero-copy
- * sends, SO_REUSEPORT, the CPUs --workers auto takes and CPU steering, socket buffer limits); then a loopback self-check (`maio self-check`, one
+ * sends, SO_REUSEPORT, the CPUs --workers auto takes and CPU steering, kernel TLS, socket buffer limits); then a loopback self-check (`maio self-check`, one
  * child process per backend and ring set-up, node:net as the reference). Exit code 0 when the
  * configuration this process would run is healthy, 1 when something slows or blocks it (each
  * such line says why and how to fix it), 2 when the doctor itself failed.
@@ -203,6 +203,28 @@ function steeringFinding(): Finding {
     : { name: 'CPU steering', value: 'no', verdict: 'note', why: s.reason, fix: 'workers share connections by the kernel\'s 4-tuple hash instead' };
 }
 
+/**
+ * Kernel TLS, probed rather than read from a config: attaching the "tls"
+ * upper-layer protocol to an unconnected TCP socket fails with ENOTCONN when
+ * the kernel has it (or can load it), ENOENT when it does not. maio offloads
+ * no TLS records yet; the line says whether a kernel-TLS path could run here.
+ */
+function kernelTlsFinding(): Finding {
+  const n = native();
+  const fd = n.sockOpen(4, 'tcp');
+  const why = 'TLS on maio/net sockets is node\'s TLS over a JavaScript stream, which copies each record: slower than node:https (README, "TLS on maio/net")';
+  try {
+    n.sockSetBytes(fd, 6 /* IPPROTO_TCP */, 31 /* TCP_ULP */, new TextEncoder().encode('tls'));
+    return { name: 'kernel TLS', value: 'yes', verdict: 'ok', why };
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as Error).message;
+    if (code === 'ENOTCONN') return { name: 'kernel TLS', value: 'yes', verdict: 'ok', why };
+    return { name: 'kernel TLS', value: `no (TCP_ULP tls: ${code})`, verdict: 'note', why };
+  } finally {
+    n.sockClose(fd);
+  }
+}
+
 function socketBufferFinding(): Finding {
   const data = {
     rmemMax: Number(read('/proc/sys/net/core/rmem_max')),
@@ -289,6 +311,7 @@ export async function diagnose(durationMs = 1000): Promise<DoctorReport> {
     reusePortFinding(),
     workersFinding(),
     steeringFinding(),
+    kernelTlsFinding(),
     socketBufferFinding(),
   ];
   const checks: CheckLine[] = [];

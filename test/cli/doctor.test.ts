@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { native } from '../../src/core/native';
 import type { DoctorReport } from '../../src/cli/doctor';
@@ -38,8 +39,13 @@ test('maio doctor --json: every fact and a self-check line per backend and set-u
   assert.equal(typeof rep.kernel, 'string');
   assert.equal(rep.node, process.version);
   assert.deepEqual(rep.findings.map((f) => f.name), [
-    'backend', 'ring set-up', 'io_uring_disabled', 'seccomp', 'memlock', 'THP', 'zero-copy send', 'SO_REUSEPORT', 'worker CPUs', 'CPU steering', 'socket buffers',
+    'backend', 'ring set-up', 'io_uring_disabled', 'seccomp', 'memlock', 'THP', 'zero-copy send', 'SO_REUSEPORT', 'worker CPUs', 'CPU steering', 'kernel TLS', 'socket buffers',
   ]);
+  // kernel TLS: a kernel that lists the tls ULP has it; one without loadable modules that does not list it has not.
+  const ulps = fs.readFileSync('/proc/sys/net/ipv4/tcp_available_ulp', 'utf8').trim().split(/\s+/);
+  const ktls = rep.findings.find((f) => f.name === 'kernel TLS')!;
+  if (ulps.includes('tls')) assert.equal(ktls.value, 'yes');
+  else if (!fs.existsSync('/proc/modules')) assert.match(ktls.value, /^no \(TCP_ULP tls: ENOENT\)$/);
   for (const f of rep.findings) {
     assert.ok(['ok', 'note', 'degraded'].includes(f.verdict), `${f.name}: ${f.verdict}`);
     assert.equal(typeof f.value, 'string');
