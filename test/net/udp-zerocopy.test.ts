@@ -100,7 +100,10 @@ interface SocketVerdict {
   inUse: number;
 }
 
-/** The namespace of the first test: a veth whose peer is down, a static neighbour for 198.18.0.2. */
+/** A unique-local prefix that exists only inside the namespaces these tests make. */
+const V6_PREFIX = 'fd00:198:18::';
+
+/** The namespace of the first test: a veth whose peer is down, static neighbours for 198.18.0.2 and fd00:198:18::2. */
 function withLonelyVeth(fn: (ns: string) => void): void {
   const ns = `maio-uzc-${process.pid}`;
   ip('netns', 'add', ns);
@@ -109,6 +112,9 @@ function withLonelyVeth(fn: (ns: string) => void): void {
     ip('-n', ns, 'addr', 'add', '198.18.0.1/24', 'dev', 'va');
     ip('-n', ns, 'link', 'set', 'va', 'up');
     ip('-n', ns, 'neigh', 'add', '198.18.0.2', 'lladdr', '02:00:00:00:00:02', 'dev', 'va', 'nud', 'permanent');
+    // IPv6 the same way: no duplicate address detection to wait for, a static neighbour.
+    ip('-n', ns, 'addr', 'add', `${V6_PREFIX}1/64`, 'dev', 'va', 'nodad');
+    ip('-n', ns, 'neigh', 'add', `${V6_PREFIX}2`, 'lladdr', '02:00:00:00:00:02', 'dev', 'va', 'nud', 'permanent');
     fn(ns);
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
@@ -116,8 +122,8 @@ function withLonelyVeth(fn: (ns: string) => void): void {
 }
 
 /** Runs the UdpSocket child in `ns` on this run's engine (MAIO_BACKEND is inherited). */
-function socketSendIn(ns: string, mode: 'always' | 'auto', how: 'segments' | 'send', rounds: number, batches: number): SocketVerdict {
-  const out = execFileSync('ip', ['netns', 'exec', ns, process.execPath, SOCKET_CHILD, '198.18.0.2', mode, how, String(rounds), String(batches)], {
+function socketSendIn(ns: string, mode: 'always' | 'auto', how: 'segments' | 'send', rounds: number, batches: number, dest = '198.18.0.2'): SocketVerdict {
+  const out = execFileSync('ip', ['netns', 'exec', ns, process.execPath, SOCKET_CHILD, dest, mode, how, String(rounds), String(batches)], {
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -168,6 +174,20 @@ test("UdpSocket zeroCopy 'auto' over a veth with its peer down: the probe sees n
     assert.equal(z.notCopiedSends, 24);
     assert.equal(z.copiedSends, 0);
     assert.equal(z.plainSends, 0);
+    assert.equal(v.inUse, 0, 'every buffer back in the pool');
+  });
+});
+
+test("UdpSocket zeroCopy 'always' over IPv6 on the same veth: every GSO batch reported not copied", { skip: netnsSkip() }, () => {
+  withLonelyVeth((ns) => {
+    const v = socketSendIn(ns, 'always', 'segments', 1, 8, `${V6_PREFIX}2`);
+    assert.equal(v.engine, thisEngine());
+    assert.equal(v.errors, 0);
+    assert.equal(v.gsoBatches, 8, 'each buffer one UDP_SEGMENT send over IPv6');
+    assert.equal(v.datagramsOut, 8 * 40);
+    assert.equal(v.zeroCopy.zcSends, 8, `every batch went zero-copy: ${JSON.stringify(v.zeroCopy)}`);
+    assert.equal(v.zeroCopy.notCopiedSends, 8);
+    assert.equal(v.zeroCopy.copiedSends, 0);
     assert.equal(v.inUse, 0, 'every buffer back in the pool');
   });
 });
