@@ -18,10 +18,12 @@
  * datagrams) may go zero-copy (udp-zero-copy.ts decides): SENDMSG_ZC, whose
  * pieces stay lent until the kernel's notification, not just its result;
  * the callbacks run at the result, the buffers go back at the notification.
- * Batches of more than 17 separate buffers go zero-copy (cut to 17) only
+ * Batches of more separate buffers than one packet's page fragments (17 on
+ * a default kernel build) go zero-copy (cut to fit) only
  * once zero-copy is proven or forced, so 'auto' probes with what fits as
  * it is (sendSegments() buffers, relayed GRO regions, smaller batches).
  */
+import * as fs from 'node:fs';
 import { errnoError, type ErrnoError } from '../core/errors';
 import { CQE_F_MORE, CQE_F_NOTIF, NOTIF_USAGE_ZC_COPIED, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX } from '../core/native';
 import { kLend, kPoolId, kReturn } from '../core/symbols';
@@ -79,11 +81,23 @@ const SMALL_SEGS = (128 - SENDMSG_NAME_MAX) >> 3;
 export const GSO_MAX_BYTES = 65280;
 /**
  * The kernel hangs a zero-copy send's pages on one skb as page fragments, at
- * most MAX_SKB_FRAGS (17 unless the kernel was built with more), and fails
- * the send with EMSGSIZE beyond; a batch is cut to fit before it goes
- * zero-copy. Pool offsets count from the region's page-aligned start.
+ * most MAX_SKB_FRAGS, and fails the send with EMSGSIZE beyond; a batch is cut
+ * to fit before it goes zero-copy. MAX_SKB_FRAGS is a build option (17 by
+ * default); the net.core.max_skb_frags sysctl starts at it and cannot exceed
+ * it, so reading the sysctl never overshoots. Pool offsets count from the
+ * region's page-aligned start.
  */
-const MAX_FRAGS = 17;
+const MAX_FRAGS = readMaxFrags();
+
+function readMaxFrags(): number {
+  try {
+    const n = Number(fs.readFileSync('/proc/sys/net/core/max_skb_frags', 'utf8').trim());
+    if (Number.isInteger(n) && n >= 1) return n;
+  } catch {
+    // no /proc (a container without it): the default build's value
+  }
+  return 17;
+}
 const PAGE = 4096;
 const EMSGSIZE = 90;
 const EINVAL = 22;
