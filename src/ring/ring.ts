@@ -116,6 +116,8 @@ export class Ring implements IoRing {
   readonly capabilities: RingCapabilities;
   #queued = 0;
   #flushScheduled = false;
+  /** completions are being dispatched: the flush that ends the batch takes what they queue */
+  #dispatching = false;
   #closed = false;
 
   // op table, indexed by slot
@@ -160,6 +162,18 @@ export class Ring implements IoRing {
 
   readonly #onCompletions = (count: number): void => {
     const c = this.#comp;
+    // Saved and restored: an engine may dispatch from inside a submit of this batch.
+    const outer = this.#dispatching;
+    this.#dispatching = true;
+    try {
+      this.#dispatch(c, count);
+    } finally {
+      this.#dispatching = outer;
+    }
+    this.#flush();
+  };
+
+  #dispatch(c: Int32Array, count: number): void {
     for (let i = 0; i < count; i++) {
       const b = i * CQE_INTS;
       const opId = c[b];
@@ -178,8 +192,7 @@ export class Ring implements IoRing {
         process.nextTick(rethrow, err);
       }
     }
-    this.#flush();
-  };
+  }
 
   readonly #host: EngineHost = {
     onCompletions: this.#onCompletions,
@@ -281,10 +294,7 @@ export class Ring implements IoRing {
     s[b + 12] = 0;
     s[b + 13] = sqeFlags;
     this.#queued++;
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flushTask);
-    }
+    if (!this.#flushScheduled) this.#scheduleFlush();
     return opId;
   }
 
@@ -452,10 +462,7 @@ export class Ring implements IoRing {
     s[b + 14] = 0;
     s[b + 15] = 0;
     this.#queued++;
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flushTask);
-    }
+    if (!this.#flushScheduled) this.#scheduleFlush();
   }
 
   /** Registers a provided-buffer ring for `group` (0..65535) with `entries` slots (a power of two). */
@@ -578,10 +585,18 @@ export class Ring implements IoRing {
   schedule(p: PreFlush): void {
     if (this.#closed) throw new ClosedError('the ring is closed');
     this.#preFlush.add(p);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flushTask);
-    }
+    if (!this.#flushScheduled) this.#scheduleFlush();
+  }
+
+  /**
+   * Flushes at the end of this turn's synchronous work. While a batch of
+   * completions is dispatched, the flush that ends the batch comes first: no
+   * microtask (Node's queueMicrotask costs an async resource and a bound
+   * function per call, once per batch on a busy ring).
+   */
+  #scheduleFlush(): void {
+    this.#flushScheduled = true;
+    if (!this.#dispatching) queueMicrotask(this.#flushTask);
   }
 
   #flush(): void {

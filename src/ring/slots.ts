@@ -159,6 +159,8 @@ function rethrow(err: unknown): never {
  */
 export class PreFlushQueue {
   #list: PreFlush[] = [];
+  /** the last run's list, emptied with its backing store kept: the next run fills it without growing a new one */
+  #spare: PreFlush[] | null = null;
 
   get pending(): boolean {
     return this.#list.length > 0;
@@ -171,10 +173,11 @@ export class PreFlushQueue {
   /** Calls each queued object once, including any queued while this runs. */
   run(): void {
     while (this.#list.length > 0) {
-      // A fresh list: a preFlush may flush (a full batch), which runs this
-      // again, and may schedule again.
+      // Another list (the spare) takes what is added meanwhile: a preFlush may
+      // flush (a full batch), which runs this again, and may schedule again.
       const list = this.#list;
-      this.#list = [];
+      this.#list = this.#spare ?? [];
+      this.#spare = null;
       for (let i = 0; i < list.length; i++) {
         try {
           list[i].preFlush();
@@ -182,11 +185,16 @@ export class PreFlushQueue {
           process.nextTick(rethrow, err);
         }
       }
+      // pop, not length = 0, which drops the backing store
+      while (list.length > 0) list.pop();
+      // a nested run may have kept its own list already
+      if (this.#spare === null) this.#spare = list;
     }
   }
 
   /** The ring closed: forget them (a run in progress finishes its current list). */
   clear(): void {
     this.#list = [];
+    this.#spare = null;
   }
 }

@@ -114,6 +114,33 @@ test('schedule(): preFlush runs once at the start of the next flush, its ops go 
   assert.deepEqual(order, ['a', 'b']);
 });
 
+test('ops queued by completion handlers go out with the flush that ends their batch, also after a handler flushed; later ops flush by themselves', async () => {
+  const ring = Ring.current();
+  await until(() => ring.pending === 0, 'an idle ring');
+  const c = new Collector();
+  let round = 0;
+  // Each completion queues the next op from inside the dispatch; the second
+  // also flushes there (a full batch does) and queues after that flush.
+  const chain: CompletionTarget = {
+    onCompletion() {
+      round++;
+      if (round === 1) ring.nop(chain);
+      else if (round === 2) {
+        ring.nop(c);
+        ring.flush();
+        ring.nop(chain);
+      }
+    },
+  };
+  ring.nop(chain);
+  await until(() => round === 3 && c.events.length === 1, 'the ops queued by handlers completed');
+  // Outside any dispatch, a queued op still gets its own flush at the end of the turn.
+  await new Promise((r) => setTimeout(r, 1));
+  ring.nop(c);
+  await until(() => c.events.length === 2, 'a NOP queued from a timer completed');
+  assert.equal(ring.pending, 0);
+});
+
 test('more ops than one flush takes: queue() flushes by itself, stats add up; stale ids cannot be cancelled', async () => {
   const ring = Ring.current();
   await until(() => ring.pending === 0, 'an idle ring');

@@ -114,6 +114,17 @@ test('pre-flush queue: each object once in order, those queued meanwhile too (al
   assert.equal(q.pending, false);
   assert.equal(deferred.length, 1);
   assert.throws(() => deferred[0][0](...deferred[0][1]), (e) => e === boom);
+  // The emptied list is reused: a later run calls only what was added since.
+  const again: string[] = [];
+  const x = { preFlush: () => again.push('x') };
+  const y = { preFlush: () => again.push('y') };
+  q.add(x);
+  q.add(y);
+  q.run();
+  q.add(x);
+  q.run();
+  q.run();
+  assert.deepEqual(again, ['x', 'y', 'x']);
   q.add(late);
   assert.equal(q.pending, true);
   q.clear();
