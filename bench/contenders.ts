@@ -92,8 +92,9 @@ function maioUdpSink(gro: boolean) {
 }
 
 /**
- * `maio udp-blast`, 1,400-byte datagrams: GSO on (a pool buffer of 46 datagrams per
- * sendSegments(), as the C UDP_SEGMENT sender) or off; `zeroCopy` passes --zerocopy.
+ * `maio udp-blast`, 1,400-byte datagrams: GSO on (4 pool buffers of 46 datagrams, resent with
+ * sendSegmentsShared(), as the C UDP_SEGMENT sender resends its 4 messages) or off; `zeroCopy`
+ * passes --zerocopy.
  */
 function maioUdpBlast(gso: boolean, zeroCopy?: 'always') {
   return (env: Env, p: RoleParams): string[] => [
@@ -202,7 +203,7 @@ export const contenders: Contender[] = [
       proxy: 'maio proxy',
       proxy2: 'maio proxy --workers 2',
       'udp-sink': 'maio udp-sink, GRO on',
-      'udp-send': 'maio udp-blast, GSO on (sendSegments)',
+      'udp-send': 'maio udp-blast, GSO on (sendSegmentsShared, 4 buffers)',
       file: "maio socket.sendFile() (mode 'sendfile')",
       http: 'node:http on maio/net',
       https: 'node:https on maio/net',

@@ -118,6 +118,8 @@ export class UdpSender implements PreFlush, CompletionTarget {
   readonly #segs = new Int32Array(2 * SENDMSG_MAX_SEGS);
   #queue: Pending[] = [];
   readonly #inflight = new Map<number, Batch>();
+  /** queue entries in the #inflight batches: pending without a walk */
+  #inflightItems = 0;
   #scheduled = false;
   #onIdle: (() => void) | null = null;
   /** drain() was called: nothing goes again */
@@ -133,11 +135,9 @@ export class UdpSender implements PreFlush, CompletionTarget {
     this.#onError = onError;
   }
 
-  /** Datagrams queued or with the kernel. */
+  /** Sends queued or with the kernel (a buffer of segments counts once). */
   get pending(): number {
-    let n = this.#queue.length;
-    for (const b of this.#inflight.values()) n += b.items.length;
-    return n;
+    return this.#queue.length + this.#inflightItems;
   }
 
   /** Takes the buffers of one datagram (checked by the caller: live, owned, distinct) and queues it for this turn's flush. */
@@ -152,9 +152,10 @@ export class UdpSender implements PreFlush, CompletionTarget {
    * Takes one buffer of datagrams laid end to end, each `seg` bytes (the last
    * may be shorter), checked by the caller; it leaves alone as one UDP_SEGMENT
    * send, so the application pays one queue entry for up to 64 datagrams.
+   * `shared`: a counted lend, the buffer stays the caller's (sendSegmentsShared).
    */
-  enqueueSegments(buf: IoBuffer, seg: number, name: Uint8Array | null, cb: SendCallback | undefined): void {
-    this.#pool[kLend](buf, LEND_TRANSFER);
+  enqueueSegments(buf: IoBuffer, seg: number, name: Uint8Array | null, cb: SendCallback | undefined, shared = false): void {
+    this.#pool[kLend](buf, shared ? 0 : LEND_TRANSFER);
     this.#queue.push({ buf, off: buf.offset, more: null, len: buf.length, name, cb, seg, plain: false });
     this.#schedule();
   }
@@ -303,7 +304,8 @@ export class UdpSender implements PreFlush, CompletionTarget {
       const opId = zc
         ? this.#ring.sendmsgZc(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso)
         : this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso);
-      this.#inflight.set(opId, { items: q.slice(head, head + n), aux, large, gso, total, zc, sent: false, again: Again.No });
+      this.#inflight.set(opId, { items: n === 1 ? [first] : q.slice(head, head + n), aux, large, gso, total, zc, sent: false, again: Again.No });
+      this.#inflightItems += n;
       head += n;
     }
     this.#queue = head === q.length ? [] : q.slice(head);
@@ -399,6 +401,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
   /** The op's final completion: its aux entry is free, its buffers go back (or go again). */
   #finish(opId: number, batch: Batch): void {
     this.#inflight.delete(opId);
+    this.#inflightItems -= batch.items.length;
     if (batch.large) this.#ring.freeAuxLarge(batch.aux);
     else this.#ring.freeAux(batch.aux);
     if (batch.again !== Again.No && this.#closeError === null) {

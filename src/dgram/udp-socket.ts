@@ -396,24 +396,43 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
    * why): send the datagrams one by one there.
    */
   sendSegments(buf: IoBuffer, segmentSize: number, port?: number, host?: string, cb?: SendCallback): void {
+    this.#sendSegments('sendSegments', buf, segmentSize, port, host, cb, false);
+  }
+
+  /**
+   * sendSegments() that keeps the buffer the caller's: it is lent for each
+   * send (counted, as a TCP socket's sendShared()), unreadable and unwritable
+   * while any send holds it, and OWNED again once the last completes; the
+   * caller may send it again meanwhile (the same bytes to other
+   * destinations, or again: a sender that resends a few warm buffers) and
+   * releases it when done (release() throws BufferLentError while a send
+   * holds it). A buffer given up to a send() or sendSegments() is refused
+   * (BufferReleasedError).
+   */
+  sendSegmentsShared(buf: IoBuffer, segmentSize: number, port?: number, host?: string, cb?: SendCallback): void {
+    this.#sendSegments('sendSegmentsShared', buf, segmentSize, port, host, cb, true);
+  }
+
+  #sendSegments(what: string, buf: IoBuffer, segmentSize: number, port: number | undefined, host: string | undefined, cb: SendCallback | undefined, shared: boolean): void {
     this.#checkOpen();
-    if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError('sendSegments() takes an IoBuffer');
-    if (buf.pool !== this.pool) throw new InvalidArgumentError("sendSegments() takes a buffer of the socket's pool");
+    if (!(buf instanceof IoBuffer)) throw new InvalidArgumentError(`${what}() takes an IoBuffer`);
+    if (buf.pool !== this.pool) throw new InvalidArgumentError(`${what}() takes a buffer of the socket's pool`);
     if (buf.released) throw new BufferReleasedError();
-    if (buf.lent) throw new BufferLentError();
+    // A shared send may lend a buffer lent already (the pool refuses a given-up or exclusive one).
+    if (buf.lent && !shared) throw new BufferLentError();
     if (!Number.isInteger(segmentSize) || segmentSize < 1 || segmentSize > MAX_PAYLOAD[this.#o.family]) {
       throw new OutOfRangeError(`segmentSize must be an integer from 1 to ${MAX_PAYLOAD[this.#o.family]}, got ${String(segmentSize)}`);
     }
     const len = buf.length;
     if (len < 1 || len > GSO_MAX_BYTES || Math.ceil(len / segmentSize) > SENDMSG_MAX_SEGS) {
-      throw new DatagramTooLargeError(`sendSegments() sends 1 to ${GSO_MAX_BYTES} bytes in at most ${SENDMSG_MAX_SEGS} segments, got ${len} bytes of ${segmentSize}-byte segments`);
+      throw new DatagramTooLargeError(`${what}() sends 1 to ${GSO_MAX_BYTES} bytes in at most ${SENDMSG_MAX_SEGS} segments, got ${len} bytes of ${segmentSize}-byte segments`);
     }
     if (!this.#sender.gso.enabled) throw new BackendUnavailableError(`UDP segmentation is off on this socket: ${this.#sender.gso.reason}`);
     let name: Uint8Array | null = null;
     if (this.#connected) {
-      if (port !== undefined) throw new InvalidArgumentError('the UDP socket is connected: sendSegments() takes no address');
+      if (port !== undefined) throw new InvalidArgumentError(`the UDP socket is connected: ${what}() takes no address`);
     } else {
-      if (port === undefined) throw new InvalidArgumentError('sendSegments() on an unconnected UDP socket needs a port');
+      if (port === undefined) throw new InvalidArgumentError(`${what}() on an unconnected UDP socket needs a port`);
       if (UdpSocket.#isName(host)) {
         const p = validatePort(port);
         this.pool[kLend](buf);
@@ -422,12 +441,12 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
           p,
           (to) => {
             this.pool[kReturn](buf);
-            this.#sender.enqueueSegments(buf, segmentSize, to, cb);
+            this.#sender.enqueueSegments(buf, segmentSize, to, cb, shared);
             this.#armAfterSend();
           },
           () => {
             this.pool[kReturn](buf);
-            buf.release();
+            if (!shared) buf.release(); // ownership went with the send; a shared buffer stays the caller's
           },
           cb,
         );
@@ -435,7 +454,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       }
       name = this.#name(port, host);
     }
-    this.#sender.enqueueSegments(buf, segmentSize, name, cb);
+    this.#sender.enqueueSegments(buf, segmentSize, name, cb, shared);
     this.#armAfterSend();
   }
 
@@ -631,6 +650,15 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
   ref(): this {
     this.#receiver.setRef(true);
     return this;
+  }
+
+  /**
+   * Sends queued or with the kernel (a sendSegments() buffer counts once), as
+   * stats().sendsPending without making the snapshot: for a sender that
+   * checks it every turn.
+   */
+  get sendsPending(): number {
+    return this.#sender.pending;
   }
 
   stats(): UdpStats {

@@ -37,7 +37,7 @@ export interface UdpStats {
   gso: OffloadState;
   /** whether UDP_GRO is on, and why not */
   gro: OffloadState;
-  /** datagrams queued or with the kernel */
+  /** sends queued or with the kernel (a datagram, or a sendSegments() buffer: once) */
   sendsPending: number;
   /** bytes of receive buffers the application holds */
   receiveBytesHeld: number;
