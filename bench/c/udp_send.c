@@ -95,6 +95,9 @@ int main(int argc, char **argv)
 	struct mmsghdr *msgs = calloc(nmsg, sizeof *msgs);
 	struct iovec *iov = calloc(nmsg, sizeof *iov);
 	if (!buf || !msgs || !iov) die("calloc");
+	/* Written, as any sender's data is (and as loadgen's): calloc memory never
+	 * written maps the kernel's one zero page, whose copy stays in L1. */
+	memset(buf, 'u', nmsg * segs * size);
 	for (size_t i = 0; i < nmsg; i++) {
 		iov[i].iov_base = buf + i * segs * size;
 		iov[i].iov_len = segs * size;
