@@ -29,12 +29,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# The C tools (bench/c/*.c: loadgen, echo_epoll, sink, sendfile, udp_send, udp_recv). Rebuilt when the source is newer.
+# The C tools (bench/c/*.c: loadgen, echo_epoll, echo_uring, sink, sendfile, udp_send, udp_recv). Rebuilt when the source or a shared header is newer.
 if command -v cc >/dev/null 2>&1; then
   mkdir -p bench/build
   for src in bench/c/*.c; do
     out="bench/build/$(basename "$src" .c)"
-    if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+    if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ -n "$(find bench/c -name '*.h' -newer "$out")" ]; then
       cc -O2 -Wall -o "$out" "$src" || { say "cc failed on $src"; exit 1; }
     fi
   done

@@ -13,41 +13,8 @@
  *
  * usage: udp_recv [--port 0] [--host 127.0.0.1] [--mode mmsg|gro] [--warmup S] [--duration S] [--idle-ms 500]
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#ifndef SOL_UDP
-#define SOL_UDP 17
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104 /* linux/udp.h, since 5.0 */
-#endif
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "udp_recv: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
+#define TOOL "udp_recv"
+#include "udp_tool.h"
 
 int main(int argc, char **argv)
 {
@@ -70,9 +37,7 @@ int main(int argc, char **argv)
 	}
 	size_t nmsg = gro ? 8 : 64, bufsize = gro ? 65536 : 2048;
 
-	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: a signal ends recvmmsg */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	stop_on_signals(); /* no SA_RESTART: a signal ends the blocked call */
 
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0) die("socket");

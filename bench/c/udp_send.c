@@ -11,44 +11,11 @@
  *
  * usage: udp_send --port P [--host 127.0.0.1] [--mode mmsg|gso] [--size 1400] [--warmup S] [--duration S]
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#ifndef SOL_UDP
-#define SOL_UDP 17
-#endif
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103 /* linux/udp.h, since 4.18 */
-#endif
+#define TOOL "udp_send"
+#include "udp_tool.h"
 
 #define BATCH 64
 #define GSO_MSGS 4
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "udp_send: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
 
 int main(int argc, char **argv)
 {
@@ -75,9 +42,7 @@ int main(int argc, char **argv)
 	if (segs > 64) segs = 64;
 	size_t nmsg = gso ? GSO_MSGS : BATCH;
 
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	stop_on_signals(); /* no SA_RESTART: a signal ends the blocked call */
 
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0) die("socket");
