@@ -13,6 +13,16 @@
  * 10 ms and 1 s) sees a socket idle between `ms` and `ms + granularity` after
  * its last activity; never before. `minBytes` (server option `idleMinBytes`)
  * makes a trickle count as idle: fewer than minBytes moved within `ms`.
+ *
+ * Re-arming allocates nothing: node:http turns a keep-alive socket's timeout
+ * on after each response and off at the next request, so setTimeout(ms) and
+ * setTimeout(0) run once per request. Each socket keeps its entry (watch()
+ * restarts it); unwatch() only marks it, and the check drops unwatched entries
+ * from the set and stops the interval when the set is empty. A fresh entry per
+ * request, a Set add and delete per request (a long-lived Set's rehashed
+ * tables are allocated in old space) and a new interval per request made each
+ * maio/net HTTP response leave garbage that outlived two scavenges (old-space
+ * growth, 1-7 ms scavenges and a mark-compact every ~1.5 s at one connection).
  */
 import type { Socket } from './socket';
 
@@ -29,12 +39,18 @@ export interface IdleEntry {
   /** fired in this window: fires again only after activity */
   fired: boolean;
   onIdle: (e: IdleEntry) => void;
+  /** watched now (counts for 'timeout') */
+  watched: boolean;
+  /** in the set the check scans (an unwatched entry stays until the next check) */
+  listed: boolean;
 }
 
 const MIN_GRANULARITY = 10;
 const MAX_GRANULARITY = 1000;
 
 const entries = new Set<IdleEntry>();
+/** entries watched now (the set also holds unwatched ones until the next check) */
+let watchedCount = 0;
 let timer: NodeJS.Timeout | null = null;
 let granularity = MAX_GRANULARITY;
 
@@ -45,6 +61,8 @@ export const idleTotals = {
   closed: 0,
   /** checks run (one per tick, not per socket) */
   ticks: 0,
+  /** times the check interval was started (again) */
+  timerStarts: 0,
 };
 
 function moved(s: Socket): number {
@@ -58,8 +76,13 @@ function tick(): void {
   let minMs = Infinity;
   for (const e of entries) {
     const s = e.socket;
-    if (s.destroyed) {
+    if (!e.watched || s.destroyed) {
       entries.delete(e);
+      e.listed = false;
+      if (e.watched) {
+        e.watched = false;
+        watchedCount--;
+      }
       continue;
     }
     if (e.ms < minMs) minMs = e.ms;
@@ -77,7 +100,7 @@ function tick(): void {
     }
   }
   for (const e of due) {
-    if (!entries.has(e) || e.socket.destroyed) continue;
+    if (!e.watched || e.socket.destroyed) continue;
     idleTotals.timeouts++;
     e.onIdle(e);
   }
@@ -106,28 +129,41 @@ function retime(ms: number): void {
   if (timer && g >= granularity) return;
   stop();
   granularity = g;
+  idleTotals.timerStarts++;
   timer = setInterval(tick, g);
   // like node:net's socket timeouts: an idle timer alone never keeps the process alive
   timer.unref();
 }
 
-/** Watches (or re-watches, restarting its window) a socket. */
-export function watch(e: Omit<IdleEntry, 'windowBytes' | 'windowStart' | 'fired'>, prev: IdleEntry | null): IdleEntry {
-  if (prev) entries.delete(prev);
-  const entry: IdleEntry = { ...e, windowBytes: moved(e.socket), windowStart: performance.now(), fired: false };
-  entries.add(entry);
-  retime(entry.ms);
-  return entry;
+/** An entry for `socket`, not watched yet: the socket keeps it and passes it to watch() each time. */
+export function idleEntry(socket: Socket, ms: number, minBytes: number, close: boolean, onIdle: (e: IdleEntry) => void): IdleEntry {
+  return { socket, ms, minBytes, close, onIdle, windowBytes: 0, windowStart: 0, fired: false, watched: false, listed: false };
 }
 
-/** Stops watching; the timer stops with the last entry (a longer interval is not restored until then). */
+/** Watches `e` (again) with its current ms and minBytes: its window starts now. */
+export function watch(e: IdleEntry): void {
+  e.windowBytes = moved(e.socket);
+  e.windowStart = performance.now();
+  e.fired = false;
+  if (!e.watched) {
+    e.watched = true;
+    watchedCount++;
+  }
+  if (!e.listed) {
+    e.listed = true;
+    entries.add(e);
+  }
+  retime(e.ms);
+}
+
+/** Stops watching; the next check drops the entry (and stops the interval if nothing else is watched). */
 export function unwatch(e: IdleEntry | null): void {
-  if (!e) return;
-  entries.delete(e);
-  if (entries.size === 0) stop();
+  if (!e || !e.watched) return;
+  e.watched = false;
+  watchedCount--;
 }
 
 /** Sockets watched, and the check interval now in use (ms; 0 when no timer runs). */
-export function idleStats(): { watched: number; granularity: number; timeouts: number; closed: number; ticks: number } {
-  return { watched: entries.size, granularity: timer ? granularity : 0, ...idleTotals };
+export function idleStats(): { watched: number; granularity: number; timeouts: number; closed: number; ticks: number; timerStarts: number } {
+  return { watched: watchedCount, granularity: timer ? granularity : 0, ...idleTotals };
 }

@@ -18,7 +18,7 @@ import type { IoPool } from '../pool/pool';
 import type { IoRing } from '../ring/io-ring';
 import { AF_INET6, addressFamily, decodeSockaddr, sockaddr } from './address';
 import { decodeUnixSockaddr } from './unix-address';
-import { unwatch, watch } from './idle';
+import { idleEntry, unwatch, watch } from './idle';
 import { listenHook } from './listen-hook';
 import { Flag } from './socket-core';
 export type { SocketEvents } from './socket-core';
@@ -416,44 +416,40 @@ export class Socket extends SendingSocket {
     if (ms < 0 || ms === Infinity) throw new OutOfRangeError(`timeout must be >= 0 and finite, got ${ms}`);
     if (cb !== undefined && typeof cb !== 'function') throw new InvalidArgumentError('the callback must be a function');
     if (ms === 0) {
-      const r = this.rare;
-      if (r !== null) {
-        unwatch(r.idle);
-        r.idle = null;
+      const e = this.rare?.idle;
+      if (e) {
+        unwatch(e);
+        e.ms = 0;
       }
       if (cb) this.removeListener('timeout', cb);
       return this;
     }
     if (cb) this.once('timeout', cb);
     if (this.flag(Flag.Destroyed)) return this;
+    // One entry per socket, re-watched: node:http turns the timeout on and off once per request.
     const r = this.rareState();
-    r.idle = watch({ socket: this, ms, minBytes: 1, close: false, onIdle: () => this.emit('timeout') }, r.idle);
+    const e = (r.idle ??= idleEntry(this, ms, 1, false, () => this.emit('timeout')));
+    e.ms = ms;
+    watch(e);
     return this;
   }
 
   /** The idle timeout set by setTimeout() (undefined when off), as node:net's socket.timeout. */
   get timeout(): number | undefined {
-    return this.rare?.idle?.ms;
+    return this.rare?.idle?.ms || undefined;
   }
 
   /** @internal a server's idleTimeout: 'timeout', then destroy(), when fewer than minBytes moved in ms */
   [kIdleClose](ms: number, minBytes: number, onClosed?: () => void): void {
     const r = this.rareState();
-    r.idleClose = watch(
-      {
-        socket: this,
-        ms,
-        minBytes,
-        close: true,
-        onIdle: () => {
-          this.emit('timeout');
-          if (this.flag(Flag.Destroyed)) return;
-          onClosed?.();
-          this.destroy();
-        },
-      },
-      r.idleClose,
-    );
+    unwatch(r.idleClose);
+    r.idleClose = idleEntry(this, ms, minBytes, true, () => {
+      this.emit('timeout');
+      if (this.flag(Flag.Destroyed)) return;
+      onClosed?.();
+      this.destroy();
+    });
+    watch(r.idleClose);
   }
 
   // ---- keep-alive ------------------------------------------------------------

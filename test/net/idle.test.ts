@@ -158,6 +158,42 @@ test('server idleMinBytes: a trickle below the rate is closed like an idle conne
   await stop(server);
 });
 
+test("setTimeout(ms) and setTimeout(0) in turn, as node:http does once per request: no new check timer per re-arm, and 'timeout' still fires", { skip }, async () => {
+  const { server, port } = await echoServer();
+  // Alone in the watched set: with nothing else watched, a setTimeout(0) that stopped the check
+  // timer would make the next setTimeout(ms) start a new one.
+  await until(() => idleStats().watched === 0, 'no socket of an earlier test watched', 5000);
+  const c = connect({ port, host: '127.0.0.1' });
+  await once(c, 'connect');
+  try {
+    c.setTimeout(5000);
+    const starts = idleStats().timerStarts;
+    for (let i = 0; i < 1000; i++) {
+      c.setTimeout(0);
+      assert.equal(c.timeout, undefined);
+      c.setTimeout(5000);
+    }
+    assert.equal(c.timeout, 5000);
+    assert.equal(idleStats().timerStarts, starts, 'the re-arms started no check timer');
+    assert.equal(idleStats().watched, 1, 'one entry for the socket');
+    // Re-armed with a short timeout, it still fires, and not before.
+    const ms = 100;
+    const t0 = performance.now();
+    c.setTimeout(ms);
+    await once(c, 'timeout');
+    assert.ok(performance.now() - t0 >= ms - 1, `fired after ${performance.now() - t0} ms, not before ${ms}`);
+    c.setTimeout(0);
+    let late = 0;
+    c.on('timeout', () => late++);
+    await sleep(ms * 2);
+    assert.equal(late, 0, 'off means off');
+  } finally {
+    c.destroy();
+    await once(c, 'close');
+    await stop(server);
+  }
+});
+
 test('one check for many sockets: 200 watched connections share one interval timer', { skip }, async () => {
   const { server, port } = await echoServer({ idleTimeout: 60000 });
   const clients = await Promise.all(
