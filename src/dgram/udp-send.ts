@@ -25,7 +25,7 @@
  */
 import * as fs from 'node:fs';
 import { errnoError, type ErrnoError } from '../core/errors';
-import { CQE_F_MORE, CQE_F_NOTIF, NOTIF_USAGE_ZC_COPIED, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX } from '../core/native';
+import { CQE_F_MORE, CQE_F_NOTIF, NOTIF_USAGE_ZC_COPIED, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX, SLOT_MASK } from '../core/native';
 import { kLend, kPoolId, kReturn } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
@@ -62,6 +62,8 @@ const enum Again {
 }
 
 interface Batch {
+  /** the ring's op id: its slot indexes #inflight */
+  opId: number;
   items: Pending[];
   aux: number;
   large: boolean;
@@ -117,7 +119,9 @@ export class UdpSender implements PreFlush, CompletionTarget {
   readonly #zc: UdpZeroCopy;
   readonly #segs = new Int32Array(2 * SENDMSG_MAX_SEGS);
   #queue: Pending[] = [];
-  readonly #inflight = new Map<number, Batch>();
+  /** batches with the kernel, at their op id's slot (the ring reuses a slot only after the op's final completion): no Map churn per send */
+  readonly #inflight: (Batch | undefined)[] = [];
+  #inflightCount = 0;
   /** queue entries in the #inflight batches: pending without a walk */
   #inflightItems = 0;
   #scheduled = false;
@@ -283,7 +287,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
       if (aux < 0) {
         // Every slot is with the kernel: one of our completions brings the next
         // flush; with none of ours in flight, other sockets hold them: look again soon.
-        if (this.#inflight.size === 0) setTimeout(() => this.#retry(), 1);
+        if (this.#inflightCount === 0) setTimeout(() => this.#retry(), 1);
         break;
       }
       const nameLen = first.name === null ? 0 : first.name.length;
@@ -304,7 +308,11 @@ export class UdpSender implements PreFlush, CompletionTarget {
       const opId = zc
         ? this.#ring.sendmsgZc(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso)
         : this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso);
-      this.#inflight.set(opId, { items: n === 1 ? [first] : q.slice(head, head + n), aux, large, gso, total, zc, sent: false, again: Again.No });
+      const slot = opId & SLOT_MASK;
+      // Filled up to the slot, never sparse: the array stays a fast one.
+      while (this.#inflight.length <= slot) this.#inflight.push(undefined);
+      this.#inflight[slot] = { opId, items: n === 1 ? [first] : q.slice(head, head + n), aux, large, gso, total, zc, sent: false, again: Again.No };
+      this.#inflightCount++;
       this.#inflightItems += n;
       head += n;
     }
@@ -317,8 +325,8 @@ export class UdpSender implements PreFlush, CompletionTarget {
    * then the notification (F_NOTIF), when the buffers go back.
    */
   onCompletion(opId: number, res: number, flags: number): void {
-    const batch = this.#inflight.get(opId);
-    if (batch === undefined) return;
+    const batch = this.#inflight[opId & SLOT_MASK];
+    if (batch === undefined || batch.opId !== opId) return;
     if (flags & CQE_F_NOTIF) {
       if (batch.sent) {
         const copied = (res & NOTIF_USAGE_ZC_COPIED) !== 0;
@@ -400,7 +408,8 @@ export class UdpSender implements PreFlush, CompletionTarget {
 
   /** The op's final completion: its aux entry is free, its buffers go back (or go again). */
   #finish(opId: number, batch: Batch): void {
-    this.#inflight.delete(opId);
+    this.#inflight[opId & SLOT_MASK] = undefined;
+    this.#inflightCount--;
     this.#inflightItems -= batch.items.length;
     if (batch.large) this.#ring.freeAuxLarge(batch.aux);
     else this.#ring.freeAux(batch.aux);
@@ -413,7 +422,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
     if (batch.zc || batch.again !== Again.No) this.#giveBackAll(batch);
     if (batch.again !== Again.No) for (const item of batch.items) item.cb?.(this.#closeError);
     if (this.#queue.length > 0) this.#schedule();
-    else if (this.#inflight.size === 0 && this.#onIdle) {
+    else if (this.#inflightCount === 0 && this.#onIdle) {
       const cb = this.#onIdle;
       this.#onIdle = null;
       cb();
@@ -429,7 +438,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
       this.#giveBack(item);
       item.cb?.(err);
     }
-    if (this.#inflight.size === 0) cb();
+    if (this.#inflightCount === 0) cb();
     else this.#onIdle = cb;
   }
 }
