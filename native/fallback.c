@@ -759,7 +759,7 @@ static napi_value fb_sendmsg(napi_env env, napi_callback_info info, bool zc)
 	    !maio_arg_int32(env, argv[3], "auxOff", 0, INT32_MAX, &aoff) ||
 	    !maio_arg_int32(env, argv[4], "auxLen", 8, 8 * MAIO_SENDMSG_MAX_SEGS, &alen) ||
 	    !maio_arg_int32(env, argv[5], "nameLen", 0, MAIO_SENDMSG_NAME_MAX, &name_len) ||
-	    !maio_arg_int32(env, argv[6], "gso", 0, 0xffff, &gso) ||
+	    !maio_arg_int32(env, argv[6], "gso", 0, MAIO_UDP_SEGMENT_NONE, &gso) ||
 	    !maio_arg_int32(env, argv[7], "msgFlags", INT32_MIN, INT32_MAX, &flags))
 		return NULL;
 	if (!fb_arrays(f) || !f->aux)

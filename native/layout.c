@@ -78,6 +78,7 @@ static const struct layout_entry scalars[] = {
 	{"recvmsgCtlMax", MAIO_RECVMSG_CTL_MAX},
 	{"solUdp", MAIO_SOL_UDP},
 	{"udpSegment", MAIO_UDP_SEGMENT},
+	{"udpSegmentNone", MAIO_UDP_SEGMENT_NONE},
 	{"udpGro", MAIO_UDP_GRO},
 	{"sockoptMax", MAIO_SOCKOPT_MAX},
 	{"setupCoop", MAIO_SETUP_COOP},

@@ -141,7 +141,9 @@ enum maio_op {
 	 * bytes of it: 0 = none, the socket is connected; else 16 or 28), then
 	 * AUX_LEN / 8 pairs of int32 (pool offset, length), 1..MAIO_SENDMSG_MAX_SEGS.
 	 * LEN is their sum. OFF_HI: 0, or the UDP_SEGMENT size (GSO: the kernel
-	 * cuts the payload into datagrams of that size, the last may be shorter).
+	 * cuts the payload into datagrams of that size, the last may be shorter),
+	 * or MAIO_UDP_SEGMENT_NONE: a UDP_SEGMENT cmsg of 0, one datagram even
+	 * when the socket has its own UDP_SEGMENT size set.
 	 * Native copies the name and builds the cmsg into memory kept per op
 	 * slot until the op's completion (the kernel may read both again when it
 	 * retries the send); the epoll engine reads the entry when it sends, so
@@ -173,6 +175,8 @@ enum maio_op {
 /* UAPI values the 6.1 headers lack or keep in netinet/udp.h. */
 #define MAIO_SOL_UDP 17
 #define MAIO_UDP_SEGMENT 103
+/* SENDMSG OFF_HI: send a UDP_SEGMENT cmsg of 0 (overrides the socket's own size) */
+#define MAIO_UDP_SEGMENT_NONE 0x10000
 #define MAIO_UDP_GRO 104
 #define MAIO_SENDV_MAX_SEGS 16 /* 16 (offset, length) pairs: one 128-byte aux slot */
 #define MAIO_SENDV_MAX_LEN (1 << 30) /* below the kernel's MAX_RW_COUNT per call */

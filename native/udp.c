@@ -38,8 +38,8 @@ int maio_udp_sendmsg_build(const int32_t *d, const uint8_t *aux, size_t aux_len,
 		return bad(field, why, "auxLen", "is not 8 x (1..64) segment bytes");
 	if (aoff < 0 || aoff % 4 || (uint64_t)aoff + MAIO_SENDMSG_NAME_MAX + (uint64_t)alen > aux_len)
 		return bad(field, why, "auxOff", "is not 4-aligned, or the entry lies outside aux");
-	if (gso < 0 || gso > 0xffff)
-		return bad(field, why, "offHi", "is not a UDP_SEGMENT size (0..65535)");
+	if (gso < 0 || gso > MAIO_UDP_SEGMENT_NONE)
+		return bad(field, why, "offHi", "is not a UDP_SEGMENT size (0..65535) or MAIO_UDP_SEGMENT_NONE");
 	memset(m, 0, sizeof(*m));
 	if (name_len != 0) {
 		sa_family_t fam;
@@ -75,7 +75,7 @@ int maio_udp_sendmsg_build(const int32_t *d, const uint8_t *aux, size_t aux_len,
 		c->cmsg_level = MAIO_SOL_UDP;
 		c->cmsg_type = MAIO_UDP_SEGMENT;
 		c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-		uint16_t v = (uint16_t)gso;
+		uint16_t v = gso == MAIO_UDP_SEGMENT_NONE ? 0 : (uint16_t)gso;
 		memcpy(CMSG_DATA(c), &v, sizeof(v));
 		msg->msg_control = m->ctl;
 		msg->msg_controllen = CMSG_SPACE(sizeof(uint16_t));

@@ -72,7 +72,7 @@ export function run(argv: string[]): void {
       const cpu = process.cpuUsage(cpu0);
       process.stderr.write(
         `maio udp-blast: ${s.datagramsOut} datagrams, ${s.bytesOut} bytes in ${secs.toFixed(2)} s (${Math.round(s.datagramsOut / secs)} datagrams/s, ` +
-          `${gbits(s.bytesOut, secs)} Gbit/s); gso batches ${s.gsoBatches} (gso ${s.gso.enabled ? 'on' : `off: ${s.gso.reason}`}), errors ${s.errors}; ` +
+          `${gbits(s.bytesOut, secs)} Gbit/s); gso batches ${s.gsoBatches} (${s.socketSegmentSends} as SENDs with the socket's own segment size; gso ${s.gso.enabled ? 'on' : `off: ${s.gso.reason}`}), errors ${s.errors}; ` +
           `cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (user ${(cpu.user / 1e6).toFixed(2)})\n` +
           `maio udp-blast: zero-copy ${z.state}: ${z.reason}; ${z.zcSends} zero-copy sends, ${z.notCopiedSends} reported not copied, ${z.copiedSends} copied\n`,
       );

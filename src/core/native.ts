@@ -314,6 +314,8 @@ export const RECVMSG_OUT = 16;
 export const RECVMSG_CTL_MAX = 256;
 export const SOL_UDP = 17;
 export const UDP_SEGMENT = 103;
+/** A SENDMSG's gso: a UDP_SEGMENT cmsg of 0, one datagram even where the socket has its own UDP_SEGMENT size. */
+export const UDP_SEGMENT_NONE = 0x10000;
 export const UDP_GRO = 104;
 /** MAIO_SENDV_MAX_SEGS: pieces per SENDV (16 int32 pairs fill one 128-byte aux slot). */
 export const SENDV_MAX_SEGS = 16;
@@ -404,6 +406,7 @@ export const EXPECTED_LAYOUT = {
   recvmsgCtlMax: RECVMSG_CTL_MAX,
   solUdp: SOL_UDP,
   udpSegment: UDP_SEGMENT,
+  udpSegmentNone: UDP_SEGMENT_NONE,
   udpGro: UDP_GRO,
   sockoptMax: SOCKOPT_MAX,
   setupCoop: RING_SETUP_COOP,

@@ -8,6 +8,14 @@
  * one per datagram. The pieces are listed, not copied: each datagram stays in
  * its own pool buffer.
  *
+ * On a connected socket, the first sendSegments() buffer sets the socket's
+ * own UDP_SEGMENT size (setsockopt, once: ops already queued would read a
+ * changed one), as a C sender does; buffers of that segment size then leave
+ * as plain SEND ops of the pool buffer: no msghdr, cmsg or iovec for the
+ * kernel to copy per send. Every other send on the socket from then on
+ * carries its own UDP_SEGMENT cmsg (0 for one datagram), which overrides
+ * the socket's size, so mixed sizes stay whole.
+ *
  * A received message sent on (send(msg)) is a region of a receive buffer:
  * its piece is (offset, length) inside that buffer, lent by the message
  * itself. Messages cut from one GRO buffer, sent on in one turn to one
@@ -25,7 +33,7 @@
  */
 import * as fs from 'node:fs';
 import { errnoError, type ErrnoError } from '../core/errors';
-import { CQE_F_MORE, CQE_F_NOTIF, NOTIF_USAGE_ZC_COPIED, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX } from '../core/native';
+import { CQE_F_MORE, CQE_F_NOTIF, NOTIF_USAGE_ZC_COPIED, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX, SLOT_MASK, SOL_UDP, UDP_SEGMENT, UDP_SEGMENT_NONE, native } from '../core/native';
 import { kLend, kPoolId, kReturn } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import { LEND_TRANSFER, type IoPool } from '../pool/pool';
@@ -62,7 +70,10 @@ const enum Again {
 }
 
 interface Batch {
+  /** the ring's op id: its slot indexes #inflight */
+  opId: number;
   items: Pending[];
+  /** the SENDMSG's aux entry; -1: a SEND with the socket's own segment size */
   aux: number;
   large: boolean;
   gso: number;
@@ -117,11 +128,17 @@ export class UdpSender implements PreFlush, CompletionTarget {
   readonly #zc: UdpZeroCopy;
   readonly #segs = new Int32Array(2 * SENDMSG_MAX_SEGS);
   #queue: Pending[] = [];
-  readonly #inflight = new Map<number, Batch>();
+  /** batches with the kernel, at their op id's slot (the ring reuses a slot only after the op's final completion): no Map churn per send */
+  readonly #inflight: (Batch | undefined)[] = [];
+  #inflightCount = 0;
   /** queue entries in the #inflight batches: pending without a walk */
   #inflightItems = 0;
   #scheduled = false;
   #onIdle: (() => void) | null = null;
+  /** the socket's own UDP_SEGMENT size (set once, never changed), 0: none */
+  #socketSeg = 0;
+  /** setsockopt(UDP_SEGMENT) failed: per-send cmsgs only */
+  #socketSegRefused = false;
   /** drain() was called: nothing goes again */
   #closeError: Error | null = null;
 
@@ -228,7 +245,35 @@ export class UdpSender implements PreFlush, CompletionTarget {
     this.#schedule();
   }
 
-  /** @internal the ring's flush starts: the queue leaves as SENDMSG ops. */
+  /**
+   * Whether a connected socket's buffer of `seg`-byte segments can go as a
+   * plain SEND: the socket's own UDP_SEGMENT size is `seg`, or is set to it
+   * now (only with none of this socket's sends queued or with the kernel:
+   * they were built without a cmsg of their own).
+   */
+  #socketSegFor(seg: number): boolean {
+    if (this.#socketSeg === seg) return true;
+    if (this.#socketSeg !== 0 || this.#socketSegRefused || this.#inflightCount !== 0) return false;
+    try {
+      native().sockSetInt(this.#fd(), SOL_UDP, UDP_SEGMENT, seg);
+    } catch {
+      this.#socketSegRefused = true;
+      return false;
+    }
+    this.#socketSeg = seg;
+    return true;
+  }
+
+  #track(opId: number, batch: Batch): void {
+    const slot = opId & SLOT_MASK;
+    // Filled up to the slot, never sparse: the array stays a fast one.
+    while (this.#inflight.length <= slot) this.#inflight.push(undefined);
+    this.#inflight[slot] = batch;
+    this.#inflightCount++;
+    this.#inflightItems += batch.items.length;
+  }
+
+  /** @internal the ring's flush starts: the queue leaves as SEND and SENDMSG ops. */
   preFlush(): void {
     this.#scheduled = false;
     const q = this.#queue;
@@ -236,6 +281,15 @@ export class UdpSender implements PreFlush, CompletionTarget {
     while (head < q.length) {
       const first = q[head];
       const size = first.len;
+      if (first.seg > 0 && first.name === null && (first.plain || !this.#zc.wouldUse(size)) && this.#socketSegFor(first.seg)) {
+        // A connected socket's buffer of segments of its own size: a plain SEND.
+        if (!first.plain) this.#zc.plain(size);
+        const opId = this.#ring.send(this, this.#fd(), this.#pool[kPoolId], first.off, size);
+        this.#stats.socketSegmentSends++;
+        this.#track(opId, { opId, items: [first], aux: -1, large: false, gso: first.seg, total: size, zc: false, sent: false, again: Again.No });
+        head++;
+        continue;
+      }
       let n = 1;
       let total = size;
       // A datagram of several pieces goes alone: its pieces fill the list.
@@ -283,7 +337,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
       if (aux < 0) {
         // Every slot is with the kernel: one of our completions brings the next
         // flush; with none of ours in flight, other sockets hold them: look again soon.
-        if (this.#inflight.size === 0) setTimeout(() => this.#retry(), 1);
+        if (this.#inflightCount === 0) setTimeout(() => this.#retry(), 1);
         break;
       }
       const nameLen = first.name === null ? 0 : first.name.length;
@@ -298,14 +352,15 @@ export class UdpSender implements PreFlush, CompletionTarget {
         });
       }
       const gso = first.seg > 0 ? first.seg : n > 1 ? size : 0;
+      // With the socket's own size set, every SENDMSG says its own (0: one datagram).
+      const gsoOut = gso === 0 && this.#socketSeg !== 0 ? UDP_SEGMENT_NONE : gso;
       let zc = false;
       if (zcFits) zc = this.#zc.use(total);
       else if (!plain) this.#zc.plain(total);
       const opId = zc
-        ? this.#ring.sendmsgZc(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso)
-        : this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gso);
-      this.#inflight.set(opId, { items: n === 1 ? [first] : q.slice(head, head + n), aux, large, gso, total, zc, sent: false, again: Again.No });
-      this.#inflightItems += n;
+        ? this.#ring.sendmsgZc(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gsoOut)
+        : this.#ring.sendmsg(this, this.#fd(), this.#pool[kPoolId], aux, segs, count, total, nameLen, gsoOut);
+      this.#track(opId, { opId, items: n === 1 ? [first] : q.slice(head, head + n), aux, large, gso, total, zc, sent: false, again: Again.No });
       head += n;
     }
     this.#queue = head === q.length ? [] : q.slice(head);
@@ -317,8 +372,8 @@ export class UdpSender implements PreFlush, CompletionTarget {
    * then the notification (F_NOTIF), when the buffers go back.
    */
   onCompletion(opId: number, res: number, flags: number): void {
-    const batch = this.#inflight.get(opId);
-    if (batch === undefined) return;
+    const batch = this.#inflight[opId & SLOT_MASK];
+    if (batch === undefined || batch.opId !== opId) return;
     if (flags & CQE_F_NOTIF) {
       if (batch.sent) {
         const copied = (res & NOTIF_USAGE_ZC_COPIED) !== 0;
@@ -400,10 +455,11 @@ export class UdpSender implements PreFlush, CompletionTarget {
 
   /** The op's final completion: its aux entry is free, its buffers go back (or go again). */
   #finish(opId: number, batch: Batch): void {
-    this.#inflight.delete(opId);
+    this.#inflight[opId & SLOT_MASK] = undefined;
+    this.#inflightCount--;
     this.#inflightItems -= batch.items.length;
     if (batch.large) this.#ring.freeAuxLarge(batch.aux);
-    else this.#ring.freeAux(batch.aux);
+    else if (batch.aux >= 0) this.#ring.freeAux(batch.aux); // a SEND has none
     if (batch.again !== Again.No && this.#closeError === null) {
       this.#queue = batch.items.concat(this.#queue);
       this.#schedule();
@@ -413,7 +469,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
     if (batch.zc || batch.again !== Again.No) this.#giveBackAll(batch);
     if (batch.again !== Again.No) for (const item of batch.items) item.cb?.(this.#closeError);
     if (this.#queue.length > 0) this.#schedule();
-    else if (this.#inflight.size === 0 && this.#onIdle) {
+    else if (this.#inflightCount === 0 && this.#onIdle) {
       const cb = this.#onIdle;
       this.#onIdle = null;
       cb();
@@ -429,7 +485,7 @@ export class UdpSender implements PreFlush, CompletionTarget {
       this.#giveBack(item);
       item.cb?.(err);
     }
-    if (this.#inflight.size === 0) cb();
+    if (this.#inflightCount === 0) cb();
     else this.#onIdle = cb;
   }
 }

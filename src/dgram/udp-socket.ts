@@ -670,6 +670,7 @@ export class UdpSocket extends TypedEmitter<UdpSocketEvents> {
       bytesOut: c.bytesOut,
       truncated: c.truncated,
       gsoBatches: c.gsoBatches,
+      socketSegmentSends: c.socketSegmentSends,
       messagesSent: c.messagesSent,
       groBatches: c.groBatches,
       errors: c.errors,

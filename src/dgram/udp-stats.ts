@@ -11,6 +11,8 @@ export class UdpCounters {
   truncated = 0;
   /** UDP_SEGMENT sends (each several datagrams) */
   gsoBatches = 0;
+  /** of those, sendSegments() buffers sent as plain SENDs with the socket's own UDP_SEGMENT size (connected) */
+  socketSegmentSends = 0;
   /** datagrams send(msg) queued from a received message's own pool buffer (no copy) */
   messagesSent = 0;
   /** receive buffers that carried several datagrams (UDP_GRO) */
@@ -28,6 +30,8 @@ export interface UdpStats {
   bytesOut: number;
   truncated: number;
   gsoBatches: number;
+  /** of those, sendSegments() buffers sent as plain SENDs with the socket's own UDP_SEGMENT size (a connected socket whose buffers share one segment size) */
+  socketSegmentSends: number;
   /** datagrams send(msg) queued from a received message's own pool buffer (no copy) */
   messagesSent: number;
   groBatches: number;

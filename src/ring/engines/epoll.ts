@@ -67,6 +67,7 @@ import {
   Op,
   RECVMSG_CTL_MAX,
   SENDMSG_NAME_MAX,
+  UDP_SEGMENT_NONE,
   RingStat,
   SLOT_MASK,
   native,
@@ -434,7 +435,7 @@ export class EpollEngine implements Engine {
         const len = r[b + F.AuxLen];
         return (
           pool >= 0 && pool < MAX_POOLS && this.#poolSize[pool] > 0 && off >= 0 && off % 4 === 0 && len >= 8 && len % 8 === 0 &&
-          off + SENDMSG_NAME_MAX + len <= AUX_TOTAL && r[b + F.Extra] >= 0 && r[b + F.Extra] <= 0xffff
+          off + SENDMSG_NAME_MAX + len <= AUX_TOTAL && r[b + F.Extra] >= 0 && r[b + F.Extra] <= UDP_SEGMENT_NONE
         );
       }
       case Op.Accept:
