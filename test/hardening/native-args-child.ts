@@ -542,7 +542,8 @@ function runDescriptors(fx: Fixtures): void {
     out(record('ringSubmit', 10, `SENDV ${label}`, 'descriptor', ['ERR_MAIO_INVALID_DESCRIPTOR'], () => n.ringSubmit(ring, 1)));
   }
   // SENDMSG's entry: the name's length must match its family, the pieces lie in
-  // the pool and add up to len, 1..64 of them, the UDP_SEGMENT size fits 16 bits.
+  // the pool and add up to len, 1..64 of them, the UDP_SEGMENT size fits 16 bits
+  // (or is MAIO_UDP_SEGMENT_NONE, 65536: one datagram, said explicitly).
   const msgCases: [string, number[], number, number, number, number, number][] = [
     // label, pairs, len, auxOff, auxLen, nameLen (offLo), gso (offHi)
     ['name length 20', [0, 8], 8, 0, 8, 20, 0],
@@ -556,7 +557,8 @@ function runDescriptors(fx: Fixtures): void {
     ['65 pieces', new Array(130).fill(1), 65, 0, 520, 0, 0],
     ['auxOff unaligned', [0, 8], 8, 2, 8, 0, 0],
     ['entry past aux', [0, 8], 8, 1024 - 32, 8, 0, 0],
-    ['gso 65536', [0, 8], 8, 0, 8, 0, 65536],
+    ['gso 65537', [0, 8], 8, 0, 8, 0, 65537],
+    ['gso 2^31 - 1', [0, 8], 8, 0, 8, 0, 0x7fffffff],
     ['negative gso', [0, 8], 8, 0, 8, 0, -1],
   ];
   for (const op of [SENDMSG, SENDMSG_ZC]) {
