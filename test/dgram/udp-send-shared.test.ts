@@ -3,23 +3,18 @@
 // OWNED again after the last. sendsPending counts sends without making a stats() snapshot.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { createUdpSocket, defaultPool, type UdpSocket } from '../../src/index';
+import { defaultPool, type UdpSocket } from '../../src/index';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
-import { check, fill } from './datagrams';
+import { check, closeAll, fill, pair } from './datagrams';
 
 const SEG = 1400;
 const COUNT = 20; // datagrams per buffer
 
-async function pair(): Promise<[UdpSocket, UdpSocket]> {
-  const rx = createUdpSocket({ type: 'udp4', gro: false });
-  const tx = createUdpSocket({ type: 'udp4', gso: true });
-  const { port } = await rx.bind(0, '127.0.0.1');
+/** A receiver and a sender connected to it (GSO on the sender). */
+async function connectedPair(): Promise<[UdpSocket, UdpSocket]> {
+  const [rx, tx, port] = await pair({ gro: false }, { gso: true });
   await tx.connect(port, '127.0.0.1');
   return [rx, tx];
-}
-
-async function closeAll(...socks: UdpSocket[]): Promise<void> {
-  await Promise.all(socks.map((s) => bounded(new Promise<void>((r) => s.close(r)), 'close')));
 }
 
 /** One buffer of COUNT sequence-numbered datagrams end to end. */
@@ -35,12 +30,13 @@ function segments() {
   return buf;
 }
 
-test('sendSegmentsShared(): one buffer sent three times in one turn arrives three times; it stays the caller\'s, OWNED again after the last send', { skip, timeout: 20000 }, async () => {
+test('sendSegmentsShared(): one buffer sent three times in one turn arrives three times; it stays the caller\'s, OWNED again after the last send', { skip, timeout: 20000 }, async (t) => {
   const guard = poolGuard();
-  const [rx, tx] = await pair();
-  if (!tx.stats().gso.enabled) {
+  const [rx, tx] = await connectedPair();
+  const gso = tx.stats().gso;
+  if (!gso.enabled) {
     await closeAll(rx, tx);
-    return;
+    return t.skip(`UDP_SEGMENT is off here: ${gso.reason}`);
   }
   const seen = new Map<number, number>();
   rx.on('message', (msg) => {
@@ -77,12 +73,13 @@ test('sendSegmentsShared(): one buffer sent three times in one turn arrives thre
   await guard.check();
 });
 
-test('sendSegmentsShared(): a buffer given up to sendSegments() is refused; a close drops queued shared sends and leaves the buffer with its owner', { skip, timeout: 20000 }, async () => {
+test('sendSegmentsShared(): a buffer given up to sendSegments() is refused; a close drops queued shared sends and leaves the buffer with its owner', { skip, timeout: 20000 }, async (t) => {
   const guard = poolGuard();
-  const [rx, tx] = await pair();
-  if (!tx.stats().gso.enabled) {
+  const [rx, tx] = await connectedPair();
+  const gso = tx.stats().gso;
+  if (!gso.enabled) {
     await closeAll(rx, tx);
-    return;
+    return t.skip(`UDP_SEGMENT is off here: ${gso.reason}`);
   }
   const given = segments();
   tx.sendSegments(given, SEG);

@@ -10,6 +10,21 @@ import * as dgram from 'node:dgram';
 import { Ring, connect, createPool, createServer, createUdpSocket, defaultPool, type IoBuffer, type Socket } from '../../src/index';
 import { until } from '../net/helpers';
 
+
+/** The thread's (next) ring serves: one echo round trip from a node:net client. */
+async function echoesOnThisRing(text: string): Promise<void> {
+  const server = createServer((s) => s.on('data', (b: IoBuffer) => s.send(b)));
+  await server.listenAsync(0, '127.0.0.1');
+  const c = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  c.write(text);
+  const [echo] = await once(c, 'data');
+  assert.equal(String(echo), text);
+  c.destroy();
+  await until(() => server.connections === 0, 'the echo connection closed');
+  server.close();
+  await once(server, 'close');
+}
+
 test('Ring.close() closes the servers, TCP sockets and UDP sockets on it, without an error, and a new ring serves', async () => {
   const uncaught: Error[] = [];
   const onUncaught = (err: Error): void => void uncaught.push(err);
@@ -50,17 +65,7 @@ test('Ring.close() closes the servers, TCP sockets and UDP sockets on it, withou
     assert.deepEqual(errors, [], 'no error event');
     assert.deepEqual(uncaught.map((e) => String(e)), [], 'no uncaught exception');
 
-    // The thread's next ring: an echo round trip.
-    const again = createServer((s) => s.on('data', (b: IoBuffer) => s.send(b)));
-    await again.listenAsync(0, '127.0.0.1');
-    const c2 = net.connect((again.address() as net.AddressInfo).port, '127.0.0.1');
-    c2.write('again');
-    const [echo] = await once(c2, 'data');
-    assert.equal(String(echo), 'again');
-    c2.destroy();
-    await until(() => again.connections === 0, 'the echo connection closed');
-    again.close();
-    await once(again, 'close');
+    await echoesOnThisRing('again');
   } finally {
     process.off('uncaughtException', onUncaught);
   }
@@ -79,15 +84,5 @@ test("a pool made on a ring that closed is refused by the thread's next ring wit
   assert.equal(Buffer.from(held.bytes.subarray(0, 10)).toString(), 'still mine');
   held.release();
   pool.close();
-  // The next ring itself serves.
-  const server = createServer((s) => s.on('data', (b: IoBuffer) => s.send(b)));
-  await server.listenAsync(0, '127.0.0.1');
-  const c = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  c.write('next ring');
-  const [echo] = await once(c, 'data');
-  assert.equal(String(echo), 'next ring');
-  c.destroy();
-  await until(() => server.connections === 0, 'the echo connection closed');
-  server.close();
-  await once(server, 'close');
+  await echoesOnThisRing('next ring');
 });
