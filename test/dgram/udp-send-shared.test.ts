@@ -1,7 +1,7 @@
 // sendSegmentsShared(): one pool buffer of datagrams sent several times at once (counted lends),
 // each send arriving whole; the buffer stays the caller's, unreadable while a send holds it, and
 // OWNED again after the last. sendsPending counts sends without making a stats() snapshot.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { defaultPool, type UdpSocket } from '../../src/index';
 import { bounded, netSkip as skip, poolGuard, until } from '../net/helpers';
@@ -10,11 +10,15 @@ import { check, closeAll, fill, pair } from './datagrams';
 const SEG = 1400;
 const COUNT = 20; // datagrams per buffer
 
-/** A receiver and a sender connected to it (GSO on the sender). */
-async function connectedPair(): Promise<[UdpSocket, UdpSocket]> {
+/** A receiver and a sender connected to it with GSO on; null (the test skipped, with the reason) where the kernel refuses UDP_SEGMENT. */
+async function connectedPair(t: TestContext): Promise<[UdpSocket, UdpSocket] | null> {
   const [rx, tx, port] = await pair({ gro: false }, { gso: true });
   await tx.connect(port, '127.0.0.1');
-  return [rx, tx];
+  const gso = tx.stats().gso;
+  if (gso.enabled) return [rx, tx];
+  await closeAll(rx, tx);
+  t.skip(`UDP_SEGMENT is off here: ${gso.reason}`);
+  return null;
 }
 
 /** One buffer of COUNT sequence-numbered datagrams end to end. */
@@ -32,12 +36,9 @@ function segments() {
 
 test('sendSegmentsShared(): one buffer sent three times in one turn arrives three times; it stays the caller\'s, OWNED again after the last send', { skip, timeout: 20000 }, async (t) => {
   const guard = poolGuard();
-  const [rx, tx] = await connectedPair();
-  const gso = tx.stats().gso;
-  if (!gso.enabled) {
-    await closeAll(rx, tx);
-    return t.skip(`UDP_SEGMENT is off here: ${gso.reason}`);
-  }
+  const socks = await connectedPair(t);
+  if (!socks) return;
+  const [rx, tx] = socks;
   const seen = new Map<number, number>();
   rx.on('message', (msg) => {
     const seq = check(msg.bytes);
@@ -75,12 +76,9 @@ test('sendSegmentsShared(): one buffer sent three times in one turn arrives thre
 
 test('sendSegmentsShared(): a buffer given up to sendSegments() is refused; a close drops queued shared sends and leaves the buffer with its owner', { skip, timeout: 20000 }, async (t) => {
   const guard = poolGuard();
-  const [rx, tx] = await connectedPair();
-  const gso = tx.stats().gso;
-  if (!gso.enabled) {
-    await closeAll(rx, tx);
-    return t.skip(`UDP_SEGMENT is off here: ${gso.reason}`);
-  }
+  const socks = await connectedPair(t);
+  if (!socks) return;
+  const [rx, tx] = socks;
   const given = segments();
   tx.sendSegments(given, SEG);
   assert.throws(() => tx.sendSegmentsShared(given, SEG), { code: 'ERR_MAIO_BUFFER_RELEASED' }, 'given up: no longer the caller\'s to share');
