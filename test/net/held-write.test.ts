@@ -16,34 +16,14 @@ import * as net from 'node:net';
 import { kWriteHeld } from '../../src/core/symbols';
 import * as maioNet from '../../src/net/compat';
 import { markTransient } from '../../src/net/compat/pooled-chunk';
-import { connect } from '../../src/net/server';
 import { HELD_WRITE_MIN } from '../../src/net/socket-send';
 import { stats } from '../../src/net/stats';
 import { native } from '../../src/core/native';
 import { currentRing } from '../../src/ring/current';
 import { sockaddr } from '../../src/net/address';
-import { closed, netSkip, nodeDrain, poolGuard, rng, SOURCE, until } from './helpers';
+import { closed, netSkip, poolGuard, rng, sinkPair, SOURCE, until } from './helpers';
 
 const skip = netSkip;
-
-/** A node:net server that hashes what it receives (or, paused, reads nothing until resumed). */
-async function sinkPair(paused = false) {
-  let accepted: net.Socket | undefined;
-  let got: Promise<{ hash: string; bytes: number }> | undefined;
-  const server = net.createServer((s) => {
-    accepted = s;
-    got = nodeDrain(s);
-    if (paused) s.pause();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const c = connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', zeroCopy: 'never' });
-  await new Promise<void>((r, j) => {
-    c.once('connect', r);
-    c.once('error', j);
-  });
-  await until(() => got !== undefined, 'the accepted socket');
-  return { server, c, peer: () => accepted!, received: () => got! };
-}
 
 function held(): number {
   return currentRing().stats().heldBuffers;
@@ -96,7 +76,7 @@ test('held writes mixed with copied writes and pool sends arrive byte-exact and 
 });
 
 test('a held write calls back only once the kernel has every byte (a peer that reads late)', { skip }, async () => {
-  const { server, c, peer, received } = await sinkPair(true);
+  const { server, c, peer, received } = await sinkPair((s) => s.pause());
   // More than the loopback socket buffers of both ends take while the peer reads nothing.
   const big = Buffer.alloc(48 << 20);
   for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
@@ -126,7 +106,7 @@ test('a held write calls back only once the kernel has every byte (a peer that r
 // heldView); this kernel rarely cuts a SENDMSG short on loopback, so this run may not take that path.
 test('held writes of one turn (SENDVs of held pieces) to a slow reader arrive exact, in order, one callback each', { skip }, async () => {
   const guard = poolGuard();
-  const { server, c, peer, received } = await sinkPair(true);
+  const { server, c, peer, received } = await sinkPair((s) => s.pause());
   const h = createHash('sha256');
   const r = rng(5);
   let calls = 0;
@@ -159,7 +139,7 @@ test('held writes of one turn (SENDVs of held pieces) to a slow reader arrive ex
 
 test('destroy() with held writes in flight: callbacks fail, every held buffer is given back', { skip }, async () => {
   const guard = poolGuard();
-  const { server, c, peer } = await sinkPair(true);
+  const { server, c, peer } = await sinkPair((s) => s.pause());
   const errors: (Error | null | undefined)[] = [];
   for (let i = 0; i < 8; i++) c[kWriteHeld](Buffer.alloc(8 << 20, i), (err) => errors.push(err));
   c.write(Buffer.from('copied, queued behind them'), (err) => errors.push(err));

@@ -7,6 +7,7 @@ import { backend } from '../../src/backend';
 import { native } from '../../src/core/native';
 import { decodeSockaddr, sockaddr } from '../../src/net/address';
 import { defaultPool, type IoPool } from '../../src/pool/pool';
+import { connect } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
 
 /**
@@ -230,4 +231,27 @@ export async function silentListener(): Promise<{ port: number; close(): void }>
       n.sockClose(fd);
     },
   };
+}
+
+/**
+ * A node:net server that hashes what it receives, and a maio client connected
+ * to it (plain sends: zeroCopy 'never'). `onSocket` sees the accepted socket
+ * first (e.g. to pause it); `peer()` is that socket.
+ */
+export async function sinkPair(onSocket?: (s: net.Socket) => void) {
+  let accepted: net.Socket | undefined;
+  let got: Promise<{ hash: string; bytes: number }> | undefined;
+  const server = net.createServer((s) => {
+    accepted = s;
+    got = nodeDrain(s);
+    onSocket?.(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const c = connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', zeroCopy: 'never' });
+  await new Promise<void>((r, j) => {
+    c.once('connect', r);
+    c.once('error', j);
+  });
+  await until(() => got !== undefined, 'the accepted socket');
+  return { server, c, peer: () => accepted!, received: () => got! };
 }

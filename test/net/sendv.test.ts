@@ -16,27 +16,10 @@ import { connect } from '../../src/net/server';
 import type { Socket } from '../../src/net/socket';
 import { stats } from '../../src/net/stats';
 import { currentRing } from '../../src/ring/current';
-import { closed, netSkip, nodeDrain, poolGuard, rng, SOURCE, until } from './helpers';
+import { closed, netSkip, nodeDrain, poolGuard, rng, sinkPair, SOURCE, until } from './helpers';
 
 const skip = netSkip;
 const uring = !netSkip && backend().mode === 'io_uring';
-
-/** A node:net server that hashes what it receives; the test drives the maio client. */
-async function sinkPair(onSocket?: (s: net.Socket) => void) {
-  let got: Promise<{ hash: string; bytes: number }> | undefined;
-  const server = net.createServer((s) => {
-    got = nodeDrain(s);
-    onSocket?.(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const c = connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', zeroCopy: 'never' });
-  await new Promise<void>((r, j) => {
-    c.once('connect', r);
-    c.once('error', j);
-  });
-  await until(() => got !== undefined, 'the accepted socket');
-  return { server, c, received: () => got! };
-}
 
 /** Queues `sizes.length` send()s in this turn; resolves with their callbacks' errors, in order. */
 function queueSends(c: Socket, sizes: number[], seed: number, hashUpdate: (b: Uint8Array) => void): Promise<(Error | null)[]> {
