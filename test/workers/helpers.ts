@@ -1,6 +1,8 @@
 /** Shared by test/workers/: node:net clients of a worker group's echo servers. */
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { WorkerGroup } from '../../src/workers/group';
+import { WorkerReloads } from '../../src/cli/proxy-worker-reload';
 
 /** The compiled echo worker module (test/workers/fixtures/echo-worker.ts). */
 export const ECHO_WORKER = path.join(__dirname, 'fixtures', 'echo-worker.js');
@@ -85,4 +87,21 @@ export function payload(seed: number, n = 4096): Buffer {
     b[i] = x & 0xff;
   }
   return b;
+}
+
+/**
+ * `maio proxy --workers 2` as the CLI runs it, towards one upstream port (not
+ * started): the group restarts a dead worker after 50 ms, and each worker
+ * starts on the configuration the reloads hold in force.
+ */
+export function proxyGroup(upstreamPort: number): { group: WorkerGroup; reloads: WorkerReloads } {
+  let reloads: WorkerReloads | null = null;
+  const group = new WorkerGroup({
+    module: require.resolve('../../src/cli/worker-command'),
+    count: 2,
+    restart: { minDelay: 50 },
+    workerData: () => ({ command: 'proxy', argv: [], ...reloads!.data() }),
+  });
+  reloads = new WorkerReloads({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: upstreamPort }], mode: 'buffers' }, group);
+  return { group, reloads };
 }

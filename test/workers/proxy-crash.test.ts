@@ -10,10 +10,9 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { WorkerGroup, type MaioWorker, type WorkerExitInfo } from '../../src/workers/group';
-import { WorkerReloads } from '../../src/cli/proxy-worker-reload';
 import { bounded, netSkip } from '../net/helpers';
 import { echoUpstream, echoes } from '../gateway/helpers';
-import { ending } from './helpers';
+import { ending, proxyGroup } from './helpers';
 
 /** Which worker accepted since `before` (worker id -> accepted count): the one whose count went up. */
 async function newlyAccepted(group: WorkerGroup, before: Map<number, number>): Promise<number> {
@@ -34,14 +33,7 @@ test('a dead proxy worker: its clients and its upstream connections are reset; t
   // Each upstream connection's end (null: FIN, else the error, ECONNRESET for a reset).
   const upEnds = new Map<net.Socket, Promise<NodeJS.ErrnoException | null>>();
   const seen = up.conns.length;
-  let reloads: WorkerReloads | null = null;
-  const group = new WorkerGroup({
-    module: require.resolve('../../src/cli/worker-command'),
-    count: 2,
-    restart: { minDelay: 50 },
-    workerData: () => ({ command: 'proxy', argv: [], ...reloads!.data() }),
-  });
-  reloads = new WorkerReloads({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: up.port }], mode: 'buffers' }, group);
+  const { group, reloads } = proxyGroup(up.port);
   const clients: { s: net.Socket; worker: number; upstream: net.Socket }[] = [];
   const accepted = new Map<number, number>();
   try {

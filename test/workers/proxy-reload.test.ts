@@ -12,12 +12,12 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { WorkerGroup, type MaioWorker } from '../../src/workers/group';
-import { WorkerReloads } from '../../src/cli/proxy-worker-reload';
+import type { MaioWorker } from '../../src/workers/group';
 import { bounded, netSkip } from '../net/helpers';
 import { tmpDir, until } from '../paths/helpers';
 import { cli, httpGet, metricsPort, parsePrometheus, sampleOf } from '../paths/proxy-helpers';
 import { echoUpstream, echoes } from '../gateway/helpers';
+import { proxyGroup } from './helpers';
 
 const skip = netSkip;
 
@@ -104,14 +104,7 @@ test('maio proxy --workers 2: SIGHUP reaches every worker; open connections keep
 test('a worker that replaces a crashed one starts with the configuration in force, not the first one', { skip }, async () => {
   const A = await echoUpstream();
   const B = await echoUpstream();
-  let reloads: WorkerReloads | null = null;
-  const group = new WorkerGroup({
-    module: require.resolve('../../src/cli/worker-command'),
-    count: 2,
-    restart: { minDelay: 50 },
-    workerData: () => ({ command: 'proxy', argv: [], ...reloads!.data() }),
-  });
-  reloads = new WorkerReloads({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: A.port }], mode: 'buffers' }, group);
+  const { group, reloads } = proxyGroup(A.port);
   const sockets: net.Socket[] = [];
   try {
     await group.start();
