@@ -375,6 +375,8 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			/* EAGAIN: a spurious wakeup; the checks below still run. */
 		}
 	}
+	stat_add(r, MAIO_RS_WAKEUPS, 1);
+	unsigned reaped = 0; /* this wake-up's completions: none makes it an empty one */
 	bool enter = true;
 	for (int round = 0;; round++) {
 		if (l->closed)
@@ -402,6 +404,7 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 				ring_get_events(r);
 			n = ring_reap(r);
 			ring_update_inflight(r);
+			reaped += n;
 			if (n) {
 				stat_add(r, MAIO_RS_REAP_BATCHES, 1);
 				maio_loop_call_js(l, n);
@@ -423,8 +426,11 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			break;
 		enter = true;
 	}
-	if (!l->closed)
+	if (!l->closed) {
 		ring_update_inflight(r);
+		if (reaped == 0)
+			stat_add(r, MAIO_RS_EMPTY_WAKEUPS, 1);
+	}
 }
 
 /* ---- held buffers ------------------------------------------------------
