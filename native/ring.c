@@ -366,10 +366,12 @@ static bool ring_has_work(struct maio_ring *r)
  * the signals off (IORING_CQ_EVENTFD_DISABLED: the kernel reads it before
  * each signal) while it reaps, and before it returns turns them on and looks
  * at the ring once more (ring_has_work): what was posted in between is
- * reaped then, what is posted after the look signals as usual. This ring's
- * CQEs are posted by this thread (task work, SINGLE_ISSUER) or, under
- * DEFER_TASKRUN, announced by queued task work that ring_has_work's poll()
- * sees; the fence orders the flag's store before that look.
+ * reaped then, what is posted after the look signals as usual. The fence
+ * orders the flag's store before that look; a CQE posted by another thread
+ * (io-wq) passes a full barrier between publishing the tail and reading the
+ * flag (the kernel's wq_has_sleeper before it signals), so one side always
+ * sees the other. Under DEFER_TASKRUN queued task work, not a CQE, is what
+ * arrives; ring_has_work's poll() sees it.
  */
 static void ring_signals(struct maio_ring *r, bool on)
 {
