@@ -48,7 +48,8 @@ static const struct layout_entry ring_stat[] = {
 	{"reapBatches", MAIO_RS_REAP_BATCHES}, {"inflight", MAIO_RS_INFLIGHT},
 	{"cqOverflow", MAIO_RS_CQ_OVERFLOW}, {"sqFull", MAIO_RS_SQ_FULL},
 	{"cqFlushes", MAIO_RS_CQ_FLUSHES},   {"batchWaits", MAIO_RS_BATCH_WAITS},
-	{"held", MAIO_RS_HELD},
+	{"held", MAIO_RS_HELD},              {"wakeups", MAIO_RS_WAKEUPS},
+	{"emptyWakeups", MAIO_RS_EMPTY_WAKEUPS},
 };
 
 static const struct layout_entry cqe_flags[] = {

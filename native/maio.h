@@ -216,6 +216,8 @@ enum maio_ring_stat {
 	MAIO_RS_CQ_FLUSHES = 8,    /* times the CQ overflowed into the kernel backlog and was flushed */
 	MAIO_RS_BATCH_WAITS = 9,   /* wake-ups that first waited for a bulk batch (ring.c) */
 	MAIO_RS_HELD = 10,         /* caller buffers held for sends in flight (SEND_BUF, SENDV pieces) */
+	MAIO_RS_WAKEUPS = 11,      /* poll callbacks (libuv woke the ring) */
+	MAIO_RS_EMPTY_WAKEUPS = 12, /* poll callbacks that found no completion */
 	MAIO_RS_COUNT = 16
 };
 

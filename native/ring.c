@@ -332,14 +332,10 @@ static void ring_wait_batch(struct maio_ring *r)
 	struct io_uring_getevents_arg arg;
 	memset(&arg, 0, sizeof(arg));
 	arg.ts = (uint64_t)(uintptr_t)&ts;
-	/* Completions posted while this thread sleeps here need not also wake
-	 * libuv through the eventfd. Those that land after the flag is cleared
-	 * signal it as usual, and the reap loop polls the ring before it ends. */
-	unsigned f = load_acquire(r->cq_flags);
-	store_release(r->cq_flags, f | IORING_CQ_EVENTFD_DISABLED);
+	/* Runs inside ring_on_poll, whose eventfd signals are off (ring_signals):
+	 * what completes while this thread sleeps here wakes libuv for nothing. */
 	maio_sys_io_uring_enter(r->fd, 0, MAIO_BULK_MIN_CQES,
 				IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
-	store_release(r->cq_flags, load_acquire(r->cq_flags) & ~IORING_CQ_EVENTFD_DISABLED);
 	stat_add(r, MAIO_RS_ENTERS, 1);
 	stat_add(r, MAIO_RS_BATCH_WAITS, 1);
 }
@@ -361,6 +357,32 @@ static bool ring_has_work(struct maio_ring *r)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
+/*
+ * Eventfd signals while the poll callback reaps. What completes while
+ * ring_on_poll runs is reaped by its own loop: above all the loopback SEND
+ * that completes inside the submit JS makes at the end of a batch. Its
+ * eventfd signal would wake libuv once more to find nothing (an epoll_wait
+ * and a read per request of a one-connection server). So the callback turns
+ * the signals off (IORING_CQ_EVENTFD_DISABLED: the kernel reads it before
+ * each signal) while it reaps, and before it returns turns them on and looks
+ * at the ring once more (ring_has_work): what was posted in between is
+ * reaped then, what is posted after the look signals as usual. The fence
+ * orders the flag's store before that look; a CQE posted by another thread
+ * (io-wq) passes a full barrier between publishing the tail and reading the
+ * flag (the kernel's wq_has_sleeper before it signals), so one side always
+ * sees the other. Under DEFER_TASKRUN queued task work, not a CQE, is what
+ * arrives; ring_has_work's poll() sees it.
+ */
+static void ring_signals(struct maio_ring *r, bool on)
+{
+	if (r->efd < 0)
+		return;
+	unsigned f = load_acquire(r->cq_flags);
+	store_release(r->cq_flags, on ? f & ~IORING_CQ_EVENTFD_DISABLED : f | IORING_CQ_EVENTFD_DISABLED);
+	if (on)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 #define ring_of(l) maio_loop_owner(l, struct maio_ring, loop)
 
 static void ring_on_poll(uv_poll_t *handle, int status, int events)
@@ -375,7 +397,11 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			/* EAGAIN: a spurious wakeup; the checks below still run. */
 		}
 	}
+	stat_add(r, MAIO_RS_WAKEUPS, 1);
+	unsigned reaped = 0; /* this wake-up's completions: none makes it an empty one */
 	bool enter = true;
+	ring_signals(r, false);
+	bool quiet = true; /* signals are off: on again before any return */
 	for (int round = 0;; round++) {
 		if (l->closed)
 			break;
@@ -383,6 +409,8 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			/* JS keeps producing completions (NOPs complete inside the
 			 * submit): let the loop run timers and other I/O, and come
 			 * back on its next turn. The ring fd itself stays readable. */
+			ring_signals(r, true);
+			quiet = false;
 			if (r->efd >= 0)
 				eventfd_write(r->efd, 1);
 			break;
@@ -402,6 +430,7 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 				ring_get_events(r);
 			n = ring_reap(r);
 			ring_update_inflight(r);
+			reaped += n;
 			if (n) {
 				stat_add(r, MAIO_RS_REAP_BATCHES, 1);
 				maio_loop_call_js(l, n);
@@ -419,12 +448,28 @@ static void ring_on_poll(uv_poll_t *handle, int status, int events)
 			enter = false;
 			continue;
 		}
-		if (!ring_has_work(r))
-			break;
+		if (!ring_has_work(r)) {
+			ring_signals(r, true);
+			quiet = false;
+			if (!ring_has_work(r))
+				break;
+			/* Posted while the signals were off: reap it now. */
+			ring_signals(r, false);
+			quiet = true;
+		}
 		enter = true;
 	}
-	if (!l->closed)
+	/* Left early (no handle scope): whatever is pending must still wake us. */
+	if (quiet && !l->closed) {
+		ring_signals(r, true);
+		if (ring_has_work(r) && r->efd >= 0)
+			eventfd_write(r->efd, 1);
+	}
+	if (!l->closed) {
 		ring_update_inflight(r);
+		if (reaped == 0)
+			stat_add(r, MAIO_RS_EMPTY_WAKEUPS, 1);
+	}
 }
 
 /* ---- held buffers ------------------------------------------------------

@@ -346,6 +346,10 @@ export const enum RingStat {
   BatchWaits = 9,
   /** caller buffers held for sends in flight */
   Held = 10,
+  /** poll callbacks: libuv woke the ring */
+  Wakeups = 11,
+  /** poll callbacks that found no completion */
+  EmptyWakeups = 12,
 }
 export const MAX_POOLS = 64;
 export const MAX_BUF_RINGS = 64;
@@ -388,7 +392,8 @@ export const EXPECTED_LAYOUT = {
     enters: RingStat.Enters, submitted: RingStat.Submitted, completed: RingStat.Completed,
     submitCalls: RingStat.SubmitCalls, reapBatches: RingStat.ReapBatches, inflight: RingStat.Inflight,
     cqOverflow: RingStat.CqOverflow, sqFull: RingStat.SqFull, cqFlushes: RingStat.CqFlushes,
-    batchWaits: RingStat.BatchWaits, held: RingStat.Held,
+    batchWaits: RingStat.BatchWaits, held: RingStat.Held, wakeups: RingStat.Wakeups,
+    emptyWakeups: RingStat.EmptyWakeups,
   },
   cqeFlags: { buffer: CQE_F_BUFFER, more: CQE_F_MORE, sockNonempty: CQE_F_SOCK_NONEMPTY, notif: CQE_F_NOTIF, bufMore: CQE_F_BUF_MORE },
   opIdSlotBits: SLOT_BITS,

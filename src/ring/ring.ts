@@ -57,6 +57,10 @@ export interface RingStats {
   batchWaits: number;
   /** caller buffers held for sends in flight (sendBuf, sendv pieces of caller memory): 0 when none is in flight */
   heldBuffers: number;
+  /** times the event loop woke the ring (io_uring: the eventfd's poll callback; epoll: the epoll set's) */
+  wakeups: number;
+  /** wake-ups that found no completion to deliver */
+  emptyWakeups: number;
   submittedPerEnter: number;
   completionsPerBatch: number;
 }
@@ -821,6 +825,8 @@ export class Ring implements IoRing {
       sqFull: s[RingStat.SqFull],
       batchWaits: s[RingStat.BatchWaits],
       heldBuffers: s[RingStat.Held],
+      wakeups: s[RingStat.Wakeups],
+      emptyWakeups: s[RingStat.EmptyWakeups],
       submittedPerEnter: enters ? submitted / enters : 0,
       completionsPerBatch: reapBatches ? completed / reapBatches : 0,
     };

@@ -213,7 +213,10 @@ export class EpollEngine implements Engine {
     if (this.#closed) return;
     this.#inCallback = true;
     this.#wakePending = false;
-    this.#stats[RingStat.Enters]++; // the epoll_wait that brought us here
+    const stats = this.#stats;
+    stats[RingStat.Enters]++; // the epoll_wait that brought us here
+    stats[RingStat.Wakeups]++;
+    const completedBefore = stats[RingStat.Completed];
     try {
       if (this.#retry.length) this.#runRetries();
       const ev = this.#events;
@@ -228,6 +231,7 @@ export class EpollEngine implements Engine {
       this.#inCallback = false;
     }
     if (this.#closed) return;
+    if (stats[RingStat.Completed] === completedBefore) stats[RingStat.EmptyWakeups]++;
     if (this.#cqLen > 0 || this.#retry.length > 0) this.#wake();
   };
 
