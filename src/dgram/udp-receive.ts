@@ -1,7 +1,8 @@
 /**
- * A UdpSocket's receive side: one multishot RECVMSG on the thread's receive
- * group for (pool, buffer size), the same provided-buffer groups TCP reads
- * with (src/net/recv-group.ts). One completion per buffer: one datagram, or
+ * A UdpSocket's receive side: one multishot RECVMSG on the thread's datagram
+ * receive group for (pool, buffer size) (src/net/recv-group.ts), which gives
+ * the kernel at most HOT_BUFFERS buffers at once, so its copy lands in
+ * recently used memory. One completion per buffer: one datagram, or
  * with UDP_GRO several of one flow. Bytes the application holds count
  * against the read quota: above it the recv is cancelled (datagrams wait in
  * the socket's kernel buffer, or are dropped there when it is full, as UDP
@@ -11,7 +12,7 @@ import { errnoError, type ErrnoError } from '../core/errors';
 import { CQE_F_MORE } from '../core/native';
 import type { IoPool } from '../pool/pool';
 import type { CompletionTarget, IoRing } from '../ring/io-ring';
-import { RecvGroup, type RecvGroupUser } from '../net/recv-group';
+import { HOT_BUFFERS, RecvGroup, type RecvGroupUser } from '../net/recv-group';
 import type { UdpBatch } from './udp-batch';
 import { parseRecvmsg } from './udp-recvmsg';
 import type { UdpCounters } from './udp-stats';
@@ -69,7 +70,10 @@ export class UdpReceiver implements CompletionTarget, RecvGroupUser {
   /** Arms the recv when it may run. */
   arm(): void {
     if (this.#op >= 0 || this.#paused || this.#closing || this.#refused || this.#waitingBuffers || this.#held >= this.#quota || this.#ring.closed) return;
-    this.#group ??= RecvGroup.acquire(this.#ring, this.#pool, this.#bufferSize === undefined ? {} : { bufferSize: this.#bufferSize });
+    this.#group ??= RecvGroup.acquire(this.#ring, this.#pool, {
+      ...(this.#bufferSize === undefined ? {} : { bufferSize: this.#bufferSize }),
+      hotBuffers: HOT_BUFFERS, // the kernel's copy into buffers still in cache (recv-group.ts)
+    });
     this.#op = this.#ring.recvmsgMulti(this, this.#fd(), this.#group.id, this.#nameLen, this.#ctlLen);
   }
 
