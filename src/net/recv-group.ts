@@ -104,9 +104,10 @@ const registry = new Map<IoPool, Map<number, RecvGroup>>();
 /** pool -> its small receive size (RecvGroup.smallSize), looked up once per pool */
 const smallSizes = new WeakMap<IoPool, number>();
 
-/** The registry key: the buffer size, negated for a small-receives group, + 0.5 for a hot-buffers group. */
+/** The registry key: the buffer size and the group's kind (each kind has groups of its own), as one number. */
 function groupKey(size: number, options: RecvGroupOptions): number {
-  return options.smallReceives ? -size : options.hotBuffers !== undefined ? size + 0.5 : size;
+  const kind = options.smallReceives ? 1 : options.hotBuffers !== undefined ? 2 : 0;
+  return size * 4 + kind;
 }
 
 function pow2AtLeast(n: number): number {
