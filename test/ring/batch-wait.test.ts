@@ -4,7 +4,8 @@
  * Checked here: the option's validation (native and the environment variable),
  * that a bulk stream from another process does make the ring wait and still
  * arrives byte-exact, that MAIO_BATCH_WAIT_US=0 turns it off, and that
- * request/response traffic far below the rate never waits.
+ * request/response traffic far below the rate never waits, and that datagram receives never make
+ * it wait, whatever their byte rate (a datagram's completion does not grow by waiting).
  * io_uring only: the epoll backend has no such wait (its batchWaits stays 0).
  */
 import { test } from 'node:test';
@@ -20,6 +21,7 @@ import { backend } from '../../src/backend';
 
 const INDEX = path.join(__dirname, '..', '..', 'src', 'index.js');
 const RECEIVER = path.join(__dirname, 'fixtures', 'bulk-receiver.js');
+const DATAGRAM_RECEIVER = path.join(__dirname, 'fixtures', 'datagram-receiver.js');
 const DESC_INTS = 16;
 
 function receive(bytes: number, env: NodeJS.ProcessEnv): { bytes: number; hash: string; sent: string; batchWaits: number } {
@@ -89,6 +91,22 @@ test('MAIO_BATCH_WAIT_US=0: the same stream, no waits', { skip: uringSkip }, () 
   assert.equal(r.bytes, 128 << 20);
   assert.equal(r.hash, r.sent);
   assert.equal(r.batchWaits, 0);
+});
+
+test('a datagram flow above the bulk rate never makes the ring wait', { skip: uringSkip, timeout: 60000 }, (t) => {
+  // The rate a stream must reach to make the ring wait (MAIO_BULK_BYTES_PER_SEC), with a margin
+  // so that some 1 ms window surely passed it: below that the check would prove nothing.
+  const bulk = 1.5 * 2 ** 30;
+  let r: { bytes: number; seconds: number; batchWaits: number } = { bytes: 0, seconds: 1, batchWaits: 0 };
+  for (let attempt = 0; attempt < 2 && r.bytes / r.seconds < bulk; attempt++) {
+    const out = spawnSync(process.execPath, [DATAGRAM_RECEIVER, '1'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, MAIO_BATCH_WAIT_US: '50' } });
+    assert.equal(out.status, 0, `receiver failed (${out.status ?? out.signal}): ${out.stderr}`);
+    r = JSON.parse(out.stdout.trim().split('\n').pop()!);
+  }
+  const rate = r.bytes / r.seconds;
+  t.diagnostic(`${(rate / 2 ** 30).toFixed(2)} GiB/s of datagrams, batchWaits ${r.batchWaits}`);
+  assert.equal(r.batchWaits, 0, `a datagram flow at ${(rate / 2 ** 30).toFixed(2)} GiB/s made the ring wait`);
+  if (rate < bulk) t.skip(`the flow reached only ${(rate / 2 ** 30).toFixed(2)} GiB/s on this machine: too slow to tell`);
 });
 
 test('request/response of 1 KiB messages never waits', { skip: uringSkip }, async () => {
