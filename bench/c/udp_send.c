@@ -8,8 +8,10 @@
  * samples the receiver's CPU there) and one JSON line on stdout at the end. It stops after
  * warmup + duration seconds, or on SIGINT/SIGTERM. Last line on stderr, always:
  * "udp_send: N datagrams, B bytes in S s".
+ * --rate D paces it to D datagrams a second (sleeping between calls), so that receivers are
+ * compared at the same offered load; 0 (the default) sends as fast as it can.
  *
- * usage: udp_send --port P [--host 127.0.0.1] [--mode mmsg|gso] [--size 1400] [--warmup S] [--duration S]
+ * usage: udp_send --port P [--host 127.0.0.1] [--mode mmsg|gso] [--size 1400] [--warmup S] [--duration S] [--rate D]
  */
 #define TOOL "udp_send"
 #include "udp_tool.h"
@@ -17,12 +19,22 @@
 #define BATCH 64
 #define GSO_MSGS 4
 
+/* Sleeps until the monotonic time `due` (seconds), if it is still ahead. */
+static void pace(double due)
+{
+	double ahead = due - now();
+	if (ahead <= 0)
+		return;
+	struct timespec ts = { .tv_sec = (time_t)ahead, .tv_nsec = (long)((ahead - (time_t)ahead) * 1e9) };
+	nanosleep(&ts, NULL); /* EINTR: a stop signal; the loop checks it */
+}
+
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *mode = "mmsg";
 	int port = 0;
 	size_t size = 1400;
-	double warmup = 0, duration = 0;
+	double warmup = 0, duration = 0, rate = 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--host")) host = argv[i + 1];
@@ -30,10 +42,11 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--size")) size = (size_t)atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--warmup")) warmup = atof(argv[i + 1]);
 		else if (!strcmp(argv[i], "--duration")) duration = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
 		else { fprintf(stderr, "udp_send: unknown option %s\n", argv[i]); return 2; }
 	}
 	int gso = !strcmp(mode, "gso");
-	if (port <= 0 || size < 1 || size > 65507 || (!gso && strcmp(mode, "mmsg"))) {
+	if (port <= 0 || size < 1 || size > 65507 || !(rate >= 0) || (!gso && strcmp(mode, "mmsg"))) {
 		fprintf(stderr, "usage: udp_send --port P [--host H] [--mode mmsg|gso] [--size 1400] [--warmup S] [--duration S]\n");
 		return 2;
 	}
@@ -83,6 +96,8 @@ int main(int argc, char **argv)
 			die("sendmmsg");
 		}
 		sent += (unsigned long long)n * segs;
+		if (rate > 0)
+			pace(t0 + (double)sent / rate);
 		if (duration > 0) {
 			double t = now();
 			if (phase == 0 && t >= measure_at) { phase = 1; win0 = sent; tm0 = t; fprintf(stderr, "phase measure\n"); }
