@@ -30,10 +30,12 @@ const ENTRIES_OK = ENTRIES_ENV === undefined || ENTRIES_ENV === '' || /^(64|128|
 const ENTRIES = ENTRIES_OK && ENTRIES_ENV ? Number(ENTRIES_ENV) : 1024;
 /**
  * MAIO_BATCH_WAIT_US (an integer 0..10000; default 50): while this thread's
- * ring receives at least 1 GiB/s, each wake-up first waits up to this long
- * (or for 16 completions) so that receives come back in a few large batches
- * instead of one small one per wake-up (native/ring.c, "bulk batching").
- * 0 turns it off. Below that rate nothing waits.
+ * ring receives at least 1 GiB/s on stream sockets, each wake-up first waits
+ * up to this long (or for 16 completions) so that receives come back in a few
+ * large batches instead of one small one per wake-up (native/ring.c, "bulk
+ * batching"). Datagram receives do not count: a datagram batch is one
+ * completion however long the wait. 0 turns it off. Below that rate nothing
+ * waits.
  */
 const BATCH_WAIT_ENV = process.env.MAIO_BATCH_WAIT_US;
 const BATCH_WAIT_OK = BATCH_WAIT_ENV === undefined || BATCH_WAIT_ENV === '' || (/^\d{1,5}$/.test(BATCH_WAIT_ENV) && Number(BATCH_WAIT_ENV) <= 10000);
