@@ -205,7 +205,13 @@ async function runScenario(s: Scenario, idx: number, opts: BenchOptions): Promis
           let extra = sample.p99 !== undefined ? `  p99 ${fmt(sample.p99)} us` : '';
           const srv = sample.raw?.server as Record<string, number> | undefined;
           const raw = sample.raw as Record<string, number> | undefined;
-          if (raw && typeof raw.loss === 'number') extra += `  ${fmt(raw.gbps)} Gbit/s  loss ${fmt(raw.loss * 100)}% (${raw.sent} sent, ${raw.received} received)`;
+          if (raw && typeof raw.lossWhole === 'number') {
+            extra +=
+              `  ${fmt(raw.gbps)} Gbit/s  window loss ${fmt(raw.loss * 100)}% (${raw.windowSent} sent, ${raw.windowReceived} received)` +
+              `  whole run ${fmt(raw.dpsWhole)} ${s.metric.unit}, loss ${fmt(raw.lossWhole * 100)}% (${raw.sent} sent, ${raw.received} received)`;
+          } else if (raw && typeof raw.loss === 'number') {
+            extra += `  ${fmt(raw.gbps)} Gbit/s  loss ${fmt(raw.loss * 100)}% (${raw.sent} sent, ${raw.received} received)`;
+          }
           if (srv) extra += `  heap ${fmt(srv.heapWarmMiB)} -> ${fmt(srv.heapEndMiB)} MiB  GC ${fmt(srv.gcMsPerMmsg)} ms/M msg  RSS ${fmt(srv.rssPeakMiB)} MiB`;
           const cpu = sample.cpuPerUnit !== undefined ? `  cpu ${fmt(sample.cpuPerUnit)} s/${s.cpuPer === 'GB' ? 'GB' : 'M msg'}` : '';
           log(progressLine(s, idx, opts.scenarios.length, round, opts.timing, r, `${fmt(sample.value)} ${s.metric.unit}${extra}${cpu}`));

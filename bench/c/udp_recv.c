@@ -9,12 +9,23 @@
  * measure" and "phase done" on stderr at its edges (the harness samples the sender's CPU there),
  * then keeps counting until no datagram came for --idle-ms (the sender has stopped) and prints
  * one JSON line on stdout. Without them it counts until SIGINT/SIGTERM. Last line on stderr,
- * always: "udp_recv: N datagrams, B bytes in S s".
+ * always: "udp_recv: N datagrams, B bytes in S s". SIGUSR2 prints the same line with the running
+ * totals and it goes on (the receive scenarios read one at each edge of the sender's window).
  *
  * usage: udp_recv [--port 0] [--host 127.0.0.1] [--mode mmsg|gro] [--warmup S] [--duration S] [--idle-ms 500]
  */
 #define TOOL "udp_recv"
 #include "udp_tool.h"
+
+/* Set by SIGUSR2; the loop prints the totals (stdio is not for signal handlers). A signal that
+ * lands just before a blocking call waits for its return: a datagram or SO_RCVTIMEO's 50 ms. */
+static volatile sig_atomic_t report;
+static void on_report(int sig) { (void)sig; report = 1; }
+
+static void print_totals(unsigned long long dgrams, unsigned long long bytes, double first, double last)
+{
+	fprintf(stderr, "udp_recv: %llu datagrams, %llu bytes in %.3f s\n", dgrams, bytes, first ? last - first : 0.0);
+}
 
 int main(int argc, char **argv)
 {
@@ -38,6 +49,8 @@ int main(int argc, char **argv)
 	size_t nmsg = gro ? 8 : 64, bufsize = gro ? 65536 : 2048;
 
 	stop_on_signals(); /* no SA_RESTART: a signal ends the blocked call */
+	struct sigaction usr2 = { .sa_handler = on_report }; /* no SA_RESTART either: report at once */
+	sigaction(SIGUSR2, &usr2, NULL);
 
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0) die("socket");
@@ -99,6 +112,10 @@ int main(int argc, char **argv)
 				if (phase < 0) { phase = 0; first = t; if (duration > 0) fprintf(stderr, "phase warmup\n"); }
 			}
 		}
+		if (report) {
+			report = 0;
+			print_totals(dgrams, bytes, first, last);
+		}
 		if (duration > 0 && phase >= 0) {
 			if (phase == 0 && t >= first + warmup) { phase = 1; tm0 = t; w_d0 = dgrams; w_b0 = bytes; fprintf(stderr, "phase measure\n"); }
 			if (phase == 1 && t >= first + warmup + duration) { phase = 2; tm1 = t; w_d1 = dgrams; w_b1 = bytes; fprintf(stderr, "phase done\n"); }
@@ -112,6 +129,6 @@ int main(int argc, char **argv)
 		       w_d1 - w_d0, w_b1 - w_b0, w, (w_d1 - w_d0) / w, (w_b1 - w_b0) * 8 / w / 1e9, dgrams, bytes);
 		fflush(stdout);
 	}
-	fprintf(stderr, "udp_recv: %llu datagrams, %llu bytes in %.3f s\n", dgrams, bytes, first ? last - first : 0.0);
+	print_totals(dgrams, bytes, first, last);
 	return 0;
 }

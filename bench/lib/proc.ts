@@ -218,8 +218,8 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-/** CPU seconds of a process and of its descendants that are alive (node:cluster workers). */
-export function treeCpuSeconds(pid: number): number {
+/** Every live process's children, by parent pid. */
+function childrenByParent(): Map<number, number[]> {
   const children = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -233,6 +233,37 @@ export function treeCpuSeconds(pid: number): number {
       /* gone */
     }
   }
+  return children;
+}
+
+/** The programs the harness puts in front of a command: they exec it, or (some versions) fork it. */
+const WRAPPERS = new Set(['taskset', 'prlimit', 'ip']);
+
+/**
+ * The pid of the program behind `pid`'s wrappers (taskset, prlimit, `ip netns exec`): `pid`
+ * itself once they have exec'd it, else a wrapper's only child, so that a signal meant for the
+ * program reaches it and not a wrapper (to which SIGUSR2 would be fatal).
+ */
+export function programPid(pid: number): number {
+  let p = pid;
+  for (let depth = 0; depth < 4; depth++) {
+    let comm: string;
+    try {
+      comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    } catch {
+      return p; // gone: the caller finds out
+    }
+    if (!WRAPPERS.has(comm)) return p;
+    const kids = childrenByParent().get(p) ?? [];
+    if (kids.length !== 1) return p;
+    p = kids[0];
+  }
+  return p;
+}
+
+/** CPU seconds of a process and of its descendants that are alive (node:cluster workers). */
+export function treeCpuSeconds(pid: number): number {
+  const children = childrenByParent();
   let total = 0;
   const stack = [pid];
   while (stack.length) {

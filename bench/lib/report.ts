@@ -18,6 +18,7 @@ function range(r: ContenderResult): string {
 
 export function controlText(s: ScenarioResult): string {
   const c = s.control.spread;
+  if (s.control.a === s.control.b) return 'no A/A pair in this scenario';
   if (!c) return 'A/A control not measured';
   return `A/A ${s.control.b} / ${s.control.a}: ${PCT(c.median)} (${PCT(c.min)}-${PCT(c.max)} over ${s.control.ratios.length} rounds)`;
 }

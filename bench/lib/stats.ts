@@ -95,6 +95,7 @@ export function flagAnomalies(results: ContenderResult[], scenario: Scenario): v
 /** Per-round ratio of the two copies of the same program: the noise floor of this run. */
 export function control(results: ContenderResult[], scenario: Scenario): ControlResult {
   const [a, b] = scenario.control;
+  if (a === b) return { a, b, ratios: [] }; // no A/A pair here: nothing to compare
   const ra = results.find((r) => r.id === a);
   const rb = results.find((r) => r.id === b);
   const ratios: number[] = [];

@@ -15,8 +15,9 @@ export type Role = 'echo' | 'echo2' | 'sink' | 'sender' | 'steady' | 'proxy' | '
  * - iperf: the contender's sender is an iperf3 client (e.g. -Z) into `iperf3 -s`; CPU is the client's.
  * - wrk: the contender is an HTTP(S) server (role http or https); wrk drives it (Scenario.wrk) and
  *   reports requests/s and latency percentiles; CPU is the server's over wrk's measured run.
- * - udp-recv: the contender is a UDP receiver (role udp-sink); the C sender (udp_send, UDP_SEGMENT)
- *   is the load. udp-send: the contender is a UDP sender (role udp-send) into the C receiver
+ * - udp-recv: the contender is a UDP receiver (role udp-sink); the C sender (udp_send, UDP_SEGMENT,
+ *   paced at Scenario.rate if set) is the load; the receiver's running totals (SIGUSR2) at the
+ *   sender's window edges give the window's count. udp-send: the contender is a UDP sender (role udp-send) into the C receiver
  *   (udp_recv, UDP_GRO). Both count datagrams sent and received (bench/lib/udp.ts).
  */
 export type Kind = 'client' | 'sender' | 'pair' | 'proxy' | 'iperf' | 'wrk' | 'udp-recv' | 'udp-send';
@@ -102,7 +103,7 @@ export interface Scenario {
   contenders: string[];
   /** Headline ratios are taken against this contender, measured in the same run. */
   peer: string;
-  /** A/A control: the same program twice. */
+  /** A/A control: the same program twice (one id twice: no A/A pair in this scenario). */
   control: [string, string];
   metric: Metric;
   /** What server CPU time is divided by. */
@@ -159,6 +160,11 @@ export interface Scenario {
    * measurement, deleted after it) instead of both on loopback. Needs root and `ip`.
    */
   veth?: boolean;
+  /**
+   * Kind udp-recv: the C sender's offered load in datagrams/s (udp_send --rate), so that every
+   * receiver sees the same load and CPU per GB compares their cost; unset: as fast as it sends.
+   */
+  rate?: number;
   goals: Goal[];
 }
 

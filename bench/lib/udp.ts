@@ -1,13 +1,14 @@
 // The UDP scenarios: one flow of datagrams over loopback, counted at both ends.
 //   udp-recv: the contender receives (role udp-sink, on the server CPU); the C sender
-//             (udp_send --mode gso, the fastest sender) on the load CPU marks the window.
+//             (udp_send --mode gso, the fastest sender, paced by Scenario.rate if set) on the
+//             load CPU marks the window, and the receiver's running totals are read at its edges.
 //   udp-send: the contender sends (role udp-send, on the server CPU) into the C receiver
 //             (udp_recv --mode gro, the fastest receiver) on the load CPU, which marks the window
 //             and counts what arrived in it.
 // Every program prints its totals as "<name>: N datagrams, B bytes ..." on stderr when it stops
-// (SIGTERM or its own end); loss is 1 - received / sent over the whole run.
+// (SIGTERM or its own end); a receiver also prints them on SIGUSR2 and goes on.
 import * as path from 'node:path';
-import { BenchProcessError, Child, sleep } from './proc';
+import { BenchProcessError, Child, programPid, sleep } from './proc';
 import {
   HOST,
   LOAD_CPU,
@@ -27,6 +28,8 @@ import type { Contender, RunSample } from './types';
 const READY_TIMEOUT_MS = 15000;
 /** Time the receiver gets to drain its queue after the sender stopped. */
 const DRAIN_MS = 300;
+/** Time a receiver gets to print its running totals after SIGUSR2. */
+const TOTALS_TIMEOUT_MS = 5000;
 
 export interface Totals {
   datagrams: number;
@@ -93,11 +96,89 @@ async function stopAndCount(child: Child, who: string): Promise<Totals> {
   return t;
 }
 
+/** A receiver's totals lines as they come: one per SIGUSR2 (running totals), one when it stops. */
+class TotalsLines {
+  readonly seen: Array<Totals & { at: number }> = [];
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly child: Child,
+    private readonly who: string,
+  ) {
+    child.onStderrLine((line) => {
+      const t = parseTotals(line);
+      if (!t) return;
+      this.seen.push({ ...t, at: performance.now() });
+      this.wake();
+    });
+    void child.exited.then(() => this.wake());
+  }
+
+  /** Totals line number `index` (from 0), waited for up to TOTALS_TIMEOUT_MS. */
+  async at(index: number): Promise<Totals & { at: number }> {
+    const deadline = Date.now() + TOTALS_TIMEOUT_MS;
+    while (this.seen.length <= index) {
+      if (!this.child.alive) {
+        throw new BenchProcessError(`${this.who} exited (code ${this.child.exitCode}) instead of printing its running totals on SIGUSR2`, this.child.output());
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new BenchProcessError(`${this.who} printed no running totals within ${TOTALS_TIMEOUT_MS} ms of SIGUSR2`, this.child.output());
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.seen[index];
+  }
+
+  private wake(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+}
+
+interface Asked {
+  /** which of the receiver's totals lines answers */
+  index: number;
+  /** when the signal went out (performance.now()) */
+  at: number;
+}
+
 /**
- * The contender receives for warm-up + duration seconds of the C sender. Figures: datagrams
- * received over the sender's whole run / its seconds (the receiver's own counter has no window);
- * CPU is the receiver's over the sender's measured window, per GB received in that window at
- * the run's mean rate.
+ * At the sender's "phase measure" and "phase done": SIGUSR2 to the receiver (the program's own
+ * pid, not a wrapper's), remembering which of its totals lines will be the answer. Registered
+ * after watchPhases, so the receiver's CPU is sampled first.
+ */
+function askAtEdges(load: Child, pid: number, lines: TotalsLines): Map<string, Asked> {
+  const asked = new Map<string, Asked>();
+  let next = 0;
+  load.onStderrLine((line) => {
+    const m = /^phase (measure|done)\b/.exec(line);
+    if (!m) return;
+    const index = Math.max(next, lines.seen.length);
+    next = index + 1;
+    asked.set(m[1], { index, at: performance.now() });
+    try {
+      process.kill(pid, 'SIGUSR2');
+    } catch {
+      // gone: TotalsLines.at says so
+    }
+  });
+  return asked;
+}
+
+/**
+ * The contender receives for warm-up + duration seconds of the C sender (at Scenario.rate
+ * datagrams/s, or as fast as it sends). At the sender's window edges the harness sends the
+ * receiver SIGUSR2 and reads its running totals: the figure is what it received between the two
+ * / the sender's window seconds, and CPU is the receiver's over the same window per GB received
+ * in it, as every other scenario measures after its warm-up. A receiver that drops while its code
+ * is still cold (a JIT) is not charged for it in the figure; raw keeps the whole run too (loss,
+ * received, rate), so start-up loss stays visible.
  */
 export async function runUdpRecv(ctx: RunContext, c: Contender): Promise<RunSample> {
   const { env, timing, scenario } = ctx;
@@ -109,28 +190,57 @@ export async function runUdpRecv(ctx: RunContext, c: Contender): Promise<RunSamp
     recv = started.child;
     const port = started.port;
     if (!Number.isFinite(port)) throw new BenchProcessError(`${c.id} did not print its port`, recv.output());
+    // Ready, so past its wrappers (taskset, `ip netns exec`): the pid to sample and to signal.
+    const pid = programPid(recv.pid);
+    const lines = new TotalsLines(recv, c.id);
+    const pace = scenario.rate ? ['--rate', String(scenario.rate)] : [];
     load = new Child(
-      where.sender([udpTool(ctx, 'udp_send'), '--port', String(port), '--host', where.host, '--mode', 'gso', '--warmup', String(timing.warmup), '--duration', String(timing.duration)]),
+      where.sender([udpTool(ctx, 'udp_send'), '--port', String(port), '--host', where.host, '--mode', 'gso', ...pace, '--warmup', String(timing.warmup), '--duration', String(timing.duration)]),
       spawnOpts(ctx, 'udp_send (load)', LOAD_CPU),
     );
-    const r0 = recv;
-    const marks = watchPhases(load, () => r0.pid);
+    const marks = watchPhases(load, () => pid);
+    const asked = askAtEdges(load, pid, lines);
     const code = await load.waitExit(runBudgetMs(ctx));
     if (code !== 0) throw new BenchProcessError(`udp_send exited with code ${code}`, load.output());
-    if (!recv.alive) throw new BenchProcessError(`${c.id} receiver died during the run`, recv.output());
     const r = json(load, 'udp_send');
-    await sleep(DRAIN_MS);
     const m0 = marks.get('measure');
     const m1 = marks.get('done');
-    if (!m0 || !m1) throw new BenchProcessError('udp_send did not mark its measured window', load.output());
+    const a0 = asked.get('measure');
+    const a1 = asked.get('done');
+    if (!m0 || !m1 || !a0 || !a1) throw new BenchProcessError('udp_send did not mark its measured window', load.output());
+    const w0 = await lines.at(a0.index);
+    const w1 = await lines.at(a1.index);
+    if (!recv.alive) throw new BenchProcessError(`${c.id} receiver died during the run`, recv.output());
+    await sleep(DRAIN_MS);
     const got = await stopAndCount(recv, c.id);
     const sent = { datagrams: r.sent_datagrams, bytes: r.sent_bytes };
-    const loss = lossOf(sent, got, recv.output());
-    const dps = got.datagrams / r.seconds;
-    positive('datagrams/s', dps, recv.output());
-    const windowBytes = (got.bytes * r.window_seconds) / r.seconds;
+    const lossWhole = lossOf(sent, got, recv.output());
+    const windowReceived = w1.datagrams - w0.datagrams;
+    const windowBytes = w1.bytes - w0.bytes;
+    if (windowReceived < 0 || got.datagrams < w1.datagrams) throw new BenchProcessError(`${c.id}'s running totals went backwards`, recv.output());
+    // Within the window the counts can be off by what crossed while a signal was on its way
+    // (totalsLatencyMs): datagrams queued when it opened count in it, so loss may dip under 0.
+    const loss = 1 - windowReceived / r.window_datagrams;
+    const dps = positive('datagrams/s', windowReceived / r.window_seconds, recv.output());
     return sampleFrom(ctx, dps, windowBytes / 1e9, m1.cpu - m0.cpu, m1.peak, {
-      raw: { dps, gbps: (got.bytes * 8) / r.seconds / 1e9, sent: sent.datagrams, received: got.datagrams, loss, seconds: r.seconds },
+      raw: {
+        dps,
+        gbps: (windowBytes * 8) / r.window_seconds / 1e9,
+        loss,
+        windowSent: r.window_datagrams,
+        windowReceived,
+        windowSeconds: r.window_seconds,
+        // the sender's own pace in the window: under Scenario.rate when its CPU is short
+        sentDps: r.window_datagrams / r.window_seconds,
+        ...(scenario.rate ? { rate: scenario.rate } : {}),
+        sent: sent.datagrams,
+        received: got.datagrams,
+        receivedBytes: got.bytes,
+        lossWhole,
+        dpsWhole: got.datagrams / r.seconds,
+        seconds: r.seconds,
+        totalsLatencyMs: Math.max(w0.at - a0.at, w1.at - a1.at),
+      },
     });
   } finally {
     await load?.kill();

@@ -1,6 +1,7 @@
 'use strict';
 // node:dgram receiver of the UDP scenarios: counts and discards datagrams; prints
-// "listening <port>" when bound, and its totals on stderr on SIGINT/SIGTERM.
+// "listening <port>" when bound, and its totals on stderr on SIGINT/SIGTERM (and exits) or on
+// SIGUSR2 (and goes on: the receive scenarios read the running totals at the window's edges).
 const dgram = require('node:dgram');
 const opt = require('./args.js')({ port: 0, host: '127.0.0.1' });
 
@@ -15,10 +16,12 @@ s.on('message', (m) => {
   last = performance.now();
   if (!first) first = last;
 });
-s.bind(opt.port, opt.host, () => process.stdout.write(`listening ${s.address().port}\n`));
+const totals = () => process.stderr.write(`node dgram sink: ${n} datagrams, ${bytes} bytes in ${((last - first) / 1000).toFixed(3)} s\n`);
 const stop = () => {
-  process.stderr.write(`node dgram sink: ${n} datagrams, ${bytes} bytes in ${((last - first) / 1000).toFixed(3)} s\n`);
+  totals();
   process.exit(0);
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+process.on('SIGUSR2', totals);
+s.bind(opt.port, opt.host, () => process.stdout.write(`listening ${s.address().port}\n`));

@@ -14,7 +14,8 @@ export const help = `  --port P       port to bind (default 0: any free port; th
   --gro 0|1      UDP_GRO: several datagrams of a flow per receive buffer (default 1)
   --read-size B  receive buffer size (default 65536; a longer datagram is truncated)
   --event E      batch: one event per receive buffer (default); message: one per datagram
-  On SIGINT/SIGTERM it prints the datagrams and bytes received, the rate and the socket's stats on stderr.`;
+  On SIGINT/SIGTERM it prints the datagrams and bytes received, the rate and the socket's stats on stderr.
+  SIGUSR2: prints the running totals (the same line) and goes on.`;
 
 export function run(argv: string[]): void {
   const o = parseArgs(argv, { port: 'number', host: 'string', gro: 'number', 'read-size': 'number', event: 'string' }, {
@@ -48,14 +49,19 @@ export function run(argv: string[]): void {
       process.exit(1);
     },
   );
-  onSignals(() => {
+  const totals = (): string => {
     const s = sock.stats();
     const secs = first ? (last - first) / 1000 : 0;
     const rate = secs > 0 ? Math.round(s.datagramsIn / secs) : 0;
-    process.stderr.write(
+    return (
       `maio udp-sink: ${s.datagramsIn} datagrams, ${s.bytesIn} bytes in ${secs.toFixed(2)} s (${rate} datagrams/s, ${gbits(s.bytesIn, secs)} Gbit/s); ` +
-        `gro batches ${s.groBatches} (gro ${s.gro.enabled ? 'on' : `off: ${s.gro.reason}`}), truncated ${s.truncated}, no-buffer events ${s.noBufferEvents}\n`,
+      `gro batches ${s.groBatches} (gro ${s.gro.enabled ? 'on' : `off: ${s.gro.reason}`}), truncated ${s.truncated}, no-buffer events ${s.noBufferEvents}\n`
     );
+  };
+  // Running totals without stopping: a benchmark reads them at the edges of its measured window.
+  process.on('SIGUSR2', () => process.stderr.write(totals()));
+  onSignals(() => {
+    process.stderr.write(totals());
     sock.close(() => process.exit(0));
   });
 }

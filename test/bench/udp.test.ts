@@ -11,21 +11,23 @@ import * as path from 'node:path';
 import { buildCTools, detectEnv, findRoot, runBench } from '../../bench/run';
 import { contenderById } from '../../bench/contenders';
 import { rolesNeeded } from '../../bench/lib/measure';
-import { pidAlive, startedPids } from '../../bench/lib/proc';
+import { BenchProcessError, pidAlive, startedPids } from '../../bench/lib/proc';
 import { flagAnomalies } from '../../bench/lib/stats';
-import { lossOf, parseTotals } from '../../bench/lib/udp';
+import { lossOf, parseTotals, runUdpRecv } from '../../bench/lib/udp';
 import { deleteVeth, makeVeth, vethProblem } from '../../bench/lib/netns';
-import type { ContenderResult, Scenario } from '../../bench/lib/types';
+import type { Contender, ContenderResult, Scenario } from '../../bench/lib/types';
 import { scenarios } from '../../bench/scenarios/index';
 import { scenario as udpRecv } from '../../bench/scenarios/udp-recv';
 import { scenario as udpSend } from '../../bench/scenarios/udp-send';
+import { scenario as udpRecv2m } from '../../bench/scenarios/udp-recv-2m';
+import { scenario as udpRecvVeth } from '../../bench/scenarios/udp-recv-veth';
 
 const root = findRoot(__dirname);
 
 test('every scenario: unique id, known contenders that can play its role, peer and control among them', () => {
   const ids = scenarios.map((s) => s.id);
   assert.equal(new Set(ids).size, ids.length);
-  for (const id of ['udp-recv', 'udp-send', 'proxy-2w', 'echo-64b-1000c-scale', 'echo-64b-1000c-2w']) assert.ok(ids.includes(id), id);
+  for (const id of ['udp-recv', 'udp-send', 'udp-recv-2m', 'proxy-2w', 'echo-64b-1000c-scale', 'echo-64b-1000c-2w']) assert.ok(ids.includes(id), id);
   for (const s of scenarios) {
     for (const id of [s.peer, ...s.control]) assert.ok(s.contenders.includes(id), `${s.id}: ${id} is not a contender`);
     for (const id of s.contenders) {
@@ -79,15 +81,23 @@ function hasCc(): boolean {
   }
 }
 
-test('udp-recv and udp-send on a tiny run: counted at both ends, loss in [0, 1), nothing left running', { skip: hasCc() ? false : 'cc not found', timeout: 60000 }, async () => {
+test('udp-recv (loopback, paced, veth) and udp-send on a tiny run: counted at both ends, the receive window from SIGUSR2 totals, nothing left running', { skip: hasCc() ? false : 'cc not found', timeout: 90000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-udp-'));
   try {
     const buildDir = path.join(dir, 'build');
     buildCTools(root, buildDir);
     const env = detectEnv(root, buildDir);
     const ids = [...(existsSync(env.maioCli) ? ['maio'] : []), 'c', 'c-seg'];
-    for (const s of [udpRecv, udpSend]) {
-      const scenario: Scenario = { ...s, contenders: ids, peer: 'c', control: ['c', 'c'] };
+    // paced well under what any receiver here takes; veth: the receivers run under `ip netns exec`
+    const paced: Scenario = { ...udpRecv2m, rate: 200000 };
+    const runs: Array<[Scenario, string[]]> = [
+      [udpRecv, ids],
+      [udpSend, ids],
+      [paced, ['c-seg']],
+      ...(vethProblem(env.ip) ? [] : [[udpRecvVeth, [ids[0]]] as [Scenario, string[]]]),
+    ];
+    for (const [s, only] of runs) {
+      const scenario: Scenario = { ...s, contenders: only, peer: only[0], control: [only[0], only[0]] };
       const before = startedPids.length;
       const out = await runBench({
         scenarios: [scenario],
@@ -104,10 +114,49 @@ test('udp-recv and udp-send on a tiny run: counted at both ends, loss in [0, 1),
         assert.equal(c.errors.length, 0, `${s.id}/${c.id}: ${c.errors.join('; ')}`);
         const raw = c.samples[0].raw as Record<string, number>;
         assert.ok(raw.sent > 0 && raw.received > 0 && raw.received <= raw.sent, `${s.id}/${c.id}: ${JSON.stringify(raw)}`);
-        assert.ok(raw.loss >= 0 && raw.loss < 1);
         assert.ok(c.samples[0].value > 0 && c.samples[0].cpuPerUnit! > 0);
+        if (s === udpSend) {
+          assert.ok(raw.loss >= 0 && raw.loss < 1);
+          continue;
+        }
+        // udp-recv: the window's count came from the receiver's running totals (SIGUSR2) at the
+        // sender's window edges: a part of the whole run, over the sender's window seconds.
+        assert.ok(raw.lossWhole >= 0 && raw.lossWhole < 1, JSON.stringify(raw));
+        assert.ok(raw.windowReceived > 0 && raw.windowReceived < raw.received, JSON.stringify(raw));
+        assert.ok(raw.windowSent > 0 && raw.windowSent < raw.sent, JSON.stringify(raw));
+        assert.ok(raw.loss < 1, JSON.stringify(raw));
+        assert.equal(c.samples[0].value, raw.windowReceived / raw.windowSeconds);
+        if (s === paced) assert.ok(raw.sentDps <= 200000 * 1.05 && raw.rate === 200000, `--rate paces the sender: ${JSON.stringify(raw)}`);
       }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a receiver that does not print its totals on SIGUSR2 fails the sample with a BenchProcessError, nothing left running', { skip: hasCc() ? false : 'cc not found', timeout: 30000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-udp-'));
+  try {
+    const buildDir = path.join(dir, 'build');
+    buildCTools(root, buildDir);
+    const env = detectEnv(root, buildDir);
+    // a node:dgram sink without a SIGUSR2 handler: the signal's default action ends it
+    const deafJs = `const s=require('dgram').createSocket('udp4');s.on('message',()=>{});s.bind(0,process.argv[1],()=>console.log('listening '+s.address().port))`;
+    const deaf: Contender = {
+      id: 'deaf',
+      label: 'deaf sink',
+      family: 'node',
+      unavailable: () => null,
+      cmd: { 'udp-sink': (_env, p) => [process.execPath, '-e', deafJs, p.host] },
+    };
+    const before = startedPids.length;
+    const ctx = { env, timing: { rounds: 1, warmup: 0.2, duration: 0.3 }, scenario: udpRecv, round: 0 };
+    await assert.rejects(runUdpRecv(ctx, deaf), (err: Error) => {
+      assert.ok(err instanceof BenchProcessError, String(err));
+      assert.match(err.message, /deaf exited .* instead of printing its running totals on SIGUSR2/);
+      return true;
+    });
+    for (const pid of startedPids.slice(before)) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

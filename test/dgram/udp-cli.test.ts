@@ -49,3 +49,50 @@ test('maio udp-blast --zerocopy always: every batch goes zero-copy and the end l
   assert.notEqual(badCode, 0);
   assert.match(bad.err(), /--zerocopy must be auto, always or never/);
 });
+
+/** Resolves with the `n`th (from 1) totals line maio udp-sink printed on stderr, polling its output. */
+async function totalsLine(sink: ReturnType<typeof start>, n: number): Promise<{ datagrams: number; bytes: number }> {
+  for (;;) {
+    const all = [...sink.err().matchAll(/udp-sink: (\d+) datagrams, (\d+) bytes in [\d.]+ s/g)];
+    if (all.length >= n) return { datagrams: Number(all[n - 1]![1]), bytes: Number(all[n - 1]![2]) };
+    if (sink.child.exitCode !== null) throw new Error(`udp-sink exited (${sink.child.exitCode}) with ${all.length} totals lines: ${sink.err()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function blastCount(port: number, count: number): Promise<void> {
+  const blast = start(['udp-blast', '--port', String(port), '--count', String(count), '--duration', '0', '--size', '1200']);
+  const [code] = (await once(blast.child, 'exit')) as [number];
+  assert.equal(code, 0, blast.err());
+}
+
+test('maio udp-sink on SIGUSR2: prints its running totals in the end line\'s format and keeps receiving', { skip, timeout: 30000 }, async () => {
+  const sink = start(['udp-sink', '--port', '0']);
+  const port = Number(/^listening (\d+)$/.exec(await sink.line)![1]);
+  await blastCount(port, 1000);
+  await new Promise((r) => setTimeout(r, 200));
+  sink.child.kill('SIGUSR2');
+  const first = await totalsLine(sink, 1);
+  assert.ok(first.datagrams > 0 && first.datagrams <= 1000, sink.err());
+  assert.equal(first.bytes, first.datagrams * 1200);
+  assert.equal(sink.child.exitCode, null, 'still running after SIGUSR2');
+  // more datagrams after the signal are counted on top: the sink went on receiving
+  await blastCount(port, 1000);
+  await new Promise((r) => setTimeout(r, 200));
+  sink.child.kill('SIGUSR2');
+  const second = await totalsLine(sink, 2);
+  assert.ok(second.datagrams > first.datagrams && second.datagrams <= 2000, sink.err());
+  const exited = once(sink.child, 'exit');
+  sink.child.kill('SIGTERM');
+  const [code] = (await exited) as [number];
+  assert.equal(code, 0, sink.err());
+  const end = await totalsLine(sink, 3);
+  assert.ok(end.datagrams >= second.datagrams, sink.err());
+  assert.match(sink.err(), /udp-sink: \d+ datagrams, \d+ bytes in [\d.]+ s \(\d+ datagrams\/s, [\d.]+ Gbit\/s\); gro batches \d+/);
+});
+
+test('maio udp-sink --help names SIGUSR2', { skip, timeout: 30000 }, async () => {
+  const help = start(['udp-sink', '--help']);
+  await once(help.child, 'exit');
+  assert.match(help.out() + help.err(), /SIGUSR2: prints the running totals/);
+});
