@@ -43,6 +43,7 @@ function nodeNet(id: string, label: string): Contender {
       proxy2: (env, p) => [process.execPath, server(env, 'node-proxy-cluster.js'), ...port(p), '--upstream', String(p.upstream), '--workers', '2'],
       'udp-sink': (env, p) => [process.execPath, server(env, 'node-dgram-sink.js'), ...port(p)],
       'udp-send': (env, p) => [process.execPath, server(env, 'node-dgram-send.js'), ...port(p), '--duration', String(p.duration ?? 5)],
+      'udp-relay': (env, p) => [process.execPath, server(env, 'node-udp-relay.js'), ...port(p), '--upstream', String(p.upstream), '--upstream-host', p.host],
       file: (env, p) => [process.execPath, server(env, 'node-sendfile.js'), ...port(p), '--file', p.file!],
       http: nodeHttp('node'),
       https: nodeHttp('node'),
@@ -53,6 +54,7 @@ function nodeNet(id: string, label: string): Contender {
       proxy2: `${label} pipe() proxy on node:cluster, 2 worker processes`,
       'udp-sink': label.replace('node:net', 'node:dgram'),
       'udp-send': label.replace('node:net', 'node:dgram'),
+      'udp-relay': `${label.replace('node:net', 'node:dgram')} relay`,
       file: `${label} createReadStream().pipe()`,
       http: label.replace('node:net', 'node:http'),
       https: label.replace('node:net', 'node:https'),
@@ -110,6 +112,11 @@ function maioUdpBlast(gso: boolean, zeroCopy?: 'always') {
     gso ? '1' : '0',
     ...(zeroCopy ? ['--zerocopy', zeroCopy] : []),
   ];
+}
+
+/** `maio proxy --udp`, one worker (the main thread), as the CLI sets it up. */
+function maioUdpRelay(env: Env, p: RoleParams): string[] {
+  return [process.execPath, env.maioCli, 'proxy', '--udp', '--listen', `${p.host}:${p.port}`, '--upstream', `${p.host}:${p.upstream}`];
 }
 
 /** The C UDP tools: udp_recv (recvmmsg, or UDP_GRO) and udp_send (sendmmsg, or UDP_SEGMENT). */
@@ -197,6 +204,7 @@ export const contenders: Contender[] = [
       https: nodeHttp('maio'),
       'udp-sink': maioUdpSink(true),
       'udp-send': maioUdpBlast(true),
+      'udp-relay': maioUdpRelay,
     },
     roleLabel: {
       echo2: 'maio echo --workers 2 (threads, SO_REUSEPORT)',
@@ -204,6 +212,7 @@ export const contenders: Contender[] = [
       proxy2: 'maio proxy --workers 2',
       'udp-sink': 'maio udp-sink, GRO on',
       'udp-send': 'maio udp-blast, GSO on (sendSegmentsShared, 4 buffers)',
+      'udp-relay': 'maio proxy --udp',
       file: "maio socket.sendFile() (mode 'sendfile')",
       http: 'node:http on maio/net',
       https: 'node:https on maio/net',
@@ -292,6 +301,14 @@ export const contenders: Contender[] = [
     roleLabel: { 'udp-sink': 'C recvmmsg + UDP_GRO', 'udp-send': 'C sendmmsg + UDP_SEGMENT' },
     unavailable: needTool('udp_recv', 'udp_send'),
     cmd: cUdp({ recv: 'gro', send: 'gso' }),
+  },
+  {
+    // udp-relay: no relay command, so the C sender goes straight into the C receiver (the ceiling)
+    id: 'direct',
+    label: 'direct (no relay)',
+    family: 'c',
+    unavailable: needTool('udp_recv', 'udp_send'),
+    cmd: {},
   },
   {
     id: 'c-512k',

@@ -4,6 +4,7 @@ import { BenchProcessError, capture, Child, cpuSeconds, freePort, treeCpuSeconds
 import type { Contender, Env, Role, RunSample, Scenario, Timing } from './types';
 import { parseWrk, wrkErrors } from './wrk';
 import { runUdpRecv, runUdpSend } from './udp';
+import { runUdpRelay } from './udp-relay';
 
 export const HOST = '127.0.0.1';
 const READY = /^(?:listening(?: on)? (\d+)|ready)\b/i;
@@ -408,11 +409,14 @@ export function measureOnce(ctx: RunContext, c: Contender): Promise<RunSample> {
       return runUdpRecv(ctx, c);
     case 'udp-send':
       return runUdpSend(ctx, c);
+    case 'udp-relay':
+      return runUdpRelay(ctx, c);
   }
 }
 
 /** The roles a contender needs for a scenario. */
 export function rolesNeeded(s: Scenario): Role[] {
-  if (s.kind === 'proxy') return []; // a contender without a proxy command is the direct reference
+  // a contender without a proxy (relay) command is the direct reference
+  if (s.kind === 'proxy' || s.kind === 'udp-relay') return [];
   return s.kind === 'pair' ? ['sink', 'sender'] : [s.role];
 }

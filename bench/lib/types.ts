@@ -3,7 +3,8 @@
 /** What a contender process is asked to be. */
 /** echo2: an echo server on two workers (threads, processes or a reuseport group: the contender's own way). */
 /** proxy2: a proxy on two workers; udp-sink / udp-send: one UDP flow's receiver / sender. */
-export type Role = 'echo' | 'echo2' | 'sink' | 'sender' | 'steady' | 'proxy' | 'proxy2' | 'file' | 'http' | 'https' | 'udp-sink' | 'udp-send';
+/** udp-relay: a UDP relay (`--port P --host H`, passes datagrams on to `upstream` on H). */
+export type Role = 'echo' | 'echo2' | 'sink' | 'sender' | 'steady' | 'proxy' | 'proxy2' | 'file' | 'http' | 'https' | 'udp-sink' | 'udp-send' | 'udp-relay';
 
 /**
  * How a scenario is driven:
@@ -19,8 +20,11 @@ export type Role = 'echo' | 'echo2' | 'sink' | 'sender' | 'steady' | 'proxy' | '
  *   paced at Scenario.rate if set) is the load; the receiver's running totals (SIGUSR2) at the
  *   sender's window edges give the window's count. udp-send: the contender is a UDP sender (role udp-send) into the C receiver
  *   (udp_recv, UDP_GRO). Both count datagrams sent and received (bench/lib/udp.ts).
+ * - udp-relay: C sender -> the contender (role udp-relay) -> C receiver, which counts what is
+ *   delivered in its window; CPU is the relay's. A contender without a relay command is the
+ *   direct reference, as for proxy (bench/lib/udp-relay.ts).
  */
-export type Kind = 'client' | 'sender' | 'pair' | 'proxy' | 'iperf' | 'wrk' | 'udp-recv' | 'udp-send';
+export type Kind = 'client' | 'sender' | 'pair' | 'proxy' | 'iperf' | 'wrk' | 'udp-recv' | 'udp-send' | 'udp-relay';
 
 /** Per-run quantity a scenario or goal can look at. */
 export type Field = 'value' | 'p50' | 'p99' | 'cpuPerUnit' | 'rssPeakMiB';
@@ -161,8 +165,9 @@ export interface Scenario {
    */
   veth?: boolean;
   /**
-   * Kind udp-recv: the C sender's offered load in datagrams/s (udp_send --rate), so that every
-   * receiver sees the same load and CPU per GB compares their cost; unset: as fast as it sends.
+   * Kinds udp-recv and udp-relay: the C sender's offered load in datagrams/s (udp_send --rate), so
+   * that every contender sees the same load and CPU per GB compares their cost; unset: as fast as
+   * it sends.
    */
   rate?: number;
   goals: Goal[];

@@ -22,5 +22,6 @@ import { scenario as udpSend } from './udp-send';
 import { scenario as udpRecvVeth } from './udp-recv-veth';
 import { scenario as udpRecv2m } from './udp-recv-2m';
 import { scenario as udpSendVeth } from './udp-send-veth';
+import { scenario as udpRelay } from './udp-relay';
 
-export const scenarios: Scenario[] = [echo1, echo64, echo1000, echo1000w2, echoScale, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, proxy2w, fileSend, http64, http1, httpsBulk, udpRecv, udpSend, udpRecvVeth, udpRecv2m, udpSendVeth];
+export const scenarios: Scenario[] = [echo1, echo64, echo1000, echo1000w2, echoScale, reqresp, bulkRecv, bulkSend, bulkE2e, idle, steady, proxy, proxy2w, fileSend, http64, http1, httpsBulk, udpRecv, udpSend, udpRecvVeth, udpRecv2m, udpSendVeth, udpRelay];
