@@ -1,10 +1,10 @@
 // The benchmark harness on a tiny run: real servers, real loadgen, real files. No speed assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ccSkip } from './helpers';
 import { buildCTools, detectEnv, findRoot, runBench } from '../../bench/run';
 import { pidAlive, startedPids } from '../../bench/lib/proc';
 import { markdown, replaceSection, MD_END, MD_START } from '../../bench/lib/report';
@@ -16,16 +16,8 @@ import { scenario as fileSend } from '../../bench/scenarios/file-send';
 import { scenario as http64 } from '../../bench/scenarios/http-64c';
 import { scenario as httpsBulk } from '../../bench/scenarios/https-bulk';
 
-function hasCc(): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-const skip = hasCc() ? false : 'cc not found: the C tools cannot be built';
+const skip = ccSkip;
 const root = findRoot(__dirname);
 const TINY = { rounds: 1, warmup: 0.2, duration: 1 };
 

@@ -4,11 +4,11 @@
 // output and leave nothing running. No speed assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildCTools, detectEnv, findRoot, runBench } from '../../bench/run';
+import { ccSkip, tinyRun } from './helpers';
+import { buildCTools, detectEnv, findRoot } from '../../bench/run';
 import { contenderById } from '../../bench/contenders';
 import { measureOnce } from '../../bench/lib/measure';
 import { BenchProcessError, pidAlive, startedPids } from '../../bench/lib/proc';
@@ -41,16 +41,8 @@ test('udp-relay: registered; maio and both node relays have a relay command, dir
   assert.deepEqual(udpRelay.goals.map((g) => [g.refs, g.factor]), [[['node'], 3]]);
 });
 
-function hasCc(): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-const skip = hasCc() ? false : 'cc not found';
+const skip = ccSkip;
 
 test('udp-relay on a tiny run: datagrams delivered through each relay and direct, relay CPU measured, nothing left running', { skip, timeout: 60000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-relay-'));
@@ -59,17 +51,7 @@ test('udp-relay on a tiny run: datagrams delivered through each relay and direct
     buildCTools(root, buildDir);
     const env = detectEnv(root, buildDir);
     const ids = [...(existsSync(env.maioCli) ? ['maio'] : []), 'node', 'direct'];
-    const before = startedPids.length;
-    const out = await runBench({
-      scenarios: [{ ...udpRelay, contenders: ids, control: ['node', 'node'] }],
-      timing: { rounds: 1, warmup: 0.2, duration: 0.5 },
-      env,
-      outDir: path.join(dir, 'results'),
-      mode: 'custom',
-      command: 'test',
-      log: () => undefined,
-    });
-    for (const pid of startedPids.slice(before)) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
+    const out = await tinyRun({ ...udpRelay, contenders: ids, control: ['node', 'node'] }, env, dir);
     for (const c of out.result.scenarios[0].contenders) {
       assert.equal(c.status, 'ok', `${c.id}: ${c.reason ?? ''} ${c.errors.join('; ')}`);
       const s = c.samples[0];

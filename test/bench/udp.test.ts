@@ -8,7 +8,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildCTools, detectEnv, findRoot, runBench } from '../../bench/run';
+import { ccSkip, tinyRun } from './helpers';
+import { buildCTools, detectEnv, findRoot } from '../../bench/run';
 import { contenderById } from '../../bench/contenders';
 import { rolesNeeded } from '../../bench/lib/measure';
 import { BenchProcessError, pidAlive, startedPids } from '../../bench/lib/proc';
@@ -72,16 +73,8 @@ test('UDP flags: a sender whose datagrams mostly never arrived is an anomaly; a 
   assert.deepEqual(broken.filter((r) => r.anomaly).map((r) => r.id), ['maio'], '250x apart is still broken');
 });
 
-function hasCc(): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-test('udp-recv (loopback, paced, veth) and udp-send on a tiny run: counted at both ends, the receive window from SIGUSR2 totals, nothing left running', { skip: hasCc() ? false : 'cc not found', timeout: 90000 }, async () => {
+test('udp-recv (loopback, paced, veth) and udp-send on a tiny run: counted at both ends, the receive window from SIGUSR2 totals, nothing left running', { skip: ccSkip, timeout: 90000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-udp-'));
   try {
     const buildDir = path.join(dir, 'build');
@@ -98,17 +91,7 @@ test('udp-recv (loopback, paced, veth) and udp-send on a tiny run: counted at bo
     ];
     for (const [s, only] of runs) {
       const scenario: Scenario = { ...s, contenders: only, peer: only[0], control: [only[0], only[0]] };
-      const before = startedPids.length;
-      const out = await runBench({
-        scenarios: [scenario],
-        timing: { rounds: 1, warmup: 0.2, duration: 0.5 },
-        env,
-        outDir: path.join(dir, 'results'),
-        mode: 'custom',
-        command: 'test',
-        log: () => undefined,
-      });
-      for (const pid of startedPids.slice(before)) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
+      const out = await tinyRun(scenario, env, dir);
       for (const c of out.result.scenarios[0].contenders) {
         assert.equal(c.status, 'ok', `${s.id}/${c.id}: ${c.reason ?? ''} ${c.errors.join('; ')}`);
         assert.equal(c.errors.length, 0, `${s.id}/${c.id}: ${c.errors.join('; ')}`);
@@ -134,7 +117,7 @@ test('udp-recv (loopback, paced, veth) and udp-send on a tiny run: counted at bo
   }
 });
 
-test('a receiver that does not print its totals on SIGUSR2 fails the sample with a BenchProcessError, nothing left running', { skip: hasCc() ? false : 'cc not found', timeout: 30000 }, async () => {
+test('a receiver that does not print its totals on SIGUSR2 fails the sample with a BenchProcessError, nothing left running', { skip: ccSkip, timeout: 30000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-udp-'));
   try {
     const buildDir = path.join(dir, 'build');
