@@ -1,8 +1,10 @@
-/** What the bench tests share: whether the C tools can be built, and a tiny run that leaves nothing behind. */
+/** What the bench tests share: whether the C tools can be built, a fresh build of them, and a tiny run that leaves nothing behind. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { runBench, type detectEnv } from '../../bench/run';
+import { buildCTools, detectEnv, findRoot, runBench } from '../../bench/run';
 import { pidAlive, startedPids } from '../../bench/lib/proc';
 import type { Scenario } from '../../bench/lib/types';
 
@@ -32,4 +34,17 @@ export async function tinyRun(scenario: Scenario, env: ReturnType<typeof detectE
   });
   for (const pid of startedPids.slice(before)) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
   return out;
+}
+
+/** Runs `fn` with the C tools built into a fresh temporary directory (removed after) and the env that uses them. */
+export async function withBuiltTools(prefix: string, fn: (env: ReturnType<typeof detectEnv>, dir: string) => Promise<void>): Promise<void> {
+  const root = findRoot(__dirname);
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  try {
+    const buildDir = path.join(dir, 'build');
+    buildCTools(root, buildDir);
+    await fn(detectEnv(root, buildDir), dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

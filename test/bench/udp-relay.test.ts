@@ -4,11 +4,8 @@
 // output and leave nothing running. No speed assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { ccSkip, tinyRun } from './helpers';
-import { buildCTools, detectEnv, findRoot } from '../../bench/run';
+import { existsSync } from 'node:fs';
+import { ccSkip, tinyRun, withBuiltTools } from './helpers';
 import { contenderById } from '../../bench/contenders';
 import { measureOnce } from '../../bench/lib/measure';
 import { BenchProcessError, pidAlive, startedPids } from '../../bench/lib/proc';
@@ -17,7 +14,6 @@ import type { Contender } from '../../bench/lib/types';
 import { scenarios } from '../../bench/scenarios/index';
 import { scenario as udpRelay } from '../../bench/scenarios/udp-relay';
 
-const root = findRoot(__dirname);
 
 test('relayFigures: delivered in the window, loss over the whole run; nothing delivered or more than sent is refused', () => {
   const r = { datagrams: 1_000_000, bytes: 1_400_000_000, seconds: 2, total_datagrams: 1_500_000, total_bytes: 2_100_000_000 };
@@ -45,11 +41,7 @@ test('udp-relay: registered; maio and both node relays have a relay command, dir
 const skip = ccSkip;
 
 test('udp-relay on a tiny run: datagrams delivered through each relay and direct, relay CPU measured, nothing left running', { skip, timeout: 60000 }, async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-relay-'));
-  try {
-    const buildDir = path.join(dir, 'build');
-    buildCTools(root, buildDir);
-    const env = detectEnv(root, buildDir);
+  await withBuiltTools('maio-bench-relay-', async (env, dir) => {
     const ids = [...(existsSync(env.maioCli) ? ['maio'] : []), 'node', 'direct'];
     const out = await tinyRun({ ...udpRelay, contenders: ids, control: ['node', 'node'] }, env, dir);
     for (const c of out.result.scenarios[0].contenders) {
@@ -62,17 +54,11 @@ test('udp-relay on a tiny run: datagrams delivered through each relay and direct
       if (c.id === 'direct') assert.equal(s.cpuPerUnit, undefined, 'no relay, no relay CPU');
       else assert.ok(s.cpuPerUnit! > 0, `${c.id}: relay CPU ${s.cpuPerUnit}`);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('udp-relay: a relay that dies mid-run fails the sample with its output, and every process is gone', { skip, timeout: 30000 }, async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-relay-'));
-  try {
-    const buildDir = path.join(dir, 'build');
-    buildCTools(root, buildDir);
-    const env = detectEnv(root, buildDir);
+  await withBuiltTools('maio-bench-relay-', async (env, dir) => {
     // Binds, says it listens, passes nothing on, and exits with code 3 after 300 ms.
     const js =
       "const s=require('dgram').createSocket('udp4');s.bind(0,'127.0.0.1',()=>console.log('listening '+s.address().port));" +
@@ -86,7 +72,5 @@ test('udp-relay: a relay that dies mid-run fails the sample with its output, and
     const started = startedPids.slice(before);
     assert.equal(started.length, 3, 'receiver, relay and sender');
     for (const pid of started) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -5,11 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { ccSkip, tinyRun } from './helpers';
-import { buildCTools, detectEnv, findRoot } from '../../bench/run';
+import { existsSync } from 'node:fs';
+import { ccSkip, tinyRun, withBuiltTools } from './helpers';
+import { detectEnv, findRoot } from '../../bench/run';
 import { contenderById } from '../../bench/contenders';
 import { rolesNeeded } from '../../bench/lib/measure';
 import { BenchProcessError, pidAlive, startedPids } from '../../bench/lib/proc';
@@ -75,11 +73,7 @@ test('UDP flags: a sender whose datagrams mostly never arrived is an anomaly; a 
 
 
 test('udp-recv (loopback, paced, veth) and udp-send on a tiny run: counted at both ends, the receive window from SIGUSR2 totals, nothing left running', { skip: ccSkip, timeout: 90000 }, async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-udp-'));
-  try {
-    const buildDir = path.join(dir, 'build');
-    buildCTools(root, buildDir);
-    const env = detectEnv(root, buildDir);
+  await withBuiltTools('maio-bench-udp-', async (env, dir) => {
     const ids = [...(existsSync(env.maioCli) ? ['maio'] : []), 'c', 'c-seg'];
     // paced well under what any receiver here takes; veth: the receivers run under `ip netns exec`
     const paced: Scenario = { ...udpRecv2m, rate: 200000 };
@@ -112,17 +106,11 @@ test('udp-recv (loopback, paced, veth) and udp-send on a tiny run: counted at bo
         if (s === paced) assert.ok(raw.sentDps <= 200000 * 1.05 && raw.rate === 200000, `--rate paces the sender: ${JSON.stringify(raw)}`);
       }
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a receiver that does not print its totals on SIGUSR2 fails the sample with a BenchProcessError, nothing left running', { skip: ccSkip, timeout: 30000 }, async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'maio-bench-udp-'));
-  try {
-    const buildDir = path.join(dir, 'build');
-    buildCTools(root, buildDir);
-    const env = detectEnv(root, buildDir);
+  await withBuiltTools('maio-bench-udp-', async (env, dir) => {
     // a node:dgram sink without a SIGUSR2 handler: the signal's default action ends it
     const deafJs = `const s=require('dgram').createSocket('udp4');s.on('message',()=>{});s.bind(0,process.argv[1],()=>console.log('listening '+s.address().port))`;
     const deaf: Contender = {
@@ -140,9 +128,7 @@ test('a receiver that does not print its totals on SIGUSR2 fails the sample with
       return true;
     });
     for (const pid of startedPids.slice(before)) assert.equal(pidAlive(pid), false, `pid ${pid} is still alive`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('makeVeth: two namespaces joined by a veth pair that carries a datagram; deleteVeth removes both', { skip: vethProblem(detectEnv(root).ip) ?? false, timeout: 20000 }, async () => {
