@@ -16,6 +16,9 @@ export const kPoolHandle = Symbol('maio.poolHandle');
 /** IoPool: (buf) => Uint8Array of the buffer's bytes even while LENT, for a
  * data path that copies through the syscall (fallback); never for users. */
 export const kUncheckedBytes = Symbol('maio.uncheckedBytes');
+/** IoPool: the whole region as one Uint8Array (null in strict mode, where views are per buffer), so a
+ * receive path reads each buffer at its offset without making a view per buffer; never for users. */
+export const kRegionBytes = Symbol('maio.regionBytes');
 /** IoPool: quota-charged allocation entry points used by PoolQuota. */
 export const kQuotaAlloc = Symbol('maio.quotaAlloc');
 export const kQuotaAllocWait = Symbol('maio.quotaAllocWait');

@@ -15,7 +15,7 @@
  * view: a view kept past release reads pool memory someone else may own.
  */
 import { BufferReleasedError, OutOfRangeError } from '../core/errors';
-import { kLend } from '../core/symbols';
+import { kLend, kReleaseWhenReturned } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import type { IoPool } from '../pool/pool';
 import { SharedBuffer, UdpMessage, type RemoteInfo } from './udp-message';
@@ -38,18 +38,31 @@ export class UdpBatch {
   readonly length: number;
   /** The kernel cut the last datagram short (or dropped what followed): the buffer was too small. */
   readonly truncated: boolean;
-  readonly #shared: SharedBuffer;
+  readonly #buf: IoBuffer;
+  /** memory holding the buffer: the pool's region, or the buffer's own view (strict pools) */
+  readonly #mem: Uint8Array;
+  /** where the payload starts in #mem */
+  readonly #at: number;
   /** where the payload starts in the buffer */
   readonly #start: number;
+  /**
+   * Made when the first datagram is cut off as a message: the messages and the batch then share
+   * the buffer. A batch handed out whole (a 'batch' listener, a relay) never makes one.
+   */
+  #shared: SharedBuffer | null = null;
   #released = false;
   #retained = false;
   #bytes: Uint8Array | null = null;
   [kNextMessage] = 0;
 
-  /** @internal made by parseRecvmsg: takes the buffer (`view`: its bytes). `groSize` 0: one datagram. */
-  constructor(buf: IoBuffer, view: Uint8Array, start: number, length: number, groSize: number, truncated: boolean, from: RemoteInfo) {
-    this.#shared = new SharedBuffer(buf, view);
-    this.#shared.refs = 1; // the batch's own share, dropped by release()
+  /**
+   * @internal made by parseRecvmsg: takes the buffer, whose bytes start at `base` in `mem`.
+   * `start`: the payload's offset in the buffer; `groSize` 0: one datagram.
+   */
+  constructor(buf: IoBuffer, mem: Uint8Array, base: number, start: number, length: number, groSize: number, truncated: boolean, from: RemoteInfo) {
+    this.#buf = buf;
+    this.#mem = mem;
+    this.#at = base + start;
     this.#start = start;
     this.length = length;
     const several = groSize > 0 && groSize < length;
@@ -66,7 +79,7 @@ export class UdpBatch {
   /** All the datagrams end to end: a view of pool memory (datagram i starts at i * segmentSize). */
   get bytes(): Uint8Array {
     this.#check();
-    return (this.#bytes ??= this.#shared.view.subarray(this.#start, this.#start + this.length));
+    return (this.#bytes ??= this.#mem.subarray(this.#at, this.#at + this.length));
   }
 
   /** Bytes of datagram i. */
@@ -79,8 +92,8 @@ export class UdpBatch {
   datagram(i: number): Uint8Array {
     this.#check();
     this.#index(i);
-    const at = this.#start + i * this.segmentSize;
-    return this.#shared.view.subarray(at, at + (i === this.count - 1 ? this.length - i * this.segmentSize : this.segmentSize));
+    const at = this.#at + i * this.segmentSize;
+    return this.#mem.subarray(at, at + (i === this.count - 1 ? this.length - i * this.segmentSize : this.segmentSize));
   }
 
   #index(i: number): void {
@@ -89,7 +102,7 @@ export class UdpBatch {
 
   /** The pool the datagrams live in. */
   get pool(): IoPool {
-    return this.#shared.buf.pool;
+    return this.#buf.pool;
   }
 
   get released(): boolean {
@@ -110,9 +123,15 @@ export class UdpBatch {
   /** Gives every datagram of the batch back at once: the pool buffer returns. */
   release(): void {
     this.#check();
+    this.#letGo();
+  }
+
+  /** The batch's own hold on the buffer ends: the buffer goes back now, or with the last message cut from it. */
+  #letGo(): void {
     this.#released = true;
     this.#bytes = null;
-    this.#shared.drop();
+    if (this.#shared) this.#shared.drop();
+    else this.#buf.pool[kReleaseWhenReturned](this.#buf);
   }
 
   /**
@@ -123,16 +142,18 @@ export class UdpBatch {
    */
   [kLendForSend](sends: number): { buf: IoBuffer; offset: number } {
     this.#check();
-    const buf = this.#shared.buf;
+    const buf = this.#buf;
     for (let k = 0; k < sends; k++) buf.pool[kLend](buf, 0);
-    this.#released = true;
-    this.#bytes = null;
-    this.#shared.drop();
+    this.#letGo();
     return { buf, offset: buf.offset + this.#start };
   }
 
   /** @internal */
   [kMessageAt](i: number): UdpMessage {
+    if (this.#shared === null) {
+      this.#shared = new SharedBuffer(this.#buf, this.#mem, this.#at - this.#start);
+      this.#shared.refs = 1; // the batch's own share, dropped by release()
+    }
     const at = i * this.segmentSize;
     const n = i === this.count - 1 ? this.length - at : this.segmentSize;
     // Only a datagram cut off at the end of the buffer is truncated.

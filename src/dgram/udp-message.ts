@@ -37,18 +37,26 @@ export function messageOfView(view: Uint8Array): UdpMessage | undefined {
 export class SharedBuffer {
   refs = 0;
   #view: Uint8Array | null;
-  /** `view`: the buffer's bytes when the caller has them already */
-  constructor(readonly buf: IoBuffer, view: Uint8Array | null = null) {
+  #base: number;
+  /** `view` (when the caller has one): memory the buffer's bytes start at `base` in (the pool's region, or the buffer's own view) */
+  constructor(readonly buf: IoBuffer, view: Uint8Array | null = null, base = 0) {
     this.#view = view;
+    this.#base = view === null ? 0 : base;
   }
 
   /**
-   * The whole buffer, unchecked, made once for all its messages. Unchecked:
-   * a sibling message may be with the kernel (the slot is LENT), but only
-   * its own region is; the holders check their own released state.
+   * Memory holding the whole buffer (from `base` on), unchecked, made once
+   * for all its messages. Unchecked: a sibling message may be with the
+   * kernel (the slot is LENT), but only its own region is; the holders check
+   * their own released state.
    */
   get view(): Uint8Array {
     return (this.#view ??= this.buf.pool[kUncheckedBytes](this.buf));
+  }
+
+  /** Where the buffer starts in `view`. */
+  get base(): number {
+    return this.#base;
   }
 
   /** A holder lets go; the buffer goes back now, or when the last send of one of its regions completes. */
@@ -81,7 +89,8 @@ export class UdpMessage {
   get bytes(): Uint8Array {
     if (this.#released) throw new BufferReleasedError('message was released');
     if (this.#bytes === null) {
-      this.#bytes = this.#shared.view.subarray(this.#start, this.#start + this.length);
+      const at = this.#shared.base + this.#start;
+      this.#bytes = this.#shared.view.subarray(at, at + this.length);
       byView.set(this.#bytes, this);
     }
     return this.#bytes;

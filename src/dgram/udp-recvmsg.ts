@@ -7,6 +7,7 @@
  * whatever the number of datagrams in it.
  */
 import { RECVMSG_OUT, SOL_UDP, UDP_GRO } from '../core/native';
+import { kRegionBytes } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import { decodeSockaddr } from '../net/address';
 import { UdpBatch } from './udp-batch';
@@ -35,16 +36,19 @@ function sameName(b: Uint8Array, at: number, len: number): boolean {
  * the op was armed) into a batch, which then owns the buffer.
  */
 export function parseRecvmsg(buf: IoBuffer, res: number, nameLen: number, ctlLen: number): UdpBatch {
-  const b = buf.bytes;
-  const gotName = Math.min(u32(b, 0), nameLen);
-  const gotCtl = Math.min(u32(b, 4), ctlLen);
-  const payloadLen = u32(b, 8);
-  const flags = u32(b, 12);
+  // The pool's one view of its region where it has one: no Uint8Array made per buffer.
+  const region = buf.pool[kRegionBytes];
+  const b = region ?? buf.bytes;
+  const o = region === null ? 0 : buf.offset; // the buffer's start in b
+  const gotName = Math.min(u32(b, o), nameLen);
+  const gotCtl = Math.min(u32(b, o + 4), ctlLen);
+  const payloadLen = u32(b, o + 8);
+  const flags = u32(b, o + 12);
   const start = RECVMSG_OUT + nameLen + ctlLen;
   const copied = Math.max(0, res - start);
   const truncated = (flags & MSG_TRUNC) !== 0 || payloadLen > copied;
 
-  const nameAt = RECVMSG_OUT;
+  const nameAt = o + RECVMSG_OUT;
   let from: RemoteInfo;
   if (lastFrom !== null && sameName(b, nameAt, gotName)) {
     from = lastFrom;
@@ -55,12 +59,12 @@ export function parseRecvmsg(buf: IoBuffer, res: number, nameLen: number, ctlLen
   }
 
   let groSize = 0;
-  const ctlEnd = RECVMSG_OUT + nameLen + gotCtl;
-  for (let c = RECVMSG_OUT + nameLen; c + CMSG_HDR <= ctlEnd; ) {
+  const ctlEnd = nameAt + nameLen + gotCtl;
+  for (let c = nameAt + nameLen; c + CMSG_HDR <= ctlEnd; ) {
     const len = u32(b, c); // the high half of a size_t cmsg_len is 0
     if (len < CMSG_HDR) break;
     if (u32(b, c + 8) === SOL_UDP && u32(b, c + 12) === UDP_GRO && len >= CMSG_HDR + 4) groSize = u32(b, c + CMSG_HDR);
     c += (len + 7) & ~7;
   }
-  return new UdpBatch(buf, b, start, copied, groSize, truncated, from);
+  return new UdpBatch(buf, b, o, start, copied, groSize, truncated, from);
 }

@@ -46,6 +46,7 @@ import {
   kReturn,
   kSlot,
   kUncheckedBytes,
+  kRegionBytes,
   kGeneration,
   kSetRecycler,
 } from '../core/symbols';
@@ -552,6 +553,16 @@ export class IoPool {
     const views = this.#host.views;
     if (views) return new Uint8Array(views[s]!, 0, buf.length);
     return new Uint8Array(this.#host.region!, buf.offset, buf.length);
+  }
+
+  /**
+   * @internal The region's bytes, one view made at creation: a buffer's bytes start at its
+   * `offset`. Null in strict mode (stale views must be detachable, so each buffer has its own) and
+   * once the pool is finalized. For the datagram receive path: one view for every buffer instead of
+   * a Uint8Array made per received buffer.
+   */
+  get [kRegionBytes](): Uint8Array | null {
+    return this.#host.views ? null : this.#u8;
   }
 
   // ---- lifecycle and stats ---------------------------------------------

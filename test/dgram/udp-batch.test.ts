@@ -8,7 +8,7 @@
 // (one UDP_SEGMENT send with GSO, datagram by datagram without).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { createUdpSocket, defaultPool, type UdpBatch, type UdpMessage, type UdpSocket } from '../../src/index';
+import { createPool, createUdpSocket, defaultPool, type UdpBatch, type UdpMessage, type UdpSocket } from '../../src/index';
 import { netSkip as skip, poolGuard, until } from '../net/helpers';
 import { check, closeAll, fill, pair, readQuotaHolds } from './datagrams';
 
@@ -223,3 +223,32 @@ for (const gso of [true, false]) {
     await guard.check();
   });
 }
+
+// A strict pool has no view of its whole region (each buffer's view is its own, detached at
+// release), so a batch reads from the buffer's view there, not from the region's.
+test('a strict pool: batches and the messages cut from them read their own bytes, and views kept past release read nothing', { skip, timeout: 20000 }, async () => {
+  const pool = createPool({ size: 8 << 20, lock: false, strict: true, classes: [{ size: 65536, count: 64 }] });
+  const guard = poolGuard(pool);
+  const [rx, tx, port] = await pair({ pool, gro: true }, { pool, gso: true });
+  const lens = [...Array(10).fill(1200), 500];
+  const batches: UdpBatch[] = [];
+  rx.on('batch', (b) => batches.push(b.retain()));
+  lens.forEach((len, seq) => tx.send(fill(pool, seq, len), port, '127.0.0.1'));
+  await until(() => batches.reduce((n, b) => n + b.count, 0) === lens.length, 'the datagrams as batches');
+  assert.deepEqual(batches.flatMap(datagrams), lens.map((len, seq) => [seq, len]));
+  const views = batches.map((b) => b.datagram(0));
+  for (const b of batches) b.release();
+  for (const v of views) assert.equal(v.length, 0, 'a strict pool detaches the views of a released buffer');
+
+  rx.removeAllListeners('batch');
+  const messages: UdpMessage[] = [];
+  rx.on('message', (m) => messages.push(m.retain()));
+  lens.forEach((len, seq) => tx.send(fill(pool, seq + 100, len), port, '127.0.0.1'));
+  await until(() => messages.length === lens.length, 'the datagrams as messages');
+  assert.deepEqual(messages.map((m) => [check(m.bytes), m.length]), lens.map((len, seq) => [seq + 100, len]));
+  const kept = messages.map((m) => m.bytes);
+  for (const m of messages) m.release();
+  for (const v of kept) assert.equal(v.length, 0);
+  await closeAll(rx, tx);
+  await guard.check();
+});
