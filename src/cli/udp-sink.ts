@@ -35,9 +35,18 @@ export function run(argv: string[]): void {
   });
   let first = 0;
   let last = 0;
-  const seen = (): void => {
+  // The clock is read once per wake-up (a microtask runs after the batches one wake-up delivers),
+  // not per batch: as the C receiver reads it once per recvmmsg call.
+  let stamping = false;
+  const stamp = (): void => {
+    stamping = false;
     last = performance.now();
     if (!first) first = last;
+  };
+  const seen = (): void => {
+    if (stamping) return;
+    stamping = true;
+    queueMicrotask(stamp);
   };
   if (o.event === 'batch') sock.on('batch', seen);
   else sock.on('message', seen);
