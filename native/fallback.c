@@ -84,13 +84,15 @@ struct maio_fallback {
 /* Typed arrays can be detached between calls: look them up again each time. */
 static bool fb_arrays(struct maio_fallback *f)
 {
-	size_t len;
-	f->events = maio_loop_array(&f->loop, FB_EVENTS, &len);
-	f->events_cap = len / 2;
-	f->aux = maio_loop_array(&f->loop, FB_AUX, &len);
-	f->aux_len = len;
-	f->notes = maio_loop_array(&f->loop, FB_NOTES, &len);
-	f->notes_cap = len / 3;
+	void *a[FB_NARRAYS];
+	size_t len[FB_NARRAYS];
+	maio_loop_arrays(&f->loop, a, len);
+	f->events = a[FB_EVENTS];
+	f->events_cap = len[FB_EVENTS] / 2;
+	f->aux = a[FB_AUX];
+	f->aux_len = len[FB_AUX];
+	f->notes = a[FB_NOTES];
+	f->notes_cap = len[FB_NOTES] / 3;
 	return f->events_cap > 0;
 }
 

@@ -7,6 +7,53 @@
 #include <errno.h>
 #include <stdlib.h>
 
+static size_t element_size(napi_typedarray_type t)
+{
+	switch (t) {
+	case napi_int8_array:
+	case napi_uint8_array:
+	case napi_uint8_clamped_array:
+		return 1;
+	case napi_int16_array:
+	case napi_uint16_array:
+		return 2;
+	case napi_int32_array:
+	case napi_uint32_array:
+	case napi_float32_array:
+		return 4;
+	default:
+		return 8;
+	}
+}
+
+/* Sets l->backing when every array views one ArrayBuffer (else leaves it
+ * NULL: the arrays are looked up one by one, as before). */
+static void loop_find_backing(struct maio_loop *l, const napi_value *arrays, unsigned narrays)
+{
+	napi_value first = NULL;
+	size_t end = 0;
+	for (unsigned i = 0; i < narrays; i++) {
+		napi_typedarray_type t;
+		size_t n, at;
+		void *data;
+		napi_value ab;
+		if (napi_get_typedarray_info(l->env, arrays[i], &t, &n, &data, &ab, &at) != napi_ok || !data)
+			return;
+		bool same = true;
+		if (first && (napi_strict_equals(l->env, first, ab, &same) != napi_ok || !same))
+			return;
+		first = ab;
+		l->at[i] = at;
+		l->len[i] = n;
+		if (at + n * element_size(t) > end)
+			end = at + n * element_size(t);
+	}
+	if (first && napi_create_reference(l->env, first, 1, &l->backing) == napi_ok)
+		l->backing_end = end;
+	else
+		l->backing = NULL;
+}
+
 int maio_loop_init(struct maio_loop *l, napi_env env, const struct maio_loop_ops *ops,
 		   napi_value cb, const napi_value *arrays, unsigned narrays)
 {
@@ -22,6 +69,7 @@ int maio_loop_init(struct maio_loop *l, napi_env env, const struct maio_loop_ops
 			return -ENOMEM;
 		l->narrays = i + 1;
 	}
+	loop_find_backing(l, arrays, narrays);
 	napi_value resource, name;
 	napi_create_object(env, &resource);
 	napi_create_string_utf8(env, ops->name, NAPI_AUTO_LENGTH, &name);
@@ -92,6 +140,9 @@ void maio_loop_close(struct maio_loop *l)
 			napi_delete_reference(env, l->arrays[i]);
 		l->arrays[i] = NULL;
 	}
+	if (l->backing)
+		napi_delete_reference(env, l->backing);
+	l->backing = NULL;
 	if (l->async_ctx)
 		napi_async_destroy(env, l->async_ctx);
 	l->async_ctx = NULL;

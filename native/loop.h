@@ -56,6 +56,13 @@ struct maio_loop {
 	napi_ref cb_ref;
 	napi_ref arrays[MAIO_LOOP_MAX_ARRAYS];
 	unsigned narrays;
+	/* When every array is a view of one ArrayBuffer (src/ring/ring.ts makes
+	 * them so), that buffer: maio_loop_arrays then looks up one object, not
+	 * one per array. NULL otherwise. */
+	napi_ref backing;
+	size_t at[MAIO_LOOP_MAX_ARRAYS];  /* array i's byte offset in backing */
+	size_t len[MAIO_LOOP_MAX_ARRAYS]; /* its element count */
+	size_t backing_end;               /* bytes backing must hold: the views' end */
 	napi_async_context async_ctx;
 	uv_poll_t *poll;  /* NULL before start and once libuv closed it */
 	bool poll_ref;    /* the poll handle keeps the event loop alive */
@@ -131,6 +138,30 @@ static inline void *maio_loop_array(struct maio_loop *l, unsigned i, size_t *len
 	if (!data)
 		*len = 0;
 	return data;
+}
+
+/* Every array's data and element count (maio_loop_array for each), with one
+ * lookup of their ArrayBuffer when they share one: a detached or shrunk
+ * buffer falls back to the lookups one by one, which see it. Runs once per
+ * JS call and per submit, so the saving is per event-loop turn. */
+static inline void maio_loop_arrays(struct maio_loop *l, void **data, size_t *len)
+{
+	if (l->backing) {
+		napi_value v;
+		void *base = NULL;
+		size_t bytes = 0;
+		napi_get_reference_value(l->env, l->backing, &v);
+		napi_get_arraybuffer_info(l->env, v, &base, &bytes);
+		if (base && bytes >= l->backing_end) {
+			for (unsigned i = 0; i < l->narrays; i++) {
+				data[i] = (char *)base + l->at[i];
+				len[i] = l->len[i];
+			}
+			return;
+		}
+	}
+	for (unsigned i = 0; i < l->narrays; i++)
+		data[i] = maio_loop_array(l, i, &len[i]);
 }
 
 /* Keep the process alive (referenced operations live) or not (idle). */

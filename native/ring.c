@@ -195,15 +195,16 @@ static inline void store_release(unsigned *p, unsigned v)
  * again through their references before every batch. */
 static bool ring_arrays(struct maio_ring *r)
 {
-	size_t len;
-	r->submit = maio_loop_array(&r->loop, RING_SUBMIT, &len);
-	r->submit_cap = len / MAIO_DESC_INTS;
-	r->comp = maio_loop_array(&r->loop, RING_COMP, &len);
-	r->comp_cap = len / MAIO_CQE_INTS;
-	r->aux = maio_loop_array(&r->loop, RING_AUX, &len);
-	r->aux_len = len;
-	double *stats = maio_loop_array(&r->loop, RING_STATS, &len);
-	r->stats = len >= MAIO_RS_COUNT ? stats : NULL;
+	void *a[RING_NARRAYS];
+	size_t len[RING_NARRAYS];
+	maio_loop_arrays(&r->loop, a, len);
+	r->submit = a[RING_SUBMIT];
+	r->submit_cap = len[RING_SUBMIT] / MAIO_DESC_INTS;
+	r->comp = a[RING_COMP];
+	r->comp_cap = len[RING_COMP] / MAIO_CQE_INTS;
+	r->aux = a[RING_AUX];
+	r->aux_len = len[RING_AUX];
+	r->stats = len[RING_STATS] >= MAIO_RS_COUNT ? a[RING_STATS] : NULL;
 	return r->submit_cap && r->comp_cap && r->stats;
 }
 

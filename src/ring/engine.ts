@@ -36,6 +36,27 @@ export interface EngineArrays {
   readonly stats: Float64Array;
 }
 
+/**
+ * The four arrays as views of one ArrayBuffer: native code then finds them
+ * all with one lookup of that buffer per call (native/loop.h
+ * maio_loop_arrays), where four typed-array lookups cost about 0.7 us per
+ * event-loop turn. Separate arrays still work, looked up one by one.
+ */
+export function engineArrays(submitInts: number, completionInts: number, auxBytes: number, statCount: number): EngineArrays {
+  // Float64 first (8-byte aligned), then the int32 arrays, then the bytes.
+  const statsAt = 0;
+  const submitAt = statsAt + statCount * 8;
+  const compAt = submitAt + submitInts * 4;
+  const auxAt = compAt + completionInts * 4;
+  const buf = new ArrayBuffer(auxAt + auxBytes);
+  return {
+    stats: new Float64Array(buf, statsAt, statCount),
+    submit: new Int32Array(buf, submitAt, submitInts),
+    completions: new Int32Array(buf, compAt, completionInts),
+    aux: new Uint8Array(buf, auxAt, auxBytes),
+  };
+}
+
 /** What the Ring gives its engine. */
 export interface EngineHost {
   /** `count` records are in the completion array: dispatch them (then the Ring flushes). */

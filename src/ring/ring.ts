@@ -27,7 +27,7 @@
  */
 import { BackendUnavailableError, ClosedError, InvalidArgumentError, OutOfRangeError } from '../core/errors';
 import { CQE_F_MORE, CQE_INTS, DESC_INTS, GEN_MASK, MAX_POOLS, Op, SENDMSG_MAX_SEGS, SENDMSG_NAME_MAX, SENDV_MAX_LEN, RING_STATS, RingStat, SLOT_BITS, SLOT_MASK, type PoolHandle } from '../core/native';
-import type { Engine, EngineHost, OpenEngine } from './engine';
+import { engineArrays, type Engine, type EngineHost, type OpenEngine } from './engine';
 import type { IoRing, RingCapabilities } from './io-ring';
 import { Errno, Flag } from './linux';
 import { AUX_BYTES, AUX_LARGE_SLOT as AUX_LARGE, AUX_SLOT, AUX_TOTAL, AuxSlots, PoolSlots, PreFlushQueue, checkOpArgs } from './slots';
@@ -105,10 +105,12 @@ export class Ring implements IoRing {
   readonly #engine: Engine;
   /** descriptors one flush takes (the engine's batch) */
   readonly #batch: number;
-  readonly #submit = new Int32Array(SUBMIT_CAPACITY * DESC_INTS);
-  readonly #comp = new Int32Array(COMPLETION_CAPACITY * CQE_INTS);
-  readonly #aux = new AuxSlots();
-  readonly #stats = new Float64Array(RING_STATS);
+  /** the arrays shared with the engine, views of one buffer (engineArrays) */
+  readonly #shared = engineArrays(SUBMIT_CAPACITY * DESC_INTS, COMPLETION_CAPACITY * CQE_INTS, AUX_TOTAL, RING_STATS);
+  readonly #submit = this.#shared.submit;
+  readonly #comp = this.#shared.completions;
+  readonly #aux = new AuxSlots(this.#shared.aux);
+  readonly #stats = this.#shared.stats;
   /** the aux array as int32: SENDV segment lists */
   readonly #auxWords = new Int32Array(this.#aux.bytes.buffer, this.#aux.bytes.byteOffset, AUX_TOTAL >> 2);
   /** aux slots of the SENDVs queued in this batch: free once it is submitted (the kernel copied them) */
@@ -216,7 +218,7 @@ export class Ring implements IoRing {
   /** @internal use Ring.current(): one ring per thread. */
   constructor(token: symbol, openEngine: OpenEngine) {
     if (token !== constructing) throw new InvalidArgumentError('use Ring.current(): there is one ring per thread');
-    this.#engine = openEngine(this.#host, { submit: this.#submit, completions: this.#comp, aux: this.#aux.bytes, stats: this.#stats });
+    this.#engine = openEngine(this.#host, this.#shared);
     this.#batch = this.#engine.batch;
     this.capabilities = this.#engine.capabilities;
     this.#sendvMax = this.capabilities.sendvMax;

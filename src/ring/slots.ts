@@ -39,7 +39,7 @@ export const AUX_TOTAL = AUX_BYTES + AUX_LARGE_BYTES;
 /** The aux array, shared with native code, cut into 128-byte slots (sockaddrs and other per-op side data) and 1 KiB large slots. */
 export class AuxSlots {
   /** The array the native ring reads: write a slot's bytes here. */
-  readonly bytes = new Uint8Array(AUX_TOTAL);
+  readonly bytes: Uint8Array;
   readonly #free = new Int32Array(AUX_BYTES / AUX_SLOT);
   readonly #used = new Uint8Array(AUX_BYTES / AUX_SLOT);
   #top = 0;
@@ -47,7 +47,10 @@ export class AuxSlots {
   readonly #largeUsed = new Uint8Array(AUX_LARGE_BYTES / AUX_LARGE_SLOT);
   #largeTop = 0;
 
-  constructor() {
+  /** `bytes`: AUX_TOTAL bytes the ring shares with native code (a fresh array by default). */
+  constructor(bytes: Uint8Array = new Uint8Array(AUX_TOTAL)) {
+    if (bytes.length !== AUX_TOTAL || bytes.byteOffset % 4 !== 0) throw new InvalidArgumentError(`the aux array must be ${AUX_TOTAL} bytes, 4-byte aligned`);
+    this.bytes = bytes;
     // Hand out low slots first.
     for (let i = this.#free.length - 1; i >= 0; i--) this.#free[this.#top++] = i;
     for (let i = this.#largeFree.length - 1; i >= 0; i--) this.#largeFree[this.#largeTop++] = i;

@@ -162,6 +162,22 @@ function ringOptions() {
   };
 }
 
+/** ringOptions() with the four arrays as views of one (resizable) ArrayBuffer. */
+function sharedRingOptions() {
+  const sizes = { stats: 16 * 8, submit: 16 * 8 * 4, completions: 4 * 32 * 4, aux: 1024 };
+  const total = sizes.stats + sizes.submit + sizes.completions + sizes.aux;
+  const buf = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer)(total, { maxByteLength: total });
+  let at = 0;
+  const take = (n: number) => (at += n) - n;
+  return {
+    ...ringOptions(),
+    stats: new Float64Array(buf, take(sizes.stats), 16),
+    submit: new Int32Array(buf, take(sizes.submit), 16 * 8),
+    completions: new Int32Array(buf, take(sizes.completions), 4 * 32),
+    aux: new Uint8Array(buf, take(sizes.aux), 1024),
+  };
+}
+
 function fbOptions() {
   return { events: new Int32Array(64), aux: new Uint8Array(256), notes: new Int32Array(24), onEvents() {} };
 }
@@ -653,6 +669,20 @@ function runLifetimes(fx: Fixtures): void {
     structuredClone(ro.submit.buffer, { transfer: [ro.submit.buffer] });
     out(record('ringSubmit', 0, 'submit detached', 'lifetime', ['ERR_MAIO_INVALID_ARG'], () => n.ringSubmit(r, 0)));
     n.ringClose(r);
+    // Arrays that share one buffer (as src/ring/ring.ts makes them) are found through that buffer:
+    // detached, or shrunk under the views, the ring must notice just the same.
+    for (const [how, spoil] of [
+      ['shared buffer detached', (b: ArrayBuffer) => structuredClone(b, { transfer: [b] })],
+      ['shared buffer shrunk under the views', (b: ArrayBuffer) => (b as ArrayBuffer & { resize(n: number): void }).resize(64)],
+    ] as const) {
+      const so = sharedRingOptions();
+      const sr = n.ringCreate(so);
+      so.submit.set([0 /* NOP */, -1, 1]);
+      out(record('ringSubmit', 1, `${how}: before`, 'lifetime', null, () => n.ringSubmit(sr, 1)));
+      spoil(so.submit.buffer as ArrayBuffer);
+      out(record('ringSubmit', 0, how, 'lifetime', ['ERR_MAIO_INVALID_ARG'], () => n.ringSubmit(sr, 0)));
+      n.ringClose(sr);
+    }
     out(record('ringClose', 0, 'twice', 'lifetime', null, () => n.ringClose(r)));
     out(record('ringSubmit', 0, 'closed ring', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.ringSubmit(r, 0)));
     out(record('ringRef', 0, 'closed ring', 'lifetime', ['ERR_MAIO_CLOSED'], () => n.ringRef(r, true)));
