@@ -303,6 +303,16 @@ export const contenders: Contender[] = [
     cmd: cUdp({ recv: 'gro', send: 'gso' }),
   },
   {
+    // The UDP scenarios' A/A control: the best C program twice, so the same run shows how far two
+    // runs of one program differ, next to maio's ratio to it.
+    id: 'c-seg-b',
+    label: 'C, UDP_GRO / UDP_SEGMENT (A/A copy)',
+    family: 'c',
+    roleLabel: { 'udp-sink': 'C recvmmsg + UDP_GRO (A/A copy)', 'udp-send': 'C sendmmsg + UDP_SEGMENT (A/A copy)' },
+    unavailable: needTool('udp_recv', 'udp_send'),
+    cmd: cUdp({ recv: 'gro', send: 'gso' }),
+  },
+  {
     // udp-relay: no relay command, so the C sender goes straight into the C receiver (the ceiling)
     id: 'direct',
     label: 'direct (no relay)',

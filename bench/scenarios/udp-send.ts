@@ -11,9 +11,10 @@ export const scenario: Scenario = {
   title: 'UDP send, 1,400 B datagrams, one flow',
   kind: 'udp-send',
   role: 'udp-send',
-  contenders: ['maio', 'maio-off', 'node', 'node-b', 'c', 'c-seg'],
+  contenders: ['maio', 'maio-off', 'node', 'c', 'c-seg', 'c-seg-b'],
   peer: 'node',
-  control: ['node', 'node-b'],
+  // A/A: the best C program twice (the goal that is close is the one against it)
+  control: ['c-seg', 'c-seg-b'],
   metric: DPS,
   cpuPer: 'GB',
   anomalyFactor: 100,
