@@ -119,6 +119,18 @@ function maioUdpRelay(env: Env, p: RoleParams): string[] {
   return [process.execPath, env.maioCli, 'proxy', '--udp', '--listen', `${p.host}:${p.port}`, '--upstream', `${p.host}:${p.upstream}`];
 }
 
+/** The C UDP tools with UDP_GRO / UDP_SEGMENT, the fastest there are (`suffix` names an A/A copy). */
+function cSegmented(id: string, suffix: string): Contender {
+  return {
+    id,
+    label: `C, UDP_GRO / UDP_SEGMENT${suffix}`,
+    family: 'c',
+    roleLabel: { 'udp-sink': `C recvmmsg + UDP_GRO${suffix}`, 'udp-send': `C sendmmsg + UDP_SEGMENT${suffix}` },
+    unavailable: needTool('udp_recv', 'udp_send'),
+    cmd: cUdp({ recv: 'gro', send: 'gso' }),
+  };
+}
+
 /** The C UDP tools: udp_recv (recvmmsg, or UDP_GRO) and udp_send (sendmmsg, or UDP_SEGMENT). */
 function cUdp(mode: { recv: string; send: string }) {
   return {
@@ -294,24 +306,10 @@ export const contenders: Contender[] = [
       ...cUdp({ recv: 'mmsg', send: 'mmsg' }),
     },
   },
-  {
-    id: 'c-seg',
-    label: 'C, UDP_GRO / UDP_SEGMENT',
-    family: 'c',
-    roleLabel: { 'udp-sink': 'C recvmmsg + UDP_GRO', 'udp-send': 'C sendmmsg + UDP_SEGMENT' },
-    unavailable: needTool('udp_recv', 'udp_send'),
-    cmd: cUdp({ recv: 'gro', send: 'gso' }),
-  },
-  {
-    // The UDP scenarios' A/A control: the best C program twice, so the same run shows how far two
-    // runs of one program differ, next to maio's ratio to it.
-    id: 'c-seg-b',
-    label: 'C, UDP_GRO / UDP_SEGMENT (A/A copy)',
-    family: 'c',
-    roleLabel: { 'udp-sink': 'C recvmmsg + UDP_GRO (A/A copy)', 'udp-send': 'C sendmmsg + UDP_SEGMENT (A/A copy)' },
-    unavailable: needTool('udp_recv', 'udp_send'),
-    cmd: cUdp({ recv: 'gro', send: 'gso' }),
-  },
+  cSegmented('c-seg', ''),
+  // The UDP scenarios' A/A control: the best C program twice, so the same run shows how far two
+  // runs of one program differ, next to maio's ratio to it.
+  cSegmented('c-seg-b', ' (A/A copy)'),
   {
     // udp-relay: no relay command, so the C sender goes straight into the C receiver (the ceiling)
     id: 'direct',
