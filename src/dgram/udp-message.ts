@@ -14,7 +14,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { BufferReleasedError } from '../core/errors';
-import { kLend, kReleaseWhenReturned, kUncheckedBytes } from '../core/symbols';
+import { kLend, kReleaseWhenReturned } from '../core/symbols';
 import type { IoBuffer } from '../pool/buffer';
 import type { IoPool } from '../pool/pool';
 
@@ -36,28 +36,16 @@ export function messageOfView(view: Uint8Array): UdpMessage | undefined {
  */
 export class SharedBuffer {
   refs = 0;
-  #view: Uint8Array | null;
-  #base: number;
-  /** `view` (when the caller has one): memory the buffer's bytes start at `base` in (the pool's region, or the buffer's own view) */
-  constructor(readonly buf: IoBuffer, view: Uint8Array | null = null, base = 0) {
-    this.#view = view;
-    this.#base = view === null ? 0 : base;
-  }
-
   /**
-   * Memory holding the whole buffer (from `base` on), unchecked, made once
-   * for all its messages. Unchecked: a sibling message may be with the
-   * kernel (the slot is LENT), but only its own region is; the holders check
-   * their own released state.
+   * `view`: memory holding the whole buffer from `base` on (the pool's region, or the buffer's own
+   * view in a strict pool), unchecked: a sibling message may be with the kernel (the slot is LENT),
+   * but only its own region is; the holders check their own released state.
    */
-  get view(): Uint8Array {
-    return (this.#view ??= this.buf.pool[kUncheckedBytes](this.buf));
-  }
-
-  /** Where the buffer starts in `view`. */
-  get base(): number {
-    return this.#base;
-  }
+  constructor(
+    readonly buf: IoBuffer,
+    readonly view: Uint8Array,
+    readonly base: number,
+  ) {}
 
   /** A holder lets go; the buffer goes back now, or when the last send of one of its regions completes. */
   drop(): void {
